@@ -1,0 +1,1 @@
+"""I/O behind narrow interfaces: system of record, lake, engines, file sources."""

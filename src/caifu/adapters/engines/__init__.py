@@ -1,0 +1,1 @@
+"""Query engines behind Ibis: DuckDB in-process by default."""

@@ -1,0 +1,1 @@
+"""The lake: one Delta Lake table per (tenant, fact table)."""

@@ -1,0 +1,1 @@
+"""System of record: SQLAlchemy 2 models generated from the contracts, Alembic migrations."""

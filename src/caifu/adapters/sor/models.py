@@ -1,0 +1,167 @@
+"""SQLAlchemy tables for the system of record, generated from the table contracts.
+
+Every table starts with ``tenant_id`` and has it as the first primary-key column, so no row
+exists outside a tenant and every key lookup is a tenant-scoped index lookup. Operational
+tables (ingest log, quarantine) are declared here by hand.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Dialect,
+    Float,
+    Index,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.types import TypeEngine
+
+from caifu.data.contracts import Column as ContractColumn
+from caifu.data.contracts import registry
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class ExactDecimal(TypeDecorator[Decimal]):
+    """DECIMAL(p,s) that stays exact on SQLite too.
+
+    SQLite has no decimal type: SQLAlchemy's Numeric would round-trip money through a float.
+    There we store the canonical text and convert back; PostgreSQL gets a real NUMERIC.
+    """
+
+    impl = Numeric
+    cache_ok = True
+
+    def __init__(self, precision: int = 18, scale: int = 2) -> None:
+        super().__init__(precision=precision, scale=scale, asdecimal=True)
+        self.precision = precision
+        self.scale = scale
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(String(self.precision + 2))
+        return dialect.type_descriptor(Numeric(self.precision, self.scale, asdecimal=True))
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        quantum = Decimal(1).scaleb(-self.scale)
+        value = Decimal(value).quantize(quantum)
+        return str(value) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        return None if value is None else Decimal(value)
+
+
+def _sa_type(col: ContractColumn) -> TypeEngine[Any]:
+    match col.kind:
+        case "string":
+            return String(col.max_length) if col.max_length else Text()
+        case "int":
+            return BigInteger()
+        case "decimal":
+            return ExactDecimal(col.precision, col.scale)
+        case "float":
+            return Float()
+        case "date":
+            return Date()
+        case "timestamp":
+            return DateTime()
+        case "bool":
+            return Boolean()
+    raise AssertionError(col.kind)
+
+
+def _contract_tables() -> dict[str, Table]:
+    tables: dict[str, Table] = {}
+    for contract in registry():
+        if contract.store != "sor":
+            continue
+        cols: list[Column[Any]] = []
+        if contract.name != "tenants":
+            cols.append(Column("tenant_id", String(32), primary_key=True, comment="租户编号"))
+        for c in contract.columns:
+            cols.append(
+                Column(
+                    c.name,
+                    _sa_type(c),
+                    primary_key=c.name in contract.key,
+                    nullable=not c.required,
+                    comment=c.desc,
+                )
+            )
+        table = Table(contract.name, metadata, *cols, comment=contract.desc)
+        # Index every reference so joins and "customers of advisor X" stay point lookups.
+        for c, _, _ in contract.refs:
+            if c.name not in contract.key:
+                Index(None, table.c.tenant_id, table.c[c.name])
+        tables[contract.name] = table
+    return tables
+
+
+CONTRACT_TABLES = _contract_tables()
+
+ingest_log = Table(
+    "ingest_log",
+    metadata,
+    Column("tenant_id", String(32), primary_key=True),
+    Column("batch_id", String(40), primary_key=True),
+    Column("table_name", String(64), nullable=False),
+    Column("source_path", Text, nullable=False),
+    Column("source_sha256", String(64), nullable=False),
+    Column("source_bytes", BigInteger, nullable=False),
+    Column("status", String(16), nullable=False, comment="committing | committed | failed"),
+    Column("rows_in", BigInteger, nullable=False),
+    Column("loaded", BigInteger, nullable=False),
+    Column("inserted", BigInteger, nullable=False),
+    Column("updated", BigInteger, nullable=False),
+    Column("quarantined", BigInteger, nullable=False),
+    Column("duplicates", BigInteger, nullable=False),
+    Column("reasons_json", Text, nullable=False, comment="quarantine counts per reason code"),
+    Column("timings_json", Text, nullable=False, comment="seconds per ingest phase"),
+    Column("started_at", DateTime, nullable=False),
+    Column("finished_at", DateTime),
+    Column("error", Text),
+    comment="每个批次一行：rows_in = loaded + quarantined + duplicates",
+)
+Index(None, ingest_log.c.tenant_id, ingest_log.c.table_name, ingest_log.c.started_at)
+
+ingest_quarantine = Table(
+    "ingest_quarantine",
+    metadata,
+    Column("tenant_id", String(32), primary_key=True),
+    Column("batch_id", String(40), primary_key=True),
+    Column("row_number", BigInteger, primary_key=True, comment="1-based data row in the file"),
+    Column("table_name", String(64), nullable=False),
+    Column("source_path", Text, nullable=False),
+    Column("line", BigInteger, comment="line in the file (CSV/JSONL), if known"),
+    Column("reasons", Text, nullable=False, comment="column:REASON codes separated by ';'"),
+    Column("raw_json", Text, nullable=False, comment="the original row, as read"),
+    comment="被拒绝的行及原因，连同原始数据",
+)
+
+schema_version = Table(
+    "caifu_meta",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+__all__ = ["CONTRACT_TABLES", "ExactDecimal", "ingest_log", "ingest_quarantine", "metadata"]

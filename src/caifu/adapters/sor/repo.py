@@ -1,0 +1,139 @@
+"""Tenant-scoped reads and writes on the system of record used by ingest.
+
+Every function takes the tenant explicitly; there is no query without one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+import pyarrow as pa
+from sqlalchemy import Connection, and_, bindparam, delete, insert, select, update
+
+from caifu.adapters.lake.delta import arrow_type
+from caifu.adapters.sor.models import CONTRACT_TABLES, ingest_log, ingest_quarantine
+from caifu.data.contracts import Table
+
+_CHUNK = 20_000
+
+
+def _chunks(rows: Sequence[dict[str, Any]], size: int = _CHUNK) -> Iterator[Sequence[dict[str, Any]]]:
+    for i in range(0, len(rows), size):
+        yield rows[i : i + size]
+
+
+def keys(conn: Connection, tenant: str, contract: Table) -> pa.Table:
+    """The stored keys of a one-column-key table, as a table with column ``key``."""
+    t = CONTRACT_TABLES[contract.name]
+    (k,) = contract.key
+    values = conn.execute(select(t.c[k]).where(t.c.tenant_id == tenant)).scalars().all()
+    return pa.table({"key": pa.array(values, pa.string())})
+
+
+def rows(conn: Connection, tenant: str, contract: Table) -> pa.Table | None:
+    """All stored rows of ``contract`` for ``tenant`` in contract types, or None if none."""
+    t = CONTRACT_TABLES[contract.name]
+    result = conn.execute(select(*(t.c[c] for c in contract.column_names))
+                          .where(t.c.tenant_id == tenant)).all()
+    if not result:
+        return None
+    columns = list(zip(*result, strict=True))
+    return pa.table({
+        c.name: pa.array(columns[i], arrow_type(c)) for i, c in enumerate(contract.columns)
+    })
+
+
+def insert_rows(conn: Connection, tenant: str, contract: Table, data: list[dict[str, Any]]) -> None:
+    t = CONTRACT_TABLES[contract.name]
+    for chunk in _chunks(data):
+        conn.execute(insert(t), [{"tenant_id": tenant, **r} for r in chunk])
+
+
+def update_rows(conn: Connection, tenant: str, contract: Table, data: list[dict[str, Any]]) -> None:
+    t = CONTRACT_TABLES[contract.name]
+    cond = and_(t.c.tenant_id == bindparam("_tenant"),
+                *(t.c[k] == bindparam("_k_" + k) for k in contract.key))
+    content = [c for c in contract.column_names if c not in contract.key]
+    stmt = update(t).where(cond).values({c: bindparam("_v_" + c) for c in content})
+    for chunk in _chunks(data):
+        conn.execute(stmt, [
+            {"_tenant": tenant, **{"_k_" + k: r[k] for k in contract.key},
+             **{"_v_" + c: r[c] for c in content}}
+            for r in chunk
+        ])
+
+
+def start_log(conn: Connection, tenant: str, batch_id: str, table: str, source: str,
+              sha256: str, size: int, status: str) -> None:
+    conn.execute(insert(ingest_log).values(
+        tenant_id=tenant, batch_id=batch_id, table_name=table, source_path=source,
+        source_sha256=sha256, source_bytes=size, status=status, rows_in=0, loaded=0,
+        inserted=0, updated=0, quarantined=0, duplicates=0, reasons_json="{}",
+        timings_json="{}", started_at=_now()))
+
+
+def finish_log(conn: Connection, tenant: str, batch_id: str, *, status: str,
+               counts: dict[str, int], reasons: dict[str, int], timings: dict[str, float],
+               error: str | None = None) -> None:
+    conn.execute(update(ingest_log)
+                 .where(ingest_log.c.tenant_id == tenant, ingest_log.c.batch_id == batch_id)
+                 .values(status=status, reasons_json=json.dumps(reasons, ensure_ascii=False),
+                         timings_json=json.dumps(timings), finished_at=_now(), error=error,
+                         **counts))
+
+
+def add_quarantine(conn: Connection, tenant: str, batch_id: str, table: str, source: str,
+                   records: Iterable[tuple[int, int | None, str, str]]) -> None:
+    """records: (row_number, line, reasons, raw_json)."""
+    batch = [
+        {"tenant_id": tenant, "batch_id": batch_id, "row_number": row, "table_name": table,
+         "source_path": source, "line": line, "reasons": reasons, "raw_json": raw}
+        for row, line, reasons, raw in records
+    ]
+    for chunk in _chunks(batch):
+        conn.execute(insert(ingest_quarantine), list(chunk))
+
+
+def pending_batches(conn: Connection, tenant: str, table: str) -> list[str]:
+    q = select(ingest_log.c.batch_id).where(
+        ingest_log.c.tenant_id == tenant, ingest_log.c.table_name == table,
+        ingest_log.c.status == "committing")
+    return list(conn.execute(q).scalars())
+
+
+def resolve_pending(conn: Connection, tenant: str, batch_id: str, committed: bool) -> None:
+    """Settle a batch whose process died between its lake commit and its log update."""
+    if committed:
+        conn.execute(update(ingest_log).where(
+            ingest_log.c.tenant_id == tenant, ingest_log.c.batch_id == batch_id
+        ).values(status="committed", finished_at=_now(),
+                 error="process ended after the lake commit; settled on the next ingest"))
+        return
+    conn.execute(delete(ingest_quarantine).where(
+        ingest_quarantine.c.tenant_id == tenant, ingest_quarantine.c.batch_id == batch_id))
+    conn.execute(update(ingest_log).where(
+        ingest_log.c.tenant_id == tenant, ingest_log.c.batch_id == batch_id
+    ).values(status="failed", finished_at=_now(),
+             error="process ended before the lake commit; nothing landed"))
+
+
+def log_entries(conn: Connection, tenant: str, limit: int = 50) -> list[dict[str, Any]]:
+    q = (select(ingest_log).where(ingest_log.c.tenant_id == tenant)
+         .order_by(ingest_log.c.started_at.desc()).limit(limit))
+    return [dict(r._mapping) for r in conn.execute(q)]
+
+
+def quarantine_entries(conn: Connection, tenant: str, batch_id: str | None = None,
+                       limit: int = 100) -> list[dict[str, Any]]:
+    q = select(ingest_quarantine).where(ingest_quarantine.c.tenant_id == tenant)
+    if batch_id:
+        q = q.where(ingest_quarantine.c.batch_id == batch_id)
+    q = q.order_by(ingest_quarantine.c.batch_id, ingest_quarantine.c.row_number).limit(limit)
+    return [dict(r._mapping) for r in conn.execute(q)]
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)

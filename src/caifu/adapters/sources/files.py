@@ -1,0 +1,321 @@
+"""Load one source file into a DuckDB temp table, with the rows that could not be parsed.
+
+The loaded table ``raw`` holds the contract-named columns (after the source's column mapping
+and value maps) plus ``_row``, the 1-based data row in the file. Rows that are not rows at all
+(wrong field count, broken JSON) come back as ``RejectedRecord`` for the quarantine; problems
+with the file as a whole (unreadable, wrong encoding, unknown or missing columns) raise a
+``SourceError`` naming file, line and column.
+
+DuckDB reads UTF-8 CSV, Parquet and JSON natively. For GBK/GB18030 — the usual encoding of
+broker exports — the file is first transcoded to a temporary UTF-8 file with Python's codecs,
+because DuckDB's own non-UTF-8 support is an extension it would have to download.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import json
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from caifu.core.errors import (
+    EncodingError,
+    SchemaMismatchError,
+    UnreadableSourceError,
+)
+from caifu.data.contracts import Table
+from caifu.data.mapping import SourceSpec
+
+RAW = "raw"
+_CHUNK = 8 << 20
+
+
+@dataclass(frozen=True)
+class RejectedRecord:
+    row_number: int | None
+    line: int | None
+    reason: str
+    raw: str
+
+
+@dataclass
+class RawSource:
+    path: Path
+    format: str
+    rows: int  # rows in ``raw``
+    rejected: list[RejectedRecord] = field(default_factory=list)
+    source_columns: list[str] = field(default_factory=list)
+
+    @property
+    def rows_in(self) -> int:
+        return self.rows + len(self.rejected)
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _lit(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _transcode(path: Path, encoding: str, out: Path) -> None:
+    """Stream ``path`` from ``encoding`` to UTF-8, failing with the line of the first bad byte."""
+    decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
+    lines_before = 0
+    offset = 0
+    with path.open("rb") as src, out.open("wb") as dst:
+        while True:
+            chunk = src.read(_CHUNK)
+            final = not chunk
+            try:
+                text = decoder.decode(chunk, final=final)
+            except UnicodeDecodeError as exc:
+                bad = offset + exc.start
+                line = lines_before + chunk[: exc.start].count(b"\n") + 1
+                raise EncodingError(
+                    f"byte 0x{chunk[exc.start]:02x} at offset {bad} is not valid {encoding}; "
+                    f"is the file in another encoding? (set encoding in sources.yaml)",
+                    path=str(path),
+                    line=line,
+                ) from None
+            dst.write(text.encode("utf-8"))
+            lines_before += chunk.count(b"\n")
+            offset += len(chunk)
+            if final:
+                break
+
+
+def _looks_utf8_not_gbk(path: Path) -> bool:
+    """A GBK-declared file whose non-ASCII bytes are valid UTF-8 is almost surely UTF-8."""
+    with path.open("rb") as f:
+        sample = f.read(1 << 16)
+    if sample.isascii():
+        return False
+    try:
+        sample.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        # A cut multi-byte character at the end of the sample is not evidence either way.
+        return exc.start >= len(sample) - 3
+    return True
+
+
+class _Loader:
+    def __init__(self, con: duckdb.DuckDBPyConnection, spec: SourceSpec, contract: Table,
+                 path: Path, workdir: Path) -> None:
+        self.con = con
+        self.spec = spec
+        self.contract = contract
+        self.path = path
+        self.workdir = workdir
+
+    # -- columns -------------------------------------------------------------------------
+    def _mapping(self, source_columns: list[str]) -> dict[str, str]:
+        """source column -> contract column, with clear errors for unknown/missing/doubled."""
+        seen: set[str] = set()
+        mapping: dict[str, str] = {}
+        for col in source_columns:
+            if col in seen:
+                raise SchemaMismatchError("column appears twice in the header",
+                                          path=str(self.path), line=1, column=col)
+            seen.add(col)
+            target = self.spec.columns.get(col, col if col in self.contract else None)
+            if target is None:
+                raise SchemaMismatchError(
+                    f"unknown column for table {self.contract.name}; map it in sources.yaml "
+                    f"(columns: {{{col}: <contract column>}}) or remove it",
+                    path=str(self.path), line=1, column=col)
+            if target in mapping.values():
+                raise SchemaMismatchError(f"two source columns map to {target!r}",
+                                          path=str(self.path), line=1, column=col)
+            mapping[col] = target
+        missing = [c.name for c in self.contract.columns
+                   if c.required and c.name not in mapping.values()]
+        if missing:
+            raise SchemaMismatchError(
+                f"required column(s) {', '.join(missing)} of {self.contract.name} are missing",
+                path=str(self.path), line=1)
+        return mapping
+
+    def _select_list(self, relation: str, row_expr: str) -> str:
+        cols = [r[0] for r in self.con.execute(f"DESCRIBE {relation}").fetchall()]
+        mapping = self._mapping([c for c in cols if c != "_row"])
+        parts = [f"{row_expr} AS _row"]
+        for src, dst in mapping.items():
+            expr = _q(src)
+            values = self.spec.values.get(dst)
+            if values:
+                cases = " ".join(f"WHEN {_lit(k)} THEN {_lit(v)}" for k, v in values.items())
+                expr = f"CASE trim(CAST({expr} AS VARCHAR)) {cases} ELSE {expr} END"
+            parts.append(f"{expr} AS {_q(dst)}")
+        self._source_columns = list(mapping)
+        return ", ".join(parts)
+
+    # -- formats -------------------------------------------------------------------------
+    def load(self) -> RawSource:
+        if not self.path.is_file():
+            raise UnreadableSourceError("file does not exist or is not a regular file",
+                                        path=str(self.path))
+        fmt = self.spec.format_of(self.path)
+        loader = {"csv": self._csv, "parquet": self._parquet, "jsonl": self._jsonl}[fmt]
+        rows, rejected = loader()
+        return RawSource(self.path, fmt, rows, rejected, self._source_columns)
+
+    def _csv(self) -> tuple[int, list[RejectedRecord]]:
+        path = self.path
+        if self.spec.encoding != "utf-8":
+            if _looks_utf8_not_gbk(path):
+                raise EncodingError(
+                    f"declared {self.spec.encoding} but the bytes are UTF-8; "
+                    f"set encoding: utf-8 for this source", path=str(path), line=1)
+            path = self.workdir / "transcoded.csv"
+            _transcode(self.path, self.spec.encoding, path)
+        self.con.execute("DROP TABLE IF EXISTS caifu_rejects")
+        self.con.execute("DROP TABLE IF EXISTS caifu_reject_scans")
+        try:
+            self.con.execute(
+                f"CREATE OR REPLACE TEMP VIEW src AS SELECT * FROM read_csv({_lit(str(path))}, "
+                f"all_varchar=true, header=true, delim={_lit(self.spec.delimiter)}, "
+                f"quote='\"', escape='\"', strict_mode=true, store_rejects=true, "
+                f"rejects_table='caifu_rejects', rejects_scan='caifu_reject_scans', "
+                f"sample_size=-1, auto_detect=false, columns=" + self._header_columns(path) + ")"
+            )
+            select = self._select_list("src", "CAST(NULL AS BIGINT)")
+            self.con.execute(f"CREATE OR REPLACE TEMP TABLE {RAW} AS SELECT {select} FROM src")
+        except duckdb.Error as exc:
+            raise UnreadableSourceError(f"cannot parse as CSV: {exc}", path=str(self.path)) from None
+        rejects = self.con.execute(
+            "SELECT line, error_type, error_message, csv_line FROM caifu_rejects ORDER BY line"
+        ).fetchall()
+        for line, etype, _msg, _text in rejects:
+            if etype == "INVALID ENCODING":
+                raise EncodingError(
+                    "not valid UTF-8; is the file GBK? (set encoding: gbk in sources.yaml)",
+                    path=str(self.path), line=int(line))
+        # Data rows are numbered in file order; parsed rows get their number from rowid plus
+        # the rejected lines before them (exact unless a quoted field spans lines).
+        reject_lines = sorted({int(r[0]) for r in rejects})
+        rows = self._number_rows(reject_lines)
+        rejected: dict[int, RejectedRecord] = {}
+        for line, etype, msg, text in rejects:
+            line = int(line)
+            if line in rejected:
+                continue
+            rejected[line] = RejectedRecord(
+                row_number=line - 1, line=line,
+                reason=f"row:{str(etype).replace(' ', '_')}", raw=json.dumps(
+                    {"line": text, "error": msg}, ensure_ascii=False))
+        return rows, list(rejected.values())
+
+    def _header_columns(self, path: Path) -> str:
+        """Read the header ourselves so every column is VARCHAR and none is renamed."""
+        with path.open("r", encoding="utf-8", newline="") as f:
+            header = f.readline().rstrip("\r\n")
+        if header.startswith("\ufeff"):
+            header = header[1:]
+        names = next(csv.reader([header], delimiter=self.spec.delimiter), [])
+        if not names or not any(n.strip() for n in names):
+            raise UnreadableSourceError("the file has no header line", path=str(self.path), line=1)
+        names = [n.strip() for n in names]
+        return "{" + ", ".join(f"{_lit(n)}: 'VARCHAR'" for n in names) + "}"
+
+    def _number_rows(self, reject_lines: list[int]) -> int:
+        count = _count(self.con)
+        if not reject_lines:
+            self.con.execute(f"UPDATE {RAW} SET _row = rowid + 1")
+            return count
+        # The j-th rejected line (0-based, header is line 1) comes after line - 2 - j parsed
+        # rows; a parsed row's number counts the rejects that come before it.
+        after = [line - 2 - j for j, line in enumerate(reject_lines)]
+        self.con.register("caifu_reject_after", pa.table({"n": pa.array(after, pa.int64())}))
+        self.con.execute(
+            f"UPDATE {RAW} SET _row = rowid + 1 + "
+            f"(SELECT count(*) FROM caifu_reject_after r WHERE r.n <= {RAW}.rowid)"
+        )
+        self.con.unregister("caifu_reject_after")
+        return count
+
+    def _parquet(self) -> tuple[int, list[RejectedRecord]]:
+        try:
+            self.con.execute(
+                f"CREATE OR REPLACE TEMP VIEW src AS SELECT * FROM "
+                f"read_parquet({_lit(str(self.path))}, file_row_number=true)"
+            )
+            select = self._select_list("src", "file_row_number + 1")
+            self.con.execute(f"CREATE OR REPLACE TEMP TABLE {RAW} AS SELECT {select} FROM src")
+        except duckdb.Error as exc:
+            raise UnreadableSourceError(f"cannot read as Parquet: {exc}",
+                                        path=str(self.path)) from None
+        return _count(self.con), []
+
+    def _jsonl(self) -> tuple[int, list[RejectedRecord]]:
+        """JSON Lines parsed line by line, so one broken line is quarantined, not fatal."""
+        rejected: list[RejectedRecord] = []
+        rows: list[dict[str, str | None]] = []
+        numbers: list[int] = []
+        keys: dict[str, None] = {}
+        encoding = "utf-8-sig" if self.spec.encoding == "utf-8" else self.spec.encoding
+        row_number = 0
+        with self.path.open("rb") as f:
+            for line_no, raw_line in enumerate(f, start=1):
+                if not raw_line.strip():
+                    continue
+                row_number += 1
+                try:
+                    text = raw_line.decode(encoding)
+                except UnicodeDecodeError:
+                    raise EncodingError(f"not valid {self.spec.encoding}", path=str(self.path),
+                                        line=line_no) from None
+                reason = None
+                try:
+                    obj = json.loads(text)
+                except json.JSONDecodeError as exc:
+                    reason = f"row:JSON_SYNTAX ({exc.msg} at char {exc.pos})"
+                else:
+                    if not isinstance(obj, dict):
+                        reason = "row:JSON_NOT_OBJECT"
+                    elif any(isinstance(v, dict | list) for v in obj.values()):
+                        reason = "row:JSON_NESTED_VALUE"
+                if reason:
+                    rejected.append(RejectedRecord(row_number, line_no, reason,
+                                                   json.dumps({"line": text.rstrip()},
+                                                              ensure_ascii=False)))
+                    continue
+                for k in obj:
+                    keys.setdefault(k, None)
+                rows.append({k: _jtext(v) for k, v in obj.items()})
+                numbers.append(row_number)
+        columns = {k: pa.array([r.get(k) for r in rows], pa.string()) for k in keys}
+        table = pa.table({"_row": pa.array(numbers, pa.int64()), **columns})
+        self.con.register("caifu_jsonl", table)
+        try:
+            select = self._select_list("caifu_jsonl", "_row")
+            self.con.execute(f"CREATE OR REPLACE TEMP TABLE {RAW} AS SELECT {select} FROM caifu_jsonl")
+        finally:
+            self.con.unregister("caifu_jsonl")
+        return len(rows), rejected
+
+
+def _count(con: duckdb.DuckDBPyConnection) -> int:
+    # fetchall, not fetchone: DuckDB 2 keeps a half-read result open and refuses other work.
+    return int(con.execute(f"SELECT count(*) FROM {RAW}").fetchall()[0][0])
+
+
+def _jtext(v: object) -> str | None:
+    if v is None:
+        return None
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return str(v)
+
+
+def load_source(con: duckdb.DuckDBPyConnection, spec: SourceSpec, contract: Table,
+                path: Path) -> RawSource:
+    """Load ``path`` into temp table ``raw`` on ``con``."""
+    with tempfile.TemporaryDirectory(prefix="caifu-src-") as tmp:
+        return _Loader(con, spec, contract, path, Path(tmp)).load()

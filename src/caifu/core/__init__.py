@@ -1,0 +1,1 @@
+"""Pure domain: entities, identifiers, data levels and masking. No I/O."""

@@ -1,0 +1,159 @@
+"""Table contracts: the one definition of every table caifu stores.
+
+A contract says, per column: type, whether it is required, allowed values or range, format
+check, reference to another table, Chinese description, JR/T 0158-2018 data level and PII
+flag. Everything else is generated from it: the SoR models and migrations, the lake schemas,
+the ingest checks (``pipelines.staging``) and ``docs/data-model.md``.
+
+Contracts are pure data: no I/O here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Literal
+
+from caifu.core.errors import ContractError, ConfigError
+
+Kind = Literal["string", "int", "decimal", "float", "date", "timestamp", "bool"]
+Store = Literal["sor", "lake"]
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    kind: Kind
+    desc: str
+    level: int = 2
+    pii: bool = False
+    required: bool = False
+    enum: tuple[str, ...] | None = None
+    min: Decimal | int | None = None
+    max: Decimal | int | None = None
+    pattern: str | None = None
+    check: str | None = None  # a validator name from caifu.core.ids.VALIDATORS
+    # (validator, column, value): apply the validator only where column == value
+    checks_when: tuple[tuple[str, str, str], ...] = ()
+    ref: str | None = None  # "table.column"
+    not_future: bool = False
+    max_length: int | None = None
+    precision: int = 18
+    scale: int = 2
+    mask: str | None = None  # a caifu.core.levels mask kind, for level >= 3
+
+    @property
+    def type_name(self) -> str:
+        if self.kind == "decimal":
+            return f"DECIMAL({self.precision},{self.scale})"
+        if self.kind == "string" and self.max_length:
+            return f"VARCHAR({self.max_length})"
+        return {
+            "string": "VARCHAR",
+            "int": "BIGINT",
+            "float": "DOUBLE",
+            "date": "DATE",
+            "timestamp": "TIMESTAMP",
+            "bool": "BOOLEAN",
+        }[self.kind]
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    desc: str
+    store: Store
+    key: tuple[str, ...]
+    columns: tuple[Column, ...]
+    ingestible: bool = True
+    notes: str = ""
+    _by_name: dict[str, Column] = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        by_name: dict[str, Column] = {}
+        for col in self.columns:
+            if col.name in by_name:
+                raise ContractError(f"{self.name}: column {col.name!r} declared twice")
+            by_name[col.name] = col
+        for k in self.key:
+            if k not in by_name:
+                raise ContractError(f"{self.name}: key column {k!r} is not a column")
+            if not by_name[k].required:
+                raise ContractError(f"{self.name}: key column {k!r} must be required")
+        object.__setattr__(self, "_by_name", by_name)
+
+    def __getitem__(self, name: str) -> Column:
+        return self._by_name[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._by_name
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+    @property
+    def refs(self) -> Iterator[tuple[Column, str, str]]:
+        """(column, referenced table, referenced column) for every reference."""
+        for col in self.columns:
+            if col.ref:
+                table, _, column = col.ref.partition(".")
+                yield col, table, column
+
+
+class Registry:
+    """All contracts, in dependency order (a table comes after the tables it refers to)."""
+
+    def __init__(self, tables: Iterable[Table]) -> None:
+        self._tables = {t.name: t for t in tables}
+        for t in self._tables.values():
+            for col, ref_table, ref_col in t.refs:
+                target = self._tables.get(ref_table)
+                if target is None or ref_col not in target:
+                    raise ContractError(f"{t.name}.{col.name}: reference {col.ref!r} does not exist")
+                if target.key != (ref_col,):
+                    raise ContractError(f"{t.name}.{col.name}: {col.ref!r} is not a one-column key")
+        self._order = self._topological()
+
+    def _topological(self) -> list[str]:
+        order: list[str] = []
+        seen: set[str] = set()
+
+        def visit(name: str, path: tuple[str, ...]) -> None:
+            if name in seen:
+                return
+            if name in path:
+                raise ContractError(f"reference cycle: {' -> '.join((*path, name))}")
+            for _, ref_table, _ in self._tables[name].refs:
+                if ref_table != name:
+                    visit(ref_table, (*path, name))
+            seen.add(name)
+            order.append(name)
+
+        for name in self._tables:
+            visit(name, ())
+        return order
+
+    def __getitem__(self, name: str) -> Table:
+        try:
+            return self._tables[name]
+        except KeyError:
+            known = ", ".join(sorted(self._tables))
+            raise ConfigError(f"unknown table {name!r}; known tables: {known}") from None
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._tables
+
+    def __iter__(self) -> Iterator[Table]:
+        return (self._tables[n] for n in self._order)
+
+    def rank(self, name: str) -> int:
+        """Position in dependency order: load lower ranks first."""
+        return self._order.index(name)
+
+
+def registry() -> Registry:
+    from caifu.data.contracts.tables import TABLES
+
+    return Registry(TABLES)

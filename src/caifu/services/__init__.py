@@ -1,0 +1,1 @@
+"""Use cases: workspace, ingest, demo. Only ``container`` picks concrete adapters."""

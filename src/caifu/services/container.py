@@ -1,0 +1,63 @@
+"""The one place that decides which adapters run, from Settings and the workspace file."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from ibis.backends.duckdb import Backend
+from sqlalchemy import Engine
+
+from caifu.adapters.engines import duckdb as duckdb_engine
+from caifu.adapters.lake.delta import Lake
+from caifu.adapters.sor.store import open_engine
+from caifu.core.errors import WorkspaceError
+from caifu.settings import Settings
+
+WORKSPACE_FILE = "caifu.yaml"
+
+
+@dataclass
+class Container:
+    root: Path
+    sor_url: str
+    engine: Engine
+    lake: Lake
+    settings: Settings
+
+    def duckdb(self) -> Backend:
+        """A fresh, ephemeral DuckDB for one job (never shared across threads)."""
+        return duckdb_engine.connect(
+            temp_dir=self.root / "tmp" / "duckdb",
+            memory_limit=self.settings.duckdb_memory_limit,
+            threads=self.settings.duckdb_threads,
+        )
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def default_sor_url(root: Path) -> str:
+    return f"sqlite:///{(root / 'sor.db').resolve()}"
+
+
+def write_workspace_file(root: Path, sor_url: str) -> None:
+    config = {"version": 1, "sor_url": sor_url, "lake": "lake"}
+    (root / WORKSPACE_FILE).write_text(
+        "# caifu workspace\n" + yaml.safe_dump(config, allow_unicode=True), encoding="utf-8"
+    )
+
+
+def build(settings: Settings, root: Path | None = None) -> Container:
+    root = (root or settings.workspace).resolve()
+    config_path = root / WORKSPACE_FILE
+    if not config_path.is_file():
+        raise WorkspaceError(f"no caifu workspace at {root} (run `caifu init {root}` first)")
+    try:
+        config = yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise WorkspaceError(f"{config_path}: not valid YAML: {exc}") from None
+    sor_url = settings.sor_url or config.get("sor_url") or default_sor_url(root)
+    lake_root = root / str(config.get("lake", "lake"))
+    return Container(root, sor_url, open_engine(sor_url), Lake(lake_root), settings)

@@ -1,0 +1,300 @@
+"""Ingest: broker export files into the system of record and the lake, trustworthily.
+
+For every file (one batch): ``rows_in = loaded + quarantined + duplicates``, recorded in the
+ingest log with the file's SHA-256 and timings. Re-ingesting a file, or overlapping files,
+adds nothing twice (natural keys). A batch lands whole or not at all:
+
+* system-of-record tables: rows, quarantine and log are one database transaction;
+* lake tables: quarantine and a ``committing`` log row are written first, then one Delta
+  commit tagged with the batch id, then the log is marked ``committed``. A process killed in
+  between leaves a ``committing`` row; the next ingest of that table settles it by looking
+  for the batch id in the Delta history (committed → keep, absent → drop its quarantine).
+
+Writers to one (tenant, table) are serialised with a file lock in the workspace.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import hashlib
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import ibis
+import yaml
+
+from caifu.adapters.lake.delta import LINEAGE_COLUMN, arrow_schema
+from caifu.adapters.sor import repo
+from caifu.adapters.sources.files import RAW, load_source
+from caifu.core.errors import ConfigError, UnreadableSourceError
+from caifu.data.contracts import Registry, Table, registry
+from caifu.data.mapping import SourceMapping, SourceSpec
+from caifu.pipelines.staging import FATE, REASONS, ROW, StagingOptions, check_references, check_rows, classify
+from caifu.services.container import Container
+from caifu.services.workspace import get_tenant
+
+Progress = Callable[[str, str], None]  # (file name, phase)
+CLASSIFIED = "caifu_classified"
+
+
+@dataclass
+class BatchResult:
+    batch_id: str
+    path: Path
+    table: str
+    rows_in: int = 0
+    inserted: int = 0
+    updated: int = 0
+    quarantined: int = 0
+    duplicates: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    sha256: str = ""
+
+    @property
+    def loaded(self) -> int:
+        return self.inserted + self.updated
+
+    @property
+    def balanced(self) -> bool:
+        return self.rows_in == self.loaded + self.quarantined + self.duplicates
+
+
+def file_digest(path: Path) -> tuple[str, int]:
+    h = hashlib.sha256()
+    size = 0
+    try:
+        with path.open("rb") as f:
+            while chunk := f.read(1 << 20):
+                h.update(chunk)
+                size += len(chunk)
+    except OSError as exc:
+        raise UnreadableSourceError(f"cannot read: {exc.strerror}", path=str(path)) from None
+    return h.hexdigest(), size
+
+
+def load_mapping(path: Path | None) -> SourceMapping:
+    if path is None:
+        return SourceMapping()
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: cannot read mapping: {exc}") from None
+    return SourceMapping.from_dict(data, str(path))
+
+
+class Ingest:
+    def __init__(self, container: Container, contracts: Registry | None = None) -> None:
+        self.c = container
+        self.contracts = contracts or registry()
+
+    # -- planning --------------------------------------------------------------------
+    def plan(self, paths: Sequence[Path], mapping: Path | None = None,
+             table: str | None = None) -> list[tuple[Path, SourceSpec, Table]]:
+        """Expand directories, pick each file's spec, order by table dependencies."""
+        files: list[Path] = []
+        for p in paths:
+            if p.is_dir():
+                files.extend(sorted(f for f in p.iterdir() if f.is_file()
+                                    and not f.name.startswith((".", "_"))
+                                    and f.suffix.lower() not in (".yaml", ".yml", ".md")))
+            else:
+                files.append(p)
+        mappings: dict[Path, SourceMapping] = {}
+        plan = []
+        for f in files:
+            mpath = mapping or _sibling_mapping(f)
+            key = mpath or Path()
+            if key not in mappings:
+                mappings[key] = load_mapping(mpath)
+            spec = mappings[key].spec_for(f, self.contracts, table)
+            plan.append((f, spec, spec.check_against(self.contracts)))
+        plan.sort(key=lambda item: (self.contracts.rank(item[2].name), str(item[0])))
+        return plan
+
+    def ingest(self, tenant: str, paths: Sequence[Path], *, mapping: Path | None = None,
+               table: str | None = None, progress: Progress | None = None) -> list[BatchResult]:
+        get_tenant(self.c, tenant)
+        return [self.ingest_file(tenant, f, spec, contract, progress)
+                for f, spec, contract in self.plan(paths, mapping, table)]
+
+    # -- one batch -------------------------------------------------------------------
+    def ingest_file(self, tenant: str, path: Path, spec: SourceSpec, contract: Table,
+                    progress: Progress | None = None) -> BatchResult:
+        tz = ZoneInfo(get_tenant(self.c, tenant).timezone)
+        result = BatchResult(uuid.uuid4().hex, path, contract.name)
+        step = _Stopwatch(result.timings, path.name, progress)
+        with self._lock(tenant, contract.name):
+            with step("checksum"):
+                result.sha256, size = file_digest(path)
+            self._settle_pending(tenant, contract)
+            con = self.c.duckdb()
+            try:
+                with step("read"):
+                    raw_source = load_source(con.con, spec, contract, path)
+                with step("check"):
+                    self._classify(con, tenant, contract, spec, tz)
+                    counts = dict(con.con.execute(
+                        f"SELECT {FATE}, count(*) FROM {CLASSIFIED} GROUP BY ALL").fetchall())
+                    reasons = self._reason_counts(con, raw_source.rejected)
+                    quarantine = self._quarantine_records(con, raw_source.rejected)
+                result.rows_in = raw_source.rows_in
+                result.inserted = int(counts.get("insert", 0))
+                result.updated = int(counts.get("update", 0))
+                result.duplicates = int(counts.get("duplicate", 0))
+                result.quarantined = int(counts.get("reject", 0)) + len(raw_source.rejected)
+                result.reasons = reasons
+                if not result.balanced:  # a bug in caifu, never a user error
+                    raise AssertionError(f"ingest does not balance for {path}: {result}")
+                with step("write"):
+                    if contract.store == "sor":
+                        self._write_sor(con, tenant, contract, result, str(path), size, quarantine)
+                    else:
+                        self._write_lake(con, tenant, contract, result, str(path), size, quarantine)
+            finally:
+                con.disconnect()
+        return result
+
+    def _classify(self, con: ibis.BaseBackend, tenant: str, contract: Table,
+                  spec: SourceSpec, tz: ZoneInfo) -> None:
+        now = dt.datetime.now(dt.UTC)
+        opts = StagingOptions(today=now.astimezone(tz).date(), now_utc=now.replace(tzinfo=None),
+                              utc_offset_hours=spec.utc_offset_hours)
+        checked = check_rows(con.table(RAW), contract, opts)
+        ref_keys = {}
+        with self.c.engine.connect() as conn:
+            for _, ref_table, _ in contract.refs:
+                if ref_table not in ref_keys:
+                    ref_keys[ref_table] = ibis.memtable(repo.keys(conn, tenant, self.contracts[ref_table]))
+            stored_arrow = repo.rows(conn, tenant, contract) if contract.store == "sor" else None
+        checked = check_references(checked, contract, ref_keys)
+        if contract.store == "sor":
+            stored = ibis.memtable(stored_arrow) if stored_arrow is not None else None
+        else:
+            files = self.c.lake.files(tenant, contract.name)
+            stored = con.read_parquet(files).select(contract.column_names) if files else None
+        con.create_table(CLASSIFIED, classify(checked, contract, stored), temp=True)
+
+    def _reason_counts(self, con: ibis.BaseBackend, rejected: Sequence) -> dict[str, int]:
+        rows = con.con.execute(
+            f"""SELECT r, count(*) FROM (
+                    SELECT unnest(string_split(rtrim({REASONS}, ';'), ';')) AS r
+                    FROM {CLASSIFIED} WHERE {FATE} = 'reject')
+                GROUP BY r ORDER BY count(*) DESC, r""").fetchall()
+        out = {str(r): int(n) for r, n in rows}
+        for rec in rejected:
+            code = rec.reason.split(" ")[0]
+            out[code] = out.get(code, 0) + 1
+        return out
+
+    def _quarantine_records(self, con: ibis.BaseBackend,
+                            rejected: Sequence) -> list[tuple[int, int | None, str, str]]:
+        rows = con.con.execute(
+            f"""SELECT c.{ROW}, rtrim(c.{REASONS}, ';'), to_json(r)::VARCHAR
+                FROM {CLASSIFIED} c JOIN {RAW} r ON r.{ROW} = c.{ROW}
+                WHERE c.{FATE} = 'reject' ORDER BY c.{ROW}""").fetchall()
+        records = [(int(row), None, str(reasons), str(raw)) for row, reasons, raw in rows]
+        records.extend((rec.row_number or 0, rec.line, rec.reason, rec.raw) for rec in rejected)
+        return records
+
+    def _fate_rows(self, con: ibis.BaseBackend, contract: Table, fate: str) -> list[dict]:
+        cols = ", ".join(f'"{c}"' for c in contract.column_names)
+        return con.con.sql(
+            f"SELECT {cols} FROM {CLASSIFIED} WHERE {FATE} = '{fate}' ORDER BY {ROW}"
+        ).to_arrow_table().to_pylist()
+
+    def _write_sor(self, con: ibis.BaseBackend, tenant: str, contract: Table,
+                   result: BatchResult, source: str, size: int, quarantine: list) -> None:
+        inserts = self._fate_rows(con, contract, "insert")
+        updates = self._fate_rows(con, contract, "update")
+        with self.c.engine.begin() as conn:
+            repo.start_log(conn, tenant, result.batch_id, contract.name, source,
+                           result.sha256, size, "committing")
+            repo.add_quarantine(conn, tenant, result.batch_id, contract.name, source, quarantine)
+            repo.insert_rows(conn, tenant, contract, inserts)
+            repo.update_rows(conn, tenant, contract, updates)
+            repo.finish_log(conn, tenant, result.batch_id, status="committed",
+                            counts=_counts(result), reasons=result.reasons, timings=result.timings)
+
+    def _write_lake(self, con: ibis.BaseBackend, tenant: str, contract: Table,
+                    result: BatchResult, source: str, size: int, quarantine: list) -> None:
+        with self.c.engine.begin() as conn:
+            repo.start_log(conn, tenant, result.batch_id, contract.name, source,
+                           result.sha256, size, "committing")
+            repo.add_quarantine(conn, tenant, result.batch_id, contract.name, source, quarantine)
+        if result.inserted:
+            cols = ", ".join(f'"{c}"' for c in contract.column_names)
+            reader = con.con.sql(
+                f"SELECT {cols}, '{result.batch_id}' AS {LINEAGE_COLUMN} FROM {CLASSIFIED} "
+                f"WHERE {FATE} = 'insert' ORDER BY {ROW}"
+            ).to_arrow_reader(1 << 17)
+            schema = arrow_schema(contract)
+            self.c.lake.append(tenant, contract, _cast_reader(reader, schema), result.batch_id)
+        with self.c.engine.begin() as conn:
+            repo.finish_log(conn, tenant, result.batch_id, status="committed",
+                            counts=_counts(result), reasons=result.reasons, timings=result.timings)
+
+    def _settle_pending(self, tenant: str, contract: Table) -> None:
+        with self.c.engine.begin() as conn:
+            pending = repo.pending_batches(conn, tenant, contract.name)
+            if not pending:
+                return
+            committed = self.c.lake.committed_batches(tenant, contract.name)
+            for batch_id in pending:
+                repo.resolve_pending(conn, tenant, batch_id, batch_id in committed)
+
+    @contextmanager
+    def _lock(self, tenant: str, table: str) -> Iterator[None]:
+        lock_dir = self.c.root / "locks"
+        lock_dir.mkdir(exist_ok=True)
+        with (lock_dir / f"{tenant}.{table}.lock").open("w") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _cast_reader(reader, schema):  # type: ignore[no-untyped-def]
+    import pyarrow as pa
+
+    def batches():  # type: ignore[no-untyped-def]
+        for b in reader:
+            yield pa.RecordBatch.from_arrays(
+                [b.column(i).cast(f.type) for i, f in enumerate(schema)], schema=schema)
+
+    return pa.RecordBatchReader.from_batches(schema, batches())
+
+
+def _counts(r: BatchResult) -> dict[str, int]:
+    return {"rows_in": r.rows_in, "loaded": r.loaded, "inserted": r.inserted,
+            "updated": r.updated, "quarantined": r.quarantined, "duplicates": r.duplicates}
+
+
+def _sibling_mapping(path: Path) -> Path | None:
+    for name in ("sources.yaml", "sources.yml"):
+        candidate = path.parent / name
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+class _Stopwatch:
+    def __init__(self, timings: dict[str, float], name: str, progress: Progress | None) -> None:
+        self.timings, self.name, self.progress = timings, name, progress
+
+    @contextmanager
+    def __call__(self, phase: str) -> Iterator[None]:
+        if self.progress:
+            self.progress(self.name, phase)
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[phase] = round(self.timings.get(phase, 0.0) + time.perf_counter() - t0, 4)

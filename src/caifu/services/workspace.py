@@ -1,0 +1,74 @@
+"""Creating and opening a workspace; tenants."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import func, insert, select
+
+from caifu.adapters.sor.models import CONTRACT_TABLES
+from caifu.adapters.sor.store import migrate
+from caifu.core.errors import TenantError
+from caifu.services.container import (
+    Container,
+    build,
+    default_sor_url,
+    write_workspace_file,
+)
+from caifu.settings import Settings
+
+_TENANT_RE = re.compile(r"^[a-z][a-z0-9_-]{1,31}$")
+tenants_t = CONTRACT_TABLES["tenants"]
+
+
+@dataclass(frozen=True)
+class Tenant:
+    tenant_id: str
+    name: str
+    timezone: str
+
+
+def init_workspace(root: Path, settings: Settings | None = None, sor_url: str | None = None) -> Container:
+    """Create (or upgrade) a workspace at ``root``: config file, SoR schema, lake folder."""
+    settings = settings or Settings()
+    root = root.resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "lake").mkdir(exist_ok=True)
+    url = sor_url or settings.sor_url or default_sor_url(root)
+    write_workspace_file(root, url)
+    container = build(settings.model_copy(update={"sor_url": url}), root)
+    migrate(container.engine)
+    return container
+
+
+def create_tenant(c: Container, tenant_id: str, name: str, timezone: str = "Asia/Shanghai") -> Tenant:
+    if not _TENANT_RE.match(tenant_id):
+        raise TenantError(
+            f"invalid tenant id {tenant_id!r}: use 2-32 lowercase letters, digits, - or _, "
+            "starting with a letter"
+        )
+    with c.engine.begin() as conn:
+        exists = conn.execute(select(func.count()).where(tenants_t.c.tenant_id == tenant_id)).scalar()
+        if exists:
+            raise TenantError(f"tenant {tenant_id!r} already exists")
+        conn.execute(insert(tenants_t).values(
+            tenant_id=tenant_id, name=name, timezone=timezone,
+            created_at=dt.datetime.now(dt.UTC).replace(tzinfo=None)))
+    return Tenant(tenant_id, name, timezone)
+
+
+def get_tenant(c: Container, tenant_id: str) -> Tenant:
+    with c.engine.connect() as conn:
+        row = conn.execute(select(tenants_t).where(tenants_t.c.tenant_id == tenant_id)).first()
+    if row is None:
+        raise TenantError(f"no tenant {tenant_id!r} (create it with `caifu tenant create {tenant_id}`)")
+    return Tenant(row.tenant_id, row.name, row.timezone)
+
+
+def list_tenants(c: Container) -> list[Tenant]:
+    with c.engine.connect() as conn:
+        rows = conn.execute(select(tenants_t).order_by(tenants_t.c.tenant_id)).all()
+    return [Tenant(r.tenant_id, r.name, r.timezone) for r in rows]
