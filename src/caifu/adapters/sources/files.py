@@ -122,29 +122,29 @@ class _Loader:
         for col in source_columns:
             if col in seen:
                 raise SchemaMismatchError("column appears twice in the header",
-                                          path=str(self.path), line=1, column=col)
+                                          path=str(self.path), line=self._header_line, column=col)
             seen.add(col)
             target = self.spec.columns.get(col, col if col in self.contract else None)
             if target is None:
                 raise SchemaMismatchError(
                     f"unknown column for table {self.contract.name}; map it in sources.yaml "
                     f"(columns: {{{col}: <contract column>}}) or remove it",
-                    path=str(self.path), line=1, column=col)
+                    path=str(self.path), line=self._header_line, column=col)
             if target in mapping.values():
                 raise SchemaMismatchError(f"two source columns map to {target!r}",
-                                          path=str(self.path), line=1, column=col)
+                                          path=str(self.path), line=self._header_line, column=col)
             mapping[col] = target
         missing = [c.name for c in self.contract.columns
                    if c.required and c.name not in mapping.values()]
         if missing:
             raise SchemaMismatchError(
                 f"required column(s) {', '.join(missing)} of {self.contract.name} are missing",
-                path=str(self.path), line=1)
+                path=str(self.path), line=self._header_line)
         return mapping
 
     def _select_list(self, relation: str, row_expr: str) -> str:
         cols = [r[0] for r in self.con.execute(f"DESCRIBE {relation}").fetchall()]
-        mapping = self._mapping([c for c in cols if c != "_row"])
+        mapping = self._mapping([c for c in cols if c not in ("_row", "file_row_number")])
         parts = [f"{row_expr} AS _row"]
         for src, dst in mapping.items():
             expr = _q(src)
@@ -162,6 +162,7 @@ class _Loader:
             raise UnreadableSourceError("file does not exist or is not a regular file",
                                         path=str(self.path))
         fmt = self.spec.format_of(self.path)
+        self._header_line = 1 if fmt == "csv" else None
         loader = {"csv": self._csv, "parquet": self._parquet, "jsonl": self._jsonl}[fmt]
         rows, rejected = loader()
         return RawSource(self.path, fmt, rows, rejected, self._source_columns)
@@ -214,10 +215,14 @@ class _Loader:
 
     def _header_columns(self, path: Path) -> str:
         """Read the header ourselves so every column is VARCHAR and none is renamed."""
-        with path.open("r", encoding="utf-8", newline="") as f:
-            header = f.readline().rstrip("\r\n")
-        if header.startswith("\ufeff"):
-            header = header[1:]
+        with path.open("rb") as f:
+            first = f.readline()
+        try:
+            header = first.decode("utf-8-sig").rstrip("\r\n")
+        except UnicodeDecodeError:
+            raise EncodingError("header is not valid UTF-8; is the file GBK? "
+                                "(set encoding: gbk in sources.yaml)",
+                                path=str(self.path), line=1) from None
         names = next(csv.reader([header], delimiter=self.spec.delimiter), [])
         if not names or not any(n.strip() for n in names):
             raise UnreadableSourceError("the file has no header line", path=str(self.path), line=1)

@@ -1,0 +1,62 @@
+"""Render ``docs/data-model.md`` from the contracts (a test keeps the file in step)."""
+
+from __future__ import annotations
+
+from caifu.data.contracts import Column, Registry
+
+
+def _rules(c: Column) -> str:
+    parts: list[str] = []
+    if c.enum:
+        parts.append("one of " + ", ".join(f"`{v}`" for v in c.enum))
+    if c.min is not None:
+        parts.append(f"≥ {c.min}")
+    if c.max is not None:
+        parts.append(f"≤ {c.max}")
+    if c.pattern:
+        parts.append(f"matches `{c.pattern}`")
+    if c.check:
+        parts.append(f"check `{c.check}`")
+    for name, other, value in c.checks_when:
+        parts.append(f"check `{name}` when {other} = `{value}`")
+    if c.ref:
+        parts.append(f"→ `{c.ref}`")
+    if c.not_future:
+        parts.append("not in the future")
+    return "; ".join(parts)
+
+
+def render(contracts: Registry) -> str:
+    out = [
+        "# Data model",
+        "",
+        "Generated from `src/caifu/data/contracts/tables.py` by `caifu docs`; do not edit by hand.",
+        "",
+        "Every system-of-record (SoR) table also has `tenant_id` as the first primary-key column;",
+        "every lake table lives under `lake/<tenant>/<table>/` and carries `_batch_id`, the ingest",
+        "batch that wrote the row. Levels are JR/T 0158-2018 data levels (1 低 … 4 极高); level ≥ 3",
+        "values are masked by default. Money is `DECIMAL(18,2)`; timestamps are naive UTC.",
+        "",
+        "Accepted input forms: dates `YYYY-MM-DD` or `YYYYMMDD`; timestamps",
+        "`YYYY-MM-DD HH:MM:SS[.ffffff]`, ISO with `T`, or `YYYYMMDDHHMMSS`; booleans",
+        "`true/false/1/0/y/n/yes/no/t/f/是/否`; decimals with at most the column's scale.",
+        "",
+        "| table | store | key | description |",
+        "|---|---|---|---|",
+    ]
+    for t in contracts:
+        out.append(f"| [`{t.name}`](#{t.name}) | {t.store} | {', '.join(t.key)} | {t.desc} |")
+    for t in contracts:
+        out += ["", f"## {t.name}", "", f"{t.desc} — stored in the **{t.store}**"
+                + ("" if t.ingestible else " (not ingested from files)")
+                + f"; key ({', '.join(t.key)}).", ""]
+        if t.notes:
+            out += [t.notes, ""]
+        out += ["| column | type | required | level | PII | 说明 | rules |",
+                "|---|---|---|---|---|---|---|"]
+        for c in t.columns:
+            out.append(
+                f"| `{c.name}` | {c.type_name} | {'yes' if c.required else ''} | {c.level} | "
+                f"{'yes' if c.pii else ''} | {c.desc} | {_rules(c)} |"
+            )
+    return "\n".join(out) + "\n"
