@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 from caifu.core.ids import make_uscc, resident_id_for
-
-import datetime as dt
 
 BRANCHES = "branch_id,name,province,city,credit_code\n" + "\n".join([
     f"B01,北京金融街营业部,北京,北京,{make_uscc('9', '1', '110102', '10001001')}",

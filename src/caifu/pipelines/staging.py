@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from decimal import Decimal
 from functools import reduce
 
 import ibis
@@ -63,7 +62,7 @@ def _sql_type(col: Column) -> dtypes.DataType:
     }.get(col.kind) or dtypes.Decimal(col.precision, col.scale)
 
 
-def _parse_text(col: Column, s: ir.StringValue, opts: StagingOptions) -> tuple[ir.Value, ir.StringValue]:
+def _parse_text(col: Column, s: ir.StringValue) -> tuple[ir.Value, ir.StringValue]:
     """(typed value or NULL, reason) for a text column."""
     n = col.name
     match col.kind:
@@ -142,7 +141,7 @@ def check_rows(raw: ir.Table, contract: Table, opts: StagingOptions) -> ir.Table
         if value.type().is_string() or value.type().is_null():
             s = _text(value)
             texts[col.name] = s
-            out, reason = _parse_text(col, s, opts)
+            out, reason = _parse_text(col, s)
             present = s.notnull()
         else:
             out, reason = _parse_native(col, value)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import ibis.expr.types as ir
 import yaml
 from ibis.backends.duckdb import Backend
 from sqlalchemy import Engine
@@ -33,6 +34,14 @@ class Container:
             memory_limit=self.settings.duckdb_memory_limit,
             threads=self.settings.duckdb_threads,
         )
+
+    def lake_table(self, con: Backend, tenant: str, table: str) -> ir.Table | None:
+        """A lake table as an Ibis table on ``con`` (None while it has no data).
+
+        Read through the Delta log's current file list, so DuckDB needs no extension.
+        """
+        files = self.lake.files(tenant, table)
+        return con.read_parquet(files) if files else None
 
     def close(self) -> None:
         self.engine.dispose()

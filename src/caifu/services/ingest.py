@@ -35,7 +35,15 @@ from caifu.adapters.sources.files import RAW, load_source
 from caifu.core.errors import ConfigError, UnreadableSourceError
 from caifu.data.contracts import Registry, Table, registry
 from caifu.data.mapping import SourceMapping, SourceSpec
-from caifu.pipelines.staging import FATE, REASONS, ROW, StagingOptions, check_references, check_rows, classify
+from caifu.pipelines.staging import (
+    FATE,
+    REASONS,
+    ROW,
+    StagingOptions,
+    check_references,
+    check_rows,
+    classify,
+)
 from caifu.services.container import Container
 from caifu.services.workspace import get_tenant
 
@@ -177,8 +185,8 @@ class Ingest:
         if contract.store == "sor":
             stored = ibis.memtable(stored_arrow) if stored_arrow is not None else None
         else:
-            files = self.c.lake.files(tenant, contract.name)
-            stored = con.read_parquet(files).select(contract.column_names) if files else None
+            lake = self.c.lake_table(con, tenant, contract.name)
+            stored = lake.select(contract.column_names) if lake is not None else None
         con.create_table(CLASSIFIED, classify(checked, contract, stored), temp=True)
 
     def _reason_counts(self, con: ibis.BaseBackend, rejected: Sequence) -> dict[str, int]:

@@ -66,7 +66,7 @@ class ExactDecimal(TypeDecorator[Decimal]):
         value = Decimal(value).quantize(quantum)
         return str(value) if dialect.name == "sqlite" else value
 
-    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:  # noqa: ARG002
         return None if value is None else Decimal(value)
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Literal
 
-from caifu.core.errors import ContractError, ConfigError
+from caifu.core.errors import ConfigError, ContractError
 
 Kind = Literal["string", "int", "decimal", "float", "date", "timestamp", "bool"]
 Store = Literal["sor", "lake"]
