@@ -146,7 +146,7 @@ def demo_data(out: Annotated[Path, typer.Option(help="Output folder")] = Path("d
 
     summary = generate_with_progress(out, customers, seed, console)
     console.print(f"wrote {sum(summary.rows_per_file.values()):,} rows in "
-                  f"{len(summary.rows_per_file)} files to {out} in {summary.elapsed_s:.1f} s")
+                  f"{len(summary.rows_per_file)} files to {out} in {summary.elapsed_seconds:.1f} s")
 
 
 @app.command()

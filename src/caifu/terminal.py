@@ -42,6 +42,8 @@ def ingest_with_progress(c: Container, tenant: str, paths: list[Path], mapping: 
 def print_batches(results: list[BatchResult], elapsed: float, console: Console) -> None:
     t = Table("file", "table", "rows in", "loaded", "quarantined", "duplicates", "s",
               title="ingest: rows in = loaded + quarantined + duplicates")
+    for col in t.columns[:2]:
+        col.overflow = "fold"
     reasons: Counter[str] = Counter()
     for r in results:
         t.add_row(r.path.name, r.table, f"{r.rows_in:,}", f"{r.loaded:,}", f"{r.quarantined:,}",
@@ -84,9 +86,10 @@ def run_demo(workspace: Path, customers: int, seed: int, console: Console) -> No
     data_dir = workspace / "demo-data"
     summary = generate_with_progress(data_dir, customers, seed, console)
     console.print(f"generated {sum(summary.rows_per_file.values()):,} rows in "
-                  f"{len(summary.rows_per_file)} files ({summary.elapsed_s:.1f} s)")
+                  f"{len(summary.rows_per_file)} files ({summary.elapsed_seconds:.1f} s)")
     results, elapsed = ingest_with_progress(c, "demo", [data_dir], None, None, console)
     print_batches(results, elapsed, console)
     console.print(f"[bold green]demo ready[/] in {time.perf_counter() - t0:.0f} s — workspace "
-                  f"{c.root}; try: caifu -w {workspace} ingest-log -t demo  |  "
-                  f"caifu quarantine -w {workspace} -t demo")
+                  f"{c.root}")
+    console.print(f"next: caifu ingest-log -t demo -w {workspace}   |   "
+                  f"caifu quarantine -t demo -w {workspace}")

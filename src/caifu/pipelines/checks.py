@@ -40,7 +40,7 @@ def resident_id(s: ir.StringValue, today: dt.date) -> ir.StringValue:
     born15 = _date_of("19" + s.substr(6, 6))
     total = sum((_digit(s, i) * w for i, w in enumerate(_ID_WEIGHTS)), ibis.literal(0))
     check = ibis.literal("0123456789X").substr(((12 - total % 11) % 11).cast("int64"), 1)
-    bad_date18 = born18.isnull() | (born18 > today) | (s.substr(6, 4) == "0000")  # DuckDB: year 0 = 1 BC
+    bad_date18 = born18.isnull() | (born18 > today) | (s.substr(6, 4) == "0000")  # DuckDB: 0000 is 1 BC
     bad_date15 = born15.isnull() | (born15 > today)
     return ibis.cases(
         ((n == 15) & ~s.re_search(r"^[0-9]{15}$"), "ID_CHARS"),

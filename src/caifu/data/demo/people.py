@@ -76,6 +76,7 @@ class Population:
     id_number: list[str]
     mobile: np.ndarray  # "" = none
     status: np.ndarray
+    consent: np.ndarray  # agreed to marketing
 
     @property
     def n(self) -> int:
@@ -233,16 +234,15 @@ def make_population(world: World, rng: np.random.Generator, chunk: int, cid0: in
         advisor, channel, wealth, activity, risk, chinext_i, level2_i, redeem_p, fund_aff, app_eng,
         hazard, churn_day, churn_kind, closed_day, active_from, active_to, c_level, chinext_day,
         star_day, bse_day, margin_day, l2_since, l2_until, device, commission, names, id_type, ids,
-        mobile, status.astype(str))
+        mobile, status.astype(str), rng.random(n) < 0.82)
 
 
 def _opt_days(days: np.ndarray) -> pa.Array:
     return dates(np.where(days < NO_DAY, days, 0), valid=days < NO_DAY)
 
 
-def customers_table(world: World, pop: Population, rng: np.random.Generator) -> pa.Table:
+def customers_table(world: World, pop: Population) -> pa.Table:
     person = ~pop.institution
-    n = pop.n
     return pa.table({
         "customer_id": pop.customer_id, "name": pop.names,
         "customer_type": np.where(pop.institution, "institution", "individual"),
@@ -256,7 +256,7 @@ def customers_table(world: World, pop: Population, rng: np.random.Generator) -> 
         "channel": np.asarray(CHANNELS)[pop.channel],
         "status": pop.status, "closed_on": _opt_days(pop.closed_day),
         "professional": pop.institution | (pop.wealth > 5e6),
-        "marketing_consent": rng.random(n) < 0.82,
+        "marketing_consent": pop.consent,
     })
 
 

@@ -36,12 +36,17 @@ class SourceSpec:
     table: str
     fmt: Format
     encoding: str = "utf-8"
+    file: str | None = None  # the file written; default: ``match`` itself
     # contract column -> source header, in file column order; None: contract names as they are
     headers: Mapping[str, str] | None = None
     # contract column -> {contract value: source value}; sources.yaml gets the inverse
     values: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     date_format: str = "%Y-%m-%d"
     identity_columns: bool = False  # spell out contract -> contract in sources.yaml
+
+    @property
+    def file_name(self) -> str:
+        return self.file or self.match
 
     def yaml_entry(self, columns: list[str]) -> dict[str, object]:
         entry: dict[str, object] = {"match": self.match, "table": self.table}
@@ -87,7 +92,8 @@ def timestamps(micros: np.ndarray) -> pa.Array:
 
 
 def _date_strings(arr: pa.Array, fmt: str) -> pa.Array:
-    days = pc.cast(arr.cast(pa.date32()), pa.int32()).to_numpy(zero_copy_only=False)
+    days = pc.fill_null(pc.cast(arr.cast(pa.date32()), pa.int32()), 0).to_numpy(
+        zero_copy_only=False).astype(np.int64)
     valid = ~np.asarray(pc.is_null(arr))
     if not valid.any():
         return pa.nulls(len(arr), pa.string())
@@ -106,7 +112,9 @@ def _timestamp_strings(arr: pa.Array) -> pa.Array:
         s = np.arange(86400)
         _TIME_OF_DAY = pa.array([f" {h:02d}:{m:02d}:{x:02d}" for h, m, x in
                                  zip(s // 3600, s // 60 % 60, s % 60, strict=True)])
-    secs = pc.cast(arr.cast(pa.timestamp("s")), pa.int64()).to_numpy(zero_copy_only=False)
+    secs = pc.fill_null(pc.cast(pc.cast(arr, pa.timestamp("s"), safe=False), pa.int64()),
+                        0).to_numpy(
+        zero_copy_only=False)
     day_part = _date_strings(dates(secs // 86400), "%Y-%m-%d")
     tod = _TIME_OF_DAY.take(pa.array(secs % 86400))
     out = pc.binary_join_element_wise(day_part, tod, "")
@@ -180,7 +188,7 @@ class Sinks:
         if spec.fmt == "csv":
             buf = io.BytesIO()
             pacsv.write_csv(table, buf, pacsv.WriteOptions(
-                include_header=first, quoting_style="needed", delimiter=","))
+                include_header=first, quoting_style="none", delimiter=","))
             data = buf.getvalue()
             if spec.encoding != "utf-8":
                 data = data.decode("utf-8").encode(spec.encoding)
