@@ -37,7 +37,7 @@ def _container(workspace: Path | None):  # type: ignore[no-untyped-def]
 
 
 def _fail(exc: CaifuError) -> None:
-    err.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+    err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
     raise typer.Exit(2)
 
 

@@ -14,8 +14,6 @@ repeated ingests into the same tables are part of what is being tested.
 
 from __future__ import annotations
 
-import csv
-import io
 import itertools
 import json
 from collections.abc import Iterator
@@ -143,15 +141,18 @@ def csv_records(draw: st.DrawFn, table: str, newlines: bool = False) -> list[lis
     return records
 
 
+def _csv_field(value: str) -> str:
+    # Quote what a CSV reader would otherwise split on: delimiter, quote, CR or LF.
+    if any(ch in value for ch in ',"\r\n'):
+        return '"' + value.replace('"', '""') + '"'
+    return value
+
+
 def render_csv(header: str, records: list[list[str]], *, bom: bool, final_newline: bool,
                crlf: bool) -> bytes:
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\r\n" if crlf else "\n")
-    writer.writerow(header.split(","))
-    writer.writerows(records)
-    text = buf.getvalue()
-    if not final_newline and records:
-        text = text.rstrip("\r\n")
+    eol = "\r\n" if crlf else "\n"
+    lines = [header] + [",".join(_csv_field(v) for v in r) for r in records]
+    text = eol.join(lines) + (eol if final_newline or not records else "")
     return (("\ufeff" if bom else "") + text).encode("utf-8")
 
 

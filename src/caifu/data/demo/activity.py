@@ -22,7 +22,14 @@ from caifu.data.demo.world import (
     World,
     local_micros,
 )
-from caifu.data.demo.writers import dates, decimals, timestamps
+from caifu.data.demo.writers import (
+    dates,
+    decimals,
+    fixed_point_text,
+    pick,
+    sequence_ids,
+    timestamps,
+)
 
 FAVOURITES = 6  # securities a customer keeps coming back to, per board
 TRADE_CHANNELS = np.array(["app", "pc", "phone", "counter", "api"])
@@ -49,8 +56,8 @@ class DayIndex:
         return np.where(found, val - base, NO_DAY)
 
 
-def _ids(prefix: str, chunk: int, n: int) -> list[str]:
-    return [f"{prefix}{chunk:04d}{i:08d}" for i in range(n)]
+def _ids(prefix: str, chunk: int, n: int) -> pa.Array:
+    return sequence_ids(prefix, chunk, n)
 
 
 def _active_span(world: World, pop: Population) -> tuple[np.ndarray, np.ndarray]:
@@ -85,7 +92,7 @@ def make_trades(world: World, pop: Population, rng: np.random.Generator) -> Trad
     w[:, BOARD_CHINEXT] = (0.15 + 1.4 * pop.chinext_i[cust]) * (cal >= pop.chinext_day[cust])
     w[:, BOARD_STAR] = (0.1 + 0.6 * risk) * (cal >= pop.star_day[cust])
     w[:, BOARD_BSE] = (0.04 + 0.2 * risk) * (cal >= pop.bse_day[cust])
-    w[:, BOARD_ETF] = 0.1 + 0.35 * (1 - risk)
+    w[:, BOARD_ETF] = 0.04 + 0.14 * (1 - risk)
     cw = np.cumsum(w, axis=1)
     board = (rng.random(t)[:, None] * cw[:, -1:] > cw).sum(axis=1)
     fav = np.stack([world.board_members[k][rng.choice(len(world.board_members[k]),
@@ -113,7 +120,7 @@ def make_trades(world: World, pop: Population, rng: np.random.Generator) -> Trad
     value = np.clip(pop.wealth[cust] * rng.uniform(0.03, 0.35, t), 2_000, 5e6)
     lots = np.maximum(np.round(value * 1000 / price / 100), np.where(board == BOARD_STAR, 2, 1))
     qty = (lots * 100).astype(np.int64)
-    prev = np.r_[0, np.arange(t - 1)]
+    prev = np.maximum(np.arange(t) - 1, 0)
     qty = np.where(sell, qty[prev], qty)
     amount = (price * qty + 5) // 10
     stock = board != BOARD_ETF
@@ -129,14 +136,13 @@ def make_trades(world: World, pop: Population, rng: np.random.Generator) -> Trad
     index = DayIndex.of(cust, cal)
 
     out = np.argsort(micros, kind="stable")
-    price_txt = [f"{p // 1000}.{p % 1000:03d}" for p in price[out]]
     table = pa.table({
-        "trade_id": _ids("T", pop.chunk, t), "customer_id": pop.customer_id[cust[out]],
-        "fund_account": pop.fund_account[cust[out]], "trade_date": dates(cal[out]),
-        "trade_time": timestamps(micros[out]), "security_code": world.sec_codes[sec[out]],
-        "side": np.where(sell[out], "S", "B"), "quantity": qty[out],
-        "price": pa.array(price_txt, pa.string()), "amount": decimals(amount[out]),
-        "fee": decimals(fee[out]), "channel": TRADE_CHANNELS[chan[out]],
+        "trade_id": _ids("T", pop.chunk, t), "customer_id": pick(pop.customer_id, cust[out]),
+        "fund_account": pick(pop.fund_account, cust[out]), "trade_date": dates(cal[out]),
+        "trade_time": timestamps(micros[out]), "security_code": pick(world.sec_codes, sec[out]),
+        "side": pick(["B", "S"], sell[out]), "quantity": qty[out],
+        "price": fixed_point_text(price[out], 3), "amount": decimals(amount[out]),
+        "fee": decimals(fee[out]), "channel": pick(TRADE_CHANNELS, chan[out]),
     })
     return TradeBook(table, index, positions)
 
@@ -148,9 +154,8 @@ def _positions(world: World, pop: Population, cust: np.ndarray, sec: np.ndarray,
     parts = []
     for snap in world.snapshots:
         s = int(world.day_index(np.array([snap]))[0])
-        if len(gstart) == 0:
-            break
-        count = np.add.reduceat((day <= s).astype(np.int64), gstart)
+        count = (np.add.reduceat((day <= s).astype(np.int64), gstart) if len(gstart)
+                 else np.zeros(0, np.int64))
         last = gstart + count - 1
         held = (count % 2 == 1) & (pop.closed_day[cust[last]] > snap)
         last = last[held]
@@ -158,12 +163,12 @@ def _positions(world: World, pop: Population, cust: np.ndarray, sec: np.ndarray,
         mv = (q * world.price_milli[sec[last], s] + 5) // 10
         parts.append(pa.table({
             "snapshot_date": dates(np.full(len(last), snap)),
-            "fund_account": pop.fund_account[cust[last]],
-            "security_code": world.sec_codes[sec[last]],
-            "customer_id": pop.customer_id[cust[last]], "quantity": q,
+            "fund_account": pick(pop.fund_account, cust[last]),
+            "security_code": pick(world.sec_codes, sec[last]),
+            "customer_id": pick(pop.customer_id, cust[last]), "quantity": q.astype(np.int64),
             "cost": decimals(cost[last]), "market_value": decimals(mv),
         }))
-    return pa.concat_tables(parts) if parts else pa.table({})
+    return pa.concat_tables(parts)
 
 
 def make_cash_flows(world: World, pop: Population, rng: np.random.Generator) -> tuple[pa.Table,
@@ -217,11 +222,10 @@ def make_cash_flows(world: World, pop: Population, rng: np.random.Generator) -> 
     micros = local_micros(world.days[day], secs)
     o = np.argsort(micros, kind="stable")
     table = pa.table({
-        "flow_id": _ids("F", pop.chunk, len(o)), "customer_id": pop.customer_id[cust[o]],
-        "fund_account": pop.fund_account[cust[o]], "flow_time": timestamps(micros[o]),
-        "direction": np.where(out[o], "out", "in"),
-        "amount": decimals(fen[o]),
-        "method": np.array(["bank_transfer", "transfer_out", "dividend"])[method[o]],
+        "flow_id": _ids("F", pop.chunk, len(o)), "customer_id": pick(pop.customer_id, cust[o]),
+        "fund_account": pick(pop.fund_account, cust[o]), "flow_time": timestamps(micros[o]),
+        "direction": pick(["in", "out"], out[o]), "amount": decimals(fen[o]),
+        "method": pick(["bank_transfer", "transfer_out", "dividend"], method[o]),
     })
     deposits = ~out & (method == 0)
     return table, DayIndex.of(cust[deposits], world.days[day[deposits]])

@@ -42,7 +42,7 @@ def make_follows(world: World, pop: Population, rng: np.random.Generator) -> tup
     n = pop.n
     end_d = day_number(world.end)
     wecom = pop.channel == 2
-    p = np.clip(0.18 + 0.65 * wecom + 0.08 * (pop.advisor >= 0) + 0.05 * pop.app_eng, 0, 0.95)
+    p = np.clip(0.14 + 0.65 * wecom + 0.08 * (pop.advisor >= 0) + 0.04 * pop.app_eng, 0, 0.95)
     cust = np.flatnonzero(rng.random(n) < p)
     m = len(cust)
     n_pro = int(round(m * 0.12))  # prospects: followers not (yet) matched to a customer
@@ -136,10 +136,9 @@ def make_chats(world: World, pop: Population, follows: dict, fund_of: np.ndarray
     t_reply = t_ask + rng.integers(30, 5400, len(conv)) * 10**6
     t_reply = np.minimum(t_reply, follows["until_t"][conv])
 
-    texts, labels, senders, times, convs, types = [], [], [], [], [], []
+    texts, labels, senders, times, convs = [], [], [], [], []
     r = rng.random((len(conv), 8))
     popular = np.flatnonzero(np.isin(world.sec_codes, text.POPULAR))
-    adv_keys = list(text.ADVISOR_TEMPLATES)
     for i in range(len(conv)):
         ci = cc[i]
         fills = {
@@ -163,7 +162,10 @@ def make_chats(world: World, pop: Population, follows: dict, fund_of: np.ndarray
             key = "violation" if u < 0.006 else "violation_negated" if u < 0.016 else \
                 "content" if u < 0.16 else "reply"
             tpls = text.ADVISOR_TEMPLATES[key]
-            texts.append(tpls[int(u * 1e6) % len(tpls)].format(**fills))
+            j = int(u * 1e6) % len(tpls)
+            if key == "reply" and name in text.INTENT_REPLY and u < 0.75:
+                j = text.INTENT_REPLY[name]
+            texts.append(tpls[j].format(**fills))
             labels.append(f"advisor_{key}")
             senders.append(1)
             times.append(t_reply[i])
@@ -174,7 +176,8 @@ def make_chats(world: World, pop: Population, follows: dict, fund_of: np.ndarray
     t = np.array(times, dtype=np.int64)
     mtype = np.where(sender == 0, rng.choice(6, m, p=[0.88, 0.05, 0.01, 0.01, 0.04, 0.01]),
                      rng.choice(6, m, p=[0.9, 0.04, 0.0, 0.03, 0.03, 0.0]))
-    is_link = np.array([lb == "advisor_content" for lb in labels]) & (rng.random(m) < 0.5)
+    is_link = np.array([lb == "advisor_content" for lb in labels], dtype=bool) & (
+        rng.random(m) < 0.5)
     mtype[is_link] = 2
     content = np.array(texts, dtype=object)
     content[np.isin(mtype, (1, 4, 5))] = None
@@ -195,9 +198,9 @@ def make_chats(world: World, pop: Population, follows: dict, fund_of: np.ndarray
         "msg_type": MSG_TYPES[mtype[o]], "content": pa.array(list(content[o]), pa.string()),
     })
     label_table = pa.table({
-        "msg_id": msg_ids, "label": np.asarray(labels)[o],
-        "traditional": np.asarray([lb.endswith("_traditional") for lb in labels])[o],
+        "msg_id": msg_ids, "label": pa.array(np.asarray(labels, dtype=str)[o], pa.string()),
+        "traditional": np.asarray([lb.endswith("_traditional") for lb in labels], dtype=bool)[o],
         "negated": np.asarray([lb in ("reject_chinext", "advisor_violation_negated")
-                               for lb in labels])[o],
+                               for lb in labels], dtype=bool)[o],
     })
     return table, label_table

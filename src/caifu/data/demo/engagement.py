@@ -11,15 +11,14 @@ conversion is an observable event (permission, deposit, fund purchase, trade) in
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
 
 import numpy as np
 import pyarrow as pa
 
 from caifu.data.demo.activity import DayIndex, _ids
 from caifu.data.demo.people import DEVICES, NO_DAY, Population
-from caifu.data.demo.world import BOARD_CHINEXT, World, day_number, local_micros
-from caifu.data.demo.writers import dates, decimals, timestamps
+from caifu.data.demo.world import BOARD_CHINEXT, World, day_number, local_micros, to_date
+from caifu.data.demo.writers import dates, decimals, pick, timestamps
 
 EVENT_TYPES = np.array(["login", "view_quote", "view_position", "search", "add_watchlist",
                         "view_fund", "view_content", "level2_page", "open_permission_page",
@@ -73,7 +72,7 @@ def build_campaigns(world: World, seed: int) -> Campaigns:
     published = world.contents["published_at"].cast(pa.int64()).to_numpy() // (86400 * 10**6)
     content = [world.content_ids[rng.choice(np.flatnonzero(published < s))]
                if (published < s).any() and rng.random() < 0.8 else None for s in start]
-    ids = np.array([f"HD{date.fromordinal(int(s) + 719163):%Y%m}{i + 1:02d}"
+    ids = np.array([f"HD{to_date(s):%Y%m}{i + 1:02d}"
                     for i, s in enumerate(start)])
     spend = np.round(rng.uniform(20_000, 300_000, len(CAMPAIGNS)), -2) * 100
     table = pa.table({
@@ -184,15 +183,15 @@ def touches_table(world: World, pop: Population, camps: Campaigns, funnels: dict
     camp, cust, t, stage, cost = cols
     o = np.lexsort((stage, t))
     return pa.table({
-        "touch_id": _ids("TC", pop.chunk, len(o)), "campaign_id": camps.ids[camp[o]],
-        "customer_id": pop.customer_id[cust[o]], "touched_at": timestamps(t[o]),
-        "stage": STAGES[stage[o]], "cost": decimals(cost[o], valid=cost[o] >= 0),
+        "touch_id": _ids("TC", pop.chunk, len(o)), "campaign_id": pick(camps.ids, camp[o]),
+        "customer_id": pick(pop.customer_id, cust[o]), "touched_at": timestamps(t[o]),
+        "stage": pick(STAGES, stage[o]), "cost": decimals(cost[o], valid=cost[o] >= 0),
     })
 
 
 def make_app_events(world: World, pop: Population, rng: np.random.Generator) -> pa.Table:
     span = np.maximum(pop.active_to - pop.active_from + 1, 0)
-    rate = pop.app_eng * (0.011 + 0.005 * np.minimum(pop.activity, 5))
+    rate = pop.app_eng * (0.009 + 0.003 * np.minimum(pop.activity, 5))
     k = rng.poisson(rate * span)
     s_cust = np.repeat(np.arange(pop.n), k)
     s_day = pop.active_from[s_cust] + np.floor(rng.random(len(s_cust)) * span[s_cust]).astype(
@@ -241,14 +240,13 @@ def make_app_events(world: World, pop: Population, rng: np.random.Generator) -> 
         extra.append((c, d, local_micros(d, rng.integers(9 * 3600, 22 * 3600, len(c))),
                       np.full(len(c), et)))
     cust = np.concatenate([cust] + [x[0] for x in extra])
-    day = np.concatenate([day] + [x[1] for x in extra])
     t = np.concatenate([t] + [x[2] for x in extra])
     etype = np.concatenate([etype] + [x[3] for x in extra])
-    return _event_table(world, pop, rng, cust, day, t, etype)
+    return _event_table(world, pop, rng, cust, t, etype)
 
 
 def _event_table(world: World, pop: Population, rng: np.random.Generator, cust: np.ndarray,
-                 day: np.ndarray, t: np.ndarray, etype: np.ndarray) -> pa.Table:
+                 t: np.ndarray, etype: np.ndarray) -> pa.Table:
     e = len(cust)
     published = np.sort(world.contents["published_at"].cast(pa.int64()).to_numpy())
     order_c = np.argsort(world.contents["published_at"].cast(pa.int64()).to_numpy(), kind="stable")
@@ -268,17 +266,16 @@ def _event_table(world: World, pop: Population, rng: np.random.Generator, cust: 
                                                       p=world.board_pop[b])]
     with_sec = np.isin(etype, (QUOTE, WATCH, LEVEL2)) | ((etype == SEARCH) & (rng.random(e) < .6))
     fund = np.where(etype == FUND, rng.choice(len(world.fund_pop), e, p=world.fund_pop), -1)
-    page = PAGES[etype].astype(object)
     star_page = (etype == PERMISSION) & (board != BOARD_CHINEXT) & (rng.random(e) < 0.2)
-    page[star_page] = "permission_star"
+    page = np.where(star_page, len(PAGES), etype)
     device = np.where(rng.random(e) < 0.95, pop.device[cust], rng.integers(0, 4, e))
     o = np.argsort(t, kind="stable")
     return pa.table({
-        "event_id": _ids("E", pop.chunk, e), "customer_id": pop.customer_id[cust[o]],
-        "event_time": timestamps(t[o]), "event_type": EVENT_TYPES[etype[o]],
-        "page": page[o].astype(str),
-        "security_code": pa.array(world.sec_codes[sec[o]], mask=~with_sec[o]),
-        "fund_code": pa.array(world.fund_codes[np.maximum(fund[o], 0)], mask=fund[o] < 0),
-        "content_id": pa.array(world.content_ids[np.maximum(content[o], 0)], mask=content[o] < 0),
-        "device": np.asarray(DEVICES)[device[o]],
+        "event_id": _ids("E", pop.chunk, e), "customer_id": pick(pop.customer_id, cust[o]),
+        "event_time": timestamps(t[o]), "event_type": pick(EVENT_TYPES, etype[o]),
+        "page": pick([*PAGES, "permission_star"], page[o]),
+        "security_code": pick(world.sec_codes, sec[o], with_sec[o]),
+        "fund_code": pick(world.fund_codes, np.maximum(fund[o], 0), fund[o] >= 0),
+        "content_id": pick(world.content_ids, np.maximum(content[o], 0), content[o] >= 0),
+        "device": pick(DEVICES, device[o]),
     })

@@ -18,7 +18,7 @@ import pyarrow as pa
 from caifu.data.demo.activity import DayIndex, _active_span, _ids
 from caifu.data.demo.people import Population
 from caifu.data.demo.world import FUND_TYPES, World
-from caifu.data.demo.writers import dates, decimals
+from caifu.data.demo.writers import dates, decimals, pick
 
 MONEY = FUND_TYPES.index("money")
 SUBSCRIBE, PURCHASE, REDEEM, DIVIDEND = range(4)
@@ -47,7 +47,7 @@ def make_fund_transactions(world: World, pop: Population, rng: np.random.Generat
     a, b = _active_span(world, pop)
     n, nd = pop.n, world.n_days
     holder = (rng.random(n) < np.clip(0.08 + 0.8 * pop.fund_aff, 0, 0.95)) & (b > a)
-    k = np.where(holder, np.maximum(rng.poisson(1 + 5 * pop.fund_aff), 1), 0)
+    k = np.where(holder, rng.poisson((0.8 + 6 * pop.fund_aff) * (b - a) / nd), 0)
     cust = np.repeat(np.arange(n), k)
     day = a[cust] + np.floor(rng.random(len(cust)) * (b - a)[cust]).astype(np.int64)
     fund = _fund_choice(world, rng, pop.c_level[cust])
@@ -94,9 +94,10 @@ def make_fund_transactions(world: World, pop: Population, rng: np.random.Generat
     o = np.lexsort((c_type, c_cust, c_day))
     cal = world.days[c_day[o]]
     table = pa.table({
-        "txn_id": _ids("J", pop.chunk, len(o)), "customer_id": pop.customer_id[c_cust[o]],
-        "fund_account": pop.fund_account[c_cust[o]], "fund_code": world.fund_codes[c_fund[o]],
-        "txn_date": dates(cal), "txn_type": TXN_TYPES[c_type[o]],
+        "txn_id": _ids("J", pop.chunk, len(o)), "customer_id": pick(pop.customer_id, c_cust[o]),
+        "fund_account": pick(pop.fund_account, c_cust[o]),
+        "fund_code": pick(world.fund_codes, c_fund[o]),
+        "txn_date": dates(cal), "txn_type": pick(TXN_TYPES, c_type[o]),
         "amount": decimals(c_amt[o]), "shares": decimals(c_shares[o]),
         "nav": decimals(c_nav[o], scale=4, precision=10), "fee": decimals(c_fee[o]),
     })

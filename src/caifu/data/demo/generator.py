@@ -186,16 +186,12 @@ def _trades_by_year(sinks: Sinks, faults: Faults, trades: pa.Table, end: date, n
     days = np.minimum(days, day_number(end))
     years = days.astype("datetime64[D]").astype("datetime64[Y]").astype(np.int64) + 1970
     present = sorted(set(years.tolist()))
-    by_id = {}
-    parts = {}
-    for y in present:
-        part = trades.filter(pa.array(years == y))
-        parts[y] = part
-        for tid in part["trade_id"].to_pylist():
-            by_id[tid] = f"trades_{y}.parquet"
-    for rec in faults.records:
-        if rec["file"] == "trades":
-            rec["file"] = by_id[rec["key"]["trade_id"]]
+    parts = {y: trades.filter(pa.array(years == y)) for y in present}
+    pending = [r for r in faults.records if r["file"] == "trades"]
+    bad_ids = pa.array([r["key"]["trade_id"] for r in pending], pa.string())
+    where = pc.index_in(bad_ids, value_set=trades["trade_id"]).to_numpy(zero_copy_only=False)
+    for rec, row in zip(pending, where, strict=True):
+        rec["file"] = f"trades_{years[int(row)]}.parquet"
     per_boundary = max(1, int(round(OVERLAP_PER_100K * n / 100_000 / max(len(present) - 1, 1))))
     for i, y in enumerate(present):
         part = parts[y]

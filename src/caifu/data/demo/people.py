@@ -129,10 +129,10 @@ def make_population(world: World, rng: np.random.Generator, chunk: int, cid0: in
     start_d, end_d = day_number(world.start), day_number(world.end)
     cid = np.arange(cid0, cid0 + n)
     institution = rng.random(n) < 0.015
-    in_window = rng.random(n) < 0.42
-    old = np.maximum(start_d - 1 - rng.gamma(2.0, 1100, n).astype(np.int64),
+    in_window = rng.random(n) < 0.35
+    old = np.maximum(start_d - 1 - rng.gamma(1.2, 1500, n).astype(np.int64),
                      day_number(date(2003, 1, 1)))
-    new = start_d + np.floor(np.sqrt(rng.random(n)) * (end_d - start_d)).astype(np.int64)
+    new = start_d + np.floor(rng.random(n) ** 0.8 * (end_d - start_d)).astype(np.int64)
     new = world.days[np.minimum(world.day_index(new), world.n_days - 1)]
     opened = np.where(in_window, new, old)
     era = np.where(opened < day_number(date(2015, 1, 1)), 0, np.where(in_window, 2, 1))
@@ -149,7 +149,7 @@ def make_population(world: World, rng: np.random.Generator, chunk: int, cid0: in
     wealth = np.clip(rng.lognormal(np.log(80_000), 1.4, n), 1_000, 5e8) * np.where(institution, 20, 1)
 
     never = rng.random(n) < 0.2
-    activity = np.where(never, 0.0, rng.lognormal(np.log(1.6) - 0.5, 1.0, n))
+    activity = np.where(never, 0.0, rng.lognormal(np.log(2.4) - 0.5, 1.0, n))
     young = (88 - age) / 70
     risk = np.clip(rng.beta(2.2, 2.2, n) + 0.15 * (young - 0.5), 0, 1)
     chinext_i = np.clip(rng.beta(1.3, 3.0, n) + 0.35 * (risk - 0.5), 0, 1)

@@ -174,6 +174,9 @@ ADVISOR_TEMPLATES: dict[str, tuple[str, ...]] = {
     ),
     "violation_negated": ("我们不承诺保本，请理性投资。", "投资没有稳赚不赔的，注意风险。"),
 }
+# customer intent -> the advisor reply (index into ADVISOR_TEMPLATES["reply"]) that answers it
+INTENT_REPLY = {"open_chinext": 5, "open_chinext_traditional": 5, "level2": 6, "redeem": 7,
+                "fee": 8, "add": 3, "market": 4, "complaint": 9}
 CONTENT_TITLES = {
     "research_report": ("{sector}行业深度：景气拐点已现", "{index}估值分析与配置建议", "{stock}点评：业绩符合预期",
                         "宏观周报：流动性与风险偏好", "{sector}板块月度跟踪"),

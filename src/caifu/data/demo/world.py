@@ -148,7 +148,7 @@ def build_world(seed: int, end: date, customers: int) -> World:
     branches, branch_weight, branch_city = _branches(rng, end)
     advisors, adv_ids, adv_branch, adv_active = _advisors(rng, branches, branch_weight, end,
                                                           max(len(branch_city), customers // 333))
-    sec = _securities(rng, end, market)
+    sec = _securities(rng, market)
     funds = _funds(rng, start, end, days, market)
     contents, content_ids, titles = _contents(rng, start, end, adv_ids, sec, funds)
     return World(seed, start, end, days, snapshots, fall_days, branches, branch_weight,
@@ -198,7 +198,7 @@ def _advisors(rng: np.random.Generator, branches: pa.Table, weight: np.ndarray, 
     return table, ids, branch, active
 
 
-def _securities(rng: np.random.Generator, end: date, market: np.ndarray) -> tuple:
+def _securities(rng: np.random.Generator, market: np.ndarray) -> tuple:
     codes_t = reference.a_share_codes()
     code = np.asarray(codes_t["stock_code"].to_pylist())
     name = np.asarray(codes_t["short_name"].to_pylist())

@@ -91,6 +91,29 @@ def timestamps(micros: np.ndarray) -> pa.Array:
     return pa.array(np.asarray(micros, dtype=np.int64)).cast(pa.timestamp("us"))
 
 
+def pick(values: np.ndarray | pa.Array | list, idx: np.ndarray,
+         valid: np.ndarray | None = None) -> pa.Array:
+    """``values[idx]`` as an Arrow array (null where ``valid`` is False), without building
+    a NumPy string array first: much faster for millions of rows."""
+    vocab = values if isinstance(values, pa.Array) else pa.array(values, pa.string())
+    indices = pa.array(np.asarray(idx, dtype=np.int64), mask=None if valid is None else ~valid)
+    return vocab.take(indices)
+
+
+def sequence_ids(prefix: str, chunk: int, n: int) -> pa.Array:
+    """``{prefix}{chunk:04d}{i:08d}`` for i in 0..n-1, vectorised."""
+    nums = pa.array(np.arange(n, dtype=np.int64) + chunk * 10**8).cast(pa.string())
+    return pc.binary_join_element_wise(prefix, pc.utf8_lpad(nums, 12, "0"), "")
+
+
+def fixed_point_text(units: np.ndarray, scale: int) -> pa.Array:
+    """Non-negative integers counted in 10**-scale as text with exactly ``scale`` decimals."""
+    v = np.asarray(units, dtype=np.int64)
+    whole = pa.array(v // 10**scale).cast(pa.string())
+    frac = pc.utf8_lpad(pa.array(v % 10**scale).cast(pa.string()), scale, "0")
+    return pc.binary_join_element_wise(whole, frac, ".")
+
+
 def _date_strings(arr: pa.Array, fmt: str) -> pa.Array:
     days = pc.fill_null(pc.cast(arr.cast(pa.date32()), pa.int32()), 0).to_numpy(
         zero_copy_only=False).astype(np.int64)
@@ -186,9 +209,13 @@ class Sinks:
             self._text[name] = open(self.out_dir / name, "wb")  # noqa: SIM115 - closed in close()
         fh = self._text[name]
         if spec.fmt == "csv":
+            # Unquoted, like most core-system exports; Arrow refuses a value that would
+            # need quotes, so a stray comma cannot silently shift columns.
             buf = io.BytesIO()
+            if first:
+                buf.write((",".join(table.column_names) + "\n").encode("utf-8"))
             pacsv.write_csv(table, buf, pacsv.WriteOptions(
-                include_header=first, quoting_style="none", delimiter=","))
+                include_header=False, quoting_style="none", delimiter=","))
             data = buf.getvalue()
             if spec.encoding != "utf-8":
                 data = data.decode("utf-8").encode(spec.encoding)
