@@ -29,7 +29,7 @@ from zoneinfo import ZoneInfo
 import ibis
 import yaml
 
-from caifu.adapters.lake.delta import LINEAGE_COLUMN, arrow_schema
+from caifu.adapters.lake.delta import LINEAGE_COLUMN
 from caifu.adapters.sor import repo
 from caifu.adapters.sources.files import RAW, load_source
 from caifu.core.errors import ConfigError, UnreadableSourceError
@@ -236,14 +236,19 @@ class Ingest:
             repo.start_log(conn, tenant, result.batch_id, contract.name, source,
                            result.sha256, size, "committing")
             repo.add_quarantine(conn, tenant, result.batch_id, contract.name, source, quarantine)
-        if result.inserted:
-            cols = ", ".join(f'"{c}"' for c in contract.column_names)
-            reader = con.con.sql(
-                f"SELECT {cols}, '{result.batch_id}' AS {LINEAGE_COLUMN} FROM {CLASSIFIED} "
-                f"WHERE {FATE} = 'insert' ORDER BY {ROW}"
-            ).to_arrow_reader(1 << 17)
-            schema = arrow_schema(contract)
-            self.c.lake.append(tenant, contract, _cast_reader(reader, schema), result.batch_id)
+        try:
+            if result.inserted:
+                cols = ", ".join(f'"{c}"' for c in contract.column_names)
+                reader = con.con.sql(
+                    f"SELECT {cols}, '{result.batch_id}' AS {LINEAGE_COLUMN} FROM {CLASSIFIED} "
+                    f"WHERE {FATE} = 'insert' ORDER BY {ROW}"
+                ).to_arrow_reader(1 << 17)
+                self.c.lake.append(tenant, contract, reader, result.batch_id)
+        except BaseException:
+            # Settle now rather than on the next ingest; a SIGKILL never reaches here and is
+            # settled by _settle_pending instead.
+            self._settle_pending(tenant, contract)
+            raise
         with self.c.engine.begin() as conn:
             repo.finish_log(conn, tenant, result.batch_id, status="committed",
                             counts=_counts(result), reasons=result.reasons, timings=result.timings)
@@ -267,17 +272,6 @@ class Ingest:
                 yield
             finally:
                 fcntl.flock(f, fcntl.LOCK_UN)
-
-
-def _cast_reader(reader, schema):  # type: ignore[no-untyped-def]
-    import pyarrow as pa
-
-    def batches():  # type: ignore[no-untyped-def]
-        for b in reader:
-            yield pa.RecordBatch.from_arrays(
-                [b.column(i).cast(f.type) for i, f in enumerate(schema)], schema=schema)
-
-    return pa.RecordBatchReader.from_batches(schema, batches())
 
 
 def _counts(r: BatchResult) -> dict[str, int]:

@@ -9,6 +9,7 @@ commit happened. Readers get the current file list (``file_uris``) to hand to Du
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
@@ -49,6 +50,18 @@ def arrow_schema(contract: Table) -> pa.Schema:
     return pa.schema(fields)
 
 
+def _conform(data: pa.RecordBatchReader | pa.Table, schema: pa.Schema) -> pa.RecordBatchReader:
+    """Stream ``data`` cast to the lake schema (e.g. DuckDB's DECIMAL widths, nullability)."""
+    reader = data.to_reader() if isinstance(data, pa.Table) else data
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        for batch in reader:
+            yield pa.RecordBatch.from_arrays(
+                [batch.column(i).cast(f.type) for i, f in enumerate(schema)], schema=schema)
+
+    return pa.RecordBatchReader.from_batches(schema, batches())
+
+
 class Lake:
     """The lake under ``root``: ``root/<tenant>/<table>`` is a Delta table."""
 
@@ -85,12 +98,12 @@ class Lake:
         data: pa.RecordBatchReader | pa.Table,
         batch_id: str,
     ) -> None:
-        """Append ``data`` (already in ``arrow_schema(contract)``) as one atomic commit."""
+        """Append ``data`` (the contract's columns, then ``_batch_id``) as one atomic commit."""
         path = self.path(tenant, contract.name)
         path.mkdir(parents=True, exist_ok=True)
         write_deltalake(
             str(path),
-            data,
+            _conform(data, arrow_schema(contract)),
             mode="append",
             commit_properties=CommitProperties(custom_metadata={BATCH_KEY: batch_id}),
         )

@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 from caifu.data.demo import activity, chats, engagement, funds, people
 from caifu.data.demo.faults import OVERLAP_PER_100K, Faults
 from caifu.data.demo.sources import SPECS, spec_of_file, table_of_file
-from caifu.data.demo.world import build_world, day_number
+from caifu.data.demo.world import World, build_world, day_number
 from caifu.data.demo.writers import Sinks, SourceSpec, export_form, write_sources_yaml
 
 CHUNK = 50_000
@@ -66,7 +66,13 @@ def _clear(out_dir: Path) -> None:
 
 def generate(out_dir: Path, customers: int = 100_000, seed: int = 7,
              end_date: date = date(2026, 10, 30), progress: Progress | None = None) -> DemoSummary:
-    """Write a deterministic demo broker with ``customers`` customers to ``out_dir``."""
+    """Write a deterministic demo broker with ``customers`` customers to ``out_dir``.
+
+    Two years of history end on ``end_date``. Earlier demo files in ``out_dir`` (those the
+    source globs match, plus ``_ground_truth/``) are removed first; other files are left
+    alone. ``progress(stage, done, total)`` is called per chunk of customers. The same
+    arguments give byte-identical files (``elapsed_seconds`` is the only thing that varies).
+    """
     if customers < 1:
         raise ValueError("customers must be at least 1")
     began = time.perf_counter()
@@ -134,7 +140,7 @@ def _write(sinks: Sinks, family: str, table: pa.Table, file: str | None = None) 
     sinks.append(file or spec.file_name, spec, export_form(table, spec))
 
 
-def _chunk(world, camps, sinks: Sinks, truth: Sinks, seed: int, c: int, n: int,
+def _chunk(world: World, camps: engagement.Campaigns, sinks: Sinks, truth: Sinks, seed: int, c: int, n: int,
            known_codes: set[str]) -> list[dict[str, object]]:
     rng = np.random.default_rng([seed, 1, c])
     faults = Faults(np.random.default_rng([seed, 3, c]), c, n, world.end)
