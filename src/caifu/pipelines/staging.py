@@ -92,7 +92,8 @@ def _parse_text(col: Column, s: ir.StringValue) -> tuple[ir.Value, ir.StringValu
                  s.substr(0, 4) + "-" + s.substr(4, 2) + "-" + s.substr(6, 2)),
                 else_=ibis.null().cast("string"),
             )
-            v = iso.try_cast("date")
+            # DuckDB reads year 0000 as 1 BC; no broker record is that old, and Python can't hold it.
+            v = ibis.ifelse(iso.startswith("0000"), ibis.null().cast("date"), iso.try_cast("date"))
             return v, _reason(v.isnull(), n, "NOT_DATE")
         case "timestamp":
             norm = ibis.cases(
@@ -103,7 +104,8 @@ def _parse_text(col: Column, s: ir.StringValue) -> tuple[ir.Value, ir.StringValu
                  + s.substr(8, 2) + ":" + s.substr(10, 2) + ":" + s.substr(12, 2)),
                 else_=ibis.null().cast("string"),
             )
-            v = norm.try_cast("timestamp")
+            v = ibis.ifelse(norm.startswith("0000"), ibis.null().cast("timestamp"),
+                            norm.try_cast("timestamp"))
             return v, _reason(v.isnull(), n, "NOT_TIMESTAMP")
         case "bool":
             low = s.lower()

@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import fcntl
 import hashlib
+import json
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -31,7 +32,7 @@ import yaml
 
 from caifu.adapters.lake.delta import LINEAGE_COLUMN
 from caifu.adapters.sor import repo
-from caifu.adapters.sources.files import RAW, load_source
+from caifu.adapters.sources.files import MAPPED, RAW, load_source
 from caifu.core.errors import ConfigError, UnreadableSourceError
 from caifu.data.contracts import Registry, Table, registry
 from caifu.data.mapping import SourceMapping, SourceSpec
@@ -174,7 +175,7 @@ class Ingest:
         now = dt.datetime.now(dt.UTC)
         opts = StagingOptions(today=now.astimezone(tz).date(), now_utc=now.replace(tzinfo=None),
                               utc_offset_hours=spec.utc_offset_hours)
-        checked = check_rows(con.table(RAW), contract, opts)
+        checked = check_rows(con.table(MAPPED), contract, opts)
         ref_keys = {}
         with self.c.engine.connect() as conn:
             for _, ref_table, _ in contract.refs:
@@ -207,7 +208,7 @@ class Ingest:
             f"""SELECT c.{ROW}, rtrim(c.{REASONS}, ';'), to_json(r)::VARCHAR
                 FROM {CLASSIFIED} c JOIN {RAW} r ON r.{ROW} = c.{ROW}
                 WHERE c.{FATE} = 'reject' ORDER BY c.{ROW}""").fetchall()
-        records = [(int(row), None, str(reasons), str(raw)) for row, reasons, raw in rows]
+        records = [(int(row), None, str(reasons), _without_row(raw)) for row, reasons, raw in rows]
         records.extend((rec.row_number or 0, rec.line, rec.reason, rec.raw) for rec in rejected)
         return records
 
@@ -223,7 +224,7 @@ class Ingest:
         updates = self._fate_rows(con, contract, "update")
         with self.c.engine.begin() as conn:
             repo.start_log(conn, tenant, result.batch_id, contract.name, source,
-                           result.sha256, size, "committing")
+                           result.sha256, size, "committing", _counts(result), result.reasons)
             repo.add_quarantine(conn, tenant, result.batch_id, contract.name, source, quarantine)
             repo.insert_rows(conn, tenant, contract, inserts)
             repo.update_rows(conn, tenant, contract, updates)
@@ -234,7 +235,7 @@ class Ingest:
                     result: BatchResult, source: str, size: int, quarantine: list) -> None:
         with self.c.engine.begin() as conn:
             repo.start_log(conn, tenant, result.batch_id, contract.name, source,
-                           result.sha256, size, "committing")
+                           result.sha256, size, "committing", _counts(result), result.reasons)
             repo.add_quarantine(conn, tenant, result.batch_id, contract.name, source, quarantine)
         try:
             if result.inserted:
@@ -272,6 +273,12 @@ class Ingest:
                 yield
             finally:
                 fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _without_row(raw_json: str) -> str:
+    raw = json.loads(raw_json)
+    raw.pop(ROW, None)
+    return json.dumps(raw, ensure_ascii=False)
 
 
 def _counts(r: BatchResult) -> dict[str, int]:

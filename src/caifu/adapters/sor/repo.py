@@ -67,12 +67,14 @@ def update_rows(conn: Connection, tenant: str, contract: Table, data: list[dict[
 
 
 def start_log(conn: Connection, tenant: str, batch_id: str, table: str, source: str,
-              sha256: str, size: int, status: str) -> None:
+              sha256: str, size: int, status: str, counts: dict[str, int],
+              reasons: dict[str, int]) -> None:
+    """Log a batch about to be written; its counts are known, so a settled batch keeps them."""
     conn.execute(insert(ingest_log).values(
         tenant_id=tenant, batch_id=batch_id, table_name=table, source_path=source,
-        source_sha256=sha256, source_bytes=size, status=status, rows_in=0, loaded=0,
-        inserted=0, updated=0, quarantined=0, duplicates=0, reasons_json="{}",
-        timings_json="{}", started_at=_now()))
+        source_sha256=sha256, source_bytes=size, status=status,
+        reasons_json=json.dumps(reasons, ensure_ascii=False), timings_json="{}",
+        started_at=_now(), **counts))
 
 
 def finish_log(conn: Connection, tenant: str, batch_id: str, *, status: str,

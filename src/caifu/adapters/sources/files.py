@@ -1,7 +1,7 @@
 """Load one source file into a DuckDB temp table, with the rows that could not be parsed.
 
-The loaded table ``raw`` holds the contract-named columns (after the source's column mapping
-and value maps) plus ``_row``, the 1-based data row in the file. Rows that are not rows at all
+The loaded table ``raw`` holds the file's columns as read plus ``_row``, the 1-based data row
+in the file; the view ``mapped`` renames them to contract columns and applies value maps. Rows that are not rows at all
 (wrong field count, broken JSON) come back as ``RejectedRecord`` for the quarantine; problems
 with the file as a whole (unreadable, wrong encoding, unknown or missing columns) raise a
 ``SourceError`` naming file, line and column.
@@ -31,7 +31,9 @@ from caifu.core.errors import (
 from caifu.data.contracts import Table
 from caifu.data.mapping import SourceSpec
 
-RAW = "raw"
+RAW = "raw"  # the file's rows as read: its own column names and values, plus _row
+MAPPED = "mapped"  # the same rows with contract column names and value maps applied
+_JSONL_ROW = "__caifu_row__"  # the loader's row numbers; a file may not use this key
 _CHUNK = 8 << 20
 
 
@@ -142,10 +144,17 @@ class _Loader:
                 path=str(self.path), line=self._header_line)
         return mapping
 
-    def _select_list(self, relation: str, row_expr: str) -> str:
+    def _select_list(self, relation: str, row_expr: str, internal: str | None = None) -> str:
+        """``_row`` plus the file's columns as they are, after checking them against the contract.
+
+        ``internal`` names the loader's own row-number column in ``relation``; every other
+        column is the file's, so a file's own ``_row`` is just an unknown column. The mapping
+        (renames and value maps) becomes the view ``mapped`` over ``raw``, so the quarantine
+        can keep each rejected row exactly as the file had it.
+        """
         cols = [r[0] for r in self.con.execute(f"DESCRIBE {relation}").fetchall()]
-        mapping = self._mapping([c for c in cols if c not in ("_row", "file_row_number")])
-        parts = [f"{row_expr} AS _row"]
+        mapping = self._mapping([c for c in cols if c != internal])
+        parts = []
         for src, dst in mapping.items():
             expr = _q(src)
             values = self.spec.values.get(dst)
@@ -153,8 +162,9 @@ class _Loader:
                 cases = " ".join(f"WHEN {_lit(k)} THEN {_lit(v)}" for k, v in values.items())
                 expr = f"CASE trim(CAST({expr} AS VARCHAR)) {cases} ELSE {expr} END"
             parts.append(f"{expr} AS {_q(dst)}")
+        self._mapped_select = ", ".join(["_row", *parts])
         self._source_columns = list(mapping)
-        return ", ".join(parts)
+        return ", ".join([f"{row_expr} AS _row", *(_q(c) for c in mapping)])
 
     # -- formats -------------------------------------------------------------------------
     def load(self) -> RawSource:
@@ -165,6 +175,8 @@ class _Loader:
         self._header_line = 1 if fmt == "csv" else None
         loader = {"csv": self._csv, "parquet": self._parquet, "jsonl": self._jsonl}[fmt]
         rows, rejected = loader()
+        self.con.execute(f"CREATE OR REPLACE TEMP VIEW {MAPPED} AS "
+                         f"SELECT {self._mapped_select} FROM {RAW}")
         return RawSource(self.path, fmt, rows, rejected, self._source_columns)
 
     def _csv(self) -> tuple[int, list[RejectedRecord]]:
@@ -223,10 +235,28 @@ class _Loader:
             raise EncodingError("header is not valid UTF-8; is the file GBK? "
                                 "(set encoding: gbk in sources.yaml)",
                                 path=str(self.path), line=1) from None
-        names = next(csv.reader([header], delimiter=self.spec.delimiter), [])
-        if not names or not any(n.strip() for n in names):
-            raise UnreadableSourceError("the file has no header line", path=str(self.path), line=1)
+        if "\r" in header:
+            raise UnreadableSourceError("lines end with a bare CR (old Mac line endings); "
+                                        "convert the file to LF or CRLF line endings",
+                                        path=str(self.path), line=1)
+        try:
+            names = next(csv.reader([header], delimiter=self.spec.delimiter), [])
+        except csv.Error as exc:
+            raise UnreadableSourceError(f"cannot parse the header: {exc}",
+                                        path=str(self.path), line=1) from None
         names = [n.strip() for n in names]
+        if not any(names):
+            raise UnreadableSourceError("the file has no header line", path=str(self.path), line=1)
+        seen: set[str] = set()
+        for i, name in enumerate(names, start=1):
+            if not name:
+                raise SchemaMismatchError(
+                    f"header field {i} has no name (a trailing delimiter?); name or remove it",
+                    path=str(self.path), line=1)
+            if name in seen:
+                raise SchemaMismatchError("column appears twice in the header",
+                                          path=str(self.path), line=1, column=name)
+            seen.add(name)
         return "{" + ", ".join(f"{_lit(n)}: 'VARCHAR'" for n in names) + "}"
 
     def _number_rows(self, reject_lines: list[int]) -> int:
@@ -251,7 +281,7 @@ class _Loader:
                 f"CREATE OR REPLACE TEMP VIEW src AS SELECT * FROM "
                 f"read_parquet({_lit(str(self.path))}, file_row_number=true)"
             )
-            select = self._select_list("src", "file_row_number + 1")
+            select = self._select_list("src", "file_row_number + 1", "file_row_number")
             self.con.execute(f"CREATE OR REPLACE TEMP TABLE {RAW} AS SELECT {select} FROM src")
         except duckdb.Error as exc:
             raise UnreadableSourceError(f"cannot read as Parquet: {exc}",
@@ -291,15 +321,20 @@ class _Loader:
                                                    json.dumps({"line": text.rstrip()},
                                                               ensure_ascii=False)))
                     continue
+                if _JSONL_ROW in obj:
+                    raise SchemaMismatchError("reserved key name", path=str(self.path),
+                                              line=line_no, column=_JSONL_ROW)
                 for k in obj:
                     keys.setdefault(k, None)
                 rows.append({k: _jtext(v) for k, v in obj.items()})
                 numbers.append(row_number)
+        if not rows:  # nothing parsed: every line is in the quarantine, no columns to check
+            keys = dict.fromkeys(c.name for c in self.contract.columns)
         columns = {k: pa.array([r.get(k) for r in rows], pa.string()) for k in keys}
-        table = pa.table({"_row": pa.array(numbers, pa.int64()), **columns})
+        table = pa.table({_JSONL_ROW: pa.array(numbers, pa.int64()), **columns})
         self.con.register("caifu_jsonl", table)
         try:
-            select = self._select_list("caifu_jsonl", "_row")
+            select = self._select_list("caifu_jsonl", _JSONL_ROW, _JSONL_ROW)
             self.con.execute(f"CREATE OR REPLACE TEMP TABLE {RAW} AS SELECT {select} FROM caifu_jsonl")
         finally:
             self.con.unregister("caifu_jsonl")
