@@ -14,7 +14,6 @@ repeated ingests into the same tables are part of what is being tested.
 
 from __future__ import annotations
 
-import csv
 import itertools
 import json
 from collections.abc import Iterator

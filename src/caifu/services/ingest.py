@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import ibis
@@ -32,7 +33,7 @@ import yaml
 
 from caifu.adapters.lake.delta import LINEAGE_COLUMN
 from caifu.adapters.sor import repo
-from caifu.adapters.sources.files import MAPPED, RAW, load_source
+from caifu.adapters.sources.files import MAPPED, RAW, RejectedRecord, load_source
 from caifu.core.errors import ConfigError, UnreadableSourceError
 from caifu.data.contracts import Registry, Table, registry
 from caifu.data.mapping import SourceMapping, SourceSpec
@@ -49,6 +50,7 @@ from caifu.services.container import Container
 from caifu.services.workspace import get_tenant
 
 Progress = Callable[[str, str], None]  # (file name, phase)
+QuarantineRecord = tuple[int, int | None, str, str]  # row number, line, reasons, raw row JSON
 CLASSIFIED = "caifu_classified"
 
 
@@ -190,7 +192,8 @@ class Ingest:
             stored = lake.select(contract.column_names) if lake is not None else None
         con.create_table(CLASSIFIED, classify(checked, contract, stored), temp=True)
 
-    def _reason_counts(self, con: ibis.BaseBackend, rejected: Sequence) -> dict[str, int]:
+    def _reason_counts(self, con: ibis.BaseBackend,
+                       rejected: Sequence[RejectedRecord]) -> dict[str, int]:
         rows = con.con.execute(
             f"""SELECT r, count(*) FROM (
                     SELECT unnest(string_split(rtrim({REASONS}, ';'), ';')) AS r
@@ -203,23 +206,26 @@ class Ingest:
         return out
 
     def _quarantine_records(self, con: ibis.BaseBackend,
-                            rejected: Sequence) -> list[tuple[int, int | None, str, str]]:
+                            rejected: Sequence[RejectedRecord]) -> list[QuarantineRecord]:
         rows = con.con.execute(
             f"""SELECT c.{ROW}, rtrim(c.{REASONS}, ';'), to_json(r)::VARCHAR
                 FROM {CLASSIFIED} c JOIN {RAW} r ON r.{ROW} = c.{ROW}
                 WHERE c.{FATE} = 'reject' ORDER BY c.{ROW}""").fetchall()
-        records = [(int(row), None, str(reasons), _without_row(raw)) for row, reasons, raw in rows]
+        records: list[QuarantineRecord] = [
+            (int(row), None, str(reasons), _without_row(raw)) for row, reasons, raw in rows]
         records.extend((rec.row_number or 0, rec.line, rec.reason, rec.raw) for rec in rejected)
         return records
 
-    def _fate_rows(self, con: ibis.BaseBackend, contract: Table, fate: str) -> list[dict]:
+    def _fate_rows(self, con: ibis.BaseBackend, contract: Table, fate: str) -> list[dict[str, Any]]:
         cols = ", ".join(f'"{c}"' for c in contract.column_names)
-        return con.con.sql(
+        rows: list[dict[str, Any]] = con.con.sql(
             f"SELECT {cols} FROM {CLASSIFIED} WHERE {FATE} = '{fate}' ORDER BY {ROW}"
         ).to_arrow_table().to_pylist()
+        return rows
 
     def _write_sor(self, con: ibis.BaseBackend, tenant: str, contract: Table,
-                   result: BatchResult, source: str, size: int, quarantine: list) -> None:
+                   result: BatchResult, source: str, size: int,
+                   quarantine: list[QuarantineRecord]) -> None:
         inserts = self._fate_rows(con, contract, "insert")
         updates = self._fate_rows(con, contract, "update")
         with self.c.engine.begin() as conn:
@@ -232,7 +238,8 @@ class Ingest:
                             counts=_counts(result), reasons=result.reasons, timings=result.timings)
 
     def _write_lake(self, con: ibis.BaseBackend, tenant: str, contract: Table,
-                    result: BatchResult, source: str, size: int, quarantine: list) -> None:
+                    result: BatchResult, source: str, size: int,
+                   quarantine: list[QuarantineRecord]) -> None:
         with self.c.engine.begin() as conn:
             repo.start_log(conn, tenant, result.batch_id, contract.name, source,
                            result.sha256, size, "committing", _counts(result), result.reasons)
