@@ -25,10 +25,10 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import ibis
+import pyarrow as pa
 import yaml
 
 from caifu.adapters.lake.delta import LINEAGE_COLUMN
@@ -216,11 +216,11 @@ class Ingest:
         records.extend((rec.row_number or 0, rec.line, rec.reason, rec.raw) for rec in rejected)
         return records
 
-    def _fate_rows(self, con: ibis.BaseBackend, contract: Table, fate: str) -> list[dict[str, Any]]:
+    def _fate_rows(self, con: ibis.BaseBackend, contract: Table, fate: str) -> pa.Table:
         cols = ", ".join(f'"{c}"' for c in contract.column_names)
-        rows: list[dict[str, Any]] = con.con.sql(
+        rows: pa.Table = con.con.sql(
             f"SELECT {cols} FROM {CLASSIFIED} WHERE {FATE} = '{fate}' ORDER BY {ROW}"
-        ).to_arrow_table().to_pylist()
+        ).to_arrow_table()
         return rows
 
     def _write_sor(self, con: ibis.BaseBackend, tenant: str, contract: Table,
@@ -233,7 +233,7 @@ class Ingest:
                            result.sha256, size, "committing", _counts(result), result.reasons)
             repo.add_quarantine(conn, tenant, result.batch_id, contract.name, source, quarantine)
             repo.insert_rows(conn, tenant, contract, inserts)
-            repo.update_rows(conn, tenant, contract, updates)
+            repo.update_rows(conn, tenant, contract, updates.to_pylist())
             repo.finish_log(conn, tenant, result.batch_id, status="committed",
                             counts=_counts(result), reasons=result.reasons, timings=result.timings)
 

@@ -46,10 +46,36 @@ def rows(conn: Connection, tenant: str, contract: Table) -> pa.Table | None:
     })
 
 
-def insert_rows(conn: Connection, tenant: str, contract: Table, data: list[dict[str, Any]]) -> None:
+def insert_rows(conn: Connection, tenant: str, contract: Table, data: pa.Table) -> None:
+    """Bulk insert in the connection's transaction: COPY on PostgreSQL, executemany on SQLite.
+
+    SQLAlchemy's per-row dict path managed ~25k rows/s here; going to the driver with each
+    column's own bind processor (so values are stored exactly as SQLAlchemy would store them)
+    is an order of magnitude faster.
+    """
+    if data.num_rows == 0:
+        return
     t = CONTRACT_TABLES[contract.name]
-    for chunk in _chunks(data):
-        conn.execute(insert(t), [{"tenant_id": tenant, **r} for r in chunk])
+    dialect = conn.dialect
+    names = ["tenant_id", *contract.column_names]
+    columns: list[list[Any]] = [[tenant] * data.num_rows]
+    for name in contract.column_names:
+        values = data[name].to_pylist()
+        process = t.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+        columns.append([process(v) for v in values] if process else values)
+    rows = list(zip(*columns, strict=True))
+    quoted = ", ".join(dialect.identifier_preparer.quote(n) for n in names)
+    table = dialect.identifier_preparer.format_table(t)
+    if dialect.name == "postgresql":
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        with cursor.copy(f"COPY {table} ({quoted}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        return
+    marks = ", ".join("?" for _ in names)
+    for i in range(0, len(rows), 100_000):
+        conn.exec_driver_sql(f"INSERT INTO {table} ({quoted}) VALUES ({marks})",
+                             rows[i : i + 100_000])
 
 
 def update_rows(conn: Connection, tenant: str, contract: Table, data: list[dict[str, Any]]) -> None:
