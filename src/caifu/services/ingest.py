@@ -51,6 +51,7 @@ from caifu.services.workspace import get_tenant
 
 Progress = Callable[[str, str], None]  # (file name, phase)
 QuarantineRecord = tuple[int, int | None, str, str]  # row number, line, reasons, raw row JSON
+CHECKED = "caifu_checked"
 CLASSIFIED = "caifu_classified"
 
 
@@ -184,13 +185,16 @@ class Ingest:
                 if ref_table not in ref_keys:
                     ref_keys[ref_table] = ibis.memtable(repo.keys(conn, tenant, self.contracts[ref_table]))
             stored_arrow = repo.rows(conn, tenant, contract) if contract.store == "sor" else None
-        checked = check_references(checked, contract, ref_keys)
+        # Materialise the checked rows once: classify reads them several times.
+        con.create_table(CHECKED, check_references(checked, contract, ref_keys), temp=True)
+        checked = con.table(CHECKED)
         if contract.store == "sor":
             stored = ibis.memtable(stored_arrow) if stored_arrow is not None else None
         else:
             lake = self.c.lake_table(con, tenant, contract.name)
             stored = lake.select(contract.column_names) if lake is not None else None
         con.create_table(CLASSIFIED, classify(checked, contract, stored), temp=True)
+        con.con.execute(f"DROP TABLE {CHECKED}")
 
     def _reason_counts(self, con: ibis.BaseBackend,
                        rejected: Sequence[RejectedRecord]) -> dict[str, int]:

@@ -282,7 +282,9 @@ class _Loader:
                 f"read_parquet({_lit(str(self.path))}, file_row_number=true)"
             )
             select = self._select_list("src", "file_row_number + 1", "file_row_number")
-            self.con.execute(f"CREATE OR REPLACE TEMP TABLE {RAW} AS SELECT {select} FROM src")
+            # A view, not a copy: Parquet is cheap to scan again, and a 20M-row copy would
+            # push DuckDB past its memory limit into spilling.
+            self.con.execute(f"CREATE OR REPLACE TEMP VIEW {RAW} AS SELECT {select} FROM src")
         except duckdb.Error as exc:
             raise UnreadableSourceError(f"cannot read as Parquet: {exc}",
                                         path=str(self.path)) from None
