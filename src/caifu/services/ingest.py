@@ -45,6 +45,8 @@ from caifu.pipelines.staging import (
     check_references,
     check_rows,
     classify,
+    classify_fresh,
+    key_collisions,
 )
 from caifu.services.container import Container
 from caifu.services.workspace import get_tenant
@@ -193,8 +195,11 @@ class Ingest:
         else:
             lake = self.c.lake_table(con, tenant, contract.name)
             stored = lake.select(contract.column_names) if lake is not None else None
-        con.create_table(CLASSIFIED, classify(checked, contract, stored), temp=True)
-        con.con.execute(f"DROP TABLE {CHECKED}")
+        if not any(int(con.execute(n)) for n in key_collisions(checked, contract, stored)):
+            con.create_view(CLASSIFIED, classify_fresh(checked))
+        else:
+            con.create_table(CLASSIFIED, classify(checked, contract, stored), temp=True)
+            con.con.execute(f"DROP TABLE {CHECKED}")
 
     def _reason_counts(self, con: ibis.BaseBackend,
                        rejected: Sequence[RejectedRecord]) -> dict[str, int]:
