@@ -27,11 +27,15 @@ def test_each_batch_is_one_tagged_commit_readable_through_ibis(
     assert [h[BATCH_KEY] for h in dt.history()] == [b.batch_id, a.batch_id]
     assert c.lake.committed_batches("acme", "trades") == {a.batch_id, b.batch_id}
 
-    con = c.duckdb()
+    with c.scratch("query") as scratch:
+        _check_read(c, c.duckdb(scratch), a.batch_id, b.batch_id)
+
+
+def _check_read(c: Container, con, a: str, b: str) -> None:  # type: ignore[no-untyped-def]
     t = c.lake_table(con, "acme", "trades")
     assert t is not None
     per_batch = con.execute(t.group_by("_batch_id").aggregate(n=t.count()).order_by("n"))
-    assert per_batch.set_index("_batch_id")["n"].to_dict() == {b.batch_id: 10, a.batch_id: 30}
+    assert per_batch.set_index("_batch_id")["n"].to_dict() == {b: 10, a: 30}
     assert float(con.execute(t.amount.sum())) == 40 * 1050.0
     # nothing was installed or loaded beyond DuckDB's built-ins (no network at run time)
     loaded = {r[0] for r in con.con.execute(

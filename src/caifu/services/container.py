@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,10 +30,24 @@ class Container:
     lake: Lake
     settings: Settings
 
-    def duckdb(self) -> Backend:
-        """A fresh, ephemeral DuckDB for one job (never shared across threads)."""
+    @contextmanager
+    def scratch(self, job: str) -> Iterator[Path]:
+        """A private scratch folder for one job, removed afterwards."""
+        path = self.root / "tmp" / job
+        path.mkdir(parents=True, exist_ok=True)
+        try:
+            yield path
+        finally:
+            shutil.rmtree(path, ignore_errors=True)
+
+    def duckdb(self, scratch: Path) -> Backend:
+        """A fresh, ephemeral DuckDB for one job (never shared across threads).
+
+        It spills into the job's own scratch folder: DuckDB instances sharing a spill folder
+        have been seen to remove each other's files.
+        """
         return duckdb_engine.connect(
-            temp_dir=self.root / "tmp" / "duckdb",
+            temp_dir=scratch / "duckdb",
             memory_limit=self.settings.duckdb_memory_limit,
             threads=self.settings.duckdb_threads,
         )
@@ -60,6 +77,9 @@ def write_workspace_file(root: Path, sor_url: str) -> None:
 
 def build(settings: Settings, root: Path | None = None) -> Container:
     root = (root or settings.workspace).resolve()
+    if any(ch in str(root) for ch in "*?[]"):
+        # DuckDB reads lake files by path and would take these characters as a glob.
+        raise WorkspaceError(f"{root}: a workspace path may not contain * ? [ or ]")
     config_path = root / WORKSPACE_FILE
     if not config_path.is_file():
         raise WorkspaceError(f"no caifu workspace at {root} (run `caifu init {root}` first)")

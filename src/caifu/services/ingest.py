@@ -18,7 +18,6 @@ from __future__ import annotations
 import datetime as dt
 import fcntl
 import hashlib
-import json
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -33,7 +32,7 @@ import yaml
 
 from caifu.adapters.lake.delta import LINEAGE_COLUMN
 from caifu.adapters.sor import repo
-from caifu.adapters.sources.files import MAPPED, RAW, RejectedRecord, load_source
+from caifu.adapters.sources.files import MAPPED, RAW, RawSource, RejectedRecord, load_source
 from caifu.core.errors import ConfigError, UnreadableSourceError
 from caifu.data.contracts import Registry, Table, registry
 from caifu.data.mapping import SourceMapping, SourceSpec
@@ -134,9 +133,19 @@ class Ingest:
 
     def ingest(self, tenant: str, paths: Sequence[Path], *, mapping: Path | None = None,
                table: str | None = None, progress: Progress | None = None) -> list[BatchResult]:
+        """Ingest files in dependency order; ``progress(file, phase)`` ends with "done"."""
         get_tenant(self.c, tenant)
+        plan = self.plan(paths, mapping, table)
+        self.settle(tenant)
         return [self.ingest_file(tenant, f, spec, contract, progress)
-                for f, spec, contract in self.plan(paths, mapping, table)]
+                for f, spec, contract in plan]
+
+    def settle(self, tenant: str) -> None:
+        """Settle batches of ``tenant`` left 'committing' by a killed process, in every table."""
+        for contract in self.contracts:
+            if contract.store == "lake":
+                with self._lock(tenant, contract.name):
+                    self._settle_pending(tenant, contract)
 
     # -- one batch -------------------------------------------------------------------
     def ingest_file(self, tenant: str, path: Path, spec: SourceSpec, contract: Table,
@@ -144,20 +153,25 @@ class Ingest:
         tz = ZoneInfo(get_tenant(self.c, tenant).timezone)
         result = BatchResult(uuid.uuid4().hex, path, contract.name)
         step = _Stopwatch(result.timings, path.name, progress)
-        with self._lock(tenant, contract.name):
+        with self._lock(tenant, contract.name), self.c.scratch(result.batch_id) as scratch:
             with step("checksum"):
                 result.sha256, size = file_digest(path)
+                before = _stamp(path)
             self._settle_pending(tenant, contract)
-            con = self.c.duckdb()
+            con = self.c.duckdb(scratch)
             try:
                 with step("read"):
-                    raw_source = load_source(con.con, spec, contract, path)
+                    raw_source = load_source(con.con, spec, contract, path, scratch)
                 with step("check"):
-                    self._classify(con, tenant, contract, spec, tz)
+                    provided = self._classify(con, tenant, contract, spec, tz)
                     counts = dict(con.con.execute(
                         f"SELECT {FATE}, count(*) FROM {CLASSIFIED} GROUP BY ALL").fetchall())
                     reasons = self._reason_counts(con, raw_source.rejected)
-                    quarantine = self._quarantine_records(con, raw_source.rejected)
+                    quarantine = self._quarantine_records(con, raw_source)
+                if _stamp(path) != before:
+                    raise UnreadableSourceError(
+                        "the file changed while it was being ingested; ingest it again once "
+                        "the export has finished writing", path=str(path))
                 result.rows_in = raw_source.rows_in
                 result.inserted = int(counts.get("insert", 0))
                 result.updated = int(counts.get("update", 0))
@@ -168,15 +182,22 @@ class Ingest:
                     raise AssertionError(f"ingest does not balance for {path}: {result}")
                 with step("write"):
                     if contract.store == "sor":
-                        self._write_sor(con, tenant, contract, result, str(path), size, quarantine)
+                        self._write_sor(con, tenant, contract, result, str(path), size,
+                                        quarantine, provided)
                     else:
-                        self._write_lake(con, tenant, contract, result, str(path), size, quarantine)
+                        self._write_lake(con, tenant, contract, result, str(path), size,
+                                         quarantine)
             finally:
                 con.disconnect()
+        with self.c.engine.begin() as conn:  # now the write phase has its time too
+            repo.record_timings(conn, tenant, result.batch_id, result.timings)
+        if progress:
+            progress(path.name, "done")
         return result
 
     def _classify(self, con: ibis.BaseBackend, tenant: str, contract: Table,
-                  spec: SourceSpec, tz: ZoneInfo) -> None:
+                  spec: SourceSpec, tz: ZoneInfo) -> list[str]:
+        """Materialise the batch's rows with their fates; return the columns the file provides."""
         now = dt.datetime.now(dt.UTC)
         opts = StagingOptions(today=now.astimezone(tz).date(), now_utc=now.replace(tzinfo=None),
                               utc_offset_hours=spec.utc_offset_hours)
@@ -195,11 +216,15 @@ class Ingest:
         else:
             lake = self.c.lake_table(con, tenant, contract.name)
             stored = lake.select(contract.column_names) if lake is not None else None
+        # A column the file leaves out says nothing about stored values: compare (and later
+        # update) only what the file provides.
+        provided = [c for c in contract.column_names if c in con.table(MAPPED).columns]
         if not any(int(con.execute(n)) for n in key_collisions(checked, contract, stored)):
             con.create_view(CLASSIFIED, classify_fresh(checked))
         else:
-            con.create_table(CLASSIFIED, classify(checked, contract, stored), temp=True)
+            con.create_table(CLASSIFIED, classify(checked, contract, stored, provided), temp=True)
             con.con.execute(f"DROP TABLE {CHECKED}")
+        return provided
 
     def _reason_counts(self, con: ibis.BaseBackend,
                        rejected: Sequence[RejectedRecord]) -> dict[str, int]:
@@ -215,14 +240,18 @@ class Ingest:
         return out
 
     def _quarantine_records(self, con: ibis.BaseBackend,
-                            rejected: Sequence[RejectedRecord]) -> list[QuarantineRecord]:
+                            source: RawSource) -> list[QuarantineRecord]:
+        # The raw row as JSON built in SQL, so decimals keep their exact digits.
+        pairs = ", ".join(f"{_sql_text(c)}, r.{_sql_name(c)}" for c in source.source_columns)
+        raw_json = f"json_object({pairs})::VARCHAR" if pairs else "'{}'"
         rows = con.con.execute(
-            f"""SELECT c.{ROW}, rtrim(c.{REASONS}, ';'), to_json(r)::VARCHAR
+            f"""SELECT c.{ROW}, rtrim(c.{REASONS}, ';'), {raw_json}
                 FROM {CLASSIFIED} c JOIN {RAW} r ON r.{ROW} = c.{ROW}
                 WHERE c.{FATE} = 'reject' ORDER BY c.{ROW}""").fetchall()
         records: list[QuarantineRecord] = [
-            (int(row), None, str(reasons), _without_row(raw)) for row, reasons, raw in rows]
-        records.extend((rec.row_number or 0, rec.line, rec.reason, rec.raw) for rec in rejected)
+            (int(row), None, str(reasons), str(raw)) for row, reasons, raw in rows]
+        records.extend((rec.row_number or 0, rec.line, rec.reason, rec.raw)
+                       for rec in source.rejected)
         return records
 
     def _fate_rows(self, con: ibis.BaseBackend, contract: Table, fate: str) -> pa.Table:
@@ -234,7 +263,7 @@ class Ingest:
 
     def _write_sor(self, con: ibis.BaseBackend, tenant: str, contract: Table,
                    result: BatchResult, source: str, size: int,
-                   quarantine: list[QuarantineRecord]) -> None:
+                   quarantine: list[QuarantineRecord], provided: list[str]) -> None:
         inserts = self._fate_rows(con, contract, "insert")
         updates = self._fate_rows(con, contract, "update")
         with self.c.engine.begin() as conn:
@@ -242,7 +271,7 @@ class Ingest:
                            result.sha256, size, "committing", _counts(result), result.reasons)
             repo.add_quarantine(conn, tenant, result.batch_id, contract.name, source, quarantine)
             repo.insert_rows(conn, tenant, contract, inserts)
-            repo.update_rows(conn, tenant, contract, updates.to_pylist())
+            repo.update_rows(conn, tenant, contract, updates.to_pylist(), provided)
             repo.finish_log(conn, tenant, result.batch_id, status="committed",
                             counts=_counts(result), reasons=result.reasons, timings=result.timings)
 
@@ -291,10 +320,17 @@ class Ingest:
                 fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def _without_row(raw_json: str) -> str:
-    raw = json.loads(raw_json)
-    raw.pop(ROW, None)
-    return json.dumps(raw, ensure_ascii=False)
+def _sql_text(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _sql_name(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    st = path.stat()
+    return st.st_size, st.st_mtime_ns
 
 
 def _counts(r: BatchResult) -> dict[str, int]:

@@ -78,11 +78,15 @@ def insert_rows(conn: Connection, tenant: str, contract: Table, data: pa.Table) 
                              rows[i : i + 100_000])
 
 
-def update_rows(conn: Connection, tenant: str, contract: Table, data: list[dict[str, Any]]) -> None:
+def update_rows(conn: Connection, tenant: str, contract: Table, data: list[dict[str, Any]],
+                columns: Sequence[str]) -> None:
+    """Update stored rows by key, setting only ``columns`` (those the source provided)."""
+    if not data:
+        return
     t = CONTRACT_TABLES[contract.name]
     cond = and_(t.c.tenant_id == bindparam("_tenant"),
                 *(t.c[k] == bindparam("_k_" + k) for k in contract.key))
-    content = [c for c in contract.column_names if c not in contract.key]
+    content = [c for c in columns if c not in contract.key]
     stmt = update(t).where(cond).values({c: bindparam("_v_" + c) for c in content})
     for chunk in _chunks(data):
         conn.execute(stmt, [
@@ -123,6 +127,13 @@ def add_quarantine(conn: Connection, tenant: str, batch_id: str, table: str, sou
     ]
     for chunk in _chunks(batch):
         conn.execute(insert(ingest_quarantine), list(chunk))
+
+
+def record_timings(conn: Connection, tenant: str, batch_id: str,
+                   timings: dict[str, float]) -> None:
+    conn.execute(update(ingest_log)
+                 .where(ingest_log.c.tenant_id == tenant, ingest_log.c.batch_id == batch_id)
+                 .values(timings_json=json.dumps(timings)))
 
 
 def pending_batches(conn: Connection, tenant: str, table: str) -> list[str]:

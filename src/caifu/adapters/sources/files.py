@@ -16,7 +16,6 @@ from __future__ import annotations
 import codecs
 import csv
 import json
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -78,10 +77,13 @@ def _transcode(path: Path, encoding: str, out: Path) -> None:
             try:
                 text = decoder.decode(chunk, final=final)
             except UnicodeDecodeError as exc:
-                bad = offset + exc.start
-                line = lines_before + chunk[: exc.start].count(b"\n") + 1
+                # exc.object is what the decoder saw: bytes it held back from the previous
+                # chunk, then this chunk (empty at the end of the file).
+                held = len(exc.object) - len(chunk)
+                bad = offset - held + exc.start
+                line = lines_before + exc.object[: exc.start].count(b"\n") + 1
                 raise EncodingError(
-                    f"byte 0x{chunk[exc.start]:02x} at offset {bad} is not valid {encoding}; "
+                    f"byte 0x{exc.object[exc.start]:02x} at offset {bad} is not valid {encoding}; "
                     f"is the file in another encoding? (set encoding in sources.yaml)",
                     path=str(path),
                     line=line,
@@ -160,7 +162,8 @@ class _Loader:
             values = self.spec.values.get(dst)
             if values:
                 cases = " ".join(f"WHEN {_lit(k)} THEN {_lit(v)}" for k, v in values.items())
-                expr = f"CASE trim(CAST({expr} AS VARCHAR)) {cases} ELSE {expr} END"
+                expr = (f"CASE trim(CAST({expr} AS VARCHAR)) {cases} "
+                        f"ELSE CAST({expr} AS VARCHAR) END")
             parts.append(f"{expr} AS {_q(dst)}")
         self._mapped_select = ", ".join(["_row", *parts])
         self._source_columns = list(mapping)
@@ -173,6 +176,11 @@ class _Loader:
                                         path=str(self.path))
         fmt = self.spec.format_of(self.path)
         self._header_line = 1 if fmt == "csv" else None
+        # DuckDB treats * ? [ ] in a path as a glob; read through a plain-named link so a file
+        # called securities_[1].csv can never pull in securities_1.csv.
+        self.readable = self.workdir / f"source.{fmt}"
+        self.readable.unlink(missing_ok=True)
+        self.readable.symlink_to(self.path.resolve())
         loader = {"csv": self._csv, "parquet": self._parquet, "jsonl": self._jsonl}[fmt]
         rows, rejected = loader()
         self.con.execute(f"CREATE OR REPLACE TEMP VIEW {MAPPED} AS "
@@ -180,12 +188,12 @@ class _Loader:
         return RawSource(self.path, fmt, rows, rejected, self._source_columns)
 
     def _csv(self) -> tuple[int, list[RejectedRecord]]:
-        path = self.path
+        path = self.readable
         if self.spec.encoding != "utf-8":
             if _looks_utf8_not_gbk(path):
                 raise EncodingError(
                     f"declared {self.spec.encoding} but the bytes are UTF-8; "
-                    f"set encoding: utf-8 for this source", path=str(path), line=1)
+                    f"set encoding: utf-8 for this source", path=str(self.path), line=1)
             path = self.workdir / "transcoded.csv"
             _transcode(self.path, self.spec.encoding, path)
         self.con.execute("DROP TABLE IF EXISTS caifu_rejects")
@@ -201,14 +209,22 @@ class _Loader:
             select = self._select_list("src", "CAST(NULL AS BIGINT)")
             self.con.execute(f"CREATE OR REPLACE TEMP TABLE {RAW} AS SELECT {select} FROM src")
         except duckdb.Error as exc:
-            raise UnreadableSourceError(f"cannot parse as CSV: {exc}", path=str(self.path)) from None
+            raise UnreadableSourceError(f"cannot parse as CSV: {_first_line(exc)}",
+                                        path=str(self.path)) from None
         rejects = self.con.execute(
             "SELECT line, error_type, error_message, csv_line FROM caifu_rejects ORDER BY line"
         ).fetchall()
-        for line, etype, _msg, _text in rejects:
+        for line, etype, _msg, text in rejects:
             if etype == "INVALID ENCODING":
                 raise EncodingError(
                     "not valid UTF-8; is the file GBK? (set encoding: gbk in sources.yaml)",
+                    path=str(self.path), line=int(line))
+            if etype == "UNTERMINATED QUOTE" or (
+                etype == "UNQUOTED VALUE" and "\n" in str(text).rstrip("\r\n")
+            ):
+                # An open quote swallows the rest of the file into one "row": stop instead.
+                raise UnreadableSourceError(
+                    "a quoted value is never closed; fix the quote or the quoting of the export",
                     path=str(self.path), line=int(line))
         # Data rows are numbered in file order; parsed rows get their number from rowid plus
         # the rejected lines before them (exact unless a quoted field spans lines).
@@ -279,14 +295,14 @@ class _Loader:
         try:
             self.con.execute(
                 f"CREATE OR REPLACE TEMP VIEW src AS SELECT * FROM "
-                f"read_parquet({_lit(str(self.path))}, file_row_number=true)"
+                f"read_parquet({_lit(str(self.readable))}, file_row_number=true)"
             )
             select = self._select_list("src", "file_row_number + 1", "file_row_number")
             # A view, not a copy: Parquet is cheap to scan again, and a 20M-row copy would
             # push DuckDB past its memory limit into spilling.
             self.con.execute(f"CREATE OR REPLACE TEMP VIEW {RAW} AS SELECT {select} FROM src")
         except duckdb.Error as exc:
-            raise UnreadableSourceError(f"cannot read as Parquet: {exc}",
+            raise UnreadableSourceError(f"cannot read as Parquet: {_first_line(exc)}",
                                         path=str(self.path)) from None
         return _count(self.con), []
 
@@ -309,19 +325,26 @@ class _Loader:
                     raise EncodingError(f"not valid {self.spec.encoding}", path=str(self.path),
                                         line=line_no) from None
                 reason = None
+                detail = ""
+                if row_number == 1 and _json_array_file(text):
+                    raise UnreadableSourceError(
+                        "this is a JSON array, not JSON Lines (one object per line)",
+                        path=str(self.path), line=line_no)
                 try:
-                    obj = json.loads(text)
+                    # Numbers stay text: a float would round 12345678901234567.89 before the
+                    # contract's decimal check ever saw it.
+                    obj = json.loads(text, parse_float=str, parse_int=str)
                 except json.JSONDecodeError as exc:
-                    reason = f"row:JSON_SYNTAX ({exc.msg} at char {exc.pos})"
+                    reason, detail = "row:JSON_SYNTAX", f"{exc.msg} at char {exc.pos}"
                 else:
                     if not isinstance(obj, dict):
                         reason = "row:JSON_NOT_OBJECT"
                     elif any(isinstance(v, dict | list) for v in obj.values()):
                         reason = "row:JSON_NESTED_VALUE"
                 if reason:
+                    raw = {"line": text.rstrip(), **({"error": detail} if detail else {})}
                     rejected.append(RejectedRecord(row_number, line_no, reason,
-                                                   json.dumps({"line": text.rstrip()},
-                                                              ensure_ascii=False)))
+                                                   json.dumps(raw, ensure_ascii=False)))
                     continue
                 if _JSONL_ROW in obj:
                     raise SchemaMismatchError("reserved key name", path=str(self.path),
@@ -343,6 +366,22 @@ class _Loader:
         return len(rows), rejected
 
 
+def _json_array_file(first_line: str) -> bool:
+    """A file that opens a JSON array (of objects) is a JSON document, not JSON Lines."""
+    if not first_line.lstrip().startswith("["):
+        return False
+    try:
+        value = json.loads(first_line)
+    except json.JSONDecodeError:
+        return True  # an array spread over several lines
+    return isinstance(value, list) and any(isinstance(v, dict) for v in value)
+
+
+def _first_line(exc: Exception) -> str:
+    """DuckDB's message without the SQL context it appends."""
+    return str(exc).strip().splitlines()[0]
+
+
 def _count(con: duckdb.DuckDBPyConnection) -> int:
     # fetchall, not fetchone: DuckDB 2 keeps a half-read result open and refuses other work.
     return int(con.execute(f"SELECT count(*) FROM {RAW}").fetchall()[0][0])
@@ -357,7 +396,10 @@ def _jtext(v: object) -> str | None:
 
 
 def load_source(con: duckdb.DuckDBPyConnection, spec: SourceSpec, contract: Table,
-                path: Path) -> RawSource:
-    """Load ``path`` into temp table ``raw`` on ``con``."""
-    with tempfile.TemporaryDirectory(prefix="caifu-src-") as tmp:
-        return _Loader(con, spec, contract, path, Path(tmp)).load()
+                path: Path, workdir: Path) -> RawSource:
+    """Load ``path`` as ``raw`` (and the view ``mapped``) on ``con``.
+
+    ``workdir`` is the batch's private scratch folder; ``raw`` may read from it until the
+    caller is done with ``con``.
+    """
+    return _Loader(con, spec, contract, path, workdir).load()
