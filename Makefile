@@ -41,4 +41,4 @@ bench: install-dev
 	$(BIN)/python bench/ingest.py
 
 clean:
-	rm -rf $(VENV) caifu-workspace .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) caifu-workspace caifu-demo .pytest_cache .mypy_cache .ruff_cache

@@ -102,39 +102,37 @@ def ingest(paths: Annotated[list[Path], typer.Argument(help="Files or folders to
 @app.command("ingest-log")
 def ingest_log(tenant: TenantOpt, limit: int = 30, workspace: WorkspaceOpt = None) -> None:
     """Show recent ingest batches: rows in = loaded + quarantined + duplicates."""
-    from caifu.adapters.sor import repo
+    from caifu.services.ingest import ingest_log as read_log
 
     try:
-        c = _container(workspace)
+        rows = read_log(_container(workspace), tenant, limit)
     except CaifuError as exc:
         _fail(exc)
-    with c.engine.connect() as conn:
-        rows = repo.log_entries(conn, tenant, limit)
-    t = RichTable("started (UTC)", "table", "status", "in", "loaded", "quarantined", "dup",
-                  "source", title=f"ingest log — {tenant}")
+    t = RichTable("started (UTC)", "batch", "table", "status", "in", "loaded", "quarantined",
+                  "dup", "source", title=f"ingest log — {tenant}")
     for r in rows:
-        t.add_row(str(r["started_at"])[:19], r["table_name"], r["status"], f"{r['rows_in']:,}",
-                  f"{r['loaded']:,}", f"{r['quarantined']:,}", f"{r['duplicates']:,}",
-                  Path(r["source_path"]).name)
+        t.add_row(str(r["started_at"])[:19], r["batch_id"][:12], r["table_name"], r["status"],
+                  f"{r['rows_in']:,}", f"{r['loaded']:,}", f"{r['quarantined']:,}",
+                  f"{r['duplicates']:,}", Path(r["source_path"]).name)
     console.print(t)
 
 
 @app.command()
-def quarantine(tenant: TenantOpt, batch: Annotated[str | None, typer.Option(help="Batch id")] = None,
+def quarantine(tenant: TenantOpt,
+               batch: Annotated[str | None, typer.Option(help="Batch id or its first characters (see ingest-log)")] = None,
                limit: int = 50, workspace: WorkspaceOpt = None) -> None:
     """Show quarantined rows with their reasons and the raw row."""
-    from caifu.adapters.sor import repo
+    from caifu.services.ingest import quarantined_rows
 
     try:
-        c = _container(workspace)
+        rows = quarantined_rows(_container(workspace), tenant, batch, limit)
     except CaifuError as exc:
         _fail(exc)
-    with c.engine.connect() as conn:
-        rows = repo.quarantine_entries(conn, tenant, batch, limit)
-    t = RichTable("table", "file", "row", "reasons", "raw", title=f"quarantine — {tenant}")
+    t = RichTable("batch", "table", "file", "row", "reasons", "raw",
+                  title=f"quarantine — {tenant} (newest batches first)")
     for r in rows:
-        t.add_row(r["table_name"], Path(r["source_path"]).name, str(r["row_number"]),
-                  r["reasons"], r["raw_json"][:120])
+        t.add_row(r["batch_id"][:12], r["table_name"], Path(r["source_path"]).name,
+                  str(r["row_number"]), r["reasons"], r["raw_json"][:120])
     console.print(t)
 
 
@@ -144,19 +142,24 @@ def demo_data(out: Annotated[Path, typer.Option(help="Output folder")] = Path("d
     """Write a realistic, deterministic demo broker's exports (with some bad rows)."""
     from caifu.terminal import generate_with_progress
 
-    summary = generate_with_progress(out, customers, seed, console)
+    try:
+        summary = generate_with_progress(out, customers, seed, console)
+    except CaifuError as exc:
+        _fail(exc)
     console.print(f"wrote {sum(summary.rows_per_file.values()):,} rows in "
                   f"{len(summary.rows_per_file)} files to {out} in {summary.elapsed_seconds:.1f} s")
 
 
 @app.command()
 def demo(customers: int = 100_000, seed: int = 7,
-         workspace: Annotated[Path, typer.Option("--workspace", "-w")] = Path("caifu-workspace")) -> None:
-    """The main job: workspace + demo broker + ingest, with a summary."""
+         workspace: Annotated[Path, typer.Option(
+             "--workspace", "-w", help="Demo workspace; replaced on every run")] = Path("caifu-demo"),
+         ) -> None:
+    """The main job: a demo workspace, the demo broker's exports, their ingest, a summary."""
     from caifu.terminal import run_demo
 
     try:
-        run_demo(workspace, customers, seed, console)
+        run_demo(workspace, Settings(), customers, seed, console)
     except CaifuError as exc:
         _fail(exc)
 

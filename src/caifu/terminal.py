@@ -2,41 +2,46 @@
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from caifu.data.demo import DemoSummary
 from caifu.services.container import Container
 from caifu.services.ingest import BatchResult, Ingest
+from caifu.settings import Settings
 
 
 def ingest_with_progress(c: Container, tenant: str, paths: list[Path], mapping: Path | None,
                          table: str | None, console: Console) -> tuple[list[BatchResult], float]:
     service = Ingest(c)
-    plan = service.plan(paths, mapping, table)
+    total = len(service.plan(paths, mapping, table))
     t0 = time.perf_counter()
-    results: list[BatchResult] = []
+    with _ingest_bar(console, total) as on_phase:
+        results = service.ingest(tenant, paths, mapping=mapping, table=table, progress=on_phase)
+    return results, time.perf_counter() - t0
+
+
+@contextmanager
+def _ingest_bar(console: Console, total: int) -> Iterator[Callable[[str, str], None]]:
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
                   TextColumn("{task.completed}/{task.total} files"), TimeElapsedColumn(),
-                  console=console, transient=False) as bar:
-        task = bar.add_task("ingest", total=len(plan))
+                  console=console) as bar:
+        task = bar.add_task("ingest", total=total)
 
         def on_phase(name: str, phase: str) -> None:
+            if phase == "done":
+                bar.advance(task)
             bar.update(task, description=f"{name}: {phase}")
 
-        from caifu.services.workspace import get_tenant
-
-        get_tenant(c, tenant)
-        for path, spec, contract in plan:
-            results.append(service.ingest_file(tenant, path, spec, contract, on_phase))
-            bar.advance(task)
+        yield on_phase
         bar.update(task, description="ingest done")
-    return results, time.perf_counter() - t0
 
 
 def print_batches(results: list[BatchResult], elapsed: float, console: Console) -> None:
@@ -60,9 +65,8 @@ def print_batches(results: list[BatchResult], elapsed: float, console: Console) 
         console.print(rt)
 
 
-def generate_with_progress(out: Path, customers: int, seed: int, console: Console):  # type: ignore[no-untyped-def]
-    from caifu.data.demo import generate
-
+@contextmanager
+def _generate_bar(console: Console) -> Iterator[Callable[[str, int, int], None]]:
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
                   TimeElapsedColumn(), console=console) as bar:
         task = bar.add_task("demo broker", total=None)
@@ -70,26 +74,30 @@ def generate_with_progress(out: Path, customers: int, seed: int, console: Consol
         def on_progress(stage: str, done: int, total: int) -> None:
             bar.update(task, description=f"demo broker: {stage}", completed=done, total=total)
 
+        yield on_progress
+
+
+def generate_with_progress(out: Path, customers: int, seed: int, console: Console) -> DemoSummary:
+    from caifu.data.demo import generate
+
+    with _generate_bar(console) as on_progress:
         return generate(out, customers=customers, seed=seed, progress=on_progress)
 
 
-def run_demo(workspace: Path, customers: int, seed: int, console: Console) -> None:
-    from caifu.services.workspace import create_tenant, init_workspace, list_tenants
+def run_demo(workspace: Path, settings: Settings, customers: int, seed: int,
+             console: Console) -> None:
+    from caifu.services import demo
 
     t0 = time.perf_counter()
-    if workspace.exists():
-        shutil.rmtree(workspace)
     console.rule("[bold]caifu demo — 演示券商")
-    c = init_workspace(workspace)
-    if "demo" not in {t.tenant_id for t in list_tenants(c)}:
-        create_tenant(c, "demo", "演示证券股份有限公司")
-    data_dir = workspace / "demo-data"
+    c = demo.prepare_workspace(workspace, settings)
+    data_dir = c.root / "demo-data"
     summary = generate_with_progress(data_dir, customers, seed, console)
     console.print(f"generated {sum(summary.rows_per_file.values()):,} rows in "
                   f"{len(summary.rows_per_file)} files ({summary.elapsed_seconds:.1f} s)")
-    results, elapsed = ingest_with_progress(c, "demo", [data_dir], None, None, console)
+    results, elapsed = ingest_with_progress(c, demo.TENANT, [data_dir], None, None, console)
     print_batches(results, elapsed, console)
     console.print(f"[bold green]demo ready[/] in {time.perf_counter() - t0:.0f} s — workspace "
                   f"{c.root}")
     console.print(f"next: caifu ingest-log -t demo -w {workspace}   |   "
-                  f"caifu quarantine -t demo -w {workspace}")
+                  f"caifu quarantine -t demo -w {workspace}", soft_wrap=True)

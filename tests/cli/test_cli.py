@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 from caifu.cli import app
 from tests.factories import seed_reference, trade_row, trades_csv, write
 
-runner = CliRunner()
+runner = CliRunner(env={"COLUMNS": "200"})  # wide enough that Rich tables keep whole words
 
 
 def _ok(*args: str) -> str:
@@ -48,3 +48,28 @@ def test_bad_input_exits_non_zero_with_file_line_and_column(tmp_path: Path) -> N
     assert no_ws.exit_code == 2 and "no caifu workspace" in no_ws.output
     bad_tenant = runner.invoke(app, ["tenant", "create", "Bad Id", "-w", ws])
     assert bad_tenant.exit_code == 2 and "invalid tenant id" in bad_tenant.output
+
+
+def test_demo_builds_its_own_workspace_and_refuses_anyone_elses(tmp_path: Path) -> None:
+    real = tmp_path / "real"
+    _ok("init", str(real))
+    refused = runner.invoke(app, ["demo", "--customers", "200", "-w", str(real)])
+    assert refused.exit_code == 2 and "not a demo workspace" in refused.output
+    assert (real / "sor.db").exists() and (real / "caifu.yaml").exists()
+
+    demo_ws = tmp_path / "demo"
+    out = _ok("demo", "--customers", "300", "--seed", "3", "-w", str(demo_ws))
+    assert "demo ready" in out and "khzl.csv" in out and "customers" in out
+    assert "customers.id_number:ID_CHECKSUM" in out  # the injected bad rows, explained
+    again = _ok("demo", "--customers", "300", "--seed", "3", "-w", str(demo_ws))  # replaces it
+    assert "demo ready" in again
+    log = _ok("ingest-log", "-t", "demo", "-w", str(demo_ws))
+    assert log.count("committed") >= 19
+
+
+def test_demo_data_never_deletes_real_exports(tmp_path: Path) -> None:
+    exports = tmp_path / "exports"
+    write(exports / "khzl_20251031.csv", "客户号\n1\n", "gbk")
+    result = runner.invoke(app, ["demo-data", "--customers", "100", "--out", str(exports)])
+    assert result.exit_code == 2 and "no demo wrote" in result.output
+    assert (exports / "khzl_20251031.csv").read_bytes() == "客户号\n1\n".encode("gbk")

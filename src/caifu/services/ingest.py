@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import ibis
@@ -102,6 +103,21 @@ def load_mapping(path: Path | None) -> SourceMapping:
     return SourceMapping.from_dict(data, str(path))
 
 
+def ingest_log(c: Container, tenant: str, limit: int = 50) -> list[dict[str, Any]]:
+    """The tenant's most recent batches, newest first."""
+    get_tenant(c, tenant)
+    with c.engine.connect() as conn:
+        return repo.log_entries(conn, tenant, limit)
+
+
+def quarantined_rows(c: Container, tenant: str, batch: str | None = None,
+                     limit: int = 100) -> list[dict[str, Any]]:
+    """Quarantined rows of committed batches, newest batch first (``batch``: an id prefix)."""
+    get_tenant(c, tenant)
+    with c.engine.connect() as conn:
+        return repo.quarantine_entries(conn, tenant, batch, limit)
+
+
 class Ingest:
     def __init__(self, container: Container, contracts: Registry | None = None) -> None:
         self.c = container
@@ -117,8 +133,10 @@ class Ingest:
                 files.extend(sorted(f for f in p.iterdir() if f.is_file()
                                     and not f.name.startswith((".", "_"))
                                     and f.suffix.lower() not in (".yaml", ".yml", ".md")))
-            else:
+            elif p.is_file():
                 files.append(p)
+            else:
+                raise UnreadableSourceError("no such file or folder", path=str(p))
         mappings: dict[Path, SourceMapping] = {}
         plan = []
         for f in files:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +11,7 @@ from sqlalchemy import func, insert, select
 from caifu.adapters.sor.models import CONTRACT_TABLES
 from caifu.adapters.sor.store import migrate
 from caifu.core.errors import TenantError
+from caifu.core.tenancy import check_tenant_id
 from caifu.services.container import (
     Container,
     build,
@@ -20,7 +20,6 @@ from caifu.services.container import (
 )
 from caifu.settings import Settings
 
-_TENANT_RE = re.compile(r"^[a-z][a-z0-9_-]{1,31}$")
 tenants_t = CONTRACT_TABLES["tenants"]
 
 
@@ -45,11 +44,7 @@ def init_workspace(root: Path, settings: Settings | None = None, sor_url: str | 
 
 
 def create_tenant(c: Container, tenant_id: str, name: str, timezone: str = "Asia/Shanghai") -> Tenant:
-    if not _TENANT_RE.match(tenant_id):
-        raise TenantError(
-            f"invalid tenant id {tenant_id!r}: use 2-32 lowercase letters, digits, - or _, "
-            "starting with a letter"
-        )
+    check_tenant_id(tenant_id)
     with c.engine.begin() as conn:
         exists = conn.execute(select(func.count()).where(tenants_t.c.tenant_id == tenant_id)).scalar()
         if exists:

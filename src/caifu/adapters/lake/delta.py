@@ -8,7 +8,6 @@ commit happened. Readers get the current file list (``file_uris``) to hand to Du
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,38 +15,17 @@ import pyarrow as pa
 from deltalake import CommitProperties, DeltaTable, write_deltalake
 from deltalake.exceptions import TableNotFoundError
 
-from caifu.core.errors import TenantError
-from caifu.data.contracts import Column, Table
+from caifu.core.tenancy import check_tenant_id
+from caifu.data.contracts import Table
+from caifu.data.contracts.arrow import contract_schema
 
 BATCH_KEY = "caifu.batch_id"
 LINEAGE_COLUMN = "_batch_id"
-_TENANT_RE = re.compile(r"^[a-z][a-z0-9_-]{1,31}$")
-
-
-def arrow_type(col: Column) -> pa.DataType:
-    match col.kind:
-        case "string":
-            return pa.string()
-        case "int":
-            return pa.int64()
-        case "decimal":
-            return pa.decimal128(col.precision, col.scale)
-        case "float":
-            return pa.float64()
-        case "date":
-            return pa.date32()
-        case "timestamp":
-            return pa.timestamp("us")
-        case "bool":
-            return pa.bool_()
-    raise AssertionError(col.kind)
 
 
 def arrow_schema(contract: Table) -> pa.Schema:
     """The lake schema of a contract: its columns plus the batch that wrote each row."""
-    fields = [pa.field(c.name, arrow_type(c), nullable=not c.required) for c in contract.columns]
-    fields.append(pa.field(LINEAGE_COLUMN, pa.string(), nullable=False))
-    return pa.schema(fields)
+    return contract_schema(contract).append(pa.field(LINEAGE_COLUMN, pa.string(), nullable=False))
 
 
 def _conform(data: pa.RecordBatchReader | pa.Table, schema: pa.Schema) -> pa.RecordBatchReader:
@@ -57,7 +35,7 @@ def _conform(data: pa.RecordBatchReader | pa.Table, schema: pa.Schema) -> pa.Rec
     def batches() -> Iterator[pa.RecordBatch]:
         for batch in reader:
             yield pa.RecordBatch.from_arrays(
-                [batch.column(i).cast(f.type) for i, f in enumerate(schema)], schema=schema)
+                [batch.column(f.name).cast(f.type) for f in schema], schema=schema)
 
     return pa.RecordBatchReader.from_batches(schema, batches())
 
@@ -69,9 +47,7 @@ class Lake:
         self.root = root
 
     def path(self, tenant: str, table: str) -> Path:
-        if not _TENANT_RE.match(tenant):
-            raise TenantError(f"invalid tenant id {tenant!r}")
-        return self.root / tenant / table
+        return self.root / check_tenant_id(tenant) / table
 
     def _open(self, tenant: str, table: str) -> DeltaTable | None:
         path = self.path(tenant, table)
@@ -86,10 +62,6 @@ class Lake:
         """Parquet files of the current version (empty if the table does not exist yet)."""
         dt = self._open(tenant, table)
         return [] if dt is None else list(dt.file_uris())
-
-    def version(self, tenant: str, table: str) -> int | None:
-        dt = self._open(tenant, table)
-        return None if dt is None else dt.version()
 
     def append(
         self,

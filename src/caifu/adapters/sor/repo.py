@@ -13,9 +13,9 @@ from typing import Any
 import pyarrow as pa
 from sqlalchemy import Connection, and_, bindparam, delete, insert, select, update
 
-from caifu.adapters.lake.delta import arrow_type
 from caifu.adapters.sor.models import CONTRACT_TABLES, ingest_log, ingest_quarantine
 from caifu.data.contracts import Table
+from caifu.data.contracts.arrow import arrow_type
 
 _CHUNK = 20_000
 
@@ -167,10 +167,14 @@ def log_entries(conn: Connection, tenant: str, limit: int = 50) -> list[dict[str
 
 def quarantine_entries(conn: Connection, tenant: str, batch_id: str | None = None,
                        limit: int = 100) -> list[dict[str, Any]]:
-    q = select(ingest_quarantine).where(ingest_quarantine.c.tenant_id == tenant)
+    """Quarantined rows of committed batches only: a batch that never landed shows nothing."""
+    q = (select(ingest_quarantine, ingest_log.c.started_at)
+         .join(ingest_log, and_(ingest_log.c.tenant_id == ingest_quarantine.c.tenant_id,
+                                ingest_log.c.batch_id == ingest_quarantine.c.batch_id))
+         .where(ingest_quarantine.c.tenant_id == tenant, ingest_log.c.status == "committed"))
     if batch_id:
-        q = q.where(ingest_quarantine.c.batch_id == batch_id)
-    q = q.order_by(ingest_quarantine.c.batch_id, ingest_quarantine.c.row_number).limit(limit)
+        q = q.where(ingest_quarantine.c.batch_id.startswith(batch_id, autoescape=True))
+    q = q.order_by(ingest_log.c.started_at.desc(), ingest_quarantine.c.row_number).limit(limit)
     return [dict(r._mapping) for r in conn.execute(q)]
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from caifu.core.tenancy import TENANT_ID_PATTERN
 from caifu.data.contracts import Column as C
 from caifu.data.contracts import Table
 
@@ -37,7 +38,7 @@ def money(name: str, desc: str, *, required: bool = True, signed: bool = False,
 TENANTS = Table(
     "tenants", "租户（一家券商）", "sor", ("tenant_id",), ingestible=False,
     columns=(
-        C("tenant_id", "string", "租户编号", 1, required=True, pattern=r"^[a-z][a-z0-9_-]{1,31}$"),
+        C("tenant_id", "string", "租户编号", 1, required=True, pattern=TENANT_ID_PATTERN),
         C("name", "string", "券商名称", 1, required=True, max_length=100),
         C("timezone", "string", "时区", 1, required=True),
         C("created_at", "timestamp", "创建时间（UTC）", 1, required=True),

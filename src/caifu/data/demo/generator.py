@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from caifu.core.errors import ConfigError
 from caifu.data.demo import activity, chats, engagement, funds, people
 from caifu.data.demo.faults import OVERLAP_PER_100K, Faults
 from caifu.data.demo.sources import SPECS, spec_of_file, table_of_file
@@ -55,7 +56,17 @@ class DemoSummary:
 
 
 def _clear(out_dir: Path) -> None:
-    """Remove files an earlier demo run left (only ours: the sources globs and ground truth)."""
+    """Remove files an earlier demo run left (only ours: the sources globs and ground truth).
+
+    Only a folder that holds our ground truth is a demo folder: the globs (khzl*.csv, …) are
+    real export names, and a broker's own exports must never be deleted by a demo.
+    """
+    ours = (out_dir / GROUND_TRUTH / "injected_errors.json").is_file()
+    found = [p for spec in SPECS.values() for p in out_dir.glob(spec.match)]
+    if found and not ours:
+        raise ConfigError(
+            f"{out_dir} holds export-like files ({found[0].name}, …) that no demo wrote; "
+            "choose an empty folder for the demo broker")
     for spec in SPECS.values():
         for path in out_dir.glob(spec.match):
             path.unlink()
