@@ -7,10 +7,12 @@ adds nothing twice (natural keys). A batch lands whole or not at all:
 * system-of-record tables: rows, quarantine and log are one database transaction;
 * lake tables: quarantine and a ``committing`` log row are written first, then one Delta
   commit tagged with the batch id, then the log is marked ``committed``. A process killed in
-  between leaves a ``committing`` row; the next ingest of that table settles it by looking
-  for the batch id in the Delta history (committed → keep, absent → drop its quarantine).
+  between leaves a ``committing`` row; the tenant's next ingest settles it by looking for
+  the batch id in the Delta history (committed → keep, absent → drop its quarantine), and
+  until then the quarantine listing shows only committed batches.
 
-Writers to one (tenant, table) are serialised with a file lock in the workspace.
+Writers to one (tenant, table) are serialised with a file lock in the workspace. Each batch
+works in its own scratch folder (``tmp/<batch>``), removed when it ends.
 """
 
 from __future__ import annotations
@@ -253,8 +255,7 @@ class Ingest:
                 GROUP BY r ORDER BY count(*) DESC, r""").fetchall()
         out = {str(r): int(n) for r, n in rows}
         for rec in rejected:
-            code = rec.reason.split(" ")[0]
-            out[code] = out.get(code, 0) + 1
+            out[rec.reason] = out.get(rec.reason, 0) + 1
         return out
 
     def _quarantine_records(self, con: ibis.BaseBackend,
