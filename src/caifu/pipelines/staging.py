@@ -253,75 +253,61 @@ def _same(left: ir.Table, right: ir.Table, columns: list[str], prefix: str) -> i
     return reduce(lambda a, b: a & b, parts, ibis.literal(True))
 
 
-def key_collisions(checked: ir.Table, contract: Table,
-                   stored: ir.Table | None) -> list[ir.IntegerScalar]:
-    """Counts of valid rows whose key repeats within the file, or is already stored.
+def fate_overrides(checked: ir.Table, contract: Table, stored: ir.Table | None,
+                   provided: list[str] | None = None) -> ir.Table:
+    """``_row, _fate, _reasons`` of the valid rows whose fate is not a plain insert.
 
-    Zero is the common case (a new daily export); then ``classify_fresh`` gives the same
-    answer as ``classify`` without its joins.
+    A valid row is an insert unless its key came earlier in the file (then a duplicate, or a
+    conflict if the content differs) or is already stored (a duplicate; for master data an
+    update, for facts a conflict). Those rows are few in a daily export, so only they go
+    through joins; ``with_fates`` lays them over the checked rows. Content is compared on the
+    ``provided`` columns (default: all): a column the file lacks cannot make a row differ.
     """
     key = list(contract.key)
+    content = [c for c in (provided or contract.column_names) if c not in contract.key]
     valid = checked.filter(checked[REASONS] == "")
-    repeated = valid.group_by(key).aggregate(_n=valid.count())
-    in_file = repeated.filter(repeated["_n"] > 1)["_n"].sum().fill_null(0)
-    if stored is None:
-        return [in_file]
-    return [in_file, valid.semi_join(stored.select(key), key).count()]
+
+    repeated = (valid.group_by(key).aggregate(_n=valid.count(), _first=valid[ROW].min())
+                .filter(lambda t: t["_n"] > 1).drop("_n"))
+    marked = valid.join(repeated, key)
+    f = "_f_"
+    firsts = marked.filter(marked[ROW] == marked["_first"])
+    ref = firsts.select(*key, **{f + c: firsts[c] for c in content})
+    later = marked.filter(marked[ROW] != marked["_first"]).join(ref, key)
+    same_as_first = _same(later, later, content, f)
+    out = [later.select(ROW, **{
+        FATE: ibis.ifelse(same_as_first, "duplicate", "reject"),
+        REASONS: ibis.ifelse(same_as_first, "", "key:CONFLICT_IN_FILE;"),
+    })]
+
+    if stored is not None:
+        s = "_s_"
+        stored_r = stored.select(*key, **{s + c: stored[c] for c in content})
+        firsts_only = valid.anti_join(later.select(ROW), ROW)
+        hit = firsts_only.join(stored_r, key)
+        same = _same(hit, hit, content, s)
+        if contract.store == "sor":
+            fate, reason = ibis.ifelse(same, "duplicate", "update"), ibis.literal("")
+        else:  # facts never change: a stored key with other content is a conflict
+            fate = ibis.ifelse(same, "duplicate", "reject")
+            reason = ibis.ifelse(same, "", "key:CONFLICT_WITH_STORED;")
+        out.append(hit.select(ROW, **{FATE: fate, REASONS: reason}))
+    return ibis.union(*out) if len(out) > 1 else out[0]
 
 
-def classify_fresh(checked: ir.Table) -> ir.Table:
-    """``classify`` for a batch with no key collisions: every row is an insert or a reject."""
-    fate = ibis.ifelse(checked[REASONS] == "", "insert", "reject")
-    return checked.mutate(**{FATE: fate})
+def with_fates(checked: ir.Table, overrides: ir.Table) -> ir.Table:
+    """Every checked row once with its ``_fate``: reject, insert, or the override."""
+    o = overrides.rename({"_o_fate": FATE, "_o_reasons": REASONS})
+    j = checked.left_join(o, ROW)
+    default = ibis.ifelse(j[REASONS] == "", "insert", "reject")
+    return j.select(
+        *[c for c in checked.columns if c != REASONS],
+        **{REASONS: j["_o_reasons"].fill_null(j[REASONS]),
+           FATE: j["_o_fate"].fill_null(default)},
+    )
 
 
 def classify(checked: ir.Table, contract: Table, stored: ir.Table | None,
              provided: list[str] | None = None) -> ir.Table:
-    """Every input row once, with ``_fate`` and, for rejects, ``_reasons``.
-
-    ``stored`` holds the table's current rows (contract columns) or is None when empty.
-    Content is compared on the ``provided`` columns (default: all): a column the file does
-    not have cannot make a row differ from what is stored.
-    """
-    key = list(contract.key)
-    content = [c for c in (provided or contract.column_names) if c not in contract.key]
-    cols = [ROW, *contract.column_names, REASONS]
-    bad = checked.filter(checked[REASONS] != "").mutate(**{FATE: ibis.literal("reject")})
-    valid = checked.filter(checked[REASONS] == "")
-
-    # Keys repeated within the file are rare: find them with one aggregate, then only those
-    # rows take the join that decides which occurrence came first.
-    repeated = (valid.group_by(key).aggregate(_n=valid.count(), _first=valid[ROW].min())
-                .filter(lambda t: t["_n"] > 1).drop("_n"))
-    singles = valid.anti_join(repeated, key).select(cols)
-    marked = valid.join(repeated, key)
-    firsts = ibis.union(singles, marked.filter(marked[ROW] == marked["_first"]).select(cols))
-    later = marked.filter(marked[ROW] != marked["_first"]).select(cols)
-
-    f = "_f_"
-    ref = firsts.select(*key, **{f + c: firsts[c] for c in content})
-    later_j = later.join(ref, key)
-    later_same = _same(later_j, later_j, content, f)
-    later_out = later_j.select(*[c for c in cols if c != REASONS], **{
-        REASONS: ibis.ifelse(later_same, "", "key:CONFLICT_IN_FILE;"),
-        FATE: ibis.ifelse(later_same, "duplicate", "reject"),
-    })
-
-    if stored is None:
-        first_out = firsts.mutate(**{FATE: ibis.literal("insert")})
-    else:
-        s = "_s_"
-        stored_r = stored.select(*key, _stored=ibis.literal(True),
-                                 **{s + c: stored[c] for c in content})
-        j = firsts.left_join(stored_r, key).select(cols + ["_stored"] + [s + c for c in content])
-        same = _same(j, j, content, s)
-        new = j["_stored"].isnull()
-        if contract.store == "sor":
-            fate = ibis.cases((new, "insert"), (same, "duplicate"), else_="update")
-            reason = ibis.literal("")
-        else:  # facts never change: a stored key with other content is a conflict
-            fate = ibis.cases((new, "insert"), (same, "duplicate"), else_="reject")
-            reason = ibis.ifelse(new | same, "", "key:CONFLICT_WITH_STORED;")
-        first_out = j.select(*[c for c in cols if c != REASONS], **{REASONS: reason, FATE: fate})
-    out_cols = [*cols, FATE]
-    return ibis.union(bad.select(out_cols), later_out.select(out_cols), first_out.select(out_cols))
+    """Every input row once, with ``_fate`` and, for rejects, ``_reasons``."""
+    return with_fates(checked, fate_overrides(checked, contract, stored, provided))

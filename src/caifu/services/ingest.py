@@ -46,9 +46,8 @@ from caifu.pipelines.staging import (
     StagingOptions,
     check_references,
     check_rows,
-    classify,
-    classify_fresh,
-    key_collisions,
+    fate_overrides,
+    with_fates,
 )
 from caifu.services.container import Container
 from caifu.services.workspace import get_tenant
@@ -56,6 +55,7 @@ from caifu.services.workspace import get_tenant
 Progress = Callable[[str, str], None]  # (file name, phase)
 QuarantineRecord = tuple[int, int | None, str, str]  # row number, line, reasons, raw row JSON
 CHECKED = "caifu_checked"
+OVERRIDES = "caifu_fate_overrides"
 CLASSIFIED = "caifu_classified"
 
 
@@ -239,11 +239,11 @@ class Ingest:
         # A column the file leaves out says nothing about stored values: compare (and later
         # update) only what the file provides.
         provided = [c for c in contract.column_names if c in con.table(MAPPED).columns]
-        if not any(int(con.execute(n)) for n in key_collisions(checked, contract, stored)):
-            con.create_view(CLASSIFIED, classify_fresh(checked))
-        else:
-            con.create_table(CLASSIFIED, classify(checked, contract, stored, provided), temp=True)
-            con.con.execute(f"DROP TABLE {CHECKED}")
+        # Only the rows whose fate is not a plain insert are materialised (few, in a daily
+        # export); every later read sees the checked rows with those laid over them.
+        con.create_table(OVERRIDES, fate_overrides(checked, contract, stored, provided),
+                         temp=True)
+        con.create_view(CLASSIFIED, with_fates(checked, con.table(OVERRIDES)))
         return provided
 
     def _reason_counts(self, con: ibis.BaseBackend,
