@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -16,7 +17,8 @@ app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="caifu (财富): broker wealth-business data platform.")
 tenant_app = typer.Typer(no_args_is_help=True, help="Manage tenants (one per broker).")
 app.add_typer(tenant_app, name="tenant")
-console = Console()
+# Piped or logged output (CI, `make demo > log`) gets room for whole numbers instead of 80 columns.
+console = Console(width=None if sys.stdout.isatty() else 140)
 err = Console(stderr=True)
 
 WorkspaceOpt = Annotated[Path | None, typer.Option(
