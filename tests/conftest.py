@@ -37,7 +37,7 @@ def pg_admin() -> Iterator[str]:
     if problem:
         if IN_CI:
             pytest.fail(f"PostgreSQL is required in CI but unreachable at {PG_ADMIN_URL}: {problem}")
-        pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN_URL} ({problem}); "
+        pytest.skip(reason=f"PostgreSQL not reachable at {PG_ADMIN_URL} ({problem}); "
                     "set CAIFU_TEST_PG_URL to run these tests")
     yield PG_ADMIN_URL
 
