@@ -175,3 +175,158 @@ def docs(out: Annotated[Path, typer.Option(help="Where to write data-model.md")]
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(render(registry()), encoding="utf-8")
     console.print(f"wrote {out}")
+
+
+# --- profiles, tags, segments -----------------------------------------------------------------
+
+tags_app = typer.Typer(no_args_is_help=True, help="Tag definitions and who holds which tag.")
+app.add_typer(tags_app, name="tags")
+segment_app = typer.Typer(no_args_is_help=True, help="Segments: expressions over features and tags.")
+app.add_typer(segment_app, name="segment")
+EngineOpt = Annotated[str, typer.Option(help="Pipeline engine: duckdb (default) or spark")]
+AsOfOpt = Annotated[str | None, typer.Option("--as-of", help="Business date YYYY-MM-DD")]
+
+
+def _tag_names(c, tenant: str) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    from caifu.services.tagging import load_definitions
+
+    definitions, _ = load_definitions(c, tenant)
+    return {d.id: d.name for d in definitions}
+
+
+@app.command("build")
+def build_cmd(tenant: TenantOpt, engine: EngineOpt = "duckdb", as_of: AsOfOpt = None,
+              workspace: WorkspaceOpt = None) -> None:
+    """Build profiles, tags (with evidence) and segment sizes as of a date (default: newest data)."""
+    from caifu.services.build import check_as_of
+    from caifu.terminal import build_with_progress, print_build
+
+    try:
+        c = _container(workspace)
+        result = build_with_progress(c, tenant, engine, check_as_of(as_of), console)
+        print_build(result, console, _tag_names(c, tenant))
+    except CaifuError as exc:
+        _fail(exc)
+
+
+@app.command()
+def customer(customer_id: str, tenant: TenantOpt, workspace: WorkspaceOpt = None) -> None:
+    """One customer's profile and tags with evidence (personal data masked)."""
+    from caifu.services.customers import customer_view
+    from caifu.terminal import print_customer
+
+    try:
+        c = _container(workspace)
+        print_customer(customer_view(c, tenant, customer_id), console, _tag_names(c, tenant))
+    except CaifuError as exc:
+        _fail(exc)
+
+
+@tags_app.command("list")
+def tags_list(tenant: TenantOpt, workspace: WorkspaceOpt = None) -> None:
+    """Tag definitions in force and how many customers hold each."""
+    from caifu.services.customers import tag_counts
+    from caifu.services.tagging import load_definitions
+
+    try:
+        c = _container(workspace)
+        definitions, source = load_definitions(c, tenant)
+        counts = dict(tag_counts(c, tenant))
+    except CaifuError as exc:
+        _fail(exc)
+    t = RichTable("tag", "name", "kind", "v", "customers", "definition",
+                  title=f"tags — {tenant} ({source})")
+    for d in definitions:
+        spec = d.spec
+        what = (getattr(spec, "when", None) or ", ".join(getattr(spec, "dictionaries", ())
+                + getattr(spec, "patterns", ())) or f"{getattr(spec, 'score', '')} ≥ "
+                f"{getattr(spec, 'min_score', '')}")
+        t.add_row(d.id, d.name, d.kind, str(d.version), f"{counts.get(d.id, 0):,}", what)
+    console.print(t)
+
+
+@tags_app.command("init")
+def tags_init(tenant: TenantOpt, force: bool = False, workspace: WorkspaceOpt = None) -> None:
+    """Copy the default tag definitions into the workspace to edit."""
+    from caifu.services.tagging import init_config
+
+    try:
+        path = init_config(_container(workspace), tenant, force)
+    except CaifuError as exc:
+        _fail(exc)
+    console.print(f"wrote {path}; edit it, then `caifu build -t {tenant}`")
+
+
+@segment_app.command("create")
+def segment_create(segment_id: str, tenant: TenantOpt,
+                   where: Annotated[str, typer.Option(help="Expression, e.g. \"tag:dormant and aum > 100000\"")],
+                   name: Annotated[str, typer.Option(help="Display name")] = "",
+                   workspace: WorkspaceOpt = None) -> None:
+    """Create or replace a segment."""
+    from caifu.services.segments import Segments
+
+    try:
+        Segments(_container(workspace)).save(tenant, segment_id, name or segment_id, where)
+    except CaifuError as exc:
+        _fail(exc)
+    console.print(f"segment [bold]{segment_id}[/] saved; its size is recorded by each build")
+
+
+@segment_app.command("list")
+def segment_list(tenant: TenantOpt, workspace: WorkspaceOpt = None) -> None:
+    """Segments with their latest recorded size."""
+    from caifu.services.segments import Segments
+
+    try:
+        rows = Segments(_container(workspace)).list(tenant)
+    except CaifuError as exc:
+        _fail(exc)
+    t = RichTable("segment", "name", "members", "as of", "expression", title=f"segments — {tenant}")
+    for r in rows:
+        latest = r["latest"]
+        t.add_row(r["segment_id"], r["name"], f"{latest[1]:,}" if latest else "–",
+                  str(latest[0]) if latest else "–", r["expression"])
+    console.print(t)
+
+
+@segment_app.command("members")
+def segment_members(segment_id: str, tenant: TenantOpt, as_of: AsOfOpt = None,
+                    out: Annotated[Path | None, typer.Option(help="Export to .csv or .parquet")] = None,
+                    engine: EngineOpt = "duckdb", limit: int = 20,
+                    workspace: WorkspaceOpt = None) -> None:
+    """Members of a segment as of a date (default: the newest profile); export with --out."""
+    from caifu.services.build import check_as_of
+    from caifu.services.segments import Segments, export
+
+    try:
+        day, members = Segments(_container(workspace)).members(
+            tenant, segment_id, check_as_of(as_of), engine)
+        if out is not None:
+            export(members, out)
+    except CaifuError as exc:
+        _fail(exc)
+    console.print(f"{segment_id}: {members.num_rows:,} members as of {day}")
+    if out is not None:
+        console.print(f"wrote {out}")
+    for cid in members["customer_id"].to_pylist()[:limit]:
+        console.print(f"  {cid}")
+
+
+@segment_app.command("change")
+def segment_change(segment_id: str, tenant: TenantOpt,
+                   before: Annotated[str, typer.Option("--from", help="Earlier date")],
+                   after: Annotated[str, typer.Option("--to", help="Later date")],
+                   workspace: WorkspaceOpt = None) -> None:
+    """How a segment's membership changed between two dates."""
+    from caifu.services.build import check_as_of
+    from caifu.services.segments import Segments
+
+    try:
+        d1, d2 = check_as_of(before), check_as_of(after)
+        assert d1 is not None and d2 is not None
+        ch = Segments(_container(workspace)).size_change(tenant, segment_id, d1, d2)
+    except CaifuError as exc:
+        _fail(exc)
+    console.print(f"{segment_id}: {ch.members_before:,} on {ch.before} → {ch.members_after:,} on "
+                  f"{ch.after} ({ch.members_after - ch.members_before:+,}; "
+                  f"{ch.joined:,} joined, {ch.left:,} left)")

@@ -18,3 +18,5 @@ class Settings(BaseSettings):
     # DuckDB per job: memory cap and spill directory keep big ingests within the machine.
     duckdb_memory_limit: str = "6GB"
     duckdb_threads: int | None = None
+    # Spark master for `--engine spark`: local mode by default, or a cluster URL.
+    spark_master: str = "local[2]"

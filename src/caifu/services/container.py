@@ -14,9 +14,10 @@ from ibis.backends.duckdb import Backend
 from sqlalchemy import Engine
 
 from caifu.adapters.engines import duckdb as duckdb_engine
+from caifu.adapters.engines.session import DuckDBSession, EngineSession, SparkSession
 from caifu.adapters.lake.delta import Lake
 from caifu.adapters.sor.store import open_engine
-from caifu.core.errors import WorkspaceError
+from caifu.core.errors import ConfigError, WorkspaceError
 from caifu.settings import Settings
 
 WORKSPACE_FILE = "caifu.yaml"
@@ -51,6 +52,15 @@ class Container:
             memory_limit=self.settings.duckdb_memory_limit,
             threads=self.settings.duckdb_threads,
         )
+
+    def session(self, engine: str, scratch: Path) -> EngineSession:
+        """The engine a pipeline job runs on: ``duckdb`` (default) or ``spark``."""
+        if engine == "duckdb":
+            return DuckDBSession(scratch, self.settings.duckdb_memory_limit,
+                                 self.settings.duckdb_threads)
+        if engine == "spark":
+            return SparkSession(self.settings.spark_master)
+        raise ConfigError(f"unknown engine {engine!r}; use duckdb or spark")
 
     def lake_table(self, con: Backend, tenant: str, table: str) -> ir.Table | None:
         """A lake table as an Ibis table on ``con`` (None while it has no data).

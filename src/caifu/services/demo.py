@@ -31,3 +31,23 @@ def prepare_workspace(root: Path, settings: Settings) -> Container:
     c = init_workspace(root, settings, sor_url=default_sor_url(root.resolve()))
     create_tenant(c, TENANT, "演示证券股份有限公司")
     return c
+
+
+# Segments an operations analyst would start from; the build records their sizes.
+DEMO_SEGMENTS = (
+    ("rich_sleepers", "沉睡高净值客户", "tag:dormant and aum >= 100000"),
+    ("chinext_leads", "创业板开通线索", "(tag:interest_chinext or tag:intent_open_permission) "
+     "and not chinext_opened and c_level >= 'C3'"),
+    ("fund_reassurance", "需安抚的基金持有人", "fund_value > 0 and (tag:intent_redeem or "
+     "tag:loss_anxiety or tag:recent_loss)"),
+    ("idle_depositors", "入金未交易", "tag:deposited_not_traded"),
+)
+
+
+def create_demo_segments(c: Container) -> None:
+    from caifu.services.segments import Segments
+
+    segments = Segments(c)
+    for segment_id, name, expression in DEMO_SEGMENTS:
+        segments.save(TENANT, segment_id, name, expression)
+

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.dataset as ds
 from deltalake import CommitProperties, DeltaTable, write_deltalake
 from deltalake.exceptions import TableNotFoundError
 
@@ -92,3 +93,33 @@ class Lake:
             return 0
         actions = pa.table(dt.get_add_actions(flatten=True))
         return sum(int(n) for n in actions["num_records"].to_pylist())
+
+    # --- derived tables (features, scores): one snapshot per business date --------------------
+
+    def write_snapshot(self, tenant: str, table: str, data: pa.Table, as_of: str,
+                       metadata: dict[str, str]) -> int:
+        """Replace the rows of ``table`` whose ``as_of`` equals ``as_of`` in one commit.
+
+        Other dates' rows stay, so the table holds one snapshot per business date and every
+        rebuild is a new Delta version (time travel shows what a date looked like before).
+        Returns the new version.
+        """
+        path = self.path(tenant, table)
+        path.mkdir(parents=True, exist_ok=True)
+        exists = (path / "_delta_log").exists()
+        write_deltalake(
+            str(path), data, mode="overwrite",
+            predicate=f"as_of = '{as_of}'" if exists else None,
+            commit_properties=CommitProperties(custom_metadata=metadata),
+        )
+        dt = self._open(tenant, table)
+        assert dt is not None
+        return int(dt.version())
+
+    def snapshot_dates(self, tenant: str, table: str) -> list[str]:
+        """The as-of dates a derived table holds (reads only the ``as_of`` column)."""
+        dt = self._open(tenant, table)
+        if dt is None:
+            return []
+        dates = ds.dataset(dt.file_uris(), format="parquet").to_table(columns=["as_of"])
+        return sorted({str(d) for d in dates["as_of"].unique().to_pylist()})

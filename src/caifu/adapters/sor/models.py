@@ -19,6 +19,7 @@ from sqlalchemy import (
     Dialect,
     Float,
     Index,
+    Integer,
     MetaData,
     Numeric,
     String,
@@ -164,4 +165,89 @@ schema_version = Table(
     Column("value", Text, nullable=False),
 )
 
-__all__ = ["CONTRACT_TABLES", "ExactDecimal", "ingest_log", "ingest_quarantine", "metadata"]
+# --- profiles, tags and segments: serving rows the pipelines and the real-time path keep current
+
+profile_serving = Table(
+    "profile_serving",
+    metadata,
+    Column("tenant_id", String(32), primary_key=True),
+    Column("customer_id", String(32), primary_key=True),
+    Column("as_of", Date, nullable=False, comment="profile date"),
+    Column("features_json", Text, nullable=False, comment="feature name -> value"),
+    Column("built_at", DateTime, nullable=False),
+    comment="客户画像（最新一期，供查询）",
+)
+
+tag_definitions = Table(
+    "tag_definitions",
+    metadata,
+    Column("tenant_id", String(32), primary_key=True),
+    Column("tag_id", String(64), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("kind", String(8), nullable=False, comment="rule | text | model"),
+    Column("name", String(64), nullable=False),
+    Column("spec_json", Text, nullable=False, comment="the definition as configured"),
+    Column("first_used_at", DateTime, nullable=False),
+    comment="标签定义（每个版本一行）",
+)
+
+tag_assignments = Table(
+    "tag_assignments",
+    metadata,
+    Column("tenant_id", String(32), primary_key=True),
+    Column("customer_id", String(32), primary_key=True),
+    Column("tag_id", String(64), primary_key=True),
+    Column("tag_version", Integer, nullable=False),
+    Column("kind", String(8), nullable=False),
+    Column("evidence_json", Text, nullable=False, comment="why: features, or message and text"),
+    Column("as_of", Date, nullable=False, comment="business date of the evidence"),
+    Column("gained_at", DateTime, nullable=False, comment="when the customer gained the tag"),
+    Column("updated_at", DateTime, nullable=False),
+    Column("expires_at", DateTime, comment="lapses then unless renewed"),
+    comment="客户当前标签及证据",
+)
+Index(None, tag_assignments.c.tenant_id, tag_assignments.c.tag_id)
+
+tag_history = Table(
+    "tag_history",
+    metadata,
+    Column("event_id", Integer, primary_key=True, autoincrement=True),
+    Column("tenant_id", String(32), nullable=False),
+    Column("customer_id", String(32), nullable=False),
+    Column("tag_id", String(64), nullable=False),
+    Column("tag_version", Integer, nullable=False),
+    Column("event", String(8), nullable=False, comment="gained | lost"),
+    Column("as_of", Date, nullable=False, comment="business date of the change"),
+    Column("recorded_at", DateTime, nullable=False),
+    Column("evidence_json", Text, comment="evidence when gained"),
+    comment="标签获得/失去的历史",
+)
+Index(None, tag_history.c.tenant_id, tag_history.c.customer_id, tag_history.c.tag_id)
+Index(None, tag_history.c.tenant_id, tag_history.c.tag_id, tag_history.c.as_of)
+
+segments = Table(
+    "segments",
+    metadata,
+    Column("tenant_id", String(32), primary_key=True),
+    Column("segment_id", String(64), primary_key=True),
+    Column("name", String(64), nullable=False),
+    Column("expression", Text, nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    comment="客群定义",
+)
+
+segment_sizes = Table(
+    "segment_sizes",
+    metadata,
+    Column("tenant_id", String(32), primary_key=True),
+    Column("segment_id", String(64), primary_key=True),
+    Column("as_of", Date, primary_key=True),
+    Column("members", BigInteger, nullable=False),
+    Column("computed_at", DateTime, nullable=False),
+    comment="客群规模（按日期）",
+)
+
+__all__ = ["CONTRACT_TABLES", "ExactDecimal", "ingest_log", "ingest_quarantine", "metadata",
+           "profile_serving", "segment_sizes", "segments", "tag_assignments", "tag_definitions",
+           "tag_history"]

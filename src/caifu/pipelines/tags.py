@@ -1,0 +1,181 @@
+"""Tag assignment: rule tags over features (Ibis), text tags over chat messages, model tags.
+
+Each function returns the customers that hold a tag as of a date together with the evidence
+for it, as plain rows (``TagHit``). Rule and model tags are Ibis expressions evaluated on the
+engine; text tags are matched in Python by ``caifu.text`` on the messages the engine selected,
+so every engine gives the same text hits by construction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+import pyarrow as pa
+
+from caifu.core import expressions as ex
+from caifu.core.tags import ModelTag, RuleTag, TagDefinition, TextTag
+from caifu.pipelines.expressions import compile_expression
+from caifu.text.tagging import ChatTagger, TextRule
+
+
+@dataclass
+class TagHit:
+    customer_id: str
+    tag_id: str
+    tag_version: int
+    kind: str
+    evidence: dict[str, Any]
+    expires_at: dt.datetime | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _plain(value: Any) -> Any:
+    """JSON-friendly evidence values (exact decimals as strings, dates ISO)."""
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dt.date | dt.datetime):
+        return value.isoformat()
+    if isinstance(value, float):
+        return round(value, 6)
+    return value
+
+
+def rule_tag_table(features: ir.Table, d: TagDefinition) -> ir.Table:
+    """Customers meeting a rule tag's condition, with the features it reads (the evidence)."""
+    assert isinstance(d.spec, RuleTag) and d.expression is not None
+    used = sorted(ex.fields_used(d.expression))
+    hit = features.filter(compile_expression(features, d.expression))
+    return hit.select("customer_id", *used)
+
+
+def rule_tag_hits(features: ir.Table, definitions: Sequence[TagDefinition],
+                  as_of: dt.date) -> list[TagHit]:
+    hits: list[TagHit] = []
+    for d in definitions:
+        if not isinstance(d.spec, RuleTag):
+            continue
+        rows = rule_tag_table(features, d).to_pyarrow().to_pylist()
+        expires = (dt.datetime.combine(as_of, dt.time()) + dt.timedelta(days=d.spec.valid_days)
+                   if d.spec.valid_days else None)
+        for row in rows:
+            cid = row.pop("customer_id")
+            hits.append(TagHit(cid, d.id, d.version, "rule", {
+                "definition": d.id, "version": d.version, "when": d.spec.when,
+                "features": {k: _plain(v) for k, v in row.items()}}, expires))
+    return hits
+
+
+def model_tag_hits(scores: ir.Table | None, definitions: Sequence[TagDefinition]) -> list[TagHit]:
+    """``scores`` has customer_id, score (name), value in [0, 1], scored_at."""
+    hits: list[TagHit] = []
+    if scores is None:
+        return hits
+    for d in definitions:
+        if not isinstance(d.spec, ModelTag):
+            continue
+        spec = d.spec
+        chosen = scores.filter((scores.score == spec.score) & (scores.value >= spec.min_score))
+        for row in chosen.select("customer_id", "value").to_pyarrow().to_pylist():
+            hits.append(TagHit(row["customer_id"], d.id, d.version, "model", {
+                "definition": d.id, "version": d.version, "score": spec.score,
+                "value": round(float(row["value"]), 6), "min_score": spec.min_score}))
+    return hits
+
+
+def text_rules(definitions: Sequence[TagDefinition], seed: Sequence[TextRule]) -> list[TextRule]:
+    """One ``TextRule`` per text tag: its seed dictionaries' patterns plus its own."""
+    by_id: dict[str, list[TextRule]] = {}
+    for rule in seed:
+        by_id.setdefault(rule.tag, []).append(rule)
+    out: list[TextRule] = []
+    for d in definitions:
+        if not isinstance(d.spec, TextTag):
+            continue
+        patterns: list[str] = list(d.spec.patterns)
+        negatable = True
+        for dict_id in d.spec.dictionaries:
+            for rule in by_id.get(dict_id, []):
+                patterns.extend(rule.patterns)
+                negatable = negatable and rule.negatable
+        out.append(TextRule(d.id, tuple(dict.fromkeys(patterns)), negatable))
+    return out
+
+
+def messages_for_text_tags(messages: ir.Table, definitions: Sequence[TagDefinition],
+                           as_of: dt.date, utc_offset_hours: int) -> ir.Table | None:
+    """The text messages any text tag could use: the longest lookback, linked customers."""
+    specs = [d.spec for d in definitions if isinstance(d.spec, TextTag)]
+    if not specs:
+        return None
+    lookback = max(s.lookback_days for s in specs)
+    local = (messages.msg_time + ibis.interval(hours=utc_offset_hours)).date()
+    first = as_of - dt.timedelta(days=lookback - 1)
+    m = messages.filter(messages.customer_id.notnull() & (messages.msg_type == "text")
+                        & (local >= first) & (local <= as_of) & messages.content.notnull())
+    return m.select("msg_id", "customer_id", "msg_time", "sender", "content")
+
+
+def text_tag_hits(messages: pa.Table, definitions: Sequence[TagDefinition],
+                  tagger: ChatTagger, as_of: dt.date, utc_offset_hours: int) -> list[TagHit]:
+    """Customers whose recent messages mention a text tag often enough, newest as evidence."""
+    specs = {d.id: d for d in definitions if isinstance(d.spec, TextTag)}
+    if not specs or messages.num_rows == 0:
+        return []
+    contents = messages["content"].to_pylist()
+    found = tagger.tag_batch(contents)
+    ids = messages["msg_id"].to_pylist()
+    customers = messages["customer_id"].to_pylist()
+    times = messages["msg_time"].to_pylist()
+    senders = messages["sender"].to_pylist()
+    offset = dt.timedelta(hours=utc_offset_hours)
+    # (customer, tag) -> [mentions, newest time, newest evidence]
+    best: dict[tuple[str, str], list[Any]] = {}
+    for i, hits in enumerate(found):
+        if not hits:
+            continue
+        local_day = (times[i] + offset).date()
+        for h in _first_per_tag(hits):
+            d = specs.get(h.tag)
+            if d is None:
+                continue
+            spec = d.spec
+            assert isinstance(spec, TextTag)
+            if spec.sender != "any" and senders[i] != spec.sender:
+                continue
+            if (as_of - local_day).days >= spec.lookback_days:
+                continue
+            key = (customers[i], h.tag)
+            entry = best.get(key)
+            evidence = {"definition": d.id, "version": d.version, "message_id": ids[i],
+                        "msg_time": times[i].isoformat(), "matched": h.matched,
+                        "start": h.start, "end": h.end}
+            if entry is None:
+                best[key] = [1, times[i], ids[i], evidence]
+            else:
+                entry[0] += 1
+                if (times[i], ids[i]) > (entry[1], entry[2]):
+                    entry[1], entry[2], entry[3] = times[i], ids[i], evidence
+    out: list[TagHit] = []
+    for (cid, tag_id), (count, newest, _, evidence) in sorted(best.items()):
+        d = specs[tag_id]
+        spec = d.spec
+        assert isinstance(spec, TextTag)
+        if count < spec.min_mentions:
+            continue
+        evidence["mentions"] = count
+        out.append(TagHit(cid, tag_id, d.version, "text", evidence,
+                          newest + dt.timedelta(days=spec.valid_days)))
+    return out
+
+
+def _first_per_tag(hits: Iterable[Any]) -> list[Any]:
+    seen: dict[str, Any] = {}
+    for h in hits:
+        seen.setdefault(h.tag, h)
+    return list(seen.values())

@@ -1,0 +1,287 @@
+"""The build: profiles, tags and segment sizes for one tenant as of a date.
+
+    caifu build -t demo [--engine duckdb|spark] [--as-of 2026-10-30]
+
+1. read the tenant's master data from the system of record and its facts from the lake onto
+   the engine (DuckDB in-process by default, or Spark);
+2. compute the profile features (``pipelines.profile``), write them to the lake table
+   ``profile_features`` (one snapshot per as-of date; each rebuild is a new Delta version)
+   and, when the date is the newest, to the serving rows in the system of record;
+3. assign rule, text and model tags with their evidence and record every gain and loss in
+   the tag history;
+4. recompute every segment's size for the date.
+
+Steps 2–4 write the system of record in one transaction, so readers never see profiles of
+one build with tags of another.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import ibis.expr.types as ir
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from caifu.adapters.engines.session import EngineSession
+from caifu.adapters.sor import repo, serving
+from caifu.core.errors import ConfigError
+from caifu.core.tags import TagDefinition
+from caifu.data.contracts import registry
+from caifu.data.contracts.arrow import contract_schema
+from caifu.pipelines.profile import FEATURES, ProfileInputs, profile_features
+from caifu.pipelines.tags import (
+    TagHit,
+    messages_for_text_tags,
+    model_tag_hits,
+    rule_tag_hits,
+    text_rules,
+    text_tag_hits,
+)
+from caifu.services import tagging
+from caifu.services.container import Container
+from caifu.services.segments import Segments
+from caifu.services.workspace import get_tenant
+from caifu.text.dictionaries import seed_rules
+from caifu.text.tagging import ChatTagger
+
+FEATURE_TABLE = "profile_features"
+SCORE_TABLE = "model_scores"
+SOR_INPUTS = ("customers", "accounts", "securities", "fund_products", "suitability_assessments",
+              "wecom_follows")
+LAKE_INPUTS = ("trades", "positions", "cash_flows", "fund_transactions", "app_events")
+DATE_COLUMNS = {"trades": "trade_date", "positions": "snapshot_date",
+                "fund_transactions": "txn_date"}
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class BuildResult:
+    tenant: str
+    as_of: dt.date
+    engine: str
+    customers: int = 0
+    feature_version: int | None = None
+    served: bool = False
+    tags: dict[str, int] = field(default_factory=dict)
+    gained: dict[str, int] = field(default_factory=dict)
+    lost: dict[str, int] = field(default_factory=dict)
+    segments: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def utc_offset_hours(timezone: str, day: dt.date) -> int:
+    offset = dt.datetime.combine(day, dt.time(12), ZoneInfo(timezone)).utcoffset()
+    assert offset is not None
+    return int(offset.total_seconds() // 3600)
+
+
+class Build:
+    def __init__(self, container: Container, progress: Progress | None = None) -> None:
+        self.c = container
+        self.progress = progress or (lambda _msg: None)
+
+    # --- inputs --------------------------------------------------------------------------
+
+    def load_inputs(self, s: EngineSession, tenant: str) -> ProfileInputs:
+        reg = registry()
+        tables: dict[str, ir.Table | None] = {}
+        with self.c.engine.connect() as conn:
+            for name in SOR_INPUTS:
+                contract = reg[name]
+                data = repo.rows(conn, tenant, contract)
+                if data is None:
+                    data = contract_schema(contract).empty_table()
+                tables[name] = s.from_arrow(f"{tenant}_{name}", data)
+        for name in LAKE_INPUTS:
+            files = self.c.lake.files(tenant, name)
+            tables[name] = s.read_parquet(f"{tenant}_{name}", files) if files else None
+        return ProfileInputs(**tables)  # type: ignore[arg-type]
+
+    def data_as_of(self, s: EngineSession, inputs: ProfileInputs) -> dt.date | None:
+        """The newest business date in the facts: the default as-of of a build."""
+        newest: list[dt.date] = []
+        for name, column in DATE_COLUMNS.items():
+            t = getattr(inputs, name)
+            if t is not None:
+                value = s.to_arrow(t.aggregate(d=t[column].max()))["d"][0].as_py()
+                if value is not None:
+                    newest.append(value)
+        return max(newest) if newest else None
+
+    # --- the build -----------------------------------------------------------------------
+
+    def build(self, tenant: str, *, engine: str = "duckdb", as_of: dt.date | None = None
+              ) -> BuildResult:
+        t0 = time.perf_counter()
+        tz = get_tenant(self.c, tenant).timezone
+        definitions, source = tagging.load_definitions(self.c, tenant)
+        tagging.register_versions(self.c, tenant, definitions, source)
+        with self.c.scratch(f"build-{tenant}-{time.time_ns()}") as scratch:
+            s = self.c.session(engine, scratch)
+            try:
+                return self._run(s, tenant, tz, definitions, as_of, t0)
+            finally:
+                s.close()
+
+    def _run(self, s: EngineSession, tenant: str, tz: str, definitions: list[TagDefinition],
+             as_of: dt.date | None, t0: float) -> BuildResult:
+        timings: dict[str, float] = {}
+
+        def lap(name: str, since: float) -> float:
+            now = time.perf_counter()
+            timings[name] = round(now - since, 3)
+            return now
+
+        self.progress("reading inputs")
+        inputs = self.load_inputs(s, tenant)
+        if as_of is None:
+            as_of = self.data_as_of(s, inputs) or dt.datetime.now(ZoneInfo(tz)).date()
+        offset = utc_offset_hours(tz, as_of)
+        result = BuildResult(tenant, as_of, s.name)
+        mark = lap("read", t0)
+
+        self.progress(f"profiles as of {as_of}")
+        features = s.to_arrow(profile_features(inputs, as_of, offset))
+        result.customers = features.num_rows
+        mark = lap("profile", mark)
+        result.feature_version = self.c.lake.write_snapshot(
+            tenant, FEATURE_TABLE, features, as_of.isoformat(),
+            {"caifu.as_of": as_of.isoformat(), "caifu.engine": s.name})
+        mark = lap("write_lake", mark)
+
+        self.progress("tags")
+        feature_table = s.from_arrow(f"{tenant}_features", features)
+        hits = rule_tag_hits(feature_table, definitions, as_of)
+        hits += self._text_hits(s, inputs, tenant, definitions, as_of, offset)
+        scores_files = self.c.lake.files(tenant, SCORE_TABLE)
+        scores = s.read_parquet(f"{tenant}_scores", scores_files) if scores_files else None
+        if scores is None and any(d.kind == "model" for d in definitions):
+            result.notes.append("model tags: no model scores yet (they come from `caifu score`)")
+        hits += model_tag_hits(scores, definitions)
+        mark = lap("tags", mark)
+
+        self.progress("writing serving rows")
+        self._write(tenant, as_of, features, hits, definitions, result)
+        mark = lap("write_sor", mark)
+        self.progress("segments")
+        result.segments = Segments(self.c).record_sizes(s, tenant, as_of)
+        lap("segments", mark)
+        result.timings = timings
+        return result
+
+    def _text_hits(self, s: EngineSession, inputs: ProfileInputs, tenant: str,
+                   definitions: list[TagDefinition], as_of: dt.date, offset: int
+                   ) -> list[TagHit]:
+        files = self.c.lake.files(tenant, "chat_messages")
+        if not files:
+            return []
+        messages = messages_for_text_tags(s.read_parquet(f"{tenant}_chat", files), definitions,
+                                          as_of, offset)
+        if messages is None:
+            return []
+        rows = s.to_arrow(messages)
+        tagger = ChatTagger(text_rules(definitions, seed_rules(
+            s.to_arrow(inputs.securities.select("security_code", "short_name", "board",
+                                                "industry")),
+            s.to_arrow(inputs.fund_products.select("fund_code", "name", "fund_type")))))
+        return text_tag_hits(rows, definitions, tagger, as_of, offset)
+
+    def _write(self, tenant: str, as_of: dt.date, features: pa.Table, hits: list[TagHit],
+               definitions: list[TagDefinition], result: BuildResult) -> None:
+        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        ids = [d.id for d in definitions]
+        with self.c.engine.begin() as conn:
+            current = serving.serving_as_of(conn, tenant)
+            if current is not None and as_of < current:
+                result.notes.append(f"serving rows stay at {current}: {as_of} is older; the "
+                                    "profile snapshot and tag history were still recorded")
+                self._history_only(conn, tenant, as_of, hits, ids, now, result)
+                return
+            result.served = True
+            serving.replace_profiles(conn, tenant, as_of, features["customer_id"].to_pylist(),
+                                     features_json(features), now)
+            old = {(r["customer_id"], r["tag_id"]): r
+                   for r in serving.assignments(conn, tenant)}
+            new = {(h.customer_id, h.tag_id): h for h in hits}
+            cols: dict[str, list[Any]] = {c: [] for c in serving.ASSIGNMENT_COLUMNS}
+            for key, h in sorted(new.items()):
+                prior = old.get(key)
+                gained_at = prior["gained_at"] if prior else now
+                for c, v in (("customer_id", h.customer_id), ("tag_id", h.tag_id),
+                             ("tag_version", h.tag_version), ("kind", h.kind),
+                             ("evidence_json", _json(h.evidence)), ("as_of", as_of),
+                             ("gained_at", gained_at), ("updated_at", now),
+                             ("expires_at", h.expires_at)):
+                    cols[c].append(v)
+            # assignments of tags no longer defined are left alone, not silently dropped
+            serving.replace_assignments(conn, tenant, cols, tag_ids=ids)
+            gained = [new[k] for k in sorted(new.keys() - old.keys())]
+            lost = [old[k] for k in sorted(old.keys() - new.keys()) if k[1] in ids]
+            _record_history(conn, tenant, as_of, now, gained, lost, result)
+            for h in hits:
+                result.tags[h.tag_id] = result.tags.get(h.tag_id, 0) + 1
+
+    def _history_only(self, conn: Any, tenant: str, as_of: dt.date, hits: list[TagHit],
+                      ids: list[str], now: dt.datetime, result: BuildResult) -> None:
+        for h in hits:
+            result.tags[h.tag_id] = result.tags.get(h.tag_id, 0) + 1
+        held = {k for k in serving.tags_held_on(conn, tenant, as_of) if k[1] in ids}
+        new = {(h.customer_id, h.tag_id): h for h in hits}
+        gained = [new[k] for k in sorted(new.keys() - held)]
+        lost = [{"customer_id": k[0], "tag_id": k[1], "tag_version": 0}
+                for k in sorted(held - new.keys())]
+        _record_history(conn, tenant, as_of, now, gained, lost, result)
+
+
+def _record_history(conn: Any, tenant: str, as_of: dt.date, now: dt.datetime,
+                    gained: list[TagHit], lost: list[dict[str, Any]], result: BuildResult) -> None:
+    rows: dict[str, list[Any]] = {c: [] for c in ("customer_id", "tag_id", "tag_version", "event",
+                                                  "as_of", "recorded_at", "evidence_json")}
+    for h in gained:
+        for c, v in zip(rows, (h.customer_id, h.tag_id, h.tag_version, "gained", as_of, now,
+                               _json(h.evidence)), strict=True):
+            rows[c].append(v)
+        result.gained[h.tag_id] = result.gained.get(h.tag_id, 0) + 1
+    for r in lost:
+        for c, v in zip(rows, (r["customer_id"], r["tag_id"], r["tag_version"], "lost", as_of,
+                               now, None), strict=True):
+            rows[c].append(v)
+        result.lost[r["tag_id"]] = result.lost.get(r["tag_id"], 0) + 1
+    serving.add_history(conn, tenant, rows)
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+
+
+def features_json(features: pa.Table) -> list[str]:
+    """One JSON object per row: exact decimals as strings, dates ISO, floats as numbers."""
+    cols = {}
+    for f in FEATURES:
+        if f.name in ("customer_id",):
+            continue
+        col = features[f.name]
+        if f.kind in ("decimal", "date", "timestamp"):
+            col = pc.cast(col, pa.string())
+        cols[f.name] = col.to_pylist()
+    names = list(cols)
+    return [json.dumps(dict(zip(names, values, strict=True)), ensure_ascii=False)
+            for values in zip(*cols.values(), strict=True)]
+
+
+def check_as_of(value: str | None) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise ConfigError(f"--as-of {value!r} is not a date (YYYY-MM-DD)") from None
