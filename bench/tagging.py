@@ -101,6 +101,67 @@ SECTOR_TAGS = {"新能源": "theme.新能源", "半导体": "industry.半导体"
                "军工": "theme.军工", "人工智能": "theme.人工智能", "银行": "industry.银行",
                "红利": "theme.红利"}
 
+# Paraphrases written for this bench after the dictionaries, never used to tune them: a small,
+# honest check on wording the demo templates do not contain. (text, tags that should be found)
+PARAPHRASES: tuple[tuple[str, frozenset[str]], ...] = tuple((t, frozenset(e)) for t, e in (
+    ("创业板的权限我想开一下，需要啥条件", {"board.chinext", "intent.open_permission"}),
+    ("能不能帮我把创业板开了", {"board.chinext", "intent.open_permission"}),
+    ("我对创业板没兴趣", set()),
+    ("创业板风险太高了，先不开了", set()),
+    ("科创板怎么开通啊", {"board.star", "intent.open_permission"}),
+    ("北交所的股票能买吗", {"board.bse"}),
+    ("想看逐笔成交，L2怎么收费", {"intent.level2", "intent.fee"}),
+    ("level2行情能免费试用吗", {"intent.level2"}),
+    ("我那个基金想全部卖掉", {"intent.redeem"}),
+    ("基金赎回要几天到账", {"intent.redeem"}),
+    ("茅台跌成这样还能补仓吗", {"security.600519", "board.main", "intent.add"}),
+    ("宁德时代可以加点吗", {"security.300750", "board.chinext", "intent.add"}),
+    ("佣金能降到万一吗", {"intent.fee"}),
+    ("开户要带身份证吗", {"intent.open_account"}),
+    ("帮我老婆也开个账户", {"intent.open_account"}),
+    ("你们推荐的基金亏了30%，我要去证监会投诉你们", {"emotion.complaint", "emotion.loss_anxiety"}),
+    ("最近睡不着觉，账户亏了一大半", {"emotion.loss_anxiety"}),
+    ("心态崩了", {"emotion.loss_anxiety"}),
+    ("沪深300现在能定投吗", {"index.csi300"}),
+    ("510300和159919有什么区别", {"index.csi300", "security.510300", "security.159919"}),
+    ("纳指最近涨太多了", {"index.nasdaq100"}),
+    ("半导体板块还能上车吗", {"industry.半导体", "intent.add"}),
+    ("光伏这两年太惨了", {"theme.光伏"}),
+    ("我不太懂科创50ETF是什么", {"index.star50", "security.588000"}),
+    ("不想再买医药了", set()),
+    ("白酒还值得拿吗", {"industry.白酒"}),
+    ("银行卡绑定怎么改", set()),
+    ("今天上证指数跌破3000点", {"index.sse"}),
+    ("我想咨询一下费率", {"intent.fee"}),
+    ("谢谢你，辛苦了", set()),
+    ("请问怎么开通融资融券", {"intent.open_permission"}),
+    ("港股通权限怎么开", {"intent.open_permission"}),
+    ("这个月亏了两万多，好焦虑", {"emotion.loss_anxiety"}),
+    ("ＣＨＩＮＥＸＴ账户开好了吗", {"board.chinext"}),
+    ("688981今天怎么样", {"security.688981", "board.star"}),
+    ("我不考虑买新能源", set()),
+    ("新能源车ETF能买吗", {"theme.新能源汽车", "security.515030"}),
+    ("券商股要不要加仓", {"industry.证券", "intent.add"}),
+    ("我想把钱取出来", set()),
+    ("你们服务太差了，我要换券商", {"emotion.complaint"}),
+))
+
+
+def paraphrase_quality(tagger: ChatTagger) -> dict:
+    fam: dict[str, Counter] = defaultdict(Counter)
+    misses, false_pos = [], []
+    for text, expected in PARAPHRASES:
+        found = {h.tag for h in tagger.tag(text)}
+        for tag in expected:
+            fam[family(tag)]["expected"] += 1
+            fam[family(tag)]["tp" if tag in found else "fn"] += 1
+            if tag not in found:
+                misses.append(f"{text} → {tag}")
+        for tag in found - expected:
+            fam[family(tag)]["fp"] += 1
+            false_pos.append(f"{text} → {tag}")
+    return {"families": fam, "misses": misses, "false_pos": false_pos}
+
 
 def family(tag: str) -> str:
     head = tag.split(".", 1)[0]
@@ -393,6 +454,19 @@ def main() -> None:
         table.add_row(label, f"{c['messages']:,}", f"{c['missed']:,}", f"{c['false_pos']:,}",
                       f"{c['chinext_tagged']:,}" if label == "reject_chinext" else "")
     console.print(table)
+    para = paraphrase_quality(tagger)
+    table = Table(title=f"(b') {len(PARAPHRASES)} hand-written paraphrases (not used for tuning)")
+    for col in ("family", "expected", "TP", "FP", "precision", "recall"):
+        table.add_column(col, justify="right")
+    for name in sorted(para["families"]):
+        c = para["families"][name]
+        table.add_row(name, f"{c['expected']:,}", f"{c['tp']:,}", f"{c['fp']:,}", *pr(c))
+    total = sum((c for c in para["families"].values()), Counter())
+    table.add_row("all", f"{total['expected']:,}", f"{total['tp']:,}", f"{total['fp']:,}",
+                  *pr(total))
+    console.print(table)
+    console.print(f"  missed: {para['misses']}")
+    console.print(f"  false positives: {para['false_pos']}")
     worst = sorted(q["fp_examples"].items(), key=lambda kv: -q["tags"][kv[0]]["fp"])[:8]
     for tag, examples in worst:
         console.print(f"  FP {tag} ×{q['tags'][tag]['fp']}: {examples}")
@@ -409,6 +483,8 @@ def main() -> None:
         "patterns": tagger.pattern_count, "tags": len(tagger.tags), "rules": len(rules),
         "build_s": build_s, "caifu": ours, "caifu_single": single, "reference": ref,
         "ratio": ratio, "goal_msgs_s": GOAL,
+        "paraphrases": {"families": {k: dict(v) for k, v in para["families"].items()},
+                        "misses": para["misses"], "false_pos": para["false_pos"]},
         "quality": {k: q[k] for k in ("scored", "unparsed")}
         | {k: {kk: dict(vv) for kk, vv in q[k].items()} for k in ("families", "tags", "labels")},
     }

@@ -330,3 +330,44 @@ def segment_change(segment_id: str, tenant: TenantOpt,
     console.print(f"{segment_id}: {ch.members_before:,} on {ch.before} → {ch.members_after:,} on "
                   f"{ch.after} ({ch.members_after - ch.members_before:+,}; "
                   f"{ch.joined:,} joined, {ch.left:,} left)")
+
+
+# --- real-time events ---------------------------------------------------------------------------
+
+events_app = typer.Typer(no_args_is_help=True,
+                         help="The real-time path: chat messages and APP events.")
+app.add_typer(events_app, name="events")
+
+
+@events_app.command("push")
+def events_push(path: Annotated[Path, typer.Argument(help="JSON Lines, one event per line")],
+                tenant: TenantOpt,
+                kind: Annotated[str, typer.Option(help="chat_message or app_event")],
+                batch: Annotated[int, typer.Option(help="Events per micro-batch")] = 1000,
+                workspace: WorkspaceOpt = None) -> None:
+    """Submit events from a file, apply them in micro-batches, report latency."""
+    from caifu.terminal import push_events
+
+    try:
+        push_events(_container(workspace), tenant, kind, path, batch, console)
+    except CaifuError as exc:
+        _fail(exc)
+
+
+@events_app.command("status")
+def events_status(tenant: TenantOpt, limit: int = 20, workspace: WorkspaceOpt = None) -> None:
+    """Inbox counts by status, and the latest rejected events with their reasons."""
+    from caifu.services.events import inbox_counts, rejected
+
+    try:
+        c = _container(workspace)
+        counts, bad = inbox_counts(c, tenant), rejected(c, tenant, limit)
+    except CaifuError as exc:
+        _fail(exc)
+    console.print("  ".join(f"{k}: {v:,}" for k, v in sorted(counts.items())) or "inbox empty")
+    t = RichTable("seq", "kind", "received (UTC)", "reasons", "payload", title="rejected events")
+    for r in bad:
+        t.add_row(str(r["event_seq"]), r["kind"], str(r["received_at"])[:19], r["reasons"],
+                  r["payload_json"][:80])
+    if bad:
+        console.print(t)

@@ -129,7 +129,7 @@ EXPECTED_C1: dict[str, Any] = {
     "days_since_last_trade": 1, "trading_stopped_on": None,
     "rfm_recency": 5, "rfm_frequency": 2, "rfm_monetary": 2,
     "positions_count": 2, "holdings_value": M("1350.00"), "unrealised_pnl": M("50.00"),
-    "realised_pnl": 100.0, "worst_security_code": "300750", "worst_security_pnl": M("-50.00"),
+    "realised_pnl": M("100.00"), "worst_security_code": "300750", "worst_security_pnl": M("-50.00"),
     "fund_value": M("737.50"), "fund_value_bond": M("737.50"), "fund_value_r2": M("737.50"),
     "fund_value_equity": M("0.00"), "fund_purchase_365d": M("1000.00"),
     "fund_redeem_365d": M("500.00"), "fund_redemption_ratio_365d": 0.5,
@@ -184,5 +184,5 @@ def test_missing_fact_tables_mean_no_activity(engine: EngineSession) -> None:
     tables = {name: engine.from_arrow(f"m_{name}", _table(name, DATA[name])) for name in masters}
     out = engine.to_arrow(profile_features(ProfileInputs(**tables), AS_OF, 8))
     c1 = {r["customer_id"]: r for r in out.to_pylist()}["C1"]
-    assert (c1["trades_30d"], c1["aum"], c1["realised_pnl"]) == (0, M("0.00"), 0.0)
+    assert (c1["trades_30d"], c1["aum"], c1["realised_pnl"]) == (0, M("0.00"), M("0.00"))
     assert c1["chinext_opened"] is True and c1["c_level"] == "C4"

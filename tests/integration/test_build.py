@@ -257,3 +257,19 @@ def test_build_on_both_systems_of_record(workspace: Container, demo_exports: Pat
     assert result.tags["dormant"] > 0 and result.tags["interest_chinext"] > 0
     with workspace.engine.connect() as conn:
         assert len(serving.assignments(conn, "acme")) == sum(result.tags.values())
+
+
+def test_text_rules_keep_stop_phrases() -> None:
+    from caifu.core.tags import parse_definitions
+    from caifu.pipelines.profile import FEATURE_KINDS
+    from caifu.pipelines.tags import text_rules
+    from caifu.text.dictionaries import dictionary_ids, seed_rules
+    from caifu.text.tagging import ChatTagger
+
+    defs = parse_definitions(
+        {"tags": {"banks": {"name": "银行股", "kind": "text", "version": 1,
+                            "dictionaries": ["industry.银行"], "patterns": ["银行"]}}},
+        source="t", features=FEATURE_KINDS, dictionaries=set(dictionary_ids()))
+    tagger = ChatTagger(text_rules(defs, seed_rules()))
+    assert [h.tag for h in tagger.tag("银行板块还能买吗")] == ["banks"]
+    assert tagger.tag("我的银行卡绑定不了") == []  # a stop phrase, not interest in banks

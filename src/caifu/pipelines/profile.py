@@ -16,7 +16,8 @@ Definitions a reader of a profile needs (also in ``docs/profile.md``):
 - Realised P&L uses average prices over the whole trade history to ``as_of``:
   ``matched × (average sell price − average buy price)`` per security, with
   ``matched = min(bought, sold)`` so sales of shares bought before the history began are not
-  guessed at; before fees (fees are a feature of their own).
+  guessed at; before fees (fees are a feature of their own); rounded to the fen per
+  security, then summed exactly.
 - "Trading stopped on" is the last trade date once no trade happened in the last 30 days.
 - RFM scores use the fixed thresholds in ``RFM_THRESHOLDS`` (never quantiles: quantile ties
   are broken arbitrarily and engines would disagree).
@@ -84,7 +85,7 @@ FEATURES: tuple[Feature, ...] = (
     _f("positions_count", "int", "持仓证券数"),
     _f("holdings_value", "decimal", "股票持仓市值"),
     _f("unrealised_pnl", "decimal", "持仓浮动盈亏"),
-    _f("realised_pnl", "float", "已实现盈亏（均价法，不含费用）"),
+    _f("realised_pnl", "decimal", "已实现盈亏（均价法，不含费用，逐证券取整到分）"),
     _f("worst_security_code", "string", "亏损最多的持仓证券"),
     _f("worst_security_pnl", "decimal", "该持仓浮动盈亏"),
     _f("fund_value", "decimal", "基金持有市值"),
@@ -137,6 +138,30 @@ class ProfileInputs:
     cash_flows: ir.Table | None = None
     fund_transactions: ir.Table | None = None
     app_events: ir.Table | None = None
+    # whole-tenant tables when the others hold only some customers (see ``restrict``): the
+    # latest positions snapshot date and fund NAVs are facts of the market, not of a customer
+    market_positions: ir.Table | None = None
+    market_fund_transactions: ir.Table | None = None
+
+
+def restrict(inputs: ProfileInputs, customer_ids: list[str]) -> ProfileInputs:
+    """The same inputs narrowed to some customers (the real-time path's incremental build).
+
+    Reference tables (securities, funds) stay whole; everything a customer owns is filtered,
+    so each customer's features are exactly what a full build computes for them.
+    """
+    def only(t: ir.Table | None) -> ir.Table | None:
+        return None if t is None else t.filter(t.customer_id.isin(customer_ids))
+
+    return ProfileInputs(
+        customers=only(inputs.customers), accounts=only(inputs.accounts),  # type: ignore[arg-type]
+        securities=inputs.securities, fund_products=inputs.fund_products,
+        suitability_assessments=only(inputs.suitability_assessments),  # type: ignore[arg-type]
+        wecom_follows=only(inputs.wecom_follows),  # type: ignore[arg-type]
+        trades=only(inputs.trades), positions=only(inputs.positions),
+        cash_flows=only(inputs.cash_flows), fund_transactions=only(inputs.fund_transactions),
+        app_events=only(inputs.app_events),
+        market_positions=inputs.positions, market_fund_transactions=inputs.fund_transactions)
 
 
 def local_date(ts: ir.TimestampValue, utc_offset_hours: int) -> ir.DateValue:
@@ -195,35 +220,51 @@ def _realised_pnl(trades: ir.Table, as_of: date) -> ir.Table:
     matched = ibis.least(per.buy_qty, per.sell_qty).cast("float64")
     pnl = matched * (per.sell_amt.cast("float64") / per.sell_qty.cast("float64")
                      - per.buy_amt.cast("float64") / per.buy_qty.cast("float64"))
-    per = per.mutate(pnl=ibis.cases(((per.buy_qty > 0) & (per.sell_qty > 0), pnl), else_=0.0))
-    return per.group_by("customer_id").aggregate(realised_pnl=per.pnl.sum())
+    # each security's P&L is rounded to the fen, then summed exactly: a float sum would depend
+    # on the order engines add in, and the real-time path must match a rebuild to the fen
+    per = per.mutate(pnl=_money(ibis.cases(((per.buy_qty > 0) & (per.sell_qty > 0), pnl),
+                                           else_=0.0).round(2)))
+    return per.group_by("customer_id").aggregate(realised_pnl=_money(per.pnl.sum()))
 
 
-def _stock_holdings(positions: ir.Table, as_of: date) -> ir.Table:
-    """Per customer and security at the latest snapshot on or before ``as_of``."""
+def _stock_holdings(positions: ir.Table, as_of: date, market: ir.Table | None = None
+                    ) -> ir.Table:
+    """Per customer and security at the tenant's latest snapshot on or before ``as_of``.
+
+    ``market`` is the whole positions table when ``positions`` holds only some customers.
+    """
     p = positions.filter(positions.snapshot_date <= as_of)
-    latest = p.snapshot_date.max()
+    every = market if market is not None else positions
+    latest = every.filter(every.snapshot_date <= as_of).snapshot_date.max()
     snap = p.filter(p.snapshot_date == latest.as_scalar())
     return snap.group_by(["customer_id", "security_code"]).aggregate(
         market_value=snap.market_value.sum(), cost=snap.cost.sum())
 
 
-def _stock_value(positions: ir.Table | None, as_of: date, name: str) -> ir.Table | None:
+def _stock_value(positions: ir.Table | None, as_of: date, name: str,
+                 market: ir.Table | None) -> ir.Table | None:
     if positions is None:
         return None
-    h = _stock_holdings(positions, as_of)
+    h = _stock_holdings(positions, as_of, market)
     return h.group_by("customer_id").aggregate(**{name: _money(h.market_value.sum())})
 
 
-def _fund_holdings(fund_tx: ir.Table, as_of: date) -> ir.Table:
-    """Shares held per customer and fund, valued at the fund's latest NAV on or before as_of."""
+def _fund_holdings(fund_tx: ir.Table, as_of: date, market: ir.Table | None = None
+                   ) -> ir.Table:
+    """Shares held per customer and fund, valued at the fund's latest NAV on or before as_of.
+
+    NAVs come from every customer's transactions (``market``, when ``fund_tx`` holds only
+    some customers).
+    """
     f = fund_tx.filter(fund_tx.txn_date <= as_of)
     sign = ibis.cases((f.txn_type == "redeem", -1), else_=1)
     held = f.group_by(["customer_id", "fund_code"]).aggregate(shares=(f.shares * sign).sum())
     held = held.filter(held.shares > 0)
-    last_day = f.group_by("fund_code").aggregate(nav_date=f.txn_date.max())
-    navs = f.join(last_day, [f.fund_code == last_day.fund_code,
-                             f.txn_date == last_day.nav_date])
+    every = market if market is not None else fund_tx
+    m = every.filter(every.txn_date <= as_of)
+    last_day = m.group_by("fund_code").aggregate(nav_date=m.txn_date.max())
+    navs = m.join(last_day, [m.fund_code == last_day.fund_code,
+                             m.txn_date == last_day.nav_date])
     nav = navs.group_by("fund_code").aggregate(nav=navs.nav.max())
     valued = held.join(nav, "fund_code")
     # one decimal type for both factors: Ibis has no precedence between decimal widths
@@ -232,15 +273,17 @@ def _fund_holdings(fund_tx: ir.Table, as_of: date) -> ir.Table:
     return valued.mutate(value=_money(value))
 
 
-def _fund_value(fund_tx: ir.Table | None, as_of: date, name: str) -> ir.Table | None:
+def _fund_value(fund_tx: ir.Table | None, as_of: date, name: str,
+                market: ir.Table | None) -> ir.Table | None:
     if fund_tx is None:
         return None
-    h = _fund_holdings(fund_tx, as_of)
+    h = _fund_holdings(fund_tx, as_of, market)
     return h.group_by("customer_id").aggregate(**{name: _money(h.value.sum())})
 
 
-def _fund_features(fund_tx: ir.Table, funds: ir.Table, as_of: date) -> ir.Table:
-    h = _fund_holdings(fund_tx, as_of).join(
+def _fund_features(fund_tx: ir.Table, funds: ir.Table, as_of: date,
+                   market: ir.Table | None) -> ir.Table:
+    h = _fund_holdings(fund_tx, as_of, market).join(
         funds.select("fund_code", "fund_type", "risk_level"), "fund_code")
     aggs: dict[str, ir.Value] = {"fund_value": _money(h.value.sum())}
     for t in FUND_TYPES:
@@ -258,8 +301,8 @@ def _fund_features(fund_tx: ir.Table, funds: ir.Table, as_of: date) -> ir.Table:
         fund_purchase_365d=flows.fund_purchase_365d, fund_redeem_365d=flows.fund_redeem_365d)
 
 
-def _position_features(positions: ir.Table, as_of: date) -> ir.Table:
-    h = _stock_holdings(positions, as_of)
+def _position_features(positions: ir.Table, as_of: date, market: ir.Table | None) -> ir.Table:
+    h = _stock_holdings(positions, as_of, market)
     h = h.mutate(pnl=h.market_value - h.cost)
     ranked = h.mutate(rank=ibis.row_number().over(
         group_by=h.customer_id, order_by=[h.pnl, h.security_code]))
@@ -346,16 +389,18 @@ def profile_features(inputs: ProfileInputs, as_of: date, utc_offset_hours: int =
     base = c.select("customer_id", "branch_id", "advisor_id", "channel", "customer_type",
                     "status", tenure_days=_days_between(as_of, c.opened_on))
     t = inputs.trades
+    snaps, navs = inputs.market_positions, inputs.market_fund_transactions
     parts: list[ir.Table | None] = [
         _trade_features(t, inputs.securities, as_of) if t is not None else None,
         _realised_pnl(t, as_of) if t is not None else None,
-        _position_features(inputs.positions, as_of) if inputs.positions is not None else None,
-        _fund_features(inputs.fund_transactions, inputs.fund_products, as_of)
+        _position_features(inputs.positions, as_of, snaps)
+        if inputs.positions is not None else None,
+        _fund_features(inputs.fund_transactions, inputs.fund_products, as_of, navs)
         if inputs.fund_transactions is not None else None,
-        _stock_value(inputs.positions, as_of - timedelta(days=30), "stock_30d_ago"),
-        _stock_value(inputs.positions, as_of - timedelta(days=90), "stock_90d_ago"),
-        _fund_value(inputs.fund_transactions, as_of - timedelta(days=30), "fund_30d_ago"),
-        _fund_value(inputs.fund_transactions, as_of - timedelta(days=90), "fund_90d_ago"),
+        _stock_value(inputs.positions, as_of - timedelta(days=30), "stock_30d_ago", snaps),
+        _stock_value(inputs.positions, as_of - timedelta(days=90), "stock_90d_ago", snaps),
+        _fund_value(inputs.fund_transactions, as_of - timedelta(days=30), "fund_30d_ago", navs),
+        _fund_value(inputs.fund_transactions, as_of - timedelta(days=90), "fund_90d_ago", navs),
         _cash_features(inputs.cash_flows, as_of, utc_offset_hours)
         if inputs.cash_flows is not None else None,
         _login_features(inputs.app_events, t, as_of, utc_offset_hours)
@@ -410,7 +455,7 @@ def _finish(w: ir.Table, as_of: date, offset: int) -> ir.Table:
     out["positions_count"] = col("positions_count", zero_int)
     out["holdings_value"] = col("holdings_value", _zero())
     out["unrealised_pnl"] = col("unrealised_pnl", _zero())
-    out["realised_pnl"] = col("realised_pnl", ibis.literal(0.0))
+    out["realised_pnl"] = col("realised_pnl", _zero())
     out["worst_security_code"] = col("worst_security_code")
     out["worst_security_pnl"] = col("worst_security_pnl")
     out["fund_value"] = col("fund_value", _zero())

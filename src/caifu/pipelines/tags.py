@@ -89,11 +89,15 @@ def model_tag_hits(scores: ir.Table | None, definitions: Sequence[TagDefinition]
 
 
 def text_rules(definitions: Sequence[TagDefinition], seed: Sequence[TextRule]) -> list[TextRule]:
-    """One ``TextRule`` per text tag: its seed dictionaries' patterns plus its own."""
+    """One ``TextRule`` per text tag: its seed dictionaries' patterns plus its own.
+
+    Seed rules whose tag starts with ``_`` (stop phrases such as 银行卡) are passed through:
+    they are never reported but win longest-match contests (银行卡 is not interest in banks).
+    """
     by_id: dict[str, list[TextRule]] = {}
     for rule in seed:
         by_id.setdefault(rule.tag, []).append(rule)
-    out: list[TextRule] = []
+    out: list[TextRule] = [rule for rule in seed if rule.tag.startswith("_")]
     for d in definitions:
         if not isinstance(d.spec, TextTag):
             continue

@@ -35,7 +35,7 @@ from caifu.core.errors import ConfigError
 from caifu.core.tags import TagDefinition
 from caifu.data.contracts import registry
 from caifu.data.contracts.arrow import contract_schema
-from caifu.pipelines.profile import FEATURES, ProfileInputs, profile_features
+from caifu.pipelines.profile import FEATURES, ProfileInputs, profile_features, restrict
 from caifu.pipelines.tags import (
     TagHit,
     messages_for_text_tags,
@@ -88,6 +88,7 @@ class Build:
     def __init__(self, container: Container, progress: Progress | None = None) -> None:
         self.c = container
         self.progress = progress or (lambda _msg: None)
+        self._cached_tagger: tuple[tuple[tuple[str, int], ...], ChatTagger] | None = None
 
     # --- inputs --------------------------------------------------------------------------
 
@@ -150,27 +151,18 @@ class Build:
         mark = lap("read", t0)
 
         self.progress(f"profiles as of {as_of}")
-        features = s.to_arrow(profile_features(inputs, as_of, offset))
+        features, hits, notes = self.compute(s, tenant, inputs, definitions, as_of, offset)
         result.customers = features.num_rows
-        mark = lap("profile", mark)
+        result.notes += notes
+        mark = lap("profile_and_tags", mark)
         result.feature_version = self.c.lake.write_snapshot(
             tenant, FEATURE_TABLE, features, as_of.isoformat(),
             {"caifu.as_of": as_of.isoformat(), "caifu.engine": s.name})
         mark = lap("write_lake", mark)
 
-        self.progress("tags")
-        feature_table = s.from_arrow(f"{tenant}_features", features)
-        hits = rule_tag_hits(feature_table, definitions, as_of)
-        hits += self._text_hits(s, inputs, tenant, definitions, as_of, offset)
-        scores_files = self.c.lake.files(tenant, SCORE_TABLE)
-        scores = s.read_parquet(f"{tenant}_scores", scores_files) if scores_files else None
-        if scores is None and any(d.kind == "model" for d in definitions):
-            result.notes.append("model tags: no model scores yet (they come from `caifu score`)")
-        hits += model_tag_hits(scores, definitions)
-        mark = lap("tags", mark)
-
         self.progress("writing serving rows")
-        self._write(tenant, as_of, features, hits, definitions, result)
+        with self.c.engine.begin() as conn:
+            self.write_serving(conn, tenant, as_of, features, hits, definitions, result)
         mark = lap("write_sor", mark)
         self.progress("segments")
         result.segments = Segments(self.c).record_sizes(s, tenant, as_of)
@@ -178,57 +170,101 @@ class Build:
         result.timings = timings
         return result
 
+    def compute(self, s: EngineSession, tenant: str, inputs: ProfileInputs,
+                definitions: list[TagDefinition], as_of: dt.date, offset: int,
+                customers: list[str] | None = None
+                ) -> tuple[pa.Table, list[TagHit], list[str]]:
+        """Features and tag hits for every customer, or only ``customers`` (real time).
+
+        Both paths run this same code, which is why a rebuild and the incremental path
+        agree.
+        """
+        notes: list[str] = []
+        if customers is not None:
+            inputs = restrict(inputs, customers)
+        features = s.to_arrow(profile_features(inputs, as_of, offset))
+        feature_table = s.from_arrow(f"{tenant}_features", features)
+        hits = rule_tag_hits(feature_table, definitions, as_of)
+        hits += self._text_hits(s, inputs, tenant, definitions, as_of, offset, customers)
+        scores_files = self.c.lake.files(tenant, SCORE_TABLE)
+        scores = s.read_parquet(f"{tenant}_scores", scores_files) if scores_files else None
+        if scores is None and any(d.kind == "model" for d in definitions):
+            notes.append("model tags: no model scores yet (they come from `caifu score`)")
+        if scores is not None and customers is not None:
+            scores = scores.filter(scores.customer_id.isin(customers))
+        hits += model_tag_hits(scores, definitions)
+        return features, hits, notes
+
     def _text_hits(self, s: EngineSession, inputs: ProfileInputs, tenant: str,
-                   definitions: list[TagDefinition], as_of: dt.date, offset: int
-                   ) -> list[TagHit]:
+                   definitions: list[TagDefinition], as_of: dt.date, offset: int,
+                   customers: list[str] | None) -> list[TagHit]:
         files = self.c.lake.files(tenant, "chat_messages")
         if not files:
             return []
-        messages = messages_for_text_tags(s.read_parquet(f"{tenant}_chat", files), definitions,
-                                          as_of, offset)
+        chat = s.read_parquet(f"{tenant}_chat", files)
+        if customers is not None:
+            chat = chat.filter(chat.customer_id.isin(customers))
+        messages = messages_for_text_tags(chat, definitions, as_of, offset)
         if messages is None:
             return []
         rows = s.to_arrow(messages)
-        tagger = ChatTagger(text_rules(definitions, seed_rules(
-            s.to_arrow(inputs.securities.select("security_code", "short_name", "board",
-                                                "industry")),
-            s.to_arrow(inputs.fund_products.select("fund_code", "name", "fund_type")))))
+        tagger = self._tagger(s, inputs, definitions)
         return text_tag_hits(rows, definitions, tagger, as_of, offset)
 
-    def _write(self, tenant: str, as_of: dt.date, features: pa.Table, hits: list[TagHit],
-               definitions: list[TagDefinition], result: BuildResult) -> None:
+    def _tagger(self, s: EngineSession, inputs: ProfileInputs,
+                definitions: list[TagDefinition]) -> ChatTagger:
+        key = tuple((d.id, d.version) for d in definitions)
+        if self._cached_tagger is None or self._cached_tagger[0] != key:
+            securities = s.to_arrow(inputs.securities.select(
+                "security_code", "short_name", "board", "industry"))
+            funds = s.to_arrow(inputs.fund_products.select("fund_code", "name", "fund_type"))
+            rules = text_rules(definitions, seed_rules(securities, funds))
+            self._cached_tagger = (key, ChatTagger(rules))
+        return self._cached_tagger[1]
+
+    def write_serving(self, conn: Any, tenant: str, as_of: dt.date, features: pa.Table,
+                      hits: list[TagHit], definitions: list[TagDefinition], result: BuildResult,
+                      customers: list[str] | None = None) -> None:
+        """Profiles, assignments and history in the caller's transaction.
+
+        With ``customers``, only their rows change (the real-time path); otherwise the
+        tenant's, unless ``as_of`` is older than what is served (then history only).
+        """
         now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
         ids = [d.id for d in definitions]
-        with self.c.engine.begin() as conn:
-            current = serving.serving_as_of(conn, tenant)
-            if current is not None and as_of < current:
-                result.notes.append(f"serving rows stay at {current}: {as_of} is older; the "
-                                    "profile snapshot and tag history were still recorded")
-                self._history_only(conn, tenant, as_of, hits, ids, now, result)
-                return
-            result.served = True
-            serving.replace_profiles(conn, tenant, as_of, features["customer_id"].to_pylist(),
-                                     features_json(features), now)
-            old = {(r["customer_id"], r["tag_id"]): r
-                   for r in serving.assignments(conn, tenant)}
-            new = {(h.customer_id, h.tag_id): h for h in hits}
-            cols: dict[str, list[Any]] = {c: [] for c in serving.ASSIGNMENT_COLUMNS}
-            for key, h in sorted(new.items()):
-                prior = old.get(key)
-                gained_at = prior["gained_at"] if prior else now
-                for c, v in (("customer_id", h.customer_id), ("tag_id", h.tag_id),
-                             ("tag_version", h.tag_version), ("kind", h.kind),
-                             ("evidence_json", _json(h.evidence)), ("as_of", as_of),
-                             ("gained_at", gained_at), ("updated_at", now),
-                             ("expires_at", h.expires_at)):
-                    cols[c].append(v)
-            # assignments of tags no longer defined are left alone, not silently dropped
-            serving.replace_assignments(conn, tenant, cols, tag_ids=ids)
-            gained = [new[k] for k in sorted(new.keys() - old.keys())]
-            lost = [old[k] for k in sorted(old.keys() - new.keys()) if k[1] in ids]
-            _record_history(conn, tenant, as_of, now, gained, lost, result)
-            for h in hits:
-                result.tags[h.tag_id] = result.tags.get(h.tag_id, 0) + 1
+        current = serving.serving_as_of(conn, tenant)
+        if customers is None and current is not None and as_of < current:
+            result.notes.append(f"serving rows stay at {current}: {as_of} is older; the "
+                                "profile snapshot and tag history were still recorded")
+            self._history_only(conn, tenant, as_of, hits, ids, now, result)
+            return
+        result.served = True
+        cids = features["customer_id"].to_pylist()
+        if customers is None:
+            serving.replace_profiles(conn, tenant, as_of, cids, features_json(features), now)
+        else:
+            serving.replace_profiles(conn, tenant, as_of, cids, features_json(features), now,
+                                     only=customers)
+        old = {(r["customer_id"], r["tag_id"]): r
+               for r in serving.assignments(conn, tenant, customer_ids=customers)}
+        new = {(h.customer_id, h.tag_id): h for h in hits}
+        cols: dict[str, list[Any]] = {c: [] for c in serving.ASSIGNMENT_COLUMNS}
+        for key, h in sorted(new.items()):
+            prior = old.get(key)
+            gained_at = prior["gained_at"] if prior else now
+            for c, v in (("customer_id", h.customer_id), ("tag_id", h.tag_id),
+                         ("tag_version", h.tag_version), ("kind", h.kind),
+                         ("evidence_json", _json(h.evidence)), ("as_of", as_of),
+                         ("gained_at", gained_at), ("updated_at", now),
+                         ("expires_at", h.expires_at)):
+                cols[c].append(v)
+        # assignments of tags no longer defined are left alone, not silently dropped
+        serving.replace_assignments(conn, tenant, cols, tag_ids=ids, customer_ids=customers)
+        gained = [new[k] for k in sorted(new.keys() - old.keys())]
+        lost = [old[k] for k in sorted(old.keys() - new.keys()) if k[1] in ids]
+        _record_history(conn, tenant, as_of, now, gained, lost, result)
+        for h in hits:
+            result.tags[h.tag_id] = result.tags.get(h.tag_id, 0) + 1
 
     def _history_only(self, conn: Any, tenant: str, as_of: dt.date, hits: list[TagHit],
                       ids: list[str], now: dt.datetime, result: BuildResult) -> None:

@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 from caifu.adapters.engines import duckdb as duckdb_engine
 from caifu.adapters.engines.session import DuckDBSession, EngineSession, SparkSession
 from caifu.adapters.lake.delta import Lake
-from caifu.adapters.sor.store import open_engine
+from caifu.adapters.sor.store import current_revision, head_revision, open_engine
 from caifu.core.errors import ConfigError, WorkspaceError
 from caifu.settings import Settings
 
@@ -85,7 +85,7 @@ def write_workspace_file(root: Path, sor_url: str) -> None:
     )
 
 
-def build(settings: Settings, root: Path | None = None) -> Container:
+def build(settings: Settings, root: Path | None = None, check_schema: bool = True) -> Container:
     root = (root or settings.workspace).resolve()
     if any(ch in str(root) for ch in "*?[]"):
         # DuckDB reads lake files by path and would take these characters as a glob.
@@ -99,4 +99,12 @@ def build(settings: Settings, root: Path | None = None) -> Container:
         raise WorkspaceError(f"{config_path}: not valid YAML: {exc}") from None
     sor_url = settings.sor_url or config.get("sor_url") or default_sor_url(root)
     lake_root = root / str(config.get("lake", "lake"))
-    return Container(root, sor_url, open_engine(sor_url), Lake(lake_root), settings)
+    engine = open_engine(sor_url)
+    if check_schema:
+        have, need = current_revision(engine), head_revision()
+        if have != need:
+            engine.dispose()
+            raise WorkspaceError(
+                f"the system of record of {root} is at schema {have or 'none'} but this caifu "
+                f"needs {need}; run `caifu init {root}` to upgrade it")
+    return Container(root, sor_url, engine, Lake(lake_root), settings)

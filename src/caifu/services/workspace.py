@@ -38,7 +38,7 @@ def init_workspace(root: Path, settings: Settings | None = None, sor_url: str | 
     (root / "lake").mkdir(exist_ok=True)
     url = sor_url or settings.sor_url or default_sor_url(root)
     write_workspace_file(root, url)
-    container = build(settings.model_copy(update={"sor_url": url}), root)
+    container = build(settings.model_copy(update={"sor_url": url}), root, check_schema=False)
     migrate(container.engine)
     return container
 

@@ -15,10 +15,12 @@ letters and all). Two steps, both 1:1 per code point:
 2. **t2s** — OpenCC's ``t2s`` configuration (``請問創業板怎麼開通`` → ``请问创业板怎么开通``).
    OpenCC converts phrases, not only characters, but every entry of the dictionaries it
    ships (``TSPhrases``, ``TSCharacters``, ``TSCharactersExt``, ``CJK_Compatibility_Ideographs``;
-   OpenCC 1.1–1.4) maps a key to a value of the same length in code points — checked for the
+   OpenCC 1.4.2) maps a key to a value of the same length in code points — checked for the
    installed release by ``tests/unit/test_text_normalise.py``. Should a future dictionary break
    that, the converted text's length differs and ``normalise`` falls back to converting one
    character at a time, keeping any character whose conversion is not a single character.
+   (Two such changes cancelling out within one message would go unnoticed: the test is what
+   guards the dictionaries.)
 
 Lone surrogates (which OpenCC cannot encode) become U+FFFD before conversion, so nothing a
 chat archive can hold makes ``normalise`` raise. ``normalise_many`` converts a batch in one

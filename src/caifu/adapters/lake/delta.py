@@ -123,3 +123,26 @@ class Lake:
             return []
         dates = ds.dataset(dt.file_uris(), format="parquet").to_table(columns=["as_of"])
         return sorted({str(d) for d in dates["as_of"].unique().to_pylist()})
+
+    def merge_snapshot(self, tenant: str, table: str, data: pa.Table,
+                       metadata: dict[str, str]) -> bool:
+        """Upsert rows of an existing snapshot date by (customer_id, as_of) in one commit.
+
+        Only dates the table already holds are updated (a partial snapshot of a new date
+        would look like a whole one); returns whether anything was merged.
+        """
+        dt = self._open(tenant, table)
+        if dt is None or data.num_rows == 0:
+            return False
+        dates = {str(d) for d in data["as_of"].unique().to_pylist()}
+        if not dates <= set(self.snapshot_dates(tenant, table)):
+            return False
+        (
+            dt.merge(source=data, predicate="t.customer_id = s.customer_id AND t.as_of = s.as_of",
+                     source_alias="s", target_alias="t",
+                     commit_properties=CommitProperties(custom_metadata=metadata))
+            .when_matched_update_all()
+            .when_not_matched_insert_all()
+            .execute()
+        )
+        return True

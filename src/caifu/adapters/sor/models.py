@@ -248,6 +248,23 @@ segment_sizes = Table(
     comment="客群规模（按日期）",
 )
 
-__all__ = ["CONTRACT_TABLES", "ExactDecimal", "ingest_log", "ingest_quarantine", "metadata",
+event_inbox = Table(
+    "event_inbox",
+    metadata,
+    Column("event_seq", Integer, primary_key=True, autoincrement=True),
+    Column("tenant_id", String(32), nullable=False),
+    Column("kind", String(16), nullable=False, comment="chat_message | app_event"),
+    Column("payload_json", Text, nullable=False, comment="the event as received"),
+    Column("received_at", DateTime, nullable=False),
+    Column("status", String(10), nullable=False,
+           comment="pending | applied | duplicate | rejected"),
+    Column("reasons", Text, comment="column:RULE codes when rejected"),
+    Column("batch_id", String(40), comment="the micro-batch that took the event"),
+    Column("applied_at", DateTime),
+    comment="实时事件收件箱：先落库，再由微批处理",
+)
+Index(None, event_inbox.c.tenant_id, event_inbox.c.status, event_inbox.c.event_seq)
+
+__all__ = ["CONTRACT_TABLES", "event_inbox", "ExactDecimal", "ingest_log", "ingest_quarantine", "metadata",
            "profile_serving", "segment_sizes", "segments", "tag_assignments", "tag_definitions",
            "tag_history"]

@@ -59,22 +59,26 @@ def serving_as_of(conn: Connection, tenant: str) -> dt.date | None:
     return value if isinstance(value, dt.date) else None
 
 
+def _in_chunks(column: Any, values: Sequence[str]) -> Iterable[Any]:
+    """``column IN (...)`` conditions of at most 500 values (SQLite's variable limit)."""
+    for i in range(0, len(values), 500):
+        yield column.in_(list(values[i:i + 500]))
+
+
 def replace_profiles(conn: Connection, tenant: str, as_of: dt.date, customer_ids: Sequence[str],
-                     features_json: Sequence[str], built_at: dt.datetime) -> int:
-    conn.execute(delete(profile_serving).where(profile_serving.c.tenant_id == tenant))
+                     features_json: Sequence[str], built_at: dt.datetime,
+                     only: Sequence[str] | None = None) -> int:
+    """Replace the tenant's serving profiles, or only those of the customers in ``only``."""
+    base = profile_serving.c.tenant_id == tenant
+    if only is None:
+        conn.execute(delete(profile_serving).where(base))
+    else:
+        for cond in _in_chunks(profile_serving.c.customer_id, only):
+            conn.execute(delete(profile_serving).where(base, cond))
     n = len(customer_ids)
     return bulk_insert(conn, profile_serving, {
         "tenant_id": [tenant] * n, "customer_id": customer_ids, "as_of": [as_of] * n,
         "features_json": features_json, "built_at": [built_at] * n})
-
-
-def upsert_profile(conn: Connection, tenant: str, customer_id: str, as_of: dt.date,
-                   features_json: str, built_at: dt.datetime) -> None:
-    key = and_(profile_serving.c.tenant_id == tenant, profile_serving.c.customer_id == customer_id)
-    conn.execute(delete(profile_serving).where(key))
-    conn.execute(insert(profile_serving).values(
-        tenant_id=tenant, customer_id=customer_id, as_of=as_of, features_json=features_json,
-        built_at=built_at))
 
 
 def profile(conn: Connection, tenant: str, customer_id: str) -> tuple[dt.date, str] | None:
@@ -115,42 +119,38 @@ ASSIGNMENT_COLUMNS = ("customer_id", "tag_id", "tag_version", "kind", "evidence_
 
 
 def assignments(conn: Connection, tenant: str, tag_ids: Sequence[str] | None = None,
-                customer_id: str | None = None) -> list[dict[str, Any]]:
+                customer_id: str | None = None, customer_ids: Sequence[str] | None = None
+                ) -> list[dict[str, Any]]:
     t = tag_assignments
     q = select(*(t.c[c] for c in ASSIGNMENT_COLUMNS)).where(t.c.tenant_id == tenant)
     if tag_ids is not None:
         q = q.where(t.c.tag_id.in_(list(tag_ids)))
     if customer_id is not None:
         q = q.where(t.c.customer_id == customer_id)
-    return [dict(r._mapping) for r in conn.execute(q.order_by(t.c.customer_id, t.c.tag_id))]
+    q = q.order_by(t.c.customer_id, t.c.tag_id)
+    if customer_ids is None:
+        return [dict(r._mapping) for r in conn.execute(q)]
+    out: list[dict[str, Any]] = []
+    for cond in _in_chunks(t.c.customer_id, customer_ids):
+        out += [dict(r._mapping) for r in conn.execute(q.where(cond))]
+    return sorted(out, key=lambda r: (r["customer_id"], r["tag_id"]))
 
 
 def replace_assignments(conn: Connection, tenant: str, rows: Mapping[str, Sequence[Any]],
-                        tag_ids: Sequence[str] | None = None) -> int:
-    """Replace the tenant's assignments (of ``tag_ids`` only, if given) with ``rows``."""
+                        tag_ids: Sequence[str] | None = None,
+                        customer_ids: Sequence[str] | None = None) -> int:
+    """Replace the tenant's assignments with ``rows``: only of ``tag_ids`` and of
+    ``customer_ids`` when given."""
     cond = tag_assignments.c.tenant_id == tenant
     if tag_ids is not None:
         cond = and_(cond, tag_assignments.c.tag_id.in_(list(tag_ids)))
-    conn.execute(delete(tag_assignments).where(cond))
+    if customer_ids is None:
+        conn.execute(delete(tag_assignments).where(cond))
+    else:
+        for among in _in_chunks(tag_assignments.c.customer_id, customer_ids):
+            conn.execute(delete(tag_assignments).where(cond, among))
     n = len(rows["customer_id"])
     return bulk_insert(conn, tag_assignments, {"tenant_id": [tenant] * n, **rows})
-
-
-def delete_assignments(conn: Connection, tenant: str, keys: Iterable[tuple[str, str]]) -> None:
-    for customer_id, tag_id in keys:
-        conn.execute(delete(tag_assignments).where(
-            tag_assignments.c.tenant_id == tenant, tag_assignments.c.customer_id == customer_id,
-            tag_assignments.c.tag_id == tag_id))
-
-
-def upsert_assignment(conn: Connection, tenant: str, row: Mapping[str, Any]) -> None:
-    key = and_(tag_assignments.c.tenant_id == tenant,
-               tag_assignments.c.customer_id == row["customer_id"],
-               tag_assignments.c.tag_id == row["tag_id"])
-    values = {c: row[c] for c in ASSIGNMENT_COLUMNS if c not in ("customer_id", "tag_id",
-                                                                   "gained_at")}
-    if conn.execute(update(tag_assignments).where(key).values(**values)).rowcount == 0:
-        conn.execute(insert(tag_assignments).values(tenant_id=tenant, **dict(row)))
 
 
 def add_history(conn: Connection, tenant: str, rows: Mapping[str, Sequence[Any]]) -> int:
