@@ -274,7 +274,7 @@ class Events:
         with self.c.scratch(f"rt-{tenant}-{time.time_ns()}") as scratch:
             s = self.c.session("duckdb", scratch)
             try:
-                inputs = self.build.load_inputs(s, tenant)
+                inputs = self.build.load_inputs(s, tenant, customers)
                 features, hits, notes = self.build.compute(s, tenant, inputs, definitions,
                                                            as_of, offset, customers)
             finally:

@@ -180,3 +180,18 @@ def quarantine_entries(conn: Connection, tenant: str, batch_id: str | None = Non
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def rows_of_customers(conn: Connection, tenant: str, contract: Table,
+                      customer_ids: Sequence[str]) -> pa.Table:
+    """Stored rows of ``contract`` that belong to the given customers (real-time path)."""
+    t = CONTRACT_TABLES[contract.name]
+    found: list[Any] = []
+    ids = sorted(set(customer_ids))
+    for i in range(0, len(ids), 500):
+        found += conn.execute(select(*(t.c[c] for c in contract.column_names)).where(
+            t.c.tenant_id == tenant, t.c.customer_id.in_(ids[i:i + 500]))).all()
+    columns = list(zip(*found, strict=True)) if found else [[] for _ in contract.columns]
+    return pa.table({
+        c.name: pa.array(columns[i], arrow_type(c)) for i, c in enumerate(contract.columns)
+    })
