@@ -167,14 +167,17 @@ def demo(customers: int = 100_000, seed: int = 7,
 
 
 @app.command()
-def docs(out: Annotated[Path, typer.Option(help="Where to write data-model.md")] = Path("docs/data-model.md")) -> None:
-    """Regenerate docs/data-model.md from the table contracts."""
+def docs(out: Annotated[Path, typer.Option(help="Where to write data-model.md")] = Path("docs/data-model.md"),
+         features_out: Annotated[Path, typer.Option(help="Where to write profile-features.md")] = Path("docs/profile-features.md")) -> None:
+    """Regenerate docs/data-model.md and docs/profile-features.md from the code."""
     from caifu.data.contracts import registry
     from caifu.data.contracts.docs import render
+    from caifu.pipelines import profile_docs
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render(registry()), encoding="utf-8")
-    console.print(f"wrote {out}")
+    for path, text in ((out, render(registry())), (features_out, profile_docs.render())):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        console.print(f"wrote {path}")
 
 
 # --- profiles, tags, segments -----------------------------------------------------------------

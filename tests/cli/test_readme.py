@@ -28,7 +28,8 @@ def _readme_commands() -> list[list[str]]:
 def test_readme_commands_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     commands = _readme_commands()
     assert [c[0] for c in commands] == ["init", "tenant", "demo-data", "ingest", "ingest-log",
-                                        "quarantine", "docs"]
+                                        "quarantine", "segment", "build", "tags", "segment",
+                                        "docs"]
     monkeypatch.chdir(tmp_path)
     runner = CliRunner(env={"COLUMNS": "200"})
     outputs = []
@@ -38,4 +39,10 @@ def test_readme_commands_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
         assert result.exit_code == 0, (args, result.output)
         outputs.append(result.output)
     assert "committed" in outputs[4] and "ID_CHECKSUM" in outputs[5]
+    assert "saved" in outputs[6]
+    assert "沉睡客户" in outputs[7] and "leads" in outputs[7]  # build: tags and segment sizes
+    assert "interest_chinext" in outputs[8]
+    members = int(re.search(r"leads: ([\d,]+) members", outputs[9]).group(1).replace(",", ""))
+    assert (tmp_path / "leads.csv").read_text("utf-8").count("\n") == members + 1
     assert os.path.getsize(tmp_path / "docs" / "data-model.md") > 10_000
+    assert (tmp_path / "docs" / "profile-features.md").is_file()

@@ -87,3 +87,10 @@ def test_migrations_build_exactly_the_models(sor_url: str) -> None:
                                 metadata)
     engine.dispose()
     assert diff == [], "the models changed without a migration: add one with alembic revision"
+
+
+def test_profile_features_doc_is_current() -> None:
+    from caifu.pipelines.profile_docs import render as render_features
+
+    doc = (ROOT / "docs" / "profile-features.md").read_text(encoding="utf-8")
+    assert doc == render_features(), "run `caifu docs` to regenerate docs/profile-features.md"

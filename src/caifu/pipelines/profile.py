@@ -4,7 +4,7 @@
 row per customer who had opened an account by ``as_of``. Nothing here opens a connection;
 ``services/build.py`` hands in tables from whichever engine runs the job.
 
-Definitions a reader of a profile needs (also in ``docs/profile.md``):
+Definitions a reader of a profile needs (rendered into ``docs/profile-features.md``):
 
 - Every window ends at ``as_of`` inclusive: "30d" is the 30 calendar days
   ``as_of - 29 … as_of``. Timestamps are stored as naive UTC and are turned into local dates
@@ -21,7 +21,7 @@ Definitions a reader of a profile needs (also in ``docs/profile.md``):
 - "Trading stopped on" is the last trade date once no trade happened in the last 30 days.
 - RFM scores use the fixed thresholds in ``RFM_THRESHOLDS`` (never quantiles: quantile ties
   are broken arbitrarily and engines would disagree).
-- Money is DECIMAL(18,2) summed exactly; ratios and P&L derived from averages are floats.
+- Money (P&L included) is DECIMAL(18,2) summed exactly; ratios are floats.
 """
 
 from __future__ import annotations
