@@ -13,7 +13,9 @@ from rich.table import Table as RichTable
 from caifu.core.errors import CaifuError
 from caifu.settings import Settings
 
+# A crash must not print local variables: they can hold customers' personal data.
 app = typer.Typer(no_args_is_help=True, add_completion=False,
+                  pretty_exceptions_show_locals=False, pretty_exceptions_short=True,
                   help="caifu (财富): broker wealth-business data platform.")
 tenant_app = typer.Typer(no_args_is_help=True, help="Manage tenants (one per broker).")
 app.add_typer(tenant_app, name="tenant")

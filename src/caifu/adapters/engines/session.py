@@ -90,6 +90,7 @@ class SparkSession:
             for k, v in (conf or {}).items():
                 builder = builder.config(k, v)
             self.spark: Any = builder.getOrCreate()
+            self.spark.sparkContext.setLogLevel("ERROR")
         self.con = ibis.pyspark.connect(self.spark)
 
     def from_arrow(self, name: str, data: pa.Table) -> ir.Table:
