@@ -55,7 +55,7 @@ def _run(c: Container, s: EngineSession) -> dict[str, Any]:
     features = s.to_arrow(profile_features(inputs, AS_OF, 8)).sort_by("customer_id")
     definitions, _ = load_definitions(c, "acme")
     on_engine = s.from_arrow("parity_features", features)
-    hits = rule_tag_hits(on_engine, definitions, AS_OF)
+    hits = rule_tag_hits(on_engine, definitions, AS_OF, 8)
     rule = sorted((h.customer_id, h.tag_id, repr(sorted(h.evidence["features"].items())))
                   for h in hits)
     tags = s.from_arrow("parity_tags", pa.table({

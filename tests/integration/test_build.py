@@ -111,7 +111,9 @@ def test_text_tag_evidence_points_at_the_message(built) -> None:  # type: ignore
         assert ev["mentions"] >= 1
         msg_day = (dt.datetime.fromisoformat(ev["msg_time"]) + dt.timedelta(hours=8)).date()
         assert 0 <= (AS_OF - msg_day).days < 90
-        assert r["expires_at"] > dt.datetime.fromisoformat(ev["msg_time"])
+        # a tag is never stored already lapsed: it holds at least through the local day as_of
+        assert r["expires_at"] >= dt.datetime.combine(AS_OF + dt.timedelta(days=1),
+                                                      dt.time()) - dt.timedelta(hours=8)
 
 
 def test_declined_chinext_is_not_interest(built) -> None:  # type: ignore[no-untyped-def]
@@ -273,3 +275,53 @@ def test_text_rules_keep_stop_phrases() -> None:
     tagger = ChatTagger(text_rules(defs, seed_rules()))
     assert [h.tag for h in tagger.tag("银行板块还能买吗")] == ["banks"]
     assert tagger.tag("我的银行卡绑定不了") == []  # a stop phrase, not interest in banks
+
+
+def test_model_tags_use_the_latest_score_up_to_the_date() -> None:
+    import ibis
+    import pyarrow as pa
+
+    from caifu.core.tags import parse_definitions
+    from caifu.pipelines.profile import FEATURE_KINDS
+    from caifu.pipelines.tags import model_tag_hits
+
+    defs = parse_definitions(
+        {"tags": {"churn_risk": {"name": "流失风险高", "kind": "model", "version": 1,
+                                 "score": "churn_90d", "min_score": 0.6}}},
+        source="t", features=FEATURE_KINDS, dictionaries=set())
+    T = dt.datetime  # noqa: N806
+    scores = ibis.memtable(pa.table({
+        "customer_id": ["a", "a", "b", "c", "d"],
+        "score": ["churn_90d"] * 5,
+        "value": [0.9, 0.5, 0.7, 0.95, 0.8],
+        # a: superseded by a lower score; c: scored after the date; d: 23:30 Shanghai on
+        # 10-30 is 15:30 UTC, still that day
+        "scored_at": [T(2026, 10, 1), T(2026, 10, 29), T(2026, 10, 29), T(2026, 12, 1),
+                      T(2026, 10, 30, 15, 30)],
+    }))
+    hits = model_tag_hits(scores, defs, AS_OF, 8)
+    assert sorted((h.customer_id, h.evidence["value"]) for h in hits) == [("b", 0.7), ("d", 0.8)]
+
+
+def test_an_older_date_leaves_serving_and_history_alone(built) -> None:  # type: ignore[no-untyped-def]
+    c, _, latest = built
+    with c.engine.connect() as conn:
+        before = serving.assignments(conn, "acme")
+        events = conn.execute(select(func.count()).select_from(tag_history)).scalar()
+    old = dt.date(2026, 6, 30)
+    result = Build(c).build("acme", as_of=old)
+    assert not result.served and "serving rows stay at 2026-10-30" in " ".join(result.notes)
+    with c.engine.connect() as conn:
+        assert serving.assignments(conn, "acme") == before
+        assert conn.execute(select(func.count()).select_from(tag_history)).scalar() == events
+        assert set(serving.tags_held_on(conn, "acme", AS_OF)) == {
+            (r["customer_id"], r["tag_id"]) for r in before}
+    # membership on the old date comes from that date's snapshots, whatever the build order
+    tags = ds.dataset(c.lake.files("acme", "tag_snapshots"), format="parquet").to_table()
+    dormant_then = {r["customer_id"] for r in tags.to_pylist()
+                    if r["as_of"] == old and r["tag_id"] == "dormant"}
+    assert len(dormant_then) == result.tags["dormant"] > 0
+    _, members = Segments(c).members("acme", "rich_sleepers", old)
+    assert members.num_rows == result.segments["rich_sleepers"]
+    assert set(members["customer_id"].to_pylist()) <= dormant_then
+

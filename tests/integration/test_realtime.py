@@ -178,3 +178,49 @@ def test_bad_events_are_kept_and_explained(sqlite_workspace: Container, split_de
     assert inbox_counts(sqlite_workspace, "acme") == {"rejected": 1}
     with pytest.raises(ConfigError, match="unknown event kind"):
         Events(sqlite_workspace).submit("acme", "fax", {})
+
+
+def test_events_after_the_built_date_move_the_next_build_forward(
+        sqlite_workspace: Container, split_demo: Any) -> None:
+    c = sqlite_workspace
+    exports, _, held_app = split_demo
+    Ingest(c).ingest("acme", [exports])
+    assert Build(c).build("acme").as_of == dt.date(2026, 10, 30)
+    login = {k: v for k, v in held_app[0].items() if k != "event_id"}
+    login.update(event_id="E-late", event_type="login", event_time="2026-11-02T10:00:00+08:00")
+    events = Events(c)
+    assert events.submit("acme", "app_event", login).status == "pending"
+    done = events.process("acme")
+    assert done.applied == 1 and done.as_of == dt.date(2026, 11, 2)
+    customer = login["customer_id"]
+    with c.engine.connect() as conn:
+        as_of, features = serving.profile(conn, "acme", customer)  # type: ignore[misc]
+    assert as_of == dt.date(2026, 11, 2)
+    assert json.loads(features)["days_since_last_login"] == 0
+    nightly = Build(c).build("acme")  # the default date now includes the event
+    assert nightly.as_of == dt.date(2026, 11, 2) and nightly.served
+
+
+def test_a_new_listing_reaches_the_running_worker(sqlite_workspace: Container,
+                                                  split_demo: Any, tmp_path: Path) -> None:
+    c = sqlite_workspace
+    exports, held_chat, _ = split_demo
+    Ingest(c).ingest("acme", [exports])
+    Build(c).build("acme")
+    events = Events(c)  # one worker, many micro-batches
+    events.submit_many("acme", "chat_message", held_chat[:3])
+    events.process("acme")
+    listing = tmp_path / "securities_new.csv"
+    listing.write_text("security_code,exchange,short_name,security_type,board\n"
+                       "301999,SZ,新锐科技,stock,chinext\n", "utf-8")
+    Ingest(c).ingest("acme", [listing])
+    chat = {**held_chat[3], "msg_id": "M-new-listing", "content": "新锐科技能买吗",
+            "sender": "customer", "msg_type": "text"}
+    events.submit("acme", "chat_message", chat)
+    events.process("acme")
+    with c.engine.connect() as conn:
+        tags = serving.assignments(conn, "acme", customer_id=chat["customer_id"])
+    evidence = [json.loads(t["evidence_json"]) for t in tags if t["tag_id"] == "interest_chinext"]
+    assert evidence and evidence[0]["message_id"] == "M-new-listing"
+    assert evidence[0]["matched"] == "新锐科技"
+

@@ -145,3 +145,34 @@ def _select(text: str, tags: dict[str, set[str]] | None = None) -> list[str]:
 ])
 def test_evaluation(text: str, expected: list[str]) -> None:
     assert _select(text, {"vip": {"a"}}) == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("tag:沉睡客户且aum>0", ex.And((ex.TagRef("沉睡客户", 5),
+                                   ex.Compare(ex.Field("aum", 10), ">", ex.Const(0))))),
+    ("tag:沉睡客户或tag:高净值", ex.Or((ex.TagRef("沉睡客户", 5), ex.TagRef("高净值", 14)))),
+    ("aum > 0 and非 tag:x", ex.And((ex.Compare(ex.Field("aum", 1), ">", ex.Const(0)),
+                                    ex.Not(ex.TagRef("x", 18))))),
+    ("（aum\u3000>\u30000）", ex.Compare(ex.Field("aum", 2), ">", ex.Const(0))),
+    ("android_user = true", ex.Compare(ex.Field("android_user", 1), "=", ex.Const(True))),
+    ("notes_count > 1", ex.Compare(ex.Field("notes_count", 1), ">", ex.Const(1))),
+])
+def test_chinese_typing_and_keyword_prefixes(text: str, expected: ex.Expr) -> None:
+    assert ex.parse(text) == expected
+
+
+def test_deep_nesting_is_an_expression_error() -> None:
+    with pytest.raises(ex.ExpressionError, match="nested too deeply"):
+        ex.parse("非" * 3980 + "chinext_opened")
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("last_trade_date > '2026-13-01'", "'2026-13-01' is not a date"),
+    ("channel > date '2026-01-01'", "cannot compare string with date"),
+    ("last_login_at < date '2026-01-02'", "a timestamp \\(UTC\\) compares only"),
+    ("tag:dormant>1", "unexpected '>1'"),
+])
+def test_dates_strings_and_timestamps_do_not_mix(text: str, message: str) -> None:
+    fields = {**FIELDS, "last_login_at": "timestamp"}
+    with pytest.raises(ex.ExpressionError, match=message):
+        ex.compile_checked(text, fields, {"dormant"})

@@ -162,25 +162,29 @@ _GRAMMAR = r"""
         | FALSE -> false
         | DATE STRING -> date
 
-OR: /or\b/i | "或"
-AND: /and\b/i | "且"
-NOT: /not\b/i | "非"
-IS: /is\b/i
-NULL: /null\b/i
-IN: /in\b/i
-BETWEEN: /between\b/i
-TRUE.2: /true\b/i
-FALSE.2: /false\b/i
-DATE.2: /date\b/i
+OR: /or(?![A-Za-z0-9_])/i | "或"
+AND: /and(?![A-Za-z0-9_])/i | "且"
+NOT: /not(?![A-Za-z0-9_])/i | "非"
+IS: /is(?![A-Za-z0-9_])/i
+NULL: /null(?![A-Za-z0-9_])/i
+IN: /in(?![A-Za-z0-9_])/i
+BETWEEN: /between(?![A-Za-z0-9_])/i
+TRUE.2: /true(?![A-Za-z0-9_])/i
+FALSE.2: /false(?![A-Za-z0-9_])/i
+DATE.2: /date(?![A-Za-z0-9_])/i
 TAG_PREFIX.3: /tag:/i
-TAGNAME: /[^\s()'",:]+/
+TAGNAME: /[^\s()'",:<>=!且或非]+/
 OP: "==" | "!=" | "<>" | "<=" | ">=" | "=" | "<" | ">"
-NAME.0: /(?!(?:and|or|not|is|null|in|between|true|false)\b)[A-Za-z_][A-Za-z0-9_]*/i
+NAME.0: /(?!(?:and|or|not|is|null|in|between|true|false)(?![A-Za-z0-9_]))[A-Za-z_][A-Za-z0-9_]*/i
 NUMBER: /-?\d+(\.\d+)?/
 STRING: /'[^']*'/ | /"[^"]*"/
-%import common.WS
+WS: /[ \t\f\r\n]+/
 %ignore WS
 """
+
+_FULL_WIDTH = str.maketrans({"\u3000": " ", "（": "(", "）": ")", "，": ",", "＝": "=",
+                             "＜": "<", "＞": ">", "！": "!", "‘": "'", "’": "'", "“": '"',
+                             "”": '"'})
 
 _PARSER = Lark(_GRAMMAR, parser="lalr", propagate_positions=True, maybe_placeholders=False)
 
@@ -269,8 +273,12 @@ def parse(text: str) -> Expr:
         raise ExpressionError("is empty", text=text or "")
     if len(text) > 4000:
         raise ExpressionError(f"is {len(text)} characters long; the limit is 4000", text=text[:60])
+    # full-width punctuation typed on a Chinese keyboard, one character for one: columns hold
+    text = text.translate(_FULL_WIDTH)
     try:
         tree = _PARSER.parse(text)
+    except RecursionError:
+        raise ExpressionError("is nested too deeply", text=text[:60]) from None
     except UnexpectedInput as exc:
         expected = sorted(getattr(exc, "expected", None) or getattr(exc, "allowed", None) or [])
         at_end = getattr(getattr(exc, "token", None), "type", None) == "$END"
@@ -286,6 +294,8 @@ def parse(text: str) -> Expr:
         if isinstance(exc.orig_exc, ExpressionError):
             raise exc.orig_exc from None
         raise
+    except RecursionError:
+        raise ExpressionError("is nested too deeply", text=text[:60]) from None
     if isinstance(result, Field):  # a bare NAME is a bool feature
         return BoolField(result)
     if isinstance(result, Const):
@@ -346,9 +356,7 @@ def _value_kind(value: Value) -> str:
 def _kind_family(kind: str) -> str:
     if kind in NUMERIC:
         return "number"
-    if kind in ("date", "timestamp"):
-        return "date"
-    return kind
+    return kind  # timestamps are their own family: they are UTC, dates are local
 
 
 def validate(expr: Expr, text: str, fields: Mapping[str, str], tags: set[str] | None) -> None:
@@ -368,11 +376,27 @@ def validate(expr: Expr, text: str, fields: Mapping[str, str], tags: set[str] | 
     def operand_kind(o: Operand) -> str:
         return field_kind(o) if isinstance(o, Field) else _value_kind(o.value)
 
-    def agree(left: str, right: str, column: int, what: str) -> None:
-        if left == "date" and right == "string":
-            return  # '2026-01-31' against a date column is accepted
-        if left != right:
-            raise ExpressionError(f"{what}: cannot compare {left} with {right}",
+    def agree(left: str, right: Operand | Value, column: int, what: str) -> None:
+        """``left`` is a feature's kind; ``right`` the other side."""
+        if isinstance(right, Field):
+            right_kind = field_kind(right)
+        else:
+            value = right.value if isinstance(right, Const) else right
+            right_kind = _value_kind(value)
+            if left == "date" and right_kind == "string":
+                try:  # '2026-01-31' against a date feature is accepted, if it is a date
+                    date.fromisoformat(str(value))
+                except ValueError:
+                    raise ExpressionError(f"{what}: {value!r} is not a date (YYYY-MM-DD)",
+                                          text=text, column=column) from None
+                return
+        if left == "timestamp" or right_kind == "timestamp":
+            if left != right_kind:
+                raise ExpressionError(f"{what}: a timestamp (UTC) compares only with another "
+                                      "timestamp; use a days-since feature instead",
+                                      text=text, column=column)
+        if left != right_kind:
+            raise ExpressionError(f"{what}: cannot compare {left} with {right_kind}",
                                   text=text, column=column)
 
     for e in walk(expr):
@@ -392,10 +416,10 @@ def validate(expr: Expr, text: str, fields: Mapping[str, str], tags: set[str] | 
             col = next((o.column for o in (e.left, e.right) if isinstance(o, Field)), 1)
             if not any(isinstance(o, Field) for o in (e.left, e.right)):
                 raise ExpressionError("compares two constants", text=text, column=col)
-            left, right = operand_kind(e.left), operand_kind(e.right)
-            if left == "string" and right == "date":
-                left, right = right, left
-            agree(left, right, col, f"{_name(e.left)} {e.op} {_name(e.right)}")
+            feature, other = (e.left, e.right) if isinstance(e.left, Field) else (e.right, e.left)
+            assert isinstance(feature, Field)
+            left = field_kind(feature)
+            agree(left, other, col, f"{_name(e.left)} {e.op} {_name(e.right)}")
             if left == "bool" and e.op not in ("=", "!="):
                 raise ExpressionError(f"{e.op} does not apply to yes/no values",
                                       text=text, column=col)
@@ -406,7 +430,7 @@ def validate(expr: Expr, text: str, fields: Mapping[str, str], tags: set[str] | 
             col = e.operand.column if isinstance(e.operand, Field) else 1
             values = e.values if isinstance(e, In) else (e.low, e.high)
             for v in values:
-                agree(kind, _value_kind(v), col, _name(e.operand))
+                agree(kind, v, col, _name(e.operand))
 
 
 def _name(o: Operand) -> str:

@@ -41,7 +41,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from caifu.core import expressions as ex
 from caifu.core.errors import ConfigError
 
-TAG_ID = re.compile(r"^[\w.\-]{1,64}$")
+# 且/或/非 are the expression language's and/or/not, so a tag id cannot contain them
+TAG_ID = re.compile(r"^(?:(?![且或非])[\w.\-]){1,64}$")
+# dictionaries built from the tenant's own master data at build time
+MASTER_DICTIONARY = re.compile(r"^(?:security\.\d{6}|fund\.[A-Za-z0-9]{1,16})$")
 FORMAT_VERSION = 1
 
 
@@ -142,7 +145,8 @@ def parse_definitions(document: Any, *, source: str, features: Mapping[str, str]
     for tag_id, spec in doc.tags.items():
         where = f"{source}: tags.{tag_id}"
         if not TAG_ID.match(tag_id):
-            raise ConfigError(f"{where}: a tag id is 1–64 letters, digits, _ . - or Chinese")
+            raise ConfigError(f"{where}: a tag id is 1–64 letters, digits, _ . - or Chinese "
+                              "characters other than 且 或 非")
         expression = None
         if isinstance(spec, RuleTag):
             try:
@@ -152,10 +156,13 @@ def parse_definitions(document: Any, *, source: str, features: Mapping[str, str]
         elif isinstance(spec, TextTag):
             if not spec.dictionaries and not spec.patterns:
                 raise ConfigError(f"{where}: a text tag needs dictionaries or patterns")
-            unknown = [d for d in spec.dictionaries if d not in dictionaries]
+            unknown = [d for d in spec.dictionaries
+                       if d not in dictionaries and not MASTER_DICTIONARY.match(d)]
             if unknown:
                 raise ConfigError(f"{where}.dictionaries: unknown dictionary {unknown[0]!r} "
-                                  f"(see `caifu dictionaries`)")
+                                  "(seed dictionaries: board.*, index.*, intent.*, emotion.*, "
+                                  "industry.*, theme.*; security.<code> and fund.<code> from "
+                                  "master data; see docs/tags-and-segments.md)")
             if any(not p.strip() for p in spec.patterns):
                 raise ConfigError(f"{where}.patterns: a pattern may not be empty")
         elif isinstance(spec, ModelTag) and scores is not None and spec.score not in scores:

@@ -220,11 +220,16 @@ def _realised_pnl(trades: ir.Table, as_of: date) -> ir.Table:
     matched = ibis.least(per.buy_qty, per.sell_qty).cast("float64")
     pnl = matched * (per.sell_amt.cast("float64") / per.sell_qty.cast("float64")
                      - per.buy_amt.cast("float64") / per.buy_qty.cast("float64"))
-    # each security's P&L is rounded to the fen, then summed exactly: a float sum would depend
-    # on the order engines add in, and the real-time path must match a rebuild to the fen
-    per = per.mutate(pnl=_money(ibis.cases(((per.buy_qty > 0) & (per.sell_qty > 0), pnl),
-                                           else_=0.0).round(2)))
-    return per.group_by("customer_id").aggregate(realised_pnl=_money(per.pnl.sum()))
+    # Each security's P&L is rounded half away from zero to whole fen by floor(), then summed
+    # as integers: engines' round() differ on halves (DuckDB 1.005 → 1.00, Spark → 1.01) and
+    # a float sum depends on the order engines add in; the real-time path must match a
+    # rebuild, and Spark DuckDB, to the fen.
+    raw = ibis.cases(((per.buy_qty > 0) & (per.sell_qty > 0), pnl), else_=0.0)
+    fen = ((raw.abs() * 100 + 0.5).floor() * raw.sign()).cast("int64")
+    per = per.mutate(fen=fen)
+    total = per.group_by("customer_id").aggregate(fen=per.fen.sum())
+    return total.select("customer_id",
+                        realised_pnl=_money(total.fen.cast("float64") / 100))
 
 
 def _stock_holdings(positions: ir.Table, as_of: date, market: ir.Table | None = None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -32,7 +32,6 @@ class TagHit:
     kind: str
     evidence: dict[str, Any]
     expires_at: dt.datetime | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _plain(value: Any) -> Any:
@@ -49,20 +48,25 @@ def _plain(value: Any) -> Any:
 def rule_tag_table(features: ir.Table, d: TagDefinition) -> ir.Table:
     """Customers meeting a rule tag's condition, with the features it reads (the evidence)."""
     assert isinstance(d.spec, RuleTag) and d.expression is not None
-    used = sorted(ex.fields_used(d.expression))
+    used = sorted(ex.fields_used(d.expression) - {"customer_id"})
     hit = features.filter(compile_expression(features, d.expression))
     return hit.select("customer_id", *used)
 
 
+def _local_midnight_utc(day: dt.date, utc_offset_hours: int) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time()) - dt.timedelta(hours=utc_offset_hours)
+
+
 def rule_tag_hits(features: ir.Table, definitions: Sequence[TagDefinition],
-                  as_of: dt.date) -> list[TagHit]:
+                  as_of: dt.date, utc_offset_hours: int) -> list[TagHit]:
     hits: list[TagHit] = []
     for d in definitions:
         if not isinstance(d.spec, RuleTag):
             continue
         rows = rule_tag_table(features, d).to_pyarrow().to_pylist()
-        expires = (dt.datetime.combine(as_of, dt.time()) + dt.timedelta(days=d.spec.valid_days)
-                   if d.spec.valid_days else None)
+        # valid through the local day ``as_of + valid_days - 1``; stored as naive UTC
+        expires = (_local_midnight_utc(as_of + dt.timedelta(days=d.spec.valid_days),
+                                       utc_offset_hours) if d.spec.valid_days else None)
         for row in rows:
             cid = row.pop("customer_id")
             hits.append(TagHit(cid, d.id, d.version, "rule", {
@@ -71,16 +75,29 @@ def rule_tag_hits(features: ir.Table, definitions: Sequence[TagDefinition],
     return hits
 
 
-def model_tag_hits(scores: ir.Table | None, definitions: Sequence[TagDefinition]) -> list[TagHit]:
-    """``scores`` has customer_id, score (name), value in [0, 1], scored_at."""
+def latest_scores(scores: ir.Table, as_of: dt.date, utc_offset_hours: int) -> ir.Table:
+    """Each customer's newest value of each score scored by the end of the local day
+    ``as_of`` (a later score, or an older one superseded, never decides a tag)."""
+    end = _local_midnight_utc(as_of + dt.timedelta(days=1), utc_offset_hours)
+    s = scores.filter(scores.scored_at < end)
+    ranked = s.mutate(rank=ibis.row_number().over(
+        group_by=[s.customer_id, s.score], order_by=[s.scored_at.desc(), s.value.desc()]))
+    return ranked.filter(ranked["rank"] == 0).drop("rank")
+
+
+def model_tag_hits(scores: ir.Table | None, definitions: Sequence[TagDefinition],
+                   as_of: dt.date, utc_offset_hours: int) -> list[TagHit]:
+    """``scores`` has customer_id, score (name), value in [0, 1], scored_at (naive UTC)."""
     hits: list[TagHit] = []
     if scores is None:
         return hits
+    current = latest_scores(scores, as_of, utc_offset_hours)
     for d in definitions:
         if not isinstance(d.spec, ModelTag):
             continue
         spec = d.spec
-        chosen = scores.filter((scores.score == spec.score) & (scores.value >= spec.min_score))
+        chosen = current.filter((current.score == spec.score)
+                                & (current.value >= spec.min_score))
         for row in chosen.select("customer_id", "value").to_pyarrow().to_pylist():
             hits.append(TagHit(row["customer_id"], d.id, d.version, "model", {
                 "definition": d.id, "version": d.version, "score": spec.score,
@@ -111,13 +128,18 @@ def text_rules(definitions: Sequence[TagDefinition], seed: Sequence[TextRule]) -
     return out
 
 
+def window(spec: TextTag) -> int:
+    """Days of messages that count: a mention older than ``valid_days`` has lapsed already."""
+    return min(spec.lookback_days, spec.valid_days)
+
+
 def messages_for_text_tags(messages: ir.Table, definitions: Sequence[TagDefinition],
                            as_of: dt.date, utc_offset_hours: int) -> ir.Table | None:
     """The text messages any text tag could use: the longest lookback, linked customers."""
     specs = [d.spec for d in definitions if isinstance(d.spec, TextTag)]
     if not specs:
         return None
-    lookback = max(s.lookback_days for s in specs)
+    lookback = max(window(s) for s in specs)
     local = (messages.msg_time + ibis.interval(hours=utc_offset_hours)).date()
     first = as_of - dt.timedelta(days=lookback - 1)
     m = messages.filter(messages.customer_id.notnull() & (messages.msg_type == "text")
@@ -152,7 +174,7 @@ def text_tag_hits(messages: pa.Table, definitions: Sequence[TagDefinition],
             assert isinstance(spec, TextTag)
             if spec.sender != "any" and senders[i] != spec.sender:
                 continue
-            if (as_of - local_day).days >= spec.lookback_days:
+            if (as_of - local_day).days >= window(spec):
                 continue
             key = (customers[i], h.tag)
             entry = best.get(key)

@@ -4,20 +4,25 @@
 
 1. read the tenant's master data from the system of record and its facts from the lake onto
    the engine (DuckDB in-process by default, or Spark);
-2. compute the profile features (``pipelines.profile``), write them to the lake table
-   ``profile_features`` (one snapshot per as-of date; each rebuild is a new Delta version)
-   and, when the date is the newest, to the serving rows in the system of record;
-3. assign rule, text and model tags with their evidence and record every gain and loss in
-   the tag history;
-4. recompute every segment's size for the date.
+2. compute the profile features (``pipelines.profile``) and assign rule, text and model
+   tags with their evidence;
+3. write both to the lake as the snapshot of that date (``profile_features`` and
+   ``tag_snapshots``: one snapshot per date, each rebuild a new Delta version) — segments as
+   of a date read these;
+4. unless the date is older than what is served: replace the serving profiles and tag
+   assignments and record every gain and loss in the tag history, in one SoR transaction
+   (readers never see profiles of one build with tags of another);
+5. recompute every segment's size for the date (a segment that no longer evaluates is
+   reported, not fatal).
 
-Steps 2–4 write the system of record in one transaction, so readers never see profiles of
-one build with tags of another.
+A build holds the tenant's ``serving`` lock from reading to writing, as the real-time
+worker does for each micro-batch, so neither overwrites the other with older inputs.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import time
 from collections.abc import Callable
@@ -52,12 +57,14 @@ from caifu.text.dictionaries import seed_rules
 from caifu.text.tagging import ChatTagger
 
 FEATURE_TABLE = "profile_features"
+TAG_TABLE = "tag_snapshots"
 SCORE_TABLE = "model_scores"
 SOR_INPUTS = ("customers", "accounts", "securities", "fund_products", "suitability_assessments",
               "wecom_follows")
 LAKE_INPUTS = ("trades", "positions", "cash_flows", "fund_transactions", "app_events")
 DATE_COLUMNS = {"trades": "trade_date", "positions": "snapshot_date",
                 "fund_transactions": "txn_date"}
+TIME_COLUMNS = {"cash_flows": "flow_time", "app_events": "event_time"}
 
 Progress = Callable[[str], None]
 
@@ -88,7 +95,7 @@ class Build:
     def __init__(self, container: Container, progress: Progress | None = None) -> None:
         self.c = container
         self.progress = progress or (lambda _msg: None)
-        self._cached_tagger: tuple[tuple[tuple[str, int], ...], ChatTagger] | None = None
+        self._cached_tagger: tuple[str, ChatTagger] | None = None
 
     # --- inputs --------------------------------------------------------------------------
 
@@ -117,13 +124,20 @@ class Build:
             tables[name] = s.read_parquet(f"{tenant}_{name}", files) if files else None
         return ProfileInputs(**tables)  # type: ignore[arg-type]
 
-    def data_as_of(self, s: EngineSession, inputs: ProfileInputs) -> dt.date | None:
-        """The newest business date in the facts: the default as-of of a build."""
+    def data_as_of(self, s: EngineSession, inputs: ProfileInputs, tz: str) -> dt.date | None:
+        """The newest local business date in any fact: the default as-of of a build.
+
+        Events the real-time path appended count too, so a nightly build never lands on a
+        date older than what real time already serves.
+        """
         newest: list[dt.date] = []
-        for name, column in DATE_COLUMNS.items():
+        for name, column in (*DATE_COLUMNS.items(), *TIME_COLUMNS.items()):
             t = getattr(inputs, name)
             if t is not None:
                 value = s.to_arrow(t.aggregate(d=t[column].max()))["d"][0].as_py()
+                if isinstance(value, dt.datetime):
+                    value = (value + dt.timedelta(hours=utc_offset_hours(tz, value.date()))
+                             ).date()
                 if value is not None:
                     newest.append(value)
         return max(newest) if newest else None
@@ -136,7 +150,8 @@ class Build:
         tz = get_tenant(self.c, tenant).timezone
         definitions, source = tagging.load_definitions(self.c, tenant)
         tagging.register_versions(self.c, tenant, definitions, source)
-        with self.c.scratch(f"build-{tenant}-{time.time_ns()}") as scratch:
+        with self.c.lock(tenant, "serving"), \
+                self.c.scratch(f"build-{tenant}-{time.time_ns()}") as scratch:
             s = self.c.session(engine, scratch)
             try:
                 return self._run(s, tenant, tz, definitions, as_of, t0)
@@ -155,7 +170,7 @@ class Build:
         self.progress("reading inputs")
         inputs = self.load_inputs(s, tenant)
         if as_of is None:
-            as_of = self.data_as_of(s, inputs) or dt.datetime.now(ZoneInfo(tz)).date()
+            as_of = self.data_as_of(s, inputs, tz) or dt.datetime.now(ZoneInfo(tz)).date()
         offset = utc_offset_hours(tz, as_of)
         result = BuildResult(tenant, as_of, s.name)
         mark = lap("read", t0)
@@ -165,17 +180,27 @@ class Build:
         result.customers = features.num_rows
         result.notes += notes
         mark = lap("profile_and_tags", mark)
+        meta = {"caifu.as_of": as_of.isoformat(), "caifu.engine": s.name}
         result.feature_version = self.c.lake.write_snapshot(
-            tenant, FEATURE_TABLE, features, as_of.isoformat(),
-            {"caifu.as_of": as_of.isoformat(), "caifu.engine": s.name})
+            tenant, FEATURE_TABLE, features, as_of.isoformat(), meta)
+        self.c.lake.write_snapshot(tenant, TAG_TABLE, tag_table(as_of, hits),
+                                   as_of.isoformat(), meta)
+        result.tags = _count_tags(hits)
         mark = lap("write_lake", mark)
 
-        self.progress("writing serving rows")
-        with self.c.engine.begin() as conn:
-            self.write_serving(conn, tenant, as_of, features, hits, definitions, result)
+        with self.c.engine.connect() as conn:
+            current = serving.serving_as_of(conn, tenant)
+        if current is not None and as_of < current:
+            result.notes.append(f"serving rows stay at {current}: {as_of} is older; its "
+                                "profile and tag snapshots were recorded in the lake")
+        else:
+            self.progress("writing serving rows")
+            with self.c.engine.begin() as conn:
+                self.write_serving(conn, tenant, as_of, features, hits, definitions, result)
         mark = lap("write_sor", mark)
         self.progress("segments")
-        result.segments = Segments(self.c).record_sizes(s, tenant, as_of)
+        result.segments, problems = Segments(self.c).record_sizes(s, tenant, as_of)
+        result.notes += problems
         lap("segments", mark)
         result.timings = timings
         return result
@@ -194,7 +219,7 @@ class Build:
             inputs = restrict(inputs, customers)
         features = s.to_arrow(profile_features(inputs, as_of, offset))
         feature_table = s.from_arrow(f"{tenant}_features", features)
-        hits = rule_tag_hits(feature_table, definitions, as_of)
+        hits = rule_tag_hits(feature_table, definitions, as_of, offset)
         hits += self._text_hits(s, inputs, tenant, definitions, as_of, offset, customers)
         scores_files = self.c.lake.files(tenant, SCORE_TABLE)
         scores = s.read_parquet(f"{tenant}_scores", scores_files) if scores_files else None
@@ -202,7 +227,7 @@ class Build:
             notes.append("model tags: no model scores yet (they come from `caifu score`)")
         if scores is not None and customers is not None:
             scores = scores.filter(scores.customer_id.isin(customers))
-        hits += model_tag_hits(scores, definitions)
+        hits += model_tag_hits(scores, definitions, as_of, offset)
         return features, hits, notes
 
     def _text_hits(self, s: EngineSession, inputs: ProfileInputs, tenant: str,
@@ -218,16 +243,21 @@ class Build:
         if messages is None:
             return []
         rows = s.to_arrow(messages)
-        tagger = self._tagger(s, inputs, definitions)
+        tagger = self._tagger(s, tenant, inputs, definitions)
         return text_tag_hits(rows, definitions, tagger, as_of, offset)
 
-    def _tagger(self, s: EngineSession, inputs: ProfileInputs,
+    def _tagger(self, s: EngineSession, tenant: str, inputs: ProfileInputs,
                 definitions: list[TagDefinition]) -> ChatTagger:
-        key = tuple((d.id, d.version) for d in definitions)
+        """The tenant's tagger, rebuilt when its definitions or master data change (the
+        real-time worker keeps one Build for many micro-batches)."""
+        securities = s.to_arrow(inputs.securities.select(
+            "security_code", "short_name", "board", "industry"))
+        funds = s.to_arrow(inputs.fund_products.select("fund_code", "name", "fund_type"))
+        digest = hashlib.sha256(repr((tenant, [(d.id, d.version) for d in definitions])).encode())
+        for table in (securities, funds):
+            digest.update(_ipc_bytes(table))
+        key = digest.hexdigest()
         if self._cached_tagger is None or self._cached_tagger[0] != key:
-            securities = s.to_arrow(inputs.securities.select(
-                "security_code", "short_name", "board", "industry"))
-            funds = s.to_arrow(inputs.fund_products.select("fund_code", "name", "fund_type"))
             rules = text_rules(definitions, seed_rules(securities, funds))
             self._cached_tagger = (key, ChatTagger(rules))
         return self._cached_tagger[1]
@@ -238,16 +268,10 @@ class Build:
         """Profiles, assignments and history in the caller's transaction.
 
         With ``customers``, only their rows change (the real-time path); otherwise the
-        tenant's, unless ``as_of`` is older than what is served (then history only).
+        tenant's.
         """
         now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
         ids = [d.id for d in definitions]
-        current = serving.serving_as_of(conn, tenant)
-        if customers is None and current is not None and as_of < current:
-            result.notes.append(f"serving rows stay at {current}: {as_of} is older; the "
-                                "profile snapshot and tag history were still recorded")
-            self._history_only(conn, tenant, as_of, hits, ids, now, result)
-            return
         result.served = True
         cids = features["customer_id"].to_pylist()
         if customers is None:
@@ -273,19 +297,42 @@ class Build:
         gained = [new[k] for k in sorted(new.keys() - old.keys())]
         lost = [old[k] for k in sorted(old.keys() - new.keys()) if k[1] in ids]
         _record_history(conn, tenant, as_of, now, gained, lost, result)
-        for h in hits:
-            result.tags[h.tag_id] = result.tags.get(h.tag_id, 0) + 1
+        result.tags = _count_tags(hits)
 
-    def _history_only(self, conn: Any, tenant: str, as_of: dt.date, hits: list[TagHit],
-                      ids: list[str], now: dt.datetime, result: BuildResult) -> None:
-        for h in hits:
-            result.tags[h.tag_id] = result.tags.get(h.tag_id, 0) + 1
-        held = {k for k in serving.tags_held_on(conn, tenant, as_of) if k[1] in ids}
-        new = {(h.customer_id, h.tag_id): h for h in hits}
-        gained = [new[k] for k in sorted(new.keys() - held)]
-        lost = [{"customer_id": k[0], "tag_id": k[1], "tag_version": 0}
-                for k in sorted(held - new.keys())]
-        _record_history(conn, tenant, as_of, now, gained, lost, result)
+
+def _count_tags(hits: list[TagHit]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for tag_id in {(h.customer_id, h.tag_id) for h in hits}:
+        counts[tag_id[1]] = counts.get(tag_id[1], 0) + 1
+    return counts
+
+
+TAG_SCHEMA = pa.schema([("as_of", pa.date32()), ("customer_id", pa.string()),
+                        ("tag_id", pa.string()), ("tag_version", pa.int64()),
+                        ("kind", pa.string()), ("evidence_json", pa.string()),
+                        ("expires_at", pa.timestamp("us"))])
+
+
+def tag_table(as_of: dt.date, hits: list[TagHit]) -> pa.Table:
+    """The tags held on ``as_of``, one row per customer and tag: the lake's tag snapshot."""
+    unique = {(h.customer_id, h.tag_id): h for h in hits}
+    rows = [unique[k] for k in sorted(unique)]
+    return pa.table({
+        "as_of": pa.array([as_of] * len(rows), pa.date32()),
+        "customer_id": pa.array([h.customer_id for h in rows], pa.string()),
+        "tag_id": pa.array([h.tag_id for h in rows], pa.string()),
+        "tag_version": pa.array([h.tag_version for h in rows], pa.int64()),
+        "kind": pa.array([h.kind for h in rows], pa.string()),
+        "evidence_json": pa.array([_json(h.evidence) for h in rows], pa.string()),
+        "expires_at": pa.array([h.expires_at for h in rows], pa.timestamp("us")),
+    }, schema=TAG_SCHEMA)
+
+
+def _ipc_bytes(table: pa.Table) -> bytes:
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return bytes(sink.getvalue())
 
 
 def _record_history(conn: Any, tenant: str, as_of: dt.date, now: dt.datetime,

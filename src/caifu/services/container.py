@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -40,6 +41,19 @@ class Container:
             yield path
         finally:
             shutil.rmtree(path, ignore_errors=True)
+
+    @contextmanager
+    def lock(self, tenant: str, name: str) -> Iterator[None]:
+        """An exclusive, cross-process lock on (tenant, name) — a lake table's writers, or
+        ``serving`` for the build and the real-time worker. The same files as ingest's."""
+        lock_dir = self.root / "locks"
+        lock_dir.mkdir(exist_ok=True)
+        with (lock_dir / f"{tenant}.{name}.lock").open("w") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
 
     def duckdb(self, scratch: Path) -> Backend:
         """A fresh, ephemeral DuckDB for one job (never shared across threads).

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -40,10 +41,18 @@ from caifu.data.contracts import Table, registry
 from caifu.data.contracts.arrow import contract_schema
 from caifu.data.contracts.rows import check_record
 from caifu.services import tagging
-from caifu.services.build import FEATURE_TABLE, Build, BuildResult, utc_offset_hours
+from caifu.services.build import (
+    FEATURE_TABLE,
+    TAG_TABLE,
+    Build,
+    BuildResult,
+    tag_table,
+    utc_offset_hours,
+)
 from caifu.services.container import Container
 from caifu.services.workspace import get_tenant
 
+log = logging.getLogger(__name__)
 KINDS = {"chat_message": "chat_messages", "app_event": "app_events"}
 TIME_COLUMN = {"chat_messages": "msg_time", "app_events": "event_time"}
 MAX_PAYLOAD_BYTES = 64 * 1024
@@ -169,15 +178,20 @@ class Events:
             if not rows:
                 return None, []
             batch = f"rt-{rows[0].event_seq}-{rows[-1].event_seq}"
-            conn.execute(update(e).where(e.c.tenant_id == tenant, e.c.status == "pending",
-                                         e.c.event_seq.between(rows[0].event_seq,
-                                                               rows[-1].event_seq))
-                         .values(batch_id=batch))
+            seqs = [r.event_seq for r in rows]
+            for i in range(0, len(seqs), 500):  # exactly the rows read, not a range
+                conn.execute(update(e).where(e.c.tenant_id == tenant,
+                                             e.c.event_seq.in_(seqs[i:i + 500]))
+                             .values(batch_id=batch))
             return batch, [dict(r._mapping) for r in rows]
 
     def process(self, tenant: str, limit: int = 5000) -> Processed:
-        """Apply one micro-batch of pending events (at most ``limit``)."""
-        with self._lock:
+        """Apply one micro-batch of pending events (at most ``limit``).
+
+        The tenant's ``serving`` lock (shared with builds, across processes) makes one
+        micro-batch at a time the rule, so a claimed batch is never worked on twice.
+        """
+        with self._lock, self.c.lock(tenant, "serving"):
             batch, events = self._claim(tenant, limit)
             if batch is None:
                 return Processed()
@@ -214,10 +228,13 @@ class Events:
                     affected.add(row["customer_id"])
                 ts = row[TIME_COLUMN[table]]
                 newest = ts if newest is None or ts > newest else newest
-            if fresh and batch not in self.c.lake.committed_batches(tenant, table):
-                data = pa.Table.from_pylist(fresh, schema=contract_schema(contract))
-                data = data.append_column(LINEAGE_COLUMN, pa.array([batch] * len(fresh)))
-                self.c.lake.append(tenant, contract, data, batch)
+            if fresh:
+                with self.c.lock(tenant, table):  # the lock ingest takes for this table
+                    if batch not in self.c.lake.committed_batches(tenant, table):
+                        data = pa.Table.from_pylist(fresh, schema=contract_schema(contract))
+                        data = data.append_column(LINEAGE_COLUMN,
+                                                  pa.array([batch] * len(fresh)))
+                        self.c.lake.append(tenant, contract, data, batch)
         result.applied = sum(s == "applied" for s in status.values())
         result.duplicates = sum(s == "duplicate" for s in status.values())
         customers = sorted(affected)
@@ -231,15 +248,22 @@ class Events:
                                          build_result, customers=customers)
                 result.as_of, result.tags = as_of, build_result
             for seq, st in status.items():
-                conn.execute(update(event_inbox).where(event_inbox.c.event_seq == seq)
-                             .values(status=st, applied_at=applied_at))
+                # the payload now lives in the lake (or did already, for a duplicate): the
+                # inbox keeps no second copy of personal data
+                conn.execute(update(event_inbox).where(event_inbox.c.tenant_id == tenant,
+                                                       event_inbox.c.event_seq == seq)
+                             .values(status=st, applied_at=applied_at, payload_json=""))
         if tag_result is not None:
-            # the lake snapshot of that date follows; a crash here leaves it behind until
+            # the lake snapshots of that date follow; a crash here leaves them behind until
             # the next build, while the serving rows (the real-time truth) are committed
-            features, _, _, as_of, _ = tag_result
+            features, hits, _, as_of, _ = tag_result
+            meta = {"caifu.as_of": as_of.isoformat(), "caifu.batch": batch}
             result.snapshot_merged = self.c.lake.merge_snapshot(
-                tenant, FEATURE_TABLE, features,
-                {"caifu.as_of": as_of.isoformat(), "caifu.batch": batch})
+                tenant, FEATURE_TABLE, features, ("customer_id", "as_of"), as_of.isoformat(),
+                customers, meta)
+            self.c.lake.merge_snapshot(tenant, TAG_TABLE, tag_table(as_of, hits),
+                                       ("customer_id", "tag_id", "as_of"), as_of.isoformat(),
+                                       customers, meta)
         result.latencies = [(applied_at - ev["received_at"]).total_seconds() for ev in events]
         return result
 
@@ -261,7 +285,8 @@ class Events:
 
     def _recompute(self, tenant: str, tz: str, customers: list[str],
                    newest: dt.datetime | None) -> tuple[Any, ...]:
-        definitions, _ = tagging.load_definitions(self.c, tenant)
+        definitions, source = tagging.load_definitions(self.c, tenant)
+        tagging.register_versions(self.c, tenant, definitions, source)
         with self.c.engine.connect() as conn:
             served = serving.serving_as_of(conn, tenant)
         local_newest = None
@@ -282,10 +307,25 @@ class Events:
         result = BuildResult(tenant, as_of, "duckdb", customers=features.num_rows, notes=notes)
         return features, hits, definitions, as_of, result
 
-    def run_worker(self, tenant: str, stop: threading.Event, poll_seconds: float = 0.2) -> None:
-        """Process micro-batches until ``stop`` is set (the service runs this in a thread)."""
+    def run_worker(self, tenant: str, stop: threading.Event, poll_seconds: float = 0.2,
+                   max_backoff: float = 30.0) -> None:
+        """Process micro-batches until ``stop`` is set (the service runs this in a thread).
+
+        A failing batch (a busy database, a configuration error) stays pending under its
+        batch id and is retried with a growing pause; the error is logged each time.
+        """
+        backoff = poll_seconds
         while not stop.is_set():
-            if self.process(tenant).batch_id is None:
+            try:
+                idle = self.process(tenant).batch_id is None
+                backoff = poll_seconds
+            except Exception:  # the worker must outlive one bad batch; it is logged
+                log.exception("real-time batch for tenant %s failed; retrying in %.1f s",
+                              tenant, backoff)
+                stop.wait(backoff)
+                backoff = min(backoff * 2, max_backoff)
+                continue
+            if idle:
                 stop.wait(poll_seconds)
 
 

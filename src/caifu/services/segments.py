@@ -1,8 +1,8 @@
 """Segments: named expressions over profile features and tags, evaluated as of a date.
 
-Membership as of a date reads the profile snapshot of that date from the lake
-(``profile_features``) and the tags held on that date from the tag history, so a segment's
-past size can be recomputed at any time and compared with today's.
+Membership as of a date reads that date's snapshots from the lake — profile features
+(``profile_features``) and the tags held (``tag_snapshots``) — so a segment's past size can
+be recomputed at any time and compared with today's, whatever order dates were built in.
 """
 
 from __future__ import annotations
@@ -17,11 +17,12 @@ import ibis
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
+from ibis.common.exceptions import IbisError
 
 from caifu.adapters.engines.session import EngineSession
 from caifu.adapters.sor import serving
 from caifu.core import expressions as ex
-from caifu.core.errors import ConfigError
+from caifu.core.errors import CaifuError, ConfigError
 from caifu.pipelines.profile import FEATURE_KINDS
 from caifu.pipelines.segments import segment_members
 from caifu.services import tagging
@@ -29,6 +30,7 @@ from caifu.services.container import Container
 
 SEGMENT_ID = re.compile(r"^[\w.\-]{1,64}$")
 FEATURE_TABLE = "profile_features"
+TAG_TABLE = "tag_snapshots"
 
 
 @dataclass
@@ -107,11 +109,13 @@ class Segments:
                               f"-t {tenant} --as-of {day}` first")
         features = s.read_parquet(f"{tenant}_features_snap", files)
         features = features.filter(features.as_of == ibis.date(day))
-        with self.c.engine.connect() as conn:
-            held = serving.tags_held_on(conn, tenant, day)
-        tags = s.from_arrow(f"{tenant}_tags_held", pa.table({
-            "customer_id": pa.array([h[0] for h in held], pa.string()),
-            "tag_id": pa.array([h[1] for h in held], pa.string())}))
+        tag_files = self.c.lake.files(tenant, TAG_TABLE)
+        if tag_files:
+            tags = s.read_parquet(f"{tenant}_tags_snap", tag_files)
+            tags = tags.filter(tags.as_of == ibis.date(day)).select("customer_id", "tag_id")
+        else:
+            tags = s.from_arrow(f"{tenant}_no_tags", pa.table({
+                "customer_id": pa.array([], pa.string()), "tag_id": pa.array([], pa.string())}))
         out = s.to_arrow(segment_members(features, tags, expr))
         return out.sort_by("customer_id")
 
@@ -124,17 +128,26 @@ class Segments:
         return SizeChange(segment_id, before, after, len(ids_a), len(ids_b),
                           len(ids_b - ids_a), len(ids_a - ids_b))
 
-    def record_sizes(self, s: EngineSession, tenant: str, day: dt.date) -> dict[str, int]:
-        """Recompute and store every segment's size on ``day``, on the caller's engine."""
+    def record_sizes(self, s: EngineSession, tenant: str, day: dt.date
+                     ) -> tuple[dict[str, int], list[str]]:
+        """Recompute and store every segment's size on ``day``, on the caller's engine.
+
+        A segment that no longer evaluates (a tag removed from the definitions, say) is
+        reported and skipped: it must not undo a build that is already written.
+        """
         out: dict[str, int] = {}
+        problems: list[str] = []
         now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
         for seg in self.list(tenant):
-            expr = self.parse(tenant, seg["expression"])
-            out[seg["segment_id"]] = self._evaluate(s, tenant, expr, day).num_rows
+            try:
+                expr = self.parse(tenant, seg["expression"])
+                out[seg["segment_id"]] = self._evaluate(s, tenant, expr, day).num_rows
+            except (CaifuError, IbisError) as exc:
+                problems.append(f"segment {seg['segment_id']} not sized: {exc}")
         with self.c.engine.begin() as conn:
             for segment_id, members in out.items():
                 serving.record_size(conn, tenant, segment_id, day, members, now)
-        return out
+        return out, problems
 
 
 def export(members: pa.Table, path: Path) -> Path:

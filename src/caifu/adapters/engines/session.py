@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
+import uuid
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -68,7 +69,7 @@ class SparkSession:
     """Spark through Ibis. Local mode unless ``master`` names a cluster.
 
     Spark keeps one session per process, so all jobs of a process share it; each job's
-    tables are temporary views named by the job.
+    tables are temporary views under the job's own prefix, and ``close`` drops only those.
     """
 
     name = "spark"
@@ -92,22 +93,25 @@ class SparkSession:
             self.spark: Any = builder.getOrCreate()
             self.spark.sparkContext.setLogLevel("ERROR")
         self.con = ibis.pyspark.connect(self.spark)
+        self.prefix = f"j{uuid.uuid4().hex[:12]}_"
 
     def from_arrow(self, name: str, data: pa.Table) -> ir.Table:
         # Spark checks NOT NULL while converting; nullability is the contracts' business.
         relaxed = pa.schema([f.with_nullable(True) for f in data.schema])
-        self.spark.createDataFrame(data.cast(relaxed)).createOrReplaceTempView(name)
-        return self.con.table(name)
+        view = self.prefix + name
+        self.spark.createDataFrame(data.cast(relaxed)).createOrReplaceTempView(view)
+        return self.con.table(view)
 
     def read_parquet(self, name: str, files: list[str]) -> ir.Table:
-        self.spark.read.parquet(*files).createOrReplaceTempView(name)
-        return self.con.table(name)
+        view = self.prefix + name
+        self.spark.read.parquet(*files).createOrReplaceTempView(view)
+        return self.con.table(view)
 
     def to_arrow(self, expr: ir.Table) -> pa.Table:
         return self.con.to_pyarrow(expr)
 
     def close(self) -> None:
-        """Views are dropped; the Spark session stays for the process's next job."""
+        """This job's views are dropped; the Spark session stays for the process's next job."""
         for view in self.spark.catalog.listTables():
-            if view.isTemporary:
+            if view.isTemporary and view.name.startswith(self.prefix):
                 self.spark.catalog.dropTempView(view.name)

@@ -124,25 +124,27 @@ class Lake:
         dates = ds.dataset(dt.file_uris(), format="parquet").to_table(columns=["as_of"])
         return sorted({str(d) for d in dates["as_of"].unique().to_pylist()})
 
-    def merge_snapshot(self, tenant: str, table: str, data: pa.Table,
-                       metadata: dict[str, str]) -> bool:
-        """Upsert rows of an existing snapshot date by (customer_id, as_of) in one commit.
+    def merge_snapshot(self, tenant: str, table: str, data: pa.Table, keys: tuple[str, ...],
+                       as_of: str, customers: list[str], metadata: dict[str, str]) -> bool:
+        """Make ``customers``' rows of the ``as_of`` snapshot equal ``data``, in one commit.
 
-        Only dates the table already holds are updated (a partial snapshot of a new date
-        would look like a whole one); returns whether anything was merged.
+        Rows matching on ``keys`` are updated, new ones inserted, and these customers' other
+        rows of that date deleted (a tag they lost). Only dates the table already holds are
+        touched — a partial snapshot of a new date would look like a whole one; returns
+        whether anything was merged.
         """
         dt = self._open(tenant, table)
-        if dt is None or data.num_rows == 0:
+        if dt is None or not customers or as_of not in self.snapshot_dates(tenant, table):
             return False
-        dates = {str(d) for d in data["as_of"].unique().to_pylist()}
-        if not dates <= set(self.snapshot_dates(tenant, table)):
-            return False
+        quoted = ", ".join("'" + c.replace("'", "''") + "'" for c in customers)
         (
-            dt.merge(source=data, predicate="t.customer_id = s.customer_id AND t.as_of = s.as_of",
-                     source_alias="s", target_alias="t",
+            dt.merge(source=data, source_alias="s", target_alias="t",
+                     predicate=" AND ".join(f"t.{k} = s.{k}" for k in keys),
                      commit_properties=CommitProperties(custom_metadata=metadata))
             .when_matched_update_all()
             .when_not_matched_insert_all()
+            .when_not_matched_by_source_delete(
+                predicate=f"t.as_of = '{as_of}' AND t.customer_id IN ({quoted})")
             .execute()
         )
         return True

@@ -165,6 +165,10 @@ schema_version = Table(
     Column("value", Text, nullable=False),
 )
 
+# 64-bit on PostgreSQL (20M APP events a day overflow 32 bits in months); SQLite's
+# autoincrement needs the INTEGER PRIMARY KEY spelling, which is 64-bit there anyway.
+_SEQUENCE = BigInteger().with_variant(Integer, "sqlite")
+
 # --- profiles, tags and segments: serving rows the pipelines and the real-time path keep current
 
 profile_serving = Table(
@@ -211,7 +215,7 @@ Index(None, tag_assignments.c.tenant_id, tag_assignments.c.tag_id)
 tag_history = Table(
     "tag_history",
     metadata,
-    Column("event_id", Integer, primary_key=True, autoincrement=True),
+    Column("event_id", _SEQUENCE, primary_key=True, autoincrement=True),
     Column("tenant_id", String(32), nullable=False),
     Column("customer_id", String(32), nullable=False),
     Column("tag_id", String(64), nullable=False),
@@ -251,7 +255,7 @@ segment_sizes = Table(
 event_inbox = Table(
     "event_inbox",
     metadata,
-    Column("event_seq", Integer, primary_key=True, autoincrement=True),
+    Column("event_seq", _SEQUENCE, primary_key=True, autoincrement=True),
     Column("tenant_id", String(32), nullable=False),
     Column("kind", String(16), nullable=False, comment="chat_message | app_event"),
     Column("payload_json", Text, nullable=False, comment="the event as received"),
