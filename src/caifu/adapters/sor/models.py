@@ -181,6 +181,8 @@ profile_serving = Table(
     Column("built_at", DateTime, nullable=False),
     comment="客户画像（最新一期，供查询）",
 )
+# the newest served date is read by every build and every real-time micro-batch
+Index(None, profile_serving.c.tenant_id, profile_serving.c.as_of)
 
 tag_definitions = Table(
     "tag_definitions",

@@ -64,6 +64,11 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("tenant_id", "customer_id", name=op.f("pk_profile_serving")),
         comment="客户画像（最新一期，供查询）",
     )
+    with op.batch_alter_table("profile_serving", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_profile_serving_tenant_id_as_of"), ["tenant_id", "as_of"], unique=False
+        )
+
     op.create_table(
         "segment_sizes",
         sa.Column("tenant_id", sa.String(length=32), nullable=False),
@@ -171,6 +176,9 @@ def downgrade() -> None:
     op.drop_table("tag_assignments")
     op.drop_table("segments")
     op.drop_table("segment_sizes")
+    with op.batch_alter_table("profile_serving", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_profile_serving_tenant_id_as_of"))
+
     op.drop_table("profile_serving")
     with op.batch_alter_table("event_inbox", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_event_inbox_tenant_id_status_event_seq"))
