@@ -34,7 +34,7 @@ import pyarrow as pa
 import yaml
 
 from caifu.adapters.lake.delta import LINEAGE_COLUMN
-from caifu.adapters.sor import repo
+from caifu.adapters.sor import repo, store
 from caifu.adapters.sources.files import MAPPED, RAW, RawSource, RejectedRecord, load_source
 from caifu.core.errors import ConfigError, UnreadableSourceError
 from caifu.data.contracts import Registry, Table, registry
@@ -287,7 +287,7 @@ class Ingest:
                    quarantine: list[QuarantineRecord], provided: list[str]) -> None:
         inserts = self._fate_rows(con, contract, "insert")
         updates = self._fate_rows(con, contract, "update")
-        with self.c.engine.begin() as conn:
+        with store.bulk_transaction(self.c.engine) as conn:
             repo.start_log(conn, tenant, result.batch_id, contract.name, source,
                            result.sha256, size, "committing", _counts(result), result.reasons)
             repo.add_quarantine(conn, tenant, result.batch_id, contract.name, source, quarantine)
