@@ -22,6 +22,7 @@ from functools import reduce
 
 import ibis
 import ibis.expr.datatypes as dtypes
+import ibis.expr.operations as ops
 import ibis.expr.types as ir
 
 from caifu.data.contracts import Column, Table
@@ -173,47 +174,98 @@ def _parse_native(col: Column, v: ir.Value) -> tuple[ir.Value, list[Finding]]:
 
 
 def check_rows(raw: ir.Table, contract: Table, opts: StagingOptions) -> ir.Table:
-    """Typed contract columns plus ``_row`` and ``_reasons`` ('' when the row passes)."""
+    """Typed contract columns plus ``_row`` and ``_reasons`` ('' when the row passes).
+
+    Built in projections stacked one on another: trimmed text, then typed values, then one
+    boolean per rule, then the reason text. Each step refers to the one below by column, so
+    an expression used several times (a trimmed value, a parsed value, a rule that decides
+    both whether the row fails and what its reasons say) is written and evaluated once. As
+    one flat projection, the SQL for a 12-column file was 200 KB and took DuckDB 0.3 s to
+    plan; Ibis only fuses two projections when that does not make the SQL bigger.
+    """
+    row = raw[ROW] if ROW in raw.columns else ibis.row_number() + 1
+    here = [c for c in contract.columns if c.name in raw.columns]
+    as_text = {c.name for c in here
+               if raw[c.name].type().is_string() or raw[c.name].type().is_null()}
+    trimmed = raw.select(**{ROW: row.cast("int64")}, **{
+        c.name: _text(raw[c.name]) if c.name in as_text else raw[c.name] for c in here})
+
     typed: dict[str, ir.Value] = {}
     findings: list[Finding] = []
-    texts: dict[str, ir.StringValue] = {}
+    spans: dict[str, tuple[int, int]] = {}  # each column's findings, to keep the reasons' order
     for col in contract.columns:
-        if col.name not in raw.columns:
+        start = len(findings)
+        if col.name not in trimmed.columns:
             typed[col.name] = ibis.null().cast(_sql_type(col))
             if col.required:
                 findings.append((ibis.literal(True), ibis.literal(f"{col.name}:REQUIRED;")))
-            continue
-        value = raw[col.name]
-        if value.type().is_string() or value.type().is_null():
-            s = _text(value)
-            texts[col.name] = s
-            out, parsed = _parse_text(col, s)
-            present = s.notnull()
         else:
-            out, parsed = _parse_native(col, value)
-            present = value.notnull()
-            if col.kind == "string":
-                texts[col.name] = out
-        if col.kind == "timestamp" and opts.utc_offset_hours:
-            out = out - ibis.interval(hours=opts.utc_offset_hours)
-        typed[col.name] = out
-        findings.extend((present & c, t) for c, t in parsed)
-        if col.required:
-            findings.append(_finding(~present, col.name, "REQUIRED"))
-        findings.extend(_value_rules(col, out, opts))
+            value = trimmed[col.name]
+            parse = _parse_text if col.name in as_text else _parse_native
+            out, parsed = parse(col, value)
+            if col.kind == "timestamp" and opts.utc_offset_hours:
+                out = out - ibis.interval(hours=opts.utc_offset_hours)
+            typed[col.name] = out
+            findings.extend((value.notnull() & c, t) for c, t in parsed)
+            if col.required:
+                findings.append(_finding(value.isnull(), col.name, "REQUIRED"))
+        spans[col.name] = (start, len(findings))
+    # The identifier checks read the text as it arrived (trimmed), whatever the column's type.
+    texts = {f"_t_{c.name}": trimmed[c.name] for c in here
+             if (c.check or c.checks_when) and c.kind != "string" and c.name in as_text}
+    v = _flagged(trimmed, {ROW: trimmed[ROW], **typed, **texts}, findings)
+
+    rules: list[Finding] = []
     for col in contract.columns:
-        s = texts.get(col.name)
+        start, end = spans[col.name]
+        rules.extend((v[f"_f{i}"], findings[i][1]) for i in range(start, end))
+        if col.name in trimmed.columns:
+            rules.extend(_value_rules(col, v[col.name], opts))
+    # Identifier check codes as columns below the rules: a rule's reason text names the code,
+    # and is only assembled for the rows that fail.
+    codes: dict[str, ir.Value] = {}
+    uses: list[tuple[str, str, str, str | None, str]] = []  # (column, code, text, other, when)
+    for col in here:
+        if col.kind == "string":
+            s: ir.StringValue | None = v[col.name]
+        else:
+            s = v[f"_t_{col.name}"] if f"_t_{col.name}" in v.columns else None
         if s is None:
             continue
-        if col.check:
-            code = checks.check(col.check, s, opts.today)
-            findings.append((s.notnull() & code.notnull(), col.name + ":" + code + ";"))
-        for name, other, when in col.checks_when:
-            code = checks.check(name, s, opts.today)
-            applies = (typed[other] == when).fill_null(False)
-            findings.append((applies & s.notnull() & code.notnull(), col.name + ":" + code + ";"))
-    row = raw[ROW] if ROW in raw.columns else ibis.row_number() + 1
-    return raw.select(**{ROW: row.cast("int64")}, **typed, **{REASONS: _reasons_of(findings)})
+        for name, other, when in ((col.check, None, ""), *col.checks_when):
+            if name:
+                code = f"_c{len(codes)}"
+                codes[code] = checks.check(name, s, opts.today)
+                uses.append((col.name, code, f"_t_{col.name}" if col.kind != "string"
+                             else col.name, other, when))
+    w = v.mutate(**codes)
+    for colname, code, text_col, other, when in uses:
+        applies = ibis.literal(True) if other is None else (w[other] == when).fill_null(False)
+        rules.append((applies & w[text_col].notnull() & w[code].notnull(),
+                      colname + ":" + w[code] + ";"))
+    keep = {ROW: w[ROW], **{c.name: w[c.name] for c in contract.columns}}
+    flagged = _flagged(w, {**keep, **{c: w[c] for c in codes}}, rules)
+    return _with_reasons(flagged, list(keep), rules, ibis.literal(""))
+
+
+def _flagged(t: ir.Table, keep: dict[str, ir.Value], findings: list[Finding]) -> ir.Table:
+    """``keep`` plus each finding's condition as ``_f<i>``.
+
+    A reason text that is not a literal may only use columns that ``keep`` passes through.
+    """
+    return t.select(**keep, **{f"_f{i}": cond for i, (cond, _) in enumerate(findings)})
+
+
+def _with_reasons(t: ir.Table, keep: list[str], findings: list[Finding],
+                  before: ir.StringValue) -> ir.Table:
+    """``keep`` plus ``_reasons``: ``before`` and the text of every flagged finding of ``t``."""
+    reasons = _reasons_of([(t[f"_f{i}"], text) for i, (_, text) in enumerate(findings)])
+    return t.select(*keep, **{REASONS: reasons if _is_empty(before) else before.concat(reasons)})
+
+
+def _is_empty(text: ir.StringValue) -> bool:
+    op = text.op()
+    return isinstance(op, ops.Literal) and op.value == ""
 
 
 def _value_rules(col: Column, v: ir.Value, opts: StagingOptions) -> list[Finding]:
@@ -251,7 +303,11 @@ def check_references(checked: ir.Table, contract: Table,
         findings.append(_finding(value.notnull() & ~value.isin(known), col.name, "UNKNOWN_REF"))
     if not findings:
         return checked
-    return checked.mutate(**{REASONS: checked[REASONS].concat(_reasons_of(findings))})
+    # Each membership is a hash join in DuckDB; as a column below the reasons it is joined
+    # once, not once for "any finding" and again for the reason text.
+    keep = [c for c in checked.columns if c != REASONS]
+    flagged = _flagged(checked, {c: checked[c] for c in checked.columns}, findings)
+    return _with_reasons(flagged, keep, findings, flagged[REASONS])
 
 
 def _same(left: ir.Table, right: ir.Table, columns: list[str], prefix: str) -> ir.BooleanValue:
