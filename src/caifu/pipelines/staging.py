@@ -98,47 +98,68 @@ def _sql_type(col: Column) -> dtypes.DataType:
     }.get(col.kind) or dtypes.Decimal(col.precision, col.scale)
 
 
+def _printed_back(s: ir.StringValue, target: dtypes.DataType | str) -> tuple[ir.Value, ir.BooleanValue]:
+    """(``TRY_CAST(s)``, whether DuckDB prints that value back as exactly ``s``).
+
+    A value its own canonical print is in a plain shape (digits, '-', one '.', the ISO
+    layout), so the regular expressions below, which cost 2.5× the CPU of a cast, need only
+    run for the other values: rejects and shapes like '+5', '007' or '12.5' for DECIMAL(18,2).
+    Each caller guards what a canonical print allows beyond its shapes (length, year 0).
+    """
+    v = s.try_cast(target)
+    return v, (v.cast("string") == s).fill_null(False)
+
+
+def _plain_or(fast: ir.BooleanValue, slow: ir.BooleanValue) -> ir.BooleanValue:
+    """``fast OR slow``, as a CASE so that DuckDB evaluates ``slow`` only where ``fast`` fails."""
+    return ibis.cases((fast, True), else_=slow)
+
+
 def _parse_text(col: Column, s: ir.StringValue) -> tuple[ir.Value, list[Finding]]:
-    """(typed value or NULL, findings) for a non-null text value."""
+    """(typed value or NULL, findings) for a non-null text value.
+
+    The accepted shapes are those of the regular expressions; ``_printed_back`` is a cheaper
+    proof of the same for the common case and never accepts more (tests/unit/test_parse_text).
+    """
     n = col.name
     match col.kind:
         case "string":
             return s, []
         case "int":
-            ok = s.re_search(r"^[+-]?[0-9]{1,18}$")
-            return ibis.ifelse(ok, s.try_cast("int64"), ibis.null()), [_finding(~ok, n, _NOT["int"])]
+            v, plain = _printed_back(s, "int64")
+            # a canonical BIGINT may have 19 digits; the contract allows 18
+            ok = _plain_or(plain & (s.length() <= 18), s.re_search(r"^[+-]?[0-9]{1,18}$"))
+            return ibis.ifelse(ok, v, ibis.null()), [_finding(~ok, n, _NOT["int"])]
         case "float":
             v = s.try_cast("float64")
             return v, [_finding(v.isnull(), n, "NOT_NUMBER")]
         case "decimal":
             whole = col.precision - col.scale
-            ok = s.re_search(rf"^[+-]?[0-9]{{1,{whole}}}(\.[0-9]{{0,{col.scale}}})?$")
-            too_fine = s.re_search(rf"^[+-]?[0-9]+\.[0-9]{{{col.scale + 1},}}$")
-            return ibis.ifelse(ok, s.try_cast(_sql_type(col)), ibis.null()), [
-                _finding(~ok & too_fine, n, "DECIMAL_SCALE"),
+            # DECIMAL(p,s) prints as [-]digits[.s digits], at most p - s whole digits
+            v, plain = _printed_back(s, _sql_type(col))
+            ok = _plain_or(plain, s.re_search(
+                rf"^[+-]?[0-9]{{1,{whole}}}(\.[0-9]{{0,{col.scale}}})?$"))
+            # CASE, not ~ok & …: which reason is only worked out for the invalid values
+            too_fine = ibis.cases((ok, False), else_=s.re_search(
+                rf"^[+-]?[0-9]+\.[0-9]{{{col.scale + 1},}}$"))
+            return ibis.ifelse(ok, v, ibis.null()), [
+                _finding(too_fine, n, "DECIMAL_SCALE"),
                 _finding(~ok & ~too_fine, n, "NOT_DECIMAL"),
             ]
         case "date":
-            iso = ibis.cases(
-                (s.re_search(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"), s),
-                (s.re_search(r"^[0-9]{8}$"),
-                 s.substr(0, 4) + "-" + s.substr(4, 2) + "-" + s.substr(6, 2)),
-                else_=ibis.null().cast("string"),
-            )
-            # DuckDB reads year 0000 as 1 BC; no broker record is that old, and Python can't hold it.
-            v = ibis.ifelse(iso.startswith("0000"), ibis.null().cast("date"), iso.try_cast("date"))
+            iso = ibis.ifelse(s.length() == 8,
+                              s.substr(0, 4) + "-" + s.substr(4, 2) + "-" + s.substr(6, 2), s)
+            fast, plain = _printed_back(iso, "date")
+            # length 10 excludes years past 9999 and BC dates; year 0000 is 1 BC in DuckDB
+            plain = plain & (iso.length() == 10) & (fast >= _FIRST_DAY).fill_null(False)
+            v = ibis.cases((plain, fast), else_=_date_by_regex(s))
             return v, [_finding(v.isnull(), n, "NOT_DATE")]
         case "timestamp":
-            norm = ibis.cases(
-                (s.re_search(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?$"),
-                 s.replace("T", " ")),
-                (s.re_search(r"^[0-9]{14}$"),
-                 s.substr(0, 4) + "-" + s.substr(4, 2) + "-" + s.substr(6, 2) + " "
-                 + s.substr(8, 2) + ":" + s.substr(10, 2) + ":" + s.substr(12, 2)),
-                else_=ibis.null().cast("string"),
-            )
-            v = ibis.ifelse(norm.startswith("0000"), ibis.null().cast("timestamp"),
-                            norm.try_cast("timestamp"))
+            norm = ibis.ifelse(s.length() == 14, _from_14_digits(s), s.replace("T", " "))
+            fast, plain = _printed_back(norm, "timestamp")
+            # length 19 is YYYY-MM-DD HH:MM:SS: no fraction, no year past 9999, no BC suffix
+            plain = plain & (norm.length() == 19) & (fast >= _FIRST_INSTANT).fill_null(False)
+            v = ibis.cases((plain, fast), else_=_timestamp_by_regex(s))
             return v, [_finding(v.isnull(), n, "NOT_TIMESTAMP")]
         case "bool":
             low = s.lower()
@@ -146,6 +167,37 @@ def _parse_text(col: Column, s: ir.StringValue) -> tuple[ir.Value, list[Finding]
                            else_=ibis.null().cast("boolean"))
             return v, [_finding(v.isnull(), n, "NOT_BOOLEAN")]
     raise AssertionError(col.kind)
+
+
+_FIRST_DAY = ibis.literal(dt.date(1, 1, 1))
+_FIRST_INSTANT = ibis.literal(dt.datetime(1, 1, 1))
+
+
+def _from_14_digits(s: ir.StringValue) -> ir.StringValue:
+    return (s.substr(0, 4) + "-" + s.substr(4, 2) + "-" + s.substr(6, 2) + " "
+            + s.substr(8, 2) + ":" + s.substr(10, 2) + ":" + s.substr(12, 2))
+
+
+def _date_by_regex(s: ir.StringValue) -> ir.DateValue:
+    iso = ibis.cases(
+        (s.re_search(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"), s),
+        (s.re_search(r"^[0-9]{8}$"),
+         s.substr(0, 4) + "-" + s.substr(4, 2) + "-" + s.substr(6, 2)),
+        else_=ibis.null().cast("string"),
+    )
+    # DuckDB reads year 0000 as 1 BC; no broker record is that old, and Python can't hold it.
+    return ibis.ifelse(iso.startswith("0000"), ibis.null().cast("date"), iso.try_cast("date"))
+
+
+def _timestamp_by_regex(s: ir.StringValue) -> ir.TimestampValue:
+    norm = ibis.cases(
+        (s.re_search(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?$"),
+         s.replace("T", " ")),
+        (s.re_search(r"^[0-9]{14}$"), _from_14_digits(s)),
+        else_=ibis.null().cast("string"),
+    )
+    return ibis.ifelse(norm.startswith("0000"), ibis.null().cast("timestamp"),
+                       norm.try_cast("timestamp"))
 
 
 _NOT = {"string": "NOT_TEXT", "int": "NOT_INTEGER", "float": "NOT_NUMBER", "decimal": "NOT_DECIMAL",
