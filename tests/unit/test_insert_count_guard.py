@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pyarrow as pa
 import pytest
 
@@ -29,3 +31,13 @@ def test_a_table_with_another_count_is_refused() -> None:
     assert _counted(table, 2) is table
     with pytest.raises(AssertionError, match="2 rows to insert, counted 3"):
         _counted(table, 3)
+
+
+def test_a_delta_write_fed_the_wrong_number_of_rows_commits_nothing(tmp_path: Path) -> None:
+    from deltalake import DeltaTable, write_deltalake
+
+    write_deltalake(str(tmp_path), _counted_stream(_reader([5, 5]), 10), mode="append")
+    with pytest.raises(Exception, match="10 rows streamed to the lake, counted 9"):
+        write_deltalake(str(tmp_path), _counted_stream(_reader([5, 5]), 9), mode="append")
+    table = DeltaTable(str(tmp_path))
+    assert (table.version(), table.to_pyarrow_table().num_rows) == (0, 10)
