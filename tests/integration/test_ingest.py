@@ -178,8 +178,10 @@ def test_money_stays_exact(workspace: Container, tmp_path: Path) -> None:
         ("branch_id,name,color\nB9,广州,red\n", "utf-8", "", SchemaMismatchError, "'color'"),
         ("branch_id\nB9\n", "utf-8", "", SchemaMismatchError, "name"),
         ("", "utf-8", "", UnreadableSourceError, "header"),
+        ("", "gbk", "encoding: gbk", UnreadableSourceError, "header"),
     ],
-    ids=["gbk-read-as-utf8", "utf8-declared-gbk", "unknown-column", "missing-required", "empty"],
+    ids=["gbk-read-as-utf8", "utf8-declared-gbk", "unknown-column", "missing-required", "empty",
+         "empty-gbk"],
 )
 def test_whole_file_problems_are_clear_errors(
     sqlite_workspace: Container, tmp_path: Path, content: str, encoding: str, spec: str,

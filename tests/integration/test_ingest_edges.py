@@ -123,3 +123,16 @@ def test_a_json_array_is_not_json_lines(sqlite_workspace: Container, tmp_path: P
     path = write(tmp_path / "branches.json", '[\n{"branch_id": "B1", "name": "北京"}\n]\n')
     with pytest.raises(UnreadableSourceError, match="JSON array, not JSON Lines"):
         Ingest(sqlite_workspace).ingest("acme", [path])
+
+
+def test_an_all_ascii_file_declared_gbk(sqlite_workspace: Container, tmp_path: Path) -> None:
+    # read as it is, without transcoding: ASCII is the same in GBK and UTF-8
+    write(tmp_path / "sources.yaml", "sources:\n  - match: 'yyb*'\n    table: branches\n    encoding: gbk\n")
+    path = tmp_path / "yyb.csv"
+    path.write_bytes(b"branch_id,name\nB1,Beijing\nB2,Shanghai\nB3\n")
+    (r,) = Ingest(sqlite_workspace).ingest("acme", [path])
+    assert (r.rows_in, r.inserted, r.reasons) == (3, 2, {"row:MISSING_COLUMNS": 1})
+    t = CONTRACT_TABLES["branches"]
+    with sqlite_workspace.engine.connect() as conn:
+        assert sorted(conn.execute(select(t.c.branch_id, t.c.name)).all()) == [
+            ("B1", "Beijing"), ("B2", "Shanghai")]

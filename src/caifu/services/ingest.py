@@ -25,16 +25,18 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import reduce
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import ibis
+import ibis.expr.types as ir
 import pyarrow as pa
 import yaml
 
 from caifu.adapters.lake.delta import LINEAGE_COLUMN
-from caifu.adapters.sor import repo
+from caifu.adapters.sor import repo, store
 from caifu.adapters.sources.files import MAPPED, RAW, RawSource, RejectedRecord, load_source
 from caifu.core.errors import ConfigError, UnreadableSourceError
 from caifu.data.contracts import Registry, Table, registry
@@ -47,6 +49,7 @@ from caifu.pipelines.staging import (
     check_references,
     check_rows,
     fate_overrides,
+    typed_rows,
     with_fates,
 )
 from caifu.services.container import Container
@@ -57,6 +60,7 @@ QuarantineRecord = tuple[int, int | None, str, str]  # row number, line, reasons
 CHECKED = "caifu_checked"
 OVERRIDES = "caifu_fate_overrides"
 CLASSIFIED = "caifu_classified"
+INSERTS = "caifu_inserts"
 
 
 @dataclass
@@ -186,6 +190,10 @@ class Ingest:
                     provided = self._classify(con, tenant, contract, spec, tz)
                     counts = dict(con.con.execute(
                         f"SELECT {FATE}, count(*) FROM {CLASSIFIED} GROUP BY ALL").fetchall())
+                    # CLASSIFIED holds the rows that may not be plain inserts; every other parsed
+                    # row is one. The write counts what it inserts and refuses a different number.
+                    counts["insert"] = raw_source.rows - sum(
+                        int(n) for fate, n in counts.items() if fate != "insert")
                     reasons = self._reason_counts(con, raw_source.rejected)
                     quarantine = self._quarantine_records(con, raw_source)
                 if _stamp(path) != before:
@@ -217,33 +225,47 @@ class Ingest:
 
     def _classify(self, con: ibis.BaseBackend, tenant: str, contract: Table,
                   spec: SourceSpec, tz: ZoneInfo) -> list[str]:
-        """Materialise the batch's rows with their fates; return the columns the file provides."""
+        """Classify the batch; return the columns the file provides.
+
+        Only the rows whose fate may be other than a plain insert are materialised, with
+        their fates, as ``CLASSIFIED``: rows that fail a check, and rows whose key comes more
+        than once in the file or is already stored (a superset of the keys ``fate_overrides``
+        looks at, so it sees every row it needs). ``INSERTS`` is a view of the other rows,
+        typed again from the file, that the write streams out. Materialising all 20M checked
+        trades took 2.5 GB and most of the spilling at a 3 GB memory limit.
+        """
         now = dt.datetime.now(dt.UTC)
         opts = StagingOptions(today=now.astimezone(tz).date(), now_utc=now.replace(tzinfo=None),
                               utc_offset_hours=spec.utc_offset_hours)
-        checked = check_rows(con.table(MAPPED), contract, opts)
+        mapped = con.table(MAPPED)
+        checked = check_rows(mapped, contract, opts)
         ref_keys = {}
         with self.c.engine.connect() as conn:
             for _, ref_table, _ in contract.refs:
                 if ref_table not in ref_keys:
                     ref_keys[ref_table] = ibis.memtable(repo.keys(conn, tenant, self.contracts[ref_table]))
             stored_arrow = repo.rows(conn, tenant, contract) if contract.store == "sor" else None
-        # Materialise the checked rows once: classify reads them several times.
-        con.create_table(CHECKED, check_references(checked, contract, ref_keys), temp=True)
-        checked = con.table(CHECKED)
+        checked = check_references(checked, contract, ref_keys)
         if contract.store == "sor":
             stored = ibis.memtable(stored_arrow) if stored_arrow is not None else None
         else:
             lake = self.c.lake_table(con, tenant, contract.name)
             stored = lake.select(contract.column_names) if lake is not None else None
+        typed = typed_rows(mapped, contract, opts)
+        key = list(contract.key)
+        repeated = (typed.group_by(key).aggregate(_n=typed.count())
+                    .filter(lambda t: t["_n"] > 1).select(*key))
+        marks = [repeated] if stored is None else [repeated, stored.select(*key)]
+        con.create_table(CHECKED, _maybe_not_inserts(checked, key, marks), temp=True)
+        checked = con.table(CHECKED)
         # A column the file leaves out says nothing about stored values: compare (and later
         # update) only what the file provides.
-        provided = [c for c in contract.column_names if c in con.table(MAPPED).columns]
-        # Only the rows whose fate is not a plain insert are materialised (few, in a daily
-        # export); every later read sees the checked rows with those laid over them.
+        provided = [c for c in contract.column_names if c in mapped.columns]
         con.create_table(OVERRIDES, fate_overrides(checked, contract, stored, provided),
                          temp=True)
         con.create_view(CLASSIFIED, with_fates(checked, con.table(OVERRIDES)))
+        not_inserted = con.table(CLASSIFIED).filter(lambda t: t[FATE] != "insert").select(ROW)
+        con.create_view(INSERTS, typed.anti_join(not_inserted, ROW).select(*contract.column_names))
         return provided
 
     def _reason_counts(self, con: ibis.BaseBackend,
@@ -277,17 +299,16 @@ class Ingest:
         # No ORDER BY here or in the lake write: stored order means nothing, and sorting 20M
         # rows by _row cost 6 s and 3 GB of spill in the benchmark.
         cols = ", ".join(f'"{c}"' for c in contract.column_names)
-        rows: pa.Table = con.con.sql(
-            f"SELECT {cols} FROM {CLASSIFIED} WHERE {FATE} = '{fate}'"
-        ).to_arrow_table()
+        source = INSERTS if fate == "insert" else f"{CLASSIFIED} WHERE {FATE} = '{fate}'"
+        rows: pa.Table = con.con.sql(f"SELECT {cols} FROM {source}").to_arrow_table()
         return rows
 
     def _write_sor(self, con: ibis.BaseBackend, tenant: str, contract: Table,
                    result: BatchResult, source: str, size: int,
                    quarantine: list[QuarantineRecord], provided: list[str]) -> None:
-        inserts = self._fate_rows(con, contract, "insert")
+        inserts = _counted(self._fate_rows(con, contract, "insert"), result.inserted)
         updates = self._fate_rows(con, contract, "update")
-        with self.c.engine.begin() as conn:
+        with store.bulk_transaction(self.c.engine) as conn:
             repo.start_log(conn, tenant, result.batch_id, contract.name, source,
                            result.sha256, size, "committing", _counts(result), result.reasons)
             repo.add_quarantine(conn, tenant, result.batch_id, contract.name, source, quarantine)
@@ -307,10 +328,10 @@ class Ingest:
             if result.inserted:
                 cols = ", ".join(f'"{c}"' for c in contract.column_names)
                 reader = con.con.sql(
-                    f"SELECT {cols}, '{result.batch_id}' AS {LINEAGE_COLUMN} FROM {CLASSIFIED} "
-                    f"WHERE {FATE} = 'insert'"
+                    f"SELECT {cols}, '{result.batch_id}' AS {LINEAGE_COLUMN} FROM {INSERTS}"
                 ).to_arrow_reader(1 << 17)
-                self.c.lake.append(tenant, contract, reader, result.batch_id)
+                self.c.lake.append(tenant, contract, _counted_stream(reader, result.inserted),
+                                   result.batch_id)
         except BaseException:
             # Settle now rather than on the next ingest; a SIGKILL never reaches here and is
             # settled by _settle_pending instead.
@@ -339,6 +360,38 @@ class Ingest:
                 yield
             finally:
                 fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _maybe_not_inserts(checked: ir.Table, key: list[str], marks: list[ir.Table]) -> ir.Table:
+    """The checked rows that fail a check or whose key is in one of ``marks``."""
+    j = checked
+    names: list[str] = []
+    for i, mark in enumerate(marks):
+        name = f"_in_{i}"
+        m = mark.select(*key).distinct().mutate(**{name: ibis.literal(True)})
+        j = j.left_join(m, key)
+        names.append(name)
+        j = j.select(*checked.columns, *names)
+    hit = reduce(lambda a, b: a | b, (j[n].notnull() for n in names), j[REASONS] != "")
+    return j.filter(hit).select(*checked.columns)
+
+
+def _counted(rows: pa.Table, expected: int) -> pa.Table:
+    if rows.num_rows != expected:  # a bug in caifu, never a user error
+        raise AssertionError(f"{rows.num_rows} rows to insert, counted {expected}")
+    return rows
+
+
+def _counted_stream(reader: pa.RecordBatchReader, expected: int) -> pa.RecordBatchReader:
+    """``reader`` that fails at its end, before the lake commits, unless it had ``expected`` rows."""
+    def batches() -> Iterator[pa.RecordBatch]:
+        n = 0
+        for batch in reader:
+            n += batch.num_rows
+            yield batch
+        if n != expected:  # a bug in caifu, never a user error
+            raise AssertionError(f"{n} rows streamed to the lake, counted {expected}")
+    return pa.RecordBatchReader.from_batches(reader.schema, batches())
 
 
 def _sql_text(value: str) -> str:

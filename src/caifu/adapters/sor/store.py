@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib import resources
 from typing import Any
 
@@ -9,7 +11,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 
 from caifu.core.errors import WorkspaceError
 
@@ -21,6 +23,35 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA busy_timeout=30000")
     cur.close()
+
+
+# Page cache for a bulk write, in KiB. With SQLite's 2 MB default, inserting 1M customers
+# (primary key and two secondary indexes) took 8.6 s; with 256 MB, 6.0 s.
+BULK_CACHE_KIB = 256 * 1024
+
+
+@contextmanager
+def bulk_transaction(engine: Engine) -> Iterator[Connection]:
+    """A transaction, on SQLite with a large page cache, then the connection's own again.
+
+    The cache is set and restored outside the transaction so the written pages are committed
+    before the cache shrinks; pooled connections outlive the batch, and a 256 MB cache kept
+    through the next (DuckDB-heavy) batch would add to its peak memory.
+    """
+    with engine.connect() as conn:
+        sqlite = conn.dialect.name == "sqlite"
+        if sqlite:
+            before = int(conn.exec_driver_sql("PRAGMA cache_size").scalar_one())
+            conn.exec_driver_sql(f"PRAGMA cache_size=-{BULK_CACHE_KIB}")
+            conn.commit()
+        try:
+            with conn.begin():
+                yield conn
+        finally:
+            if sqlite:
+                conn.exec_driver_sql(f"PRAGMA cache_size={before}")
+                conn.exec_driver_sql("PRAGMA shrink_memory")
+                conn.commit()
 
 
 def open_engine(url: str) -> Engine:
