@@ -18,7 +18,6 @@ works in its own scratch folder (``tmp/<batch>``), removed when it ends.
 from __future__ import annotations
 
 import datetime as dt
-import fcntl
 import hashlib
 import time
 import uuid
@@ -168,7 +167,7 @@ class Ingest:
         """Settle batches of ``tenant`` left 'committing' by a killed process, in every table."""
         for contract in self.contracts:
             if contract.store == "lake":
-                with self._lock(tenant, contract.name):
+                with self.c.lock(tenant, contract.name):
                     self._settle_pending(tenant, contract)
 
     # -- one batch -------------------------------------------------------------------
@@ -177,7 +176,7 @@ class Ingest:
         tz = ZoneInfo(get_tenant(self.c, tenant).timezone)
         result = BatchResult(uuid.uuid4().hex, path, contract.name)
         step = _Stopwatch(result.timings, path.name, progress)
-        with self._lock(tenant, contract.name), self.c.scratch(result.batch_id) as scratch:
+        with self.c.lock(tenant, contract.name), self.c.scratch(result.batch_id) as scratch:
             with step("checksum"):
                 result.sha256, size = file_digest(path)
                 before = _stamp(path)
@@ -350,16 +349,6 @@ class Ingest:
             for batch_id in pending:
                 repo.resolve_pending(conn, tenant, batch_id, batch_id in committed)
 
-    @contextmanager
-    def _lock(self, tenant: str, table: str) -> Iterator[None]:
-        lock_dir = self.c.root / "locks"
-        lock_dir.mkdir(exist_ok=True)
-        with (lock_dir / f"{tenant}.{table}.lock").open("w") as f:
-            fcntl.flock(f, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def _maybe_not_inserts(checked: ir.Table, key: list[str], marks: list[ir.Table]) -> ir.Table:
