@@ -78,7 +78,7 @@ def test_opencc_t2s_dictionaries_are_one_to_one(tmp_path: Path) -> None:
     clib = Path(opencc.__file__).parent / "clib"
     tool = shutil.which("opencc_dict", path=str(clib / "bin"))
     if tool is None:
-        pytest.skip("this OpenCC build ships no opencc_dict tool to read its dictionaries")
+        pytest.skip(reason="this OpenCC build ships no opencc_dict tool to read its dictionaries")
     checked = 0
     for name in ("TSPhrases", "TSCharacters", "TSCharactersExt", "CJK_Compatibility_Ideographs"):
         out = tmp_path / f"{name}.txt"
