@@ -35,7 +35,8 @@ worker's chat tagger is built (as in a long-running service). Latency of an even
 child (wrappers around its methods; the source is not touched): claim, payload checks,
 duplicate-key check against the lake (``_stored_keys``), lake append (``committed_batches`` +
 ``append``), load inputs, compute (profile features, rule tags, text tags, model tags),
-SoR write (``write_serving``), inbox update + commit, Delta merge of the feature snapshot;
+SoR write (``write_serving``), inbox update + commit, Delta merges of the feature and tag
+snapshots (after the commit: they delay the next batch, not this one);
 time spent opening Delta logs (``Lake._open``) is shown across all steps. A third child
 (``--no-profile`` skips it) processes single micro-batches of 1 … 1,000 events one after
 another to separate the fixed cost of a batch from its per-event cost, and runs one batch
@@ -74,13 +75,14 @@ GOAL_S = 5.0
 WARMUP = 10
 PHASES = ("claim", "parse", "dup_check", "lake_append", "load_inputs", "features", "rule_tags",
           "text_tags", "model_tags", "recompute_other", "sor_write", "inbox_commit",
-          "snapshot_merge", "other")
+          "snapshot_merge", "tag_merge", "other")
 PHASE_NAMES = {
     "claim": "claim batch (SoR)", "parse": "payload checks", "dup_check": "duplicate keys vs lake",
     "lake_append": "lake append", "load_inputs": "load inputs", "features": "profile features",
     "rule_tags": "rule tags", "text_tags": "text tags", "model_tags": "model tags",
     "recompute_other": "definitions, session", "sor_write": "SoR write (serving rows)",
-    "inbox_commit": "inbox update + commit", "snapshot_merge": "Delta merge of snapshot",
+    "inbox_commit": "inbox update + commit", "snapshot_merge": "Delta merge, feature snapshot",
+    "tag_merge": "Delta merge, tag snapshot",
     "other": "other"}
 
 
@@ -310,9 +312,21 @@ class Recorder:
                 (build_mod, "rule_tag_hits", "rule_tags"),
                 (build_mod, "model_tag_hits", "model_tags"),
                 (events.build, "write_serving", "sor_write"),
-                (events.c.lake, "merge_snapshot", "snapshot_merge"),
                 (events.c.lake, "_open", "delta_open")):
             self.wrap(obj, name, phase)
+        from caifu.services.build import FEATURE_TABLE
+
+        merge = events.c.lake.merge_snapshot
+
+        def merge_snapshot(tenant: str, table: str, *a: Any, **k: Any) -> Any:
+            t0 = time.time()
+            try:
+                return merge(tenant, table, *a, **k)
+            finally:
+                self._add("snapshot_merge" if table == FEATURE_TABLE else "tag_merge", t0,
+                          time.time())
+
+        events.c.lake.merge_snapshot = merge_snapshot
         process = events.process
 
         def timed_process(tenant: str, limit: int = 5000) -> Any:
@@ -339,7 +353,7 @@ class Recorder:
             total[phase] = total.get(phase, 0.0) + (b - a)
         got = {p: total.get(p, 0.0) for p in ("claim", "dup_check", "lake_append", "load_inputs",
                                               "rule_tags", "text_tags", "model_tags",
-                                              "sor_write", "snapshot_merge")}
+                                              "sor_write", "snapshot_merge", "tag_merge")}
         got["features"] = (total.get("compute", 0.0) - got["rule_tags"] - got["text_tags"]
                            - got["model_tags"])
         got["recompute_other"] = (total.get("recompute", 0.0) - total.get("compute", 0.0)
@@ -351,7 +365,8 @@ class Recorder:
         # duplicate check and the lake append
         got["parse"] = (recompute_start - claim_end) - got["dup_check"] - got["lake_append"]
         ws_end = max((b for p, _, b in calls if p == "sor_write"), default=None)
-        merge_start = min((a for p, a, _ in calls if p == "snapshot_merge"), default=None)
+        merge_start = min((a for p, a, _ in calls if p in ("snapshot_merge", "tag_merge")),
+                          default=None)
         recompute_end = max((b for p, _, b in calls if p == "recompute"), default=claim_end)
         commit_end = merge_start if merge_start is not None else end
         got["inbox_commit"] = commit_end - (ws_end if ws_end is not None else recompute_end)
@@ -367,7 +382,7 @@ class Recorder:
 
 def lake_state(c: Any) -> dict[str, Any]:
     out = {}
-    for table in ("chat_messages", "app_events", "profile_features"):
+    for table in ("chat_messages", "app_events", "profile_features", "tag_snapshots"):
         dt_ = c.lake._open(TENANT, table)
         out[table] = {"version": int(dt_.version()), "files": len(dt_.file_uris())} if dt_ else None
     return out
