@@ -1,0 +1,9 @@
+"""The ``caifu`` command: thin commands that parse input, call one service, show the result.
+
+``common`` holds the app and what commands share; each module below adds its commands.
+"""
+
+from caifu.cli import commands as commands  # noqa: F401  (registers its commands)
+from caifu.cli.common import app as app
+
+__all__ = ["app"]
