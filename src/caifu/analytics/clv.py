@@ -1,0 +1,453 @@
+"""Customer lifetime value: BG/NBD for how many transactions, Gamma-Gamma for how much each.
+
+Fitted by maximum likelihood with numpy/scipy; docs/clv.md has the model, the broker's
+definition of a transaction and worked examples. Sources:
+
+- BG/NBD: Fader, Hardie & Lee (2005), "Counting Your Customers the Easy Way", Marketing
+  Science 24(2) — likelihood (eq. 6), E[Y(t) | x, t_x, T] (eq. 10), P(alive) (Fader, Hardie &
+  Lee 2008 note "Computing P(alive) using the BG/NBD model").
+- Gamma-Gamma: Fader & Hardie (2013), "The Gamma-Gamma Model of Monetary Value".
+
+Speed comes from the sufficient statistics: the BG/NBD log-likelihood of a customer depends
+on (x, t_x, T) only, and most of it on x alone or T alone, so the fit runs over the distinct
+(x, t_x, T) rows with counts, and the x-only and T-only terms over their few distinct values.
+
+Errors: bad input raises :class:`ClvInputError`; an optimiser that stops short of the
+maximum raises :class:`ClvConvergenceError`, which carries the :class:`FitReport`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy.optimize import minimize
+from scipy.special import digamma, expit, gammaln, hyp2f1
+
+from caifu.analytics.clv_data import (
+    DAYS_PER_UNIT,
+    ClvError,
+    ClvInputError,
+    CustomerSummary,
+    TimeUnit,
+    check_summary,
+    summary_from_transactions,
+)
+
+__all__ = [
+    "BgNbdFit", "BgNbdParams", "ClvConvergenceError", "ClvError", "ClvInputError",
+    "CustomerSummary", "FitReport", "GammaGammaFit", "GammaGammaParams",
+    "bgnbd_log_likelihood", "conditional_expected_average_profit", "customer_lifetime_value",
+    "expected_purchases", "fit_bgnbd", "fit_gamma_gamma", "gamma_gamma_log_likelihood",
+    "probability_alive", "summary_from_transactions",
+]
+
+DAYS_PER_MONTH = 365.25 / 12
+LOG_BOUND = 30.0  # parameters live in [e^-30, e^30]; an estimate at the edge is not a maximum
+
+
+@dataclass(frozen=True)
+class BgNbdParams:
+    r: float
+    alpha: float
+    a: float
+    b: float
+
+
+@dataclass(frozen=True)
+class GammaGammaParams:
+    p: float
+    q: float
+    gamma: float
+
+
+@dataclass(frozen=True)
+class FitReport:
+    """How the maximum-likelihood search ended — read it before trusting the parameters."""
+
+    converged: bool
+    iterations: int
+    log_likelihood: float
+    gradient_norm: float  # max |d mean-LL / d log-parameter| at the estimate
+    message: str
+    n_customers: int
+    n_groups: int
+
+
+@dataclass(frozen=True)
+class BgNbdFit:
+    params: BgNbdParams
+    report: FitReport
+
+
+@dataclass(frozen=True)
+class GammaGammaFit:
+    params: GammaGammaParams
+    report: FitReport
+
+
+class ClvConvergenceError(ClvError):
+    """The likelihood maximisation did not converge; ``report`` and ``params`` say where."""
+
+    def __init__(self, model: str, report: FitReport, params: Any) -> None:
+        self.report = report
+        self.params = params
+        super().__init__(
+            f"{model} fit did not converge after {report.iterations} iterations: "
+            f"{report.message} (log-likelihood {report.log_likelihood:.6g}, gradient norm "
+            f"{report.gradient_norm:.3g}, last estimate {params}). Check the summary (time "
+            "unit, enough repeat customers) or pass raise_on_failure=False to inspect it.")
+
+
+# --- BG/NBD likelihood on grouped sufficient statistics ----------------------------------------
+
+
+@dataclass(frozen=True)
+class _BgNbdStats:
+    total: float  # customers
+    x_values: np.ndarray  # distinct x
+    x_weight: np.ndarray  # customers per distinct x
+    t_values: np.ndarray  # distinct T
+    t_weight: np.ndarray  # customers per distinct T
+    t_xsum: np.ndarray  # sum of x per distinct T
+    g_x: np.ndarray  # distinct (x, t_x, T) with x > 0, as floats
+    g_tx: np.ndarray
+    g_t: np.ndarray
+    g_w: np.ndarray
+
+
+def _distinct(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct values and each value's index in them; a plain sort is ~5x faster than
+    np.unique(return_inverse=True), which argsorts."""
+    s = np.sort(values)
+    distinct = s[np.concatenate(([True], s[1:] != s[:-1]))] if s.size else s
+    return distinct, np.searchsorted(distinct, values)
+
+
+def _bgnbd_stats(x: np.ndarray, t_x: np.ndarray, age: np.ndarray,
+                 weights: np.ndarray) -> _BgNbdStats:
+    x_values, x_code = _distinct(x)
+    t_values, t_code = _distinct(age)
+    t_weight = np.bincount(t_code, weights=weights, minlength=len(t_values))
+    t_xsum = np.bincount(t_code, weights=weights * x, minlength=len(t_values))
+    x_weight = np.bincount(x_code, weights=weights, minlength=len(x_values))
+    rep = x > 0
+    rx, rtx, rw, rt_code = x[rep], t_x[rep], weights[rep], t_code[rep]
+    tx_values, tx_code = _distinct(rtx)
+    span = float(x_values[-1] + 1) * len(tx_values) * len(t_values) if len(x_values) else 0.0
+    if span < 2.0**62:
+        key = (rx.astype(np.int64) * len(tx_values) + tx_code) * len(t_values) + rt_code
+        if np.all(rw == 1.0):  # one customer per row, the usual case: sort keys, count runs
+            key = np.sort(key)
+        else:
+            order = np.argsort(key)
+            key, rw = key[order], rw[order]
+        starts = np.flatnonzero(np.concatenate(([True], key[1:] != key[:-1]))) if len(key) \
+            else np.zeros(0, dtype=np.int64)
+        g_w = np.add.reduceat(rw, starts) if len(starts) else rw[:0]
+        key = key[starts]
+        g_t = t_values[key % len(t_values)]
+        key //= len(t_values)
+        g_tx = tx_values[key % len(tx_values)]
+        g_x = (key // len(tx_values)).astype(np.float64)
+    else:  # values too many to pack in one integer key: group the rows themselves
+        rows, inverse = np.unique(np.column_stack([rx, rtx, age[rep]]), axis=0,
+                                  return_inverse=True)
+        g_w = np.bincount(inverse.ravel(), weights=rw, minlength=len(rows))
+        g_x, g_tx, g_t = rows[:, 0], rows[:, 1], rows[:, 2]
+    return _BgNbdStats(float(weights.sum()), x_values.astype(np.float64), x_weight, t_values,
+                       t_weight, t_xsum, g_x, g_tx, g_t, g_w)
+
+
+def _bgnbd_ll_grad(theta: np.ndarray, s: _BgNbdStats) -> tuple[float, np.ndarray]:
+    """Total log-likelihood and its gradient in (r, alpha, a, b).
+
+    Per customer, with c = ln a - ln(b+x-1) + (r+x) ln((alpha+T)/(alpha+t_x)):
+        ll = lnG(r+x) - lnG(r) + r ln alpha - (r+x) ln(alpha+T)
+             + lnG(b+x) - lnG(b) + lnG(a+b) - lnG(a+b+x) + [x>0] softplus(c)
+    which is eq. 6 of Fader, Hardie & Lee (2005) with the two-term sum taken as a
+    log-sum-exp, so neither term under- or overflows at hundreds of transactions.
+    """
+    r, alpha, a, b = theta
+    xv, xw = s.x_values, s.x_weight
+    ll_x = xw @ (gammaln(r + xv) - gammaln(r) + gammaln(b + xv) - gammaln(b)
+                 + gammaln(a + b) - gammaln(a + b + xv))
+    log_at = np.log(alpha + s.t_values)
+    ll_t = s.total * r * np.log(alpha) - (r * s.t_weight + s.t_xsum) @ log_at
+
+    rx = s.g_x + r
+    log_ratio = np.log(alpha + s.g_t) - np.log(alpha + s.g_tx)
+    bx1 = b + s.g_x - 1.0
+    c = np.log(a) - np.log(bx1) + rx * log_ratio
+    ll_g = s.g_w @ np.logaddexp(0.0, c)
+    ws = s.g_w * expit(c)  # d softplus / dc, weighted
+
+    d_r = (xw @ (digamma(r + xv) - digamma(r)) + s.total * np.log(alpha)
+           - s.t_weight @ log_at + ws @ log_ratio)
+    d_alpha = (s.total * r / alpha - (r * s.t_weight + s.t_xsum) @ (1.0 / (alpha + s.t_values))
+               + ws @ (rx * (1.0 / (alpha + s.g_t) - 1.0 / (alpha + s.g_tx))))
+    d_ab = xw @ (digamma(a + b) - digamma(a + b + xv))
+    d_a = d_ab + ws.sum() / a
+    d_b = d_ab + xw @ (digamma(b + xv) - digamma(b)) - ws @ (1.0 / bx1)
+    return float(ll_x + ll_t + ll_g), np.array([d_r, d_alpha, d_a, d_b])
+
+
+def _prepare(frequency: Any, recency: Any, T: Any, weights: Any) -> tuple[np.ndarray, ...]:
+    x, t_x, age = check_summary(frequency, recency, T)
+    if weights is None:
+        w = np.ones(len(x))
+    else:
+        w = np.asarray(weights, dtype=np.float64)
+        if w.shape != x.shape or not np.all(np.isfinite(w)) or np.any(w < 0):
+            raise ClvInputError("weights must be finite, non-negative and one per row")
+    return x, t_x, age, w
+
+
+def bgnbd_log_likelihood(params: BgNbdParams, frequency: Any, recency: Any, T: Any,
+                         weights: Any = None) -> float:
+    """Total BG/NBD log-likelihood of the customers at ``params`` (eq. 6, all terms kept)."""
+    x, t_x, age, w = _prepare(frequency, recency, T, weights)
+    theta = np.array([params.r, params.alpha, params.a, params.b], dtype=np.float64)
+    return _bgnbd_ll_grad(theta, _bgnbd_stats(x.astype(np.float64), t_x, age, w))[0]
+
+
+def fit_bgnbd(
+    frequency: Any, recency: Any, T: Any,
+    *, weights: Any = None, initial: BgNbdParams | None = None,
+    raise_on_failure: bool = True, max_iterations: int = 1000,
+) -> BgNbdFit:
+    """Maximum-likelihood BG/NBD parameters of a customer summary.
+
+    ``weights`` counts customers per row (a grouped summary); rows are grouped anyway.
+    Raises ClvConvergenceError if the search does not converge (unless raise_on_failure is
+    False, when the report says so).
+    """
+    x, t_x, age, w = _prepare(frequency, recency, T, weights)
+    if not np.any(w[x > 0] > 0):
+        raise ClvInputError("no customer has a repeat transaction: BG/NBD cannot be fitted")
+    stats = _bgnbd_stats(x.astype(np.float64), t_x, age, w)
+    mean_t = float(w @ age / w.sum()) or 1.0
+    start = initial or BgNbdParams(1.0, mean_t, 1.0, 1.0)
+    theta0 = np.array([start.r, start.alpha, start.a, start.b])
+    theta, report = _maximise(lambda th: _bgnbd_ll_grad(th, stats), theta0, stats.total,
+                              int(len(x)), int(len(stats.g_w) + len(stats.t_values)),
+                              max_iterations)
+    params = BgNbdParams(*map(float, theta))
+    if raise_on_failure and not report.converged:
+        raise ClvConvergenceError("BG/NBD", report, params)
+    return BgNbdFit(params, report)
+
+
+def _maximise(
+    ll_grad: Callable[[np.ndarray], tuple[float, np.ndarray]], theta0: np.ndarray,
+    total: float, n_customers: int, n_groups: int, max_iterations: int,
+) -> tuple[np.ndarray, FitReport]:
+    """L-BFGS-B over log-parameters (positivity for free, and scale-free steps), on the
+    mean log-likelihood so one tolerance suits 2,000 and 10,000,000 customers."""
+    if np.any(~np.isfinite(theta0)) or np.any(theta0 <= 0):
+        raise ClvInputError(f"initial parameters must be positive and finite, not {theta0}")
+
+    def objective(log_theta: np.ndarray) -> tuple[float, np.ndarray]:
+        theta = np.exp(log_theta)
+        ll, grad = ll_grad(theta)
+        if not np.isfinite(ll) or not np.all(np.isfinite(grad)):
+            return np.inf, np.zeros_like(log_theta)  # makes the line search step back
+        return -ll / total, -grad * theta / total
+
+    res = minimize(objective, np.log(theta0), jac=True, method="L-BFGS-B",
+                   bounds=[(-LOG_BOUND, LOG_BOUND)] * len(theta0),
+                   options={"maxiter": max_iterations, "ftol": 1e-15, "gtol": 1e-9})
+    theta = np.exp(res.x)
+    ll, grad = ll_grad(theta)
+    gnorm = float(np.max(np.abs(grad * theta))) / total
+    at_bound = np.abs(res.x) >= LOG_BOUND - 1e-6
+    converged = bool(np.isfinite(ll) and gnorm < 1e-5 and not at_bound.any())
+    message = str(res.message)
+    if at_bound.any():
+        message = (f"parameter(s) {np.flatnonzero(at_bound).tolist()} ran to the bound "
+                   f"e^±{LOG_BOUND:g}: the data do not identify the model")
+    elif not converged:
+        message = f"{message}; gradient norm {gnorm:.3g} is not small"
+    return theta, FitReport(converged, int(res.nit), float(ll), gnorm, message, n_customers,
+                            n_groups)
+
+
+# --- BG/NBD predictions ------------------------------------------------------------------------
+
+
+def _log_odds_dead(p: BgNbdParams, x: np.ndarray, t_x: np.ndarray, age: np.ndarray) -> np.ndarray:
+    """c = ln[P(dropped out) / P(alive)] given (x, t_x, T); -inf when x = 0 (always alive)."""
+    rep = x > 0
+    c = np.full(x.shape, -np.inf)
+    xr = x[rep]
+    c[rep] = (np.log(p.a) - np.log(p.b + xr - 1.0)
+              + (p.r + xr) * (np.log(p.alpha + age[rep]) - np.log(p.alpha + t_x[rep])))
+    return c
+
+
+def probability_alive(params: BgNbdParams, frequency: Any, recency: Any, T: Any) -> np.ndarray:
+    """P(customer still active at T | x, t_x, T); 1 for customers without repeat purchases."""
+    x, t_x, age = check_summary(frequency, recency, T, allow_empty=True)
+    return np.asarray(expit(-_log_odds_dead(params, x.astype(np.float64), t_x, age)))
+
+
+def _expected_if_alive(p: BgNbdParams, t: np.ndarray, x: np.ndarray,
+                       age: np.ndarray) -> np.ndarray:
+    """E[Y(t) | x, T] times 1/P(alive): eq. 10's numerator.
+
+    Eq. 10 reads (a+b+x-1)/(a-1) [1 - ((alpha+T)/(alpha+T+t))^(r+x) 2F1(r+x, b+x; a+b+x-1; z)]
+    with z = t/(alpha+T+t). That 2F1 grows like (1-z)^-(r+x) and overflows for x in the
+    thousands while the bracket is a small difference of large numbers. Euler's transform
+    2F1(A,B;C;z) = (1-z)^(C-A-B) 2F1(C-A,C-B;C;z) turns it into (1-z)^(a-1) F with
+    F = 2F1(a+b-1-r, a-1; a+b+x-1; z) = 1 + (a-1) G, bounded, and the bracket over (a-1) into
+    -expm1((a-1) L)/(a-1) - e^((a-1) L) G with L = ln(1-z): no overflow, no cancellation.
+    """
+    q = p.a - 1.0
+    if abs(q) < 1e-7:  # the formula's removable singularity at a = 1: step off it
+        q = 1e-7 if q >= 0 else -1e-7
+    a = 1.0 + q
+    c = a + p.b + x - 1.0
+    z = t / (p.alpha + age + t)
+    log1mz = -np.log1p(t / (p.alpha + age))
+    g = (hyp2f1(a + p.b - 1.0 - p.r, q, c, z) - 1.0) / q
+    return np.asarray(c * (-np.expm1(q * log1mz) / q - np.exp(q * log1mz) * g))
+
+
+def expected_purchases(params: BgNbdParams, t: Any, frequency: Any, recency: Any,
+                       T: Any) -> np.ndarray:
+    """E[Y(t) | x, t_x, T]: expected repeat transactions in the next ``t`` time units."""
+    x, t_x, age = check_summary(frequency, recency, T, allow_empty=True)
+    tt = np.broadcast_to(np.asarray(t, dtype=np.float64), x.shape)
+    if np.any(~np.isfinite(tt)) or np.any(tt < 0):
+        raise ClvInputError("t must be finite and non-negative")
+    xf = x.astype(np.float64)
+    if_alive = _by_x_and_age(lambda xs, ts, ag: _expected_if_alive(params, ts, xs, ag),
+                             xf, tt, age)
+    return np.asarray(if_alive * expit(-_log_odds_dead(params, xf, t_x, age)))
+
+
+def _by_x_and_age(func: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray],
+                  x: np.ndarray, t: np.ndarray, age: np.ndarray) -> np.ndarray:
+    """func(x, t, T) evaluated once per distinct (x, t, T) and spread back.
+
+    hyp2f1 costs ~1 µs; a broker's 10M customers have a few hundred thousand distinct
+    (x, T) pairs, so scoring runs ~30x faster this way.
+    """
+    if x.size < 4096:
+        return func(x, t, age)
+    (xs, x_code), (ts, t_code), (ages, age_code) = _distinct(x), _distinct(t), _distinct(age)
+    n_keys = len(xs) * len(ts) * len(ages)
+    if n_keys > 4 * x.size:  # nearly all distinct: grouping would not pay
+        return func(x, t, age)
+    key = (x_code * len(ts) + t_code) * len(ages) + age_code
+    present = np.flatnonzero(np.bincount(key, minlength=n_keys))
+    table = np.zeros(n_keys)
+    a_code = present % len(ages)
+    rest = present // len(ages)
+    table[present] = func(xs[rest // len(ts)], ts[rest % len(ts)], ages[a_code])
+    return np.asarray(table[key])
+
+
+# --- Gamma-Gamma ------------------------------------------------------------------------------
+
+
+def _gg_inputs(frequency: Any, monetary_value: Any, weights: Any) -> tuple[np.ndarray, ...]:
+    x = np.asarray(frequency, dtype=np.float64)
+    m = np.asarray(monetary_value, dtype=np.float64)
+    w = np.ones(x.shape) if weights is None else np.asarray(weights, dtype=np.float64)
+    if not (x.shape == m.shape == w.shape) or x.ndim != 1:
+        raise ClvInputError("frequency, monetary_value and weights must be 1-D, one length")
+    if not (np.all(np.isfinite(x)) and np.all(np.isfinite(m)) and np.all(np.isfinite(w))):
+        raise ClvInputError("frequency, monetary_value and weights must be finite")
+    rep = x > 0
+    if np.any(m[rep] <= 0):
+        i = int(np.flatnonzero(rep & (m <= 0))[0])
+        raise ClvInputError(
+            f"monetary_value must be positive for customers with repeat transactions (row {i}: "
+            f"{m[i]!r}); drop zero-revenue customers or define revenue so it is positive")
+    if not rep.any():
+        raise ClvInputError("no customer has a repeat transaction: Gamma-Gamma cannot be fitted")
+    return x[rep], m[rep], w[rep]
+
+
+def _gg_ll_grad(theta: np.ndarray, x: np.ndarray, m: np.ndarray,
+                w: np.ndarray) -> tuple[float, np.ndarray]:
+    """Fader & Hardie (2013) eq. 4: the density of a customer's mean spend m over x days."""
+    p, q, g = theta
+    px = p * x
+    log_gxm = np.log(g + x * m)
+    ll = w @ (gammaln(px + q) - gammaln(px) - gammaln(q) + q * np.log(g)
+              + (px - 1.0) * np.log(m) + px * np.log(x) - (px + q) * log_gxm)
+    psi = digamma(px + q)
+    d_p = w @ (x * (psi - digamma(px) + np.log(m) + np.log(x) - log_gxm))
+    d_q = w @ (psi - digamma(q) + np.log(g) - log_gxm)
+    d_g = w @ (q / g - (px + q) / (g + x * m))
+    return float(ll), np.array([d_p, d_q, d_g])
+
+
+def gamma_gamma_log_likelihood(params: GammaGammaParams, frequency: Any, monetary_value: Any,
+                               weights: Any = None) -> float:
+    x, m, w = _gg_inputs(frequency, monetary_value, weights)
+    return _gg_ll_grad(np.array([params.p, params.q, params.gamma]), x, m, w)[0]
+
+
+def fit_gamma_gamma(frequency: Any, monetary_value: Any, *, weights: Any = None,
+                    initial: GammaGammaParams | None = None, raise_on_failure: bool = True,
+                    max_iterations: int = 1000) -> GammaGammaFit:
+    """Maximum-likelihood Gamma-Gamma parameters from customers with x > 0 (others ignored)."""
+    x, m, w = _gg_inputs(frequency, monetary_value, weights)
+    start = initial or GammaGammaParams(1.0, 1.0, float(w @ m / w.sum()))
+    theta, report = _maximise(lambda th: _gg_ll_grad(th, x, m, w),
+                              np.array([start.p, start.q, start.gamma]), float(w.sum()),
+                              int(len(x)), int(len(x)), max_iterations)
+    params = GammaGammaParams(*map(float, theta))
+    if raise_on_failure and not report.converged:
+        raise ClvConvergenceError("Gamma-Gamma", report, params)
+    return GammaGammaFit(params, report)
+
+
+def conditional_expected_average_profit(params: GammaGammaParams, frequency: Any,
+                                        monetary_value: Any) -> np.ndarray:
+    """E[M | x, m_x]: the customer's long-run mean spend per transaction (FH 2013 eq. 5);
+    the population mean p gamma / (q - 1) for customers without repeat transactions."""
+    if params.q <= 1:
+        raise ClvInputError(f"Gamma-Gamma q = {params.q:.4g} <= 1: mean spend is not finite")
+    x = np.asarray(frequency, dtype=np.float64)
+    m = np.asarray(monetary_value, dtype=np.float64)
+    p, q, g = params.p, params.q, params.gamma
+    return np.where(x > 0, (g + x * m) * p / (p * x + q - 1.0), p * g / (q - 1.0))
+
+
+def customer_lifetime_value(
+    bgnbd: BgNbdParams, gamma_gamma: GammaGammaParams,
+    frequency: Any, recency: Any, T: Any, monetary_value: Any,
+    *, months: int = 12, monthly_discount_rate: float = 0.01, time_unit: TimeUnit = "week",
+    periods_per_month: float | None = None,
+) -> np.ndarray:
+    """Discounted expected profit over the next ``months``: sum over m = 1..months of
+    E[profit per transaction] x E[transactions in month m] / (1 + rate)^m.
+
+    Month m's transactions are E[Y(m k)] - E[Y((m-1) k)] with k model time units per month
+    (``periods_per_month``, default 365.25/12 days in the ``time_unit``).
+    """
+    if months < 1 or not np.isfinite(monthly_discount_rate) or monthly_discount_rate <= -1:
+        raise ClvInputError("months must be >= 1 and monthly_discount_rate > -1")
+    k = periods_per_month or DAYS_PER_MONTH / DAYS_PER_UNIT[time_unit]
+    x, t_x, age = check_summary(frequency, recency, T, allow_empty=True)
+    profit = conditional_expected_average_profit(gamma_gamma, x, monetary_value)
+    xf = x.astype(np.float64)
+    alive = expit(-_log_odds_dead(bgnbd, xf, t_x, age))
+
+    def discounted_purchases(xs: np.ndarray, _t: np.ndarray, ag: np.ndarray) -> np.ndarray:
+        total = np.zeros(xs.shape)
+        before = np.zeros(xs.shape)
+        for month in range(1, months + 1):
+            upto = _expected_if_alive(bgnbd, np.full(xs.shape, month * k), xs, ag)
+            total += (upto - before) / (1.0 + monthly_discount_rate) ** month
+            before = upto
+        return total
+
+    per_alive = _by_x_and_age(discounted_purchases, xf, np.zeros(xf.shape), age)
+    return np.asarray(profit * per_alive * alive)
