@@ -9,6 +9,7 @@ so every engine gives the same text hits by construction.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -98,10 +99,16 @@ def model_tag_hits(scores: ir.Table | None, definitions: Sequence[TagDefinition]
         spec = d.spec
         chosen = current.filter((current.score == spec.score)
                                 & (current.value >= spec.min_score))
-        for row in chosen.select("customer_id", "value").to_pyarrow().to_pylist():
-            hits.append(TagHit(row["customer_id"], d.id, d.version, "model", {
+        extra = [c for c in ("model_version", "reasons_json") if c in chosen.columns]
+        for row in chosen.select("customer_id", "value", *extra).to_pyarrow().to_pylist():
+            evidence: dict[str, Any] = {
                 "definition": d.id, "version": d.version, "score": spec.score,
-                "value": round(float(row["value"]), 6), "min_score": spec.min_score}))
+                "value": round(float(row["value"]), 6), "min_score": spec.min_score}
+            if row.get("model_version"):
+                evidence["model_version"] = row["model_version"]
+            if row.get("reasons_json"):  # the features that raised this customer's score
+                evidence["reasons"] = json.loads(row["reasons_json"])
+            hits.append(TagHit(row["customer_id"], d.id, d.version, "model", evidence))
     return hits
 
 
