@@ -34,6 +34,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from typing import Any
 
 import ibis
 import ibis.expr.types as ir
@@ -232,7 +233,7 @@ def holding_period_summary(rows: pa.Table) -> pa.Table:
     (quartiles by linear interpolation; redemptions of unknown age are counted apart)."""
     days = np.asarray(rows["holding_days"].to_numpy(zero_copy_only=False), dtype=float)
     kinds = np.asarray(rows["fund_type"].to_pylist(), dtype=object)
-    out: dict[str, list] = {k: [] for k in ("fund_type", "redemptions", "unknown_age", "p25",
+    out: dict[str, list[Any]] = {k: [] for k in ("fund_type", "redemptions", "unknown_age", "p25",
                                             "median", "p75", "mean")}
     for kind in ["all", *sorted({str(k) for k in kinds})]:
         sel = np.ones(len(days), bool) if kind == "all" else kinds == kind
@@ -299,7 +300,8 @@ def exposed_holdings(fund_tx: ir.Table, funds: ir.Table, period: Period,
     return out.order_by(KEY)
 
 
-def categorical_effect(levels: Sequence[object], redeemed: np.ndarray) -> tuple[list[dict], float | None, float | None]:
+def categorical_effect(levels: Sequence[object], redeemed: np.ndarray
+                       ) -> tuple[list[dict[str, Any]], float | None, float | None]:
     """Per level: holdings, redeemed, rate and risk ratio (rate in the level / rate in all
     other levels); for the feature: Cramér's V and the chi-square p-value (no continuity
     correction; None when there are fewer than two levels or one outcome only)."""
@@ -344,7 +346,7 @@ def compare_redeemed(rows: pa.Table, categorical: Sequence[str] = CATEGORICAL,
     larger value". Missing values are left out feature by feature (``n`` says how many stay).
     """
     red_all = np.asarray(rows["redeemed"].to_pylist(), dtype=bool)
-    out: list[dict] = []
+    out: list[dict[str, Any]] = []
     for feat in (c for c in categorical if c in rows.column_names):
         levels, v, p = categorical_effect(rows[feat].to_pylist(), red_all)
         out += [{"feature": feat, "kind": "categorical", **lv, "effect": v,
@@ -479,10 +481,10 @@ def reassurance_list(positions: pa.Table, redemptions: pa.Table, waves: pa.Table
     """
     rules = rules or ReassuranceRules()
     names = tag_names or {}
-    found: dict[str, dict[str, list]] = {}
-    info: dict[str, dict] = {}
+    found: dict[str, dict[str, list[tuple[str, dict[str, Any]]]]] = {}
+    info: dict[str, dict[str, Any]] = {}
 
-    def add(cid: str, code: str, text: str, detail: dict) -> None:
+    def add(cid: str, code: str, text: str, detail: dict[str, Any]) -> None:
         found.setdefault(cid, {}).setdefault(code, []).append((text, detail))
 
     for p in positions.to_pylist():
@@ -522,7 +524,7 @@ def reassurance_list(positions: pa.Table, redemptions: pa.Table, waves: pa.Table
         text = "；".join(f"{REASONS[c]}：{'、'.join(t for t, _ in reasons[c][:3])}"
                         + ("等" if len(reasons[c]) > 3 else "") for c in codes)
         rows.append({"customer_id": cid, "advisor_id": info[cid]["advisor_id"],
-                     "score": sum(i["points"] for i in items), "reason_codes": ",".join(codes),
+                     "score": sum(rules.points.get(c, 0) for c in codes), "reason_codes": ",".join(codes),
                      "evidence_count": sum(len(reasons[c]) for c in codes), "reasons": text,
                      "reasons_json": json.dumps(items, ensure_ascii=False, sort_keys=True),
                      "fund_value": info[cid]["value"], "funds_held": info[cid]["funds"]})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import pyarrow as pa
 import typer
@@ -55,7 +55,7 @@ def _comparison(cmp: pa.Table) -> RichTable:
     for col in ("特征", "效应量", "p", "被赎回", "其余", "最突出的取值"):
         t.add_column(col, justify="left" if col in ("特征", "最突出的取值") else "right")
     rows = cmp.to_pylist()
-    features: dict[str, list[dict]] = {}
+    features: dict[str, list[dict[str, Any]]] = {}
     for r in rows:
         features.setdefault(r["feature"], []).append(r)
     ordered = sorted(features.items(), key=lambda kv: -abs(kv[1][0]["effect"] or 0))
