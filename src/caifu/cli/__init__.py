@@ -4,6 +4,7 @@
 """
 
 from caifu.cli import commands as commands  # noqa: F401  (registers its commands)
+from caifu.cli import lifecycle as lifecycle  # noqa: F401
 from caifu.cli import redemption as redemption  # noqa: F401
 from caifu.cli import value as value  # noqa: F401
 from caifu.cli.common import app as app
