@@ -7,6 +7,7 @@ from caifu.cli import commands as commands  # noqa: F401  (registers its command
 from caifu.cli import lifecycle as lifecycle  # noqa: F401
 from caifu.cli import redemption as redemption  # noqa: F401
 from caifu.cli import value as value  # noqa: F401
+from caifu.cli import value_cmds as value_cmds  # noqa: F401
 from caifu.cli.common import app as app
 
 __all__ = ["app"]
