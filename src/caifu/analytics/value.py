@@ -33,6 +33,8 @@ import numpy as np
 import pyarrow as pa
 
 from caifu.analytics import clv
+from caifu.analytics.clv import BgNbdFit, GammaGammaFit
+from caifu.analytics.clv_data import DAYS_PER_UNIT
 from caifu.analytics.value_config import ClvConfig, RevenueConfig, ValueConfig
 from caifu.pipelines.profile import local_date
 
@@ -275,8 +277,8 @@ class ClvEstimate:
     expected_transactions: np.ndarray  # over the horizon
     clv: np.ndarray
     estimated: bool = False  # the CLV column is a forecast (else zeros: no fit was possible)
-    bgnbd: clv.BgNbdFit | None = None
-    gamma_gamma: clv.GammaGammaFit | None = None
+    bgnbd: BgNbdFit | None = None
+    gamma_gamma: GammaGammaFit | None = None
     notes: list[str] = field(default_factory=list)
 
 
@@ -331,7 +333,7 @@ def estimate_clv(base: pa.Table, log: pa.Table | None, config: ClvConfig, as_of:
                              f"{fit.params}")
     bg, gg = out.bgnbd.params, out.gamma_gamma.params
     months = config.horizon_months
-    horizon = months * clv.DAYS_PER_MONTH / clv.DAYS_PER_UNIT[config.time_unit]
+    horizon = months * clv.DAYS_PER_MONTH / DAYS_PER_UNIT[config.time_unit]
     out.p_alive = clv.probability_alive(bg, s.frequency, s.recency, s.T)
     out.expected_transactions = clv.expected_purchases(bg, horizon, s.frequency, s.recency, s.T)
     try:
