@@ -31,6 +31,7 @@ import ibis
 import ibis.expr.types as ir
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from caifu.analytics import clv
 from caifu.analytics.clv import BgNbdFit, GammaGammaFit
@@ -297,11 +298,9 @@ def estimate_clv(base: pa.Table, log: pa.Table | None, config: ClvConfig, as_of:
     opened = np.asarray(base["opened_on"].to_numpy(zero_copy_only=False), "datetime64[D]")
     birth = opened if history_start is None else np.maximum(opened, np.datetime64(history_start))
     birth = np.minimum(birth, np.datetime64(as_of))
-    known = set(ids.tolist())
-    if log is not None and log.num_rows:
-        mask = np.fromiter((c in known for c in log["customer_id"].to_pylist()), bool,
-                           log.num_rows)
-        log = log.filter(pa.array(mask))
+    if log is not None and log.num_rows:  # customers opened after as-of are not in the base
+        log = log.filter(pc.is_in(log["customer_id"], value_set=base["customer_id"]
+                                  .combine_chunks()))
     events = pa.table({"customer_id": pa.array(ids, pa.string()),
                        "date": pa.array(birth, pa.date32()),
                        "amount": pa.array(np.zeros(len(ids)), pa.float64())})
