@@ -46,6 +46,7 @@ CUSTOMERS = [
     ("OLD", dt.date(2024, 6, 1), None, "normal", "normal"),  # opened before the facts
     ("GONE", J(3), None, "normal", "transferred_out"),  # account transferred out, no date
     ("FUNDS", J(3), None, "normal", "normal"),         # buys funds, never trades
+    ("BACK", J(2), None, "normal", "normal"),          # lapses, then trades again
     ("LATER", J(1, 6), None, "normal", "normal"),      # opens after the as-of date
 ]
 # customer, day, side, quantity, price
@@ -59,6 +60,8 @@ TRADES = [
     *(("REC", J(1) + dt.timedelta(days=d), "B", 100, "10.00") for d in range(19, 150, 4)),
     ("OLD", J(25), "B", 100, "10.00"), ("OLD", J(26), "S", 100, "8.00"),  # not judged
     ("GONE", J(4), "B", 100, "10.00"),
+    ("BACK", J(3), "B", 100, "10.00"), ("BACK", J(4), "B", 100, "10.00"),
+    ("BACK", J(20), "B", 100, "10.00"),
 ]
 # customer, day, direction, amount, method
 FLOWS = [
@@ -243,6 +246,16 @@ def test_an_account_gone_without_a_date_churns_on_its_last_fact(history: pa.Tabl
         "closed_on": "2025-02-10", "date_inferred": True}
 
 
+def test_a_lapsed_customer_who_trades_again_is_active_again(history: pa.Table) -> None:
+    # two active days are below min_previous_days, so the Jan 20 trade is no "fall"
+    assert _of(history, "BACK")[1:] == [
+        (J(3), "opened_not_funded", "active", "first_trade"),  # no deposit seen: straight in
+        (J(14), "active", "declining", "no_recent_trade"),
+        (J(20), "declining", "active", "trading_resumed"),
+        (J(30), "active", "declining", "no_recent_trade"),
+        (J(19, 2), "declining", "dormant", "no_activity")]
+
+
 def test_fund_buyer_who_never_trades_is_funded_but_never_active(history: pa.Table) -> None:
     assert _of(history, "FUNDS") == [
         (J(3), None, "opened_not_funded", "account_opened"),
@@ -296,7 +309,8 @@ def test_monthly_counts_and_the_flow_matrix(history: pa.Table) -> None:
     assert flows[("active", "dormant")] == 2  # FUND, OLD
     assert flows[("declining", "churned")] == 1  # GONE (dormant Feb 3, churned Feb 10)
     assert flows[("funded_not_traded", "dormant")] == 1  # FUNDS
-    assert sum(flows.values()) == 7
+    assert flows[("declining", "dormant")] == 1  # BACK
+    assert sum(flows.values()) == 8
     start = flow_matrix(history, J(1), J(31))
     assert set(start["from_stage"].to_pylist()) == {"new"}
 

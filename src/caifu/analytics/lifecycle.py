@@ -55,7 +55,7 @@ TRIGGERS: dict[str, str] = {
     "traded": "{trade_date} 有交易",
     "trading_resumed": "{trade_date} 恢复交易",
     "activity_recovered": "近 {window_days} 天活跃 {last_window_days} 天，前一窗口 "
-                          "{previous_window_days} 天，降幅回到 {drop_pct}% 以内",
+                          "{previous_window_days} 天，降幅 {drop_pct}% 已回到阈值以内",
     "first_loss_period_over": "首次亏损（{first_loss_date}）已过 {days} 天",
     "reactivation_period_over": "重新激活（{reactivated_on}）已过 {days} 天",
     "first_realised_loss": "{loss_date} 卖出 {security_code} 首次实现亏损 {loss_amount} 元"

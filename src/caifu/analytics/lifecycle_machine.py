@@ -12,7 +12,10 @@ history start ``H``), whose past is unknown — on ``H + dormant.days − 1``, a
 as long as the dormancy threshold; they are assumed funded, their dormancy clock starts at
 ``H``, and first losses are not judged for them (their first loss happened before the data).
 
-Cost: about 30 vector operations per day, so ~2 ms per day per 100k customers.
+Cost (measured on 100k synthetic customers, two years, 2.5M active customer-days): the vector
+work is ~5 ms per day; writing a transition (its values and Chinese text) is ~25 µs in Python,
+which dominates at ~4 transitions per customer (15 s in all). Grouping that work by trigger
+code is the next step before running it on millions of customers.
 """
 
 from __future__ import annotations
@@ -148,6 +151,9 @@ class _Machine:
         ring = np.zeros((2 * w, n), np.int8)  # activity per day of the two windows
         s_last = np.zeros(n, np.int64)
         s_prev = np.zeros(n, np.int64)
+        # declining because of a fall (not a lapse): only these get the hysteresis band, so a
+        # lapsed customer who trades again is active again
+        falling = np.zeros(n, bool)
         start = int(min(self.seed.min(initial=self.end), self.h))
         bounds = np.searchsorted(self.d, np.arange(start, self.end + 2))
         for i, d in enumerate(range(start, self.end + 1)):
@@ -184,7 +190,8 @@ class _Machine:
             lapsed = (last_trade > -NEVER) & (d - last_trade >= m)
             drop_in = (s_prev >= r.declining.min_previous_days) & (
                 s_last * 100 <= s_prev * (100 - drop))
-            drop_stay = (stage == DECLINING) & (s_last * 100 < s_prev * (100 - recover))
+            drop_stay = falling & (stage == DECLINING) & (
+                s_last * 100 < s_prev * (100 - recover))
             new = np.select(
                 [terminal | flow, d - last_act >= big_n, d - react_on < k,
                  lapsed | drop_in | drop_stay,
@@ -193,6 +200,7 @@ class _Machine:
                 [CHURNED, DORMANT, REACTIVATED, DECLINING, FIRST_LOSS, ACTIVE, FUNDED],
                 OPENED)
             new = np.where(self.seed <= d, new, -1)
+            falling = (new == DECLINING) & (drop_in | drop_stay)
             changed = np.flatnonzero(new != stage)
             if len(changed):
                 ctx = {"d": d, "terminal": terminal, "lapsed": lapsed, "last_trade": last_trade,
