@@ -88,31 +88,31 @@ class _Section(BaseModel):
 
 
 class ActiveRules(_Section):
-    days: int = Field(90, ge=1, le=3650, description="traded within this many days")
+    days: int = Field(default=90, ge=1, le=3650, description="traded within this many days")
 
 
 class DormantRules(_Section):
-    days: int = Field(180, ge=2, le=3650, description="no trade, no fund purchase this long")
+    days: int = Field(default=180, ge=2, le=3650, description="no trade, no fund purchase this long")
 
 
 class DecliningRules(_Section):
-    window_days: int = Field(90, ge=7, le=730)
-    drop_pct: float = Field(50, gt=0, le=100)
-    recover_pct: float = Field(25, ge=0, lt=100)
-    min_previous_days: int = Field(6, ge=1)
+    window_days: int = Field(default=90, ge=7, le=730)
+    drop_pct: float = Field(default=50, gt=0, le=100)
+    recover_pct: float = Field(default=25, ge=0, lt=100)
+    min_previous_days: int = Field(default=6, ge=1)
 
 
 class FirstLossRules(_Section):
-    min_amount: float = Field(100, ge=0, description="yuan; smaller losses are noise")
-    days: int = Field(30, ge=1, le=3650)
+    min_amount: float = Field(default=100, ge=0, description="yuan; smaller losses are noise")
+    days: int = Field(default=30, ge=1, le=3650)
 
 
 class ReactivatedRules(_Section):
-    days: int = Field(90, ge=1, le=3650)
+    days: int = Field(default=90, ge=1, le=3650)
 
 
 class ChurnRules(_Section):
-    transfer_out_min_amount: float = Field(0, ge=0)
+    transfer_out_min_amount: float = Field(default=0, ge=0)
 
 
 class LifecycleRules(_Section):
