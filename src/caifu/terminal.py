@@ -22,6 +22,7 @@ from caifu.settings import Settings
 
 if TYPE_CHECKING:
     from caifu.services.build import BuildResult
+    from caifu.services.scoring import ScoringResult
 
 
 def ingest_with_progress(c: Container, tenant: str, paths: list[Path], mapping: Path | None,
@@ -104,6 +105,8 @@ def run_demo(workspace: Path, settings: Settings, customers: int, seed: int,
     results, elapsed = ingest_with_progress(c, demo.TENANT, [data_dir], None, None, console)
     print_batches(results, elapsed, console)
     demo.create_demo_segments(c)
+    # models first: the build turns their scores into model tags
+    print_scores(score_with_progress(c, demo.TENANT, None, None, console), console)
     result = build_with_progress(c, demo.TENANT, "duckdb", None, console)
     names = {d.id: d.name for d in load_definitions(c, demo.TENANT)[0]}
     print_build(result, console, names)
@@ -124,12 +127,55 @@ def print_examples(c: Container, tenant: str, console: Console,
     shown: set[str] = set()
     for group in (["interest_chinext", "chinext_trader_without_permission"],
                   ["intent_redeem", "fund_heavy", "loss_anxiety"],
-                  ["dormant", "high_net_worth"]):
+                  ["dormant", "high_net_worth"], ["churn_risk", "chinext_lead"]):
         for cid in examples(c, tenant, group, n=3):
             if cid not in shown:
                 shown.add(cid)
                 print_customer(customer_view(c, tenant, cid), console, names, EXAMPLE_FEATURES)
                 break
+
+
+# --- scores: churn and propensity models ---------------------------------------------------------
+
+
+def score_with_progress(c: Container, tenant: str, as_of: Any, targets: list[str] | None,
+                        console: Console) -> ScoringResult:
+    from caifu.services.scoring import Scoring
+
+    with console.status("score", spinner="dots") as status:
+        def step(message: str) -> None:
+            status.update(f"score {tenant}: {message}")
+
+        return Scoring(c, step).run(tenant, as_of=as_of, targets=targets)
+
+
+def print_scores(r: ScoringResult, console: Console) -> None:
+    test = r.cutoffs["backtest_test"][0]
+    t = Table("target", "model", "AUC", "PR-AUC", "lift top 10%", "Brier", "positives",
+                  title=f"backtest: trained on profiles at {', '.join(r.cutoffs['backtest_train'])}, "
+                        f"tested on {test} with the 90 days after it")
+    for tr in r.targets:
+        if tr.problem:
+            t.add_row(tr.target, "—", tr.problem, "", "", "", "")
+            continue
+        for model in ("lightgbm", "logistic", "heuristic"):
+            m = tr.backtest[model]
+            label = model if model != "heuristic" else f"heuristic ({m['feature']})"
+            brier = f"{m['brier']:.4f}" if "brier" in m else "—"
+            t.add_row(tr.target if model == "lightgbm" else "", label, f"{m['auc']:.3f}",
+                      f"{m['pr_auc']:.3f}", f"{m['lift_top_decile']:.2f}×", brier,
+                      f"{m['positives']:,} / {m['rows']:,}" if model == "lightgbm" else "")
+    console.print(t)
+    s = Table("target", "名称", "customers scored", "mean score", "model version",
+                  title=f"scores as of {r.as_of} (lake table model_scores)")
+    for tr in r.targets:
+        if not tr.problem:
+            s.add_row(tr.target, tr.title, f"{tr.scored:,}", f"{tr.mean_score:.3f}",
+                      tr.model_version)
+    console.print(s)
+    for note in r.notes:
+        console.print(f"[yellow]note:[/] {note}", soft_wrap=True)
+    console.print(f"models and evaluation: {r.folder}", soft_wrap=True)
 
 
 # --- build: profiles, tags, segments ----------------------------------------------------------
@@ -191,6 +237,9 @@ def print_customer(view: dict[str, Any], console: Console, names: dict[str, str]
                 f"{k}={v}" for k, v in ev.get("features", {}).items())
         else:
             why = f"{ev.get('score')} = {ev.get('value')} ≥ {ev.get('min_score')}"
+            if ev.get("reasons"):
+                why += "  ← " + ", ".join(f"{r['feature']}={r['value']} (+{r['contribution']})"
+                                          for r in ev["reasons"])
         console.print(f"  [cyan]{names.get(tag['tag_id'], tag['tag_id'])}[/] "
                       f"({tag['tag_id']} v{tag['tag_version']}): {why}",
                       soft_wrap=True, highlight=False)

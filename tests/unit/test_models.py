@@ -54,7 +54,7 @@ def _planted(n: int, seed: int) -> tuple[models.Design, np.ndarray, np.ndarray]:
 
 
 def test_fit_finds_the_planted_signal_and_is_calibrated() -> None:
-    train_x, train_y, _ = _planted(12_000, 1)
+    train_x, train_y, _ = _planted(20_000, 1)
     test_x, test_y, truth = _planted(8_000, 2)
     m = models.fit("toy", train_x, train_y)
     p = m.predict(test_x.x)

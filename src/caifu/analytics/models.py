@@ -56,10 +56,13 @@ POSITION_FEATURES = frozenset({
     "positions_count", "holdings_value", "unrealised_pnl", "worst_security_pnl", "aum",
     "aum_30d_ago", "aum_90d_ago", "aum_trend_30d", "aum_trend_90d",
 })
+# Shallow trees: the outcomes depend on a few behaviours and their interactions, and the cost
+# of per-customer reasons (TreeSHAP) grows with the square of the depth.
 PARAMS: dict[str, Any] = {
-    "objective": "binary", "learning_rate": 0.05, "num_leaves": 31, "min_child_samples": 40,
-    "subsample": 0.8, "subsample_freq": 1, "colsample_bytree": 0.8, "reg_lambda": 1.0,
-    "n_estimators": 400, "deterministic": True, "force_row_wise": True, "verbose": -1,
+    "objective": "binary", "learning_rate": 0.08, "num_leaves": 15, "max_depth": 5,
+    "min_child_samples": 80, "subsample": 0.8, "subsample_freq": 1, "colsample_bytree": 0.8,
+    "reg_lambda": 1.0, "n_estimators": 300, "deterministic": True, "force_row_wise": True,
+    "verbose": -1,
 }
 
 
@@ -169,7 +172,7 @@ def fit(target: str, design: Design, y: np.ndarray, seed: int = 7) -> TrainedMod
     model = lgb.LGBMClassifier(random_state=seed, n_jobs=2, **PARAMS)
     model.fit(design.x[grow], y[grow], eval_X=(design.x[stop],), eval_y=(y[stop],),
               eval_metric="binary_logloss",
-              callbacks=[lgb.early_stopping(30, verbose=False)])
+              callbacks=[lgb.early_stopping(20, verbose=False)])
     booster = model.booster_
     best = int(model.best_iteration_ or booster.current_iteration())
     raw_cal = np.asarray(booster.predict(design.x[cal], num_iteration=best))

@@ -9,8 +9,8 @@ With ``T`` the as-of date (default: the newest data) and a 90-day horizon:
   evaluate on the profiles at ``T−90`` with outcomes in ``T−89 … T``: LightGBM, the logistic
   baseline and the target's one-feature heuristic, side by side;
 - **production** — train the same way on ``T−180`` and ``T−90`` (outcomes to ``T``) and score
-  the customers eligible at ``T``; the top fifth of each score (and any at 0.5 or more)
-  carry their top three reasons.
+  the customers eligible at ``T``; the top tenth of each score (and any at 0.5 or more, at
+  most 5,000 per score) carry their top three reasons.
 
 Scores go to the lake table ``model_scores`` (one snapshot per as-of date; ``scored_at`` is
 the last second of the as-of day in UTC, the data the score saw), where model tags
@@ -42,9 +42,10 @@ from caifu.services.workspace import get_tenant
 
 STEP_DAYS = 90
 SNAPSHOT_SLACK_DAYS = 31
-# reasons are recorded for the customers someone will act on: the top fifth of each score and
-# anyone at 0.5 or more
-EXPLAIN_TOP, EXPLAIN_AT = 0.8, 0.5  # a positions snapshot this close before a cutoff stands for it
+# Reasons (TreeSHAP contributions) cost far more than scores; they are recorded for the
+# customers someone will act on: the top tenth of each score, everyone at 0.5 or more, at most
+# EXPLAIN_MAX customers per score.
+EXPLAIN_SHARE, EXPLAIN_AT, EXPLAIN_MAX = 0.10, 0.5, 5_000  # a positions snapshot this close before a cutoff stands for it
 
 Progress = Callable[[str], None]
 
@@ -202,8 +203,7 @@ class Scoring:
             "customer_id")
         x_now = models.design_matrix(now, columns)
         p = model.predict(x_now.x)
-        cut = min(EXPLAIN_AT, float(np.quantile(p, EXPLAIN_TOP))) if len(p) else 1.0
-        reasons = models.explain(model, x_now.x, p >= cut)
+        reasons = models.explain(model, x_now.x, _to_explain(p))
         text, meta = models.save(model, result.backtest)
         result.model_version = _version(text)
         (folder / f"{name}.txt").write_text(text)
@@ -222,6 +222,15 @@ class Scoring:
             "reasons_json": pa.array([json.dumps(r, ensure_ascii=False) for r in reasons],
                                      pa.string()),
         })
+
+
+def _to_explain(p: np.ndarray) -> np.ndarray:
+    """Mask of the customers whose score gets reasons (see ``EXPLAIN_SHARE``)."""
+    k = max(int(np.ceil(EXPLAIN_SHARE * len(p))), int((p >= EXPLAIN_AT).sum()))
+    k = min(k, EXPLAIN_MAX, len(p))
+    mask = np.zeros(len(p), dtype=bool)
+    mask[np.argsort(-p, kind="stable")[:k]] = True
+    return mask
 
 
 def _rank_metrics(y: np.ndarray, ranking: np.ndarray, feature: str) -> dict[str, Any]:
