@@ -111,11 +111,40 @@ def run_demo(workspace: Path, settings: Settings, customers: int, seed: int,
     names = {d.id: d.name for d in load_definitions(c, demo.TENANT)[0]}
     print_build(result, console, names)
     print_examples(c, demo.TENANT, console, names)
+    report_path = value_report(c, demo.TENANT, console)
     console.print(f"[bold green]demo ready[/] in {time.perf_counter() - t0:.0f} s — workspace "
                   f"{c.root}")
     w = f"-t demo -w {workspace}"
+    console.print(f"open the value report in a browser: {report_path}", soft_wrap=True)
     console.print(f"next: caifu customer CUSTOMER_ID {w}  |  caifu segment list {w}  |  "
-                  f"caifu tags list {w}  |  caifu quarantine {w}", soft_wrap=True)
+                  f"caifu tags list {w}  |  caifu value {w}  |  caifu lifecycle {w}  |  "
+                  f"caifu redemption {w}  |  caifu quarantine {w}", soft_wrap=True)
+
+
+def value_report(c: Container, tenant: str, console: Console, as_of: date | None = None,
+                 out: Path | None = None) -> Path:
+    """Customer value, lifecycle and fund redemptions as of a date, a short summary on the
+    terminal, and the self-contained HTML report with the charts."""
+    from caifu.services.report import gather
+    from caifu.web.report import write
+
+    with console.status(f"report {tenant}: customer value, lifecycle, fund redemptions"):
+        report = gather(c, tenant, as_of)
+        path = write(report, out or c.root / "reports" / f"value-{tenant}-{report.as_of}.html")
+    t = report.value.totals
+    console.rule("[bold]customer value and lifecycle")
+    console.print(f"CLV (12 months, discounted) {t['clv']:,.0f} yuan over {t['customers']:,} "
+                  f"customers; acquisition {t['acquisition_cost']:,.0f}, retention "
+                  f"{t['retention_cost']:,.0f}; efficiency {t['efficiency']:,.0f} "
+                  f"({t['negative_share']:.0%} of customers below zero)", soft_wrap=True)
+    stages = ", ".join(f"{k} {v:,}" for k, v in sorted(report.lifecycle.counts.items(),
+                                                        key=lambda kv: -kv[1]))
+    console.print(f"lifecycle stages: {stages}", soft_wrap=True)
+    top = report.reassurance.reassurance.num_rows
+    console.print(f"fund holders to reassure: {top:,} (ranked, with reasons)", soft_wrap=True)
+    for note in report.notes:
+        console.print(f"[yellow]note:[/] {note}", soft_wrap=True)
+    return path
 
 
 def print_examples(c: Container, tenant: str, console: Console,

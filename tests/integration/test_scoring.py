@@ -5,40 +5,21 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
-import pytest
 
 from caifu.adapters.sor import serving
 from caifu.analytics import models
-from caifu.data.demo import generate
 from caifu.pipelines.profile import ProfileInputs, local_date, profile_features
 from caifu.services.build import SCORE_TABLE, Build
 from caifu.services.container import Container
-from caifu.services.ingest import Ingest
-from caifu.services.scoring import Scoring, ScoringResult, latest_run
-from caifu.services.workspace import create_tenant, init_workspace
-from caifu.settings import Settings
+from caifu.services.scoring import latest_run
 
 AS_OF = dt.date(2026, 10, 30)
-
-
-@pytest.fixture(scope="module")
-def scored(tmp_path_factory: pytest.TempPathFactory
-           ) -> Iterator[tuple[Container, ScoringResult, Path]]:
-    out = tmp_path_factory.mktemp("demo") / "exports"
-    generate(out, customers=4000, seed=11)
-    c = init_workspace(tmp_path_factory.mktemp("ws") / "ws", Settings(duckdb_memory_limit="2GB"))
-    create_tenant(c, "acme", "甲乙证券")
-    Ingest(c).ingest("acme", [out])
-    result = Scoring(c).run("acme")
-    yield c, result, out
-    c.close()
 
 
 def _scores(c: Container) -> dict[str, dict[str, float]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -27,3 +28,24 @@ def score(tenant: TenantOpt, as_of: AsOfOpt = None, target: TargetOpt = None,
     except CaifuError as exc:
         _fail(exc)
     print_scores(result, console)
+
+
+report_app = typer.Typer(no_args_is_help=True, help="Reports: self-contained offline HTML.")
+app.add_typer(report_app, name="report")
+
+
+@report_app.command("value")
+def report_value(tenant: TenantOpt, as_of: AsOfOpt = None,
+                 out: Annotated[Path | None, typer.Option(
+                     help="HTML file to write [default: <workspace>/reports/value-<tenant>-<date>.html]")] = None,
+                 workspace: WorkspaceOpt = None) -> None:
+    """Customer value and efficiency, lifecycle, model quality and fund redemptions, with charts."""
+    from caifu.services.build import check_as_of
+    from caifu.terminal import value_report
+
+    try:
+        c = _container(workspace)
+        path = value_report(c, tenant, console, check_as_of(as_of), out)
+    except CaifuError as exc:
+        _fail(exc)
+    console.print(f"value report written: {path}", soft_wrap=True)

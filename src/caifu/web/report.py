@@ -1,0 +1,170 @@
+"""The value report as one self-contained HTML file: inline CSS and SVG, no scripts, nothing
+fetched — it opens offline, attaches to an e-mail, and prints.
+
+Customers appear by id only (data level 2); names, ID numbers and mobiles never do.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from caifu.analytics.lifecycle import STAGE_NAMES, STAGES
+from caifu.services.report import ValueReport
+from caifu.web import charts
+
+TEMPLATES = Path(__file__).parent / "templates"
+TOP_ADVISORS = 10
+TOP_FUNDS = 10
+TOP_HOLDERS = 25
+
+
+def _env() -> Environment:
+    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(),
+                      trim_blocks=True, lstrip_blocks=True)
+    env.filters["yuan"] = lambda v: "—" if v is None else f"{float(v):,.0f}"
+    env.filters["num"] = lambda v, d=2: "—" if v is None else f"{float(v):,.{d}f}"
+    env.filters["sig"] = lambda v: "—" if v is None else (
+        f"{float(v):,.0f}" if abs(float(v)) >= 100 else f"{float(v):.4g}")
+    env.filters["pct"] = lambda v, d=1: "—" if v is None else f"{100 * float(v):.{d}f} %"
+    return env
+
+
+def render(r: ValueReport) -> str:
+    return _env().get_template("value_report.html").render(
+        r=r, value=_value(r), lifecycle=_lifecycle(r), models=_models(r),
+        redemption=_redemption(r))
+
+
+def write(r: ValueReport, out: Path) -> Path:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(render(r), encoding="utf-8")
+    return out
+
+
+# --- sections ------------------------------------------------------------------------------
+
+
+def _rows(t: pa.Table) -> list[dict[str, Any]]:
+    return t.to_pylist()
+
+
+def _value(r: ValueReport) -> dict[str, Any]:
+    v = r.value
+    per = v.per_customer
+    open_ = per.filter(pc.not_equal(per["clv_basis"], "closed"))
+    clv = np.asarray(pc.cast(open_["clv"], pa.float64()).to_numpy(zero_copy_only=False))
+    channel = sorted(_rows(v.rollups["channel"]), key=lambda x: -x["efficiency_mean"])
+    advisors = sorted(_rows(v.rollups["advisor"]), key=lambda x: -x["efficiency"])
+    advisors = [a for a in advisors if a["group"]]
+    shown = advisors[:TOP_ADVISORS] + [a for a in advisors[-TOP_ADVISORS:]
+                                       if a not in advisors[:TOP_ADVISORS]]
+
+    def per_customer(row: dict[str, Any], key: str) -> float:
+        return float(row[key]) / row["customers"] if row["customers"] else 0.0
+
+    fits = {}
+    if v.bgnbd is not None:
+        p, rep = v.bgnbd.params, v.bgnbd.report
+        fits["BG/NBD"] = {"params": f"r = {p.r:.3f}, α = {p.alpha:.2f}, a = {p.a:.3f}, "
+                                    f"b = {p.b:.3f}",
+                          "ll": rep.log_likelihood, "converged": rep.converged,
+                          "iterations": rep.iterations}
+    if v.gamma_gamma is not None:
+        p, rep = v.gamma_gamma.params, v.gamma_gamma.report
+        fits["Gamma-Gamma"] = {"params": f"p = {p.p:.3f}, q = {p.q:.3f}, γ = {p.gamma:.3f}",
+                               "ll": rep.log_likelihood, "converged": rep.converged,
+                               "iterations": rep.iterations}
+    return {
+        "totals": v.totals, "clv": v.clv, "efficiency": v.efficiency, "fits": fits,
+        "channels": channel, "advisors": shown, "config": v.config_source,
+        "cohorts": sorted(_rows(v.rollups["cohort"]), key=lambda x: str(x["group"]))[-8:],
+        "campaigns": _rows(v.rollups["campaign"]),
+        "chart_clv": charts.histogram_log(clv, {"median": v.clv.get("p50", 0.0),
+                                                "p90": v.clv.get("p90", 0.0)},
+                                          "CLV, next 12 months (yuan, log scale)"),
+        "chart_channel": charts.grouped_bars(
+            [c["group"] for c in channel],
+            {"CLV": [c["clv_mean"] for c in channel],
+             "acquisition cost": [per_customer(c, "acquisition_cost") for c in channel],
+             "retention cost": [per_customer(c, "retention_cost") for c in channel],
+             "efficiency": [c["efficiency_mean"] for c in channel]},
+            "yuan per customer"),
+        "chart_advisors": charts.grouped_bars(
+            [a["group"] for a in shown], {"efficiency (total)": [a["efficiency"] for a in shown]},
+            "yuan"),
+    }
+
+
+def _lifecycle(r: ValueReport) -> dict[str, Any]:
+    lc = r.lifecycle
+    # customers opened before the facts begin get their first stage only after a look-back of
+    # the dormancy threshold: months before that would show a base that is still filling up
+    settled = lc.history_start + dt.timedelta(days=lc.rules.dormant.days)
+    months = sorted(m for m in set(lc.monthly["month_end"].to_pylist()) if m >= settled)
+    counts = {(row["month_end"], row["stage"]): row["customers"] for row in _rows(lc.monthly)}
+    series = {s: [counts.get((m, s), 0) for m in months] for s in STAGES}
+    start = _months_back(r.as_of.replace(day=1), 3)
+    flows = [f for f in _rows(lc.flows(start)) if f["from_stage"] != f["to_stage"]]
+    total = sum(lc.counts.values()) or 1
+    return {
+        "counts": [{"stage": s, "name": STAGE_NAMES[s], "customers": lc.counts.get(s, 0),
+                    "share": lc.counts.get(s, 0) / total} for s in STAGES],
+        "flows": sorted(flows, key=lambda x: -x["customers"])[:15], "flow_start": start,
+        "chart": charts.stacked_area(months, series, "customers") if months else "",
+        "rules": lc.rules_source, "chart_from": settled,
+    }
+
+
+def _months_back(first: dt.date, n: int) -> dt.date:
+    """The first of the month ``n`` months before ``first`` (itself a first of a month)."""
+    y, m = divmod(first.year * 12 + first.month - 1 - n, 12)
+    return dt.date(y, m + 1, 1)
+
+
+def _models(r: ValueReport) -> dict[str, Any] | None:
+    run = r.models
+    if run is None:
+        return None
+    targets = [t for t in run["targets"] if not t.get("problem")]
+    return {"run": run, "targets": targets,
+            "problems": [t for t in run["targets"] if t.get("problem")],
+            "chart": charts.calibration_and_lift(targets) if targets else ""}
+
+
+def _redemption(r: ValueReport) -> dict[str, Any]:
+    x = r.redemption
+    funds = _rows(x.funds)[:TOP_FUNDS]
+    comparison = sorted(_rows(x.comparison), key=lambda c: -abs(c["effect"] or 0.0))
+    features: dict[str, dict[str, Any]] = {}
+    for c in comparison:  # one line per feature: its strongest level
+        features.setdefault(c["feature"], c)
+    summary = _rows(x.holding_summary)
+    holders = []
+    for h in _rows(r.reassurance.reassurance)[:TOP_HOLDERS]:
+        h = dict(h)
+        h["reason_list"] = [f"{item['label']}" for item in json.loads(h["reasons_json"])]
+        holders.append(h)
+    known = [s for s in summary if s["median"] is not None]
+    return {
+        "basis": r.redemption_basis, "period": x.period, "funds": funds,
+        "features": list(features.values()), "summary": summary, "holders": holders,
+        "waves": _rows(r.reassurance.waves),  # the run that chose the period
+        "holders_total": r.reassurance.reassurance.num_rows,
+        "holders_as_of": r.reassurance.period.end,
+        "chart_funds": charts.grouped_bars(
+            [f"{f['fund_code']} {f['fund_type']}" for f in funds],
+            {"redeemed amount": [float(f["redeemed_amount"]) for f in funds]}, "yuan")
+        if funds else "",
+        "chart_holding": charts.quartile_bars(
+            [s["fund_type"] for s in known], [s["p25"] for s in known],
+            [s["median"] for s in known], [s["p75"] for s in known], "days held (FIFO)")
+        if known else "",
+    }
