@@ -7,6 +7,7 @@ import datetime as dt
 import json
 from pathlib import Path
 
+import ibis
 import numpy as np
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
@@ -31,18 +32,30 @@ def _scores(c: Container) -> dict[str, dict[str, float]]:
 
 
 def _cut(inputs: ProfileInputs, cutoff: dt.date) -> ProfileInputs:
-    """The same inputs with every fact after the cutoff removed."""
+    """The same inputs as they were on the cutoff: facts after it removed, dated master data
+    (permissions, Level-2, assessments, WeCom follows) undone where it happened later."""
     def upto(t, column, ts=False):  # type: ignore[no-untyped-def]
         if t is None:
             return None
         day = local_date(t[column], 8) if ts else t[column]
         return t.filter(day <= cutoff)
 
+    def undo_later(t, *columns):  # type: ignore[no-untyped-def]
+        return t.mutate(**{c: ibis.ifelse(t[c] > cutoff, ibis.null(t[c].type()), t[c])
+                           for c in columns})
+
+    a = undo_later(inputs.accounts, "chinext_opened_on", "star_opened_on", "bse_opened_on",
+                   "margin_opened_on", "level2_since")
+    a = a.mutate(level2_until=ibis.ifelse(a.level2_since.isnull(),
+                                          ibis.null("date"), a.level2_until))
+    f = upto(inputs.wecom_follows, "added_at", True)
+    f = f.mutate(removed_at=ibis.ifelse(local_date(f.removed_at, 8) > cutoff,
+                                        ibis.null("timestamp"), f.removed_at))
     return ProfileInputs(
-        customers=inputs.customers, accounts=inputs.accounts, securities=inputs.securities,
+        customers=inputs.customers, accounts=a, securities=inputs.securities,
         fund_products=inputs.fund_products,
-        suitability_assessments=inputs.suitability_assessments,
-        wecom_follows=inputs.wecom_follows,
+        suitability_assessments=upto(inputs.suitability_assessments, "assessed_on"),
+        wecom_follows=f,
         trades=upto(inputs.trades, "trade_date"), positions=upto(inputs.positions, "snapshot_date"),
         cash_flows=upto(inputs.cash_flows, "flow_time", True),
         fund_transactions=upto(inputs.fund_transactions, "txn_date"),
@@ -60,8 +73,12 @@ def test_features_at_a_cutoff_ignore_everything_after_it(scored) -> None:  # typ
         cut = s.to_arrow(profile_features(_cut(inputs, cutoff), cutoff, 8)).sort_by("customer_id")
         later = s.to_arrow(inputs.trades.filter(inputs.trades.trade_date > cutoff).count()
                            .as_table())
+        a = inputs.accounts
+        opened_later = s.to_arrow(a.filter((a.chinext_opened_on > cutoff)
+                                           | (a.level2_since > cutoff)).count().as_table())
         s.close()
     assert later.column(0)[0].as_py() > 10_000  # there was plenty to leak
+    assert opened_later.column(0)[0].as_py() > 50  # … through permissions too
     columns = models.feature_columns(full)
     assert full.select(columns).equals(cut.select(columns))
     # and the label windows start after the training cutoffs and end by the data's end

@@ -213,3 +213,33 @@ def test_label_window_must_be_known() -> None:
     with pytest.raises(ValueError, match="not known yet"):
         label_window(CUTOFF, 90, dt.date(2026, 9, 27))
     assert set(TARGETS) == {"chinext_90d", "level2_90d", "fund_purchase_90d", "churn_90d"}
+
+
+def test_ranking_metrics_use_the_raw_score_when_given() -> None:
+    """Calibration maps ranges of raw scores to one probability: the tie must not decide who is
+    in the top decile."""
+    y = np.array([0] * 9 + [1] + [0] * 10)
+    tied = np.full(20, 0.1)  # a flat calibrated block
+    raw = np.arange(20, dtype=float) / 20
+    raw[9] = 0.99  # the positive has the highest raw score
+    m = models.evaluate(y, tied, ranking=raw)
+    assert m.auc == 1.0 and m.lift_top_decile == pytest.approx(10.0)
+    assert m.brier == pytest.approx(np.mean((tied - y) ** 2))  # Brier from the probabilities
+    assert models.evaluate(y, tied).lift_top_decile == 0.0  # the tie cut in id order
+
+
+def test_fit_refuses_a_part_without_positives() -> None:
+    x, y, _ = _planted(3_000, 6)
+    part = np.array([models.split_of(c, "toy:7") for c in x.customer_ids])
+    y[part >= 0.85] = 0  # no positive left for the calibration part
+    with pytest.raises(models.ModelError, match="calibration part has 0 positive"):
+        models.fit("toy", x, y)
+
+
+def test_model_tag_holders_always_get_reasons() -> None:
+    from caifu.services.scoring import _to_explain
+
+    p = np.linspace(0, 0.4, 1000)  # nobody at 0.5; the top tenth is p > 0.36
+    assert _to_explain(p).sum() == 100
+    mask = _to_explain(p, tag_minimum=0.2)
+    assert mask.sum() == int((p >= 0.2).sum()) and mask[p >= 0.2].all()

@@ -66,6 +66,9 @@ PARAMS: dict[str, Any] = {
 }
 
 
+MIN_PER_PART = 5  # positives and negatives each part of the training rows must have
+
+
 class ModelError(ValueError):
     """A model cannot be trained or used as asked (too few outcomes, unknown columns)."""
 
@@ -169,6 +172,13 @@ def fit(target: str, design: Design, y: np.ndarray, seed: int = 7) -> TrainedMod
                          "training rows; at least 20 of each are needed")
     part = np.array([split_of(c, f"{target}:{seed}") for c in design.customer_ids])
     grow, stop, cal = part < 0.70, (part >= 0.70) & (part < 0.85), part >= 0.85
+    for name, rows in (("growing", grow), ("early stopping", stop), ("calibration", cal)):
+        pos = int(y[rows].sum())
+        if pos < MIN_PER_PART or int(rows.sum()) - pos < MIN_PER_PART:
+            # an isotonic curve fitted on no positives is flat: every score would be equal
+            raise ModelError(f"{target}: the {name} part has {pos} positive and "
+                             f"{int(rows.sum()) - pos} negative rows; at least {MIN_PER_PART} "
+                             "of each are needed")
     model = lgb.LGBMClassifier(random_state=seed, n_jobs=2, **PARAMS)
     model.fit(design.x[grow], y[grow], eval_X=(design.x[stop],), eval_y=(y[stop],),
               eval_metric="binary_logloss",
@@ -206,13 +216,21 @@ class Metrics:
                 "brier": self.brier, "calibration": self.calibration}
 
 
-def evaluate(y: np.ndarray, p: np.ndarray, bins: int = 10) -> Metrics:
-    """Discrimination and calibration of probabilities ``p`` for outcomes ``y``."""
+def evaluate(y: np.ndarray, p: np.ndarray, bins: int = 10, ranking: np.ndarray | None = None
+             ) -> Metrics:
+    """Discrimination and calibration of probabilities ``p`` for outcomes ``y``.
+
+    ``ranking`` (e.g. the raw model score before isotonic calibration, which maps ranges of
+    scores to one probability) orders the customers for AUC, PR-AUC and lift without the ties
+    calibration creates — a tie cut by the top decile would be split arbitrarily; Brier and
+    the calibration curve always use ``p``.
+    """
     n, positives = len(y), int(y.sum())
     if n == 0 or positives in (0, n):
         raise ModelError(f"evaluation needs both outcomes; got {positives} of {n} positive")
     base = positives / n
-    top = np.argsort(-p, kind="stable")[: max(1, math.ceil(n / 10))]
+    order = p if ranking is None else ranking
+    top = np.argsort(-order, kind="stable")[: max(1, math.ceil(n / 10))]
     curve: list[tuple[float, float, int]] = []
     edges = np.linspace(0, 1, bins + 1)
     which = np.clip(np.digitize(p, edges[1:-1]), 0, bins - 1)
@@ -220,8 +238,8 @@ def evaluate(y: np.ndarray, p: np.ndarray, bins: int = 10) -> Metrics:
         m = which == b
         if m.any():
             curve.append((float(p[m].mean()), float(y[m].mean()), int(m.sum())))
-    return Metrics(n, positives, base, float(roc_auc_score(y, p)),
-                   float(average_precision_score(y, p)), float(y[top].mean() / base),
+    return Metrics(n, positives, base, float(roc_auc_score(y, order)),
+                   float(average_precision_score(y, order)), float(y[top].mean() / base),
                    float(brier_score_loss(y, p)), curve)
 
 

@@ -35,17 +35,19 @@ from caifu.adapters.engines.session import EngineSession
 from caifu.analytics import models
 from caifu.analytics.labels import TARGETS, LabelWindow, label_window, labels
 from caifu.core.errors import ConfigError
+from caifu.core.tags import ModelTag
 from caifu.pipelines.profile import ProfileInputs, profile_features
+from caifu.services import tagging
 from caifu.services.build import SCORE_TABLE, Build, utc_offset_hours
 from caifu.services.container import Container
 from caifu.services.workspace import get_tenant
 
 STEP_DAYS = 90
-SNAPSHOT_SLACK_DAYS = 31
+SNAPSHOT_SLACK_DAYS = 31  # a positions snapshot this close before a date stands for it
 # Reasons (TreeSHAP contributions) cost far more than scores; they are recorded for the
-# customers someone will act on: the top tenth of each score, everyone at 0.5 or more, at most
-# EXPLAIN_MAX customers per score.
-EXPLAIN_SHARE, EXPLAIN_AT, EXPLAIN_MAX = 0.10, 0.5, 5_000  # a positions snapshot this close before a cutoff stands for it
+# customers someone will act on: everyone a model tag will pick, and besides them the top
+# tenth of each score and everyone at 0.5 or more, at most EXPLAIN_MAX customers per score.
+EXPLAIN_SHARE, EXPLAIN_AT, EXPLAIN_MAX = 0.10, 0.5, 5_000
 
 Progress = Callable[[str], None]
 
@@ -103,6 +105,10 @@ class Scoring:
         if newest is None:
             raise ConfigError(f"tenant {tenant!r} has no facts yet: ingest data first")
         as_of = as_of or newest
+        if as_of > newest:
+            raise ConfigError(f"--as-of {as_of} is after the newest data ({newest}): scores "
+                              "are made from what is known on the date; ingest newer data or "
+                              "pick an earlier date")
         offset = utc_offset_hours(tz, as_of)
         step = dt.timedelta(days=STEP_DAYS)
         backtest_train, test, prod_train = [as_of - 3 * step, as_of - 2 * step], as_of - step, \
@@ -119,6 +125,12 @@ class Scoring:
             features[d] = s.to_arrow(profile_features(inputs, d, offset))
         timings["profiles"] = round(time.perf_counter() - t0, 3)
         columns = models.feature_columns(features[as_of], drop)
+        definitions, _ = tagging.load_definitions(self.c, tenant)
+        tag_minimum: dict[str, float] = {}
+        for d in definitions:  # the lowest threshold a model tag sets on each score
+            if isinstance(d.spec, ModelTag):
+                tag_minimum[d.spec.score] = min(d.spec.min_score,
+                                                tag_minimum.get(d.spec.score, 1.0))
         folder = self.c.root / "models" / tenant / as_of.isoformat()
         folder.mkdir(parents=True, exist_ok=True)
         results: list[TargetResult] = []
@@ -130,7 +142,8 @@ class Scoring:
             result = TargetResult(name, target.title)
             try:
                 part = self._target(s, inputs, name, features, columns, backtest_train, test,
-                                    prod_train, as_of, offset, newest, result, folder)
+                                    prod_train, as_of, offset, newest, result, folder,
+                                    tag_minimum)
                 score_parts.append(part)
             except models.ModelError as exc:
                 result.problem = str(exc)
@@ -157,7 +170,9 @@ class Scoring:
         snaps = s.to_arrow(inputs.positions.select("snapshot_date").distinct())
         have = sorted(snaps["snapshot_date"].to_pylist())
         slack = dt.timedelta(days=SNAPSHOT_SLACK_DAYS)
-        return all(any(d - slack <= h <= d for h in have) for d in dates)
+        # the features read holdings on the date and 30 and 90 days before it (AUM trends)
+        needed = {d - dt.timedelta(days=back) for d in dates for back in (0, 30, 90)}
+        return all(any(n - slack <= h <= n for h in have) for n in needed)
 
     def _examples(self, s: EngineSession, inputs: ProfileInputs, name: str,
                   features: dict[dt.date, pa.Table], columns: list[str],
@@ -179,7 +194,7 @@ class Scoring:
                 features: dict[dt.date, pa.Table], columns: list[str],
                 backtest_train: list[dt.date], test: dt.date, prod_train: list[dt.date],
                 as_of: dt.date, offset: int, newest: dt.date, result: TargetResult,
-                folder: Any) -> pa.Table:
+                folder: Any, tag_minimum: dict[str, float]) -> pa.Table:
         target = TARGETS[name]
         x_train, y_train = self._examples(s, inputs, name, features, columns, backtest_train,
                                           offset, newest)
@@ -189,7 +204,8 @@ class Scoring:
         heuristic = x_test.x[:, x_test.names.index(target.heuristic)] * target.heuristic_sign
         heuristic = np.nan_to_num(heuristic, nan=np.nanmin(heuristic) if len(heuristic) else 0)
         result.backtest = {
-            "lightgbm": models.evaluate(y_test, trained.predict(x_test.x)).as_dict(),
+            "lightgbm": models.evaluate(y_test, trained.predict(x_test.x),
+                                        ranking=trained.raw(x_test.x)).as_dict(),
             "logistic": models.evaluate(y_test, trained.predict_baseline(x_test.x)).as_dict(),
             "heuristic": _rank_metrics(y_test, heuristic, target.heuristic),
             "train_rows": int(len(y_train)), "train_positives": int(y_train.sum()),
@@ -203,7 +219,7 @@ class Scoring:
             "customer_id")
         x_now = models.design_matrix(now, columns)
         p = model.predict(x_now.x)
-        reasons = models.explain(model, x_now.x, _to_explain(p))
+        reasons = models.explain(model, x_now.x, _to_explain(p, tag_minimum.get(name)))
         text, meta = models.save(model, result.backtest)
         result.model_version = _version(text)
         (folder / f"{name}.txt").write_text(text)
@@ -224,12 +240,15 @@ class Scoring:
         })
 
 
-def _to_explain(p: np.ndarray) -> np.ndarray:
-    """Mask of the customers whose score gets reasons (see ``EXPLAIN_SHARE``)."""
+def _to_explain(p: np.ndarray, tag_minimum: float | None = None) -> np.ndarray:
+    """Mask of the customers whose score gets reasons (see ``EXPLAIN_SHARE``); everyone at
+    or above ``tag_minimum`` (a model tag's threshold) always does — a tag shows its reasons."""
     k = max(int(np.ceil(EXPLAIN_SHARE * len(p))), int((p >= EXPLAIN_AT).sum()))
     k = min(k, EXPLAIN_MAX, len(p))
     mask = np.zeros(len(p), dtype=bool)
     mask[np.argsort(-p, kind="stable")[:k]] = True
+    if tag_minimum is not None:
+        mask |= p >= tag_minimum
     return mask
 
 

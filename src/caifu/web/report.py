@@ -17,6 +17,7 @@ import pyarrow.compute as pc
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from caifu.analytics.lifecycle import STAGE_NAMES, STAGES
+from caifu.analytics.value import NONE_GROUP
 from caifu.services.report import ValueReport
 from caifu.web import charts
 
@@ -63,7 +64,7 @@ def _value(r: ValueReport) -> dict[str, Any]:
     clv = np.asarray(pc.cast(open_["clv"], pa.float64()).to_numpy(zero_copy_only=False))
     channel = sorted(_rows(v.rollups["channel"]), key=lambda x: -x["efficiency_mean"])
     advisors = sorted(_rows(v.rollups["advisor"]), key=lambda x: -x["efficiency"])
-    advisors = [a for a in advisors if a["group"]]
+    advisors = [a for a in advisors if a["group"] and a["group"] != NONE_GROUP]
     shown = advisors[:TOP_ADVISORS] + [a for a in advisors[-TOP_ADVISORS:]
                                        if a not in advisors[:TOP_ADVISORS]]
 
@@ -142,10 +143,17 @@ def _models(r: ValueReport) -> dict[str, Any] | None:
 def _redemption(r: ValueReport) -> dict[str, Any]:
     x = r.redemption
     funds = _rows(x.funds)[:TOP_FUNDS]
-    comparison = sorted(_rows(x.comparison), key=lambda c: -abs(c["effect"] or 0.0))
-    features: dict[str, dict[str, Any]] = {}
-    for c in comparison:  # one line per feature: its strongest level
-        features.setdefault(c["feature"], c)
+    by_feature: dict[str, list[dict[str, Any]]] = {}
+    for c in _rows(x.comparison):
+        by_feature.setdefault(c["feature"], []).append(c)
+    features = []
+    for rows in by_feature.values():  # one line per feature; a category shows the level
+        if rows[0]["kind"] == "categorical":  # most prone to redemption (as the CLI does)
+            known = [c for c in rows if c["n"] >= 5 and c["risk_ratio"] is not None] or rows
+            features.append(max(known, key=lambda c: (c["risk_ratio"] or 0, c["n"])))
+        else:
+            features.append(rows[0])
+    features.sort(key=lambda c: -abs(c["effect"] or 0.0))
     summary = _rows(x.holding_summary)
     holders = []
     for h in _rows(r.reassurance.reassurance)[:TOP_HOLDERS]:
@@ -155,7 +163,7 @@ def _redemption(r: ValueReport) -> dict[str, Any]:
     known = [s for s in summary if s["median"] is not None]
     return {
         "basis": r.redemption_basis, "period": x.period, "funds": funds,
-        "features": list(features.values()), "summary": summary, "holders": holders,
+        "features": features, "summary": summary, "holders": holders,
         "waves": _rows(r.reassurance.waves),  # the run that chose the period
         "holders_total": r.reassurance.reassurance.num_rows,
         "holders_as_of": r.reassurance.period.end,
