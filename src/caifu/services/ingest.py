@@ -298,20 +298,23 @@ class Ingest:
         # No ORDER BY here or in the lake write: stored order means nothing, and sorting 20M
         # rows by _row cost 6 s and 3 GB of spill in the benchmark.
         cols = ", ".join(f'"{c}"' for c in contract.column_names)
-        source = INSERTS if fate == "insert" else f"{CLASSIFIED} WHERE {FATE} = '{fate}'"
-        rows: pa.Table = con.con.sql(f"SELECT {cols} FROM {source}").to_arrow_table()
+        rows: pa.Table = con.con.sql(
+            f"SELECT {cols} FROM {CLASSIFIED} WHERE {FATE} = '{fate}'").to_arrow_table()
         return rows
 
     def _write_sor(self, con: ibis.BaseBackend, tenant: str, contract: Table,
                    result: BatchResult, source: str, size: int,
                    quarantine: list[QuarantineRecord], provided: list[str]) -> None:
-        inserts = _counted(self._fate_rows(con, contract, "insert"), result.inserted)
         updates = self._fate_rows(con, contract, "update")
+        cols = ", ".join(f'"{c}"' for c in contract.column_names)
         with store.bulk_transaction(self.c.engine) as conn:
             repo.start_log(conn, tenant, result.batch_id, contract.name, source,
                            result.sha256, size, "committing", _counts(result), result.reasons)
             repo.add_quarantine(conn, tenant, result.batch_id, contract.name, source, quarantine)
-            repo.insert_rows(conn, tenant, contract, inserts)
+            inserts = con.con.sql(f"SELECT {cols} FROM {INSERTS}").to_arrow_reader(1 << 16)
+            inserted = repo.insert_rows(conn, tenant, contract, inserts)
+            if inserted != result.inserted:  # a bug in caifu, never a user error
+                raise AssertionError(f"{inserted} rows inserted, counted {result.inserted}")
             repo.update_rows(conn, tenant, contract, updates.to_pylist(), provided)
             repo.finish_log(conn, tenant, result.batch_id, status="committed",
                             counts=_counts(result), reasons=result.reasons, timings=result.timings)
@@ -363,12 +366,6 @@ def _maybe_not_inserts(checked: ir.Table, key: list[str], marks: list[ir.Table])
         j = j.select(*checked.columns, *names)
     hit = reduce(lambda a, b: a | b, (j[n].notnull() for n in names), j[REASONS] != "")
     return j.filter(hit).select(*checked.columns)
-
-
-def _counted(rows: pa.Table, expected: int) -> pa.Table:
-    if rows.num_rows != expected:  # a bug in caifu, never a user error
-        raise AssertionError(f"{rows.num_rows} rows to insert, counted {expected}")
-    return rows
 
 
 def _counted_stream(reader: pa.RecordBatchReader, expected: int) -> pa.RecordBatchReader:
