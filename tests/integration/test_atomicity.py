@@ -67,35 +67,27 @@ def progress(name, phase):
         die()
 
 
-def slices_then_die(reader, keep):
-    import pyarrow as pa
-
-    def batches():
-        sent = 0
-        for batch in reader:
-            for offset in range(0, batch.num_rows, 256):
-                if sent == keep:
-                    die()
-                sent += 1
-                yield batch.slice(offset, 256)
-
-    return pa.RecordBatchReader.from_batches(reader.schema, batches())
+original_folder = Lake.data_folder
+original_append_files = Lake.append_files
 
 
-original_append = Lake.append
-
-
-def append(self, tenant, contract, data, batch_id):
+def data_folder(self, tenant, table, batch_id):
     if mode == "before-append":
         die()
+    return original_folder(self, tenant, table, batch_id)
+
+
+def append_files(self, tenant, contract, folder, batch_id, expected_rows):
     if mode == "mid-append":
-        data = slices_then_die(data, keep=4)  # 1024 rows handed to the writer
-    original_append(self, tenant, contract, data, batch_id)
+        die()  # the batch's data files are written, its Delta commit is not
+    rows = original_append_files(self, tenant, contract, folder, batch_id, expected_rows)
     if mode == "after-append":
         die()
+    return rows
 
 
-Lake.append = append
+Lake.data_folder = data_folder
+Lake.append_files = append_files
 if mode == "sor-transaction":
     repo.update_rows = lambda *args, **kwargs: die()  # runs after insert_rows, same transaction
 
@@ -325,12 +317,13 @@ def test_settled_batch_records_its_counts(ws: Container, files: Files) -> None:
 def test_files_of_a_crashed_write_never_become_visible(ws: Container, files: Files) -> None:
     """A writer killed after writing data files but before the Delta commit leaves orphans.
 
-    (delta-rs reads its whole input before writing, so a kill cannot be timed between file
-    and commit from Python; the orphan is planted as such a writer would leave it.)
+    "mid-append" kills the child once DuckDB has written the batch's files into the table
+    folder, before they are committed; one more orphan is planted beside them.
     """
     f = files.dirty
     run_child(ws, f.path, "mid-append")
     table_dir = ws.lake.path("acme", "trades")
+    assert list(table_dir.glob("batch-*/*.parquet")), "the kill came before the files"
     orphan = pa.table({"trade_id": ["T0000001", "ORPHAN01"], "quantity": [1, 2]})
     pq.write_table(orphan, table_dir / "part-00000-0000-orphan-c000.snappy.parquet")
     crashed = assert_whole_or_nothing(ws, f)

@@ -8,13 +8,18 @@ commit happened. Readers get the current file list (``file_uris``) to hand to Du
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 from deltalake import CommitProperties, DeltaTable, write_deltalake
+from deltalake import Schema as DeltaSchema
 from deltalake.exceptions import TableNotFoundError
+from deltalake.transaction import AddAction, create_table_with_add_actions
 
 from caifu.core.tenancy import check_tenant_id
 from caifu.data.contracts import Table
@@ -80,6 +85,48 @@ class Lake:
             mode="append",
             commit_properties=CommitProperties(custom_metadata={BATCH_KEY: batch_id}),
         )
+
+    def data_folder(self, tenant: str, table: str, batch_id: str) -> Path:
+        """A new, empty folder inside the table for a batch's data files (``append_files``)."""
+        folder = self.path(tenant, table) / f"batch-{batch_id}"
+        folder.mkdir(parents=True)
+        return folder
+
+    def append_files(self, tenant: str, contract: Table, folder: Path, batch_id: str,
+                     expected_rows: int) -> int:
+        """Commit the Parquet files in ``folder`` (from ``data_folder``) as one append.
+
+        The files are written by another engine (DuckDB's parallel writer uses both cores,
+        ``write_deltalake`` mostly one); until this commit no reader sees them. Their
+        schema must be the lake schema, and their rows number ``expected_rows``: otherwise
+        nothing is committed. Returns the number of rows committed.
+        """
+        root = self.path(tenant, contract.name)
+        schema = arrow_schema(contract)
+        actions: list[AddAction] = []
+        rows = 0
+        for file in sorted(folder.glob("*.parquet")):
+            meta = pq.read_metadata(file)
+            got = meta.schema.to_arrow_schema()
+            if [(f.name, f.type) for f in got] != [(f.name, f.type) for f in schema]:
+                raise AssertionError(f"{file}: schema {got} is not the lake schema {schema}")
+            rows += meta.num_rows
+            st = file.stat()
+            actions.append(AddAction(
+                path=file.relative_to(root).as_posix(), size=st.st_size, partition_values={},
+                modification_time=st.st_mtime_ns // 1_000_000, data_change=True,
+                stats=json.dumps(_file_stats(meta, schema))))
+        if rows != expected_rows:  # a bug in caifu, never a user error
+            raise AssertionError(f"{rows} rows in the files for the lake, counted {expected_rows}")
+        commit = CommitProperties(custom_metadata={BATCH_KEY: batch_id})
+        table = self._open(tenant, contract.name)
+        if table is None:
+            create_table_with_add_actions(str(root), DeltaSchema.from_arrow(schema), actions,
+                                          mode="append", commit_properties=commit)
+        else:
+            table.create_write_transaction(actions, mode="append", schema=schema,
+                                           commit_properties=commit)
+        return rows
 
     def committed_batches(self, tenant: str, table: str) -> set[str]:
         dt = self._open(tenant, table)
@@ -148,3 +195,31 @@ class Lake:
             .execute()
         )
         return True
+
+
+def _file_stats(meta: pq.FileMetaData, schema: pa.Schema) -> dict[str, Any]:
+    """Delta file statistics from a Parquet footer: rows, null counts, exact minima/maxima.
+
+    Minima and maxima only for integers, dates and strings whose footer values are exact;
+    a column without them is read, never skipped, so leaving one out is always safe.
+    """
+    nulls: dict[str, int] = {}
+    lows: dict[str, Any] = {}
+    highs: dict[str, Any] = {}
+    for i, field in enumerate(schema):
+        chunks = [meta.row_group(g).column(i).statistics for g in range(meta.num_row_groups)]
+        if not chunks or any(c is None or not c.has_null_count for c in chunks):
+            continue
+        nulls[field.name] = sum(c.null_count for c in chunks)
+        ranged = [c for c in chunks if c.has_min_max]
+        kind_ok = (pa.types.is_integer(field.type) or pa.types.is_date32(field.type)
+                   or pa.types.is_string(field.type))
+        if not kind_ok or not ranged or any(
+                not (getattr(c, "is_min_value_exact", True) and getattr(c, "is_max_value_exact", True))
+                for c in ranged):
+            continue
+        low, high = min(c.min for c in ranged), max(c.max for c in ranged)
+        lows[field.name] = low.isoformat() if pa.types.is_date32(field.type) else low
+        highs[field.name] = high.isoformat() if pa.types.is_date32(field.type) else high
+    return {"numRecords": meta.num_rows, "minValues": lows, "maxValues": highs,
+            "nullCount": nulls}

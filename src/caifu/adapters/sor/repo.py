@@ -6,16 +6,19 @@ Every function takes the tenant explicitly; there is no query without one.
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.csv as pacsv
 from sqlalchemy import Connection, Select, and_, bindparam, delete, insert, select, update
 
 from caifu.adapters.sor.models import CONTRACT_TABLES, ingest_log, ingest_quarantine
 from caifu.data.contracts import Table
-from caifu.data.contracts.arrow import arrow_type
+from caifu.data.contracts.arrow import arrow_type, contract_schema
 
 _CHUNK = 20_000
 
@@ -65,36 +68,97 @@ def rows(conn: Connection, tenant: str, contract: Table) -> pa.Table | None:
     })
 
 
-def insert_rows(conn: Connection, tenant: str, contract: Table, data: pa.Table) -> None:
-    """Bulk insert in the connection's transaction: COPY on PostgreSQL, executemany on SQLite.
+def insert_rows(conn: Connection, tenant: str, contract: Table,
+                data: pa.Table | pa.RecordBatchReader) -> int:
+    """Bulk insert in the connection's transaction; returns the number of rows inserted.
 
-    SQLAlchemy's per-row dict path managed ~25k rows/s here; going to the driver with each
-    column's own bind processor (so values are stored exactly as SQLAlchemy would store them)
-    is an order of magnitude faster.
+    PostgreSQL: ``COPY … FROM STDIN (FORMAT csv)`` fed by Arrow's CSV writer. SQLite: the
+    columns are converted per batch, in Arrow, to what SQLAlchemy's bind processors would
+    store (text dates and money, 0/1 booleans; ``tests/unit/test_sor_values.py`` holds the
+    two to the same output) and handed to the driver's ``executemany`` as tuples of the
+    statement SQLAlchemy compiles. A bind processor called per value cost ≈ 5 s of the
+    13.7 s a million customers took.
     """
-    if data.num_rows == 0:
-        return
+    reader = data.to_reader() if isinstance(data, pa.Table) else data
     t = CONTRACT_TABLES[contract.name]
-    dialect = conn.dialect
+    schema = contract_schema(contract)
+    if conn.dialect.name == "postgresql":
+        return _copy_rows(conn, tenant, contract, reader, schema)
     names = ["tenant_id", *contract.column_names]
-    columns: list[list[Any]] = [[tenant] * data.num_rows]
-    for name in contract.column_names:
-        values = data[name].to_pylist()
-        process = t.c[name].type.dialect_impl(dialect).bind_processor(dialect)
-        columns.append([process(v) for v in values] if process else values)
-    rows = list(zip(*columns, strict=True))
-    quoted = ", ".join(dialect.identifier_preparer.quote(n) for n in names)
-    table = dialect.identifier_preparer.format_table(t)
-    if dialect.name == "postgresql":
-        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        with cursor.copy(f"COPY {table} ({quoted}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
+    compiled = insert(t).values({n: bindparam(n) for n in names}).compile(dialect=conn.dialect)
+    order = list(compiled.positiontup or ())
+    if sorted(order) != sorted(names):  # a dialect this code does not know
+        raise AssertionError(f"unexpected insert parameters {order}")
+    n = 0
+    with _indexes_built_after(conn, t.name):
+        for batch in reader:
+            if batch.num_rows == 0:
+                continue
+            values: dict[str, list[Any]] = {"tenant_id": [tenant] * batch.num_rows}
+            for field in schema:
+                values[field.name] = sqlite_values(batch.column(field.name), field.type)
+            conn.exec_driver_sql(compiled.string, list(zip(*(values[k] for k in order), strict=True)))
+            n += batch.num_rows
+    return n
+
+
+def sqlite_values(values: pa.Array | pa.ChunkedArray, to: pa.DataType) -> list[Any]:
+    """``values`` as SQLAlchemy stores them on SQLite, for the contract column type ``to``."""
+    values = values.cast(to)
+    if pa.types.is_date(to) or pa.types.is_decimal(to) or pa.types.is_timestamp(to):
+        # "2024-01-02", "1.50" (the column's scale), "2024-01-02 09:30:00.000000"
+        values = values.cast(pa.string())
+    elif pa.types.is_boolean(to):
+        values = values.cast(pa.int64())
+    return values.to_pylist()
+
+
+def _copy_rows(conn: Connection, tenant: str, contract: Table, reader: pa.RecordBatchReader,
+               schema: pa.Schema) -> int:
+    """COPY on PostgreSQL; every non-null value quoted, so an unquoted empty field is NULL."""
+    t = CONTRACT_TABLES[contract.name]
+    quote = conn.dialect.identifier_preparer.quote
+    names = ", ".join(quote(n) for n in ["tenant_id", *contract.column_names])
+    table = conn.dialect.identifier_preparer.format_table(t)
+    options = pacsv.WriteOptions(include_header=False, quoting_style="all_valid")
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    n = 0
+    with cursor.copy(f"COPY {table} ({names}) FROM STDIN (FORMAT csv)") as copy:
+        for batch in reader:
+            if batch.num_rows == 0:
+                continue
+            arrays = [pa.array([tenant] * batch.num_rows, pa.string()),
+                      *(batch.column(f.name).cast(f.type) for f in schema)]
+            out = io.BytesIO()
+            pacsv.write_csv(pa.RecordBatch.from_arrays(arrays, ["tenant_id", *schema.names]),
+                            out, options)
+            copy.write(out.getbuffer())
+            n += batch.num_rows
+    return n
+
+
+@contextmanager
+def _indexes_built_after(conn: Connection, table: str) -> Iterator[None]:
+    """On SQLite, into an empty table: drop its secondary indexes and build them afterwards.
+
+    Building an index once over a million rows is cheaper than keeping it sorted row by
+    row (1M customers: 6.0 → 4.95 s). Only inside an open transaction, which the DDL joins:
+    a failure or a killed process rolls the drop back with the rows, and other connections
+    never see the table without its indexes (they read the last commit).
+    """
+    driver = conn.connection.driver_connection
+    if (conn.dialect.name != "sqlite" or not getattr(driver, "in_transaction", False)
+            or conn.exec_driver_sql(f'SELECT 1 FROM "{table}" LIMIT 1').first() is not None):
+        yield
         return
-    marks = ", ".join("?" for _ in names)
-    for i in range(0, len(rows), 100_000):
-        conn.exec_driver_sql(f"INSERT INTO {table} ({quoted}) VALUES ({marks})",
-                             rows[i : i + 100_000])
+    indexes = conn.exec_driver_sql(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? "
+        "AND sql IS NOT NULL", (table,)).all()  # sql is NULL for the primary key's own
+    for name, _ in indexes:
+        conn.exec_driver_sql(f'DROP INDEX "{name}"')
+    yield
+    for _, sql in indexes:
+        conn.exec_driver_sql(sql)
 
 
 def update_rows(conn: Connection, tenant: str, contract: Table, data: list[dict[str, Any]],
