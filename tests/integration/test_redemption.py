@@ -23,6 +23,7 @@ from typer.testing import CliRunner
 from caifu.adapters.sor import repo
 from caifu.analytics import redemption as an
 from caifu.cli import app
+from caifu.core.errors import ConfigError
 from caifu.data.contracts import registry
 from caifu.data.demo.world import build_world, to_date
 from caifu.services.build import Build
@@ -31,7 +32,10 @@ from caifu.services.redemption import (
     TASK_TABLE,
     RedemptionAnalysis,
     RedemptionResult,
+    has_fund_data,
 )
+from caifu.services.workspace import create_tenant, init_workspace
+from caifu.settings import Settings
 from tests.integration import test_build as demo
 
 built = demo.built  # the same module-scoped fixtures: one generate, ingest and build
@@ -195,3 +199,19 @@ def test_cli_prints_the_four_answers_without_names(built, tmp_path: Path) -> Non
     bad = CliRunner().invoke(app, ["redemption", "-t", "acme", "-w", str(c.root), "--from",
                                    "2026-06-20", "--to", "2026-05-20", "--no-tasks"])
     assert bad.exit_code == 2 and "after it ends" in bad.output
+
+
+def test_a_tenant_without_fund_transactions_has_nothing_to_analyse(built, tmp_path: Path  # type: ignore[no-untyped-def]
+                                                                    ) -> None:
+    c, _, _ = built
+    assert has_fund_data(c, "acme")
+    empty = init_workspace(tmp_path / "ws", Settings(duckdb_memory_limit="1GB"))
+    try:
+        create_tenant(empty, "nofunds", "无基金券商")
+        assert not has_fund_data(empty, "nofunds")  # callers (the value report) skip on this
+        with pytest.raises(ConfigError, match="no fund transactions yet: nothing to analyse"):
+            RedemptionAnalysis(empty).run("nofunds")
+        res = CliRunner().invoke(app, ["redemption", "-t", "nofunds", "-w", str(empty.root)])
+        assert res.exit_code == 2 and "ingest them first" in res.output
+    finally:
+        empty.close()

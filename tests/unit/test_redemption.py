@@ -32,16 +32,16 @@ LEDGER = [
 MARCH = an.Period(D(2025, 3, 1), D(2025, 3, 31))
 
 
-def _ledger() -> ibis.Table:
+def _ledger(rows: list[tuple[str, ...]] = LEDGER) -> ibis.Table:
     data = pa.table({
-        "txn_id": [f"T{i:02d}" for i in range(len(LEDGER))],
-        "customer_id": [r[0] for r in LEDGER], "fund_code": [r[1] for r in LEDGER],
-        "txn_date": pa.array([r[2] for r in LEDGER], pa.date32()),
-        "txn_type": [r[3] for r in LEDGER],
-        "amount": pa.array([Decimal(r[4]) for r in LEDGER], MONEY),
-        "shares": pa.array([Decimal(r[5]) for r in LEDGER], MONEY),
-        "nav": pa.array([Decimal(r[6]) for r in LEDGER], pa.decimal128(10, 4)),
-        "fee": pa.array([Decimal("0.00")] * len(LEDGER), MONEY)})
+        "txn_id": [f"T{i:02d}" for i in range(len(rows))],
+        "customer_id": [r[0] for r in rows], "fund_code": [r[1] for r in rows],
+        "txn_date": pa.array([r[2] for r in rows], pa.date32()),
+        "txn_type": [r[3] for r in rows],
+        "amount": pa.array([Decimal(r[4]) for r in rows], MONEY),
+        "shares": pa.array([Decimal(r[5]) for r in rows], MONEY),
+        "nav": pa.array([Decimal(r[6]) for r in rows], pa.decimal128(10, 4)),
+        "fee": pa.array([Decimal("0.00")] * len(rows), MONEY)})
     return ibis.memtable(data)
 
 
@@ -161,6 +161,55 @@ def test_exposed_holdings_flag_redemptions_and_position_features() -> None:
     assert c1["mgmt_fee_rate"] == pytest.approx(0.015)
 
 
+# holdings partly or wholly older than the history, redeemed in March
+PREHISTORY = [
+    ("C4", "F1", D(2025, 1, 15), "purchase", "500.00", "500.00", "1.0000"),
+    ("C5", "F1", D(2025, 2, 1), "purchase", "1200.00", "1000.00", "1.2000"),  # never redeems
+    ("C4", "F1", D(2025, 3, 3), "redeem", "720.00", "800.00", "0.9000"),  # 300 beyond Jan 15
+    ("C7", "F1", D(2025, 1, 5), "purchase", "100.00", "100.00", "1.0000"),
+    ("C7", "F1", D(2025, 2, 10), "redeem", "120.00", "100.00", "1.2000"),
+    ("C7", "F1", D(2025, 3, 10), "redeem", "45.00", "50.00", "0.9000"),  # 50 beyond Jan 5
+]
+
+
+def test_holdings_older_than_the_history_keep_their_value_at_the_start() -> None:
+    rows = {(r["customer_id"], r["fund_code"]): r
+            for r in _rows(an.exposed_holdings(_ledger(PREHISTORY), _funds(), MARCH))}
+    # C4 on Feb 28: the Jan 15 lot (500) and 300 shares held since before the history — known
+    # only from the March redemption; 800 × 1.2. Their cost and age are unknown, so the
+    # return and age are too (not the Jan 15 lot's 20% and 44 days).
+    c4 = rows[("C4", "F1")]
+    assert (c4["redeemed"], c4["value_at_start"]) == (True, pytest.approx(960.0))
+    assert c4["prehistory_shares_at_start"] == Decimal(300)
+    assert c4["return_at_start"] is None and c4["held_days_at_start"] is None
+    # C7: the March redemption reveals 50 shares held before the history, which the Feb 10
+    # redemption consumed first (FIFO), so 50 of the Jan 5 lot were still held on Feb 28:
+    # 50 × 1.2 against 50 paid, bought 54 days before
+    c7 = rows[("C7", "F1")]
+    assert c7["value_at_start"] == pytest.approx(60.0)
+    assert c7["return_at_start"] == pytest.approx(0.2)
+    assert (c7["held_days_at_start"], c7["prehistory_shares_at_start"]) == (54, 0)
+    c5 = rows[("C5", "F1")]
+    assert (c5["value_at_start"], c5["return_at_start"], c5["held_days_at_start"]) == (
+        pytest.approx(1200.0), pytest.approx(0.0), 27)
+    # every holding is in the value comparison; the unknown age leaves C4 out of that one
+    numeric = {r["feature"]: r for r in an.compare_redeemed(_con.to_pyarrow(
+        an.exposed_holdings(_ledger(PREHISTORY), _funds(), MARCH))).to_pylist()
+        if r["kind"] == "numeric"}
+    assert (numeric["value_at_start"]["n"], numeric["value_at_start"]["redeemed"]) == (3, 2)
+    assert (numeric["held_days_at_start"]["n"], numeric["held_days_at_start"]["redeemed"]) == (
+        2, 1)
+
+
+def test_a_holding_known_only_from_its_redemption_has_a_value_at_the_start() -> None:
+    # C3 redeemed 100 shares of F2 on Mar 2, its only earlier trace: 100 × 1.0 (Feb 28 NAV)
+    c3 = {(r["customer_id"], r["fund_code"]): r
+          for r in _rows(an.exposed_holdings(_ledger(), _funds(), MARCH))}[("C3", "F2")]
+    assert (c3["redeemed"], c3["value_at_start"]) == (True, pytest.approx(100.0))
+    assert c3["prehistory_shares_at_start"] == Decimal(100)
+    assert c3["return_at_start"] is None and c3["held_days_at_start"] is None
+
+
 def test_categorical_effect_risk_ratio_and_cramers_v() -> None:
     levels = ["a"] * 4 + ["b"] * 6
     redeemed = pa.array([True, True, True, False, True] + [False] * 5).to_numpy(
@@ -227,7 +276,8 @@ def _positions() -> pa.Table:
         "drawdown": [1 - 0.8 / 1.2, 0.0, None]})
 
 
-def _reassure(rules: an.ReassuranceRules | None = None) -> list[dict]:
+def _reassure(rules: an.ReassuranceRules | None = None, current_from: date | None = None
+              ) -> list[dict]:
     redemptions = pa.table({"customer_id": ["C2", "C3", "C9"], "fund_code": ["F1", "F2", "F1"],
                             "txn_date": pa.array([D(2025, 3, 5), D(2025, 1, 15), D(2025, 3, 6)],
                                                  pa.date32())})
@@ -236,7 +286,7 @@ def _reassure(rules: an.ReassuranceRules | None = None) -> list[dict]:
     tags = pa.table({"customer_id": ["C3", "C1", "C2"],
                      "tag_id": ["intent_redeem", "recent_loss", "dormant"]})
     return an.reassurance_list(_positions(), redemptions, waves, tags, rules,
-                               {"intent_redeem": "想赎回"}).to_pylist()
+                               {"intent_redeem": "想赎回"}, current_from).to_pylist()
 
 
 def test_reassurance_scores_reasons_and_breaks_ties_transparently() -> None:
@@ -264,3 +314,18 @@ def test_reassurance_points_and_thresholds_are_the_rules() -> None:
     assert [(r["customer_id"], r["score"]) for r in rows] == [("C2", 5), ("C1", 2), ("C3", 2)]
     strict = _reassure(an.ReassuranceRules(drawdown=0.4, loss=0.4, loss_tags=()))
     assert [r["customer_id"] for r in strict] == ["C2", "C3"]  # C1's reasons are below them
+
+
+def test_a_redemption_in_the_current_wave_counts_and_the_reason_says_so() -> None:
+    # the history window runs to the list's date, so C2's Mar 5 redemption counts whether the
+    # Mar 1 … 10 wave is the analysed period's (本轮) or an earlier one (往期)
+    for period_start, when, current in ((D(2025, 3, 1), "本轮", True),
+                                        (D(2025, 4, 1), "往期", False)):
+        c2 = next(r for r in _reassure(current_from=period_start) if r["customer_id"] == "C2")
+        assert c2["score"] == 2
+        assert c2["reasons"] == (f"在本轮或往期赎回高峰中赎回过：2025-03-05 赎回 F1"
+                                 f"（{when}赎回高峰 2025-03-01～2025-03-10）")
+        (item,) = json.loads(c2["reasons_json"])
+        assert item["evidence"] == [{"fund_code": "F1", "redeem_date": "2025-03-05",
+                                     "wave": ["2025-03-01", "2025-03-10"],
+                                     "current_wave": current}]

@@ -159,29 +159,35 @@ def parse_rules(document: Any, source: str) -> LifecycleRules:
 
 # --- facts, reduced on the engine ---------------------------------------------------------
 
-def daily_activity(inputs: ProfileInputs, as_of: date, utc_offset_hours: int) -> ir.Table | None:
+def daily_activity(inputs: ProfileInputs, as_of: date | None, utc_offset_hours: int
+                   ) -> ir.Table | None:
     """One row per customer and local day with a trade, a fund purchase or a cash flow:
-    ``traded``, ``fund_bought`` (0/1), ``deposit`` and ``transfer_out`` (yuan, float).
+    ``traded``, ``fund_bought`` (0/1), ``deposit`` and ``transfer_out`` (yuan, float), up to
+    ``as_of`` (``None``: every fact there is).
 
     Dividends paid in cash are not deposits (the customer did nothing); a transfer-out is a
     cash flow of method ``transfer_out`` leaving the account.
     """
+    def upto(t: ir.Table, day: ir.Value) -> ir.Table:
+        return t if as_of is None else t.filter(day <= as_of)
+
     zero = ibis.literal(0.0)
     parts: list[ir.Table] = []
     if inputs.trades is not None:
-        t = inputs.trades.filter(inputs.trades.trade_date <= as_of)
+        t = upto(inputs.trades, inputs.trades.trade_date)
         parts.append(t.select(customer_id=t.customer_id, day=t.trade_date,
                               traded=ibis.literal(1), fund_bought=ibis.literal(0),
                               deposit=zero, transfer_out=zero))
     if inputs.fund_transactions is not None:
         f = inputs.fund_transactions
-        f = f.filter(f.txn_type.isin(["subscribe", "purchase"]) & (f.txn_date <= as_of))
+        f = upto(f, f.txn_date)
+        f = f.filter(f.txn_type.isin(["subscribe", "purchase"]))
         parts.append(f.select(customer_id=f.customer_id, day=f.txn_date, traded=ibis.literal(0),
                               fund_bought=ibis.literal(1), deposit=zero, transfer_out=zero))
     if inputs.cash_flows is not None:
         c = inputs.cash_flows.mutate(day=local_date(inputs.cash_flows.flow_time,
                                                     utc_offset_hours))
-        c = c.filter(c.day <= as_of)
+        c = upto(c, c.day)
         method = c.method.fill_null("other")
         amount = c.amount.cast("float64")
         parts.append(c.select(
@@ -229,11 +235,14 @@ def first_losses(trades: ir.Table, as_of: date, min_amount: float) -> ir.Table:
                     average_cost=s.average_cost.round(3), loss_amount=s.loss_amount)
 
 
-def customer_status(inputs: ProfileInputs, as_of: date) -> ir.Table:
+def customer_status(inputs: ProfileInputs, as_of: date, utc_offset_hours: int) -> ir.Table:
     """Customers opened by ``as_of`` with what the master data says about closure.
 
     ``gone`` counts accounts closed or transferred out; when every account is gone the
-    customer has left even without a ``closed_on`` date.
+    customer has left even without a ``closed_on`` date. The master data is a snapshot of
+    today, so such an undated closure may have happened after ``as_of``: ``last_fact`` is the
+    customer's last day of activity in *all* the facts (not cut at ``as_of``), the date the
+    state machine gives the closure — and applies only when it is on or before ``as_of``.
     """
     c = inputs.customers.filter(inputs.customers.opened_on <= as_of)
     a = inputs.accounts
@@ -241,7 +250,16 @@ def customer_status(inputs: ProfileInputs, as_of: date) -> ir.Table:
         accounts=a.count(),
         gone=a.status.isin(["closed", "transferred_out"]).cast("int64").sum(),
         transferred=(a.status == "transferred_out").cast("int64").sum())
-    j = c.left_join(per, "customer_id")
-    return j.select(customer_id=j.customer_id, opened_on=j.opened_on, closed_on=j.closed_on,
-                    status=j.status, accounts=j.accounts.fill_null(0),
-                    gone=j.gone.fill_null(0), transferred=j.transferred.fill_null(0))
+    j = c.left_join(per, "customer_id").drop("customer_id_right")
+    facts = daily_activity(inputs, None, utc_offset_hours)
+    if facts is None:
+        last = ibis.null("date")
+    else:
+        f = facts.group_by("customer_id").aggregate(last_fact=facts.day.max())
+        j = j.left_join(f, "customer_id").drop("customer_id_right")
+        last = j.last_fact
+    out = j.select(customer_id=j.customer_id, opened_on=j.opened_on, closed_on=j.closed_on,
+                   status=j.status, accounts=j.accounts.fill_null(0),
+                   gone=j.gone.fill_null(0), transferred=j.transferred.fill_null(0),
+                   last_fact=last)
+    return out.order_by("customer_id")  # the machine's output follows this order

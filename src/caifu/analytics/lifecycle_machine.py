@@ -115,8 +115,6 @@ class _Machine:
         self.funding = np.minimum(np.minimum(self.first_deposit, self.first_trade),
                                   self.first_fund)
         self.funding = np.where(self.pre, self.h, self.funding)
-        self.last_fact = np.full(n, -NEVER, np.int64)
-        np.maximum.at(self.last_fact, self.c, self.d)
 
     def _closures(self, customers: pa.Table) -> None:
         closed_on = _days(customers["closed_on"])
@@ -126,9 +124,12 @@ class _Machine:
         self.transferred = np.asarray(customers["transferred"].to_numpy(zero_copy_only=False)) > 0
         undated = (closed_on >= NEVER) & ((status == "closed") | ((accounts > 0) &
                                                                    (gone >= accounts)))
-        # the master data says the account is gone but not when: the day of its last fact
-        inferred = np.maximum(np.where(self.last_fact > -NEVER, self.last_fact, self.opened),
-                              self.opened)
+        # the master data (today's) says the account is gone but not when: the day of its
+        # last fact in all the data, not only up to the as-of date — a closure after the
+        # as-of date is not known on it (the cut facts would date it too early)
+        last = _days(customers["last_fact"], -NEVER)
+        inferred = np.maximum(np.where(last > -NEVER, last, self.opened), self.opened)
+        undated &= inferred <= self.end
         self.inferred = undated
         self.closure = np.where(undated, inferred, closed_on)
 
@@ -315,6 +316,8 @@ def transitions(customers: pa.Table, daily: pa.Table | None, losses: pa.Table | 
     ``seq``; the first row of a customer has no ``from_stage``.
 
     ``customers`` is ``lifecycle.customer_status``, ``daily`` ``lifecycle.daily_activity``
-    and ``losses`` ``lifecycle.first_losses`` as Arrow tables.
+    and ``losses`` ``lifecycle.first_losses`` as Arrow tables. An undated closure is dated on
+    the customer's ``last_fact`` (over all the facts) and only counts when that is on or
+    before ``as_of``.
     """
     return _Machine(customers, daily, losses, rules, history_start, as_of).run()

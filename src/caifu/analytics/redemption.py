@@ -146,14 +146,18 @@ def fifo_matches(fund_tx: ir.Table, upto: date) -> ir.Table:
     return m.mutate(holding_days=m.redeem_date.delta(m.lot_date, unit="day").cast("int64"))
 
 
-def open_lots(fund_tx: ir.Table, day: date) -> ir.Table:
+def open_lots(fund_tx: ir.Table, day: date, ledger_end: date | None = None) -> ir.Table:
     """Lots still (partly) held at the end of ``day``, with their share of the paid-in cost.
 
     Cost is what the customer paid for the remaining shares (amount × remaining / shares);
-    reinvested dividends cost nothing, so a position's P&L counts its dividends.
+    reinvested dividends cost nothing, so a position's P&L counts its dividends. The opening
+    balances are inferred from the ledger to ``ledger_end`` (default ``day``): a later
+    redemption can reveal shares held before the history, which earlier redemptions consumed
+    first, leaving more of the known lots open on ``day``.
     """
     f = fund_tx.filter((fund_tx.txn_date <= day) & fund_tx.txn_type.isin(LOT_TYPES))
-    used = fifo_matches(fund_tx, day).filter(lambda m: m.lot_txn_id.notnull())
+    used = fifo_matches(fund_tx, ledger_end or day).filter(
+        lambda m: m.lot_txn_id.notnull() & (m.redeem_date <= day))
     used = used.group_by("lot_txn_id").aggregate(used=used.matched_shares.sum())
     j = f.left_join(used, f.txn_id == used.lot_txn_id)
     left = j.shares.cast(EXACT) - j.used.fill_null(0)
@@ -163,13 +167,24 @@ def open_lots(fund_tx: ir.Table, day: date) -> ir.Table:
                                             remaining=j.remaining, cost=j.cost)
 
 
-def _positions(fund_tx: ir.Table, navs: ir.Table, day: date) -> ir.Table:
-    """Per customer and fund at the end of ``day``: shares (opening balance included), value
-    at the latest NAV, paid-in cost and share-weighted age of the FIFO lots still held."""
-    f = _ledger(fund_tx, day)
-    held = f.group_by(KEY).aggregate(shares=f.signed.sum() + f.opening.max())
+def _positions(fund_tx: ir.Table, navs: ir.Table, day: date,
+               ledger_end: date | None = None) -> ir.Table:
+    """Per customer and fund at the end of ``day``: shares (opening balance included, inferred
+    from the ledger to ``ledger_end``, default ``day``) and their value at the latest NAV.
+
+    ``prehistory_shares`` are the opening-balance shares still held: bought before the
+    history, at an unknown date and cost. A position holding any has ``cost`` (paid-in cost of
+    the FIFO lots still held) and ``held_days`` (their share-weighted age) null — unknown,
+    not the figures of its known lots, which would make an old position look young and its
+    return be value of every share over the cost of some.
+    """
+    f = _ledger(fund_tx, ledger_end or day)
+    # over every row to ledger_end: a holding whose first row is after ``day`` (a redemption
+    # of shares from before the history) was held on ``day``
+    held = f.group_by(KEY).aggregate(
+        shares=f.signed.sum(where=f.txn_date <= day).fill_null(0) + f.opening.max())
     held = held.filter(held.shares > 0)
-    lots = open_lots(fund_tx, day)
+    lots = open_lots(fund_tx, day, ledger_end)
     lots = lots.group_by(KEY).aggregate(
         cost=lots.cost.sum(), lot_shares=lots.remaining.sum(),
         age=(lots.remaining.cast("float64")
@@ -177,8 +192,12 @@ def _positions(fund_tx: ir.Table, navs: ir.Table, day: date) -> ir.Table:
     nav = latest_navs(navs, day)
     j = held.left_join(lots, KEY).left_join(nav, "fund_code")
     value = (j.shares * j.nav.cast(EXACT)).round(2)
-    return j.select(*KEY, shares=j.shares, value=_money(value), cost=_money(j.cost),
-                    held_days=j.age / j.lot_shares.cast("float64"))
+    prehistory = j.shares - j.lot_shares.fill_null(0)
+    known = prehistory <= 0
+    return j.select(*KEY, shares=j.shares, value=_money(value), prehistory_shares=prehistory,
+                    cost=ibis.cases((known, _money(j.cost)), else_=ibis.null("decimal(18, 2)")),
+                    held_days=ibis.cases((known, j.age / j.lot_shares.cast("float64")),
+                                         else_=ibis.null("float64")))
 
 
 def fund_redemptions(fund_tx: ir.Table, funds: ir.Table, period: Period) -> ir.Table:
@@ -262,7 +281,14 @@ def exposed_holdings(fund_tx: ir.Table, funds: ir.Table, period: Period,
     compares: the fund's (type, R-level, manager, fees, largest NAV drawdown in
     ``[start - lookback_days, end]``), the position's at the start (value, return on paid-in
     cost, share-weighted age), and the holder's (redemptions in the ``history_days`` before
-    the start; with a ``profile`` snapshot, C-level, tenure and AUM)."""
+    the start; with a ``profile`` snapshot, C-level, tenure and AUM).
+
+    The position at the start uses the same opening balances as ``at_start`` (the ledger to
+    the period's end), so a holding bought before the history and redeemed in the period has
+    its value. ``prehistory_shares_at_start`` says how many of its shares are of unknown
+    purchase date and cost; with any, its return and age are null (unknown), and
+    ``compare_redeemed`` leaves it out of those two features (its ``n`` says how many stay).
+    """
     f = _ledger(fund_tx, period.end)
     inside = f.txn_date >= period.start
     per = f.group_by(KEY).aggregate(
@@ -271,7 +297,8 @@ def exposed_holdings(fund_tx: ir.Table, funds: ir.Table, period: Period,
         redeemed=f.count(where=inside & (f.is_redeem == 1)) > 0)
     per = per.filter(per.at_start + per.added > 0)
     navs = nav_series(fund_tx)
-    pos = _positions(fund_tx, navs, period.start - timedelta(days=1))
+    # the opening balances of ``per``: a redemption in the period can reveal them
+    pos = _positions(fund_tx, navs, period.start - timedelta(days=1), period.end)
     dd = nav_drawdowns(navs, period.start, period.end, lookback_days).select(
         "fund_code", nav_max_drawdown="max_drawdown")
     h = fund_tx.filter((fund_tx.txn_type == "redeem") & (fund_tx.txn_date < period.start)
@@ -289,6 +316,7 @@ def exposed_holdings(fund_tx: ir.Table, funds: ir.Table, period: Period,
         "return_at_start": ibis.cases((j.cost > 0, j.value.cast("float64")
                                        / j.cost.cast("float64") - 1), else_=ibis.null("float64")),
         "held_days_at_start": j.held_days,
+        "prehistory_shares_at_start": j.prehistory_shares.fill_null(0),
         "past_redemptions": j.past_redemptions.fill_null(0)}
     out = j.select(*KEY, "redeemed", "fund_type", "risk_level", "manager_company",
                    "mgmt_fee_rate", "purchase_fee_rate", "redeem_fee_rate", "nav_max_drawdown",
@@ -374,7 +402,7 @@ def compare_redeemed(rows: pa.Table, categorical: Sequence[str] = CATEGORICAL,
 
 REASONS = {  # code: Chinese label
     "fund_drawdown": "持有基金净值回撤",
-    "resembles_redeemers": "曾在赎回高峰中赎回",
+    "resembles_redeemers": "在本轮或往期赎回高峰中赎回过",
     "recent_loss": "近期亏损",
     "chat_signal": "聊天中流露赎回意向或不满",
 }
@@ -462,7 +490,8 @@ def _pct(x: float) -> str:
 
 def reassurance_list(positions: pa.Table, redemptions: pa.Table, waves: pa.Table,
                      tags: pa.Table | None = None, rules: ReassuranceRules | None = None,
-                     tag_names: dict[str, str] | None = None) -> pa.Table:
+                     tag_names: dict[str, str] | None = None,
+                     current_from: date | None = None) -> pa.Table:
     """Question 4: current holders ranked by a transparent score, each with its reasons.
 
     ``positions`` from ``holder_positions``; ``redemptions`` the customers' redemptions
@@ -471,9 +500,15 @@ def reassurance_list(positions: pa.Table, redemptions: pa.Table, waves: pa.Table
     customer has earns its points once:
 
     - ``fund_drawdown``: holds a fund at least ``drawdown`` below its recent high;
-    - ``resembles_redeemers``: redeemed during an earlier redemption wave — the behaviour of
-      the customers who redeem after a fall;
-    - ``recent_loss``: a fund position at least ``loss`` below its paid-in cost, or a loss tag;
+    - ``resembles_redeemers``: redeemed during a redemption wave of the history window — the
+      behaviour of the customers who redeem after a fall. The window runs to the list's date,
+      so the current wave counts too: a holder who already redeemed part of their funds in
+      this wave and still holds others is the likeliest to redeem the rest. A wave ending on
+      or after ``current_from`` (the analysed period's start) is the current one
+      (``本轮赎回高峰``, ``current_wave`` in the evidence); earlier ones are ``往期`` (without
+      ``current_from``, neither is said and ``current_wave`` is null);
+    - ``recent_loss``: a fund position at least ``loss`` below its paid-in cost, or a loss tag
+      (a position holding shares from before the history has no known cost: not judged);
     - ``chat_signal``: holds a chat tag (redemption intent, complaint, loss anxiety).
 
     Ranked by score, then by the number of pieces of evidence, fund value and customer id;
@@ -506,10 +541,12 @@ def reassurance_list(positions: pa.Table, redemptions: pa.Table, waves: pa.Table
     for r in redemptions.to_pylist():
         wave = next(((a, b) for a, b in spans if a <= r["txn_date"] <= b), None)
         if wave and r["customer_id"] in info:
+            current = None if current_from is None else wave[1] >= current_from
+            which = {True: "本轮", False: "往期", None: ""}[current]
             add(r["customer_id"], "resembles_redeemers",
-                f"{r['txn_date']} 赎回 {r['fund_code']}（赎回高峰期内）",
+                f"{r['txn_date']} 赎回 {r['fund_code']}（{which}赎回高峰 {wave[0]}～{wave[1]}）",
                 {"fund_code": r["fund_code"], "redeem_date": str(r["txn_date"]),
-                 "wave": [str(wave[0]), str(wave[1])]})
+                 "wave": [str(wave[0]), str(wave[1])], "current_wave": current})
     for t in (tags.to_pylist() if tags is not None else []):
         code = ("chat_signal" if t["tag_id"] in rules.chat_tags else
                 "recent_loss" if t["tag_id"] in rules.loss_tags else None)

@@ -4,7 +4,9 @@
 
 1. read the tenant's master data and lake facts onto the engine (``Build.load_inputs``);
 2. reduce them there to one row per customer and day with activity, the first realised loss
-   per customer and the master data's closures (``analytics.lifecycle``);
+   per customer and the master data's closures (``analytics.lifecycle``; the master data is
+   today's, so a closure without a date is dated by the customer's last fact in all the data
+   and is not seen by a run as of an earlier date);
 3. walk the days from the history start to the as-of date (``analytics.lifecycle_machine``);
 4. write the lake snapshots of the as-of date: ``lifecycle_stages`` (one row per customer:
    the stage, since when, and its trigger) and ``lifecycle_transitions`` (the whole history
@@ -124,7 +126,7 @@ class Lifecycle:
         start = _history_start(s, inputs, offset) or as_of
         if start > as_of:
             raise ConfigError(f"--as-of {as_of} is before the first fact ({start})")
-        customers = s.to_arrow(lc.customer_status(inputs, as_of))
+        customers = s.to_arrow(lc.customer_status(inputs, as_of, offset))
         daily_expr = lc.daily_activity(inputs, as_of, offset)
         daily = None if daily_expr is None else s.to_arrow(daily_expr)
         losses = None if inputs.trades is None else s.to_arrow(

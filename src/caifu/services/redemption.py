@@ -11,6 +11,10 @@
    and says what it left out;
 4. ``write_tasks`` records the top of the reassurance list as advisor tasks in the lake
    table ``advisor_tasks`` (one snapshot per period end; kind ``reassure_fund_holder``).
+
+A tenant without fund transactions has nothing to analyse: ``run`` raises ``ConfigError``
+(the command shows it), and ``has_fund_data`` answers the question without an engine, for
+callers that skip the analysis instead (the value report).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from caifu.services.workspace import get_tenant
 TASK_TABLE = "advisor_tasks"
 TASK_KIND = "reassure_fund_holder"
 DEFAULT_DAYS = 30
+LEDGER_TABLE = "fund_transactions"  # the lake input the analysis reads
 TASK_SCHEMA = pa.schema([
     ("as_of", pa.date32()), ("task_id", pa.string()), ("kind", pa.string()),
     ("customer_id", pa.string()), ("advisor_id", pa.string()), ("rank", pa.int64()),
@@ -69,6 +74,12 @@ def _snapshot(s: EngineSession, c: Container, tenant: str, table: str, newest: d
     return t.filter(t.as_of == max(dates)), max(dates)
 
 
+def has_fund_data(container: Container, tenant: str) -> bool:
+    """Whether the tenant's lake holds fund transactions: what ``RedemptionAnalysis.run``
+    needs, checked from the lake's file list (no engine, no reading)."""
+    return bool(container.lake.files(tenant, LEDGER_TABLE))
+
+
 class RedemptionAnalysis:
     def __init__(self, container: Container) -> None:
         self.c = container
@@ -96,9 +107,9 @@ class RedemptionAnalysis:
         build = Build(self.c)
         inputs = build.load_inputs(s, tenant)
         ft, funds = inputs.fund_transactions, inputs.fund_products
-        if ft is None:
-            raise ConfigError(f"tenant {tenant!r} has no fund transactions yet; ingest them "
-                              "first (caifu ingest)")
+        if ft is None:  # the condition has_fund_data checks
+            raise ConfigError(f"tenant {tenant!r} has no fund transactions yet: nothing to "
+                              "analyse; ingest them first (caifu ingest)")
         if end is None:
             end = build.data_as_of(s, inputs, tz) or dt.datetime.now(ZoneInfo(tz)).date()
         if start is None:
@@ -138,7 +149,9 @@ class RedemptionAnalysis:
         tag_rows = None if tags is None else s.to_arrow(
             tags.filter(tags.tag_id.isin([*rules.chat_tags, *rules.loss_tags]))
             .select("customer_id", "tag_id"))
-        ranked = an.reassurance_list(positions, past_rows, waves, tag_rows, rules, names)
+        # the window runs to the period's end: redeeming in the current wave counts too
+        ranked = an.reassurance_list(positions, past_rows, waves, tag_rows, rules, names,
+                                     current_from=period.start)
         if ranked.num_rows and ranked["advisor_id"].null_count:
             notes.append(f"{ranked['advisor_id'].null_count} holders on the reassurance list "
                          "have no advisor: their tasks need assigning")
