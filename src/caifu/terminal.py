@@ -140,8 +140,10 @@ def value_report(c: Container, tenant: str, console: Console, as_of: date | None
     stages = ", ".join(f"{k} {v:,}" for k, v in sorted(report.lifecycle.counts.items(),
                                                         key=lambda kv: -kv[1]))
     console.print(f"lifecycle stages: {stages}", soft_wrap=True)
-    top = report.reassurance.reassurance.num_rows
-    console.print(f"fund holders to reassure: {top:,} (ranked, with reasons)", soft_wrap=True)
+    if report.reassurance is not None:
+        top = report.reassurance.reassurance.num_rows
+        console.print(f"fund holders to reassure: {top:,} (ranked, with reasons)",
+                      soft_wrap=True)
     for note in report.notes:
         console.print(f"[yellow]note:[/] {note}", soft_wrap=True)
     return path

@@ -47,6 +47,7 @@ def test_numbers_match_the_analyses(report) -> None:  # type: ignore[no-untyped-
     for stage, n in r.lifecycle.counts.items():
         assert re.search(rf">{stage}</td><td class=\"l\">[^<]+</td><td>{n:,}</td>", html), stage
     assert sum(r.lifecycle.counts.values()) == totals["customers"]
+    assert r.reassurance is not None and r.redemption is not None
     top = r.reassurance.reassurance.to_pylist()[0]
     assert f">{top['customer_id']}</td>" in html
     # questions 1–3 are about a redemption wave of the history when there was one
@@ -100,3 +101,26 @@ def test_a_browser_renders_it(report, tmp_path: Path) -> None:  # type: ignore[n
     assert hi - lo > 100  # not a blank page: text and bars drawn
     histogram = image.histogram()
     assert max(histogram) < 0.97 * sum(histogram)
+
+
+def test_a_broker_without_fund_data_still_gets_its_report(tmp_path: Path) -> None:
+    """No fund transactions: value, lifecycle and models are reported, the fund section says
+    why it is missing instead of failing the whole report."""
+    from caifu.data.demo import generate
+    from caifu.services.ingest import Ingest
+    from caifu.services.workspace import create_tenant, init_workspace
+    from caifu.settings import Settings
+
+    out = tmp_path / "exports"
+    generate(out, customers=600, seed=3)
+    c = init_workspace(tmp_path / "ws", Settings(duckdb_memory_limit="2GB"))
+    create_tenant(c, "acme", "甲乙证券")
+    files = [p for p in out.iterdir() if p.is_file() and not p.name.startswith("jjjy")
+             and p.name != "sources.yaml"]
+    Ingest(c).ingest("acme", files, mapping=out / "sources.yaml")
+    r = gather(c, "acme")
+    html = render(r)
+    assert r.redemption is None and r.reassurance is None
+    assert "no fund transactions: the fund-redemption section is left out" in r.notes
+    assert "本节从略" in html and "客户价值与效率" in html and html.count("<svg") == 4
+    c.close()

@@ -22,7 +22,7 @@ import pyarrow as pa
 
 from caifu.services.container import Container
 from caifu.services.lifecycle import Lifecycle, LifecycleResult
-from caifu.services.redemption import RedemptionAnalysis, RedemptionResult
+from caifu.services.redemption import RedemptionAnalysis, RedemptionResult, has_fund_data
 from caifu.services.scoring import latest_run
 from caifu.services.value import CustomerValue, CustomerValueResult
 from caifu.services.workspace import get_tenant
@@ -36,9 +36,9 @@ class ValueReport:
     generated_at: dt.datetime
     value: CustomerValueResult
     lifecycle: LifecycleResult
-    redemption: RedemptionResult  # questions 1–3, for the period below
+    redemption: RedemptionResult | None  # questions 1–3, for the period below (None: no funds)
     redemption_basis: str  # why this period (shown to operations, in Chinese)
-    reassurance: RedemptionResult  # question 4: holders to reassure now (as of the date)
+    reassurance: RedemptionResult | None  # question 4: holders to reassure now (as of the date)
     models: dict[str, Any] | None  # the newest `caifu score` run.json, if any
     notes: list[str] = field(default_factory=list)
 
@@ -48,17 +48,22 @@ def gather(c: Container, tenant: str, as_of: dt.date | None = None) -> ValueRepo
     value = CustomerValue(c).run(tenant, as_of)
     as_of = value.as_of
     lifecycle = Lifecycle(c).run(tenant, as_of)
-    now = RedemptionAnalysis(c).run(tenant, end=as_of)
-    redemption, basis = now, f"截至 {as_of} 的 30 天（历史上没有赎回高峰）"
-    notes = [*value.notes, *lifecycle.notes, *(f"reassurance list: {n}" for n in now.notes
-                                                        if "question 2" not in n)]
-    wave = _latest_wave(now.waves, as_of)
-    if wave is not None:
-        start, end = wave
-        redemption = RedemptionAnalysis(c).run(tenant, start, end)
-        basis = "历史上最近一次赎回高峰：赎回笔数远高于平常水平的时期"
-        notes += [f"redemption wave {start} … {end}: {n}" for n in redemption.notes
-                  if "reassurance" not in n]  # answer 4 comes from the current run
+    notes = [*value.notes, *lifecycle.notes]
+    now = redemption = None
+    basis = ""
+    if has_fund_data(c, tenant):
+        now = RedemptionAnalysis(c).run(tenant, end=as_of)
+        redemption, basis = now, f"截至 {as_of} 的 30 天（历史上没有赎回高峰）"
+        notes += [f"reassurance list: {n}" for n in now.notes if "question 2" not in n]
+        wave = _latest_wave(now.waves, as_of)
+        if wave is not None:
+            start, end = wave
+            redemption = RedemptionAnalysis(c).run(tenant, start, end)
+            basis = "历史上最近一次赎回高峰：赎回笔数远高于平常水平的时期"
+            notes += [f"redemption wave {start} … {end}: {n}" for n in redemption.notes
+                      if "reassurance" not in n]  # answer 4 comes from the current run
+    else:
+        notes.append("no fund transactions: the fund-redemption section is left out")
     models = latest_run(c, tenant)
     if models is None:
         notes.append("no model run yet: run `caifu score` for the churn and propensity section")

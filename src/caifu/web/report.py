@@ -140,8 +140,10 @@ def _models(r: ValueReport) -> dict[str, Any] | None:
             "chart": charts.calibration_and_lift(targets) if targets else ""}
 
 
-def _redemption(r: ValueReport) -> dict[str, Any]:
+def _redemption(r: ValueReport) -> dict[str, Any] | None:
     x = r.redemption
+    if x is None or r.reassurance is None:
+        return None
     funds = _rows(x.funds)[:TOP_FUNDS]
     by_feature: dict[str, list[dict[str, Any]]] = {}
     for c in _rows(x.comparison):
