@@ -3,7 +3,8 @@
 ``common`` holds the app and what commands share; each module below adds its commands.
 """
 
-from caifu.cli import commands as commands  # noqa: F401  (registers its commands)
+from caifu.cli import audit as audit  # noqa: F401  (each registers its commands)
+from caifu.cli import commands as commands  # noqa: F401
 from caifu.cli import lifecycle as lifecycle  # noqa: F401
 from caifu.cli import redemption as redemption  # noqa: F401
 from caifu.cli import value as value  # noqa: F401

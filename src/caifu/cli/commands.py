@@ -192,14 +192,24 @@ def build_cmd(tenant: TenantOpt, engine: EngineOpt = "duckdb", as_of: AsOfOpt = 
 
 
 @app.command()
-def customer(customer_id: str, tenant: TenantOpt, workspace: WorkspaceOpt = None) -> None:
-    """One customer's profile and tags with evidence (personal data masked)."""
-    from caifu.services.customers import customer_view
+def customer(customer_id: str, tenant: TenantOpt,
+             unmask: Annotated[bool, typer.Option(
+                 help="Show level-3 data in clear; needs --reason, written to the audit log")] = False,
+             reason: Annotated[str, typer.Option(help="Why the data is needed (audited)")] = "",
+             actor: Annotated[str | None, typer.Option(
+                 help="Who reads it [default: the OS user]")] = None,
+             workspace: WorkspaceOpt = None) -> None:
+    """One customer's profile and tags with evidence (personal data masked unless --unmask)."""
+    import getpass
+
+    from caifu.services.customers import Unmask, customer_view
     from caifu.terminal import print_customer
 
     try:
         c = _container(workspace)
-        print_customer(customer_view(c, tenant, customer_id), console, _tag_names(c, tenant))
+        who = Unmask(actor or getpass.getuser(), reason) if unmask else None
+        print_customer(customer_view(c, tenant, customer_id, who), console,
+                       _tag_names(c, tenant))
     except CaifuError as exc:
         _fail(exc)
 

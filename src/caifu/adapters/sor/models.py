@@ -271,6 +271,24 @@ event_inbox = Table(
 )
 Index(None, event_inbox.c.tenant_id, event_inbox.c.status, event_inbox.c.event_seq)
 
-__all__ = ["CONTRACT_TABLES", "event_inbox", "ExactDecimal", "ingest_log", "ingest_quarantine", "metadata",
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("tenant_id", String(32), primary_key=True),
+    Column("seq", BigInteger, primary_key=True, autoincrement=False,
+           comment="1, 2, 3 … per tenant: a gap is a deleted record"),
+    Column("at", DateTime, nullable=False, comment="UTC"),
+    Column("actor", String(100), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("customer_ids_json", Text, nullable=False, comment="customers touched"),
+    Column("fields_json", Text, nullable=False, comment="fields unmasked or exported"),
+    Column("reason", Text, nullable=False),
+    Column("request_id", String(64), nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False, comment="SHA-256 of the record and prev_hash"),
+    comment="审计日志：只追加，哈希链防篡改",
+)
+
+__all__ = ["CONTRACT_TABLES", "audit_log", "event_inbox", "ExactDecimal", "ingest_log", "ingest_quarantine", "metadata",
            "profile_serving", "segment_sizes", "segments", "tag_assignments", "tag_definitions",
            "tag_history"]
