@@ -5,6 +5,7 @@
 
 from caifu.cli import audit as audit  # noqa: F401  (each registers its commands)
 from caifu.cli import commands as commands  # noqa: F401
+from caifu.cli import identity as identity  # noqa: F401
 from caifu.cli import lifecycle as lifecycle  # noqa: F401
 from caifu.cli import redemption as redemption  # noqa: F401
 from caifu.cli import value as value  # noqa: F401

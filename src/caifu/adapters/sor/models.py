@@ -289,6 +289,38 @@ audit_log = Table(
     comment="审计日志：只追加，哈希链防篡改",
 )
 
-__all__ = ["CONTRACT_TABLES", "audit_log", "event_inbox", "ExactDecimal", "ingest_log", "ingest_quarantine", "metadata",
+users = Table(
+    "users",
+    metadata,
+    Column("user_id", String(64), primary_key=True, comment="login name, unique across tenants"),
+    Column("tenant_id", String(32), comment="null only for platform_admin"),
+    Column("display_name", String(100), nullable=False),
+    Column("role", String(20), nullable=False),
+    Column("branch_id", String(32), comment="branch_manager: his branch"),
+    Column("advisor_id", String(32), comment="advisor: the advisor record he is"),
+    Column("password_hash", String(200), nullable=False, comment="argon2id"),
+    Column("active", Boolean, nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    comment="用户（控制台登录）",
+)
+Index(None, users.c.tenant_id, users.c.role)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("key_id", String(8), primary_key=True, comment="public part of the key"),
+    Column("tenant_id", String(32), nullable=False),
+    Column("name", String(100), nullable=False, comment="what the key is for"),
+    Column("role", String(20), nullable=False),
+    Column("secret_sha256", String(64), nullable=False, comment="the secret is shown once"),
+    Column("quota_per_minute", Integer, nullable=False),
+    Column("created_by", String(100), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("revoked_at", DateTime),
+    comment="API 密钥（机器客户端，按租户与角色）",
+)
+Index(None, api_keys.c.tenant_id)
+
+__all__ = ["CONTRACT_TABLES", "api_keys", "audit_log", "event_inbox", "users", "ExactDecimal", "ingest_log", "ingest_quarantine", "metadata",
            "profile_serving", "segment_sizes", "segments", "tag_assignments", "tag_definitions",
            "tag_history"]
