@@ -20,3 +20,21 @@ class Settings(BaseSettings):
     duckdb_threads: int | None = None
     # Spark master for `--engine spark`: local mode by default, or a cluster URL.
     spark_master: str = "local[2]"
+    # The service (`caifu serve`): signs console session tokens; required there, and refused
+    # when it is short or a placeholder (see `secret_problem`).
+    secret_key: str | None = None
+    session_minutes: int = 60
+    max_body_bytes: int = 1_000_000
+
+    def secret_problem(self) -> str | None:
+        """Why ``secret_key`` cannot sign sessions, or None."""
+        key = self.secret_key or ""
+        if not key:
+            return "CAIFU_SECRET_KEY is not set (e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)"
+        if len(key) < 32 or key.lower() in PLACEHOLDERS or len(set(key)) < 8:
+            return "CAIFU_SECRET_KEY looks like a placeholder: use at least 32 random characters"
+        return None
+
+
+PLACEHOLDERS = frozenset({"changeme", "change-me", "changethis", "secret", "password",
+                          "caifu", "test", "dev"})

@@ -8,6 +8,7 @@ from caifu.cli import commands as commands  # noqa: F401
 from caifu.cli import identity as identity  # noqa: F401
 from caifu.cli import lifecycle as lifecycle  # noqa: F401
 from caifu.cli import redemption as redemption  # noqa: F401
+from caifu.cli import serve as serve  # noqa: F401
 from caifu.cli import value as value  # noqa: F401
 from caifu.cli import value_cmds as value_cmds  # noqa: F401
 from caifu.cli.common import app as app

@@ -11,7 +11,11 @@ column, value and rule where there is one.
     │   ├── UnreadableSourceError  missing, unreadable or not in the declared format
     │   ├── EncodingError          bytes that do not decode in the declared encoding
     │   └── SchemaMismatchError    unknown, missing or duplicated columns
-    └── ContractError              a table contract itself is inconsistent (a bug in caifu)
+    ├── ContractError              a table contract itself is inconsistent (a bug in caifu)
+    ├── AuthenticationError        no valid credentials (the API answers 401)
+    ├── NotFoundError              no such object *for this caller*: missing, another tenant's,
+    │                              or outside the caller's scope — never told apart (404)
+    └── PermissionDeniedError      visible, but this role may not do that (403)
 
 Rejected *rows* are not errors: they go to the quarantine with reason codes, and the batch
 continues. Errors are for what stops a whole file.
@@ -38,6 +42,18 @@ class TenantError(CaifuError):
 
 class ContractError(CaifuError):
     """A table contract is inconsistent."""
+
+
+class AuthenticationError(CaifuError):
+    """The credentials are missing, wrong, expired or revoked."""
+
+
+class NotFoundError(CaifuError):
+    """The object does not exist for this caller (it may exist for someone else)."""
+
+
+class PermissionDeniedError(CaifuError):
+    """The caller sees the object but may not do what was asked."""
 
 
 class SourceError(CaifuError):

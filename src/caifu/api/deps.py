@@ -1,0 +1,47 @@
+"""What routes depend on: the container, and the authenticated principal."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from caifu.core.errors import AuthenticationError
+from caifu.core.identity import Principal
+from caifu.services import identity, sessions
+from caifu.services.container import Container
+from caifu.settings import Settings
+
+_bearer = HTTPBearer(auto_error=False, description="an API key (cf_…) or a session token (ct_…)")
+
+
+def get_container(request: Request) -> Container:
+    return request.app.state.container  # type: ignore[no-any-return]
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings  # type: ignore[no-any-return]
+
+
+ContainerDep = Annotated[Container, Depends(get_container)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+def current_principal(c: ContainerDep, settings: SettingsDep,
+                      creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+                      ) -> Principal:
+    if creds is None:
+        raise AuthenticationError("send Authorization: Bearer <API key or session token>")
+    token = creds.credentials
+    p = None
+    if token.startswith("cf_"):
+        p = identity.authenticate_key(c, token)
+    elif token.startswith("ct_") and settings.secret_key:
+        p = sessions.read(settings.secret_key, token)
+    if p is None:
+        raise AuthenticationError("invalid, expired or revoked credentials")
+    return p
+
+
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
