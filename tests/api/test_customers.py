@@ -156,6 +156,18 @@ def test_api_keys_act_for_their_tenant_only(client) -> None:  # type: ignore[no-
     assert tc.get("/v1/customers/B1", headers=h).status_code == 401
 
 
+def test_a_key_over_its_quota_gets_429_with_retry_after(client) -> None:  # type: ignore[no-untyped-def]
+    tc, c = client
+    key = identity.create_key(c, "acme", "ops", "batch-job", "acme.admin", quota_per_minute=3)
+    h = {"Authorization": f"Bearer {key.secret}"}
+    codes = [tc.get("/v1/customers/C1", headers=h).status_code for _ in range(4)]
+    assert codes == [200, 200, 200, 429]
+    r = tc.get("/v1/customers/C1", headers=h)
+    assert r.status_code == 429 and 1 <= int(r.headers["retry-after"]) <= 20
+    assert "quota of 3 requests a minute" in r.text
+    assert tc.get("/v1/customers/C1", headers=_token(tc, "acme.ops")).status_code == 200
+
+
 def test_bad_credentials_are_401(client) -> None:  # type: ignore[no-untyped-def]
     tc, _ = client
     assert tc.get("/v1/customers/C1").status_code == 401

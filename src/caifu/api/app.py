@@ -10,10 +10,12 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.responses import Response
 
 from caifu import __version__
+from caifu.api.ratelimit import RateLimiter, retry_after_header
 from caifu.api.routes import router
 from caifu.core.errors import (
     AuthenticationError,
@@ -21,13 +23,14 @@ from caifu.core.errors import (
     ConfigError,
     NotFoundError,
     PermissionDeniedError,
+    RateLimitedError,
 )
 from caifu.services.container import Container
 from caifu.services.container import build as build_container
 from caifu.settings import Settings
 
 STATUS = {AuthenticationError: 401, NotFoundError: 404, PermissionDeniedError: 403,
-          ConfigError: 422}
+          ConfigError: 422, RateLimitedError: 429}
 
 
 class BodyLimit(BaseHTTPMiddleware):
@@ -55,6 +58,7 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
         own = container is None
         app.state.container = container or build_container(settings, settings.workspace)
         app.state.settings = settings
+        app.state.limiter = RateLimiter()
         yield
         if own:
             app.state.container.close()
@@ -68,8 +72,16 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
     async def caifu_error(_: Request, exc: CaifuError) -> JSONResponse:
         status = next((code for kind, code in STATUS.items() if isinstance(exc, kind)), 400)
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        if isinstance(exc, RateLimitedError):
+            headers = {"Retry-After": retry_after_header(exc.retry_after)}
         return JSONResponse({"detail": [{"problem": str(exc)}]}, status_code=status,
                             headers=headers)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # FastAPI's own refusals (unparsable body, unknown path, wrong method) in our shape
+        return JSONResponse({"detail": [{"problem": str(exc.detail)}]},
+                            status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:

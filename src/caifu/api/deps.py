@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from caifu.core.errors import AuthenticationError
+from caifu.core.errors import AuthenticationError, RateLimitedError
 from caifu.core.identity import Principal
 from caifu.services import identity, sessions
 from caifu.services.container import Container
@@ -28,7 +28,7 @@ ContainerDep = Annotated[Container, Depends(get_container)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-def current_principal(c: ContainerDep, settings: SettingsDep,
+def current_principal(request: Request, c: ContainerDep, settings: SettingsDep,
                       creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
                       ) -> Principal:
     if creds is None:
@@ -41,6 +41,11 @@ def current_principal(c: ContainerDep, settings: SettingsDep,
         p = sessions.read(settings.secret_key, token)
     if p is None:
         raise AuthenticationError("invalid, expired or revoked credentials")
+    if p.quota_per_minute is not None:
+        wait = request.app.state.limiter.take(p.subject, p.quota_per_minute)
+        if wait is not None:
+            raise RateLimitedError(f"over the key's quota of {p.quota_per_minute} requests a "
+                                   "minute", wait)
     return p
 
 

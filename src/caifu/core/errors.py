@@ -15,7 +15,8 @@ column, value and rule where there is one.
     ├── AuthenticationError        no valid credentials (the API answers 401)
     ├── NotFoundError              no such object *for this caller*: missing, another tenant's,
     │                              or outside the caller's scope — never told apart (404)
-    └── PermissionDeniedError      visible, but this role may not do that (403)
+    ├── PermissionDeniedError      visible, but this role may not do that (403)
+    └── RateLimitedError           over the key's quota; ``retry_after`` seconds (429)
 
 Rejected *rows* are not errors: they go to the quarantine with reason codes, and the batch
 continues. Errors are for what stops a whole file.
@@ -54,6 +55,14 @@ class NotFoundError(CaifuError):
 
 class PermissionDeniedError(CaifuError):
     """The caller sees the object but may not do what was asked."""
+
+
+class RateLimitedError(CaifuError):
+    """Too many requests for the caller's quota; try again after ``retry_after`` seconds."""
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class SourceError(CaifuError):

@@ -43,6 +43,7 @@ class Principal:
     role: str
     branch_id: str | None = None
     advisor_id: str | None = None
+    quota_per_minute: int | None = None  # API keys: requests per minute (429 beyond)
 
     @property
     def can_unmask(self) -> bool:

@@ -146,4 +146,5 @@ def authenticate_key(c: Container, presented: str) -> Principal | None:
     digest = hashlib.sha256(raw.encode()).hexdigest()
     if not hmac.compare_digest(digest, row.secret_sha256):
         return None
-    return Principal(row.tenant_id, f"key:{key_id}", row.role)
+    return Principal(row.tenant_id, f"key:{key_id}", row.role,
+                     quota_per_minute=row.quota_per_minute)
