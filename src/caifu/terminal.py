@@ -311,3 +311,34 @@ def push_events(c: Container, tenant: str, kind: str, path: Path, batch: int,
         q = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else latencies * 99
         console.print(f"latency received → applied: p50 {q[49]:.2f} s, p99 {q[98]:.2f} s "
                       f"(submitted in one go, so it includes waiting for earlier batches)")
+
+
+def serve_demo(workspace: Path, settings: Settings, port: int, console: Console) -> None:
+    """Demo users (one per role, printed) and the API on the demo workspace."""
+    import secrets
+
+    import uvicorn
+
+    from caifu.api import create_app
+    from caifu.services import demo
+    from caifu.services.container import build
+
+    if settings.secret_problem():  # the demo may invent its secret; a deployment may not
+        settings = settings.model_copy(update={"secret_key": secrets.token_urlsafe(48)})
+    settings = settings.model_copy(update={"workspace": workspace})
+    c = build(settings, workspace)
+    users = demo.create_demo_users(c)
+    base = f"http://127.0.0.1:{port}"
+    t = Table("user", "role", "password", "sees", title=f"demo users — API on {base} "
+              f"(OpenAPI: {base}/docs)")
+    for u in users:
+        t.add_row(u.user_id, u.role, u.password, u.sees)
+    console.print(t)
+    advisor = next(u for u in users if u.role == "advisor")
+    console.print(
+        f"curl -s {base}/v1/auth/login -H 'Content-Type: application/json' -d "
+        f"'{{\"user_id\": \"{advisor.user_id}\", \"password\": \"{advisor.password}\"}}'",
+        soft_wrap=True, highlight=False)
+    console.print(f"curl -s {base}/v1/customers/<id> -H 'Authorization: Bearer <token>'",
+                  soft_wrap=True, highlight=False)
+    uvicorn.run(create_app(settings, c), host="127.0.0.1", port=port, log_level="warning")

@@ -137,12 +137,17 @@ def demo_data(out: Annotated[Path, typer.Option(help="Output folder")] = Path("d
 def demo(customers: int = 100_000, seed: int = 7,
          workspace: Annotated[Path, typer.Option(
              "--workspace", "-w", help="Demo workspace; replaced on every run")] = Path("caifu-demo"),
+         serve: Annotated[bool, typer.Option(
+             help="Then start the API with one demo user per role")] = False,
+         port: Annotated[int, typer.Option(help="Port for --serve")] = 8000,
          ) -> None:
     """The main job: a demo workspace, the demo broker's exports, their ingest, a summary."""
-    from caifu.terminal import run_demo
+    from caifu.terminal import run_demo, serve_demo
 
     try:
         run_demo(workspace, Settings(), customers, seed, console)
+        if serve:
+            serve_demo(workspace, Settings(), port, console)
     except CaifuError as exc:
         _fail(exc)
 

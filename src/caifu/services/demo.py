@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import secrets
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy import func, select
+
+from caifu.adapters.sor.models import CONTRACT_TABLES
 from caifu.core.errors import WorkspaceError
 from caifu.services.container import Container, default_sor_url
 from caifu.services.workspace import create_tenant, init_workspace
@@ -51,3 +56,43 @@ def create_demo_segments(c: Container) -> None:
     for segment_id, name, expression in DEMO_SEGMENTS:
         segments.save(TENANT, segment_id, name, expression)
 
+
+
+@dataclass(frozen=True)
+class DemoUser:
+    user_id: str
+    role: str
+    password: str
+    sees: str  # what this role may see, for the printout
+
+
+def create_demo_users(c: Container, tenant: str = TENANT) -> list[DemoUser]:
+    """One console user per role, with fresh random passwords (printed by `caifu demo
+    --serve`; the demo workspace is rebuilt on every run). The branch manager gets the branch
+    with most customers, the advisor the advisor with most customers."""
+    from caifu.services import identity
+
+    t = CONTRACT_TABLES["customers"]
+    with c.engine.connect() as conn:
+        branch = conn.execute(select(t.c.branch_id).where(t.c.tenant_id == tenant)
+                              .group_by(t.c.branch_id)
+                              .order_by(func.count().desc(), t.c.branch_id).limit(1)).scalar_one()
+        advisor = conn.execute(select(t.c.advisor_id).where(t.c.tenant_id == tenant,
+                                                            t.c.advisor_id.is_not(None))
+                               .group_by(t.c.advisor_id)
+                               .order_by(func.count().desc(), t.c.advisor_id).limit(1)).scalar_one()
+    plan = [("demo.admin", "tenant_admin", {}, "every customer, masked"),
+            ("demo.ops", "ops", {}, "every customer, masked"),
+            ("demo.compliance", "compliance", {}, "every customer; may unmask with a reason"),
+            ("demo.branch", "branch_manager", {"branch_id": branch},
+             f"customers of branch {branch}"),
+            ("demo.advisor", "advisor", {"advisor_id": advisor},
+             f"customers of advisor {advisor} and those following him on WeCom"),
+            ("demo.platform", "platform_admin", {}, "no customer data (tenants, keys)")]
+    users = []
+    for user_id, role, extra, sees in plan:
+        password = secrets.token_urlsafe(12)
+        identity.add_user(c, user_id, role, password,
+                          tenant=None if role == "platform_admin" else tenant, **extra)
+        users.append(DemoUser(user_id, role, password, sees))
+    return users
