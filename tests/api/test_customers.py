@@ -208,7 +208,8 @@ def test_health_and_openapi(client) -> None:  # type: ignore[no-untyped-def]
     assert tc.get("/readyz").json() == {"status": "ready"}
     ops = {op["operationId"] for path in tc.get("/openapi.json").json()["paths"].values()
            for op in path.values()}
-    assert ops == {"healthz", "readyz", "login", "get_customer"}
+    assert ops == {"healthz", "readyz", "login", "get_customer", "list_tags", "list_segments",
+                   "segment_members", "push_events"}
 
 
 def test_the_service_refuses_a_placeholder_secret() -> None:

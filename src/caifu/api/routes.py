@@ -70,3 +70,61 @@ def get_customer(customer_id: Annotated[str, PathParam(max_length=32)], p: Curre
     except UnicodeDecodeError:
         raise ConfigError("X-Caifu-Reason: not percent-encoded UTF-8") from None
     return access.customer_360(c, p, customer_id, unmask=unmask, reason=text_reason)
+
+
+@router.get("/v1/tags", operation_id="list_tags", tags=["tags"])
+def list_tags(p: CurrentPrincipal, c: ContainerDep) -> dict[str, Any]:
+    """Tag definitions in force (id, name, kind, version) and how many customers hold each
+    — counts over the whole tenant (aggregates, no customer ids)."""
+    from caifu.services.customers import tag_counts
+    from caifu.services.tagging import load_definitions
+
+    tenant = access.tenant_of(p)
+    definitions, _ = load_definitions(c, tenant)
+    counts = dict(tag_counts(c, tenant))
+    return {"items": [{"tag_id": d.id, "name": d.name, "kind": d.kind, "version": d.version,
+                       "customers": counts.get(d.id, 0)} for d in definitions]}
+
+
+@router.get("/v1/segments", operation_id="list_segments", tags=["segments"])
+def list_segments(p: CurrentPrincipal, c: ContainerDep) -> dict[str, Any]:
+    """Segments: id, name, expression and the newest recorded size."""
+    from caifu.services.segments import Segments
+
+    rows = Segments(c).list(access.tenant_of(p))
+    return {"items": [{"segment_id": r["segment_id"], "name": r["name"],
+                       "expression": r["expression"],
+                       "latest": {"as_of": r["latest"][0].isoformat(), "members": r["latest"][1]}
+                       if r["latest"] else None} for r in rows]}
+
+
+@router.get("/v1/segments/{segment_id}/members", operation_id="segment_members",
+            tags=["segments"])
+def segment_members(segment_id: Annotated[str, PathParam(max_length=64)], p: CurrentPrincipal,
+                    c: ContainerDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+                    offset: Annotated[int, Query(ge=0)] = 0) -> dict[str, Any]:
+    """The segment's members on its newest date — only those the caller may see — a page."""
+    return access.segment_members(c, p, segment_id, limit, offset)
+
+
+class EventsIn(BaseModel):
+    events: list[dict[str, Any]] = Field(min_length=1, max_length=1000)
+
+
+@router.post("/v1/events/{kind}", operation_id="push_events", tags=["events"], status_code=202)
+def push_events(kind: Annotated[str, PathParam(pattern="^(chat_message|app_event)$")],
+                body: EventsIn, p: CurrentPrincipal, c: ContainerDep) -> dict[str, Any]:
+    """The real-time path: chat messages or APP events, checked and stored at once (a bad one
+    is stored as rejected with its reasons, never dropped), applied by the worker within
+    seconds."""
+    from caifu.core.errors import PermissionDeniedError
+    from caifu.services.events import Events
+
+    tenant = access.tenant_of(p)
+    if p.role not in access.WRITERS:
+        raise PermissionDeniedError(f"a {p.role} may not push events")
+    done = Events(c).submit_many(tenant, kind, body.events)
+    return {"accepted": sum(s.status == "pending" for s in done),
+            "rejected": sum(s.status == "rejected" for s in done),
+            "items": [{"event_seq": s.event_seq, "status": s.status, "reasons": s.reasons}
+                      for s in done]}

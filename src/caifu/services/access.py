@@ -62,3 +62,44 @@ def customer_360(c: Container, p: Principal, customer_id: str, *, unmask: bool =
         who = Unmask(p.subject, reason)
     assert p.tenant_id is not None
     return customer_view(c, p.tenant_id, customer_id, who)
+
+
+def visible_ids(c: Container, p: Principal) -> set[str] | None:
+    """Every customer id ``p`` may see, or None when that is the whole tenant (no filter
+    needed); an advisor's or a branch's customers are a bounded set."""
+    if SCOPE[p.role] == "tenant" and p.tenant_id is not None:
+        return None
+    t = CONTRACT_TABLES["customers"]
+    with c.engine.connect() as conn:
+        return {r[0] for r in conn.execute(select(t.c.customer_id).where(scope_filter(p)))}
+
+
+def tenant_of(p: Principal) -> str:
+    """The tenant whose data ``p`` works on; a platform_admin has none."""
+    if p.tenant_id is None or SCOPE[p.role] == "none":
+        raise PermissionDeniedError(f"a {p.role} sees no tenant's customer data")
+    return p.tenant_id
+
+
+WRITERS = frozenset({"tenant_admin", "ops"})  # may push events
+
+
+def segment_members(c: Container, p: Principal, segment_id: str, limit: int, offset: int
+                    ) -> dict[str, Any]:
+    """A segment's members on its newest date, only those ``p`` may see, a page at a time."""
+    from caifu.core.errors import ConfigError
+    from caifu.services.segments import Segments
+
+    tenant = tenant_of(p)
+    segments = Segments(c)
+    try:
+        segments.get(tenant, segment_id)
+    except ConfigError:
+        raise NotFoundError(f"no segment {segment_id!r}") from None
+    day, members = segments.members(tenant, segment_id)
+    ids = members["customer_id"].to_pylist()
+    allowed = visible_ids(c, p)
+    if allowed is not None:
+        ids = [i for i in ids if i in allowed]
+    return {"segment_id": segment_id, "as_of": day.isoformat(), "total": len(ids),
+            "limit": limit, "offset": offset, "items": ids[offset:offset + limit]}
