@@ -27,7 +27,7 @@ Definitions a reader of a profile needs (rendered into ``docs/profile-features.m
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 
 import ibis
 import ibis.expr.types as ir
@@ -192,29 +192,29 @@ def _score(value: ir.NumericValue, bounds: tuple[int, ...], higher_is_better: bo
     return ibis.cases(*cases, else_=1).cast("int64")
 
 
-def _trade_features(trades: ir.Table, securities: ir.Table, as_of: date) -> ir.Table:
-    t = trades.filter(trades.trade_date <= as_of)
-    board = securities.select("security_code", "board")
-    recent = t.filter(t.trade_date >= _since(as_of, 365)).left_join(board, "security_code")
-    aggs: dict[str, ir.Value] = {}
+def _trade_features(trades: ir.Table, as_of: date) -> ir.Table:
+    """Per customer: first/last trade and the windows, in one pass over the trades."""
+    t = trades.select("customer_id", "trade_date", "trade_id", "amount", "fee")
+    t = t.filter(t.trade_date <= as_of)
+    aggs: dict[str, ir.Value] = {"first_trade_date": t.trade_date.min(),
+                                 "last_trade_date": t.trade_date.max()}
     for w in (30, 90, 365):
-        in_window = recent.trade_date >= _since(as_of, w)
-        aggs[f"trades_{w}d"] = recent.trade_id.count(where=in_window)
-        aggs[f"trade_amount_{w}d"] = _money(recent.amount.sum(where=in_window))
-    aggs["fees_365d"] = _money(recent.fee.sum())
-    aggs["distinct_securities_365d"] = recent.security_code.nunique()
-    for b in BOARDS:
-        aggs[f"traded_{b}_365d"] = recent.trade_id.count(where=recent.board == b) > 0
-    windowed = recent.group_by("customer_id").aggregate(**aggs)
-    span = t.group_by("customer_id").aggregate(
-        first_trade_date=t.trade_date.min(), last_trade_date=t.trade_date.max())
-    return left_join_customer(span, windowed)
+        in_window = t.trade_date >= _since(as_of, w)
+        aggs[f"trades_{w}d"] = t.trade_id.count(where=in_window)
+        aggs[f"trade_amount_{w}d"] = _money(t.amount.sum(where=in_window))
+    aggs["fees_365d"] = _money(t.fee.sum(where=t.trade_date >= _since(as_of, 365)))
+    return t.group_by("customer_id").aggregate(**aggs)
 
 
-def _realised_pnl(trades: ir.Table, as_of: date) -> ir.Table:
-    t = trades.filter(trades.trade_date <= as_of)
+def _security_features(trades: ir.Table, securities: ir.Table, as_of: date) -> ir.Table:
+    """Per customer, from one aggregate per customer and security: realised P&L, and which
+    securities and boards were traded in 365 days (those whose last trade is in the window).
+    """
+    t = trades.select("customer_id", "security_code", "trade_date", "side", "quantity", "amount")
+    t = t.filter(t.trade_date <= as_of)
     buy, sell = t.side == "B", t.side == "S"
     per = t.group_by(["customer_id", "security_code"]).aggregate(
+        last_trade_date=t.trade_date.max(),
         buy_qty=t.quantity.sum(where=buy), buy_amt=t.amount.sum(where=buy),
         sell_qty=t.quantity.sum(where=sell), sell_amt=t.amount.sum(where=sell))
     matched = ibis.least(per.buy_qty, per.sell_qty).cast("float64")
@@ -226,130 +226,154 @@ def _realised_pnl(trades: ir.Table, as_of: date) -> ir.Table:
     # rebuild, and Spark DuckDB, to the fen.
     raw = ibis.cases(((per.buy_qty > 0) & (per.sell_qty > 0), pnl), else_=0.0)
     fen = ((raw.abs() * 100 + 0.5).floor() * raw.sign()).cast("int64")
-    per = per.mutate(fen=fen)
-    total = per.group_by("customer_id").aggregate(fen=per.fen.sum())
-    return total.select("customer_id",
-                        realised_pnl=_money(total.fen.cast("float64") / 100))
+    board = securities.select("security_code", "board")
+    per = per.mutate(fen=fen).left_join(board, "security_code")
+    recent = per.last_trade_date >= _since(as_of, 365)
+    aggs: dict[str, ir.Value] = {
+        "realised_fen": per.fen.sum(),
+        "distinct_securities_365d": per.security_code.count(where=recent)}
+    for b in BOARDS:
+        aggs[f"traded_{b}_365d"] = per.security_code.count(where=recent & (per.board == b)) > 0
+    total = per.group_by("customer_id").aggregate(**aggs)
+    return total.mutate(realised_pnl=_money(total.realised_fen.cast("float64") / 100)).drop(
+        "realised_fen")
 
 
-def _stock_holdings(positions: ir.Table, as_of: date, market: ir.Table | None = None
-                    ) -> ir.Table:
-    """Per customer and security at the tenant's latest snapshot on or before ``as_of``.
+def _snapshot_dates(positions: ir.Table, as_of: date) -> ir.Table:
+    """One row: the tenant's latest positions snapshot on or before as_of, 30 and 90 days ago."""
+    d = positions.snapshot_date
+    return positions.aggregate(
+        d0=d.max(where=d <= as_of), d30=d.max(where=d <= as_of - timedelta(days=30)),
+        d90=d.max(where=d <= as_of - timedelta(days=90)))
+
+
+def _position_features(positions: ir.Table, as_of: date, market: ir.Table | None) -> ir.Table:
+    """Holdings at as_of (count, value, P&L, worst position) and the stock value 30 and 90
+    days ago, in one pass over the three snapshots.
 
     ``market`` is the whole positions table when ``positions`` holds only some customers.
     """
-    p = positions.filter(positions.snapshot_date <= as_of)
-    every = market if market is not None else positions
-    latest = every.filter(every.snapshot_date <= as_of).snapshot_date.max()
-    snap = p.filter(p.snapshot_date == latest.as_scalar())
-    return snap.group_by(["customer_id", "security_code"]).aggregate(
-        market_value=snap.market_value.sum(), cost=snap.cost.sum())
+    snaps = _snapshot_dates(market if market is not None else positions, as_of)
+    p = positions.select("customer_id", "security_code", "snapshot_date", "market_value",
+                         "cost").cross_join(snaps)
+    p = p.filter((p.snapshot_date == p.d0) | (p.snapshot_date == p.d30)
+                 | (p.snapshot_date == p.d90))
+    now = p.snapshot_date == p.d0
+    h = p.group_by(["customer_id", "security_code"]).aggregate(
+        held=now.cast("int64").sum(), market_value=p.market_value.sum(where=now),
+        cost=p.cost.sum(where=now),
+        mv30=p.market_value.sum(where=p.snapshot_date == p.d30),
+        mv90=p.market_value.sum(where=p.snapshot_date == p.d90))
+    h = h.mutate(pnl=h.market_value - h.cost)
+    ranked = h.filter(h.held > 0)
+    ranked = ranked.mutate(rank=ibis.row_number().over(
+        group_by=ranked.customer_id, order_by=[ranked.pnl, ranked.security_code]))
+    worst = ranked.filter((ranked["rank"] == 0) & (ranked.pnl < 0)).select(
+        "customer_id", worst_security_code=_.security_code, worst_security_pnl=_money(_.pnl))
+    totals = h.group_by("customer_id").aggregate(
+        positions_count=h.security_code.count(where=h.held > 0),
+        holdings_value=_money(h.market_value.sum()), unrealised_pnl=_money(h.pnl.sum()),
+        stock_30d_ago=_money(h.mv30.sum()), stock_90d_ago=_money(h.mv90.sum()))
+    return left_join_customer(totals, worst)
 
 
-def _stock_value(positions: ir.Table | None, as_of: date, name: str,
-                 market: ir.Table | None) -> ir.Table | None:
-    if positions is None:
-        return None
-    h = _stock_holdings(positions, as_of, market)
-    return h.group_by("customer_id").aggregate(**{name: _money(h.market_value.sum())})
-
-
-def _fund_holdings(fund_tx: ir.Table, as_of: date, market: ir.Table | None = None
-                   ) -> ir.Table:
-    """Shares held per customer and fund, valued at the fund's latest NAV on or before as_of.
-
-    NAVs come from every customer's transactions (``market``, when ``fund_tx`` holds only
-    some customers).
-    """
-    f = fund_tx.filter(fund_tx.txn_date <= as_of)
-    sign = ibis.cases((f.txn_type == "redeem", -1), else_=1)
-    held = f.group_by(["customer_id", "fund_code"]).aggregate(shares=(f.shares * sign).sum())
-    held = held.filter(held.shares > 0)
-    every = market if market is not None else fund_tx
-    m = every.filter(every.txn_date <= as_of)
-    last_day = m.group_by("fund_code").aggregate(nav_date=m.txn_date.max())
-    navs = m.join(last_day, [m.fund_code == last_day.fund_code,
-                             m.txn_date == last_day.nav_date])
-    nav = navs.group_by("fund_code").aggregate(nav=navs.nav.max())
-    valued = held.join(nav, "fund_code")
-    # one decimal type for both factors: Ibis has no precedence between decimal widths
-    exact = "decimal(28, 6)"
-    value = (valued.shares.cast(exact) * valued.nav.cast(exact)).round(2)
-    return valued.mutate(value=_money(value))
-
-
-def _fund_value(fund_tx: ir.Table | None, as_of: date, name: str,
-                market: ir.Table | None) -> ir.Table | None:
-    if fund_tx is None:
-        return None
-    h = _fund_holdings(fund_tx, as_of, market)
-    return h.group_by("customer_id").aggregate(**{name: _money(h.value.sum())})
+def _fund_navs(fund_tx: ir.Table, as_of: date) -> ir.Table:
+    """Each fund's NAV on its latest transaction day on or before as_of, 30 and 90 days ago
+    (the larger NAV if a day has two, as when a NAV is corrected)."""
+    m = fund_tx.filter(fund_tx.txn_date <= as_of)
+    daily = m.group_by(["fund_code", "txn_date"]).aggregate(nav=m.nav.max())
+    d = daily.txn_date
+    return daily.group_by("fund_code").aggregate(
+        nav0=daily.nav.argmax(d),
+        nav30=daily.nav.argmax(d, where=d <= as_of - timedelta(days=30)),
+        nav90=daily.nav.argmax(d, where=d <= as_of - timedelta(days=90)))
 
 
 def _fund_features(fund_tx: ir.Table, funds: ir.Table, as_of: date,
                    market: ir.Table | None) -> ir.Table:
-    h = _fund_holdings(fund_tx, as_of, market).join(
-        funds.select("fund_code", "fund_type", "risk_level"), "fund_code")
-    aggs: dict[str, ir.Value] = {"fund_value": _money(h.value.sum())}
+    """Fund holdings valued at as_of, 30 and 90 days ago, and the 365-day flows, in one pass
+    over the ledger.
+
+    NAVs come from every customer's transactions (``market``, when ``fund_tx`` holds only
+    some customers).
+    """
+    f = fund_tx.select("customer_id", "fund_code", "txn_date", "txn_type", "shares", "amount")
+    f = f.filter(f.txn_date <= as_of)
+    signed = f.shares * ibis.cases((f.txn_type == "redeem", -1), else_=1)
+    recent = f.txn_date >= _since(as_of, 365)
+    per = f.group_by(["customer_id", "fund_code"]).aggregate(
+        held0=signed.sum(), held30=signed.sum(where=f.txn_date <= as_of - timedelta(days=30)),
+        held90=signed.sum(where=f.txn_date <= as_of - timedelta(days=90)),
+        purchase=f.amount.sum(where=recent & f.txn_type.isin(["subscribe", "purchase"])),
+        redeem=f.amount.sum(where=recent & (f.txn_type == "redeem")))
+    navs = _fund_navs(market if market is not None else fund_tx, as_of)
+    listed = funds.select("fund_code", "fund_type", "risk_level", listed=ibis.literal(True))
+    v = per.join(navs, "fund_code").left_join(listed, "fund_code")
+
+    def value(shares: ir.NumericValue, nav: ir.NumericValue) -> ir.Value:
+        # one decimal type for both factors: Ibis has no precedence between decimal widths
+        exact = "decimal(28, 6)"
+        return ibis.cases((shares > 0, _money((shares.cast(exact) * nav.cast(exact)).round(2))),
+                          else_=ibis.null("decimal(18, 2)"))
+
+    v = v.mutate(v0=value(v.held0, v.nav0), v30=value(v.held30, v.nav30),
+                 v90=value(v.held90, v.nav90))
+    aggs: dict[str, ir.Value] = {"fund_value": _money(v.v0.sum(where=v.listed.notnull()))}
     for t in FUND_TYPES:
-        aggs[f"fund_value_{t}"] = _money(h.value.sum(where=h.fund_type == t))
+        aggs[f"fund_value_{t}"] = _money(v.v0.sum(where=v.fund_type == t))
     for r in RISK_LEVELS:
-        aggs[f"fund_value_{r.lower()}"] = _money(h.value.sum(where=h.risk_level == r))
-    holdings = h.group_by("customer_id").aggregate(**aggs)
-    f = fund_tx.filter((fund_tx.txn_date <= as_of) & (fund_tx.txn_date >= _since(as_of, 365)))
-    flows = f.group_by("customer_id").aggregate(
-        fund_purchase_365d=_money(f.amount.sum(where=f.txn_type.isin(["subscribe", "purchase"]))),
-        fund_redeem_365d=_money(f.amount.sum(where=f.txn_type == "redeem")))
-    return holdings.outer_join(flows, "customer_id").select(
-        customer_id=ibis.coalesce(holdings.customer_id, flows.customer_id),
-        **{k: holdings[k] for k in aggs},
-        fund_purchase_365d=flows.fund_purchase_365d, fund_redeem_365d=flows.fund_redeem_365d)
+        aggs[f"fund_value_{r.lower()}"] = _money(v.v0.sum(where=v.risk_level == r))
+    aggs["fund_30d_ago"] = _money(v.v30.sum())
+    aggs["fund_90d_ago"] = _money(v.v90.sum())
+    aggs["fund_purchase_365d"] = _money(v.purchase.sum())
+    aggs["fund_redeem_365d"] = _money(v.redeem.sum())
+    return v.group_by("customer_id").aggregate(**aggs)
 
 
-def _position_features(positions: ir.Table, as_of: date, market: ir.Table | None) -> ir.Table:
-    h = _stock_holdings(positions, as_of, market)
-    h = h.mutate(pnl=h.market_value - h.cost)
-    ranked = h.mutate(rank=ibis.row_number().over(
-        group_by=h.customer_id, order_by=[h.pnl, h.security_code]))
-    worst = ranked.filter((ranked["rank"] == 0) & (ranked.pnl < 0)).select(
-        "customer_id", worst_security_code=_.security_code, worst_security_pnl=_money(_.pnl))
-    totals = h.group_by("customer_id").aggregate(
-        positions_count=h.security_code.count(), holdings_value=_money(h.market_value.sum()),
-        unrealised_pnl=_money(h.pnl.sum()))
-    return left_join_customer(totals, worst)
+def _local_day_start(day: date, utc_offset_hours: int) -> ir.TimestampValue:
+    """The naive-UTC instant at which local ``day`` begins: ``local_date(ts) >= day`` is
+    ``ts >= _local_day_start(day)``, a bound engines can prune stored files with."""
+    start = datetime.combine(day, time()) - timedelta(hours=utc_offset_hours)
+    return ibis.timestamp(start)
 
 
 def _cash_features(cash: ir.Table, as_of: date, offset: int) -> ir.Table:
-    c = cash.mutate(day=local_date(cash.flow_time, offset))
-    c = c.filter(c.day <= as_of)
+    c = cash.filter(cash.flow_time < _local_day_start(as_of + timedelta(days=1), offset))
     signed = ibis.cases((c.direction == "in", c.amount), else_=-c.amount)
     aggs: dict[str, ir.Value] = {}
     for w in (30, 90, 365):
-        aggs[f"net_inflow_{w}d"] = _money(signed.sum(where=c.day >= _since(as_of, w)))
-    last30 = c.day >= _since(as_of, 30)
+        in_window = c.flow_time >= _local_day_start(_since(as_of, w), offset)
+        aggs[f"net_inflow_{w}d"] = _money(signed.sum(where=in_window))
+    last30 = c.flow_time >= _local_day_start(_since(as_of, 30), offset)
     aggs["deposits_30d"] = _money(c.amount.sum(where=last30 & (c.direction == "in")))
     aggs["withdrawals_30d"] = _money(c.amount.sum(where=last30 & (c.direction == "out")))
-    aggs["last_deposit_date"] = c.day.max(where=c.direction == "in")
-    return c.group_by("customer_id").aggregate(**aggs)
+    aggs["last_deposit_at"] = c.flow_time.max(where=c.direction == "in")
+    out = c.group_by("customer_id").aggregate(**aggs)
+    return out.mutate(last_deposit_date=local_date(out.last_deposit_at, offset)).drop(
+        "last_deposit_at")
 
 
 def _login_features(events: ir.Table, trades: ir.Table | None, as_of: date,
                     offset: int) -> ir.Table:
-    e = events.filter(events.event_type == "login")
-    e = e.mutate(day=local_date(e.event_time, offset))
-    e = e.filter(e.day <= as_of)
+    end = _local_day_start(as_of + timedelta(days=1), offset)
+    e = events.filter((events.event_type == "login") & (events.event_time < end))
     last = e.group_by("customer_id").aggregate(last_login_at=e.event_time.max())
-    days = e.filter(e.day >= _since(as_of, 30)).select("customer_id", "day").distinct()
+    d = e.filter(e.event_time >= _local_day_start(_since(as_of, 30), offset))
+    days = d.select("customer_id", day=local_date(d.event_time, offset)).distinct()
     if trades is not None:
         traded = trades.filter((trades.trade_date >= _since(as_of, 30))
                                & (trades.trade_date <= as_of))
-        traded = traded.select("customer_id", day=traded.trade_date).distinct()
-        idle = days.anti_join(traded, ["customer_id", "day"])
+        traded = traded.select("customer_id", day=traded.trade_date).distinct().mutate(
+            traded=ibis.literal(True))
+        days = days.left_join(traded, ["customer_id", "day"]).select(
+            "customer_id", "day", "traded")
+        idle = days.traded.isnull()
     else:
-        idle = days
-    n_days = days.group_by("customer_id").aggregate(login_days_30d=_.day.count())
-    n_idle = idle.group_by("customer_id").aggregate(login_days_without_trade_30d=_.day.count())
-    return left_join_customer(left_join_customer(last, n_days), n_idle)
+        idle = ibis.literal(True)
+    counts = days.group_by("customer_id").aggregate(
+        login_days_30d=days.day.count(),
+        login_days_without_trade_30d=days.day.count(where=idle))
+    return left_join_customer(last, counts)
 
 
 def _account_features(accounts: ir.Table, as_of: date) -> ir.Table:
@@ -396,16 +420,12 @@ def profile_features(inputs: ProfileInputs, as_of: date, utc_offset_hours: int =
     t = inputs.trades
     snaps, navs = inputs.market_positions, inputs.market_fund_transactions
     parts: list[ir.Table | None] = [
-        _trade_features(t, inputs.securities, as_of) if t is not None else None,
-        _realised_pnl(t, as_of) if t is not None else None,
+        _trade_features(t, as_of) if t is not None else None,
+        _security_features(t, inputs.securities, as_of) if t is not None else None,
         _position_features(inputs.positions, as_of, snaps)
         if inputs.positions is not None else None,
         _fund_features(inputs.fund_transactions, inputs.fund_products, as_of, navs)
         if inputs.fund_transactions is not None else None,
-        _stock_value(inputs.positions, as_of - timedelta(days=30), "stock_30d_ago", snaps),
-        _stock_value(inputs.positions, as_of - timedelta(days=90), "stock_90d_ago", snaps),
-        _fund_value(inputs.fund_transactions, as_of - timedelta(days=30), "fund_30d_ago", navs),
-        _fund_value(inputs.fund_transactions, as_of - timedelta(days=90), "fund_90d_ago", navs),
         _cash_features(inputs.cash_flows, as_of, utc_offset_hours)
         if inputs.cash_flows is not None else None,
         _login_features(inputs.app_events, t, as_of, utc_offset_hours)
