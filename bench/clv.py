@@ -38,6 +38,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _measure import busy_cpu, tree_rss
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / ".bench" / "clv"
@@ -138,12 +139,6 @@ def child(task: str, path: Path, out: Path) -> None:
     out.write_text(json.dumps(result))
 
 
-def _busy(psutil) -> float:  # type: ignore[no-untyped-def]
-    """CPU-seconds the whole machine has been busy (all processes)."""
-    t = psutil.cpu_times()
-    return sum(t) - t.idle - getattr(t, "iowait", 0.0)
-
-
 def run_child(task: str, n: int, seed: int, progress, label: str) -> dict:  # type: ignore[no-untyped-def]
     import psutil
 
@@ -152,20 +147,12 @@ def run_child(task: str, n: int, seed: int, progress, label: str) -> dict:  # ty
     out.unlink(missing_ok=True)
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", task, str(path), str(out)]
     job = progress.add_task(label, total=None)
-    busy0, mine0, w0 = _busy(psutil), os.times(), time.perf_counter()
+    busy0, mine0, w0 = busy_cpu(), os.times(), time.perf_counter()
     proc = subprocess.Popen(cmd)
     root = psutil.Process(proc.pid)
     peak = 0
     while proc.poll() is None:
-        rss = 0
-        try:
-            for p in [root, *root.children(recursive=True)]:
-                try:
-                    rss += p.memory_info().rss
-                except psutil.Error:
-                    pass
-        except psutil.Error:
-            pass
+        rss = tree_rss(root)
         peak = max(peak, rss)
         progress.update(job, description=f"{label}  {rss / 2**20:,.0f} MB")
         time.sleep(0.05)
@@ -178,7 +165,7 @@ def run_child(task: str, n: int, seed: int, progress, label: str) -> dict:  # ty
     ours = (mine1.children_user - mine0.children_user
             + mine1.children_system - mine0.children_system)
     result.update(peak_rss=peak, process_wall=wall, process_cpu=ours,
-                  background_cpu=max(0.0, _busy(psutil) - busy0 - ours))
+                  background_cpu=max(0.0, busy_cpu() - busy0 - ours))
     return result
 
 

@@ -50,6 +50,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
+from _measure import busy_cpu, tree_rss
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / ".bench"
@@ -733,20 +734,12 @@ def run_child(kind: str, args: argparse.Namespace, fmt: str, workdir: Path) -> t
            "--memory-limit", args.memory_limit]
     if args.threads:
         cmd += ["--threads", str(args.threads)]
-    busy0, mine0, w0 = _busy(psutil), os.times(), time.perf_counter()
+    busy0, mine0, w0 = busy_cpu(), os.times(), time.perf_counter()
     proc = subprocess.Popen(cmd)
     root = psutil.Process(proc.pid)
     samples: list[tuple[float, int]] = []
     while proc.poll() is None:
-        rss = 0
-        try:
-            for p in [root, *root.children(recursive=True)]:
-                try:
-                    rss += p.memory_info().rss
-                except psutil.Error:
-                    pass
-        except psutil.Error:
-            pass
+        rss = tree_rss(root)
         samples.append((time.time(), rss))
         time.sleep(0.05)
     if proc.returncode:
@@ -756,15 +749,9 @@ def run_child(kind: str, args: argparse.Namespace, fmt: str, workdir: Path) -> t
             - mine0.children_user - mine0.children_system - mine0.user - mine0.system)
     result = json.loads(out.read_text())
     # Other sessions share the machine: CPU they used meanwhile makes the figures noisier.
-    result["background_cpu"] = max(0.0, _busy(psutil) - busy0 - ours)
+    result["background_cpu"] = max(0.0, busy_cpu() - busy0 - ours)
     result["wall"] = wall
     return result, samples
-
-
-def _busy(psutil) -> float:  # type: ignore[no-untyped-def]
-    """CPU-seconds the whole machine has been busy (all processes)."""
-    t = psutil.cpu_times()
-    return sum(t) - t.idle - getattr(t, "iowait", 0.0)
 
 
 def peak(samples: list[tuple[float, int]], start: float = 0, end: float = float("inf")) -> int:

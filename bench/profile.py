@@ -38,6 +38,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from _measure import busy_cpu, tree_rss
+
 # This file shares its name with the standard library's ``profile`` (which cProfile, and so
 # PySpark, imports): keep bench/ off the import path so that import finds the stdlib module.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
@@ -1271,12 +1273,6 @@ def compare(a: pa.Table, b: pa.Table, rel: float = 1e-9) -> dict:
 # --- the parent: run children, sample RSS, report ------------------------------------------------
 
 
-def _busy(psutil) -> float:  # type: ignore[no-untyped-def]
-    """CPU-seconds the whole machine has been busy (all processes)."""
-    t = psutil.cpu_times()
-    return sum(t) - t.idle - getattr(t, "iowait", 0.0)
-
-
 def wait_quiet(limit: float, console) -> float:  # type: ignore[no-untyped-def]
     """Other sessions share this machine: wait (up to ``limit`` s) until it has been nearly
     idle for three 2-second samples in a row. Returns the cores in use when measuring starts."""
@@ -1332,20 +1328,12 @@ def run_child(engine: str, sizes: Sizes, args: argparse.Namespace, run: Path, la
     if profile:
         cmd += ["--duckdb-profile"]
     console.print(f"  [bold]{label}[/] ({engine}, {sizes.customers:,} customers)")
-    busy0, mine0, w0 = _busy(psutil), os.times(), time.perf_counter()
+    busy0, mine0, w0 = busy_cpu(), os.times(), time.perf_counter()
     proc = subprocess.Popen(cmd)
     root = psutil.Process(proc.pid)
     samples: list[tuple[float, int]] = []
     while proc.poll() is None:
-        rss = 0
-        try:
-            for p in [root, *root.children(recursive=True)]:
-                try:
-                    rss += p.memory_info().rss
-                except psutil.Error:
-                    pass
-        except psutil.Error:
-            pass
+        rss = tree_rss(root)
         samples.append((time.time(), rss))
         time.sleep(0.05)
     if proc.returncode:
@@ -1359,7 +1347,7 @@ def run_child(engine: str, sizes: Sizes, args: argparse.Namespace, run: Path, la
     ours = (mine1.user + mine1.system + mine1.children_user + mine1.children_system
             - mine0.user - mine0.system - mine0.children_user - mine0.children_system
             + res["descendants_cpu"])
-    res["background_cpu"] = max(0.0, _busy(psutil) - busy0 - ours)
+    res["background_cpu"] = max(0.0, busy_cpu() - busy0 - ours)
     res["child_wall"] = wall
     res["idle_before"] = idle
     res["peak_rss"] = max((r for _, r in samples), default=0)

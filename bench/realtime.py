@@ -66,6 +66,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from _measure import busy_cpu, tree_rss
+
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / ".bench"
 RT = CACHE / "realtime"
@@ -742,12 +744,6 @@ def by_package(stats: Any) -> dict[str, float]:
 # --- the parent: run children, sample RSS, report -------------------------------------------------
 
 
-def _busy(psutil) -> float:  # type: ignore[no-untyped-def]
-    """CPU-seconds the whole machine has been busy (all processes)."""
-    t = psutil.cpu_times()
-    return sum(t) - t.idle - getattr(t, "iowait", 0.0)
-
-
 def wait_quiet(limit: float, console, windows: int = 3) -> float:  # type: ignore[no-untyped-def]
     """Other sessions share this machine: wait (up to ``limit`` s) until it has been nearly idle
     for ``windows`` consecutive 3-second windows. Other benches wait for one quiet window, so
@@ -780,22 +776,14 @@ def run_child(kind: str, args: argparse.Namespace, ws: Path, extra: list[str],
            "--workdir", str(run), "--out", str(out), "--memory-limit", args.memory_limit,
            *extra]
     idle = wait_quiet(args.quiet_wait, console)
-    busy0, mine0, w0 = _busy(psutil), os.times(), time.perf_counter()
+    busy0, mine0, w0 = busy_cpu(), os.times(), time.perf_counter()
     rss_peak = 0
     try:
         with console.status(label, spinner="dots"):
             proc = subprocess.Popen(cmd)
             root = psutil.Process(proc.pid)
             while proc.poll() is None:
-                rss = 0
-                try:
-                    for p in [root, *root.children(recursive=True)]:
-                        try:
-                            rss += p.memory_info().rss
-                        except psutil.Error:
-                            pass
-                except psutil.Error:
-                    pass
+                rss = tree_rss(root)
                 rss_peak = max(rss_peak, rss)
                 time.sleep(0.1)
         if proc.returncode:
@@ -808,7 +796,7 @@ def run_child(kind: str, args: argparse.Namespace, ws: Path, extra: list[str],
         if not args.keep:
             shutil.rmtree(run, ignore_errors=True)
             out.unlink(missing_ok=True)
-    result["background_cpu"] = max(0.0, _busy(psutil) - busy0 - ours)
+    result["background_cpu"] = max(0.0, busy_cpu() - busy0 - ours)
     result["background_cores"] = result["background_cpu"] / wall
     result["child_wall"] = wall
     result["child_cpu"] = ours

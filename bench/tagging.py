@@ -67,6 +67,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.json as pajson
 import pyarrow.parquet as pq
+from _measure import busy_cpu
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
@@ -194,13 +195,6 @@ def load(folder: Path) -> tuple[pa.Table, pa.Table, pa.Table, pa.Table]:
 # --- (a) throughput ------------------------------------------------------------------------
 
 
-def _busy() -> float:
-    import psutil
-
-    t = psutil.cpu_times()
-    return sum(t) - t.idle - getattr(t, "iowait", 0.0)
-
-
 def wait_quiet(limit: float, console: Console) -> None:
     """Other sessions share this machine: wait (up to ``limit`` s) until it is nearly idle."""
     import psutil
@@ -220,7 +214,7 @@ def wait_quiet(limit: float, console: Console) -> None:
 
 def one_pass(fn, texts: list[str], min_seconds: float) -> dict:  # type: ignore[no-untyped-def]
     """Messages/s of ``fn`` over ``texts``, repeated for at least ``min_seconds``."""
-    n, cpu0, wall0, busy0 = 0, time.process_time(), time.perf_counter(), _busy()
+    n, cpu0, wall0, busy0 = 0, time.process_time(), time.perf_counter(), busy_cpu()
     while True:
         fn(texts)
         n += len(texts)
@@ -228,7 +222,7 @@ def one_pass(fn, texts: list[str], min_seconds: float) -> dict:  # type: ignore[
             break
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
     return {"cpu": n / cpu, "wall": n / wall,
-            "background": max(0.0, (_busy() - busy0 - cpu) / wall)}
+            "background": max(0.0, (busy_cpu() - busy0 - cpu) / wall)}
 
 
 def timed(fns: dict, texts: list[str], rounds: int, min_seconds: float,  # type: ignore[type-arg]

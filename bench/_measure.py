@@ -1,0 +1,30 @@
+"""What the benchmarks measure the same way: the machine's busy CPU and a process tree's RSS.
+
+Imported by the bench scripts as ``_measure`` (each runs as ``python bench/<name>.py``, which
+puts this folder on the import path).
+"""
+
+from __future__ import annotations
+
+import psutil
+
+
+def busy_cpu() -> float:
+    """CPU-seconds the whole machine has been busy (all processes, all cores)."""
+    t = psutil.cpu_times()
+    return sum(t) - t.idle - getattr(t, "iowait", 0.0)
+
+
+def tree_rss(root: psutil.Process) -> int:
+    """Resident bytes of ``root`` and all its descendants now (a JVM child included);
+    processes that end while being read count as 0."""
+    rss = 0
+    try:
+        for p in [root, *root.children(recursive=True)]:
+            try:
+                rss += p.memory_info().rss
+            except psutil.Error:
+                pass
+    except psutil.Error:
+        pass
+    return rss
