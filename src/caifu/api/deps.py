@@ -16,11 +16,12 @@ from caifu.settings import Settings
 _bearer = HTTPBearer(auto_error=False, description="an API key (cf_…) or a session token (ct_…)")
 
 
-def get_container(request: Request) -> Container:
+# async: FastAPI runs a sync dependency in the thread pool, a hop per dependency per request
+async def get_container(request: Request) -> Container:
     return request.app.state.container  # type: ignore[no-any-return]
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings  # type: ignore[no-any-return]
 
 
