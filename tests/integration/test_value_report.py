@@ -75,7 +75,7 @@ def _chromium() -> str:
     if path is None:
         if IN_CI:
             pytest.fail("the browser test must run in CI: install Debian's chromium (.ci/run does)")
-        pytest.skip("no chromium on this machine (apt-get install chromium): the browser "
+        pytest.skip(reason="no chromium on this machine (apt-get install chromium): the browser "
                     "rendering test runs in CI")
     return path
 
