@@ -151,12 +151,8 @@ class Build:
         definitions, source = tagging.load_definitions(self.c, tenant)
         tagging.register_versions(self.c, tenant, definitions, source)
         with self.c.lock(tenant, "serving"), \
-                self.c.scratch(f"build-{tenant}-{time.time_ns()}") as scratch:
-            s = self.c.session(engine, scratch)
-            try:
-                return self._run(s, tenant, tz, definitions, as_of, t0)
-            finally:
-                s.close()
+                self.c.job_session(engine, f"build-{tenant}") as s:
+            return self._run(s, tenant, tz, definitions, as_of, t0)
 
     def _run(self, s: EngineSession, tenant: str, tz: str, definitions: list[TagDefinition],
              as_of: dt.date | None, t0: float) -> BuildResult:

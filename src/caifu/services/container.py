@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import shutil
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -75,6 +76,16 @@ class Container:
         if engine == "spark":
             return SparkSession(self.settings.spark_master)
         raise ConfigError(f"unknown engine {engine!r}; use duckdb or spark")
+
+    @contextmanager
+    def job_session(self, engine: str, job: str) -> Iterator[EngineSession]:
+        """An engine session for one job in its own scratch folder; both end with the block."""
+        with self.scratch(f"{job}-{time.time_ns()}") as scratch:
+            s = self.session(engine, scratch)
+            try:
+                yield s
+            finally:
+                s.close()
 
     def lake_table(self, con: Backend, tenant: str, table: str) -> ir.Table | None:
         """A lake table as an Ibis table on ``con`` (None while it has no data).

@@ -24,7 +24,6 @@ import datetime as dt
 import json
 import logging
 import threading
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -273,14 +272,10 @@ class Events:
         if not files or not keys:
             return set()
         key = registry()[table].key[0]
-        with self.c.scratch(f"rt-keys-{time.time_ns()}") as scratch:
-            s = self.c.session("duckdb", scratch)
-            try:
-                t = s.read_parquet("facts", files)
-                hit = s.to_arrow(t.filter(t[key].isin(sorted(set(keys)))
-                                          & (t[LINEAGE_COLUMN] != batch)).select(key))
-            finally:
-                s.close()
+        with self.c.job_session("duckdb", "rt-keys") as s:
+            t = s.read_parquet("facts", files)
+            hit = s.to_arrow(t.filter(t[key].isin(sorted(set(keys)))
+                                      & (t[LINEAGE_COLUMN] != batch)).select(key))
         return set(hit[key].to_pylist())
 
     def _recompute(self, tenant: str, tz: str, customers: list[str],
@@ -296,14 +291,10 @@ class Events:
         candidates = [d for d in (served, local_newest) if d is not None]
         as_of = max(candidates) if candidates else dt.datetime.now(ZoneInfo(tz)).date()
         offset = utc_offset_hours(tz, as_of)
-        with self.c.scratch(f"rt-{tenant}-{time.time_ns()}") as scratch:
-            s = self.c.session("duckdb", scratch)
-            try:
-                inputs = self.build.load_inputs(s, tenant, customers)
-                features, hits, notes = self.build.compute(s, tenant, inputs, definitions,
-                                                           as_of, offset, customers)
-            finally:
-                s.close()
+        with self.c.job_session("duckdb", f"rt-{tenant}") as s:
+            inputs = self.build.load_inputs(s, tenant, customers)
+            features, hits, notes = self.build.compute(s, tenant, inputs, definitions,
+                                                       as_of, offset, customers)
         result = BuildResult(tenant, as_of, "duckdb", customers=features.num_rows, notes=notes)
         return features, hits, definitions, as_of, result
 

@@ -22,12 +22,9 @@ import datetime as dt
 import json
 import time
 from dataclasses import dataclass, field
-from importlib import resources
-from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import yaml
 
 from caifu.adapters.engines.session import EngineSession
 from caifu.analytics import lifecycle as lc
@@ -37,37 +34,26 @@ from caifu.core.errors import ConfigError
 from caifu.pipelines.profile import ProfileInputs
 from caifu.services.build import Build, utc_offset_hours
 from caifu.services.container import Container
+from caifu.services.tenant_files import TenantFile, load_yaml
 from caifu.services.workspace import get_tenant
 
 STAGE_TABLE = "lifecycle_stages"
 TRANSITION_TABLE = "lifecycle_transitions"
 
 
-def default_text() -> str:
-    return (resources.files("caifu.data") / "lifecycle" / "default.yaml").read_text(
-        encoding="utf-8")
-
-
-def config_path(c: Container, tenant: str) -> Path:
-    return c.root / "lifecycle" / f"{tenant}.yaml"
+LIFECYCLE_FILE = TenantFile("lifecycle")
+default_text = LIFECYCLE_FILE.default_text
+config_path = LIFECYCLE_FILE.path
 
 
 def load_rules(c: Container, tenant: str) -> tuple[lc.LifecycleRules, str]:
     """The tenant's thresholds and the file they came from."""
-    path = config_path(c, tenant)
-    if path.is_file():
-        source, text = str(path), path.read_text(encoding="utf-8")
-    else:
-        source, text = "caifu/data/lifecycle/default.yaml (packaged default)", default_text()
+    text, source = LIFECYCLE_FILE.read(c, tenant)
     return parse_text(text, source), source
 
 
 def parse_text(text: str, source: str) -> lc.LifecycleRules:
-    try:
-        document = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{source}: not valid YAML: {exc}") from None
-    return lc.parse_rules(document, source)
+    return lc.parse_rules(load_yaml(text, source), source)
 
 
 @dataclass
@@ -102,12 +88,8 @@ class Lifecycle:
         t0 = time.perf_counter()
         tz = get_tenant(self.c, tenant).timezone
         rules, source = load_rules(self.c, tenant)
-        with self.c.scratch(f"lifecycle-{tenant}-{time.time_ns()}") as scratch:
-            s = self.c.session(engine, scratch)
-            try:
-                result = self._run(s, tenant, tz, as_of, rules, source)
-            finally:
-                s.close()
+        with self.c.job_session(engine, f"lifecycle-{tenant}") as s:
+            result = self._run(s, tenant, tz, as_of, rules, source)
         if write:
             self._write(result)
         result.seconds = round(time.perf_counter() - t0, 3)

@@ -92,12 +92,8 @@ class RedemptionAnalysis:
         definitions, _ = tagging.load_definitions(self.c, tenant)
         names = {d.id: d.name for d in definitions}
         rules = rules or an.ReassuranceRules()
-        with self.c.scratch(f"redemption-{tenant}-{time.time_ns()}") as scratch:
-            s = self.c.session(engine, scratch)
-            try:
-                result = self._run(s, tenant, tz, start, end, rules, names)
-            finally:
-                s.close()
+        with self.c.job_session(engine, f"redemption-{tenant}") as s:
+            result = self._run(s, tenant, tz, start, end, rules, names)
         result.seconds = round(time.perf_counter() - t0, 3)
         return result
 

@@ -88,12 +88,8 @@ class Scoring:
                               f"{', '.join(TARGETS)}")
         tz = get_tenant(self.c, tenant).timezone
         with self.c.lock(tenant, SCORE_TABLE), \
-                self.c.scratch(f"score-{tenant}-{time.time_ns()}") as scratch:
-            s = self.c.session(engine, scratch)
-            try:
-                return self._run(s, tenant, tz, as_of, chosen)
-            finally:
-                s.close()
+                self.c.job_session(engine, f"score-{tenant}") as s:
+            return self._run(s, tenant, tz, as_of, chosen)
 
     def _run(self, s: EngineSession, tenant: str, tz: str, as_of: dt.date | None,
              chosen: list[str]) -> ScoringResult:

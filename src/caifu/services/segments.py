@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,12 +94,8 @@ class Segments:
         seg = self.get(tenant, segment_id)
         expr = self.parse(tenant, seg["expression"])
         day = as_of or self._latest_date(tenant)
-        with self.c.scratch(f"segment-{tenant}-{time.time_ns()}") as scratch:
-            s = self.c.session(engine, scratch)
-            try:
-                return day, self._evaluate(s, tenant, expr, day)
-            finally:
-                s.close()
+        with self.c.job_session(engine, f"segment-{tenant}") as s:
+            return day, self._evaluate(s, tenant, expr, day)
 
     def _evaluate(self, s: EngineSession, tenant: str, expr: ex.Expr, day: dt.date) -> pa.Table:
         files = self.c.lake.files(tenant, FEATURE_TABLE)

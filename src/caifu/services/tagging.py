@@ -11,53 +11,30 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from importlib import resources
-from pathlib import Path
-
-import yaml
 
 from caifu.adapters.sor import serving
 from caifu.core.errors import ConfigError
 from caifu.core.tags import TagDefinition, parse_definitions
 from caifu.pipelines.profile import FEATURE_KINDS
 from caifu.services.container import Container
+from caifu.services.tenant_files import TenantFile, load_yaml
 from caifu.text.dictionaries import dictionary_ids
 
-
-def default_text() -> str:
-    return (resources.files("caifu.data") / "tags" / "default.yaml").read_text(encoding="utf-8")
-
-
-def config_path(c: Container, tenant: str) -> Path:
-    return c.root / "tags" / f"{tenant}.yaml"
+TAG_FILE = TenantFile("tags")
+default_text = TAG_FILE.default_text
+config_path = TAG_FILE.path
+init_config = TAG_FILE.init
 
 
 def load_definitions(c: Container, tenant: str) -> tuple[list[TagDefinition], str]:
     """The tenant's definitions and where they came from."""
-    path = config_path(c, tenant)
-    if path.is_file():
-        source, text = str(path), path.read_text(encoding="utf-8")
-    else:
-        source, text = "caifu/data/tags/default.yaml (packaged default)", default_text()
+    text, source = TAG_FILE.read(c, tenant)
     return parse_text(text, source), source
 
 
 def parse_text(text: str, source: str) -> list[TagDefinition]:
-    try:
-        document = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{source}: not valid YAML: {exc}") from None
-    return parse_definitions(document, source=source, features=FEATURE_KINDS,
+    return parse_definitions(load_yaml(text, source), source=source, features=FEATURE_KINDS,
                              dictionaries=set(dictionary_ids()))
-
-
-def init_config(c: Container, tenant: str, force: bool = False) -> Path:
-    path = config_path(c, tenant)
-    if path.exists() and not force:
-        raise ConfigError(f"{path} exists; edit it, or pass --force to overwrite it")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(default_text(), encoding="utf-8")
-    return path
 
 
 def spec_json(d: TagDefinition) -> str:

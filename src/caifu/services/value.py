@@ -18,15 +18,12 @@ from __future__ import annotations
 import datetime as dt
 import time
 from dataclasses import dataclass, field
-from importlib import resources
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import ibis.expr.types as ir
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
-import yaml
 
 from caifu.adapters.engines.session import EngineSession
 from caifu.adapters.sor import repo
@@ -41,40 +38,22 @@ from caifu.data.contracts.arrow import contract_schema
 from caifu.data.contracts.tables import CHANNELS
 from caifu.services.build import Build, utc_offset_hours
 from caifu.services.container import Container
+from caifu.services.tenant_files import TenantFile, load_yaml
 from caifu.services.workspace import get_tenant
 
 VALUE_TABLE = "customer_value"
 
 
-def default_text() -> str:
-    return (resources.files("caifu.data") / "value" / "default.yaml").read_text(encoding="utf-8")
-
-
-def config_path(c: Container, tenant: str) -> Path:
-    return c.root / "value" / f"{tenant}.yaml"
+VALUE_FILE = TenantFile("value")
+default_text = VALUE_FILE.default_text
+config_path = VALUE_FILE.path
+init_config = VALUE_FILE.init
 
 
 def load_config(c: Container, tenant: str) -> tuple[ValueConfig, str]:
     """The tenant's configuration and where it came from."""
-    path = config_path(c, tenant)
-    if path.is_file():
-        source, text = str(path), path.read_text(encoding="utf-8")
-    else:
-        source, text = "caifu/data/value/default.yaml (packaged default)", default_text()
-    try:
-        document = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{source}: not valid YAML: {exc}") from None
-    return parse_value_config(document, source), source
-
-
-def init_config(c: Container, tenant: str, force: bool = False) -> Path:
-    path = config_path(c, tenant)
-    if path.exists() and not force:
-        raise ConfigError(f"{path} exists; edit it, or pass --force to overwrite it")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(default_text(), encoding="utf-8")
-    return path
+    text, source = VALUE_FILE.read(c, tenant)
+    return parse_value_config(load_yaml(text, source), source), source
 
 
 @dataclass
@@ -110,12 +89,8 @@ class CustomerValue:
         tz = get_tenant(self.c, tenant).timezone
         config, source = load_config(self.c, tenant)
         with self.c.lock(tenant, VALUE_TABLE), \
-                self.c.scratch(f"value-{tenant}-{time.time_ns()}") as scratch:
-            s = self.c.session(engine, scratch)
-            try:
-                result = self._run(s, tenant, tz, as_of, config, source, write)
-            finally:
-                s.close()
+                self.c.job_session(engine, f"value-{tenant}") as s:
+            result = self._run(s, tenant, tz, as_of, config, source, write)
         result.seconds = round(time.perf_counter() - t0, 3)
         return result
 
