@@ -15,8 +15,8 @@ from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoin
 from starlette.responses import Response
 
 from caifu import __version__
+from caifu.api import customers, privacy, routes
 from caifu.api.ratelimit import RateLimiter, retry_after_header
-from caifu.api.routes import router
 from caifu.core.errors import (
     AuthenticationError,
     CaifuError,
@@ -66,7 +66,8 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
     app = FastAPI(title="caifu", version=__version__, lifespan=lifespan,
                   description="财富 — broker wealth-business data platform API")
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
-    app.include_router(router)
+    for module in (routes, customers, privacy):
+        app.include_router(module.router)
 
     @app.exception_handler(CaifuError)
     async def caifu_error(_: Request, exc: CaifuError) -> JSONResponse:

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from caifu.adapters.sor import rls
 from caifu.core.errors import AuthenticationError, RateLimitedError
 from caifu.core.identity import Principal
 from caifu.services import identity, sessions
@@ -29,7 +30,7 @@ ContainerDep = Annotated[Container, Depends(get_container)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-def current_principal(request: Request, c: ContainerDep, settings: SettingsDep,
+def authenticated(request: Request, c: ContainerDep, settings: SettingsDep,
                       creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
                       ) -> Principal:
     if creds is None:
@@ -47,6 +48,15 @@ def current_principal(request: Request, c: ContainerDep, settings: SettingsDep,
         if wait is not None:
             raise RateLimitedError(f"over the key's quota of {p.quota_per_minute} requests a "
                                    "minute", wait)
+    return p
+
+
+async def current_principal(p: Annotated[Principal, Depends(authenticated)]) -> Principal:
+    """The caller — and from here on, on PostgreSQL, every transaction of the request runs
+    under row-level security for his tenant (``adapters/sor/rls``); a platform_admin gets an
+    empty tenant, so tenant tables show him nothing. Async on purpose: set in the request's
+    own task, the tenant is copied into the worker thread that runs a sync route."""
+    rls.enter(p.tenant_id or "")
     return p
 
 

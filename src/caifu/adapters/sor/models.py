@@ -321,6 +321,69 @@ api_keys = Table(
 )
 Index(None, api_keys.c.tenant_id)
 
-__all__ = ["CONTRACT_TABLES", "api_keys", "audit_log", "event_inbox", "users", "ExactDecimal", "ingest_log", "ingest_quarantine", "metadata",
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("job_id", String(32), primary_key=True),
+    Column("tenant_id", String(32), nullable=False),
+    Column("kind", String(20), nullable=False,
+           comment="ingest | build | score | value | lifecycle | redemption"),
+    Column("params_json", Text, nullable=False),
+    Column("status", String(10), nullable=False,
+           comment="queued | running | succeeded | failed"),
+    Column("result_json", Text, comment="what the job did (counts, dates), when succeeded"),
+    Column("error", Text, comment="why it failed, for the user"),
+    Column("submitted_by", String(100), nullable=False),
+    Column("submitted_at", DateTime, nullable=False),
+    Column("started_at", DateTime),
+    Column("finished_at", DateTime),
+    comment="后台作业：入库、构建、评分等，由服务进程依次执行",
+)
+Index(None, jobs.c.tenant_id, jobs.c.submitted_at)
+Index(None, jobs.c.status, jobs.c.submitted_at)
+
+customer_cards = Table(
+    "customer_cards",
+    metadata,
+    Column("tenant_id", String(32), primary_key=True),
+    Column("customer_id", String(32), primary_key=True),
+    Column("as_of", Date, nullable=False, comment="the data date the card describes"),
+    Column("card_json", Text, nullable=False,
+           comment="holdings, recent trades, P&L, lifecycle, scores, suitability"),
+    Column("built_at", DateTime, nullable=False),
+    comment="客户卡片：客户360与侧边栏的持仓、交易、盈亏、生命周期、评分、适当性",
+)
+
+dsr_requests = Table(
+    "dsr_requests",
+    metadata,
+    Column("tenant_id", String(32), primary_key=True),
+    Column("request_id", String(32), primary_key=True),
+    Column("customer_id", String(32), nullable=False),
+    Column("kind", String(16), nullable=False, comment="export | erasure"),
+    Column("outcome", String(16), nullable=False,
+           comment="exported | deleted | storage_only | refused"),
+    Column("requested_by", String(100), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("received_at", DateTime, nullable=False),
+    Column("completed_at", DateTime),
+    Column("details_json", Text, nullable=False,
+           comment="tables and row counts touched, the retention rule applied"),
+    comment="个人信息主体请求：导出、删除或仅存储",
+)
+Index(None, dsr_requests.c.tenant_id, dsr_requests.c.customer_id)
+
+restricted_customers = Table(
+    "restricted_customers",
+    metadata,
+    Column("tenant_id", String(32), primary_key=True),
+    Column("customer_id", String(32), primary_key=True),
+    Column("since", DateTime, nullable=False),
+    Column("request_id", String(32), nullable=False),
+    Column("legal_basis", Text, nullable=False, comment="why the records are kept"),
+    comment="仅存储：依法保留、停止处理的客户",
+)
+
+__all__ = ["CONTRACT_TABLES", "api_keys", "audit_log", "event_inbox", "users", "ExactDecimal", "ingest_log", "ingest_quarantine", "jobs", "metadata", "customer_cards", "dsr_requests", "restricted_customers",
            "profile_serving", "segment_sizes", "segments", "tag_assignments", "tag_definitions",
            "tag_history"]

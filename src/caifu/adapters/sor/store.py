@@ -13,6 +13,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event
 
+from caifu.adapters.sor import rls
 from caifu.core.errors import WorkspaceError
 
 
@@ -62,6 +63,7 @@ def open_engine(url: str) -> Engine:
         raise WorkspaceError(f"cannot open the system of record at {url!r}: {exc}") from exc
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
+    rls.install(engine)
     return engine
 
 
