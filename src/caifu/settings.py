@@ -25,6 +25,11 @@ class Settings(BaseSettings):
     secret_key: str | None = None
     session_minutes: int = 60
     max_body_bytes: int = 1_000_000
+    # an upload (POST /v1/ingest/files) streams to disk; this bounds one file
+    max_upload_bytes: int = 2_000_000_000
+    # the service runs queued jobs in a worker thread; off for a read-only replica
+    run_jobs: bool = True
+    shutdown_seconds: float = 30.0  # how long a stopping service waits for a running job
 
     def secret_problem(self) -> str | None:
         """Why ``secret_key`` cannot sign sessions, or None."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -15,36 +16,43 @@ from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoin
 from starlette.responses import Response
 
 from caifu import __version__
-from caifu.api import customers, privacy, routes
+from caifu.api import customers, jobs, privacy, routes, value
 from caifu.api.ratelimit import RateLimiter, retry_after_header
 from caifu.core.errors import (
     AuthenticationError,
     CaifuError,
     ConfigError,
     NotFoundError,
+    PayloadTooLargeError,
     PermissionDeniedError,
     RateLimitedError,
 )
 from caifu.services.container import Container
 from caifu.services.container import build as build_container
+from caifu.services.jobs import Jobs
 from caifu.settings import Settings
 
+UPLOAD_PATH = "/v1/ingest/files"
 STATUS = {AuthenticationError: 401, NotFoundError: 404, PermissionDeniedError: 403,
-          ConfigError: 422, RateLimitedError: 429}
+          ConfigError: 422, RateLimitedError: 429,
+          PayloadTooLargeError: 413}
 
 
 class BodyLimit(BaseHTTPMiddleware):
     """Refuse a body larger than the settings allow before reading it (413)."""
 
-    def __init__(self, app: Any, limit: int) -> None:
+    def __init__(self, app: Any, limit: int, upload_limit: int) -> None:
         super().__init__(app)
         self.limit = limit
+        self.upload_limit = upload_limit
 
     async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+        # uploads stream to disk and count their own bytes (a chunked body has no length)
+        limit = self.upload_limit if request.url.path == UPLOAD_PATH else self.limit
         length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > self.limit):
+        if length is not None and (not length.isdigit() or int(length) > limit):
             return JSONResponse({"detail": [{"field": "body", "problem":
-                                 f"larger than {self.limit:,} bytes"}]}, status_code=413)
+                                 f"larger than {limit:,} bytes"}]}, status_code=413)
         return await call_next(request)
 
 
@@ -59,14 +67,27 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
         app.state.container = container or build_container(settings, settings.workspace)
         app.state.settings = settings
         app.state.limiter = RateLimiter()
+        stop = threading.Event()
+        worker = None
+        if settings.run_jobs:
+            jobs = Jobs(app.state.container)
+            jobs.recover()
+            worker = threading.Thread(target=jobs.run_worker, args=(stop,), name="caifu-jobs",
+                                      daemon=True)
+            worker.start()
         yield
+        stop.set()
+        if worker is not None:
+            # a running job finishes first; its writes are atomic, so a kill would be safe too
+            worker.join(timeout=settings.shutdown_seconds)
         if own:
             app.state.container.close()
 
     app = FastAPI(title="caifu", version=__version__, lifespan=lifespan,
                   description="财富 — broker wealth-business data platform API")
-    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
-    for module in (routes, customers, privacy):
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes,
+                       upload_limit=settings.max_upload_bytes)
+    for module in (routes, customers, jobs, value, privacy):
         app.include_router(module.router)
 
     @app.exception_handler(CaifuError)

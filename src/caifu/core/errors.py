@@ -16,7 +16,8 @@ column, value and rule where there is one.
     ├── NotFoundError              no such object *for this caller*: missing, another tenant's,
     │                              or outside the caller's scope — never told apart (404)
     ├── PermissionDeniedError      visible, but this role may not do that (403)
-    └── RateLimitedError           over the key's quota; ``retry_after`` seconds (429)
+    ├── RateLimitedError           over the key's quota; ``retry_after`` seconds (429)
+    └── PayloadTooLargeError       a request body or upload over the configured bound (413)
 
 Rejected *rows* are not errors: they go to the quarantine with reason codes, and the batch
 continues. Errors are for what stops a whole file.
@@ -63,6 +64,10 @@ class RateLimitedError(CaifuError):
     def __init__(self, message: str, retry_after: float) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class PayloadTooLargeError(CaifuError):
+    """A request body or an upload is larger than the service accepts."""
 
 
 class SourceError(CaifuError):
