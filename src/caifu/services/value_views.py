@@ -66,7 +66,7 @@ def rollup(c: Container, p: Principal, by: str) -> dict[str, Any]:
     t = _values(c, p)
     con = ibis.duckdb.connect()
     try:
-        view = con.create_table("customer_value", t)
+        view = ibis.memtable(t)
         groups = con.to_pyarrow(eff.rollup(view, by)) if t.num_rows else None
         whole = con.to_pyarrow(eff.totals(view)).to_pylist() if t.num_rows else []
     finally:
