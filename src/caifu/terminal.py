@@ -320,6 +320,7 @@ def serve_demo(workspace: Path, settings: Settings, port: int, console: Console)
     import uvicorn
 
     from caifu.api import create_app
+    from caifu.api.logs import configure
     from caifu.services import demo
     from caifu.services.container import build
 
@@ -341,4 +342,6 @@ def serve_demo(workspace: Path, settings: Settings, port: int, console: Console)
         soft_wrap=True, highlight=False)
     console.print(f"curl -s {base}/v1/customers/<id> -H 'Authorization: Bearer <token>'",
                   soft_wrap=True, highlight=False)
-    uvicorn.run(create_app(settings, c), host="127.0.0.1", port=port, log_level="warning")
+    configure("warning")
+    uvicorn.run(create_app(settings, c), host="127.0.0.1", port=port, log_config=None,
+                access_log=False)

@@ -17,6 +17,7 @@ from starlette.responses import Response
 
 from caifu import __version__
 from caifu.api import customers, jobs, privacy, routes, value
+from caifu.api.logs import AccessLog
 from caifu.api.ratelimit import RateLimiter, retry_after_header
 from caifu.core.errors import (
     AuthenticationError,
@@ -87,6 +88,7 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
                   description="财富 — broker wealth-business data platform API")
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes,
                        upload_limit=settings.max_upload_bytes)
+    app.add_middleware(AccessLog)  # outermost: a refused body is logged too
     for module in (routes, customers, jobs, value, privacy):
         app.include_router(module.router)
 

@@ -51,12 +51,14 @@ def authenticated(request: Request, c: ContainerDep, settings: SettingsDep,
     return p
 
 
-async def current_principal(p: Annotated[Principal, Depends(authenticated)]) -> Principal:
+async def current_principal(request: Request,
+                            p: Annotated[Principal, Depends(authenticated)]) -> Principal:
     """The caller — and from here on, on PostgreSQL, every transaction of the request runs
     under row-level security for his tenant (``adapters/sor/rls``); a platform_admin gets an
     empty tenant, so tenant tables show him nothing. Async on purpose: set in the request's
     own task, the tenant is copied into the worker thread that runs a sync route."""
     rls.enter(p.tenant_id or "")
+    request.state.principal = p  # for the access log line
     return p
 
 

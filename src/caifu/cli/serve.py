@@ -18,11 +18,13 @@ def serve(host: Annotated[str, typer.Option(help="Address to listen on")] = "127
     import uvicorn
 
     from caifu.api import create_app
+    from caifu.api.logs import configure
 
     settings = _settings(workspace)
     try:
         api = create_app(settings)
     except CaifuError as exc:
         _fail(exc)
+    configure()
     console.print(f"caifu API on http://{host}:{port} — workspace {settings.workspace}")
-    uvicorn.run(api, host=host, port=port, log_level="info", access_log=False)
+    uvicorn.run(api, host=host, port=port, log_config=None, access_log=False)

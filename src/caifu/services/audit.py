@@ -14,6 +14,7 @@ import datetime as dt
 import json
 import uuid
 from collections.abc import Iterable
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,9 @@ from caifu.core.errors import ConfigError
 from caifu.services.container import Container
 from caifu.services.workspace import get_tenant
 
+# the request that causes an audit record (set by the API's access log middleware)
+current_request: ContextVar[str | None] = ContextVar("caifu_request_id", default=None)
+
 NEEDS_REASON = {"unmask": True, "export": True, "delete_request": True}
 
 
@@ -51,7 +55,8 @@ def append(c: Container, tenant: str, actor: str, action: str, *,
                             .order_by(audit_log.c.seq.desc()).limit(1)).first()
         seq, prev = (last.seq + 1, last.hash) if last else (1, GENESIS)
         entry = AuditEntry(seq, tenant, dt.datetime.now(dt.UTC).replace(tzinfo=None), actor,
-                           action, ids, names, reason.strip(), request_id or uuid.uuid4().hex)
+                           action, ids, names, reason.strip(),
+                           request_id or current_request.get() or uuid.uuid4().hex)
         digest = entry_hash(entry, prev)
         conn.execute(insert(audit_log).values(
             tenant_id=tenant, seq=seq, at=entry.at, actor=actor, action=action,

@@ -226,7 +226,9 @@ class Jobs:
         except Exception as exc:  # a bug: the job fails, the worker goes on
             log.error("job failed", extra={"job_id": job_id, "kind": kind,
                                            "error_type": type(exc).__name__,
-                                           "trace": traceback.format_exc(limit=5)})
+                                           # frames only: a message may quote data
+                                           "trace": "".join(traceback.format_tb(
+                                               exc.__traceback__, limit=8))})
             values = {"status": "failed",
                       "error": f"internal error ({type(exc).__name__}); the service log "
                                f"has the details under job_id {job_id}"}
