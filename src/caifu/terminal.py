@@ -112,6 +112,14 @@ def run_demo(workspace: Path, settings: Settings, customers: int, seed: int,
     print_build(result, console, names)
     print_examples(c, demo.TENANT, console, names)
     report_path = value_report(c, demo.TENANT, console)
+    with console.status("redemption answers and advisor tasks for the API"):
+        job = demo.record_redemption_answers(c)
+    if job["status"] != "succeeded":
+        console.print(f"[yellow]note:[/] the redemption job failed: {job['error']}")
+    with console.status("customer cards (360 and sidebar)") as st:
+        cards = demo.build_cards(c, lambda m: st.update(f"customer cards: {m}"))
+    console.print(f"customer cards: {cards.cards:,} written "
+                  f"({sum(cards.timings.values()):.0f} s)", soft_wrap=True)
     console.print(f"[bold green]demo ready[/] in {time.perf_counter() - t0:.0f} s — workspace "
                   f"{c.root}")
     w = f"-t demo -w {workspace}"

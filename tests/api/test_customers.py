@@ -208,8 +208,13 @@ def test_health_and_openapi(client) -> None:  # type: ignore[no-untyped-def]
     assert tc.get("/readyz").json() == {"status": "ready"}
     ops = {op["operationId"] for path in tc.get("/openapi.json").json()["paths"].values()
            for op in path.values()}
-    assert ops == {"healthz", "readyz", "login", "get_customer", "list_tags", "list_segments",
-                   "segment_members", "push_events"}
+    assert ops == {  # the public surface: a change here is a change of the API (docs/api.md)
+        "healthz", "readyz", "login",
+        "get_customer", "search_customers", "list_tags", "list_segments", "segment_members",
+        "push_events", "upload_file", "list_batches", "list_quarantine",
+        "submit_job", "list_jobs", "get_job",
+        "list_customer_values", "value_rollup", "redemption_answers", "reassurance_list",
+        "export_customer_data", "erase_customer_data", "list_privacy_requests"}
 
 
 def test_the_service_refuses_a_placeholder_secret() -> None:

@@ -1,4 +1,4 @@
-"""Customer routes: customer 360 (and search, data-subject requests' neighbours)."""
+"""Customer routes: customer 360 and customer search (data-subject requests are next door)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from urllib.parse import unquote
 
 from fastapi import APIRouter, Header, Query
 from fastapi import Path as PathParam
+from fastapi.exceptions import RequestValidationError
 
 from caifu.api.deps import ContainerDep, CurrentPrincipal
 from caifu.core.errors import ConfigError
@@ -14,19 +15,62 @@ from caifu.services import access
 
 router = APIRouter()
 
+ReasonHeader = Annotated[str, Header(
+    alias="X-Caifu-Reason", max_length=1500,
+    description="why (audited); UTF-8, percent-encoded: HTTP headers are ASCII")]
+
+
+def _reason(raw: str) -> str:
+    try:
+        return unquote(raw, errors="strict")
+    except UnicodeDecodeError:
+        raise ConfigError("X-Caifu-Reason: not percent-encoded UTF-8") from None
+
 
 @router.get("/v1/customers/{customer_id}", operation_id="get_customer", tags=["customers"])
 def get_customer(customer_id: Annotated[str, PathParam(max_length=32)], p: CurrentPrincipal,
                  c: ContainerDep,
                  unmask: Annotated[bool, Query(description="compliance only; needs X-Caifu-Reason")] = False,
-                 reason: Annotated[str, Header(
-                     alias="X-Caifu-Reason", max_length=1500,
-                     description="why (audited); UTF-8, percent-encoded: HTTP headers are ASCII")] = ""
-                 ) -> dict[str, Any]:
+                 reason: ReasonHeader = "") -> dict[str, Any]:
     """Customer 360: master data (level 3 masked unless unmasked), profile features, tags
-    with evidence and their history — for customers in the caller's scope; 404 otherwise."""
+    with evidence and their history, and the customer's card (holdings, recent trades, P&L,
+    lifecycle, scores, suitability; ``null`` with a note before the first ``caifu cards``)
+    — for customers in the caller's scope; 404 otherwise."""
+    return access.customer_360(c, p, customer_id, unmask=unmask, reason=_reason(reason))
+
+
+Key = Annotated[str | None, Query(max_length=32)]
+
+
+@router.get("/v1/customers", operation_id="search_customers", tags=["customers"])
+def search_customers(
+        p: CurrentPrincipal, c: ContainerDep,
+        customer_id: Key = None, customer_id_prefix: Key = None,
+        mobile_last4: Annotated[str | None, Query(pattern=r"^\d{4}$")] = None,
+        mobile_first3: Annotated[str | None, Query(pattern=r"^1[3-9]\d$",
+                                                   description="only with mobile_last4")] = None,
+        branch_id: Key = None, advisor_id: Key = None,
+        tag_id: Annotated[str | None, Query(max_length=64)] = None,
+        stage: Annotated[str | None, Query(max_length=32, description="lifecycle stage")] = None,
+        mobile: Annotated[str | None, Query(max_length=20, description=(
+            "full number: compliance only, with X-Caifu-Reason; audited"))] = None,
+        id_number: Annotated[str | None, Query(max_length=32, description=(
+            "full ID number: compliance only, with X-Caifu-Reason; audited"))] = None,
+        name: Annotated[str | None, Query(max_length=100, description=(
+            "exact name: compliance only, with X-Caifu-Reason; audited"))] = None,
+        limit: Annotated[int, Query(ge=1, le=access.SEARCH_LIMIT)] = 100,
+        offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+        reason: ReasonHeader = "") -> dict[str, Any]:
+    """Customers in the caller's scope matching every key given, masked, a page at a time
+    (``total``, ``limit``, ``offset``, ``items``). Masked keys are for anyone; the full
+    mobile, ID number or name only for a role that may unmask, with a reason — such a
+    search is audited (the keys, the customers returned and the reason, never the value)."""
+    q = access.SearchQuery(customer_id, customer_id_prefix, mobile_last4, mobile_first3,
+                           branch_id, advisor_id, tag_id, stage, mobile, id_number, name)
     try:
-        text_reason = unquote(reason, errors="strict")
-    except UnicodeDecodeError:
-        raise ConfigError("X-Caifu-Reason: not percent-encoded UTF-8") from None
-    return access.customer_360(c, p, customer_id, unmask=unmask, reason=text_reason)
+        return access.search(c, p, q, reason=_reason(reason), limit=limit, offset=offset)
+    except access.SearchQueryError as exc:  # the shape of FastAPI's own 422: field by field
+        where = {"X-Caifu-Reason": ("header", "X-Caifu-Reason"), "query": ("query",)}
+        raise RequestValidationError([
+            {"loc": where.get(f, ("query", f)), "msg": problem, "type": "value_error"}
+            for f, problem in exc.problems]) from None

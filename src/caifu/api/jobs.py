@@ -77,8 +77,9 @@ def list_quarantine(p: CurrentPrincipal, c: ContainerDep,
 
 
 class JobIn(BaseModel):
-    kind: Literal["build", "score", "value", "lifecycle", "redemption"]
-    as_of: dt.date | None = Field(None, description="build/score/value/lifecycle: the date")
+    kind: Literal["build", "score", "value", "lifecycle", "redemption", "cards"]
+    as_of: dt.date | None = Field(None, description="build/score/value/lifecycle/cards: "
+                                                    "the date")
     from_: dt.date | None = Field(None, alias="from", description="redemption: period start")
     to: dt.date | None = Field(None, description="redemption: period end")
 

@@ -1,7 +1,74 @@
-"""Data-subject requests: export all data of a customer; erasure, or storage only."""
+"""Data-subject requests (PIPL): export all data of a customer; erasure, or storage only.
+
+Only compliance and the tenant admin may file them (others: 403); a customer not in the
+caller's tenant is 404, as everywhere. The reason (``X-Caifu-Reason``, percent-encoded UTF-8)
+is required and written to the audit log before anything is read or erased. A storage-only
+customer stays reachable here: the subject's rights outlive the end of processing.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import dataclasses
+from typing import Annotated, Any
+from urllib.parse import unquote
+
+from fastapi import APIRouter, Header, Query
+from fastapi import Path as PathParam
+
+from caifu.api.deps import ContainerDep, CurrentPrincipal
+from caifu.core.errors import ConfigError, PermissionDeniedError
+from caifu.core.identity import Principal
+from caifu.services import access, privacy
 
 router = APIRouter()
+HANDLERS = frozenset({"compliance", "tenant_admin"})
+
+Reason = Annotated[str, Header(
+    alias="X-Caifu-Reason", min_length=1, max_length=1500,
+    description="why (audited; required); UTF-8, percent-encoded: HTTP headers are ASCII")]
+CustomerId = Annotated[str, PathParam(max_length=32)]
+
+
+def _handler(p: Principal) -> str:
+    tenant = access.tenant_of(p)
+    if p.role not in HANDLERS:
+        raise PermissionDeniedError(f"a {p.role} may not handle data-subject requests")
+    return tenant
+
+
+def _text(reason: str) -> str:
+    try:
+        return unquote(reason, errors="strict")
+    except UnicodeDecodeError:
+        raise ConfigError("X-Caifu-Reason: not percent-encoded UTF-8") from None
+
+
+@router.post("/v1/customers/{customer_id}/export", operation_id="export_customer_data",
+             tags=["privacy"])
+def export_customer_data(customer_id: CustomerId, p: CurrentPrincipal, c: ContainerDep,
+                         reason: Reason) -> dict[str, Any]:
+    """Every row stored about the customer, unmasked, in every table of the system of record
+    and the lake, with a manifest (table → rows). Audited before the read."""
+    tenant = _handler(p)
+    return privacy.export_customer(c, tenant, customer_id, p.subject, _text(reason))
+
+
+@router.post("/v1/customers/{customer_id}/erasure", operation_id="erase_customer_data",
+             tags=["privacy"])
+def erase_customer_data(customer_id: CustomerId, p: CurrentPrincipal, c: ContainerDep,
+                        reason: Reason) -> dict[str, Any]:
+    """Erase the customer — or, where securities law keeps his account and trade records
+    (≥ 20 years), make him storage only: those records stay, everything else goes, and he is
+    no longer processed. The answer says which, why, and the rows erased per table."""
+    tenant = _handler(p)
+    result = privacy.erase_customer(c, tenant, customer_id, p.subject, _text(reason))
+    return dataclasses.asdict(result)
+
+
+@router.get("/v1/privacy/requests", operation_id="list_privacy_requests", tags=["privacy"])
+def list_privacy_requests(p: CurrentPrincipal, c: ContainerDep,
+                          limit: Annotated[int, Query(ge=1, le=500)] = 50,
+                          offset: Annotated[int, Query(ge=0)] = 0) -> dict[str, Any]:
+    """The tenant's data-subject requests, newest first: who asked, why, the outcome, the
+    rule applied and the rows touched."""
+    return privacy.list_requests(c, _handler(p), limit, offset)

@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 GENESIS = "0" * 64  # the "previous hash" of a tenant's first record
-ACTIONS = frozenset({"unmask", "export", "delete_request", "login", "key_create", "key_revoke"})
+ACTIONS = frozenset({"unmask", "export", "delete_request", "login", "key_create", "key_revoke",
+                     "search"})  # search: by unmasked keys (full mobile, ID number, name)
 
 
 @dataclass(frozen=True)

@@ -49,7 +49,7 @@ from caifu.pipelines.tags import (
     text_rules,
     text_tag_hits,
 )
-from caifu.services import tagging
+from caifu.services import privacy, tagging
 from caifu.services.container import Container
 from caifu.services.segments import Segments
 from caifu.services.workspace import get_tenant
@@ -122,7 +122,8 @@ class Build:
         for name in LAKE_INPUTS:
             files = self.c.lake.files(tenant, name)
             tables[name] = s.read_parquet(f"{tenant}_{name}", files) if files else None
-        return ProfileInputs(**tables)  # type: ignore[arg-type]
+        # storage-only customers are kept by law but no longer processed (services/privacy)
+        return privacy.without_restricted(self.c, tenant, ProfileInputs(**tables))  # type: ignore[arg-type]
 
     def data_as_of(self, s: EngineSession, inputs: ProfileInputs, tz: str) -> dt.date | None:
         """The newest local business date in any fact: the default as-of of a build.
@@ -233,6 +234,9 @@ class Build:
         if not files:
             return []
         chat = s.read_parquet(f"{tenant}_chat", files)
+        restricted = privacy.restricted_ids(self.c, tenant)
+        if restricted:  # storage only: no new tags from his chats either
+            chat = chat.filter(~chat.customer_id.isin(sorted(restricted)))
         if customers is not None:
             chat = chat.filter(chat.customer_id.isin(customers))
         messages = messages_for_text_tags(chat, definitions, as_of, offset)

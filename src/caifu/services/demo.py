@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import secrets
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 
@@ -14,6 +16,9 @@ from caifu.core.errors import WorkspaceError
 from caifu.services.container import Container, default_sor_url
 from caifu.services.workspace import create_tenant, init_workspace
 from caifu.settings import Settings
+
+if TYPE_CHECKING:
+    from caifu.services.cards import CardsResult
 
 MARKER = ".caifu-demo"
 TENANT = "demo"
@@ -56,6 +61,24 @@ def create_demo_segments(c: Container) -> None:
     for segment_id, name, expression in DEMO_SEGMENTS:
         segments.save(TENANT, segment_id, name, expression)
 
+def build_cards(c: Container, progress: Callable[[str], None] | None = None) -> CardsResult:
+    """The customer cards the 360 and the sidebar show — after scores, value, lifecycle and
+    the redemption analysis, whose lake snapshots they read."""
+    from caifu.services.cards import Cards
+
+    return Cards(c, progress).build(TENANT)
+
+
+def record_redemption_answers(c: Container) -> dict[str, Any]:
+    """Run the redemption job once, as the service would: the API's answers and the
+    advisors' reassurance tasks (``GET /v1/value/redemption``, ``…/reassurance``)."""
+    from caifu.services.jobs import Jobs
+
+    jobs = Jobs(c)
+    job = jobs.submit(TENANT, "redemption", {}, "demo")
+    while jobs.run_next() is not None:  # the demo's own queue: only this job
+        pass
+    return jobs.get(TENANT, job["job_id"])
 
 
 @dataclass(frozen=True)

@@ -102,6 +102,7 @@ class Events:
         offset = dt.timedelta(hours=utc_offset_hours(tz, now.date()))
         checked = [self._check(contract, p, offset, now) for p in payloads]
         self._check_references(tenant, contract, checked)
+        checked = self._drop_restricted(tenant, checked)
         out: list[Submitted] = []
         with self.c.engine.begin() as conn:
             for raw, _row, reasons in checked:
@@ -111,6 +112,25 @@ class Events:
                     status=status, reasons=";".join(reasons) or None)).inserted_primary_key
                 assert seq is not None
                 out.append(Submitted(int(seq[0]), status, reasons))
+        return out
+
+    def _drop_restricted(self, tenant: str, checked: list[tuple[str, dict[str, Any], list[str]]]
+                         ) -> list[tuple[str, dict[str, Any], list[str]]]:
+        """An event of a storage-only customer (``services/privacy``) is refused and counted,
+        and its content is not kept: he asked for his data to be erased."""
+        from caifu.services.privacy import restricted_ids
+
+        if not any(row.get("customer_id") for _, row, _ in checked):
+            return checked
+        restricted = restricted_ids(self.c, tenant)
+        out = []
+        for raw, row, reasons in checked:
+            cid = row.get("customer_id")
+            if cid is not None and cid in restricted:
+                raw = json.dumps({"customer_id": cid, "content": "not kept: storage only"},
+                                 ensure_ascii=False)
+                reasons = [*reasons, "customer_id:PROCESSING_RESTRICTED"]
+            out.append((raw, row, reasons))
         return out
 
     def _check(self, contract: Table, payload: Mapping[str, Any] | str, offset: dt.timedelta,

@@ -125,9 +125,15 @@ def _redemption(c: Container, tenant: str, params: dict[str, Any]) -> dict[str, 
             "waves": plain(r.waves), "reassurance_tasks": tasks.num_rows, "notes": r.notes}
 
 
+def _cards(c: Container, tenant: str, params: dict[str, Any]) -> dict[str, Any]:
+    from caifu.services.cards import Cards
+
+    return dict(Cards(c).build(tenant, as_of=_as_of(params)).plain())
+
+
 RUNNERS: dict[str, Runner] = {"ingest": _ingest, "build": _build, "score": _score,
                               "value": _value, "lifecycle": _lifecycle,
-                              "redemption": _redemption}
+                              "redemption": _redemption, "cards": _cards}
 SUBMITTABLE = frozenset(RUNNERS) - {"ingest"}  # ingest jobs come from an upload
 
 

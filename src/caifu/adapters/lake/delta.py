@@ -197,6 +197,45 @@ class Lake:
         return True
 
 
+    # --- erasure (data-subject requests, services/privacy) ---------------------------------
+
+    def tables_with(self, tenant: str, column: str) -> list[str]:
+        """The tenant's tables whose schema has ``column`` (with or without data)."""
+        folder = self.path(tenant, "_").parent
+        found = []
+        for path in sorted(folder.iterdir()) if folder.is_dir() else []:
+            if (path / "_delta_log").is_dir() and \
+                    column in DeltaTable(str(path)).schema().to_arrow().names:
+                found.append(path.name)
+        return found
+
+    def erase_rows(self, tenant: str, table: str, column: str, value: str,
+                   rewrite: bool = True) -> None:
+        """Remove the rows where ``column = value`` and vacuum the files that held them
+        (``rewrite=False``: vacuum only, to finish an interrupted erasure).
+
+        An overwrite with a predicate, not ``DeltaTable.delete``: deltalake ≥ 1.4 writes a
+        delete's files with ``string_view`` columns, which PyArrow cannot filter
+        (delta-io/delta-rs#4579), and the services read lake tables with PyArrow too.
+        """
+        path = str(self.path(tenant, table))
+        if rewrite:
+            quoted = value.replace("'", "''")
+            write_deltalake(path, pa.schema(DeltaTable(path).schema().to_arrow()).empty_table(),
+                            mode="overwrite", predicate=f"{column} = '{quoted}'")
+        DeltaTable(path).vacuum(retention_hours=0, dry_run=False,
+                                enforce_retention_duration=False)
+
+    def drop_history(self, tenant: str, table: str) -> None:
+        """Checkpoint and drop the older commits: their file statistics (minima and maxima
+        of every column) and a delete's predicate would otherwise keep erased values."""
+        dt_ = DeltaTable(str(self.path(tenant, table)))
+        keep = dt_.metadata().configuration.get("delta.logRetentionDuration", "interval 30 days")
+        dt_.alter.set_table_properties({"delta.logRetentionDuration": "interval 0 days"})
+        dt_.create_checkpoint()
+        dt_.cleanup_metadata()
+        dt_.alter.set_table_properties({"delta.logRetentionDuration": keep})
+
 def _file_stats(meta: pq.FileMetaData, schema: pa.Schema) -> dict[str, Any]:
     """Delta file statistics from a Parquet footer: rows, null counts, exact minima/maxima.
 

@@ -351,8 +351,11 @@ customer_cards = Table(
     Column("card_json", Text, nullable=False,
            comment="holdings, recent trades, P&L, lifecycle, scores, suitability"),
     Column("built_at", DateTime, nullable=False),
+    Column("lifecycle_stage", String(32),
+           comment="the card's lifecycle stage, copied out so customer search can filter on it"),
     comment="客户卡片：客户360与侧边栏的持仓、交易、盈亏、生命周期、评分、适当性",
 )
+Index(None, customer_cards.c.tenant_id, customer_cards.c.lifecycle_stage)
 
 dsr_requests = Table(
     "dsr_requests",

@@ -27,9 +27,15 @@ def upgrade() -> None:
         sa.Column("card_json", sa.Text(), nullable=False,
                   comment="holdings, recent trades, P&L, lifecycle, scores, suitability"),
         sa.Column("built_at", sa.DateTime(), nullable=False),
+        sa.Column("lifecycle_stage", sa.String(length=32), nullable=True,
+                  comment="the card's lifecycle stage, copied out so customer search can "
+                          "filter on it"),
         sa.PrimaryKeyConstraint("tenant_id", "customer_id", name=op.f("pk_customer_cards")),
         comment="客户卡片：客户360与侧边栏的持仓、交易、盈亏、生命周期、评分、适当性",
     )
+    with op.batch_alter_table("customer_cards", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_customer_cards_tenant_id_lifecycle_stage"),
+                              ["tenant_id", "lifecycle_stage"], unique=False)
     op.create_table(
         "dsr_requests",
         sa.Column("tenant_id", sa.String(length=32), nullable=False),
