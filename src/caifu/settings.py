@@ -24,11 +24,14 @@ class Settings(BaseSettings):
     # when it is short or a placeholder (see `secret_problem`).
     secret_key: str | None = None
     session_minutes: int = 60
+    session_quota_per_minute: int = 1200  # console users, per user (API keys carry their own)
     max_body_bytes: int = 1_000_000
     # an upload (POST /v1/ingest/files) streams to disk; this bounds one file
     max_upload_bytes: int = 2_000_000_000
     # the service runs queued jobs in a worker thread; off for a read-only replica
     run_jobs: bool = True
+    # the service applies pushed events (POST /v1/events/…) in micro-batches in a thread
+    run_events: bool = True
     shutdown_seconds: float = 30.0  # how long a stopping service waits for a running job
 
     def secret_problem(self) -> str | None:

@@ -168,6 +168,18 @@ def test_a_key_over_its_quota_gets_429_with_retry_after(client) -> None:  # type
     assert tc.get("/v1/customers/C1", headers=_token(tc, "acme.ops")).status_code == 200
 
 
+def test_a_console_session_has_the_service_wide_quota_per_user(workspace: Container) -> None:
+    _seed(workspace)
+    with serving(create_app(Settings(secret_key=SECRET, session_quota_per_minute=3),
+                            workspace)) as tc:
+        ops, comp = _token(tc, "acme.ops"), _token(tc, "acme.compliance")
+        codes = [tc.get("/v1/customers/C1", headers=ops).status_code for _ in range(4)]
+        assert codes == [200, 200, 200, 429]
+        assert "a console session's quota of 3" in tc.get("/v1/customers/C1",
+                                                          headers=ops).text
+        assert tc.get("/v1/customers/C1", headers=comp).status_code == 200  # his own bucket
+
+
 def test_bad_credentials_are_401(client) -> None:  # type: ignore[no-untyped-def]
     tc, _ = client
     assert tc.get("/v1/customers/C1").status_code == 401

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
 from sqlalchemy import select
 
-from caifu.adapters.sor.models import CONTRACT_TABLES
+from caifu.adapters.sor.models import CONTRACT_TABLES, event_inbox
 from caifu.api import create_app
 from caifu.services import identity
 from caifu.services.build import Build
@@ -96,6 +97,16 @@ def test_events_are_taken_or_explained(api) -> None:  # type: ignore[no-untyped-
     assert body["items"][1]["reasons"] and "event_type" in body["items"][1]["reasons"][0]
     after = inbox_counts(c, "acme")
     assert sum(after.values()) == sum(before.values()) + 2  # both kept: nothing dropped
+    # the service's own real-time worker applies the good one, no one else is asked to
+    seq, status = body["items"][0]["event_seq"], "pending"
+    for _ in range(600):
+        with c.engine.connect() as conn:
+            status = conn.execute(select(event_inbox.c.status).where(
+                event_inbox.c.event_seq == seq)).scalar_one()
+        if status != "pending":
+            break
+        time.sleep(0.1)
+    assert status == "applied"
     assert http.post("/v1/events/app_event", json={"events": [good]},
                      headers=h["api.advisor"]).status_code == 403
     assert http.post("/v1/events/teleport", json={"events": [good]},

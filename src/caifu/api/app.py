@@ -30,6 +30,7 @@ from caifu.core.errors import (
 )
 from caifu.services.container import Container
 from caifu.services.container import build as build_container
+from caifu.services.events import Events
 from caifu.services.jobs import Jobs
 from caifu.settings import Settings
 
@@ -40,7 +41,8 @@ STATUS = {AuthenticationError: 401, NotFoundError: 404, PermissionDeniedError: 4
 
 
 class BodyLimit(BaseHTTPMiddleware):
-    """Refuse a body larger than the settings allow before reading it (413)."""
+    """Refuse a body larger than the settings allow before reading it (413), and a NUL
+    character in the path or query (422)."""
 
     def __init__(self, app: Any, limit: int, upload_limit: int) -> None:
         super().__init__(app)
@@ -49,6 +51,13 @@ class BodyLimit(BaseHTTPMiddleware):
 
     async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
         # uploads stream to disk and count their own bytes (a chunked body has no length)
+        # a NUL in a path or query parameter: refused here, once, for every route (no
+        # database takes one in text; PostgreSQL would fail the query)
+        for field, raw in (("path", request.scope.get("path", "")),
+                           ("query", request.scope.get("query_string", b"").decode("latin-1"))):
+            if "\x00" in raw or "%00" in raw:
+                return JSONResponse({"detail": [{"field": field, "problem":
+                                     "contains a NUL character"}]}, status_code=422)
         limit = self.upload_limit if request.url.path == UPLOAD_PATH else self.limit
         length = request.headers.get("content-length")
         if length is not None and (not length.isdigit() or int(length) > limit):
@@ -69,18 +78,22 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
         app.state.settings = settings
         app.state.limiter = RateLimiter()
         stop = threading.Event()
-        worker = None
+        workers = []
         if settings.run_jobs:
             jobs = Jobs(app.state.container)
             jobs.recover()
-            worker = threading.Thread(target=jobs.run_worker, args=(stop,), name="caifu-jobs",
-                                      daemon=True)
-            worker.start()
+            workers.append(threading.Thread(target=jobs.run_worker, args=(stop,),
+                                            name="caifu-jobs", daemon=True))
+        if settings.run_events:  # the real-time path: apply pushed events within seconds
+            workers.append(threading.Thread(target=Events(app.state.container).run_worker,
+                                            args=(stop,), name="caifu-events", daemon=True))
+        for w in workers:
+            w.start()
         yield
         stop.set()
-        if worker is not None:
+        for w in workers:
             # a running job finishes first; its writes are atomic, so a kill would be safe too
-            worker.join(timeout=settings.shutdown_seconds)
+            w.join(timeout=settings.shutdown_seconds)
         if own:
             app.state.container.close()
 

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 from typing import Annotated, Any
-from urllib.parse import unquote
 
 from fastapi import APIRouter, Header, Query
 from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 
-from caifu.api.deps import ContainerDep, CurrentPrincipal
-from caifu.core.errors import ConfigError
+from caifu.api.deps import ContainerDep, CurrentPrincipal, reason_text
 from caifu.services import access
 
 router = APIRouter()
@@ -18,13 +16,6 @@ router = APIRouter()
 ReasonHeader = Annotated[str, Header(
     alias="X-Caifu-Reason", max_length=1500,
     description="why (audited); UTF-8, percent-encoded: HTTP headers are ASCII")]
-
-
-def _reason(raw: str) -> str:
-    try:
-        return unquote(raw, errors="strict")
-    except UnicodeDecodeError:
-        raise ConfigError("X-Caifu-Reason: not percent-encoded UTF-8") from None
 
 
 @router.get("/v1/customers/{customer_id}", operation_id="get_customer", tags=["customers"])
@@ -36,7 +27,7 @@ def get_customer(customer_id: Annotated[str, PathParam(max_length=32)], p: Curre
     with evidence and their history, and the customer's card (holdings, recent trades, P&L,
     lifecycle, scores, suitability; ``null`` with a note before the first ``caifu cards``)
     — for customers in the caller's scope; 404 otherwise."""
-    return access.customer_360(c, p, customer_id, unmask=unmask, reason=_reason(reason))
+    return access.customer_360(c, p, customer_id, unmask=unmask, reason=reason_text(reason))
 
 
 Key = Annotated[str | None, Query(max_length=32)]
@@ -68,7 +59,7 @@ def search_customers(
     q = access.SearchQuery(customer_id, customer_id_prefix, mobile_last4, mobile_first3,
                            branch_id, advisor_id, tag_id, stage, mobile, id_number, name)
     try:
-        return access.search(c, p, q, reason=_reason(reason), limit=limit, offset=offset)
+        return access.search(c, p, q, reason=reason_text(reason), limit=limit, offset=offset)
     except access.SearchQueryError as exc:  # the shape of FastAPI's own 422: field by field
         where = {"X-Caifu-Reason": ("header", "X-Caifu-Reason"), "query": ("query",)}
         raise RequestValidationError([

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import unquote
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from caifu.adapters.sor import rls
-from caifu.core.errors import AuthenticationError, RateLimitedError
+from caifu.core.errors import AuthenticationError, ConfigError, RateLimitedError
 from caifu.core.identity import Principal
 from caifu.services import identity, sessions
 from caifu.services.container import Container
@@ -43,11 +44,12 @@ def authenticated(request: Request, c: ContainerDep, settings: SettingsDep,
         p = sessions.read(settings.secret_key, token)
     if p is None:
         raise AuthenticationError("invalid, expired or revoked credentials")
-    if p.quota_per_minute is not None:
-        wait = request.app.state.limiter.take(p.subject, p.quota_per_minute)
-        if wait is not None:
-            raise RateLimitedError(f"over the key's quota of {p.quota_per_minute} requests a "
-                                   "minute", wait)
+    # a key has its own quota; a console session the service-wide one (per user)
+    quota = p.quota_per_minute or settings.session_quota_per_minute
+    wait = request.app.state.limiter.take(p.subject, quota)
+    if wait is not None:
+        whose = "the key's" if p.quota_per_minute else "a console session's"
+        raise RateLimitedError(f"over {whose} quota of {quota} requests a minute", wait)
     return p
 
 
@@ -63,3 +65,15 @@ async def current_principal(request: Request,
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+def reason_text(raw: str) -> str:
+    """The ``X-Caifu-Reason`` header as text: UTF-8, percent-encoded (HTTP headers are
+    ASCII); control characters refused — the reason goes into the audit log as typed."""
+    try:
+        text = unquote(raw, errors="strict")
+    except UnicodeDecodeError:
+        raise ConfigError("X-Caifu-Reason: not percent-encoded UTF-8") from None
+    if any(ord(ch) < 32 for ch in text):
+        raise ConfigError("X-Caifu-Reason: control characters are not allowed")
+    return text

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 from typing import Annotated, Any
-from urllib.parse import unquote
 
 from fastapi import APIRouter, Header, Query
 from fastapi import Path as PathParam
 
-from caifu.api.deps import ContainerDep, CurrentPrincipal
-from caifu.core.errors import ConfigError, PermissionDeniedError
+from caifu.api.deps import ContainerDep, CurrentPrincipal, reason_text
+from caifu.core.errors import PermissionDeniedError
 from caifu.core.identity import Principal
 from caifu.services import access, privacy
 
@@ -36,13 +35,6 @@ def _handler(p: Principal) -> str:
     return tenant
 
 
-def _text(reason: str) -> str:
-    try:
-        return unquote(reason, errors="strict")
-    except UnicodeDecodeError:
-        raise ConfigError("X-Caifu-Reason: not percent-encoded UTF-8") from None
-
-
 @router.post("/v1/customers/{customer_id}/export", operation_id="export_customer_data",
              tags=["privacy"])
 def export_customer_data(customer_id: CustomerId, p: CurrentPrincipal, c: ContainerDep,
@@ -50,7 +42,7 @@ def export_customer_data(customer_id: CustomerId, p: CurrentPrincipal, c: Contai
     """Every row stored about the customer, unmasked, in every table of the system of record
     and the lake, with a manifest (table → rows). Audited before the read."""
     tenant = _handler(p)
-    return privacy.export_customer(c, tenant, customer_id, p.subject, _text(reason))
+    return privacy.export_customer(c, tenant, customer_id, p.subject, reason_text(reason))
 
 
 @router.post("/v1/customers/{customer_id}/erasure", operation_id="erase_customer_data",
@@ -61,7 +53,7 @@ def erase_customer_data(customer_id: CustomerId, p: CurrentPrincipal, c: Contain
     (≥ 20 years), make him storage only: those records stay, everything else goes, and he is
     no longer processed. The answer says which, why, and the rows erased per table."""
     tenant = _handler(p)
-    result = privacy.erase_customer(c, tenant, customer_id, p.subject, _text(reason))
+    result = privacy.erase_customer(c, tenant, customer_id, p.subject, reason_text(reason))
     return dataclasses.asdict(result)
 
 

@@ -31,7 +31,7 @@ def readyz(c: ContainerDep) -> dict[str, str]:
 
 
 class LoginIn(BaseModel):
-    user_id: str = Field(min_length=3, max_length=64)
+    user_id: str = Field(min_length=3, max_length=64, pattern=r"^[^\x00-\x1f]+$")
     password: str = Field(min_length=1, max_length=256)
 
 

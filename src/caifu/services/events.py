@@ -24,6 +24,7 @@ import datetime as dt
 import json
 import logging
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -108,7 +109,9 @@ class Events:
             for raw, _row, reasons in checked:
                 status = "rejected" if reasons else "pending"
                 seq = conn.execute(event_inbox.insert().values(
-                    tenant_id=tenant, kind=kind, payload_json=raw, received_at=now,
+                    # a NUL kept visible, not stored: PostgreSQL text cannot hold one
+                    tenant_id=tenant, kind=kind, payload_json=raw.replace("\x00", "\\u0000"),
+                    received_at=now,
                     status=status, reasons=";".join(reasons) or None)).inserted_primary_key
                 assert seq is not None
                 out.append(Submitted(int(seq[0]), status, reasons))
@@ -318,25 +321,42 @@ class Events:
         result = BuildResult(tenant, as_of, "duckdb", customers=features.num_rows, notes=notes)
         return features, hits, definitions, as_of, result
 
-    def run_worker(self, tenant: str, stop: threading.Event, poll_seconds: float = 0.2,
-                   max_backoff: float = 30.0) -> None:
-        """Process micro-batches until ``stop`` is set (the service runs this in a thread).
+    def pending_tenants(self) -> list[str]:
+        with self.c.engine.connect() as conn:
+            return sorted(conn.execute(select(event_inbox.c.tenant_id).where(
+                event_inbox.c.status == "pending").distinct()).scalars())
+
+    def run_worker(self, stop: threading.Event, tenant: str | None = None,
+                   poll_seconds: float = 0.2, max_backoff: float = 30.0) -> None:
+        """Process micro-batches until ``stop`` is set — of one tenant, or (``None``) of
+        every tenant with pending events, in turn (the service runs this in a thread).
 
         A failing batch (a busy database, a configuration error) stays pending under its
-        batch id and is retried with a growing pause; the error is logged each time.
+        batch id and its tenant is retried with a growing pause; the others go on. The
+        error is logged each time.
         """
-        backoff = poll_seconds
+        backoff: dict[str, float] = {}
+        not_before: dict[str, float] = {}
         while not stop.is_set():
+            busy = False
             try:
-                idle = self.process(tenant).batch_id is None
-                backoff = poll_seconds
-            except Exception:  # the worker must outlive one bad batch; it is logged
-                log.exception("real-time batch for tenant %s failed; retrying in %.1f s",
-                              tenant, backoff)
-                stop.wait(backoff)
-                backoff = min(backoff * 2, max_backoff)
-                continue
-            if idle:
+                tenants = [tenant] if tenant is not None else self.pending_tenants()
+            except Exception:  # the database away for a moment: keep polling
+                log.exception("real-time worker cannot list pending events")
+                tenants = []
+            for t in tenants:
+                if stop.is_set() or time.monotonic() < not_before.get(t, 0.0):
+                    continue
+                try:
+                    busy |= self.process(t).batch_id is not None
+                    backoff.pop(t, None)
+                except Exception:  # the worker must outlive one bad batch; it is logged
+                    wait = backoff.get(t, poll_seconds)
+                    log.exception("real-time batch for tenant %s failed; retrying in %.1f s",
+                                  t, wait)
+                    not_before[t] = time.monotonic() + wait
+                    backoff[t] = min(wait * 2, max_backoff)
+            if not busy:
                 stop.wait(poll_seconds)
 
 

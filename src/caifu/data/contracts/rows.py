@@ -121,6 +121,8 @@ def check_record(contract: Table, record: Mapping[str, Any], *, utc_offset: dt.t
 
 def _rules(col: Column, value: Any, now: dt.datetime) -> list[str]:
     out: list[str] = []
+    if isinstance(value, str) and "\x00" in value:  # no database stores it in text
+        return ["NUL_CHARACTER"]
     if col.enum is not None and value not in col.enum:
         out.append("ENUM")
     if col.max_length is not None and isinstance(value, str) and len(value) > col.max_length:
