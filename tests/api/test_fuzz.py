@@ -63,6 +63,7 @@ def test_no_input_gives_a_server_error(workspace: Container) -> None:
 
 
 # every operation the service publishes, positive and negative cases from its own schema
+# derandomized: the same cases every run, so a failure is a change in the code, never luck
 SCHEMA_FUZZ = settings(max_examples=15, deadline=None, database=None, derandomize=True,
                        suppress_health_check=list(HealthCheck))
 NO_CREDENTIALS = {"login", "healthz", "readyz"}
