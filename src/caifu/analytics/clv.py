@@ -329,8 +329,21 @@ def _expected_if_alive(p: BgNbdParams, t: np.ndarray, x: np.ndarray,
     c = a + p.b + x - 1.0
     z = t / (p.alpha + age + t)
     log1mz = -np.log1p(t / (p.alpha + age))
-    g = (hyp2f1(a + p.b - 1.0 - p.r, q, c, z) - 1.0) / q
-    return np.asarray(c * (-np.expm1(q * log1mz) / q - np.exp(q * log1mz) * g))
+    with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+        g = (hyp2f1(a + p.b - 1.0 - p.r, q, c, z) - 1.0) / q
+        out = np.asarray(c * (-np.expm1(q * log1mz) / q - np.exp(q * log1mz) * g))
+    bad = ~np.isfinite(out)
+    if bad.any():
+        # A fit near its no-dropout limit — a and b in the 1e5–1e7s, as when the as-of lies
+        # weeks after everyone's last transaction — overflows G while e^((a-1) L) -> 0.
+        # There Beta(a, b+x) is a point mass (relative spread ~ a^-1/2) at
+        # p = (a-1)/(a+b+x-1), whose reciprocal is eq. 10's leading factor, and the bracket
+        # is that of a fixed dropout p: E = (1 - ((alpha+T)/(alpha+T+p t))^(r+x)) / p.
+        xb, tb, ageb = (np.broadcast_to(v, out.shape)[bad] for v in (x, t, age))
+        pb = q / (a + p.b + xb - 1.0)
+        out = np.array(out, dtype=np.float64)
+        out[bad] = -np.expm1(-(p.r + xb) * np.log1p(pb * tb / (p.alpha + ageb))) / pb
+    return out
 
 
 def expected_purchases(params: BgNbdParams, t: Any, frequency: Any, recency: Any,
