@@ -54,9 +54,17 @@ def test_one_card_per_customer_opened_by_the_date(built) -> None:  # type: ignor
     assert set(cards) == opened and result.cards == len(opened) > 3000
     assert {card["version"] for card in cards.values()} == {CARD_VERSION}
     assert result.snapshots["lifecycle_stages"] == result.as_of.isoformat()
-    assert result.snapshots["customer_value"] is None  # never run here: a note, no error
-    assert any("customer value" in n for n in result.notes)
-    assert all(card["value"] is None and card["tasks"] is None for card in cards.values())
+    # the shared demo may or may not have had a value run by now (other modules run one):
+    # either the newest snapshot by the date is in every card, or a note says there is none
+    dates = [d for d in c.lake.snapshot_dates("acme", "customer_value")
+             if d <= result.as_of.isoformat()]
+    if dates:
+        assert result.snapshots["customer_value"] == dates[-1]
+        assert sum(card["value"] is not None for card in cards.values()) > 3000
+    else:
+        assert result.snapshots["customer_value"] is None
+        assert any("customer value" in n for n in result.notes)
+        assert all(card["value"] is None for card in cards.values())
 
 
 def test_stock_holdings_match_the_latest_snapshot(built) -> None:  # type: ignore[no-untyped-def]
