@@ -71,5 +71,5 @@ def test_entries_are_checked_before_writing() -> None:
         "unmask needs a reason (at least 4 characters), recorded with it"]
     assert check_entry("peek", " ", "", [""], needs) == [
         "unknown audit action 'peek'; known: delete_request, export, key_create, key_revoke, "
-        "login, unmask", "an audit record needs an actor (who did it)",
+        "login, search, unmask", "an audit record needs an actor (who did it)",
         "empty customer id in an audit record"]

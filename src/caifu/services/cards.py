@@ -37,15 +37,16 @@ import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
 import pyarrow.parquet as pq
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 
 from caifu.adapters.engines.session import EngineSession
 from caifu.adapters.sor import serving
-from caifu.adapters.sor.models import customer_cards, restricted_customers
+from caifu.adapters.sor.models import customer_cards
 from caifu.adapters.sor.store import bulk_transaction
 from caifu.data.contracts.tables import CHANNELS
 from caifu.pipelines import cards as pc
 from caifu.pipelines.profile import FEATURES
+from caifu.services import privacy
 from caifu.services.build import SCORE_TABLE, Build
 from caifu.services.container import Container
 from caifu.services.lifecycle import STAGE_TABLE
@@ -108,7 +109,7 @@ class Cards:
             if as_of is None:
                 as_of = build.data_as_of(s, inputs, tz) or dt.datetime.now(ZoneInfo(tz)).date()
             result = CardsResult(tenant, as_of)
-            restricted = self._restricted(tenant)
+            restricted = privacy.restricted_ids(self.c, tenant)
             plan = self._plan(s, tenant, inputs, as_of, restricted)
             result.notes += plan.notes
             result.snapshots = plan.dates
@@ -126,12 +127,6 @@ class Cards:
         return result
 
     # --- inputs ----------------------------------------------------------------------------
-
-    def _restricted(self, tenant: str) -> set[str]:
-        r = restricted_customers
-        with self.c.engine.connect() as conn:
-            return {row[0] for row in conn.execute(
-                select(r.c.customer_id).where(r.c.tenant_id == tenant))}
 
     def _snapshot(self, s: EngineSession, tenant: str, table: str, as_of: dt.date
                   ) -> tuple[ir.Table | None, str | None]:
