@@ -31,6 +31,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -194,9 +195,13 @@ def main() -> None:
     port = args.port or _free_port()
     env = {**os.environ, "CAIFU_SECRET_KEY": os.environ.get("CAIFU_SECRET_KEY")
            or "bench-" + os.urandom(24).hex()}
+    # the service logs a JSON line per request: to a file, not a pipe nobody reads (a full
+    # pipe would stall the server)
+    log_path = Path(tempfile.gettempdir()) / f"caifu-bench-api-{port}.log"
+    log_file = log_path.open("w")
     server = subprocess.Popen([str(Path(sys.executable).parent / "caifu"), "serve", "-w",
                                str(args.workspace), "--port", str(port)], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                              stdout=subprocess.DEVNULL, stderr=log_file)
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(200):
@@ -226,7 +231,9 @@ def main() -> None:
             events_bench(args, base, key.secret, ids)
     finally:
         server.terminate()
-        server.wait(timeout=20)
+        server.wait(timeout=60)
+        log_file.close()
+        console.print(f"service log: {log_path}")
 
 
 def _free_port() -> int:

@@ -233,3 +233,31 @@ def test_the_service_refuses_a_placeholder_secret() -> None:
     for secret in (None, "changeme", "short", "a" * 40):
         with pytest.raises(ConfigError, match="CAIFU_SECRET_KEY"):
             create_app(Settings(secret_key=secret))
+
+
+def test_the_fast_encoding_gives_fastapis_json(scored) -> None:  # type: ignore[no-untyped-def]
+    """The 360 is encoded by json directly (api.deps.json_response); for real customers it
+    must be the same JSON FastAPI's jsonable_encoder would have produced."""
+    import json
+    from decimal import Decimal
+
+    from fastapi.encoders import jsonable_encoder
+
+    from caifu.api.deps import json_response
+    from caifu.services.customers import customer_view, examples
+
+    from caifu.services.build import Build
+    from caifu.services.cards import Cards
+
+    c, _, _ = scored
+    Build(c).build("acme")
+    Cards(c).build("acme")  # features, tags and cards: the 360 at its fullest
+    ids = examples(c, "acme", ["dormant", "high_net_worth", "fund_heavy"], n=5)
+    assert len(ids) >= 3
+    for cid in ids:
+        view = customer_view(c, "acme", cid)
+        assert view["card"] and view["features"] and view["tags"]
+        assert json.loads(json_response(view).body) == jsonable_encoder(view)
+    sample = {"d": dt.date(2026, 1, 2), "t": dt.datetime(2026, 1, 2, 3, 4, 5),
+              "m": Decimal("12.50"), "n": Decimal("3")}
+    assert json.loads(json_response(sample).body) == jsonable_encoder(sample)

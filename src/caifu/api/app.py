@@ -5,15 +5,13 @@ from __future__ import annotations
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
-from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from caifu import __version__
 from caifu.api import customers, jobs, privacy, routes, value
@@ -40,30 +38,39 @@ STATUS = {AuthenticationError: 401, NotFoundError: 404, PermissionDeniedError: 4
           PayloadTooLargeError: 413}
 
 
-class BodyLimit(BaseHTTPMiddleware):
+class BodyLimit:
     """Refuse a body larger than the settings allow before reading it (413), and a NUL
-    character in the path or query (422)."""
+    character in the path or query (422). Plain ASGI: it runs on every request, and
+    Starlette's BaseHTTPMiddleware costs a task and a stream per request."""
 
-    def __init__(self, app: Any, limit: int, upload_limit: int) -> None:
-        super().__init__(app)
+    def __init__(self, app: ASGIApp, limit: int, upload_limit: int) -> None:
+        self.app = app
         self.limit = limit
         self.upload_limit = upload_limit
 
-    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
-        # uploads stream to disk and count their own bytes (a chunked body has no length)
+    def refusal(self, scope: Scope) -> JSONResponse | None:
         # a NUL in a path or query parameter: refused here, once, for every route (no
         # database takes one in text; PostgreSQL would fail the query)
-        for field, raw in (("path", request.scope.get("path", "")),
-                           ("query", request.scope.get("query_string", b"").decode("latin-1"))):
+        for field, raw in (("path", scope.get("path", "")),
+                           ("query", scope.get("query_string", b"").decode("latin-1"))):
             if "\x00" in raw or "%00" in raw:
                 return JSONResponse({"detail": [{"field": field, "problem":
                                      "contains a NUL character"}]}, status_code=422)
-        limit = self.upload_limit if request.url.path == UPLOAD_PATH else self.limit
-        length = request.headers.get("content-length")
+        # uploads stream to disk and count their own bytes (a chunked body has no length)
+        limit = self.upload_limit if scope.get("path") == UPLOAD_PATH else self.limit
+        length = next((v.decode("latin-1") for k, v in scope.get("headers", ())
+                       if k == b"content-length"), None)
         if length is not None and (not length.isdigit() or int(length) > limit):
             return JSONResponse({"detail": [{"field": "body", "problem":
                                  f"larger than {limit:,} bytes"}]}, status_code=413)
-        return await call_next(request)
+        return None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        refused = self.refusal(scope) if scope["type"] == "http" else None
+        if refused is not None:
+            await refused(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
 
 
 def create_app(settings: Settings, container: Container | None = None) -> FastAPI:

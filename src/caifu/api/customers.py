@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, Header, Query, Response
 from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 
-from caifu.api.deps import ContainerDep, CurrentPrincipal, reason_text
+from caifu.api.deps import ContainerDep, CurrentPrincipal, json_response, reason_text
 from caifu.services import access
 
 router = APIRouter()
@@ -22,12 +22,13 @@ ReasonHeader = Annotated[str, Header(
 def get_customer(customer_id: Annotated[str, PathParam(max_length=32)], p: CurrentPrincipal,
                  c: ContainerDep,
                  unmask: Annotated[bool, Query(description="compliance only; needs X-Caifu-Reason")] = False,
-                 reason: ReasonHeader = "") -> dict[str, Any]:
+                 reason: ReasonHeader = "") -> Response:
     """Customer 360: master data (level 3 masked unless unmasked), profile features, tags
     with evidence and their history, and the customer's card (holdings, recent trades, P&L,
     lifecycle, scores, suitability; ``null`` with a note before the first ``caifu cards``)
     — for customers in the caller's scope; 404 otherwise."""
-    return access.customer_360(c, p, customer_id, unmask=unmask, reason=reason_text(reason))
+    return json_response(access.customer_360(c, p, customer_id, unmask=unmask,
+                                             reason=reason_text(reason)))
 
 
 Key = Annotated[str | None, Query(max_length=32)]

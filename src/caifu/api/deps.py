@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import datetime as dt
+import json
+from decimal import Decimal
+from typing import Annotated, Any
 from urllib.parse import unquote
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Response
+from fastapi.encoders import decimal_encoder
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from caifu.adapters.sor import rls
@@ -77,3 +81,19 @@ def reason_text(raw: str) -> str:
     if any(ord(ch) < 32 for ch in text):
         raise ConfigError("X-Caifu-Reason: control characters are not allowed")
     return text
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dt.date):  # datetime too
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return decimal_encoder(value)
+    raise TypeError(f"not JSON: {type(value).__name__}")
+
+
+def json_response(body: Any) -> Response:
+    """``body`` as JSON, encoded once by the json module: the same text FastAPI's own encoding
+    gives (dates ISO, decimals as numbers), without its per-value Python walk — a third of
+    the customer 360's serving time with a card of holdings and trades."""
+    text = json.dumps(body, ensure_ascii=False, default=_plain, separators=(",", ":"))
+    return Response(text.encode("utf-8"), media_type="application/json")

@@ -20,9 +20,7 @@ import traceback
 import uuid
 from typing import Any
 
-from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
-from starlette.requests import Request
-from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from caifu.services import audit
 
@@ -62,25 +60,41 @@ def configure(level: str = "info") -> None:
         lg.propagate = False
 
 
-class AccessLog(BaseHTTPMiddleware):
-    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
-        given = request.headers.get("x-request-id", "")
+class AccessLog:
+    """One log line per request, and its id (plain ASGI, like ``BodyLimit``)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = next((v.decode("latin-1") for k, v in scope.get("headers", ())
+                      if k == b"x-request-id"), "")
         rid = given if REQUEST_ID.match(given) else uuid.uuid4().hex
-        request.state.request_id = rid
+        state = scope.setdefault("state", {})  # what request.state reads and writes
+        state["request_id"] = rid
         token = audit.current_request.set(rid)
         t0 = time.perf_counter()
         status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", ()),
+                                      (b"x-request-id", rid.encode())]
+            await send(message)
+
         try:
-            response = await call_next(request)
-            status = response.status_code
-            response.headers["X-Request-ID"] = rid
-            return response
+            await self.app(scope, receive, send_with_id)
         finally:
             audit.current_request.reset(token)
-            route = request.scope.get("route")
-            who = getattr(request.state, "principal", None)
+            route = scope.get("route")
+            who = state.get("principal")
             access_log.info("request", extra={
-                "request_id": rid, "method": request.method,
+                "request_id": rid, "method": scope.get("method"),
                 "route": getattr(route, "path", "(no route)"), "status": status,
                 "ms": round((time.perf_counter() - t0) * 1000, 1),
                 "tenant": getattr(who, "tenant_id", None), "role": getattr(who, "role", None),
