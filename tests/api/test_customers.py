@@ -244,10 +244,9 @@ def test_the_fast_encoding_gives_fastapis_json(scored) -> None:  # type: ignore[
     from fastapi.encoders import jsonable_encoder
 
     from caifu.api.deps import json_response
-    from caifu.services.customers import customer_view, examples
-
     from caifu.services.build import Build
     from caifu.services.cards import Cards
+    from caifu.services.customers import customer_view, examples
 
     c, _, _ = scored
     Build(c).build("acme")
