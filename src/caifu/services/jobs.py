@@ -134,7 +134,6 @@ def _cards(c: Container, tenant: str, params: dict[str, Any]) -> dict[str, Any]:
 RUNNERS: dict[str, Runner] = {"ingest": _ingest, "build": _build, "score": _score,
                               "value": _value, "lifecycle": _lifecycle,
                               "redemption": _redemption, "cards": _cards}
-SUBMITTABLE = frozenset(RUNNERS) - {"ingest"}  # ingest jobs come from an upload
 
 
 def uploads_dir(c: Container, tenant: str) -> Path:

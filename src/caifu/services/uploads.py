@@ -68,10 +68,6 @@ async def save_upload(c: Container, tenant: str, name: str, chunks: AsyncIterato
     return upload_id, size
 
 
-def upload_path(c: Container, tenant: str, upload_id: str, name: str) -> Path:
-    return uploads_dir(c, tenant) / upload_id / name
-
-
 def batches(c: Container, tenant: str, limit: int) -> list[dict[str, Any]]:
     """The tenant's newest ingest batches (file, counts, reasons) — no row data."""
     out = []

@@ -23,7 +23,6 @@ from zoneinfo import ZoneInfo
 import ibis.expr.types as ir
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as ds
 
 from caifu.adapters.engines.session import EngineSession
 from caifu.adapters.sor import repo
@@ -170,8 +169,4 @@ class CustomerValue:
 
 def latest(c: Container, tenant: str) -> pa.Table | None:
     """The newest ``customer_value`` snapshot (for the value report), or None."""
-    dates = c.lake.snapshot_dates(tenant, VALUE_TABLE)
-    if not dates:
-        return None
-    data = ds.dataset(c.lake.files(tenant, VALUE_TABLE), format="parquet")
-    return data.to_table(filter=ds.field("as_of") == dt.date.fromisoformat(dates[-1]))
+    return c.lake.latest_snapshot(tenant, VALUE_TABLE)

@@ -6,13 +6,11 @@ aggregates the redemption job stored (no customer ids), the reassurance list per
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 import ibis
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as ds
 
 from caifu.analytics import efficiency as eff
 from caifu.analytics.value import ROLLUPS
@@ -26,11 +24,10 @@ from caifu.services.value import VALUE_TABLE
 
 
 def _latest(c: Container, tenant: str, table: str, what: str, how: str) -> pa.Table:
-    dates = c.lake.snapshot_dates(tenant, table)
-    if not dates:
+    found = c.lake.latest_snapshot(tenant, table)
+    if found is None:
         raise NotFoundError(f"no {what} yet: {how}")
-    data = ds.dataset(c.lake.files(tenant, table), format="parquet")
-    return data.to_table(filter=ds.field("as_of") == dt.date.fromisoformat(dates[-1]))
+    return found
 
 
 def _in_scope(c: Container, p: Principal, table: pa.Table) -> pa.Table:

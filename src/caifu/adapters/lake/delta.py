@@ -171,6 +171,14 @@ class Lake:
         dates = ds.dataset(dt.file_uris(), format="parquet").to_table(columns=["as_of"])
         return sorted({str(d) for d in dates["as_of"].unique().to_pylist()})
 
+    def latest_snapshot(self, tenant: str, table: str) -> pa.Table | None:
+        """The rows of the newest as-of date a derived table holds, or None when empty."""
+        dates = self.snapshot_dates(tenant, table)
+        if not dates:
+            return None
+        data = ds.dataset(self.files(tenant, table), format="parquet")
+        return data.to_table(filter=ds.field("as_of") == pa.scalar(dates[-1]).cast(pa.date32()))
+
     def merge_snapshot(self, tenant: str, table: str, data: pa.Table, keys: tuple[str, ...],
                        as_of: str, customers: list[str], metadata: dict[str, str]) -> bool:
         """Make ``customers``' rows of the ``as_of`` snapshot equal ``data``, in one commit.

@@ -51,10 +51,6 @@ def enter(tenant: str) -> None:
     _tenant.set(tenant)
 
 
-def current() -> str | None:
-    return _tenant.get()
-
-
 def _on_begin(conn: Connection) -> None:
     tenant = _tenant.get()
     if tenant is not None:
