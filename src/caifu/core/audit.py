@@ -19,7 +19,11 @@ from datetime import datetime
 
 GENESIS = "0" * 64  # the "previous hash" of a tenant's first record
 ACTIONS = frozenset({"unmask", "export", "delete_request", "login", "key_create", "key_revoke",
-                     "search"})  # search: by unmasked keys (full mobile, ID number, name)
+                     "search",  # search: by unmasked keys (full mobile, ID number, name)
+                     # SCRM: WeCom app settings, identity links made or undone, a reviewer's
+                     # decision on a chat flag, a campaign sent, an advisor's sidebar view
+                     "configure", "link", "unlink", "flag_review", "campaign_send",
+                     "sidebar_view"})
 
 
 @dataclass(frozen=True)

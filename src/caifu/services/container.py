@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import ibis.expr.types as ir
 import yaml
@@ -32,6 +33,9 @@ class Container:
     engine: Engine
     lake: Lake
     settings: Settings
+    # how WeCom API calls travel: None is real HTTP to the tenant's configured base URL; tests
+    # put the fake WeCom's httpx.MockTransport here (services/wecom.client_for)
+    wecom_transport: Any = None
 
     @contextmanager
     def scratch(self, job: str) -> Iterator[Path]:

@@ -390,3 +390,6 @@ restricted_customers = Table(
 __all__ = ["CONTRACT_TABLES", "api_keys", "audit_log", "event_inbox", "users", "ExactDecimal", "ingest_log", "ingest_quarantine", "jobs", "metadata", "customer_cards", "dsr_requests", "restricted_customers",
            "profile_serving", "segment_sizes", "segments", "tag_assignments", "tag_definitions",
            "tag_history"]
+
+# the SCRM tables share this metadata (imported last: the module needs ``metadata`` above)
+from caifu.adapters.sor import scrm_models as scrm_models  # noqa: E402

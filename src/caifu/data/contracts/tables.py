@@ -270,6 +270,7 @@ WECOM_FOLLOWS = Table(
         C("removed_at", "timestamp", "解除时间（UTC）", 2, not_future=True),
         C("unionid", "string", "微信 UnionID", 3, pii=True, max_length=64, mask="text"),
         C("remark_mobile", "string", "备注手机号", 3, pii=True, check="mobile", mask="mobile"),
+        C("archive_consent_at", "timestamp", "同意会话存档时间（UTC）", 2, not_future=True),
     ),
 )
 

@@ -1,0 +1,105 @@
+"""Investor suitability (证券期货投资者适当性管理办法; ../shared/reference/compliance.md).
+
+Whether a product, service or piece of content of risk level R1–R5 may be *actively
+recommended* to an investor C1–C5 — the question every push, group message and sidebar
+suggestion asks first. The answer records what it was decided on, so a campaign can log it
+with ``RULE_VERSION`` and keep it for 20 years.
+
+| investor | R1 | R2 | R3 | R4 | R5 |
+|---|---|---|---|---|---|
+| C1 lowest category | ✔ | ✘ | ✘ | ✘ | ✘ |
+| C1 | ✔ | ⚠ | ⚠ | ⚠ | ⚠ |
+| C2 | ✔ | ✔ | ⚠ | ⚠ | ⚠ |
+| C3 | ✔ | ✔ | ✔ | ⚠ | ⚠ |
+| C4 | ✔ | ✔ | ✔ | ✔ | ⚠ |
+| C5 | ✔ | ✔ | ✔ | ✔ | ✔ |
+
+⚠ may never be actively recommended (only sold at the investor's own request after a
+notice); ✘ is prohibited outright. Beyond the matrix: an expired or missing assessment
+blocks any recommendation, and so does a product above what the investor's stated objective
+admits.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Final, Literal
+
+C_LEVELS: Final = ("C1", "C2", "C3", "C4", "C5")
+R_LEVELS: Final = ("R1", "R2", "R3", "R4", "R5")
+RULE_VERSION: Final = "suitability-2017-sac.1"
+# the highest product level each stated objective admits (a broker may tighten this)
+OBJECTIVE_MAX: Final = {"preserve": "R1", "income": "R2", "steady": "R3", "growth": "R4",
+                        "aggressive": "R5"}
+
+Outcome = Literal["suitable", "unsuitable", "prohibited", "no_assessment", "expired",
+                  "objective_mismatch"]
+
+
+@dataclass(frozen=True)
+class Investor:
+    """What a suitability decision needs about the investor, from his latest assessment."""
+
+    level: str | None  # C1..C5, None when never assessed
+    valid_until: dt.date | None = None
+    no_loss_tolerance: bool = False
+    no_civil_capacity: bool = False
+    objective: str | None = None
+    professional: bool = False
+
+    @property
+    def lowest_category(self) -> bool:
+        return self.level == "C1" and (self.no_loss_tolerance or self.no_civil_capacity)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    outcome: Outcome
+    may_recommend: bool
+    rule: str  # the deciding rule, a stable code
+    investor_level: str | None
+    product_level: str
+    reasons: tuple[str, ...]
+    rule_version: str = RULE_VERSION
+
+
+def level_rank(level: str) -> int:
+    """1..5 for C1..C5 or R1..R5."""
+    if level not in C_LEVELS and level not in R_LEVELS:
+        raise ValueError(f"not a risk level: {level!r}")
+    return int(level[1])
+
+
+def lowest(levels: list[str | None]) -> str | None:
+    """The lowest C level of a group (None if anyone is unassessed: judge as the unknown)."""
+    if not levels or any(level is None for level in levels):
+        return None
+    return min((lv for lv in levels if lv is not None), key=level_rank)
+
+
+def judge(investor: Investor, product_level: str, on: dt.date) -> Verdict:
+    """May ``product_level`` be actively recommended to ``investor`` on day ``on``?"""
+    r = level_rank(product_level)
+
+    def verdict(outcome: Outcome, rule: str, *reasons: str) -> Verdict:
+        return Verdict(outcome, outcome == "suitable", rule, investor.level, product_level,
+                       reasons)
+
+    if investor.level is None:
+        return verdict("no_assessment", "NO_ASSESSMENT", "投资者尚未完成风险测评")
+    c = level_rank(investor.level)
+    if investor.lowest_category and r > 1:
+        return verdict("prohibited", "LOWEST_CATEGORY",
+                       f"{investor.level} 风险承受能力最低类别：仅可接受 R1，{product_level} 禁止")
+    if investor.valid_until is not None and investor.valid_until < on:
+        return verdict("expired", "ASSESSMENT_EXPIRED",
+                       f"风险测评已于 {investor.valid_until.isoformat()} 过期")
+    if r > c and not investor.professional:
+        return verdict("unsuitable", "LEVEL_MISMATCH",
+                       f"{investor.level} 不得主动推荐 {product_level}")
+    cap = OBJECTIVE_MAX.get(investor.objective or "")
+    if cap is not None and r > level_rank(cap):
+        return verdict("objective_mismatch", "OBJECTIVE_MISMATCH",
+                       f"投资目标（{investor.objective}）至多适配 {cap}")
+    return verdict("suitable", "OK", f"{investor.level} 可推荐 {product_level}")
