@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,7 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from caifu import __version__
-from caifu.api import customers, jobs, privacy, routes, value
+from caifu.api import customers, jobs, privacy, routes, value, wecom
 from caifu.api.logs import AccessLog
 from caifu.api.ratelimit import RateLimiter, retry_after_header
 from caifu.core.errors import (
@@ -26,10 +27,12 @@ from caifu.core.errors import (
     PermissionDeniedError,
     RateLimitedError,
 )
+from caifu.services.callbacks import Callbacks
 from caifu.services.container import Container
 from caifu.services.container import build as build_container
 from caifu.services.events import Events
 from caifu.services.jobs import Jobs
+from caifu.services.wecom_events import WeComEvents
 from caifu.settings import Settings
 
 UPLOAD_PATH = "/v1/ingest/files"
@@ -56,6 +59,10 @@ class BodyLimit:
             if "\x00" in raw or "%00" in raw:
                 return JSONResponse({"detail": [{"field": field, "problem":
                                      "contains a NUL character"}]}, status_code=422)
+        # WeCom callbacks read at most 64 KB themselves and count what is larger
+        path = scope.get("path", "")
+        if path.startswith("/wecom/") and path.endswith("/callback"):
+            return None
         # uploads stream to disk and count their own bytes (a chunked body has no length)
         limit = self.upload_limit if scope.get("path") == UPLOAD_PATH else self.limit
         length = next((v.decode("latin-1") for k, v in scope.get("headers", ())
@@ -84,6 +91,8 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
         app.state.container = container or build_container(settings, settings.workspace)
         app.state.settings = settings
         app.state.limiter = RateLimiter()
+        app.state.callbacks = Callbacks(app.state.container,
+                                        window_seconds=settings.wecom_replay_window_seconds)
         stop = threading.Event()
         workers = []
         if settings.run_jobs:
@@ -94,6 +103,11 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
         if settings.run_events:  # the real-time path: apply pushed events within seconds
             workers.append(threading.Thread(target=Events(app.state.container).run_worker,
                                             args=(stop,), name="caifu-events", daemon=True))
+            # WeCom callbacks are stored on arrival and applied here, off the request path
+            workers.append(threading.Thread(
+                target=WeComEvents(app.state.container).run_worker, args=(stop,),
+                kwargs={"flush": lambda: app.state.callbacks.counter.flush(app.state.container)},
+                name="caifu-wecom", daemon=True))
         for w in workers:
             w.start()
         yield
@@ -101,6 +115,10 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
         for w in workers:
             # a running job finishes first; its writes are atomic, so a kill would be safe too
             w.join(timeout=settings.shutdown_seconds)
+        try:
+            app.state.callbacks.counter.flush(app.state.container)
+        except Exception:  # the counts are logged per rejection as well
+            logging.getLogger(__name__).exception("rejection counts not flushed at shutdown")
         if own:
             app.state.container.close()
 
@@ -109,7 +127,7 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes,
                        upload_limit=settings.max_upload_bytes)
     app.add_middleware(AccessLog)  # outermost: a refused body is logged too
-    for module in (routes, customers, jobs, value, privacy):
+    for module in (routes, customers, jobs, value, privacy, wecom):
         app.include_router(module.router)
 
     @app.exception_handler(CaifuError)
