@@ -13,6 +13,7 @@ from caifu.cli import redemption as redemption  # noqa: F401
 from caifu.cli import serve as serve  # noqa: F401
 from caifu.cli import value as value  # noqa: F401
 from caifu.cli import value_cmds as value_cmds  # noqa: F401
+from caifu.cli import wecom as wecom  # noqa: F401
 from caifu.cli.common import app as app
 
 __all__ = ["app"]

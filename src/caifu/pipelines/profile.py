@@ -115,6 +115,7 @@ FEATURES: tuple[Feature, ...] = (
     _f("level2_active", "bool", "Level-2 行情有效"),
     _f("account_transferred_out", "bool", "有转销户/转出账户"),
     _f("follows_on_wecom", "bool", "企业微信好友（有效）"),
+    _f("days_since_wecom_removed", "int", "距客户最近删除投顾企业微信天数（流失信号）"),
     _f("c_level", "string", "风险承受等级 C1–C5"),
     _f("lowest_category", "bool", "最低类别投资者"),
     _f("assessment_valid_until", "date", "测评有效期"),
@@ -408,8 +409,11 @@ def _wecom(follows: ir.Table, as_of: date, offset: int) -> ir.Table:
     f = follows.filter(follows.customer_id.notnull()
                        & (local_date(follows.added_at, offset) <= as_of))
     active = f.removed_at.isnull() | (local_date(f.removed_at, offset) > as_of)
+    # the customer deleted the advisor (del_follow_user): a churn signal, dated
+    removed = ibis.cases(((f.status == "deleted_by_customer") & ~active,
+                          local_date(f.removed_at, offset)), else_=ibis.null("date"))
     return f.group_by("customer_id").aggregate(
-        follows_on_wecom=active.cast("int64").max() > 0)
+        follows_on_wecom=active.cast("int64").max() > 0, wecom_removed_on=removed.max())
 
 
 def profile_features(inputs: ProfileInputs, as_of: date, utc_offset_hours: int = 8) -> ir.Table:
@@ -515,6 +519,8 @@ def _finish(w: ir.Table, as_of: date, offset: int) -> ir.Table:
                  "level2_active", "account_transferred_out", "follows_on_wecom",
                  "lowest_category"):
         out[name] = col(name, ibis.literal(False))
+    removed_on = w["wecom_removed_on"] if "wecom_removed_on" in cols else ibis.null("date")
+    out["days_since_wecom_removed"] = _days_between(as_of, removed_on)
     out["c_level"] = col("c_level")
     valid = col("assessment_valid_until")
     out["assessment_valid_until"] = valid
