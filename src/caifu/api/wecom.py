@@ -12,10 +12,11 @@ the OpenAPI document of the key-authenticated API.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import PlainTextResponse, Response
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from caifu.adapters.sor import rls
@@ -87,3 +88,56 @@ def list_wecom_rejections(p: CurrentPrincipal, c: ContainerDep,  # noqa: ARG001
     if p.role not in {"tenant_admin", "ops", "compliance"}:
         raise PermissionDeniedError("rejected callbacks are for tenant admins, ops, compliance")
     return {"rejections": _callbacks(request).rejections(tenant_of(p))}
+
+
+CHAT_INTAKE_ROLES = {"tenant_admin", "ops"}
+FLAG_ROLES = {"compliance", "tenant_admin"}
+
+
+@router.post("/v1/wecom/chats", operation_id="intake_chat_archive", tags=["wecom"])
+async def intake_chat_archive(p: CurrentPrincipal, c: ContainerDep,
+                              request: Request) -> dict[str, Any]:
+    """Decrypted chat-archive messages, one JSON object per line (the shape of WeCom's
+    会话内容存档 SDK output). Every line is accounted for: a message, a rejection with its
+    line number and reason, or a counted skip. Messages go to the real-time tag path; the
+    tenant's lexicon flags advisors' risky phrases for review and alerts when a customer
+    sends his own ID number, bank card or password."""
+    from caifu.services import chat_compliance
+
+    if p.role not in CHAT_INTAKE_ROLES:
+        raise PermissionDeniedError("chat intake is for tenant admins and ops")
+    body = await request.body()  # bounded by the service's max_body_bytes
+    lines = body.decode("utf-8", "replace").splitlines()
+    result = await run_in_threadpool(chat_compliance.intake_archive, c, tenant_of(p), lines)
+    return result.plain()
+
+
+@router.get("/v1/compliance/chat-flags", operation_id="list_chat_flags", tags=["compliance"])
+def list_chat_flags(p: CurrentPrincipal, c: ContainerDep,
+                    status: Literal["open", "confirmed", "dismissed"] = "open",
+                    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+                    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0) -> dict[str, Any]:
+    """The chat-compliance review queue: flagged advisor phrases and customer alerts, each
+    with a masked excerpt and the lexicon version that flagged it."""
+    from caifu.services import chat_compliance
+
+    if p.role not in FLAG_ROLES:
+        raise PermissionDeniedError("the chat-compliance queue is for compliance")
+    return {"flags": chat_compliance.review_queue(c, tenant_of(p), status, limit, offset)}
+
+
+class FlagDecision(BaseModel):
+    decision: Literal["confirmed", "dismissed"]
+    note: str = Field(default="", max_length=1000)
+
+
+@router.post("/v1/compliance/chat-flags/{flag_id}", operation_id="decide_chat_flag",
+             tags=["compliance"])
+def decide_chat_flag(flag_id: Annotated[str, Path(max_length=40)], body: FlagDecision,
+                     p: CurrentPrincipal, c: ContainerDep) -> dict[str, Any]:
+    """Confirm a flag as a violation or dismiss it as a false alarm (audited)."""
+    from caifu.services import chat_compliance
+
+    if p.role != "compliance":
+        raise PermissionDeniedError("only compliance decides on chat flags")
+    return chat_compliance.decide(c, tenant_of(p), flag_id, body.decision, p.subject, body.note)

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -112,3 +113,49 @@ def resync(tenant: TenantOpt, workspace: WorkspaceOpt = None) -> None:
     except CaifuError as exc:
         _fail(exc)
     console.print(f"[bold]{tenant}[/] {len(chats):,} groups resynced, {tags:,} corp tags loaded")
+
+
+@wecom_app.command()
+def chats(tenant: TenantOpt,
+          files: Annotated[list[Path], typer.Argument(help="decrypted archive, JSON Lines")],
+          workspace: WorkspaceOpt = None) -> None:
+    """Take in decrypted chat-archive messages: real-time tags and the compliance check."""
+    from caifu.services.chat_compliance import intake_archive
+
+    c = _container(workspace)
+    for path in files:
+        try:
+            with path.open("rb") as f:
+                r = intake_archive(c, tenant, f)
+        except (CaifuError, OSError) as exc:
+            _fail(exc if isinstance(exc, CaifuError) else CaifuError(f"{path}: {exc}"))
+        console.print(f"[bold]{path.name}[/] {r.lines:,} lines: {r.messages:,} messages, "
+                      f"{len(r.rejected):,} rejected, {sum(r.skipped.values()):,} skipped; "
+                      f"flags: {r.flags.get('review', 0):,} for review, "
+                      f"{r.flags.get('alert', 0):,} alerts (lexicon {r.lexicon_version})")
+        for rej in r.rejected[:20]:
+            console.print(f"  line {rej['line']}: {rej['reason']}", highlight=False)
+        if len(r.rejected) > 20:
+            console.print(f"  … and {len(r.rejected) - 20:,} more rejections")
+
+
+@wecom_app.command()
+def flags(tenant: TenantOpt, status: Annotated[str, typer.Option()] = "open",
+          limit: Annotated[int, typer.Option()] = 20, scan: Annotated[bool, typer.Option(
+              help="first run the lexicon over the chat history in the lake")] = False,
+          workspace: WorkspaceOpt = None) -> None:
+    """The chat-compliance review queue (masked excerpts)."""
+    from caifu.services.chat_compliance import review_queue, scan_lake
+
+    c = _container(workspace)
+    if scan:
+        with console.status("checking the chat history against the lexicon"):
+            found = scan_lake(c, tenant)
+        console.print(f"chat history: {found.get('review', 0):,} phrases for review, "
+                      f"{found.get('alert', 0):,} customer alerts")
+    t = RichTable("time", "advisor", "who", "category", "phrase", "excerpt",
+                  title=f"{tenant}: chat flags ({status})", title_justify="left")
+    for f in review_queue(c, tenant, status, limit):
+        t.add_row(str(f["msg_time"])[:16], f["advisor_id"], f["sender"], f["category"],
+                  f["phrase"], f["excerpt"])
+    console.print(t)

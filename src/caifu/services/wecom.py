@@ -12,11 +12,11 @@ import datetime as dt
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import delete, insert, select
 
 from caifu.adapters.sor.scrm_models import wecom_apps
+from caifu.adapters.wecom import RateLimiter, TokenCache, WeComClient
 from caifu.core.errors import ConfigError
 from caifu.scrm.crypto import WeComCrypto, aes_key
 from caifu.services import audit
@@ -98,12 +98,23 @@ def get_app(container: Container, tenant: str) -> WeComApp | None:
     return app
 
 
-def client_for(container: Container, tenant: str) -> Any:
-    """A WeCom API client for the tenant's app (``container.wecom_transport`` if set)."""
-    from caifu.adapters.wecom.client import WeComClient
+# One token cache for the process (keys are per corp and secret) and one rate limiter per
+# corp: WeCom counts calls and throttles gettoken per corp, not per client object.
+_tokens: TokenCache | None = None
+_limiters: dict[str, RateLimiter] = {}
 
+
+def client_for(container: Container, tenant: str) -> WeComClient:
+    """A WeCom API client for the tenant's app (``container.wecom_transport`` if set)."""
+    global _tokens
     app = get_app(container, tenant)
     if app is None:
         raise ConfigError(f"tenant {tenant!r} has no WeCom app: caifu wecom configure -t {tenant}")
+    with _cache_lock:
+        if _tokens is None:
+            _tokens = TokenCache(clock=time.monotonic)
+        limiter = _limiters.setdefault(app.corp_id, RateLimiter(clock=time.monotonic,
+                                                                sleep=time.sleep))
     return WeComClient(app.corp_id, app.secret, transport=container.wecom_transport,
-                       base_url=app.api_base_url or DEFAULT_API_BASE)
+                       base_url=app.api_base_url or DEFAULT_API_BASE, token_cache=_tokens,
+                       limiter=limiter, agent_id=app.agent_id)

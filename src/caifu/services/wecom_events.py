@@ -38,6 +38,8 @@ from caifu.adapters.sor.scrm_models import (
     wecom_groups,
 )
 from caifu.scrm.callback import Event, parse_event
+from caifu.scrm.linking import ContactFacts
+from caifu.services import links
 from caifu.services.container import Container
 from caifu.services.wecom import client_for, get_app
 
@@ -225,9 +227,11 @@ class WeComEvents:
                 & (FOLLOWS.c.external_userid == ext)).values(
                 unionid=contact.get("unionid") or None,
                 remark_mobile=mobiles[0] if mobiles else None))
-        from caifu.services import links
-
-        links.link_contact(self.c, tenant, ext, actor="wecom-callback")
+        facts = ContactFacts(ext, advisor_ids=(advisor["advisor_id"],),
+                             unionid=contact.get("unionid") or None,
+                             remark_mobiles=tuple(mobiles), remark=mine.get("remark") or None,
+                             name=contact.get("name") or None)
+        links.link_contact(self.c, tenant, ext, facts, actor="wecom-callback")
 
     def _chat(self, tenant: str, e: Event, client: Any, at: dt.datetime, out: Applied) -> None:
         chat_id = e.get("ChatId")
