@@ -120,13 +120,78 @@ def run_demo(workspace: Path, settings: Settings, customers: int, seed: int,
         cards = demo.build_cards(c, lambda m: st.update(f"customer cards: {m}"))
     console.print(f"customer cards: {cards.cards:,} written "
                   f"({cards.timings['total']:.0f} s)", soft_wrap=True)
+    scrm = scrm_with_progress(c, demo.TENANT, cards.as_of, console)
     console.print(f"[bold green]demo ready[/] in {time.perf_counter() - t0:.0f} s — workspace "
                   f"{c.root}")
     w = f"-t demo -w {workspace}"
     console.print(f"open the value report in a browser: {report_path}", soft_wrap=True)
+    if scrm.sidebar:
+        console.print(f"advisor sidebar: caifu demo --serve {'-w ' + str(workspace)}, then open "
+                      f"http://127.0.0.1:8000/wecom/demo/sidebar?ctx={scrm.sidebar['external_userid']}"
+                      f" (signs in as advisor {scrm.sidebar['advisor_id']} through the fake "
+                      "WeCom)", soft_wrap=True, highlight=False)
     console.print(f"next: caifu customer CUSTOMER_ID {w}  |  caifu segment list {w}  |  "
                   f"caifu tags list {w}  |  caifu value {w}  |  caifu lifecycle {w}  |  "
                   f"caifu redemption {w}  |  caifu quarantine {w}", soft_wrap=True)
+
+
+def scrm_with_progress(c: Container, tenant: str, as_of: date, console: Console) -> Any:
+    """The fake WeCom against the demo broker: callbacks, links, chat compliance, groups, a
+    campaign with its funnel (services/scrm_demo)."""
+    from caifu.services import scrm_demo
+
+    with console.status("WeCom: callbacks, identity links, chat compliance, groups, campaign"):
+        r = scrm_demo.run(c, tenant, as_of)
+    console.rule("[bold]WeCom SCRM (fake WeCom, real callbacks and API calls)")
+    short = {"change_external_contact": "contact", "change_external_chat": "group",
+             "change_external_tag": "tag"}
+    kinds = ", ".join(f"{short.get(k.split(':')[0], k.split(':')[0])} {k.split(':')[-1]} {v:,}"
+                      for k, v in sorted(r.callbacks.items()))
+    console.print(f"callbacks applied: {kinds}; groups resynced after a missed event: "
+                  f"{r.resynced_groups}; forged or replayed callbacks refused: "
+                  f"{sum(r.rejected.values())} ({', '.join(sorted(r.rejected))})",
+                  soft_wrap=True, highlight=False)
+    console.print(f"identity links: {r.links.get('linked', 0):,} linked on evidence, "
+                  f"{r.links.get('review', 0):,} in the review queue; {r.links['none']:,} WeCom "
+                  "contacts without evidence stay unlinked", soft_wrap=True)
+    console.print(f"chat compliance over the chat history: {r.chat_flags.get('review', 0):,} "
+                  f"advisor phrases for review, {r.chat_flags.get('alert', 0):,} customer "
+                  f"alerts; lexicon precision {r.lexicon['precision']:.2f}, recall "
+                  f"{r.lexicon['recall']:.2f} on {r.lexicon['samples']} labelled lines",
+                  soft_wrap=True)
+    g = Table("group", "policy", "judged at", "invite", "member", "left", "excluded",
+              title="preference groups", title_justify="left")
+    for row in r.groups:
+        g.add_row(row["name"], row["policy"], row["lowest"] or "—", f"{row['invite']:,}",
+                  f"{row['member']:,}", f"{row['left']:,}", f"{row['excluded']:,}")
+    console.print(g)
+    f = r.funnel["funnel"]
+    blocked = ", ".join(f"{k} {v:,}" for k, v in sorted(r.run["blocked"].items(),
+                                                        key=lambda kv: -kv[1]))
+    console.print(f"campaign {r.funnel['name']} ({r.funnel['channel']}, gate "
+                  f"{r.run['rule_version']}): {r.run['targeted']:,} targeted, "
+                  f"{r.run['allowed']:,} passed the gate; blocked: {blocked or 'none'}",
+                  soft_wrap=True, highlight=False)
+    t = Table("stage", "customers", "rate from the stage before",
+              title="campaign funnel (opens and clicks simulated; conversions from the data)",
+              title_justify="left")
+    names = {"targeted": "目标", "sent": "发送", "delivered": "送达", "opened": "打开",
+             "clicked": "点击", "converted": "转化"}
+    for stage, name in names.items():
+        rate = f.get(f"{stage}_rate")
+        t.add_row(f"{name} {stage}", f"{f[stage]:,}", "" if rate is None else f"{rate:.0%}")
+    console.print(t)
+    cmp = Table("campaign", "source", "channel", "targeted", "sent", "clicked", "converted",
+                "conversion", title=f"campaigns compared ({len(r.compare):,}; newest 8)",
+                title_justify="left")
+    for row in r.compare[:8]:
+        rate = row.get("conversion_rate")
+        cmp.add_row(str(row.get("name") or row["campaign_id"]), str(row["source"]),
+                    str(row.get("channel") or ""), f"{row['targeted']:,}", f"{row['sent']:,}",
+                    f"{row['clicked']:,}", f"{row['converted']:,}",
+                    "" if rate is None else f"{rate:.1%}")
+    console.print(cmp)
+    return r
 
 
 def value_report(c: Container, tenant: str, console: Console, as_of: date | None = None,
@@ -350,6 +415,31 @@ def serve_demo(workspace: Path, settings: Settings, port: int, console: Console)
         soft_wrap=True, highlight=False)
     console.print(f"curl -s {base}/v1/customers/<id> -H 'Authorization: Bearer <token>'",
                   soft_wrap=True, highlight=False)
+    sidebar_url = _start_fake_wecom(c, port + 1)
+    if sidebar_url:
+        console.print(f"fake WeCom on http://127.0.0.1:{port + 1} (signs the demo advisor in); "
+                      f"advisor sidebar: {base}{sidebar_url}", soft_wrap=True, highlight=False)
     configure("warning")
     uvicorn.run(create_app(settings, c), host="127.0.0.1", port=port, log_config=None,
                 access_log=False)
+
+
+def _start_fake_wecom(c: Container, port: int) -> str | None:
+    """The fake WeCom stub in a thread, seeded from the demo broker, for the sidebar's sign-in
+    and API calls; the sidebar path to open, or None when the demo has no WeCom app."""
+    import threading
+
+    import uvicorn
+
+    from caifu.services import scrm_demo, wecom
+
+    if wecom.get_app(c, "demo") is None:
+        return None
+    fake = scrm_demo.seeded_fake(c, "demo")
+    target = scrm_demo.sidebar_target(c, "demo")
+    fake.signed_in = target.get("wecom_userid")
+    scrm_demo.configure(c, "demo", api_base_url=f"http://127.0.0.1:{port}/cgi-bin/")
+    server = uvicorn.Server(uvicorn.Config(fake.asgi_app(), host="127.0.0.1", port=port,
+                                           log_level="warning"))
+    threading.Thread(target=server.run, name="fake-wecom", daemon=True).start()
+    return f"/wecom/demo/sidebar?ctx={target['external_userid']}" if target else None

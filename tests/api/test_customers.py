@@ -226,7 +226,10 @@ def test_health_and_openapi(client) -> None:  # type: ignore[no-untyped-def]
         "push_events", "upload_file", "list_batches", "list_quarantine",
         "submit_job", "list_jobs", "get_job",
         "list_customer_values", "value_rollup", "redemption_answers", "reassurance_list",
-        "export_customer_data", "erase_customer_data", "list_privacy_requests"}
+        "export_customer_data", "erase_customer_data", "list_privacy_requests",
+        "list_wecom_rejections", "intake_chat_archive", "list_chat_flags", "decide_chat_flag",
+        "create_campaign_run", "send_campaign", "poll_campaign", "compare_campaigns",
+        "campaign_funnel", "campaign_decisions"}
 
 
 def test_the_service_refuses_a_placeholder_secret() -> None:

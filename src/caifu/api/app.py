@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from caifu import __version__
-from caifu.api import customers, jobs, privacy, routes, value, wecom
+from caifu.api import campaigns, customers, jobs, privacy, routes, sidebar, value, wecom
 from caifu.api.logs import AccessLog
 from caifu.api.ratelimit import RateLimiter, retry_after_header
 from caifu.core.errors import (
@@ -127,7 +127,7 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes,
                        upload_limit=settings.max_upload_bytes)
     app.add_middleware(AccessLog)  # outermost: a refused body is logged too
-    for module in (routes, customers, jobs, value, privacy, wecom):
+    for module in (routes, customers, jobs, value, privacy, wecom, campaigns, sidebar):
         app.include_router(module.router)
 
     @app.exception_handler(CaifuError)

@@ -86,7 +86,8 @@ def list_wecom_rejections(p: CurrentPrincipal, c: ContainerDep,  # noqa: ARG001
     """Rejected callbacks of the last 7 days by day and reason (forged signature, stale
     timestamp, bad padding, wrong CorpID, malformed or oversized body …)."""
     if p.role not in {"tenant_admin", "ops", "compliance"}:
-        raise PermissionDeniedError("rejected callbacks are for tenant admins, ops, compliance")
+        raise PermissionDeniedError(f"a {p.role} may not see rejected callbacks; roles: "
+                                    "tenant_admin, ops, compliance")
     return {"rejections": _callbacks(request).rejections(tenant_of(p))}
 
 
@@ -105,7 +106,7 @@ async def intake_chat_archive(p: CurrentPrincipal, c: ContainerDep,
     from caifu.services import chat_compliance
 
     if p.role not in CHAT_INTAKE_ROLES:
-        raise PermissionDeniedError("chat intake is for tenant admins and ops")
+        raise PermissionDeniedError(f"a {p.role} may not take in chats; roles: tenant_admin, ops")
     body = await request.body()  # bounded by the service's max_body_bytes
     lines = body.decode("utf-8", "replace").splitlines()
     result = await run_in_threadpool(chat_compliance.intake_archive, c, tenant_of(p), lines)
@@ -122,7 +123,8 @@ def list_chat_flags(p: CurrentPrincipal, c: ContainerDep,
     from caifu.services import chat_compliance
 
     if p.role not in FLAG_ROLES:
-        raise PermissionDeniedError("the chat-compliance queue is for compliance")
+        raise PermissionDeniedError(f"a {p.role} may not read the chat-compliance queue; roles: "
+                                    "compliance, tenant_admin")
     return {"flags": chat_compliance.review_queue(c, tenant_of(p), status, limit, offset)}
 
 
@@ -139,5 +141,5 @@ def decide_chat_flag(flag_id: Annotated[str, Path(max_length=40)], body: FlagDec
     from caifu.services import chat_compliance
 
     if p.role != "compliance":
-        raise PermissionDeniedError("only compliance decides on chat flags")
+        raise PermissionDeniedError(f"a {p.role} may not decide on chat flags; role: compliance")
     return chat_compliance.decide(c, tenant_of(p), flag_id, body.decision, p.subject, body.note)

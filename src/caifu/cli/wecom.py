@@ -159,3 +159,9 @@ def flags(tenant: TenantOpt, status: Annotated[str, typer.Option()] = "open",
         t.add_row(str(f["msg_time"])[:16], f["advisor_id"], f["sender"], f["category"],
                   f["phrase"], f["excerpt"])
     console.print(t)
+
+
+# identity links: caifu wecom links | link-all | decide | unlink (cli/scrm)
+from caifu.cli.scrm import add_link_commands  # noqa: E402
+
+add_link_commands(wecom_app)

@@ -7,7 +7,7 @@ import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,8 @@ class Container:
     # how WeCom API calls travel: None is real HTTP to the tenant's configured base URL; tests
     # put the fake WeCom's httpx.MockTransport here (services/wecom.client_for)
     wecom_transport: Any = None
+    # the WeCom token cache and per-corp rate limiters of this process (services/wecom)
+    wecom_shared: dict[str, Any] = field(default_factory=dict)
 
     @contextmanager
     def scratch(self, job: str) -> Iterator[Path]:

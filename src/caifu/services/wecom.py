@@ -98,23 +98,20 @@ def get_app(container: Container, tenant: str) -> WeComApp | None:
     return app
 
 
-# One token cache for the process (keys are per corp and secret) and one rate limiter per
-# corp: WeCom counts calls and throttles gettoken per corp, not per client object.
-_tokens: TokenCache | None = None
-_limiters: dict[str, RateLimiter] = {}
-
-
 def client_for(container: Container, tenant: str) -> WeComClient:
-    """A WeCom API client for the tenant's app (``container.wecom_transport`` if set)."""
-    global _tokens
+    """A WeCom API client for the tenant's app (``container.wecom_transport`` if set).
+
+    The container holds one token cache (keys are per corp and secret) and one rate limiter
+    per corp for the process: WeCom counts calls and throttles gettoken per corp, not per
+    client object."""
     app = get_app(container, tenant)
     if app is None:
         raise ConfigError(f"tenant {tenant!r} has no WeCom app: caifu wecom configure -t {tenant}")
+    shared = container.wecom_shared
     with _cache_lock:
-        if _tokens is None:
-            _tokens = TokenCache(clock=time.monotonic)
-        limiter = _limiters.setdefault(app.corp_id, RateLimiter(clock=time.monotonic,
-                                                                sleep=time.sleep))
+        tokens = shared.setdefault("tokens", TokenCache(clock=time.monotonic))
+        limiter = shared.setdefault(f"limiter:{app.corp_id}",
+                                    RateLimiter(clock=time.monotonic, sleep=time.sleep))
     return WeComClient(app.corp_id, app.secret, transport=container.wecom_transport,
-                       base_url=app.api_base_url or DEFAULT_API_BASE, token_cache=_tokens,
+                       base_url=app.api_base_url or DEFAULT_API_BASE, token_cache=tokens,
                        limiter=limiter, agent_id=app.agent_id)

@@ -202,6 +202,8 @@ campaign_runs = Table(
     Column("sent_at", DateTime),
     Column("attribution_days", Integer, nullable=False),
     Column("rule_version", String(32), comment="gate rules the decisions were made under"),
+    Column("target_json", Text,
+           comment="what was targeted: segment, customers, group or QR advisors; the cap"),
     Column("created_by", String(100), nullable=False),
     Column("created_at", DateTime, nullable=False),
     comment="营销活动执行（客群 × 内容 × 渠道 × 时间）",

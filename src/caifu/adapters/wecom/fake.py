@@ -24,6 +24,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 
@@ -59,6 +60,7 @@ class FakeWeCom(FakeRoutes, CampaignRoutes):
                  rate_limit: int = 2000, callback_crypto: CallbackCrypto | None = None) -> None:
         super().__init__(corp_id, secret, agent_id, clock=clock)
         self.rate_limit = rate_limit
+        self.signed_in: str | None = None  # who the fake OAuth page signs in (the demo's)
         self.callback_crypto = callback_crypto
         self.calls: list[str] = []  # every API path asked for, in order
         self._tokens: dict[str, float] = {}  # access_token → expiry
@@ -186,8 +188,22 @@ class FakeWeCom(FakeRoutes, CampaignRoutes):
             return Response(resp.content, status_code=resp.status_code,
                             media_type=resp.headers.get("content-type", "application/json"))
 
+        async def authorize(request: Request) -> Response:
+            # WeCom's OAuth page knows who is signed in to the client; the fake's stand-in is
+            # ``signed_in`` (or ``?userid=`` for trying another advisor)
+            q = request.query_params
+            userid = q.get("userid") or self.signed_in
+            redirect = q.get("redirect_uri", "")
+            if not userid or not redirect.startswith(("http://", "https://")):
+                return Response("fake WeCom: no signed-in member or no redirect_uri", 400)
+            code = self.issue_oauth_code(userid)
+            sep = "&" if "?" in redirect else "?"
+            target = f"{redirect}{sep}{urlencode({'code': code, 'state': q.get('state', '')})}"
+            return Response(status_code=302, headers={"Location": target})
+
         return Starlette(routes=[Route("/cgi-bin/{api:path}", endpoint,
-                                       methods=["GET", "POST"])])
+                                       methods=["GET", "POST"]),
+                                 Route("/connect/oauth2/authorize", authorize)])
 
     # --- callbacks ------------------------------------------------------------------------
 

@@ -66,6 +66,7 @@ def upgrade() -> None:
     sa.Column('sent_at', sa.DateTime(), nullable=True),
     sa.Column('attribution_days', sa.Integer(), nullable=False),
     sa.Column('rule_version', sa.String(length=32), nullable=True, comment='gate rules the decisions were made under'),
+    sa.Column('target_json', sa.Text(), nullable=True, comment='what was targeted: segment, customers, group or QR advisors; the cap'),
     sa.Column('created_by', sa.String(length=100), nullable=False),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.PrimaryKeyConstraint('tenant_id', 'campaign_id', name=op.f('pk_campaign_runs')),
