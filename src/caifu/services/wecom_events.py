@@ -97,14 +97,12 @@ class WeComEvents:
                     (wecom_callbacks.c.tenant_id == tenant)
                     & (wecom_callbacks.c.status == "pending"))
                     .order_by(wecom_callbacks.c.received_at).limit(limit)).all()
-            client = None
+            client = _LazyClient(self.c, tenant)
             for r in rows:
                 event = parse_event(r.xml.encode())
                 kind = f"{event.event}:{event.change_type}"
                 try:
-                    if client is None and get_app(self.c, tenant) is not None:
-                        client = client_for(self.c, tenant)
-                    self._apply(tenant, event, client, r.received_at, out)
+                    self._apply(tenant, event, client.get(), r.received_at, out)
                     status, error = "applied", None
                     out.applied += 1
                     out.by_kind[kind] = out.by_kind.get(kind, 0) + 1
@@ -120,8 +118,7 @@ class WeComEvents:
                         (wecom_callbacks.c.tenant_id == tenant)
                         & (wecom_callbacks.c.digest == r.digest)).values(
                         status=status, error=error, applied_at=_now()))
-            if client is not None:
-                client.close()
+            client.close()
         return out
 
     def retry_failed(self, tenant: str) -> int:
@@ -381,6 +378,27 @@ class WeComEvents:
                         caifu_tag_id=mapped.get(t["id"]), updated_at=at))
                     n += 1
         return n
+
+
+class _LazyClient:
+    """The tenant's WeCom client, made on first use (most events need no API call), or None
+    when the tenant has no app."""
+
+    def __init__(self, c: Container, tenant: str) -> None:
+        self.c, self.tenant, self.client = c, tenant, None
+        self.has_app = get_app(c, tenant) is not None
+
+    def get(self) -> Any:
+        return self if self.has_app else None
+
+    def __getattr__(self, name: str) -> Any:
+        if self.client is None:
+            self.client = client_for(self.c, self.tenant)
+        return getattr(self.client, name)
+
+    def close(self) -> None:
+        if self.client is not None:
+            self.client.close()
 
 
 def _member_type(member_id: str) -> str:
