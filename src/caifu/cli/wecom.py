@@ -161,6 +161,25 @@ def flags(tenant: TenantOpt, status: Annotated[str, typer.Option()] = "open",
     console.print(t)
 
 
+@wecom_app.command("mirror-tags")
+def mirror_tags(tenant: TenantOpt, tag: Annotated[list[str] | None, typer.Option(
+                    help="caifu tag id to mirror (repeat); default: every defined tag")] = None,
+                workspace: WorkspaceOpt = None) -> None:
+    """Mirror caifu's tags into WeCom (corp tags in 「财富标签」, set with mark_tag)."""
+    from caifu.services.wecom_tags import mirror
+
+    try:
+        with console.status("mirroring tags into WeCom"):
+            r = mirror(_container(workspace), tenant, tag or None)
+    except CaifuError as exc:
+        _fail(exc)
+    console.print(f"[bold]{tenant}[/] {r.tags} tags ({r.created} created in WeCom); "
+                  f"{r.marked:,} of {r.contacts:,} linked contacts updated "
+                  f"(+{r.added:,} / -{r.removed:,} tags); {len(r.errors)} refused")
+    for e in r.errors[:10]:
+        console.print(f"  {e}", highlight=False)
+
+
 # identity links: caifu wecom links | link-all | decide | unlink (cli/scrm)
 from caifu.cli.scrm import add_link_commands  # noqa: E402
 
