@@ -17,7 +17,12 @@ from typing import Any
 import httpx
 from sqlalchemy import insert
 
-from caifu.adapters.sor.models import ingest_log, ingest_quarantine
+from caifu.adapters.sor.models import CONTRACT_TABLES, ingest_log, ingest_quarantine
+from caifu.adapters.sor.scrm_models import (
+    campaign_decisions,
+    campaign_runs,
+    chat_compliance_flags,
+)
 from caifu.adapters.sor.serving import save_segment
 from caifu.services.container import Container
 from caifu.services.jobs import Jobs
@@ -44,13 +49,27 @@ def _seed_beta(c: Container) -> dict[str, str]:
             source_path="/srv/beta_source.csv", line=2, reasons="id_number:ID_CHECKSUM",
             raw_json=json.dumps({"name": "赵一", "id_number": "EB112345"},
                                 ensure_ascii=False)))
+        conn.execute(insert(chat_compliance_flags).values(
+            tenant_id="beta", flag_id="bflag0001", msg_id="bmsg1", msg_time=now,
+            advisor_id="TG00001", external_userid="wmB1", customer_id="B1", sender="advisor",
+            category="guaranteed_return", phrase="保本", action="review",
+            excerpt="赵一 这只保本", lexicon_version="2026.1", status="open", created_at=now))
+        conn.execute(insert(CONTRACT_TABLES["campaigns"]).values(
+            tenant_id="beta", campaign_id="BCAMP1", name="丙丁专属客群活动",
+            channel="mass_send", goal="funded", starts_on=now.date()))
+        conn.execute(insert(campaign_runs).values(
+            tenant_id="beta", campaign_id="BCAMP1", status="gated", attribution_days=14,
+            rule_version="x", created_by="beta.ops", created_at=now))
+        conn.execute(insert(campaign_decisions).values(
+            tenant_id="beta", campaign_id="BCAMP1", customer_id="B1", outcome="send",
+            rule="OK", reasons_json="[]", rule_version="x", decided_at=now))
     job = Jobs(c).submit("beta", "build", {}, "beta.ops")
     return {"customer_id": "B1", "segment_id": "vip_x1", "job_id": job["job_id"],
-            "batch": "bbatch0001"}
+            "batch": "bbatch0001", "flag_id": "bflag0001", "campaign_id": "BCAMP1"}
 
 
 NOWHERE = {"customer_id": "NX404", "segment_id": "no_such_seg", "job_id": "0" * 16,
-           "batch": "nobatch99"}
+           "batch": "nobatch99", "flag_id": "noflag99", "campaign_id": "NOCAMP99"}
 FIXED = {"kind": "chat_message", "by": "channel"}  # path parameters that are not objects
 
 
@@ -76,6 +95,8 @@ def _request(http: httpx.Client, method: str, path: str, op: dict[str, Any],
                             "occurred_at": "2026-11-01T09:00:00+08:00"}]}
     elif op["operationId"] == "submit_job":
         body = {"kind": "lifecycle"}
+    elif op["operationId"] == "decide_chat_flag":
+        body = {"decision": "dismissed"}
     elif method == "post" and "requestBody" in op:
         body = {}
     return http.request(method.upper(), path, params=params, json=body, headers=h)
