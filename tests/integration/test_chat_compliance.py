@@ -83,3 +83,17 @@ def test_archive_intake_flags_and_accounts_for_every_line(workspace: Container) 
     assert review_queue(c, "acme", status="confirmed")[0]["reviewed_by"] == "acme.compliance"
     last = audit.records(c, "acme")[-1].entry
     assert (last.action, last.customer_ids) == ("flag_review", ("C1",))
+
+
+def test_a_tenants_own_lexicon_extends_the_default(workspace: Container) -> None:
+    """Compliance adds a phrase for its tenant; the version it wrote is on every flag."""
+    c = workspace
+    _seed(c)
+    (c.root / "compliance").mkdir()
+    (c.root / "compliance" / "acme.yaml").write_text(
+        'format: 1\nversion: "acme-2026.11"\nextends: default\n'
+        "categories:\n  guaranteed_return:\n    phrases: [包你回本]\n", "utf-8")
+    r = intake_archive(c, "acme", [_line("t1", "advisor", "这次跟着我买，包你回本")])
+    assert r.lexicon_version == "acme-2026.11" and r.flags["review"] == 1
+    flag = review_queue(c, "acme")[0]
+    assert (flag["phrase"], flag["lexicon_version"]) == ("包你回本", "acme-2026.11")

@@ -45,8 +45,10 @@ from caifu.core.errors import ConfigError, NotFoundError
 from caifu.core.suitability import Investor
 from caifu.scrm import campaigns as gate
 from caifu.services import audit
+from caifu.services.chat_compliance import tenant_lexicon
 from caifu.services.container import Container
 from caifu.services.wecom import client_for
+from caifu.text.compliance import Lexicon
 
 LINK_PLACEHOLDER = "https://link.invalid/t/placeholder"  # the link's length and shape at gating
 WECOM_CHANNELS = ("mass_send", "group", "channel_qr")
@@ -85,6 +87,7 @@ class SendSummary:
 class Campaigns:
     def __init__(self, container: Container) -> None:
         self.c = container
+        self.lexicon: Lexicon | None = None
 
     # --- reading ---------------------------------------------------------------------------
 
@@ -193,6 +196,7 @@ class Campaigns:
             raise ConfigError(f"campaign {campaign_id} was already sent; a sent run is fixed")
         cap = cap or gate.FrequencyCap()
         on = on or _now()
+        self.lexicon = tenant_lexicon(self.c, tenant)  # compliance's, for this tenant
         content = self._content(tenant, camp["content_id"])
         if channel != "channel_qr" and content is None:
             raise ConfigError(f"campaign {campaign_id} has no content item to send")
@@ -273,7 +277,8 @@ class Campaigns:
         text = self.message(content, advisor, LINK_PLACEHOLDER)
         check = gate.check_message(text, advisor_name=(advisor or {}).get("name"),
                                    risk_level=content["risk_level"],
-                                   research=content["content_type"] == "research_report")
+                                   research=content["content_type"] == "research_report",
+                                   lexicon=self.lexicon)
         return check if advisor else gate.MessageCheck(check.prohibited, (),
                                                        check.lexicon_version)
 
