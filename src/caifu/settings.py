@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     run_jobs: bool = True
     # the service applies pushed events (POST /v1/events/…) in micro-batches in a thread
     run_events: bool = True
+    # where customers reach this service: campaign tracking links are <this>/t/<token>
+    public_base_url: str = "http://127.0.0.1:8000"
     # WeCom callbacks: a timestamp further than this from now is a replay (STALE_TIMESTAMP)
     wecom_replay_window_seconds: int = 300
     shutdown_seconds: float = 30.0  # how long a stopping service waits for a running job

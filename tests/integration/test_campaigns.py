@@ -320,3 +320,21 @@ def test_channel_qr_records_its_state_and_funnel(world) -> None:  # type: ignore
     assert CampaignFunnel(c).refresh("acme", "HD4") == 1
     f = CampaignFunnel(c).funnel("acme", "HD4")["funnel"]
     assert (f["targeted"], f["converted"]) == (1, 1)
+
+
+def test_a_scheduled_run_is_sent_when_its_time_comes(world) -> None:  # type: ignore[no-untyped-def]
+    """The service's worker calls ``send_due`` each minute: nothing before the time, the run
+    once after it, never twice."""
+    from caifu.services.campaigns import send_due
+
+    c, fake = world
+    at = ON + dt.timedelta(hours=3)
+    Campaigns(c).create_run("acme", "HD1", actor="acme.ops", customer_ids=list(PEOPLE), on=ON,
+                            scheduled_at=at)
+    assert send_due(c, "https://caifu.example", now=at - dt.timedelta(minutes=1)) == []
+    assert Campaigns(c).run("acme", "HD1")["status"] == "gated" and fake.mass_sends == {}
+    sent = send_due(c, "https://caifu.example", now=at)
+    assert [(s.campaign_id, s.sent) for s in sent] == [("HD1", 2)]
+    assert Campaigns(c).run("acme", "HD1")["status"] == "sent"
+    assert send_due(c, "https://caifu.example", now=at + dt.timedelta(minutes=5)) == []
+    assert len(fake.mass_sends) == 2

@@ -28,6 +28,7 @@ from caifu.core.errors import (
     RateLimitedError,
 )
 from caifu.services.callbacks import Callbacks
+from caifu.services.campaigns import send_due
 from caifu.services.container import Container
 from caifu.services.container import build as build_container
 from caifu.services.events import Events
@@ -106,7 +107,9 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
             # WeCom callbacks are stored on arrival and applied here, off the request path
             workers.append(threading.Thread(
                 target=WeComEvents(app.state.container).run_worker, args=(stop,),
-                kwargs={"flush": lambda: app.state.callbacks.counter.flush(app.state.container)},
+                kwargs={"flush": lambda: app.state.callbacks.counter.flush(app.state.container),
+                        "every_minute": lambda: send_due(app.state.container,
+                                                         settings.public_base_url)},
                 name="caifu-wecom", daemon=True))
         for w in workers:
             w.start()

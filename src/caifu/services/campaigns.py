@@ -489,3 +489,27 @@ class Campaigns:
                              .values(delivered_at=on))
         return len(done)
 
+
+
+def send_due(c: Container, link_base: str, now: dt.datetime | None = None
+             ) -> list[SendSummary]:
+    """Send every gated run whose ``scheduled_at`` has come (the service calls this from its
+    WeCom worker). A failing run is logged and left gated, to be tried on the next pass."""
+    import logging
+
+    now = now or _now()
+    with c.engine.connect() as conn:
+        due = conn.execute(select(campaign_runs.c.tenant_id, campaign_runs.c.campaign_id).where(
+            (campaign_runs.c.status == "gated") & campaign_runs.c.scheduled_at.isnot(None)
+            & (campaign_runs.c.scheduled_at <= now))
+            .order_by(campaign_runs.c.scheduled_at)).all()
+    out = []
+    campaigns = Campaigns(c)
+    for tenant, campaign_id in due:
+        try:
+            out.append(campaigns.send(tenant, campaign_id, actor="scheduler",
+                                      link_base=link_base, on=now))
+        except Exception:  # one run's failure must not stop the others; it stays gated
+            logging.getLogger(__name__).exception(
+                "scheduled campaign send failed", extra={"tenant": tenant})
+    return out

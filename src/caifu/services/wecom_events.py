@@ -24,6 +24,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -129,14 +130,20 @@ class WeComEvents:
                                                                   error=None)).rowcount)
 
     def run_worker(self, stop: threading.Event, poll_seconds: float = 0.2,
-                   flush: Callable[[], Any] | None = None) -> None:
+                   flush: Callable[[], Any] | None = None,
+                   every_minute: Callable[[], Any] | None = None) -> None:
         """Apply pending callbacks of every tenant until ``stop``; ``flush`` (the rejection
-        counter's) runs on each pass."""
+        counter's) runs on each pass, ``every_minute`` (scheduled campaign sends) once a
+        minute."""
+        next_minute = 0.0
         while not stop.is_set():
             busy = False
             try:
                 if flush is not None:
                     flush()
+                if every_minute is not None and time.monotonic() >= next_minute:
+                    next_minute = time.monotonic() + 60
+                    every_minute()
                 for t in self.pending_tenants():
                     done = self.apply_pending(t)
                     busy |= done.applied + done.failed > 0
