@@ -70,6 +70,7 @@ def test_entries_are_checked_before_writing() -> None:
     assert check_entry("unmask", "张三", "", ["C1"], needs) == [
         "unmask needs a reason (at least 4 characters), recorded with it"]
     assert check_entry("peek", " ", "", [""], needs) == [
-        "unknown audit action 'peek'; known: delete_request, export, key_create, key_revoke, "
-        "login, search, unmask", "an audit record needs an actor (who did it)",
+        "unknown audit action 'peek'; known: campaign_send, configure, delete_request, export, "
+        "flag_review, key_create, key_revoke, link, login, search, sidebar_view, unlink, unmask",
+        "an audit record needs an actor (who did it)",
         "empty customer id in an audit record"]
