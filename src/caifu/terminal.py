@@ -140,16 +140,22 @@ def scrm_with_progress(c: Container, tenant: str, as_of: date, console: Console)
     campaign with its funnel (services/scrm_demo)."""
     from caifu.services import scrm_demo
 
+    t0 = time.perf_counter()
     with console.status("WeCom: callbacks, identity links, chat compliance, groups, campaign"):
         r = scrm_demo.run(c, tenant, as_of)
-    console.rule("[bold]WeCom SCRM (fake WeCom, real callbacks and API calls)")
+    console.rule(f"[bold]WeCom SCRM (fake WeCom, real callbacks and API calls; "
+                 f"{time.perf_counter() - t0:.0f} s)")
     short = {"change_external_contact": "contact", "change_external_chat": "group",
              "change_external_tag": "tag"}
+    failed = r.callbacks.pop("failed", 0)
     kinds = ", ".join(f"{short.get(k.split(':')[0], k.split(':')[0])} {k.split(':')[-1]} {v:,}"
                       for k, v in sorted(r.callbacks.items()))
     console.print(f"callbacks applied: {kinds}; groups resynced after a missed event: "
-                  f"{r.resynced_groups}; forged or replayed callbacks refused: "
-                  f"{sum(r.rejected.values())} ({', '.join(sorted(r.rejected))})",
+                  f"{r.resynced_groups}; compliant welcomes sent {r.welcomes[0]:,}"
+                  + (f"; failed {failed:,} (caifu wecom status says why)" if failed else "")
+                  + (f" (not sent {r.welcomes[1]:,})" if r.welcomes[1] else "")
+                  + "; forged or replayed callbacks refused: "
+                  + f"{sum(r.rejected.values())} ({', '.join(sorted(r.rejected))})",
                   soft_wrap=True, highlight=False)
     console.print(f"identity links: {r.links.get('linked', 0):,} linked on evidence, "
                   f"{r.links.get('review', 0):,} in the review queue; {r.links['none']:,} WeCom "

@@ -62,6 +62,7 @@ class ScrmDemo:
     compare: list[dict[str, Any]] = field(default_factory=list)
     sidebar: dict[str, str] = field(default_factory=dict)
     resynced_groups: int = 0
+    welcomes: tuple[int, int] = (0, 0)  # sent, not sent
 
 
 def app_keys(c: Container) -> tuple[str, str]:
@@ -133,15 +134,29 @@ def run(c: Container, tenant: str, as_of: dt.date, seed: int = 7) -> ScrmDemo:
     return out
 
 
-def _deliver(tenant: str, fake: FakeWeCom, xml: str, cb: Callbacks) -> None:
+def _deliver(tenant: str, fake: FakeWeCom, xml: str, cb: Callbacks,
+             events: WeComEvents | None = None, totals: dict[str, int] | None = None) -> None:
+    """One callback through the endpoint's checks, applied at once as the service's worker
+    would (a welcome code lives 20 s)."""
     params, body = fake.callback(xml)
     cb.receive(tenant, params, body)
+    if events is not None and totals is not None:
+        done = events.apply_pending(tenant)
+        for k, v in done.by_kind.items():
+            totals[k] = totals.get(k, 0) + v
+        for k, v in (("failed", done.failed), ("resynced", done.resynced_groups),
+                     ("welcomes", done.welcomes), ("welcome_failed", done.welcome_failed)):
+            if v:
+                totals[k] = totals.get(k, 0) + v
 
 
 def _contacts_and_groups(c: Container, tenant: str, fake: FakeWeCom, out: ScrmDemo
                          ) -> list[str]:
     A, F, C = T["advisors"], T["wecom_follows"], T["customers"]
-    cb = Callbacks(c)
+    cb, events, totals = Callbacks(c), WeComEvents(c), {}
+
+    def send(xml: str) -> None:
+        _deliver(tenant, fake, xml, cb, events, totals)
     with c.engine.connect() as conn:
         advisors = conn.execute(select(A.c.advisor_id, A.c.wecom_userid).where(
             (A.c.tenant_id == tenant) & A.c.wecom_userid.isnot(None))
@@ -177,16 +192,15 @@ def _contacts_and_groups(c: Container, tenant: str, fake: FakeWeCom, out: ScrmDe
     for i, cust in enumerate(unfollowed):
         userid = wx[cust.advisor_id]
         action = fake.customer_adds(userid, name=cust.name, state=states.get(cust.advisor_id))
-        _deliver(tenant, fake, action.event_xml, cb)
+        send(action.event_xml)
         new_contacts.append((userid, action.external_userid, cust))
         if i % 4 != 3:  # the advisor notes the customer's mobile: strong evidence
             fake.follow(userid, action.external_userid)["remark_mobiles"] = [cust.mobile]
-            _deliver(tenant, fake, fake.advisor_edits(
-                userid, action.external_userid, remark=cust.name).event_xml, cb)
+            send(fake.advisor_edits(userid, action.external_userid, remark=cust.name).event_xml)
     # 2. some customers delete their advisor: the churn signal
     for adv, ext in active[:12]:
         if all_wx.get(adv):
-            _deliver(tenant, fake, fake.customer_deletes(all_wx[adv], ext).event_xml, cb)
+            send(fake.customer_deletes(all_wx[adv], ext).event_xml)
     # 3. a group chat per advisor; one member's joining is missed, then found by resync
     chats = []
     for a in advisors:
@@ -195,13 +209,13 @@ def _contacts_and_groups(c: Container, tenant: str, fake: FakeWeCom, out: ScrmDe
             continue
         chat = fake.add_group_chat(a.wecom_userid, mine[:2], name=f"{a.advisor_id} 新能源交流群")
         chats.append(chat)
-        _deliver(tenant, fake, fake.group_event("create", chat), cb)
-        _deliver(tenant, fake, fake.members_join_chat(chat, [mine[2]]).event_xml, cb)
+        send(fake.group_event("create", chat))
+        send(fake.members_join_chat(chat, [mine[2]]).event_xml)
         fake.members_join_chat(chat, [mine[3]])  # WeCom's event for this never arrives
-        _deliver(tenant, fake, fake.members_leave_chat(chat, [mine[0]]).event_xml, cb)
+        send(fake.members_leave_chat(chat, [mine[0]]).event_xml)
     # 4. a corp tag group made in the WeCom admin console
     ids = fake.add_tag_group("投资偏好", ["新能源", "上证50 ETF", "基金定投"])
-    _deliver(tenant, fake, fake.tag_event("create", ids["新能源"], "tag"), cb)
+    send(fake.tag_event("create", ids["新能源"], "tag"))
     # every callback also goes through the checks that refuse forgeries: show one of each
     params, body = fake.callback(fake.tag_event("create", ids["新能源"], "tag"))
     for forged in ({**params, "msg_signature": "0" * 40},
@@ -212,17 +226,8 @@ def _contacts_and_groups(c: Container, tenant: str, fake: FakeWeCom, out: ScrmDe
             pass
     cb.counter.flush(c)
     out.rejected = {r["reason"]: int(r["count"]) for r in cb.rejections(tenant)}
-    events = WeComEvents(c)
-    totals: dict[str, int] = {}
-    while True:
-        done = events.apply_pending(tenant)
-        for k, v in done.by_kind.items():
-            totals[k] = totals.get(k, 0) + v
-        out.resynced_groups += done.resynced_groups
-        if done.applied + done.failed == 0:
-            break
-        if done.failed:
-            totals["failed"] = totals.get("failed", 0) + done.failed
+    out.resynced_groups = totals.pop("resynced", 0)
+    out.welcomes = (totals.pop("welcomes", 0), totals.pop("welcome_failed", 0))
     out.callbacks = totals
     return chats
 

@@ -38,6 +38,7 @@ from caifu.adapters.sor.scrm_models import (
     wecom_group_members,
     wecom_groups,
 )
+from caifu.adapters.wecom.errors import WeComError
 from caifu.scrm.callback import Event, parse_event
 from caifu.scrm.linking import ContactFacts
 from caifu.services import links
@@ -61,6 +62,7 @@ class Applied:
     by_kind: dict[str, int] = field(default_factory=dict)
     resynced_groups: int = 0
     welcomes: int = 0
+    welcome_failed: int = 0
 
 
 def _now() -> dt.datetime:
@@ -214,8 +216,15 @@ class WeComEvents:
             self._refresh_contact(tenant, advisor, ext, client)
             code = e.get("WelcomeCode")
             if code:
-                client.send_welcome_msg(code, text=self._welcome(advisor))
-                out.welcomes += 1
+                # the code lives 20 s and works once: a late or repeated event cannot greet,
+                # and that must not undo the follow it recorded
+                try:
+                    client.send_welcome_msg(code, text=self._welcome(advisor))
+                    out.welcomes += 1
+                except WeComError as err:
+                    out.welcome_failed += 1
+                    log.warning("welcome message not sent", extra={
+                        "tenant": tenant, "reason": f"errcode {err.errcode}"})
 
     def _refresh_contact(self, tenant: str, advisor: dict[str, Any], ext: str,
                          client: Any) -> None:
