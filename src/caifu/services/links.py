@@ -2,8 +2,8 @@
 
     caifu wecom link-all -t demo              # every follow without a customer
     caifu wecom links -t demo --review        # the review queue
-    caifu wecom decide wmXXXX C00042 --approve -t demo --note "客户本人确认"
-    caifu wecom unlink wmXXXX -t demo --reason "家人共用手机号"
+    caifu wecom decide wmA1b2C3d4 C00042 --approve -t demo --note "客户本人确认"
+    caifu wecom unlink wmA1b2C3d4 -t demo --reason "家人共用手机号"
 
 ``scrm.linking`` decides from the evidence; this module loads candidates in a few set
 queries, writes ``wecom_links`` (one row per contact × customer, with masked evidence) and
