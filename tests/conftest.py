@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +22,18 @@ PG_ADMIN_URL = os.environ.get(
     "CAIFU_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def chromium(what: str) -> str:
+    """Debian's chromium for a browser test: fail under CI (``.ci/run`` installs it), skip
+    with the reason elsewhere."""
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if path is None:
+        if IN_CI:
+            pytest.fail("the browser test must run in CI: install Debian's chromium (.ci/run does)")
+        pytest.skip(reason=f"no chromium on this machine (apt-get install chromium): the {what} "
+                    "runs in CI")
+    return path
 
 
 def _pg_available() -> str | None:

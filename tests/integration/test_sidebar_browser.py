@@ -5,36 +5,22 @@ not follow. Nothing leaves loopback: every other request is aborted."""
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
-
-import pytest
 
 from caifu.core.levels import mask
 from caifu.services import sidebar as sb
 from caifu.services.container import Container
 from tests.api.test_customers import serving
+from tests.conftest import chromium
 from tests.integration.test_sidebar import MOBILE, NAME, make_app, new_fake, seed
 
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 
-def _chromium() -> str:
-    path = shutil.which("chromium") or shutil.which("chromium-browser")
-    if path is None:
-        if IN_CI:
-            pytest.fail("the browser test must run in CI: install Debian's chromium (.ci/run does)")
-        pytest.skip(reason="no chromium on this machine (apt-get install chromium): the sidebar "
-                    "browser test runs in CI")
-    return path
-
-
 def test_the_sidebar_in_chromium(sqlite_workspace: Container, tmp_path: Path) -> None:
-    executable = _chromium()
+    executable = chromium("sidebar browser test")
     from playwright.sync_api import Route, sync_playwright
 
     fake = new_fake()

@@ -3,9 +3,7 @@ nothing fetched, no personal data — and a real browser renders it."""
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -15,8 +13,7 @@ from sqlalchemy import select
 from caifu.adapters.sor.models import CONTRACT_TABLES
 from caifu.services.report import ValueReport, gather
 from caifu.web.report import render, write
-
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+from tests.conftest import chromium
 
 
 @pytest.fixture(scope="module")
@@ -70,19 +67,9 @@ def test_self_contained_and_without_personal_data(scored, report) -> None:  # ty
     assert leaked == []
 
 
-def _chromium() -> str:
-    path = shutil.which("chromium") or shutil.which("chromium-browser")
-    if path is None:
-        if IN_CI:
-            pytest.fail("the browser test must run in CI: install Debian's chromium (.ci/run does)")
-        pytest.skip(reason="no chromium on this machine (apt-get install chromium): the browser "
-                    "rendering test runs in CI")
-    return path
-
-
 def test_a_browser_renders_it(report, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """Headless Chromium loads the file with the network off and lays out every chart."""
-    browser = _chromium()
+    browser = chromium("browser rendering test")
     r, _ = report
     page = write(r, tmp_path / "value.html")
     flags = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
