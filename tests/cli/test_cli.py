@@ -61,6 +61,10 @@ def test_demo_builds_its_own_workspace_and_refuses_anyone_elses(tmp_path: Path) 
     out = _ok("demo", "--customers", "300", "--seed", "3", "-w", str(demo_ws))
     assert "demo ready" in out and "khzl.csv" in out and "customers" in out
     assert "customers.id_number:ID_CHECKSUM" in out  # the injected bad rows, explained
+    # the SCRM against the fake WeCom: callbacks through the checks, a funnel, the sidebar
+    assert "WeCom SCRM" in out and "contact add_external_contact" in out
+    assert "forged or replayed callbacks refused: 2 (BAD_SIGNATURE, STALE_TIMESTAMP)" in out
+    assert "campaign funnel" in out and "/wecom/demo/sidebar?ctx=wm" in out
     again = _ok("demo", "--customers", "300", "--seed", "3", "-w", str(demo_ws))  # replaces it
     assert "demo ready" in again
     log = _ok("ingest-log", "-t", "demo", "-w", str(demo_ws))

@@ -65,9 +65,9 @@ class ScrmDemo:
     welcomes: tuple[int, int] = (0, 0)  # sent, not sent
 
 
-def app_keys(c: Container) -> tuple[str, str]:
+def app_keys(c: Container, tenant: str) -> tuple[str, str]:
     """The demo app's callback token and AES key: random per workspace, kept in the SoR."""
-    app = wecom.get_app(c, "demo")
+    app = wecom.get_app(c, tenant)
     if app is not None:
         return app.token, app.encoding_aes_key
     return secrets.token_hex(8), secrets.token_urlsafe(32)[:43].replace("-", "a").replace("_", "b")
@@ -75,7 +75,7 @@ def app_keys(c: Container) -> tuple[str, str]:
 
 def seeded_fake(c: Container, tenant: str) -> FakeWeCom:
     """A fake WeCom holding the tenant's advisors and active follows (as WeCom would)."""
-    token, aes = app_keys(c)
+    token, aes = app_keys(c, tenant)
     fake = FakeWeCom(CORP, SECRET, AGENT, callback_crypto=WeComCrypto(token, aes, CORP))
     A, F = T["advisors"], T["wecom_follows"]
     with c.engine.connect() as conn:
@@ -96,7 +96,7 @@ def seeded_fake(c: Container, tenant: str) -> FakeWeCom:
 
 
 def configure(c: Container, tenant: str, api_base_url: str | None = None) -> None:
-    token, aes = app_keys(c)
+    token, aes = app_keys(c, tenant)
     wecom.configure(c, tenant, corp_id=CORP, agent_id=AGENT, token=token,
                     encoding_aes_key=aes, secret=SECRET, api_base_url=api_base_url,
                     actor="demo")
