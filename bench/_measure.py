@@ -28,3 +28,9 @@ def tree_rss(root: psutil.Process) -> int:
     except psutil.Error:
         pass
     return rss
+
+
+def pct(values: list[float], q: float) -> float:
+    """The ``q`` quantile (nearest rank) of ``values``."""
+    s = sorted(values)
+    return s[min(len(s) - 1, int(round(q * (len(s) - 1))))]

@@ -36,6 +36,7 @@ import time
 from pathlib import Path
 
 import httpx
+from _measure import pct
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import select
@@ -48,11 +49,6 @@ from caifu.settings import Settings
 
 console = Console(width=None if sys.stdout.isatty() else 140)
 GOAL_P99_MS = 50.0
-
-
-def pct(values: list[float], q: float) -> float:
-    s = sorted(values)
-    return s[min(len(s) - 1, int(round(q * (len(s) - 1))))]
 
 
 async def load(base: str, key: str, ids: list[str], rate: float, seconds: float

@@ -35,6 +35,7 @@ from pathlib import Path
 
 import httpx
 import uvicorn
+from _measure import pct
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import func, select
@@ -49,11 +50,6 @@ from caifu.settings import Settings
 
 console = Console(width=None if sys.stdout.isatty() else 140)
 TENANT = "demo"
-
-
-def pct(values: list[float], q: float) -> float:
-    s = sorted(values)
-    return s[min(len(s) - 1, int(round(q * (len(s) - 1))))]
 
 
 def sealed_events(crypto: WeComCrypto, corp: str, pairs: list[tuple[str, str]], tag: str

@@ -55,7 +55,8 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
-def _chunks(values: Iterable[str]) -> Iterable[list[str]]:
+def key_chunks(values: Iterable[str]) -> Iterable[list[str]]:
+    """Distinct keys, sorted, in lists of ``CHUNK`` for ``IN (...)`` lookups."""
     items = sorted(set(values))
     for i in range(0, len(items), CHUNK):
         yield items[i:i + CHUNK]
@@ -104,9 +105,9 @@ def _load(conn: Connection, tenant: str, contacts: Sequence[ContactFacts]) -> _L
         found: Iterable[Any] = conn.execute(base)
     else:
         variants = [v for m in mobiles for v in (m, "+86" + m, "86" + m)]
-        found = [r for part in _chunks(variants)
+        found = [r for part in key_chunks(variants)
                  for r in conn.execute(base.where(customers.c.mobile.in_(part)))]
-        found += [r for part in _chunks(names)
+        found += [r for part in key_chunks(names)
                   for r in conn.execute(base.where(customers.c.name.in_(part)))]
     by_mobile: dict[str, list[CustomerRef]] = defaultdict(list)
     by_name: dict[str, list[CustomerRef]] = defaultdict(list)
@@ -122,7 +123,7 @@ def _load(conn: Connection, tenant: str, contacts: Sequence[ContactFacts]) -> _L
             seen.add(("n", r.customer_id))
             by_name[name].append(ref)
     by_unionid: dict[str, set[tuple[str, str]]] = defaultdict(set)
-    for part in _chunks(unionids):
+    for part in key_chunks(unionids):
         for union, ext, cid in conn.execute(select(
                 follows.c.unionid, follows.c.external_userid, follows.c.customer_id).where(
                 follows.c.tenant_id == tenant, follows.c.unionid.in_(part),
@@ -135,7 +136,7 @@ def _load(conn: Connection, tenant: str, contacts: Sequence[ContactFacts]) -> _L
 def _link_rows(conn: Connection, tenant: str, externals: Iterable[str]
                ) -> dict[str, dict[str, dict[str, Any]]]:
     out: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
-    for part in _chunks(externals):
+    for part in key_chunks(externals):
         for r in conn.execute(select(wecom_links).where(wecom_links.c.tenant_id == tenant,
                                                         wecom_links.c.external_userid.in_(part))):
             out[r.external_userid][r.customer_id] = dict(r._mapping)
@@ -152,7 +153,7 @@ def _follow_facts(conn: Connection, tenant: str, externals: Iterable[str] | None
     if externals is None:
         rows = list(conn.execute(q.where(follows.c.customer_id.is_(None))))
     else:
-        for part in _chunks(externals):
+        for part in key_chunks(externals):
             rows += conn.execute(q.where(follows.c.external_userid.in_(part))).all()
     acc: dict[str, dict[str, Any]] = {}
     for r in rows:

@@ -31,7 +31,7 @@ from caifu.core.errors import ConfigError
 from caifu.scrm import groups as g
 from caifu.services import tagging
 from caifu.services.container import Container
-from caifu.services.links import CHUNK
+from caifu.services.links import key_chunks
 from caifu.services.workspace import get_tenant
 
 follows = CONTRACT_TABLES["wecom_follows"]
@@ -53,12 +53,6 @@ DEMO_GROUPS: tuple[dict[str, Any], ...] = (
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
-
-
-def _chunks(values: Iterable[str]) -> Iterable[list[str]]:
-    items = sorted(set(values))
-    for i in range(0, len(items), CHUNK):
-        yield items[i:i + CHUNK]
 
 
 @dataclass
@@ -160,7 +154,7 @@ def _chat_members(conn: Connection, tenant: str, chat_id: str | None
     rows = conn.execute(select(m.c.member_id, m.c.active, m.c.left_at).where(
         m.c.tenant_id == tenant, m.c.chat_id == chat_id, m.c.member_type == "external")).all()
     to_customer: dict[str, str] = {}
-    for part in _chunks(r.member_id for r in rows):
+    for part in key_chunks(r.member_id for r in rows):
         found = conn.execute(select(follows.c.external_userid, follows.c.customer_id).where(
             follows.c.tenant_id == tenant, follows.c.external_userid.in_(part),
             follows.c.customer_id.is_not(None)))
@@ -183,7 +177,7 @@ def latest_assessments(conn: Connection, tenant: str, customer_ids: Iterable[str
     """Each customer's latest assessment (by date, then id)."""
     a = assessments_t
     best: dict[str, Any] = {}
-    for part in _chunks(customer_ids):
+    for part in key_chunks(customer_ids):
         for r in conn.execute(select(a).where(a.c.tenant_id == tenant,
                                               a.c.customer_id.in_(part))):
             prev = best.get(r.customer_id)
