@@ -43,8 +43,8 @@ from sqlalchemy import select
 
 from caifu.adapters.sor.models import CONTRACT_TABLES
 from caifu.core.identity import Principal
-from caifu.services import access, identity
 from caifu.services.container import build
+from caifu.services.platform import access, users
 from caifu.settings import Settings
 
 console = Console(width=None if sys.stdout.isatty() else 140)
@@ -123,7 +123,7 @@ async def push(base: str, key: str, ids: list[str], clients: int, batch: int,
 
 
 def events_bench(args: argparse.Namespace, base: str, key: str, ids: list[str]) -> None:
-    from caifu.services.events import Events, inbox_counts
+    from caifu.services.ingest.realtime import Events, inbox_counts
 
     c = build(Settings(), args.workspace)
     ev = Events(c)
@@ -178,7 +178,7 @@ def main() -> None:
     random.Random(7).shuffle(ids)
     console.rule(f"bench/api.py — {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, source {rev}, "
                  f"{len(ids):,} customers in {args.tenant}, {c.engine.dialect.name}")
-    key = identity.create_key(c, args.tenant, "ops", "bench/api.py", "bench",
+    key = users.create_key(c, args.tenant, "ops", "bench/api.py", "bench",
                               quota_per_minute=100_000)
     # the reference: the same views in-process, no HTTP
     p = Principal(args.tenant, "bench", "ops")

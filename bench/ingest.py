@@ -541,8 +541,8 @@ def _cpu() -> float:
 
 
 def child_caifu(args: argparse.Namespace) -> None:
-    from caifu.services.ingest import Ingest
-    from caifu.services.workspace import create_tenant, init_workspace
+    from caifu.services.ingest.load import Ingest
+    from caifu.services.platform.workspace import create_tenant, init_workspace
     from caifu.settings import Settings
 
     files = Files(args.customers, args.trades, args.seed)

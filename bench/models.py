@@ -42,15 +42,15 @@ from rich.console import Console
 from rich.table import Table
 from scipy.stats import spearmanr
 
-from caifu.analytics import models
+from caifu.analytics import propensity as models
 from caifu.analytics.labels import TARGETS, label_window, labels
 from caifu.data.demo import generate
 from caifu.pipelines.profile import profile_features
-from caifu.services.build import SCORE_TABLE, Build
 from caifu.services.container import build as open_container
-from caifu.services.ingest import Ingest
-from caifu.services.scoring import STEP_DAYS, Scoring, _to_explain
-from caifu.services.workspace import create_tenant, init_workspace
+from caifu.services.ingest.load import Ingest
+from caifu.services.platform.workspace import create_tenant, init_workspace
+from caifu.services.profiles.build import SCORE_TABLE, Build
+from caifu.services.value.scoring import STEP_DAYS, Scoring, _to_explain
 from caifu.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1] / ".bench" / "models"

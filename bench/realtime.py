@@ -180,9 +180,9 @@ def workspace_dir(customers: int, seed: int, hold_days: int) -> Path:
 def child_setup(args: argparse.Namespace) -> None:
     """Generate the demo broker, hold back the last days of events, ingest, first build."""
     from caifu.data.demo import generate
-    from caifu.services import demo
-    from caifu.services.build import Build
-    from caifu.services.ingest import Ingest
+    from caifu.services.demo import broker as demo
+    from caifu.services.ingest.load import Ingest
+    from caifu.services.profiles.build import Build
     from caifu.settings import Settings
 
     console = _console(stderr=True)
@@ -303,7 +303,7 @@ class Recorder:
         setattr(obj, name, wrapper)
 
     def instrument(self, events: Any) -> None:
-        import caifu.services.build as build_mod
+        import caifu.services.profiles.build as build_mod
 
         for obj, name, phase in (
                 (events, "_claim", "claim"), (events, "_stored_keys", "dup_check"),
@@ -316,7 +316,7 @@ class Recorder:
                 (events.build, "write_serving", "sor_write"),
                 (events.c.lake, "_open", "delta_open")):
             self.wrap(obj, name, phase)
-        from caifu.services.build import FEATURE_TABLE
+        from caifu.services.profiles.build import FEATURE_TABLE
 
         merge = events.c.lake.merge_snapshot
 
@@ -413,7 +413,7 @@ class Probe(threading.Thread):
         from sqlalchemy import select
 
         from caifu.adapters.sor.models import event_inbox
-        from caifu.services.customers import customer_view
+        from caifu.services.profiles.customers import customer_view
 
         while not self.stop.is_set() or self.waiting:
             with self.lock:
@@ -441,8 +441,8 @@ def child_replay(args: argparse.Namespace) -> None:
     from sqlalchemy import select
 
     from caifu.adapters.sor.models import event_inbox
-    from caifu.services.customers import customer_view
-    from caifu.services.events import Events, inbox_counts
+    from caifu.services.ingest.realtime import Events, inbox_counts
+    from caifu.services.profiles.customers import customer_view
 
     console = _console(stderr=True)
     ws = Path(args.source)
@@ -595,7 +595,7 @@ def child_replay(args: argparse.Namespace) -> None:
 
 
 def child_build(args: argparse.Namespace) -> None:
-    from caifu.services.build import Build
+    from caifu.services.profiles.build import Build
 
     ws = Path(args.source)
     t0 = time.perf_counter()
@@ -626,7 +626,7 @@ def child_profile(args: argparse.Namespace) -> None:
     import io
     import pstats
 
-    from caifu.services.events import Events
+    from caifu.services.ingest.realtime import Events
 
     console = _console(stderr=True)
     ws = Path(args.source)

@@ -43,9 +43,10 @@ from sqlalchemy import func, select
 from caifu.adapters.sor.models import CONTRACT_TABLES
 from caifu.adapters.sor.scrm_models import wecom_callbacks
 from caifu.scrm.crypto import WeComCrypto
-from caifu.services import scrm_demo, sidebar, wecom
-from caifu.services.callbacks import Callbacks
 from caifu.services.container import build
+from caifu.services.demo import scrm
+from caifu.services.scrm import sidebar, wecom_app
+from caifu.services.scrm.callback_intake import Callbacks
 from caifu.settings import Settings
 
 console = Console(width=None if sys.stdout.isatty() else 140)
@@ -156,7 +157,7 @@ def main() -> None:
     rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
                          text=True, check=False).stdout.strip()
     c = build(Settings(), args.workspace)
-    app = wecom.get_app(c, TENANT)
+    app = wecom_app.get_app(c, TENANT)
     assert app is not None, "run `caifu demo` first: it configures the demo's WeCom app"
     A, F = CONTRACT_TABLES["advisors"], CONTRACT_TABLES["wecom_follows"]
     with c.engine.connect() as conn:
@@ -183,14 +184,14 @@ def main() -> None:
     ref_rate = n / (time.perf_counter() - t0)
     http_requests = sealed_events(crypto, app.corp_id, pairs[n:2 * n], "http")
     # the fake WeCom for the sidebar's sign-in, then the service
-    fake = scrm_demo.seeded_fake(c, TENANT)
-    target = scrm_demo.sidebar_target(c, TENANT)
+    fake = scrm.seeded_fake(c, TENANT)
+    target = scrm.sidebar_target(c, TENANT)
     fake.signed_in = target["wecom_userid"]
     stub_port = args.port + 1
     stub = uvicorn.Server(uvicorn.Config(fake.asgi_app(), host="127.0.0.1", port=stub_port,
                                          log_level="warning"))
     threading.Thread(target=stub.run, daemon=True).start()
-    scrm_demo.configure(c, TENANT, api_base_url=f"http://127.0.0.1:{stub_port}/cgi-bin/")
+    scrm.configure(c, TENANT, api_base_url=f"http://127.0.0.1:{stub_port}/cgi-bin/")
     env = {**os.environ, "CAIFU_SECRET_KEY": "bench-" + os.urandom(24).hex()}
     log_path = Path(tempfile.gettempdir()) / f"caifu-bench-wecom-{args.port}.log"
     log_file = log_path.open("w")
@@ -261,7 +262,7 @@ def main() -> None:
         server.wait(timeout=60)
         stub.should_exit = True
         log_file.close()
-        scrm_demo.configure(c, TENANT)
+        scrm.configure(c, TENANT)
         console.print(f"service log: {log_path}")
 
 

@@ -13,9 +13,9 @@ from sqlalchemy import create_engine, text
 
 from caifu.data.demo import generate
 from caifu.services.container import Container
-from caifu.services.ingest import Ingest
-from caifu.services.scoring import Scoring, ScoringResult
-from caifu.services.workspace import create_tenant, init_workspace
+from caifu.services.ingest.load import Ingest
+from caifu.services.platform.workspace import create_tenant, init_workspace
+from caifu.services.value.scoring import Scoring, ScoringResult
 from caifu.settings import Settings
 
 PG_ADMIN_URL = os.environ.get(

@@ -1,4 +1,4 @@
 """Fixtures of the API tests shared across modules: ``client`` (a seeded two-tenant workspace
 behind a real uvicorn server, on SQLite and PostgreSQL) lives with the customer tests."""
 
-from tests.api.test_customers import client  # noqa: F401
+from tests.api.profiles.test_customers import client  # noqa: F401

@@ -15,9 +15,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from caifu import __version__
-from caifu.api import campaigns, customers, jobs, privacy, routes, sidebar, value, wecom
+from caifu.api import compliance, ingest, platform, profiles, value
 from caifu.api.logs import AccessLog
 from caifu.api.ratelimit import RateLimiter, retry_after_header
+from caifu.api.scrm import callback, campaigns, sidebar
 from caifu.core.errors import (
     AuthenticationError,
     CaifuError,
@@ -27,13 +28,13 @@ from caifu.core.errors import (
     PermissionDeniedError,
     RateLimitedError,
 )
-from caifu.services.callbacks import Callbacks
-from caifu.services.campaigns import send_due
 from caifu.services.container import Container
 from caifu.services.container import build as build_container
-from caifu.services.events import Events
-from caifu.services.jobs import Jobs
-from caifu.services.wecom_events import WeComEvents
+from caifu.services.ingest.realtime import Events
+from caifu.services.platform.jobs import Jobs
+from caifu.services.scrm.callback_apply import WeComEvents
+from caifu.services.scrm.callback_intake import Callbacks
+from caifu.services.scrm.campaigns import send_due
 from caifu.settings import Settings
 
 UPLOAD_PATH = "/v1/ingest/files"
@@ -130,7 +131,7 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes,
                        upload_limit=settings.max_upload_bytes)
     app.add_middleware(AccessLog)  # outermost: a refused body is logged too
-    for module in (routes, customers, jobs, value, privacy, wecom, campaigns, sidebar):
+    for module in (platform, ingest, profiles, value, compliance, callback, campaigns, sidebar):
         app.include_router(module.router)
 
     @app.exception_handler(CaifuError)

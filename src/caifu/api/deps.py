@@ -15,8 +15,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from caifu.adapters.sor import rls
 from caifu.core.errors import AuthenticationError, ConfigError, RateLimitedError
 from caifu.core.identity import Principal
-from caifu.services import identity, sessions
 from caifu.services.container import Container
+from caifu.services.platform import sessions, users
 from caifu.settings import Settings
 
 _bearer = HTTPBearer(auto_error=False, description="an API key (cf_…) or a session token (ct_…)")
@@ -45,7 +45,7 @@ async def authenticated(request: Request, c: ContainerDep, settings: SettingsDep
     token = creds.credentials
     p = None
     if token.startswith("cf_"):
-        p = identity.authenticate_key(c, token)
+        p = users.authenticate_key(c, token)
     elif token.startswith("ct_") and settings.secret_key:
         p = sessions.read(settings.secret_key, token)
     if p is None:

@@ -22,7 +22,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from caifu.services import audit
+from caifu.services.compliance import audit
 
 FIELDS = ("request_id", "tenant", "role", "actor", "method", "route", "status", "ms",
           "job_id", "kind", "error_type", "trace")

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 
 from caifu.api.deps import ContainerDep, CurrentPrincipal
-from caifu.services import value_views
+from caifu.services.value import views
 
 router = APIRouter()
 Page = Annotated[int, Query(ge=1, le=1000)]
@@ -21,25 +21,25 @@ def list_customer_values(p: CurrentPrincipal, c: ContainerDep,
                          limit: Page = 100, offset: Offset = 0) -> dict[str, Any]:
     """CLV (BG/NBD + Gamma-Gamma), acquisition and retention cost and efficiency per
     customer, from the newest value run, highest first."""
-    return value_views.customer_values(c, p, sort, limit, offset)
+    return views.customer_values(c, p, sort, limit, offset)
 
 
 @router.get("/v1/value/rollups/{by}", operation_id="value_rollup", tags=["value"])
 def value_rollup(by: Literal["channel", "campaign", "advisor", "branch", "cohort"],
                  p: CurrentPrincipal, c: ContainerDep) -> dict[str, Any]:
     """Efficiency roll-up by channel, campaign, advisor, branch or cohort."""
-    return value_views.rollup(c, p, by)
+    return views.rollup(c, p, by)
 
 
 @router.get("/v1/value/redemption", operation_id="redemption_answers", tags=["value"])
 def redemption_answers(p: CurrentPrincipal, c: ContainerDep) -> dict[str, Any]:
     """Which funds were redeemed, how redeemers differ from holders who stayed, holding
     periods by fund type, and the redemption waves — from the newest redemption job."""
-    return value_views.redemption_answers(c, p)
+    return views.redemption_answers(c, p)
 
 
 @router.get("/v1/value/reassurance", operation_id="reassurance_list", tags=["value"])
 def reassurance_list(p: CurrentPrincipal, c: ContainerDep, limit: Page = 100,
                      offset: Offset = 0) -> dict[str, Any]:
     """Fund holders to reassure before they redeem, ranked, with reasons."""
-    return value_views.reassurance(c, p, limit, offset)
+    return views.reassurance(c, p, limit, offset)

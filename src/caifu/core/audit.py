@@ -6,7 +6,7 @@ inserting one or reordering them breaks the chain from that point on. ``verify_c
 finds the first break of each kind and says which record and what.
 
 Each tenant has its own chain (its first record follows ``GENESIS``); the system of record
-stores it (``services/audit.py``), this module only computes and checks.
+stores it (``services/compliance/audit.py``), this module only computes and checks.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Customer cards: what an advisor sees of one customer, as of a date — one Ibis definition.
 
 Each function takes the broker's tables as Ibis tables and returns a table; nothing here opens
-a connection (``services/cards.py`` reads the inputs and writes the cards). Definitions:
+a connection (``services/profiles/cards.py`` reads the inputs and writes the cards). Definitions:
 
 - **Stock holdings** come from the tenant's latest positions snapshot on or before the date
   (snapshots are tenant-wide exports, so one date for everyone), summed over a customer's
@@ -26,7 +26,7 @@ from datetime import date
 import ibis
 import ibis.expr.types as ir
 
-from caifu.analytics.redemption import holder_positions
+from caifu.pipelines.fund_ledger import holder_positions
 
 MONEY = "decimal(18, 2)"
 

@@ -2,7 +2,7 @@
 
 ``profile_features(inputs, as_of)`` takes the broker's tables as Ibis tables and returns one
 row per customer who had opened an account by ``as_of``. Nothing here opens a connection;
-``services/build.py`` hands in tables from whichever engine runs the job.
+``services/profiles/build.py`` hands in tables from whichever engine runs the job.
 
 Definitions a reader of a profile needs (rendered into ``docs/profile-features.md``):
 

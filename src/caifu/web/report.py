@@ -18,7 +18,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from caifu.analytics.lifecycle import STAGE_NAMES, STAGES
 from caifu.analytics.value import NONE_GROUP
-from caifu.services.report import ValueReport
+from caifu.services.value.report import ValueReport
 from caifu.web import charts
 
 TEMPLATES = Path(__file__).parent / "templates"

@@ -20,7 +20,6 @@ from sqlalchemy import (
     Float,
     Index,
     Integer,
-    MetaData,
     Numeric,
     String,
     Table,
@@ -29,15 +28,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.types import TypeEngine
 
+from caifu.adapters.sor.metadata import metadata
 from caifu.data.contracts import Column as ContractColumn
 from caifu.data.contracts import registry
-
-metadata = MetaData(
-    naming_convention={
-        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
-        "pk": "pk_%(table_name)s",
-    }
-)
 
 
 class ExactDecimal(TypeDecorator[Decimal]):
@@ -387,9 +380,6 @@ restricted_customers = Table(
     comment="仅存储：依法保留、停止处理的客户",
 )
 
-__all__ = ["CONTRACT_TABLES", "api_keys", "audit_log", "event_inbox", "users", "ExactDecimal", "ingest_log", "ingest_quarantine", "jobs", "metadata", "customer_cards", "dsr_requests", "restricted_customers",
+__all__ = ["CONTRACT_TABLES", "api_keys", "audit_log", "event_inbox", "users", "ExactDecimal", "ingest_log", "ingest_quarantine", "jobs", "customer_cards", "dsr_requests", "restricted_customers",
            "profile_serving", "segment_sizes", "segments", "tag_assignments", "tag_definitions",
            "tag_history"]
-
-# the SCRM tables share this metadata (imported last: the module needs ``metadata`` above)
-from caifu.adapters.sor import scrm_models as scrm_models  # noqa: E402

@@ -23,7 +23,7 @@ from sqlalchemy import (
     Text,
 )
 
-from caifu.adapters.sor.models import metadata
+from caifu.adapters.sor.metadata import metadata
 
 wecom_apps = Table(
     "wecom_apps",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from caifu.adapters.sor.models import metadata
+from caifu.adapters.sor.schema import metadata
 
 connection = context.config.attributes.get("connection")
 if connection is None:  # pragma: no cover - only via caifu.adapters.sor.store.migrate

@@ -1,0 +1,107 @@
+"""Ingest and jobs: upload a file (an ingest job), the batches and their quarantine, submit
+a build/score/value/lifecycle/redemption job and follow its status."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi import Path as PathParam
+from pydantic import BaseModel, Field
+
+from caifu.api.deps import ContainerDep, CurrentPrincipal, SettingsDep
+from caifu.core.errors import PermissionDeniedError
+from caifu.core.identity import Principal
+from caifu.services.ingest import uploads
+from caifu.services.platform import access
+from caifu.services.platform.jobs import Jobs
+
+router = APIRouter()
+
+# tenant-wide operational data (file names, counts, masked rejected rows): not for an
+# advisor or a branch manager, whose scope is customers
+READERS = frozenset({"tenant_admin", "ops", "compliance"})
+
+
+def _tenant(p: Principal, roles: frozenset[str], doing: str) -> str:
+    tenant = access.tenant_of(p)
+    if p.role not in roles:
+        raise PermissionDeniedError(f"a {p.role} may not {doing}")
+    return tenant
+
+
+@router.post("/v1/ingest/files", operation_id="upload_file", tags=["ingest"], status_code=202,
+             openapi_extra={"requestBody": {"required": True, "content": {
+                 "application/octet-stream": {"schema": {"type": "string",
+                                                         "format": "binary"}}}}})
+async def upload_file(request: Request, p: CurrentPrincipal, c: ContainerDep,
+                      settings: SettingsDep,
+                      filename: Annotated[str, Query(min_length=1, max_length=121, description=(
+                          "the file's name; its suffix and name pick the table, as for "
+                          "`caifu ingest`"))],
+                      table: Annotated[str | None, Query(max_length=40, pattern="^[a-z_]+$",
+                                                         description="the contract table, "
+                                                         "when the name does not say")] = None
+                      ) -> dict[str, Any]:
+    """Upload one source file (the raw body, streamed to disk); it is ingested by a job —
+    follow it at ``/v1/jobs/{job_id}``. Bad rows go to the quarantine, never lost."""
+    tenant = _tenant(p, access.WRITERS, "ingest data")
+    uploads.check_file_name(filename)
+    if table is not None:
+        from caifu.data.contracts import registry
+        registry()[table]  # unknown table: ConfigError, 422, before the body is read
+    upload_id, size = await uploads.save_upload(c, tenant, filename, request.stream(),
+                                                settings.max_upload_bytes)
+    job = Jobs(c).submit(tenant, "ingest", {"upload_id": upload_id, "file": filename,
+                                            "table": table, "bytes": size}, p.subject)
+    return job
+
+
+@router.get("/v1/ingest/batches", operation_id="list_batches", tags=["ingest"])
+def list_batches(p: CurrentPrincipal, c: ContainerDep,
+                 limit: Annotated[int, Query(ge=1, le=500)] = 50) -> dict[str, Any]:
+    """The newest ingest batches: file, table, status, row counts and rejection reasons."""
+    tenant = _tenant(p, READERS, "see ingest batches")
+    return {"items": uploads.batches(c, tenant, limit)}
+
+
+@router.get("/v1/ingest/quarantine", operation_id="list_quarantine", tags=["ingest"])
+def list_quarantine(p: CurrentPrincipal, c: ContainerDep,
+                    batch: Annotated[str | None, Query(max_length=40,
+                                                       description="a batch id or prefix")] = None,
+                    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+                    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0) -> dict[str, Any]:
+    """Rejected rows of committed batches with their reason codes; values masked."""
+    tenant = _tenant(p, READERS, "see quarantined rows")
+    return uploads.quarantine(c, tenant, batch, limit, offset)
+
+
+
+
+
+
+
+
+
+
+class EventsIn(BaseModel):
+    events: list[dict[str, Any]] = Field(min_length=1, max_length=1000)
+
+
+@router.post("/v1/events/{kind}", operation_id="push_events", tags=["events"], status_code=202)
+def push_events(kind: Annotated[str, PathParam(pattern="^(chat_message|app_event)$")],
+                body: EventsIn, p: CurrentPrincipal, c: ContainerDep) -> dict[str, Any]:
+    """The real-time path: chat messages or APP events, checked and stored at once (a bad one
+    is stored as rejected with its reasons, never dropped), applied by the worker within
+    seconds."""
+    from caifu.core.errors import PermissionDeniedError
+    from caifu.services.ingest.realtime import Events
+
+    tenant = access.tenant_of(p)
+    if p.role not in access.WRITERS:
+        raise PermissionDeniedError(f"a {p.role} may not push events")
+    done = Events(c).submit_many(tenant, kind, body.events)
+    return {"accepted": sum(s.status == "pending" for s in done),
+            "rejected": sum(s.status == "rejected" for s in done),
+            "items": [{"event_seq": s.event_seq, "status": s.status, "reasons": s.reasons}
+                      for s in done]}

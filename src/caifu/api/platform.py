@@ -1,0 +1,95 @@
+"""Routes: health, sign-in, tag and segment catalogue, events. Thin: parse, call one service, shape the answer."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+from fastapi import Path as PathParam
+from pydantic import BaseModel, Field
+from sqlalchemy import text
+
+from caifu.api.deps import ContainerDep, CurrentPrincipal, SettingsDep
+from caifu.api.ingest import READERS, _tenant  # replaced by core.roles below
+from caifu.core.errors import AuthenticationError
+from caifu.services.platform import access, sessions, users
+from caifu.services.platform.jobs import Jobs
+
+router = APIRouter()
+
+
+@router.get("/healthz", operation_id="healthz", tags=["health"])
+def healthz() -> dict[str, str]:
+    """The process is up."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz", operation_id="readyz", tags=["health"])
+def readyz(c: ContainerDep) -> dict[str, str]:
+    """The system of record answers (the service can serve requests)."""
+    with c.engine.connect() as conn:
+        conn.execute(text("SELECT 1"))
+    return {"status": "ready"}
+
+
+class LoginIn(BaseModel):
+    user_id: str = Field(min_length=3, max_length=64, pattern=r"^[^\x00-\x1f]+$")
+    password: str = Field(min_length=1, max_length=256)
+
+
+class SessionOut(BaseModel):
+    token: str
+    token_type: str = "bearer"
+    expires_in: int
+    role: str
+    tenant_id: str | None
+
+
+@router.post("/v1/auth/login", operation_id="login", tags=["auth"], response_model=SessionOut)
+def login(body: LoginIn, c: ContainerDep, settings: SettingsDep) -> SessionOut:
+    """Sign in with a password; the answer is a session token for ``Authorization: Bearer``."""
+    p = users.login(c, body.user_id, body.password)
+    if p is None or not settings.secret_key:
+        raise AuthenticationError("wrong user id or password")
+    return SessionOut(token=sessions.issue(settings.secret_key, p, settings.session_minutes),
+                      expires_in=settings.session_minutes * 60, role=p.role,
+                      tenant_id=p.tenant_id)
+
+
+class JobIn(BaseModel):
+    kind: Literal["build", "score", "value", "lifecycle", "redemption", "cards"]
+    as_of: dt.date | None = Field(None, description="build/score/value/lifecycle/cards: "
+                                                    "the date")
+    from_: dt.date | None = Field(None, alias="from", description="redemption: period start")
+    to: dt.date | None = Field(None, description="redemption: period end")
+
+
+@router.post("/v1/jobs", operation_id="submit_job", tags=["jobs"], status_code=202)
+def submit_job(body: JobIn, p: CurrentPrincipal, c: ContainerDep) -> dict[str, Any]:
+    """Queue a job; the service runs jobs one at a time, oldest first."""
+    tenant = _tenant(p, access.WRITERS, "start jobs")
+    params = {k: v.isoformat() for k, v in (("as_of", body.as_of), ("from", body.from_),
+                                             ("to", body.to)) if v is not None}
+    return Jobs(c).submit(tenant, body.kind, params, p.subject)
+
+
+@router.get("/v1/jobs", operation_id="list_jobs", tags=["jobs"])
+def list_jobs(p: CurrentPrincipal, c: ContainerDep,
+              kind: Annotated[str | None, Query(max_length=20, pattern="^[a-z]+$")] = None,
+              status: Annotated[Literal["queued", "running", "succeeded", "failed"] | None,
+                                Query()] = None,
+              limit: Annotated[int, Query(ge=1, le=500)] = 50,
+              offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0) -> dict[str, Any]:
+    """The tenant's jobs, newest first."""
+    tenant = _tenant(p, READERS, "see jobs")
+    total, items = Jobs(c).list(tenant, kind=kind, status=status, limit=limit, offset=offset)
+    return {"total": total, "limit": limit, "offset": offset, "items": items}
+
+
+@router.get("/v1/jobs/{job_id}", operation_id="get_job", tags=["jobs"])
+def get_job(job_id: Annotated[str, PathParam(max_length=32)], p: CurrentPrincipal,
+            c: ContainerDep) -> dict[str, Any]:
+    """One job: status, parameters, and its result or error."""
+    tenant = _tenant(p, READERS, "see jobs")
+    return Jobs(c).get(tenant, job_id)

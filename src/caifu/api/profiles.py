@@ -1,0 +1,103 @@
+"""Customer routes: customer 360 and customer search (data-subject requests are next door)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Response
+from fastapi import Path as PathParam
+from fastapi.exceptions import RequestValidationError
+
+from caifu.api.deps import ContainerDep, CurrentPrincipal, json_response, reason_text
+from caifu.services.platform import access
+
+router = APIRouter()
+
+ReasonHeader = Annotated[str, Header(
+    alias="X-Caifu-Reason", max_length=1500,
+    description="why (audited); UTF-8, percent-encoded: HTTP headers are ASCII")]
+
+
+@router.get("/v1/customers/{customer_id}", operation_id="get_customer", tags=["customers"])
+def get_customer(customer_id: Annotated[str, PathParam(max_length=32)], p: CurrentPrincipal,
+                 c: ContainerDep,
+                 unmask: Annotated[bool, Query(description="compliance only; needs X-Caifu-Reason")] = False,
+                 reason: ReasonHeader = "") -> Response:
+    """Customer 360: master data (level 3 masked unless unmasked), profile features, tags
+    with evidence and their history, and the customer's card (holdings, recent trades, P&L,
+    lifecycle, scores, suitability; ``null`` with a note before the first ``caifu cards``)
+    — for customers in the caller's scope; 404 otherwise."""
+    return json_response(access.customer_360(c, p, customer_id, unmask=unmask,
+                                             reason=reason_text(reason)))
+
+
+Key = Annotated[str | None, Query(max_length=32)]
+
+
+@router.get("/v1/customers", operation_id="search_customers", tags=["customers"])
+def search_customers(
+        p: CurrentPrincipal, c: ContainerDep,
+        customer_id: Key = None, customer_id_prefix: Key = None,
+        mobile_last4: Annotated[str | None, Query(pattern=r"^\d{4}$")] = None,
+        mobile_first3: Annotated[str | None, Query(pattern=r"^1[3-9]\d$",
+                                                   description="only with mobile_last4")] = None,
+        branch_id: Key = None, advisor_id: Key = None,
+        tag_id: Annotated[str | None, Query(max_length=64)] = None,
+        stage: Annotated[str | None, Query(max_length=32, description="lifecycle stage")] = None,
+        mobile: Annotated[str | None, Query(max_length=20, description=(
+            "full number: compliance only, with X-Caifu-Reason; audited"))] = None,
+        id_number: Annotated[str | None, Query(max_length=32, description=(
+            "full ID number: compliance only, with X-Caifu-Reason; audited"))] = None,
+        name: Annotated[str | None, Query(max_length=100, description=(
+            "exact name: compliance only, with X-Caifu-Reason; audited"))] = None,
+        limit: Annotated[int, Query(ge=1, le=access.SEARCH_LIMIT)] = 100,
+        offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+        reason: ReasonHeader = "") -> dict[str, Any]:
+    """Customers in the caller's scope matching every key given, masked, a page at a time
+    (``total``, ``limit``, ``offset``, ``items``). Masked keys are for anyone; the full
+    mobile, ID number or name only for a role that may unmask, with a reason — such a
+    search is audited (the keys, the customers returned and the reason, never the value)."""
+    q = access.SearchQuery(customer_id, customer_id_prefix, mobile_last4, mobile_first3,
+                           branch_id, advisor_id, tag_id, stage, mobile, id_number, name)
+    try:
+        return access.search(c, p, q, reason=reason_text(reason), limit=limit, offset=offset)
+    except access.SearchQueryError as exc:  # the shape of FastAPI's own 422: field by field
+        where = {"X-Caifu-Reason": ("header", "X-Caifu-Reason"), "query": ("query",)}
+        raise RequestValidationError([
+            {"loc": where.get(f, ("query", f)), "msg": problem, "type": "value_error"}
+            for f, problem in exc.problems]) from None
+
+
+@router.get("/v1/tags", operation_id="list_tags", tags=["tags"])
+def list_tags(p: CurrentPrincipal, c: ContainerDep) -> dict[str, Any]:
+    """Tag definitions in force (id, name, kind, version) and how many customers hold each
+    — counts over the whole tenant (aggregates, no customer ids)."""
+    from caifu.services.profiles.customers import tag_counts
+    from caifu.services.profiles.tag_definitions import load_definitions
+
+    tenant = access.tenant_of(p)
+    definitions, _ = load_definitions(c, tenant)
+    counts = dict(tag_counts(c, tenant))
+    return {"items": [{"tag_id": d.id, "name": d.name, "kind": d.kind, "version": d.version,
+                       "customers": counts.get(d.id, 0)} for d in definitions]}
+
+
+@router.get("/v1/segments", operation_id="list_segments", tags=["segments"])
+def list_segments(p: CurrentPrincipal, c: ContainerDep) -> dict[str, Any]:
+    """Segments: id, name, expression and the newest recorded size."""
+    from caifu.services.profiles.segments import Segments
+
+    rows = Segments(c).list(access.tenant_of(p))
+    return {"items": [{"segment_id": r["segment_id"], "name": r["name"],
+                       "expression": r["expression"],
+                       "latest": {"as_of": r["latest"][0].isoformat(), "members": r["latest"][1]}
+                       if r["latest"] else None} for r in rows]}
+
+
+@router.get("/v1/segments/{segment_id}/members", operation_id="segment_members",
+            tags=["segments"])
+def segment_members(segment_id: Annotated[str, PathParam(max_length=64)], p: CurrentPrincipal,
+                    c: ContainerDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+                    offset: Annotated[int, Query(ge=0)] = 0) -> dict[str, Any]:
+    """The segment's members on its newest date — only those the caller may see — a page."""
+    return access.segment_members(c, p, segment_id, limit, offset)

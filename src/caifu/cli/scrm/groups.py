@@ -1,0 +1,160 @@
+"""WeCom identity links and preference groups.
+
+    caifu wecom links -t demo [--review] [--status linked]
+    caifu wecom link-all -t demo
+    caifu wecom decide EXTERNAL_USERID CUSTOMER_ID --approve|--reject -t demo --note …
+    caifu wecom unlink EXTERNAL_USERID -t demo --reason …
+    caifu groups list|plan|seed-demo -t demo
+
+``groups`` registers itself on import; the link commands join the ``wecom`` command group
+through ``add_link_commands(wecom_cmd)``.
+"""
+
+from __future__ import annotations
+
+import getpass
+from typing import Annotated
+
+import typer
+from rich.table import Table as RichTable
+
+from caifu.cli.common import TenantOpt, WorkspaceOpt, _container, _fail, app, console
+from caifu.core.errors import CaifuError
+
+ActorOpt = Annotated[str | None, typer.Option(help="Who decides [default: OS user]")]
+groups_app = typer.Typer(no_args_is_help=True,
+                         help="Preference groups: WeCom customer groups planned by tags.")
+app.add_typer(groups_app, name="groups")
+
+
+def _evidence(items: list[dict[str, str]]) -> str:
+    return "; ".join(f"{e['kind']} {e['value']}" for e in items)
+
+
+def links(tenant: TenantOpt,
+          review: Annotated[bool, typer.Option("--review", help="Only the review queue")] = False,
+          status: Annotated[str | None, typer.Option(
+              help="Only this status: linked, review, rejected, unlinked")] = None,
+          limit: Annotated[int, typer.Option(help="Rows to show")] = 50,
+          workspace: WorkspaceOpt = None) -> None:
+    """Identity links between WeCom contacts and customers, with their (masked) evidence."""
+    from caifu.services.scrm import identity_links as svc
+
+    try:
+        c = _container(workspace)
+        rows = svc.review_queue(c, tenant) if review else svc.links(c, tenant, status)
+    except CaifuError as exc:
+        _fail(exc)
+    t = RichTable("external_userid", "customer", "name", "status", "score", "evidence", "note",
+                  title=f"{'review queue' if review else 'links'}: {len(rows)}")
+    for r in rows[:limit]:
+        t.add_row(r["external_userid"], r["customer_id"], r["customer_name"] or "", r["status"],
+                  f"{r['score']:.2f}", _evidence(r["evidence"]), r["note"] or "")
+    console.print(t)
+
+
+def link_all(tenant: TenantOpt, workspace: WorkspaceOpt = None) -> None:
+    """Link every WeCom follow without a customer: strong unique evidence links, the rest is
+    queued for review."""
+    from caifu.services.scrm.identity_links import link_all as run
+
+    try:
+        r = run(_container(workspace), tenant)
+    except CaifuError as exc:
+        _fail(exc)
+    console.print(f"{r.contacts} contacts without a customer: {r.linked} linked, "
+                  f"{r.review} to review, {r.none} without evidence")
+
+
+def decide(external_userid: str, customer_id: str, tenant: TenantOpt,
+           approve: Annotated[bool, typer.Option("--approve/--reject",
+                                                 help="Link them, or never propose them")],
+           note: Annotated[str, typer.Option(help="Why")] = "",
+           actor: ActorOpt = None, workspace: WorkspaceOpt = None) -> None:
+    """Decide a candidate from the review queue (approving also restores an unlinked pair)."""
+    from caifu.services.scrm.identity_links import decide as run
+
+    try:
+        r = run(_container(workspace), tenant, external_userid, customer_id, approve,
+                actor or getpass.getuser(), note)
+    except CaifuError as exc:
+        _fail(exc)
+    console.print(f"{r['external_userid']} ↔ {r['customer_id']}: {r['status']}")
+
+
+def unlink(external_userid: str, tenant: TenantOpt,
+           reason: Annotated[str, typer.Option(help="Why (kept in the audit log)")],
+           customer_id: Annotated[str | None, typer.Option(help="Only this customer")] = None,
+           actor: ActorOpt = None, workspace: WorkspaceOpt = None) -> None:
+    """Undo a link: the customer's trades, chats and APP history stay as they are."""
+    from caifu.services.scrm.identity_links import unlink as run
+
+    try:
+        done = run(_container(workspace), tenant, external_userid, actor or getpass.getuser(),
+                   reason, customer_id)
+    except CaifuError as exc:
+        _fail(exc)
+    console.print(f"{external_userid} unlinked from {', '.join(done)} (audited)")
+
+
+def add_link_commands(wecom_cmd: typer.Typer) -> None:
+    """Add ``links``, ``link-all``, ``decide`` and ``unlink`` to the ``wecom`` command group."""
+    wecom_cmd.command("links")(links)
+    wecom_cmd.command("link-all")(link_all)
+    wecom_cmd.command("decide")(decide)
+    wecom_cmd.command("unlink")(unlink)
+
+
+@groups_app.command("list")
+def groups_list(tenant: TenantOpt, workspace: WorkspaceOpt = None) -> None:
+    """The tenant's preference groups and the size of each part of their last plan."""
+    from caifu.services.scrm.pref_groups import list_groups
+
+    try:
+        rows = list_groups(_container(workspace), tenant)
+    except CaifuError as exc:
+        _fail(exc)
+    t = RichTable("group", "name", "rule", "level policy", "chat", "member", "invite", "left",
+                  "excluded")
+    for g in rows:
+        policy = g["level_policy"] + (f" {g['risk_level']}" if g["risk_level"] else "")
+        n = g["counts"]
+        t.add_row(g["group_id"], g["name"], g["rule"], policy, g["chat_id"] or "",
+                  *(str(n[s]) for s in ("member", "invite", "left", "excluded")))
+    console.print(t)
+
+
+@groups_app.command("plan")
+def groups_plan(group_id: str, tenant: TenantOpt,
+                show: Annotated[int, typer.Option(help="Rows to show per status")] = 10,
+                workspace: WorkspaceOpt = None) -> None:
+    """Plan a group: who to invite, who is in, who left, who is excluded and why."""
+    from caifu.services.scrm.pref_groups import plan
+
+    try:
+        result = plan(_container(workspace), tenant, group_id)
+    except CaifuError as exc:
+        _fail(exc)
+    p, g = result.plan, result.group
+    counts = ", ".join(f"{s} {n}" for s, n in p.counts().items())
+    console.print(f"{g['name']} ({g['group_id']}) · rule {g['rule']} · {counts}")
+    console.print(f"content is judged against: {p.lowest_level or 'unassessed (blocked)'}"
+                  + (f" · {p.unidentified} chat members not linked to a customer"
+                     if p.unidentified else ""))
+    t = RichTable("status", "customer", "level", "reason")
+    for status in ("invite", "member", "left", "excluded"):
+        for r in [r for r in p.rows if r.status == status][:show]:
+            t.add_row(r.status, r.customer_id, r.risk_level or "", r.reason)
+    console.print(t)
+
+
+@groups_app.command("seed-demo")
+def groups_seed_demo(tenant: TenantOpt, workspace: WorkspaceOpt = None) -> None:
+    """Create the demo's 新能源, 上证50 ETF and 基金定投 groups."""
+    from caifu.services.scrm.pref_groups import seed_demo_groups
+
+    try:
+        ids = seed_demo_groups(_container(workspace), tenant)
+    except CaifuError as exc:
+        _fail(exc)
+    console.print(f"preference groups ready: {', '.join(ids)}")

@@ -1,0 +1,106 @@
+"""Customer value: CLV and efficiency = CLV − (acquisition + retention cost), rolled up."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table as RichTable
+
+from caifu.cli.common import AsOfOpt, TenantOpt, WorkspaceOpt, _container, _fail, app, console
+from caifu.core.errors import CaifuError
+from caifu.services.value.customer_value import CustomerValueResult
+
+BY = ("channel", "campaign", "advisor", "branch", "cohort")
+ByOpt = Annotated[str, typer.Option("--by", help="Roll up by " + ", ".join(BY))]
+LimitOpt = Annotated[int, typer.Option(help="Show at most this many groups")]
+
+
+@app.command("value")
+def value_cmd(tenant: TenantOpt, as_of: AsOfOpt = None, by: ByOpt = "channel",
+              limit: LimitOpt = 40, workspace: WorkspaceOpt = None) -> None:
+    """CLV per customer (BG/NBD + Gamma-Gamma), acquisition and retention cost, efficiency."""
+    from caifu.services.profiles.build import check_as_of
+    from caifu.services.value.customer_value import CustomerValue
+
+    if by not in BY:
+        _fail(CaifuError(f"--by {by!r}: use one of {', '.join(BY)}"))
+    try:
+        c = _container(workspace)
+        with console.status(f"value {tenant}", spinner="dots"):
+            result = CustomerValue(c).run(tenant, check_as_of(as_of))
+    except CaifuError as exc:
+        _fail(exc)
+    print_value(result, by, console, limit)
+
+
+@app.command("value-init")
+def value_init(tenant: TenantOpt, force: bool = False, workspace: WorkspaceOpt = None) -> None:
+    """Copy the default customer-value configuration to value/<tenant>.yaml to edit."""
+    from caifu.services.value.customer_value import init_config
+
+    try:
+        path = init_config(_container(workspace), tenant, force)
+    except CaifuError as exc:
+        _fail(exc)
+    console.print(f"wrote {path}", soft_wrap=True)
+
+
+def _yuan(v: Any) -> str:
+    return f"{float(v):,.2f}"
+
+
+def print_value(r: CustomerValueResult, by: str, out: Console, limit: int = 40) -> None:
+    cfg = r.config.clv
+    unit = cfg.time_unit
+    fit = RichTable("model", "parameters", "log-likelihood", "converged", "iterations",
+                    title=f"CLV fit as of {r.as_of}: calibration end {r.as_of}, time unit "
+                          f"{unit}, history from {r.history_start or '—'}")
+    if r.bgnbd is not None:
+        p, rep = r.bgnbd.params, r.bgnbd.report
+        fit.add_row("BG/NBD", f"r={p.r:.4g}  α={p.alpha:.4g} ({unit}s)  a={p.a:.4g}  b={p.b:.4g}",
+                    f"{rep.log_likelihood:,.2f}", _yes(rep.converged), str(rep.iterations))
+    if r.gamma_gamma is not None:
+        g, rep = r.gamma_gamma.params, r.gamma_gamma.report
+        fit.add_row("Gamma-Gamma", f"p={g.p:.4g}  q={g.q:.4g}  γ={g.gamma:.4g}",
+                    f"{rep.log_likelihood:,.2f}", _yes(rep.converged), str(rep.iterations))
+    out.print(fit)
+
+    dist = RichTable("yuan", "mean", "p10", "p25", "median", "p75", "p90", "p99", "max",
+                     "< 0", title=f"{r.customers:,} customers opened by {r.as_of}; CLV over "
+                     f"{cfg.horizon_months} months at {cfg.monthly_discount_rate:.2%}/month "
+                     f"({r.transaction_days:,} transaction days)")
+    for name, d in (("CLV (open accounts)", r.clv), ("efficiency", r.efficiency)):
+        if d.get("count"):
+            dist.add_row(name, *(_yuan(d[k]) for k in ("mean", "p10", "p25", "p50", "p75",
+                                                       "p90", "p99", "max")),
+                         f"{d['negative_share']:.1%}")
+    out.print(dist)
+    t = r.totals
+    out.print(f"total: CLV {_yuan(t['clv'])} − acquisition {_yuan(t['acquisition_cost'])} − "
+              f"retention {_yuan(t['retention_cost'])} = efficiency {_yuan(t['efficiency'])} "
+              f"yuan; revenue of the last {r.config.retention.window_months} months "
+              f"{_yuan(t['revenue_window'])}", soft_wrap=True, highlight=False)
+
+    rows = r.rollups[by].to_pylist()
+    if by == "cohort":  # the newest cohorts are the ones still being decided
+        rows.reverse()
+    table = RichTable(by, "customers", "CLV", "CLV mean", "acquisition", "retention",
+                      "efficiency", "eff. mean", "eff. < 0",
+                      title=f"by {by} (yuan; lake table customer_value, as of {r.as_of})")
+    for row in rows[:limit]:
+        table.add_row(str(row["group"]), f"{row['customers']:,}", _yuan(row["clv"]),
+                      _yuan(row["clv_mean"]), _yuan(row["acquisition_cost"]),
+                      _yuan(row["retention_cost"]), _yuan(row["efficiency"]),
+                      _yuan(row["efficiency_mean"]), f"{row['negative_share']:.1%}")
+    out.print(table)
+    if len(rows) > limit:
+        out.print(f"… {len(rows) - limit} more groups (--limit)")
+    for note in r.notes:
+        out.print(f"[yellow]note:[/] {note}", soft_wrap=True)
+    out.print(f"configuration: {r.config_source}", soft_wrap=True, highlight=False)
+
+
+def _yes(ok: bool) -> str:
+    return "[green]yes[/]" if ok else "[bold red]no[/]"

@@ -1,0 +1,129 @@
+"""Files sent to the service for ingest, and what the API shows of batches and quarantine.
+
+An upload is written to ``<workspace>/uploads/<tenant>/<upload_id>/<file>`` as it streams in
+(never held in memory), bounded by ``Settings.max_upload_bytes``; only then is an ingest job
+queued for it (``services/jobs``). A refused upload leaves no file behind.
+
+Quarantined rows keep the source row as it came (``raw_json``) so that a data engineer can fix
+it; through the API its values are masked like the customer master: a contract column at
+level ≥ 3 with its own mask, and any column the contract does not know (a source's own
+header) with the text mask — a raw row is personal data whatever its header says.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import and_, func, select
+
+from caifu.adapters.sor.models import ingest_log, ingest_quarantine
+from caifu.core.errors import ConfigError, PayloadTooLargeError
+from caifu.core.levels import mask, must_mask
+from caifu.data.contracts import registry
+from caifu.services.container import Container
+from caifu.services.ingest.load import ingest_log as recent_batches
+from caifu.services.platform.jobs import uploads_dir
+
+FILE_NAME = re.compile(r"^[\w\u4e00-\u9fff][\w\u4e00-\u9fff.\-]{0,120}$")
+SUFFIXES = (".csv", ".txt", ".parquet", ".jsonl", ".json")
+
+
+def check_file_name(name: str) -> str:
+    """A plain file name the ingest can recognise (no folders, a known suffix)."""
+    if not FILE_NAME.match(name) or ".." in name:
+        raise ConfigError("filename: letters, digits, Chinese, '.', '-' or '_' only, no "
+                          "folders, at most 121 characters")
+    if not name.lower().endswith(SUFFIXES):
+        raise ConfigError(f"filename: must end with one of {', '.join(SUFFIXES)}")
+    return name
+
+
+async def save_upload(c: Container, tenant: str, name: str, chunks: AsyncIterator[bytes],
+                      limit: int) -> tuple[str, int]:
+    """Stream an upload to disk; its upload id and size. Over ``limit`` bytes or empty, the
+    partial file is removed and the upload refused."""
+    check_file_name(name)
+    upload_id = uuid.uuid4().hex[:16]
+    folder = uploads_dir(c, tenant) / upload_id
+    folder.mkdir(parents=True)
+    size = 0
+    try:
+        with (folder / name).open("wb") as f:
+            async for chunk in chunks:
+                size += len(chunk)
+                if size > limit:
+                    raise PayloadTooLargeError(f"body: the upload is larger than {limit:,} bytes")
+                f.write(chunk)
+        if size == 0:
+            raise ConfigError("body: the upload is empty")
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    return upload_id, size
+
+
+def batches(c: Container, tenant: str, limit: int) -> list[dict[str, Any]]:
+    """The tenant's newest ingest batches (file, counts, reasons) — no row data."""
+    out = []
+    for b in recent_batches(c, tenant, limit):
+        b.pop("tenant_id", None)
+        b["source_path"] = Path(b["source_path"]).name  # the server's folders are not the caller's business
+        for k in ("reasons_json", "timings_json"):
+            raw = b.pop(k)
+            b[k.removesuffix("_json")] = json.loads(raw) if raw else {}
+        b["started_at"] = b["started_at"].isoformat() + "Z" if b["started_at"] else None
+        out.append(b)
+    return out
+
+
+def _masked_raw(table: str, raw: str | None) -> Any:
+    if not raw:
+        return raw
+    try:
+        row = json.loads(raw)
+    except json.JSONDecodeError:
+        return mask("text", raw)
+    if not isinstance(row, dict):
+        return mask("text", str(row))
+    try:
+        contract = registry()[table]
+        known = {col.name: col for col in contract.columns}
+    except ConfigError:
+        known = {}
+    out = {}
+    for key, value in row.items():
+        col = known.get(key)
+        if value is None or value == "" or (col is not None and not must_mask(col.level)):
+            out[key] = value
+        else:
+            out[key] = mask((col.mask if col is not None else None) or "text", str(value))
+    return out
+
+
+def quarantine(c: Container, tenant: str, batch: str | None, limit: int, offset: int
+               ) -> dict[str, Any]:
+    """Quarantined rows of committed batches, newest batch first, masked, a page."""
+    q = ingest_quarantine
+    where = [q.c.tenant_id == tenant, ingest_log.c.status == "committed"]
+    if batch:
+        where.append(q.c.batch_id.startswith(batch, autoescape=True))
+    joined = q.join(ingest_log, and_(ingest_log.c.tenant_id == q.c.tenant_id,
+                                     ingest_log.c.batch_id == q.c.batch_id))
+    with c.engine.connect() as conn:
+        total = conn.execute(select(func.count()).select_from(joined).where(*where)).scalar()
+        rows = conn.execute(select(q.c.batch_id, q.c.row_number, q.c.table_name,
+                                   q.c.source_path, q.c.line, q.c.reasons, q.c.raw_json)
+                            .select_from(joined).where(*where)
+                            .order_by(ingest_log.c.started_at.desc(), q.c.row_number)
+                            .limit(limit).offset(offset)).all()
+    items = [{"batch_id": r.batch_id, "row_number": r.row_number, "table": r.table_name,
+              "file": Path(r.source_path).name, "line": r.line,
+              "reasons": [x for x in re.split(r"[;,\s]+", r.reasons or "") if x],
+              "row": _masked_raw(r.table_name, r.raw_json)} for r in rows]
+    return {"total": int(total or 0), "limit": limit, "offset": offset, "items": items}

@@ -1,0 +1,57 @@
+"""A tenant's tag definitions: where they live, how they are validated and versioned.
+
+Definitions are YAML in the workspace, ``tags/<tenant>.yaml``. A tenant without its own file
+uses the packaged defaults (``caifu/data/tags/default.yaml``); ``caifu tags init`` copies them
+into the workspace to edit. Each definition version is recorded in the system of record the
+first time a build uses it; changing a definition without bumping its version is refused, so
+evidence that names a version always means one thing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+from caifu.adapters.sor import serving
+from caifu.core.errors import ConfigError
+from caifu.core.tags import TagDefinition, parse_definitions
+from caifu.pipelines.profile import FEATURE_KINDS
+from caifu.services.container import Container
+from caifu.services.platform.tenant_files import TenantFile, load_yaml
+from caifu.text.dictionaries import dictionary_ids
+
+TAG_FILE = TenantFile("tags")
+default_text = TAG_FILE.default_text
+config_path = TAG_FILE.path
+init_config = TAG_FILE.init
+
+
+def load_definitions(c: Container, tenant: str) -> tuple[list[TagDefinition], str]:
+    """The tenant's definitions and where they came from."""
+    text, source = TAG_FILE.read(c, tenant)
+    return parse_text(text, source), source
+
+
+def parse_text(text: str, source: str) -> list[TagDefinition]:
+    return parse_definitions(load_yaml(text, source), source=source, features=FEATURE_KINDS,
+                             dictionaries=set(dictionary_ids()))
+
+
+def spec_json(d: TagDefinition) -> str:
+    return json.dumps(d.spec.model_dump(mode="json"), ensure_ascii=False, sort_keys=True)
+
+
+def register_versions(c: Container, tenant: str, definitions: list[TagDefinition],
+                      source: str) -> None:
+    """Record new definition versions; refuse a changed definition under an old version."""
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    with c.engine.begin() as conn:
+        for d in definitions:
+            stored = serving.stored_spec(conn, tenant, d.id, d.version)
+            if stored is not None and stored != spec_json(d):
+                raise ConfigError(
+                    f"{source}: tags.{d.id} changed but is still version {d.version}; "
+                    f"bump its version so earlier evidence keeps its meaning")
+        serving.record_definitions(
+            conn, tenant, ((d.id, d.version, d.kind, d.name, spec_json(d)) for d in definitions),
+            now)

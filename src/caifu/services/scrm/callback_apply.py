@@ -1,0 +1,437 @@
+"""Applying stored WeCom callbacks: the follow relation, customer groups, corp tags.
+
+Runs off the request path (a worker thread of the service, or ``caifu wecom apply``). Each
+pending row of ``wecom_callbacks`` ends ``applied`` or ``failed`` with the reason; a failed
+one is retried by ``retry_failed``. What each event does:
+
+| event · change type | effect |
+|---|---|
+| contact add / add_half | follow active (State kept: channel attribution), contact details fetched, identity linked, compliant welcome sent with the WelcomeCode |
+| contact edit | details fetched again, identity re-linked |
+| contact del_external_contact | follow ``deleted_by_advisor`` |
+| contact del_follow_user | follow ``deleted_by_customer`` — the churn signal the profile reads |
+| contact transfer_fail | recorded with WeCom's FailReason; the follow stays |
+| contact msg_audit_approved | the follow's chat-archive consent time |
+| chat create / update / dismiss | group and members; a gap between the stored member version and LastMemVer means missed events: the group is resynced through the API |
+| tag create / update / delete / shuffle | corp tags refreshed through the API |
+
+Changes caifu itself makes through the API (mark_tag, remark …) produce no callbacks, so the
+code that makes them updates these tables directly.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import and_, delete, insert, select, update
+
+from caifu.adapters.sor.models import CONTRACT_TABLES
+from caifu.adapters.sor.scrm_models import (
+    wecom_callbacks,
+    wecom_corp_tags,
+    wecom_group_members,
+    wecom_groups,
+)
+from caifu.adapters.wecom.errors import WeComError
+from caifu.scrm.callback import Event, parse_event
+from caifu.scrm.linking import ContactFacts
+from caifu.services.container import Container
+from caifu.services.scrm import identity_links
+from caifu.services.scrm.wecom_app import client_for, get_app
+
+log = logging.getLogger(__name__)
+FOLLOWS = CONTRACT_TABLES["wecom_follows"]
+ADVISORS = CONTRACT_TABLES["advisors"]
+BATCH = 200
+
+
+class ApplyError(Exception):
+    """An event that cannot be applied; the message is the stored reason (``field:RULE``)."""
+
+
+@dataclass
+class Applied:
+    applied: int = 0
+    failed: int = 0
+    by_kind: dict[str, int] = field(default_factory=dict)
+    resynced_groups: int = 0
+    welcomes: int = 0
+    welcome_failed: int = 0
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def _ts(value: Any) -> dt.datetime | None:
+    try:
+        return dt.datetime.fromtimestamp(int(value), dt.UTC).replace(tzinfo=None)
+    except (TypeError, ValueError, OverflowError, OSError):
+        return None
+
+
+class WeComEvents:
+    def __init__(self, container: Container,
+                 welcome: Callable[[dict[str, Any]], str] | None = None) -> None:
+        self.c = container
+        self._welcome = welcome or welcome_text
+        self._lock = threading.Lock()
+
+    # --- the loop -----------------------------------------------------------------------
+
+    def pending_tenants(self) -> list[str]:
+        with self.c.engine.connect() as conn:
+            return list(conn.execute(select(wecom_callbacks.c.tenant_id).where(
+                wecom_callbacks.c.status == "pending").distinct()).scalars())
+
+    def apply_pending(self, tenant: str, limit: int = BATCH) -> Applied:
+        """Apply up to ``limit`` pending callbacks of ``tenant``, oldest first."""
+        out = Applied()
+        with self._lock:
+            with self.c.engine.connect() as conn:
+                rows = conn.execute(select(wecom_callbacks.c.digest, wecom_callbacks.c.xml,
+                                           wecom_callbacks.c.received_at).where(
+                    (wecom_callbacks.c.tenant_id == tenant)
+                    & (wecom_callbacks.c.status == "pending"))
+                    .order_by(wecom_callbacks.c.received_at).limit(limit)).all()
+            client = _LazyClient(self.c, tenant)
+            for r in rows:
+                event = parse_event(r.xml.encode())
+                kind = f"{event.event}:{event.change_type}"
+                try:
+                    self._apply(tenant, event, client.get(), r.received_at, out)
+                    status, error = "applied", None
+                    out.applied += 1
+                    out.by_kind[kind] = out.by_kind.get(kind, 0) + 1
+                except ApplyError as e:
+                    status, error = "failed", str(e)
+                    out.failed += 1
+                except Exception as e:  # the WeCom API or the database: kept, retried later
+                    log.exception("applying a WeCom callback failed", extra={"tenant": tenant})
+                    status, error = "failed", f"{type(e).__name__}: {e}"[:500]
+                    out.failed += 1
+                with self.c.engine.begin() as conn:
+                    conn.execute(update(wecom_callbacks).where(
+                        (wecom_callbacks.c.tenant_id == tenant)
+                        & (wecom_callbacks.c.digest == r.digest)).values(
+                        status=status, error=error, applied_at=_now()))
+            client.close()
+        return out
+
+    def retry_failed(self, tenant: str) -> int:
+        with self.c.engine.begin() as conn:
+            return int(conn.execute(update(wecom_callbacks).where(
+                (wecom_callbacks.c.tenant_id == tenant)
+                & (wecom_callbacks.c.status == "failed")).values(status="pending",
+                                                                  error=None)).rowcount)
+
+    def run_worker(self, stop: threading.Event, poll_seconds: float = 0.2,
+                   flush: Callable[[], Any] | None = None,
+                   every_minute: Callable[[], Any] | None = None) -> None:
+        """Apply pending callbacks of every tenant until ``stop``; ``flush`` (the rejection
+        counter's) runs on each pass, ``every_minute`` (scheduled campaign sends) once a
+        minute."""
+        next_minute = 0.0
+        while not stop.is_set():
+            busy = False
+            try:
+                if flush is not None:
+                    flush()
+                if every_minute is not None and time.monotonic() >= next_minute:
+                    next_minute = time.monotonic() + 60
+                    every_minute()
+                for t in self.pending_tenants():
+                    done = self.apply_pending(t)
+                    busy |= done.applied + done.failed > 0
+            except Exception:  # the worker outlives a bad moment of the database; logged
+                log.exception("WeCom callback worker pass failed")
+            if not busy:
+                stop.wait(poll_seconds)
+
+    # --- one event ----------------------------------------------------------------------
+
+    def _apply(self, tenant: str, e: Event, client: Any, received: dt.datetime,
+               out: Applied) -> None:
+        at = e.create_time or received
+        if e.event == "change_external_contact":
+            self._contact(tenant, e, client, at, out)
+        elif e.event == "change_external_chat":
+            self._chat(tenant, e, client, at, out)
+        elif e.event == "change_external_tag":
+            self._tags(tenant, e, client, at)
+        # other messages (text sent to the app, menu clicks …) are stored and applied as-is
+
+    def _advisor(self, tenant: str, userid: str | None) -> dict[str, Any]:
+        if not userid:
+            raise ApplyError("UserID:MISSING")
+        with self.c.engine.connect() as conn:
+            row = conn.execute(select(ADVISORS).where(
+                (ADVISORS.c.tenant_id == tenant) & (ADVISORS.c.wecom_userid == userid))).first()
+        if row is None:
+            raise ApplyError("UserID:UNKNOWN_ADVISOR")
+        return dict(row._mapping)
+
+    def _contact(self, tenant: str, e: Event, client: Any, at: dt.datetime,
+                 out: Applied) -> None:
+        ext = e.get("ExternalUserID")
+        if not ext:
+            raise ApplyError("ExternalUserID:MISSING")
+        advisor = self._advisor(tenant, e.get("UserID"))
+        key = and_(FOLLOWS.c.tenant_id == tenant, FOLLOWS.c.advisor_id == advisor["advisor_id"],
+                   FOLLOWS.c.external_userid == ext)
+        change = e.change_type
+        with self.c.engine.begin() as conn:
+            existing = conn.execute(select(FOLLOWS).where(key)).first()
+            if change in {"add_external_contact", "add_half_external_contact"}:
+                values = {"status": "active", "removed_at": None, "state": e.get("State")}
+                if existing is None:
+                    conn.execute(insert(FOLLOWS).values(
+                        tenant_id=tenant, advisor_id=advisor["advisor_id"], external_userid=ext,
+                        added_at=at, **values))
+                else:
+                    conn.execute(update(FOLLOWS).where(key).values(added_at=at, **values))
+            elif existing is None:
+                raise ApplyError("ExternalUserID:UNKNOWN_FOLLOW")
+            elif change == "del_external_contact":
+                conn.execute(update(FOLLOWS).where(key).values(status="deleted_by_advisor",
+                                                               removed_at=at))
+            elif change == "del_follow_user":
+                conn.execute(update(FOLLOWS).where(key).values(status="deleted_by_customer",
+                                                               removed_at=at))
+            elif change == "msg_audit_approved":
+                conn.execute(update(FOLLOWS).where(key).values(archive_consent_at=at))
+            elif change == "transfer_fail":
+                log.info("WeCom handover failed", extra={"tenant": tenant,
+                                                        "reason": e.get("FailReason") or "-"})
+            elif change != "edit_external_contact":
+                raise ApplyError(f"ChangeType:UNKNOWN ({change[:40]})")
+        if change in {"add_external_contact", "add_half_external_contact",
+                      "edit_external_contact"} and client is not None:
+            self._refresh_contact(tenant, advisor, ext, client)
+            code = e.get("WelcomeCode")
+            if code:
+                # the code lives 20 s and works once: a late or repeated event cannot greet,
+                # and that must not undo the follow it recorded
+                try:
+                    client.send_welcome_msg(code, text=self._welcome(advisor))
+                    out.welcomes += 1
+                except WeComError as err:
+                    out.welcome_failed += 1
+                    log.warning("welcome message not sent", extra={
+                        "tenant": tenant, "reason": f"errcode {err.errcode}"})
+
+    def _refresh_contact(self, tenant: str, advisor: dict[str, Any], ext: str,
+                         client: Any) -> None:
+        """The contact's details from WeCom onto the follow, then identity linking."""
+        data = client.get_external_contact(ext)
+        contact = data.get("external_contact") or {}
+        mine = next((f for f in data.get("follow_user") or []
+                     if f.get("userid") == advisor["wecom_userid"]), {})
+        mobiles = [m for m in mine.get("remark_mobiles") or [] if m]
+        with self.c.engine.begin() as conn:
+            conn.execute(update(FOLLOWS).where(
+                (FOLLOWS.c.tenant_id == tenant) & (FOLLOWS.c.advisor_id == advisor["advisor_id"])
+                & (FOLLOWS.c.external_userid == ext)).values(
+                unionid=contact.get("unionid") or None,
+                remark_mobile=mobiles[0] if mobiles else None))
+        facts = ContactFacts(ext, advisor_ids=(advisor["advisor_id"],),
+                             unionid=contact.get("unionid") or None,
+                             remark_mobiles=tuple(mobiles), remark=mine.get("remark") or None,
+                             name=contact.get("name") or None)
+        identity_links.link_contact(self.c, tenant, ext, facts, actor="wecom-callback")
+
+    def _chat(self, tenant: str, e: Event, client: Any, at: dt.datetime, out: Applied) -> None:
+        chat_id = e.get("ChatId")
+        if not chat_id:
+            raise ApplyError("ChatId:MISSING")
+        with self.c.engine.connect() as conn:
+            group = conn.execute(select(wecom_groups).where(
+                (wecom_groups.c.tenant_id == tenant)
+                & (wecom_groups.c.chat_id == chat_id))).first()
+        change = e.change_type
+        if change == "dismiss":
+            with self.c.engine.begin() as conn:
+                self._ensure_group(conn, tenant, chat_id, group, at)
+                conn.execute(update(wecom_groups).where(
+                    (wecom_groups.c.tenant_id == tenant) & (wecom_groups.c.chat_id == chat_id))
+                    .values(status="dismissed", updated_at=at))
+                conn.execute(update(wecom_group_members).where(
+                    (wecom_group_members.c.tenant_id == tenant)
+                    & (wecom_group_members.c.chat_id == chat_id)
+                    & wecom_group_members.c.active).values(active=False, left_at=at))
+            return
+        if change not in {"create", "update"}:
+            raise ApplyError(f"ChangeType:UNKNOWN ({change[:40]})")
+        detail = e.get("UpdateDetail") or ""
+        gap = (change == "update" and group is not None and group.member_version is not None
+               and e.get("LastMemVer") is not None and group.member_version != e.get("LastMemVer"))
+        if change == "create" or group is None or gap or detail in {
+                "change_owner", "change_name", "change_notice"}:
+            if client is None:  # no API: apply what the event says, resync when one exists
+                with self.c.engine.begin() as conn:
+                    self._ensure_group(conn, tenant, chat_id, group, at, needs_resync=True)
+                    self._members(conn, tenant, chat_id, e, detail, at)
+                return
+            self.resync_group(tenant, chat_id, client, at)
+            out.resynced_groups += int(gap)
+            return
+        with self.c.engine.begin() as conn:
+            self._members(conn, tenant, chat_id, e, detail, at)
+            conn.execute(update(wecom_groups).where(
+                (wecom_groups.c.tenant_id == tenant) & (wecom_groups.c.chat_id == chat_id))
+                .values(member_version=e.get("CurMemVer") or group.member_version,
+                        updated_at=at))
+
+    def _ensure_group(self, conn: Any, tenant: str, chat_id: str, group: Any, at: dt.datetime,
+                      needs_resync: bool = False) -> None:
+        if group is None:
+            conn.execute(insert(wecom_groups).values(
+                tenant_id=tenant, chat_id=chat_id, status="active", needs_resync=needs_resync,
+                created_at=at, updated_at=at))
+        elif needs_resync:
+            conn.execute(update(wecom_groups).where(
+                (wecom_groups.c.tenant_id == tenant) & (wecom_groups.c.chat_id == chat_id))
+                .values(needs_resync=True, updated_at=at))
+
+    def _members(self, conn: Any, tenant: str, chat_id: str, e: Event, detail: str,
+                 at: dt.datetime) -> None:
+        if detail not in {"add_member", "del_member"}:
+            return
+        joined = detail == "add_member"
+        scene = e.get("JoinScene" if joined else "QuitScene")
+        for member in e.members:
+            key = ((wecom_group_members.c.tenant_id == tenant)
+                   & (wecom_group_members.c.chat_id == chat_id)
+                   & (wecom_group_members.c.member_id == member))
+            values: dict[str, Any] = (
+                {"active": True, "joined_at": at, "join_scene": _int(scene), "left_at": None,
+                 "quit_scene": None} if joined else
+                {"active": False, "left_at": at, "quit_scene": _int(scene)})
+            if not conn.execute(update(wecom_group_members).where(key).values(**values)).rowcount:
+                conn.execute(insert(wecom_group_members).values(
+                    tenant_id=tenant, chat_id=chat_id, member_id=member,
+                    member_type=_member_type(member), **values))
+
+    def resync_group(self, tenant: str, chat_id: str, client: Any,
+                     at: dt.datetime | None = None) -> int:
+        """Replace the group and its member list with WeCom's (``groupchat/get``)."""
+        at = at or _now()
+        g = client.groupchat_get(chat_id)
+        members = g.get("member_list") or []
+        current = {m.get("userid") for m in members if m.get("userid")}
+        with self.c.engine.begin() as conn:
+            key = (wecom_groups.c.tenant_id == tenant) & (wecom_groups.c.chat_id == chat_id)
+            values = {"name": g.get("name"), "owner": g.get("owner"), "notice": g.get("notice"),
+                      "status": "active", "member_version": g.get("member_version"),
+                      "needs_resync": False, "updated_at": at}
+            if not conn.execute(update(wecom_groups).where(key).values(**values)).rowcount:
+                conn.execute(insert(wecom_groups).values(
+                    tenant_id=tenant, chat_id=chat_id,
+                    created_at=_ts(g.get("create_time")) or at, **values))
+            mkey = ((wecom_group_members.c.tenant_id == tenant)
+                    & (wecom_group_members.c.chat_id == chat_id))
+            before = {r.member_id: r for r in conn.execute(select(wecom_group_members).where(mkey))}
+            for m in members:
+                uid = m.get("userid")
+                if not uid:
+                    continue
+                row = {"member_type": "internal" if m.get("type") == 1 else "external",
+                       "active": True, "joined_at": _ts(m.get("join_time")) or at,
+                       "join_scene": _int(m.get("join_scene")), "left_at": None,
+                       "quit_scene": None}
+                if uid in before:
+                    conn.execute(update(wecom_group_members).where(
+                        mkey & (wecom_group_members.c.member_id == uid)).values(**row))
+                else:
+                    conn.execute(insert(wecom_group_members).values(
+                        tenant_id=tenant, chat_id=chat_id, member_id=uid, **row))
+            for uid, r in before.items():
+                if uid not in current and r.active:
+                    conn.execute(update(wecom_group_members).where(
+                        mkey & (wecom_group_members.c.member_id == uid)).values(
+                        active=False, left_at=at))
+        return len(current)
+
+    def _tags(self, tenant: str, e: Event, client: Any, at: dt.datetime) -> None:
+        tag_id = e.get("Id")
+        change = e.change_type
+        if change == "delete" and tag_id:
+            with self.c.engine.begin() as conn:
+                conn.execute(update(wecom_corp_tags).where(
+                    (wecom_corp_tags.c.tenant_id == tenant)
+                    & ((wecom_corp_tags.c.tag_id == tag_id)
+                       | (wecom_corp_tags.c.group_id == tag_id))).values(deleted=True,
+                                                                         updated_at=at))
+            return
+        if change not in {"create", "update", "shuffle", "delete"}:
+            raise ApplyError(f"ChangeType:UNKNOWN ({change[:40]})")
+        if client is None:
+            raise ApplyError("wecom_apps:NO_API_CLIENT")
+        self.sync_tags(tenant, client, at)
+
+    def sync_tags(self, tenant: str, client: Any, at: dt.datetime | None = None) -> int:
+        """Replace the tenant's corp tags with WeCom's list, keeping caifu's tag mapping."""
+        at = at or _now()
+        groups = client.get_corp_tag_list()
+        with self.c.engine.begin() as conn:
+            mapped = dict(conn.execute(select(wecom_corp_tags.c.tag_id,
+                                              wecom_corp_tags.c.caifu_tag_id).where(
+                wecom_corp_tags.c.tenant_id == tenant)).all())
+            conn.execute(delete(wecom_corp_tags).where(wecom_corp_tags.c.tenant_id == tenant))
+            n = 0
+            for g in groups:
+                for t in g.get("tag") or []:
+                    conn.execute(insert(wecom_corp_tags).values(
+                        tenant_id=tenant, tag_id=t["id"], group_id=g.get("group_id"),
+                        group_name=g.get("group_name"), name=t.get("name") or t["id"],
+                        deleted=bool(t.get("deleted") or g.get("deleted")),
+                        caifu_tag_id=mapped.get(t["id"]), updated_at=at))
+                    n += 1
+        return n
+
+
+class _LazyClient:
+    """The tenant's WeCom client, made on first use (most events need no API call), or None
+    when the tenant has no app."""
+
+    def __init__(self, c: Container, tenant: str) -> None:
+        self.c, self.tenant, self.client = c, tenant, None
+        self.has_app = get_app(c, tenant) is not None
+
+    def get(self) -> Any:
+        return self if self.has_app else None
+
+    def __getattr__(self, name: str) -> Any:
+        if self.client is None:
+            self.client = client_for(self.c, self.tenant)
+        return getattr(self.client, name)
+
+    def close(self) -> None:
+        if self.client is not None:
+            self.client.close()
+
+
+def _member_type(member_id: str) -> str:
+    # WeCom's external user ids start with wm (customers) or wo (WeChat users)
+    return "external" if member_id.startswith(("wm", "wo")) else "internal"
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def welcome_text(advisor: dict[str, Any]) -> str:
+    """A compliant welcome: who is speaking, his SAC registration, the risk warning."""
+    sac = advisor.get("sac_number") or "（未登记）"
+    return (f"您好，我是{advisor.get('name') or '您的投资顾问'}，证券业协会执业注册编号 {sac}。"
+            "很高兴为您服务，如需了解账户、基金或业务办理，可随时在此留言。"
+            "市场有风险，投资需谨慎。")

@@ -1,0 +1,182 @@
+"""Fund-redemption analysis for one tenant and period, and its reassurance tasks.
+
+    caifu redemption -t demo [--from 2026-05-20 --to 2026-06-20] [--top 20] [--export tasks.csv]
+
+1. read the tenant's master data and lake facts onto the engine (``Build.load_inputs``);
+2. answer the four questions for the period (default: the 30 days ending on the newest data
+   date) with ``analytics.redemption``; the reassurance list is as of the period's end;
+3. holders' profiles (C-level, tenure, AUM) come from the newest ``profile_features``
+   snapshot before the period starts, chat and loss tags from the newest ``tag_snapshots``
+   on or before its end — both written by ``caifu build``; without them the analysis runs
+   and says what it left out;
+4. ``write_tasks`` records the top of the reassurance list as advisor tasks in the lake
+   table ``advisor_tasks`` (one snapshot per period end; kind ``reassure_fund_holder``).
+
+A tenant without fund transactions has nothing to analyse: ``run`` raises ``ConfigError``
+(the command shows it), and ``has_fund_data`` answers the question without an engine, for
+callers that skip the analysis instead (the value report).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
+
+import ibis.expr.types as ir
+import pyarrow as pa
+
+from caifu.adapters.engines.session import EngineSession
+from caifu.analytics import redemption as an
+from caifu.core.errors import ConfigError
+from caifu.services.container import Container
+from caifu.services.platform.workspace import get_tenant
+from caifu.services.profiles import tag_definitions
+from caifu.services.profiles.build import FEATURE_TABLE, TAG_TABLE, Build
+
+TASK_TABLE = "advisor_tasks"
+TASK_KIND = "reassure_fund_holder"
+DEFAULT_DAYS = 30
+LEDGER_TABLE = "fund_transactions"  # the lake input the analysis reads
+TASK_SCHEMA = pa.schema([
+    ("as_of", pa.date32()), ("task_id", pa.string()), ("kind", pa.string()),
+    ("customer_id", pa.string()), ("advisor_id", pa.string()), ("rank", pa.int64()),
+    ("score", pa.int64()), ("reason_codes", pa.string()), ("reasons", pa.string()),
+    ("reasons_json", pa.string()), ("status", pa.string()), ("created_on", pa.date32())])
+
+
+@dataclass
+class RedemptionResult:
+    tenant: str
+    period: an.Period
+    funds: pa.Table  # 1. per fund, by redeemed amount
+    holdings: pa.Table  # 2. exposed holdings with their features
+    comparison: pa.Table  # 2. redeemed versus the rest
+    holding_periods: pa.Table  # 3. per redemption
+    holding_summary: pa.Table  # 3. median and quartiles by fund type
+    waves: pa.Table  # redemption waves of the history window
+    reassurance: pa.Table  # 4. ranked holders with reasons
+    profile_as_of: dt.date | None = None
+    tags_as_of: dt.date | None = None
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def _snapshot(s: EngineSession, c: Container, tenant: str, table: str, newest: dt.date
+              ) -> tuple[ir.Table | None, dt.date | None]:
+    """The rows of the newest snapshot of a derived lake table dated on or before ``newest``."""
+    dates = [d for d in map(dt.date.fromisoformat, c.lake.snapshot_dates(tenant, table))
+             if d <= newest]
+    if not dates:
+        return None, None
+    t = s.read_parquet(f"{tenant}_{table}", c.lake.files(tenant, table))
+    return t.filter(t.as_of == max(dates)), max(dates)
+
+
+def has_fund_data(container: Container, tenant: str) -> bool:
+    """Whether the tenant's lake holds fund transactions: what ``RedemptionAnalysis.run``
+    needs, checked from the lake's file list (no engine, no reading)."""
+    return bool(container.lake.files(tenant, LEDGER_TABLE))
+
+
+class RedemptionAnalysis:
+    def __init__(self, container: Container) -> None:
+        self.c = container
+
+    def run(self, tenant: str, start: dt.date | None = None, end: dt.date | None = None, *,
+            engine: str = "duckdb", rules: an.ReassuranceRules | None = None
+            ) -> RedemptionResult:
+        t0 = time.perf_counter()
+        tz = get_tenant(self.c, tenant).timezone
+        definitions, _ = tag_definitions.load_definitions(self.c, tenant)
+        names = {d.id: d.name for d in definitions}
+        rules = rules or an.ReassuranceRules()
+        with self.c.job_session(engine, f"redemption-{tenant}") as s:
+            result = self._run(s, tenant, tz, start, end, rules, names)
+        result.seconds = round(time.perf_counter() - t0, 3)
+        return result
+
+    def _run(self, s: EngineSession, tenant: str, tz: str, start: dt.date | None,
+             end: dt.date | None, rules: an.ReassuranceRules, names: dict[str, str]
+             ) -> RedemptionResult:
+        build = Build(self.c)
+        inputs = build.load_inputs(s, tenant)
+        ft, funds = inputs.fund_transactions, inputs.fund_products
+        if ft is None:  # the condition has_fund_data checks
+            raise ConfigError(f"tenant {tenant!r} has no fund transactions yet: nothing to "
+                              "analyse; ingest them first (caifu ingest)")
+        if end is None:
+            end = build.data_as_of(s, inputs, tz) or dt.datetime.now(ZoneInfo(tz)).date()
+        if start is None:
+            start = end - dt.timedelta(days=DEFAULT_DAYS - 1)
+        try:
+            period = an.Period(start, end)
+        except ValueError as exc:
+            raise ConfigError(f"--from/--to: {exc}") from None
+        notes: list[str] = []
+        profile, profile_as_of = _snapshot(s, self.c, tenant, FEATURE_TABLE,
+                                           start - dt.timedelta(days=1))
+        if profile is None:
+            notes.append(f"no profile snapshot before {start}: holders' C-level, tenure and "
+                         "AUM left out of question 2 (run `caifu build --as-of` for a date "
+                         "before the period)")
+        tags, tags_as_of = _snapshot(s, self.c, tenant, TAG_TABLE, end)
+        if tags is None:
+            notes.append(f"no tag snapshot on or before {end}: chat and loss tags left out of "
+                         "the reassurance reasons (run `caifu build`)")
+        elif tags_as_of != end:
+            notes.append(f"tags as of {tags_as_of} (the newest build on or before {end})")
+
+        q1 = s.to_arrow(an.fund_redemptions(ft, funds, period))
+        holdings = s.to_arrow(an.exposed_holdings(ft, funds, period, profile,
+                                                  rules.lookback_days))
+        periods = s.to_arrow(an.redemption_holding_periods(ft, funds, period))
+
+        first = s.to_arrow(ft.aggregate(d=ft.txn_date.min()))["d"][0].as_py() or start
+        since = max(first, end - dt.timedelta(days=rules.history_days - 1))
+        waves = an.redemption_waves(s.to_arrow(an.daily_redemptions(ft, since, end)), since,
+                                    end, rules.wave_window_days, rules.wave_factor,
+                                    rules.wave_minimum)
+        positions = s.to_arrow(an.holder_positions(ft, funds, inputs.customers, end,
+                                                   rules.lookback_days))
+        past = ft.filter((ft.txn_type == "redeem") & ft.txn_date.between(since, end))
+        past_rows = s.to_arrow(past.select("customer_id", "fund_code", "txn_date"))
+        tag_rows = None if tags is None else s.to_arrow(
+            tags.filter(tags.tag_id.isin([*rules.chat_tags, *rules.loss_tags]))
+            .select("customer_id", "tag_id"))
+        # the window runs to the period's end: redeeming in the current wave counts too
+        ranked = an.reassurance_list(positions, past_rows, waves, tag_rows, rules, names,
+                                     current_from=period.start)
+        if ranked.num_rows and ranked["advisor_id"].null_count:
+            notes.append(f"{ranked['advisor_id'].null_count} holders on the reassurance list "
+                         "have no advisor: their tasks need assigning")
+        return RedemptionResult(
+            tenant, period, q1, holdings, an.compare_redeemed(holdings), periods,
+            an.holding_period_summary(periods), waves, ranked, profile_as_of, tags_as_of, notes)
+
+    def write_tasks(self, result: RedemptionResult, top: int | None = None) -> pa.Table:
+        """The top ``top`` of the reassurance list (all with ``None``) as advisor tasks: the
+        ``advisor_tasks`` snapshot of the period's end, replacing an earlier run's."""
+        tz = get_tenant(self.c, result.tenant).timezone
+        tasks = task_table(result, top, dt.datetime.now(ZoneInfo(tz)).date())
+        end = result.period.end.isoformat()
+        with self.c.lock(result.tenant, TASK_TABLE):
+            self.c.lake.write_snapshot(result.tenant, TASK_TABLE, tasks, end,
+                                       {"caifu.as_of": end, "caifu.kind": TASK_KIND})
+        return tasks
+
+
+def task_table(result: RedemptionResult, top: int | None, created_on: dt.date) -> pa.Table:
+    r = result.reassurance if top is None else result.reassurance.slice(0, top)
+    end = result.period.end
+    n = r.num_rows
+    return pa.table({
+        "as_of": pa.array([end] * n, pa.date32()),
+        "task_id": [f"RF{end:%Y%m%d}-{cid}" for cid in r["customer_id"].to_pylist()],
+        "kind": [TASK_KIND] * n, "customer_id": r["customer_id"],
+        "advisor_id": r["advisor_id"], "rank": r["rank"], "score": r["score"],
+        "reason_codes": r["reason_codes"], "reasons": r["reasons"],
+        "reasons_json": r["reasons_json"], "status": ["open"] * n,
+        "created_on": pa.array([created_on] * n, pa.date32()),
+    }, schema=TASK_SCHEMA)

@@ -1,0 +1,82 @@
+"""The value report's content: customer value and efficiency, lifecycle, models, fund redemptions.
+
+    caifu report value -t demo [--as-of D] [--out value-report.html]
+
+``gather`` runs the analyses that take seconds (customer value, lifecycle stages, the
+fund-redemption answers) as of one date and reads the newest ``caifu score`` run for the
+models (training takes minutes; the report says when there is none). Rendering is the entry
+layer's job (``caifu.web.report``); nothing here formats HTML.
+
+The fund-redemption answers 1–3 are for the newest redemption wave the history shows (the
+"after a market fall" the questions are about), or the 30 days to the date when there was
+none; answer 4 (whom to reassure) is always as of the report's date.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+
+from caifu.services.container import Container
+from caifu.services.platform.workspace import get_tenant
+from caifu.services.profiles.lifecycle import Lifecycle, LifecycleResult
+from caifu.services.value.customer_value import CustomerValue, CustomerValueResult
+from caifu.services.value.redemption import RedemptionAnalysis, RedemptionResult, has_fund_data
+from caifu.services.value.scoring import latest_run
+
+
+@dataclass
+class ValueReport:
+    tenant: str
+    tenant_name: str
+    as_of: dt.date
+    generated_at: dt.datetime
+    value: CustomerValueResult
+    lifecycle: LifecycleResult
+    redemption: RedemptionResult | None  # questions 1–3, for the period below (None: no funds)
+    redemption_basis: str  # why this period (shown to operations, in Chinese)
+    reassurance: RedemptionResult | None  # question 4: holders to reassure now (as of the date)
+    models: dict[str, Any] | None  # the newest `caifu score` run.json, if any
+    notes: list[str] = field(default_factory=list)
+
+
+def gather(c: Container, tenant: str, as_of: dt.date | None = None) -> ValueReport:
+    tenant_row = get_tenant(c, tenant)
+    value = CustomerValue(c).run(tenant, as_of)
+    as_of = value.as_of
+    lifecycle = Lifecycle(c).run(tenant, as_of)
+    notes = [*value.notes, *lifecycle.notes]
+    now = redemption = None
+    basis = ""
+    if has_fund_data(c, tenant):
+        now = RedemptionAnalysis(c).run(tenant, end=as_of)
+        redemption, basis = now, f"截至 {as_of} 的 30 天（历史上没有赎回高峰）"
+        notes += [f"reassurance list: {n}" for n in now.notes if "question 2" not in n]
+        wave = _latest_wave(now.waves, as_of)
+        if wave is not None:
+            start, end = wave
+            redemption = RedemptionAnalysis(c).run(tenant, start, end)
+            basis = "历史上最近一次赎回高峰：赎回笔数远高于平常水平的时期"
+            notes += [f"redemption wave {start} … {end}: {n}" for n in redemption.notes
+                      if "reassurance" not in n]  # answer 4 comes from the current run
+    else:
+        notes.append("no fund transactions: the fund-redemption section is left out")
+    models = latest_run(c, tenant)
+    if models is None:
+        notes.append("no model run yet: run `caifu score` for the churn and propensity section")
+    elif models["as_of"] != as_of.isoformat():
+        notes.append(f"the newest model run is as of {models['as_of']}, not {as_of}")
+    return ValueReport(tenant, tenant_row.name or tenant, as_of,
+                       dt.datetime.now(dt.UTC).replace(microsecond=0), value, lifecycle,
+                       redemption, basis, now, models, notes)
+
+
+def _latest_wave(waves: pa.Table, as_of: dt.date) -> tuple[dt.date, dt.date] | None:
+    rows = [r for r in waves.to_pylist() if r["wave_end"] <= as_of]
+    if not rows:
+        return None
+    last = max(rows, key=lambda r: r["wave_start"])
+    return last["wave_start"], last["wave_end"]

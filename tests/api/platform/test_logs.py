@@ -1,0 +1,63 @@
+"""The service's logs are JSON lines without personal data, tied to requests and audit."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+from urllib.parse import quote
+
+import pytest
+
+from caifu.api.logs import FIELDS, JsonFormatter
+from caifu.services.compliance import audit
+from tests.api.profiles.test_customers import _token
+
+
+@pytest.fixture
+def log_lines() -> Iterator[io.StringIO]:
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(JsonFormatter())
+    lg = logging.getLogger("caifu")
+    level, lg.level = lg.level, logging.INFO
+    lg.addHandler(handler)
+    yield out
+    lg.removeHandler(handler)
+    lg.setLevel(level)
+
+
+def test_each_request_is_one_json_line_without_personal_data(client, log_lines) -> None:  # type: ignore[no-untyped-def]
+    http, c = client
+    h = _token(http, "acme.compliance")
+    reason = "投诉核查 工单 2026-118"
+    r = http.get("/v1/customers/C2", params={"unmask": "true"},
+                 headers={**h, "X-Caifu-Reason": quote(reason), "X-Request-ID": "req-abc-12345"})
+    assert r.status_code == 200 and r.headers["X-Request-ID"] == "req-abc-12345"
+    assert r.json()["customer"]["mobile"] == "13812345678"
+    r2 = http.get("/v1/customers/C9", headers={**h, "X-Request-ID": "bad id;x"})
+    assert r2.status_code == 404 and len(r2.headers["X-Request-ID"]) == 32  # ours instead
+
+    text = log_lines.getvalue()
+    lines = [json.loads(x) for x in text.splitlines() if x.strip()]
+    access = [x for x in lines if x["logger"] == "caifu.access"]
+    assert [(x["route"], x["status"]) for x in access][-2:] == [
+        ("/v1/customers/{customer_id}", 200), ("/v1/customers/{customer_id}", 404)]
+    first = next(x for x in access if x["request_id"] == "req-abc-12345")
+    assert (first["tenant"], first["role"], first["actor"], first["method"]) == (
+        "acme", "compliance", "acme.compliance", "GET")
+    assert all(set(x) <= {"ts", "level", "logger", "msg", *FIELDS} for x in lines)
+    for secret in ("C2", "C9", "13812345678", "王二", "EC212345", reason, "unmask"):
+        assert secret not in text, secret
+    # the audit record of the unmasked read carries the same request id
+    (rec,) = [s for s in audit.records(c, "acme") if s.entry.action == "unmask"]
+    assert rec.entry.request_id == "req-abc-12345" and rec.entry.reason == reason
+
+
+def test_an_unknown_extra_field_never_reaches_the_log() -> None:
+    rec = logging.LogRecord("caifu.x", logging.INFO, __file__, 1, "done", None, None)
+    rec.mobile = "13812345678"
+    rec.route = "/v1/tags"
+    out = json.loads(JsonFormatter().format(rec))
+    assert out["route"] == "/v1/tags" and "13812345678" not in json.dumps(out)

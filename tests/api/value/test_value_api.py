@@ -1,0 +1,105 @@
+"""Value endpoints on the scored demo broker: jobs compute, endpoints answer within scope."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from caifu.adapters.sor.models import CONTRACT_TABLES
+from caifu.api import create_app
+from caifu.core.identity import Principal
+from caifu.services.container import Container
+from caifu.services.platform import access, users
+from caifu.settings import Settings
+from tests.api.ingest.test_jobs_api import _wait
+from tests.api.profiles.test_customers import PASSWORD, SECRET, _token, serving
+
+
+@pytest.fixture(scope="module")
+def api(scored) -> Iterator[tuple[httpx.Client, Container, dict[str, Any], str]]:  # type: ignore[no-untyped-def]
+    c, _, _ = scored
+    t = CONTRACT_TABLES["customers"]
+    with c.engine.connect() as conn:  # the advisor with the most customers
+        advisor = conn.execute(select(t.c.advisor_id).where(
+            t.c.tenant_id == "acme", t.c.advisor_id.is_not(None)).group_by(t.c.advisor_id)
+            .order_by(func.count().desc()).limit(1)).scalar_one()
+    for user, role, kw in (("val.ops", "ops", {}), ("val.advisor", "advisor",
+                                                    {"advisor_id": advisor})):
+        users.add_user(c, user, role, PASSWORD, tenant="acme", **kw)
+    with serving(create_app(Settings(secret_key=SECRET), c)) as http:
+        h = {u: _token(http, u) for u in ("val.ops", "val.advisor")}
+        for kind in ("value", "redemption"):
+            r = http.post("/v1/jobs", json={"kind": kind}, headers=h["val.ops"])
+            assert r.status_code == 202, r.text
+            job = _wait(http, h["val.ops"], r.json()["job_id"])
+            assert job["status"] == "succeeded", job
+        yield http, c, h, advisor
+
+
+def test_customer_values_are_ranked_and_scoped(api) -> None:  # type: ignore[no-untyped-def]
+    http, c, h, advisor = api
+    every = http.get("/v1/value/customers", params={"limit": 1000}, headers=h["val.ops"]).json()
+    assert every["total"] > 3000 and len(every["items"]) == 1000
+    clv = [Decimal(str(i["clv"])) for i in every["items"]]
+    assert clv == sorted(clv, reverse=True) and clv[0] > 0
+    mine = http.get("/v1/value/customers", params={"limit": 1000},
+                    headers=h["val.advisor"]).json()
+    allowed = access.visible_ids(c, Principal("acme", "val.advisor", "advisor",
+                                              advisor_id=advisor))
+    assert allowed and 0 < mine["total"] <= len(allowed)
+    assert {i["customer_id"] for i in mine["items"]} <= allowed
+    assert mine["total"] < every["total"]
+
+
+def test_rollups_add_up_to_the_customers(api) -> None:  # type: ignore[no-untyped-def]
+    http, _, h, advisor = api
+    every = http.get("/v1/value/customers", params={"limit": 1}, headers=h["val.ops"]).json()
+    for by in ("channel", "advisor", "cohort"):
+        r = http.get(f"/v1/value/rollups/{by}", headers=h["val.ops"]).json()
+        assert sum(g["customers"] for g in r["items"]) == every["total"] == r["customers"]
+        total = sum(Decimal(str(g["clv"])) for g in r["items"])
+        assert total == Decimal(str(r["totals"]["clv"]))
+    # an advisor's roll-up covers his customers: assigned to him, or following him on WeCom
+    theirs = http.get("/v1/value/rollups/advisor", headers=h["val.advisor"]).json()
+    mine = http.get("/v1/value/customers", params={"limit": 1},
+                    headers=h["val.advisor"]).json()["total"]
+    groups = {g["group"]: g["customers"] for g in theirs["items"]}
+    assert theirs["customers"] == sum(groups.values()) == mine < every["total"]
+    assert groups[advisor] == max(groups.values())
+    assert http.get("/v1/value/rollups/planet", headers=h["val.ops"]).status_code == 422
+
+
+def test_redemption_answers_and_the_reassurance_list(api) -> None:  # type: ignore[no-untyped-def]
+    http, c, h, advisor = api
+    answers = http.get("/v1/value/redemption", headers=h["val.ops"])
+    assert answers.status_code == 200, answers.text
+    a = answers.json()
+    assert a["funds"] and a["comparison"] and dt.date.fromisoformat(a["period"]["end"])
+    assert "customer_id" not in str(a["funds"][0])  # aggregates only
+    assert http.get("/v1/value/redemption", headers=h["val.advisor"]).status_code == 403
+    every = http.get("/v1/value/reassurance", params={"limit": 1000},
+                     headers=h["val.ops"]).json()
+    assert every["total"] == a["reassurance_tasks"] > 0
+    assert [i["rank"] for i in every["items"]] == sorted(i["rank"] for i in every["items"])
+    mine = http.get("/v1/value/reassurance", params={"limit": 1000},
+                    headers=h["val.advisor"]).json()
+    allowed = access.visible_ids(c, Principal("acme", "val.advisor", "advisor",
+                                              advisor_id=advisor))
+    assert {i["customer_id"] for i in mine["items"]} <= allowed
+    assert mine["total"] < every["total"]
+    assert all(i["reasons"] for i in mine["items"])
+
+
+def test_before_any_value_job_the_answer_says_what_to_run(client) -> None:  # type: ignore[no-untyped-def]
+    http, _ = client
+    ops = _token(http, "acme.ops")
+    for path in ("/v1/value/customers", "/v1/value/rollups/channel", "/v1/value/redemption",
+                 "/v1/value/reassurance"):
+        r = http.get(path, headers=ops)
+        assert r.status_code == 404 and "POST /v1/jobs" in r.json()["detail"][0]["problem"]

@@ -1,0 +1,99 @@
+"""Chat intake: decrypted archive lines in, every line accounted for, messages on the
+real-time path, the advisor's risky phrases queued for review, the customer's own ID number
+an alert — with nothing sensitive in the queue. SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+
+from sqlalchemy import insert
+
+from caifu.adapters.sor.models import CONTRACT_TABLES
+from caifu.core.ids import resident_id_for
+from caifu.services.compliance import audit
+from caifu.services.compliance.chat_review import decide, intake_archive, review_queue
+from caifu.services.container import Container
+from caifu.services.ingest.realtime import Events
+
+T = CONTRACT_TABLES
+ID = resident_id_for("110105", dt.date(1980, 1, 2), 123)
+
+
+def _seed(c: Container) -> None:
+    with c.engine.begin() as conn:
+        conn.execute(insert(T["branches"]).values(tenant_id="acme", branch_id="YYB001",
+                                                  name="一部"))
+        conn.execute(insert(T["advisors"]).values(
+            tenant_id="acme", advisor_id="TG00001", name="李投顾", branch_id="YYB001",
+            wecom_userid="wx_tg00001", status="active"))
+        conn.execute(insert(T["customers"]).values(
+            tenant_id="acme", customer_id="C1", name="王一", customer_type="individual",
+            id_type="resident_id", id_number=ID, mobile="13812345678", branch_id="YYB001",
+            advisor_id="TG00001", opened_on=dt.date(2024, 1, 2), channel="app",
+            status="normal"))
+        conn.execute(insert(T["wecom_follows"]).values(
+            tenant_id="acme", advisor_id="TG00001", external_userid="wmC1", customer_id="C1",
+            added_at=dt.datetime(2025, 1, 1), status="active"))
+
+
+def _line(msgid: str, sender: str, text: str, minutes_ago: int = 5, room: str = "") -> str:
+    src, to = ("wx_tg00001", "wmC1") if sender == "advisor" else ("wmC1", "wx_tg00001")
+    at = int((time.time() - minutes_ago * 60) * 1000)
+    return json.dumps({"msgid": msgid, "action": "send", "from": src, "tolist": [to],
+                       "roomid": room, "msgtime": at, "msgtype": "text",
+                       "text": {"content": text}}, ensure_ascii=False)
+
+
+def test_archive_intake_flags_and_accounts_for_every_line(workspace: Container) -> None:
+    c = workspace
+    _seed(c)
+    lines = [
+        _line("m1", "advisor", "这只产品保本保收益，稳赚不赔，放心买"),
+        _line("m2", "advisor", "我们不承诺保本，市场有风险，投资需谨慎"),
+        _line("m3", "customer", f"好的，我的身份证号是{ID}，帮我看看"),
+        _line("m4", "customer", "今天创业板怎么跌这么多"),
+        _line("m5", "advisor", "群里说一下", room="wrRoom1"),
+        "{not json",
+        _line("m1", "advisor", "这只产品保本保收益，稳赚不赔，放心买"),  # re-delivered
+    ]
+    r = intake_archive(c, "acme", lines)
+    assert r.lines == 7 and r.messages == 4
+    assert sorted(x["reason"].split(":")[0] for x in r.rejected) == ["line", "roomid"]
+    assert sum(r.skipped.values()) == 1
+    assert r.messages + len(r.rejected) + sum(r.skipped.values()) == r.lines
+    assert (r.events_pending, r.events_rejected) == (4, 0)
+    assert r.flags["review"] >= 1 and r.flags["alert"] == 1
+    queue = review_queue(c, "acme")
+    by_msg = {(f["msg_id"], f["action"]) for f in queue}
+    assert ("m1", "review") in by_msg and ("m3", "alert") in by_msg
+    assert not any(f["msg_id"] in {"m2", "m4"} for f in queue)  # negated, and plain chat
+    assert all(ID not in f["excerpt"] for f in queue)
+    assert {f["customer_id"] for f in queue} == {"C1"}
+    # the messages are on the real-time path for the customer's tags
+    assert Events(c).pending("acme") == 4
+    # the same lines again: no new flags
+    intake_archive(c, "acme", lines)
+    assert len(review_queue(c, "acme")) == len(queue)
+    # a reviewer decides, audited
+    flag = next(f for f in queue if f["msg_id"] == "m1")
+    decide(c, "acme", flag["flag_id"], "confirmed", "acme.compliance", "承诺保本，已约谈")
+    assert flag["flag_id"] not in {f["flag_id"] for f in review_queue(c, "acme")}
+    assert review_queue(c, "acme", status="confirmed")[0]["reviewed_by"] == "acme.compliance"
+    last = audit.records(c, "acme")[-1].entry
+    assert (last.action, last.customer_ids) == ("flag_review", ("C1",))
+
+
+def test_a_tenants_own_lexicon_extends_the_default(workspace: Container) -> None:
+    """Compliance adds a phrase for its tenant; the version it wrote is on every flag."""
+    c = workspace
+    _seed(c)
+    (c.root / "compliance").mkdir()
+    (c.root / "compliance" / "acme.yaml").write_text(
+        'format: 1\nversion: "acme-2026.11"\nextends: default\n'
+        "categories:\n  guaranteed_return:\n    phrases: [包你回本]\n", "utf-8")
+    r = intake_archive(c, "acme", [_line("t1", "advisor", "这次跟着我买，包你回本")])
+    assert r.lexicon_version == "acme-2026.11" and r.flags["review"] == 1
+    flag = review_queue(c, "acme")[0]
+    assert (flag["phrase"], flag["lexicon_version"]) == ("包你回本", "acme-2026.11")

@@ -1,0 +1,113 @@
+"""The value report on the scored demo broker: every section, numbers that match the analyses,
+nothing fetched, no personal data — and a real browser renders it."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from caifu.adapters.sor.models import CONTRACT_TABLES
+from caifu.services.value.report import ValueReport, gather
+from caifu.web.report import render, write
+from tests.conftest import chromium
+
+
+@pytest.fixture(scope="module")
+def report(scored) -> tuple[ValueReport, str]:  # type: ignore[no-untyped-def]
+    c, _, _ = scored
+    r = gather(c, "acme")
+    return r, render(r)
+
+
+def test_every_section_is_there_with_its_charts(report) -> None:  # type: ignore[no-untyped-def]
+    r, html = report
+    for heading in ("客户价值与效率", "客户生命周期", "流失与倾向模型", "基金赎回分析",
+                    "问题一", "问题二", "问题三", "问题四"):
+        assert heading in html, heading
+    # CLV histogram, channels, advisors, lifecycle, models, redeemed funds, holding periods
+    assert html.count("<svg") == 7
+    assert r.models is not None and "尚无模型" not in html
+    for t in r.models["targets"]:
+        assert f"{t['backtest']['lightgbm']['auc']:.3f}" in html
+
+
+def test_numbers_match_the_analyses(report) -> None:  # type: ignore[no-untyped-def]
+    r, html = report
+    totals = r.value.totals
+    assert f"{totals['clv']:,.0f}" in html
+    assert f"{totals['acquisition_cost']:,.0f}" in html
+    assert f"{totals['customers']:,}" in html
+    for stage, n in r.lifecycle.counts.items():
+        assert re.search(rf">{stage}</td><td class=\"l\">[^<]+</td><td>{n:,}</td>", html), stage
+    assert sum(r.lifecycle.counts.values()) == totals["customers"]
+    assert r.reassurance is not None and r.redemption is not None
+    top = r.reassurance.reassurance.to_pylist()[0]
+    assert f">{top['customer_id']}</td>" in html
+    # questions 1–3 are about a redemption wave of the history when there was one
+    if r.reassurance.waves.num_rows:
+        assert r.redemption.period.end <= r.as_of and "赎回高峰" in r.redemption_basis
+
+
+def test_self_contained_and_without_personal_data(scored, report) -> None:  # type: ignore[no-untyped-def]
+    c, _, _ = scored
+    _, html = report
+    assert "<script" not in html
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html)
+    assert not re.search(r"url\((?!#)", html) and "@import" not in html  # only in-page refs
+    customers = CONTRACT_TABLES["customers"]
+    with c.engine.connect() as conn:
+        rows = conn.execute(select(customers.c.name, customers.c.id_number, customers.c.mobile)
+                            .where(customers.c.tenant_id == "acme")).all()
+    assert len(rows) == 4000
+    leaked = [v for row in rows for v in row if v and len(v) >= 3 and v in html]
+    assert leaked == []
+
+
+def test_a_browser_renders_it(report, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Headless Chromium loads the file with the network off and lays out every chart."""
+    browser = chromium("browser rendering test")
+    r, _ = report
+    page = write(r, tmp_path / "value.html")
+    flags = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+             "--proxy-server=127.0.0.1:9", "--window-size=1200,2000"]
+    dom = subprocess.run([*flags, "--dump-dom", page.as_uri()], capture_output=True,
+                         text=True, timeout=120, check=True).stdout
+    assert dom.count("<svg") == 7 and "基金赎回分析" in dom
+    shot = tmp_path / "value.png"
+    subprocess.run([*flags, f"--screenshot={shot}", page.as_uri()], capture_output=True,
+                   timeout=120, check=True)
+    from PIL import Image
+
+    image = Image.open(shot).convert("L")
+    assert image.size == (1200, 2000)
+    lo, hi = image.getextrema()
+    assert hi - lo > 100  # not a blank page: text and bars drawn
+    histogram = image.histogram()
+    assert max(histogram) < 0.97 * sum(histogram)
+
+
+def test_a_broker_without_fund_data_still_gets_its_report(tmp_path: Path) -> None:
+    """No fund transactions: value, lifecycle and models are reported, the fund section says
+    why it is missing instead of failing the whole report."""
+    from caifu.data.demo import generate
+    from caifu.services.ingest.load import Ingest
+    from caifu.services.platform.workspace import create_tenant, init_workspace
+    from caifu.settings import Settings
+
+    out = tmp_path / "exports"
+    generate(out, customers=600, seed=3)
+    c = init_workspace(tmp_path / "ws", Settings(duckdb_memory_limit="2GB"))
+    create_tenant(c, "acme", "甲乙证券")
+    files = [p for p in out.iterdir() if p.is_file() and not p.name.startswith("jjjy")
+             and p.name != "sources.yaml"]
+    Ingest(c).ingest("acme", files, mapping=out / "sources.yaml")
+    r = gather(c, "acme")
+    html = render(r)
+    assert r.redemption is None and r.reassurance is None
+    assert "no fund transactions: the fund-redemption section is left out" in r.notes
+    assert "本节从略" in html and "客户价值与效率" in html and html.count("<svg") == 4
+    c.close()
