@@ -7,6 +7,7 @@ from sqlalchemy import func, select
 from caifu.adapters.sor.models import CONTRACT_TABLES
 from caifu.services.demo.broker import create_demo_users
 from caifu.services.platform import access
+from caifu.services.platform import users as platform_users
 
 
 def test_one_user_per_role_with_its_scope(scored) -> None:  # type: ignore[no-untyped-def]
@@ -28,7 +29,7 @@ def test_one_user_per_role_with_its_scope(scored) -> None:  # type: ignore[no-un
                                 .where(access.scope_filter(p))).scalar_one()
 
     for u in users:
-        p = users.login(c, u.user_id, u.password)
+        p = platform_users.login(c, u.user_id, u.password)
         assert p is not None and p.role == u.role
         n = seen(p)
         if u.role in ("tenant_admin", "ops", "compliance"):
