@@ -5,13 +5,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from fastapi import Path as PathParam
 from pydantic import BaseModel, Field
 from sqlalchemy import text
 
-from caifu.api.deps import ContainerDep, CurrentPrincipal, SettingsDep
-from caifu.api.ingest import READERS, _tenant  # replaced by core.roles below
+from caifu.api.deps import ContainerDep, CurrentPrincipal, SettingsDep, require
+from caifu.api.schemas.common import Health
+from caifu.api.schemas.platform import JobPage, JobPublic
 from caifu.core.errors import AuthenticationError
 from caifu.services.platform import access, sessions, users
 from caifu.services.platform.jobs import Jobs
@@ -20,17 +21,17 @@ router = APIRouter()
 
 
 @router.get("/healthz", operation_id="healthz", tags=["health"])
-def healthz() -> dict[str, str]:
+def healthz() -> Health:
     """The process is up."""
-    return {"status": "ok"}
+    return Health(status="ok")
 
 
 @router.get("/readyz", operation_id="readyz", tags=["health"])
-def readyz(c: ContainerDep) -> dict[str, str]:
+def readyz(c: ContainerDep) -> Health:
     """The system of record answers (the service can serve requests)."""
     with c.engine.connect() as conn:
         conn.execute(text("SELECT 1"))
-    return {"status": "ready"}
+    return Health(status="ready")
 
 
 class LoginIn(BaseModel):
@@ -65,16 +66,18 @@ class JobIn(BaseModel):
     to: dt.date | None = Field(None, description="redemption: period end")
 
 
-@router.post("/v1/jobs", operation_id="submit_job", tags=["jobs"], status_code=202)
+@router.post("/v1/jobs", operation_id="submit_job", tags=["jobs"], status_code=202,
+             response_model=JobPublic, dependencies=[Depends(require("jobs.submit"))])
 def submit_job(body: JobIn, p: CurrentPrincipal, c: ContainerDep) -> dict[str, Any]:
     """Queue a job; the service runs jobs one at a time, oldest first."""
-    tenant = _tenant(p, access.WRITERS, "start jobs")
+    tenant = access.tenant_of(p)
     params = {k: v.isoformat() for k, v in (("as_of", body.as_of), ("from", body.from_),
                                              ("to", body.to)) if v is not None}
     return Jobs(c).submit(tenant, body.kind, params, p.subject)
 
 
-@router.get("/v1/jobs", operation_id="list_jobs", tags=["jobs"])
+@router.get("/v1/jobs", operation_id="list_jobs", tags=["jobs"], response_model=JobPage,
+            dependencies=[Depends(require("jobs.read"))])
 def list_jobs(p: CurrentPrincipal, c: ContainerDep,
               kind: Annotated[str | None, Query(max_length=20, pattern="^[a-z]+$")] = None,
               status: Annotated[Literal["queued", "running", "succeeded", "failed"] | None,
@@ -82,14 +85,14 @@ def list_jobs(p: CurrentPrincipal, c: ContainerDep,
               limit: Annotated[int, Query(ge=1, le=500)] = 50,
               offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0) -> dict[str, Any]:
     """The tenant's jobs, newest first."""
-    tenant = _tenant(p, READERS, "see jobs")
+    tenant = access.tenant_of(p)
     total, items = Jobs(c).list(tenant, kind=kind, status=status, limit=limit, offset=offset)
     return {"total": total, "limit": limit, "offset": offset, "items": items}
 
 
-@router.get("/v1/jobs/{job_id}", operation_id="get_job", tags=["jobs"])
+@router.get("/v1/jobs/{job_id}", operation_id="get_job", tags=["jobs"],
+            response_model=JobPublic, dependencies=[Depends(require("jobs.read"))])
 def get_job(job_id: Annotated[str, PathParam(max_length=32)], p: CurrentPrincipal,
             c: ContainerDep) -> dict[str, Any]:
     """One job: status, parameters, and its result or error."""
-    tenant = _tenant(p, READERS, "see jobs")
-    return Jobs(c).get(tenant, job_id)
+    return Jobs(c).get(access.tenant_of(p), job_id)

@@ -4,11 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Depends, Header, Query, Response
 from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 
-from caifu.api.deps import ContainerDep, CurrentPrincipal, json_response, reason_text
+from caifu.api.deps import ContainerDep, CurrentPrincipal, json_response, reason_text, require
+from caifu.api.schemas.profiles import (
+    CustomerPage,
+    CustomerView,
+    SegmentList,
+    SegmentMembers,
+    TagList,
+)
 from caifu.services.platform import access
 
 router = APIRouter()
@@ -18,7 +25,11 @@ ReasonHeader = Annotated[str, Header(
     description="why (audited); UTF-8, percent-encoded: HTTP headers are ASCII")]
 
 
-@router.get("/v1/customers/{customer_id}", operation_id="get_customer", tags=["customers"])
+# encoded by json_response (a third of the serving time saved), so documented, not validated:
+# tests/api/platform/test_schemas.py checks a real answer against CustomerView
+@router.get("/v1/customers/{customer_id}", operation_id="get_customer", tags=["customers"],
+            dependencies=[Depends(require("customers.read"))], response_class=Response,
+            responses={200: {"model": CustomerView, "description": "the customer 360"}})
 def get_customer(customer_id: Annotated[str, PathParam(max_length=32)], p: CurrentPrincipal,
                  c: ContainerDep,
                  unmask: Annotated[bool, Query(description="compliance only; needs X-Caifu-Reason")] = False,
@@ -34,7 +45,8 @@ def get_customer(customer_id: Annotated[str, PathParam(max_length=32)], p: Curre
 Key = Annotated[str | None, Query(max_length=32)]
 
 
-@router.get("/v1/customers", operation_id="search_customers", tags=["customers"])
+@router.get("/v1/customers", operation_id="search_customers", tags=["customers"],
+            response_model=CustomerPage, dependencies=[Depends(require("customers.search"))])
 def search_customers(
         p: CurrentPrincipal, c: ContainerDep,
         customer_id: Key = None, customer_id_prefix: Key = None,
@@ -68,7 +80,8 @@ def search_customers(
             for f, problem in exc.problems]) from None
 
 
-@router.get("/v1/tags", operation_id="list_tags", tags=["tags"])
+@router.get("/v1/tags", operation_id="list_tags", tags=["tags"], response_model=TagList,
+            dependencies=[Depends(require("tags.read"))])
 def list_tags(p: CurrentPrincipal, c: ContainerDep) -> dict[str, Any]:
     """Tag definitions in force (id, name, kind, version) and how many customers hold each
     — counts over the whole tenant (aggregates, no customer ids)."""
@@ -82,7 +95,8 @@ def list_tags(p: CurrentPrincipal, c: ContainerDep) -> dict[str, Any]:
                        "customers": counts.get(d.id, 0)} for d in definitions]}
 
 
-@router.get("/v1/segments", operation_id="list_segments", tags=["segments"])
+@router.get("/v1/segments", operation_id="list_segments", tags=["segments"],
+            response_model=SegmentList, dependencies=[Depends(require("segments.read"))])
 def list_segments(p: CurrentPrincipal, c: ContainerDep) -> dict[str, Any]:
     """Segments: id, name, expression and the newest recorded size."""
     from caifu.services.profiles.segments import Segments
@@ -95,7 +109,8 @@ def list_segments(p: CurrentPrincipal, c: ContainerDep) -> dict[str, Any]:
 
 
 @router.get("/v1/segments/{segment_id}/members", operation_id="segment_members",
-            tags=["segments"])
+            tags=["segments"], response_model=SegmentMembers,
+            dependencies=[Depends(require("segments.read"))])
 def segment_members(segment_id: Annotated[str, PathParam(max_length=64)], p: CurrentPrincipal,
                     c: ContainerDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
                     offset: Annotated[int, Query(ge=0)] = 0) -> dict[str, Any]:

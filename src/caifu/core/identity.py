@@ -10,6 +10,7 @@
 | compliance | the tenant, masked | yes, with a reason (audited) |
 
 The service applies these rules on every query (issue 5); this module only states them.
+What each role may *do* is the action table of ``core/roles``.
 An API key reads ``cf_<key id>_<secret>``: the key id is public and looked up, the secret
 (32 random bytes, URL-safe base64) is stored only as its SHA-256 — it is random, not a
 password, so a slow hash would add nothing.
@@ -22,12 +23,12 @@ from dataclasses import dataclass
 from typing import Final
 
 from caifu.core.errors import ConfigError
+from caifu.core.roles import ROLES as ROLES  # re-exported: users and the CLI read it here
+from caifu.core.roles import allowed
 
-ROLES: Final = ("platform_admin", "tenant_admin", "ops", "branch_manager", "advisor",
-                "compliance")
 SCOPE: Final = {"platform_admin": "none", "tenant_admin": "tenant", "ops": "tenant",
                 "branch_manager": "branch", "advisor": "own_customers", "compliance": "tenant"}
-CAN_UNMASK: Final = frozenset({"compliance"})
+CAN_UNMASK: Final = frozenset(allowed("customers.unmask"))
 USER_ID_PATTERN: Final = r"^[a-z][a-z0-9._-]{2,63}$"
 MIN_PASSWORD: Final = 10
 _USER_RE: Final = re.compile(USER_ID_PATTERN)

@@ -147,6 +147,7 @@ def test_on_postgresql_a_service_that_forgets_its_tenant_filter_still_leaks_noth
 
     from caifu.adapters.sor.models import jobs as jobs_table
     from caifu.core.errors import NotFoundError
+    from caifu.services.platform.jobs import _row
 
     http, c = client
     beta = _seed_beta(c)
@@ -156,7 +157,7 @@ def test_on_postgresql_a_service_that_forgets_its_tenant_filter_still_leaks_noth
             row = conn.execute(select(jobs_table).where(jobs_table.c.job_id == job_id)).first()
         if row is None:
             raise NotFoundError(f"no job {job_id!r}")
-        return {"job_id": row.job_id, "submitted_by": row.submitted_by}
+        return _row(row)  # the whole job, as the route's response model wants it
 
     monkeypatch.setattr(Jobs, "get", careless_get)
     r = http.get(f"/v1/jobs/{beta['job_id']}", headers=_token(http, "acme.ops"))

@@ -5,36 +5,26 @@ nothing about anyone: a known token redirects to the content, anything else is 4
 from __future__ import annotations
 
 import base64
-import dataclasses
 import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi import Path as PathParam
 from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, Field
 
-from caifu.api.deps import ContainerDep, CurrentPrincipal
-from caifu.core.errors import NotFoundError, PermissionDeniedError
-from caifu.core.identity import Principal
+from caifu.api.deps import ContainerDep, CurrentPrincipal, require
+from caifu.api.schemas.scrm import CampaignComparison, CampaignFunnel, DecisionPage, PollResult
+from caifu.core.errors import NotFoundError
 from caifu.scrm.campaigns import FrequencyCap
 from caifu.services.platform import access
-from caifu.services.scrm.campaigns import Campaigns
-from caifu.services.scrm.funnel import CampaignFunnel, record_hit
+from caifu.services.scrm.campaigns import Campaigns, RunSummary, SendSummary
+from caifu.services.scrm.funnel import CampaignFunnel as Funnels
+from caifu.services.scrm.funnel import record_hit
 
 router = APIRouter()
 CampaignId = Annotated[str, PathParam(min_length=1, max_length=40, pattern=r"^[\w.\-]+$")]
-RUNNERS = frozenset({"ops", "tenant_admin"})
-TENANT_WIDE = frozenset({"ops", "tenant_admin", "compliance"})
 PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
-
-
-def _tenant(p: Principal, roles: frozenset[str]) -> str:
-    tenant = access.tenant_of(p)
-    if p.role not in roles:
-        raise PermissionDeniedError(f"a {p.role} may not do this; roles: "
-                                    + ", ".join(sorted(roles)))
-    return tenant
 
 
 class RunIn(BaseModel):
@@ -54,58 +44,59 @@ class RunIn(BaseModel):
 
 
 @router.post("/v1/campaigns/{campaign_id}/runs", operation_id="create_campaign_run",
-             tags=["campaigns"], status_code=201)
+             tags=["campaigns"], status_code=201,
+             dependencies=[Depends(require("campaigns.run"))])
 def create_run(campaign_id: CampaignId, body: RunIn, p: CurrentPrincipal,
-               c: ContainerDep) -> dict[str, Any]:
+               c: ContainerDep) -> RunSummary:
     """Gate every target (suitability, consent, frequency cap, compliance, footer) and store
     each decision with its rule and rule version; nothing is sent yet."""
-    tenant = _tenant(p, RUNNERS)
-    summary = Campaigns(c).create_run(
-        tenant, campaign_id, actor=p.subject, segment_id=body.segment_id,
+    return Campaigns(c).create_run(
+        access.tenant_of(p), campaign_id, actor=p.subject, segment_id=body.segment_id,
         customer_ids=body.customer_ids, group_id=body.group_id, advisor_ids=body.advisor_ids,
         scheduled_at=body.scheduled_at, attribution_days=body.attribution_days,
         cap=FrequencyCap(body.max_sends, body.cap_days))
-    return dataclasses.asdict(summary)
 
 
 @router.post("/v1/campaigns/{campaign_id}/send", operation_id="send_campaign",
-             tags=["campaigns"])
+             tags=["campaigns"], dependencies=[Depends(require("campaigns.send"))])
 def send(campaign_id: CampaignId, request: Request, p: CurrentPrincipal,
-         c: ContainerDep) -> dict[str, Any]:
+         c: ContainerDep) -> SendSummary:
     """Send the gated run's allowed customers through WeCom (audited); tracking links point
     at this service's ``/t/…``."""
-    tenant = _tenant(p, RUNNERS)
     link_base = str(request.base_url).rstrip("/")
-    return dataclasses.asdict(Campaigns(c).send(tenant, campaign_id, actor=p.subject,
-                                                link_base=link_base))
+    return Campaigns(c).send(access.tenant_of(p), campaign_id, actor=p.subject,
+                             link_base=link_base)
 
 
 @router.post("/v1/campaigns/{campaign_id}/poll", operation_id="poll_campaign",
-             tags=["campaigns"])
-def poll(campaign_id: CampaignId, p: CurrentPrincipal, c: ContainerDep) -> dict[str, int]:
+             tags=["campaigns"], dependencies=[Depends(require("campaigns.run"))])
+def poll(campaign_id: CampaignId, p: CurrentPrincipal, c: ContainerDep) -> PollResult:
     """Ask WeCom which messages arrived, then attribute conversions from the facts."""
-    tenant = _tenant(p, RUNNERS)
+    tenant = access.tenant_of(p)
     delivered = Campaigns(c).poll(tenant, campaign_id)
-    return {"delivered": delivered, "converted": CampaignFunnel(c).refresh(tenant, campaign_id)}
+    return PollResult(delivered=delivered, converted=Funnels(c).refresh(tenant, campaign_id))
 
 
-@router.get("/v1/campaigns/compare", operation_id="compare_campaigns", tags=["campaigns"])
+@router.get("/v1/campaigns/compare", operation_id="compare_campaigns", tags=["campaigns"],
+            response_model=CampaignComparison, dependencies=[Depends(require("campaigns.read"))])
 def compare(p: CurrentPrincipal, c: ContainerDep) -> dict[str, Any]:
     """Every campaign, live and historical, with counts and rates per funnel stage."""
-    rows = CampaignFunnel(c).compare(_tenant(p, TENANT_WIDE))
+    rows = Funnels(c).compare(access.tenant_of(p))
     return {"total": len(rows), "items": rows}
 
 
 @router.get("/v1/campaigns/{campaign_id}/funnel", operation_id="campaign_funnel",
-            tags=["campaigns"])
+            tags=["campaigns"], response_model=CampaignFunnel,
+            dependencies=[Depends(require("campaigns.read"))])
 def funnel(campaign_id: CampaignId, p: CurrentPrincipal, c: ContainerDep) -> dict[str, Any]:
     """targeted → sent → delivered → opened → clicked → converted, with rates, conversions
     by kind and the gate's blocks by rule."""
-    return CampaignFunnel(c).funnel(_tenant(p, TENANT_WIDE), campaign_id)
+    return Funnels(c).funnel(access.tenant_of(p), campaign_id)
 
 
 @router.get("/v1/campaigns/{campaign_id}/decisions", operation_id="campaign_decisions",
-            tags=["campaigns"])
+            tags=["campaigns"], response_model=DecisionPage,
+            dependencies=[Depends(require("campaigns.decisions"))])
 def decisions(campaign_id: CampaignId, p: CurrentPrincipal, c: ContainerDep,
               limit: Annotated[int, Query(ge=1, le=1000)] = 100,
               offset: Annotated[int, Query(ge=0)] = 0) -> dict[str, Any]:

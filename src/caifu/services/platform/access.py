@@ -6,6 +6,9 @@
                                     (an active follow: not removed)
     platform_admin                  no customer data
 
+What each role may *do* (call which route, unmask, see storage-only customers) is the
+action table of ``core/roles``; this module is about *which* customers.
+
 A customer outside the caller's scope, of another tenant, or missing is the same answer —
 ``NotFoundError`` — so an id's existence is never revealed. Unmasking needs a role that may
 unmask (compliance) and a reason, and is audited before the read (``services/customers``).
@@ -23,6 +26,7 @@ from typing import Any
 from sqlalchemy import and_, exists, false, func, or_, select
 
 from caifu.adapters.sor.models import CONTRACT_TABLES
+from caifu.core import roles
 from caifu.core.errors import ConfigError, NotFoundError, PermissionDeniedError
 from caifu.core.identity import SCOPE, Principal
 from caifu.services.container import Container
@@ -36,7 +40,7 @@ def scope_filter(p: Principal) -> Any:
     if scope == "none" or p.tenant_id is None:
         return false()
     same_tenant = t.c.tenant_id == p.tenant_id
-    if p.role != "compliance":  # storage only (services/privacy): kept by law, not processed
+    if not roles.may(p.role, "customers.restricted"):  # storage only (services/privacy)
         from caifu.adapters.sor.models import restricted_customers as r
 
         same_tenant = and_(same_tenant, ~exists().where(
@@ -89,9 +93,6 @@ def tenant_of(p: Principal) -> str:
     if p.tenant_id is None or SCOPE[p.role] == "none":
         raise PermissionDeniedError(f"a {p.role} sees no tenant's customer data")
     return p.tenant_id
-
-
-WRITERS = frozenset({"tenant_admin", "ops"})  # may push events
 
 
 def segment_members(c: Container, p: Principal, segment_id: str, limit: int, offset: int
