@@ -20,7 +20,7 @@ import pytest
 from scipy import stats
 from typer.testing import CliRunner
 
-from caifu.adapters.sor import repo
+from caifu.adapters.sor.repos import ingest as ingest_repo
 from caifu.analytics import redemption as an
 from caifu.cli import app
 from caifu.core.errors import ConfigError
@@ -88,7 +88,7 @@ def test_default_period_is_the_30_days_to_the_newest_data(built) -> None:  # typ
     assert set(stored["kind"].to_pylist()) == {TASK_KIND}
     assert stored["customer_id"].to_pylist() == r.reassurance["customer_id"].to_pylist()[:10]
     with c.engine.connect() as conn:
-        customers = repo.rows(conn, "acme", registry()["customers"])
+        customers = ingest_repo.rows(conn, "acme", registry()["customers"])
     advisor = dict(zip(customers["customer_id"].to_pylist(),
                        customers["advisor_id"].to_pylist(), strict=True))
     assert all(advisor[t["customer_id"]] == t["advisor_id"] for t in stored.to_pylist())
@@ -193,7 +193,7 @@ def test_cli_prints_the_four_answers_without_names(built, tmp_path: Path) -> Non
     lines = out.read_text(encoding="utf-8-sig").splitlines()
     assert lines[0].startswith("task_id,customer_id,advisor_id") and len(lines) == 6
     with c.engine.connect() as conn:
-        names = repo.rows(conn, "acme", registry()["customers"])["name"].to_pylist()
+        names = ingest_repo.rows(conn, "acme", registry()["customers"])["name"].to_pylist()
     printed = res.output + "\n".join(lines)
     assert not [n for n in names if len(n) >= 2 and n in printed]
     bad = CliRunner().invoke(app, ["redemption", "-t", "acme", "-w", str(c.root), "--from",

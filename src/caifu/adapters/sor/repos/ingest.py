@@ -1,6 +1,9 @@
-"""Tenant-scoped reads and writes on the system of record used by ingest.
+"""Ingest's repository: the contract tables in bulk (keys, rows, insert, update) and the
+ingest log and quarantine.
 
-Every function takes the tenant explicitly; there is no query without one.
+Every function takes the tenant explicitly; there is no query without one. Profiles and
+value read whole contract tables through ``rows`` too; a few customers' rows (the real-time
+path) are ``repos.profiles.rows_of_customers``.
 """
 
 from __future__ import annotations
@@ -74,7 +77,7 @@ def insert_rows(conn: Connection, tenant: str, contract: Table,
 
     PostgreSQL: ``COPY … FROM STDIN (FORMAT csv)`` fed by Arrow's CSV writer. SQLite: the
     columns are converted per batch, in Arrow, to what SQLAlchemy's bind processors would
-    store (text dates and money, 0/1 booleans; ``tests/unit/test_sor_values.py`` holds the
+    store (text dates and money, 0/1 booleans; ``tests/unit/ingest/test_sor_values.py`` holds the
     two to the same output) and handed to the driver's ``executemany`` as tuples of the
     statement SQLAlchemy compiles. A bind processor called per value cost ≈ 5 s of the
     13.7 s a million customers took.
@@ -263,18 +266,3 @@ def quarantine_entries(conn: Connection, tenant: str, batch_id: str | None = Non
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
-
-
-def rows_of_customers(conn: Connection, tenant: str, contract: Table,
-                      customer_ids: Sequence[str]) -> pa.Table:
-    """Stored rows of ``contract`` that belong to the given customers (real-time path)."""
-    t = CONTRACT_TABLES[contract.name]
-    found: list[Any] = []
-    ids = sorted(set(customer_ids))
-    for i in range(0, len(ids), 500):
-        found += conn.execute(select(*(t.c[c] for c in contract.column_names)).where(
-            t.c.tenant_id == tenant, t.c.customer_id.in_(ids[i:i + 500]))).all()
-    columns = list(zip(*found, strict=True)) if found else [[] for _ in contract.columns]
-    return pa.table({
-        c.name: pa.array(columns[i], arrow_type(c)) for i, c in enumerate(contract.columns)
-    })

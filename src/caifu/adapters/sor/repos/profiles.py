@@ -1,4 +1,5 @@
-"""Serving rows in the system of record: profiles, tag assignments and history, segments.
+"""The profiles repository: serving profiles, tag definitions, assignments and history,
+segments, customer cards, and the customer master as the profile pages read it.
 
 Every function takes the tenant explicitly. Bulk writes go to the driver (COPY on
 PostgreSQL, executemany on SQLite) with each column's own bind processor, as ingest does.
@@ -10,9 +11,12 @@ import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Table, and_, delete, func, insert, select, update
+import pyarrow as pa
+from sqlalchemy import Connection, Row, Table, and_, delete, func, insert, select, update
 
 from caifu.adapters.sor.models import (
+    CONTRACT_TABLES,
+    customer_cards,
     profile_serving,
     segment_sizes,
     segments,
@@ -20,6 +24,8 @@ from caifu.adapters.sor.models import (
     tag_definitions,
     tag_history,
 )
+from caifu.data.contracts import Table as Contract
+from caifu.data.contracts.arrow import arrow_type
 
 
 def bulk_insert(conn: Connection, t: Table, columns: Mapping[str, Sequence[Any]]) -> int:
@@ -233,3 +239,73 @@ def sizes(conn: Connection, tenant: str, segment_id: str) -> list[tuple[dt.date,
          .where(segment_sizes.c.tenant_id == tenant, segment_sizes.c.segment_id == segment_id)
          .order_by(segment_sizes.c.as_of))
     return [(r[0], int(r[1])) for r in conn.execute(q)]
+
+
+def tag_names(conn: Connection, tenant: str, tag_ids: Sequence[str] | None = None
+              ) -> dict[tuple[str, int], str]:
+    """(tag id, version) → display name, of every stored version (or of ``tag_ids``)."""
+    d = tag_definitions
+    q = select(d.c.tag_id, d.c.version, d.c.name).where(d.c.tenant_id == tenant)
+    if tag_ids is not None:
+        q = q.where(d.c.tag_id.in_(list(tag_ids)))
+    return {(r.tag_id, r.version): r.name for r in conn.execute(q.order_by(d.c.version))}
+
+
+# --- the customer master and cards --------------------------------------------------------------
+
+
+def rows_of_customers(conn: Connection, tenant: str, contract: Contract,
+                      customer_ids: Sequence[str]) -> pa.Table:
+    """Stored rows of ``contract`` that belong to the given customers (real-time path)."""
+    t = CONTRACT_TABLES[contract.name]
+    found: list[Any] = []
+    ids = sorted(set(customer_ids))
+    for i in range(0, len(ids), 500):
+        found += conn.execute(select(*(t.c[c] for c in contract.column_names)).where(
+            t.c.tenant_id == tenant, t.c.customer_id.in_(ids[i:i + 500]))).all()
+    columns = list(zip(*found, strict=True)) if found else [[] for _ in contract.columns]
+    return pa.table({
+        c.name: pa.array(columns[i], arrow_type(c)) for i, c in enumerate(contract.columns)
+    })
+
+
+def customer_exists(conn: Connection, tenant: str, customer_id: str) -> bool:
+    t = CONTRACT_TABLES["customers"]
+    return conn.execute(select(t.c.customer_id).where(
+        t.c.tenant_id == tenant, t.c.customer_id == customer_id)).first() is not None
+
+
+def customer_master(conn: Connection, tenant: str, customer_id: str, columns: Sequence[str]
+                    ) -> dict[str, Any] | None:
+    """The customer's master row, only ``columns`` (in clear: the caller masks)."""
+    t = CONTRACT_TABLES["customers"]
+    row = conn.execute(select(*(t.c[n] for n in columns)).where(
+        t.c.tenant_id == tenant, t.c.customer_id == customer_id)).first()
+    return None if row is None else dict(row._mapping)
+
+
+def card(conn: Connection, tenant: str, customer_id: str) -> Row[Any] | None:
+    """The customer's stored card: ``(card_json, built_at)`` by primary key."""
+    t = customer_cards
+    return conn.execute(select(t.c.card_json, t.c.built_at).where(
+        t.c.tenant_id == tenant, t.c.customer_id == customer_id)).first()
+
+
+def has_cards(conn: Connection, tenant: str) -> bool:
+    """Whether the tenant has any card (the primary key's first column: an index probe)."""
+    t = customer_cards
+    return conn.execute(select(t.c.customer_id).where(t.c.tenant_id == tenant).limit(1)
+                        ).first() is not None
+
+
+def delete_cards(conn: Connection, tenant: str) -> None:
+    conn.execute(delete(customer_cards).where(customer_cards.c.tenant_id == tenant))
+
+
+def insert_cards(conn: Connection, tenant: str, as_of: dt.date, built_at: dt.datetime,
+                 customer_ids: Sequence[str], cards_json: Sequence[str],
+                 stages: Sequence[str | None]) -> int:
+    n = len(customer_ids)
+    return bulk_insert(conn, customer_cards, {
+        "tenant_id": [tenant] * n, "customer_id": customer_ids, "as_of": [as_of] * n,
+        "card_json": cards_json, "built_at": [built_at] * n, "lifecycle_stage": stages})
