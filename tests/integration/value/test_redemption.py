@@ -26,6 +26,7 @@ from caifu.cli import app
 from caifu.core.errors import ConfigError
 from caifu.data.contracts import registry
 from caifu.data.demo.world import build_world, to_date
+from caifu.pipelines import fund_ledger as ledger
 from caifu.services.platform.workspace import create_tenant, init_workspace
 from caifu.services.profiles.build import Build
 from caifu.services.value.redemption import (
@@ -124,7 +125,7 @@ def test_higher_propensity_lots_are_redeemed_sooner(built, truth) -> None:  # ty
     with c.scratch("test-redemption") as scratch:
         s = c.session("duckdb", scratch)
         ft = Build(c).load_inputs(s, "acme").fund_transactions
-        matches = s.to_arrow(an.fifo_matches(ft, END))
+        matches = s.to_arrow(ledger.fifo_matches(ft, END))
         lots = s.to_arrow(ft.filter(ft.txn_type.isin(["subscribe", "purchase"])
                                     & (ft.txn_date <= END - dt.timedelta(days=180))))
         s.close()

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import pyarrow as pa
-from sqlalchemy import Connection, Row, Table, and_, delete, func, insert, select, update
+from sqlalchemy import Connection, Row, Table, and_, delete, func, insert, or_, select, update
 
 from caifu.adapters.sor.models import (
     CONTRACT_TABLES,
@@ -140,6 +140,18 @@ def assignments(conn: Connection, tenant: str, tag_ids: Sequence[str] | None = N
     for cond in _in_chunks(t.c.customer_id, customer_ids):
         out += [dict(r._mapping) for r in conn.execute(q.where(cond))]
     return sorted(out, key=lambda r: (r["customer_id"], r["tag_id"]))
+
+
+def tag_holders(conn: Connection, tenant: str, tag_ids: Sequence[str],
+                unexpired_at: dt.datetime | None = None) -> list[tuple[str, str]]:
+    """``(customer_id, tag_id)`` of every assignment of ``tag_ids`` (only those not expired
+    at ``unexpired_at`` when given)."""
+    t = tag_assignments
+    q = select(t.c.customer_id, t.c.tag_id).where(t.c.tenant_id == tenant,
+                                                  t.c.tag_id.in_(list(tag_ids)))
+    if unexpired_at is not None:
+        q = q.where(or_(t.c.expires_at.is_(None), t.c.expires_at > unexpired_at))
+    return [(r[0], r[1]) for r in conn.execute(q)]
 
 
 def replace_assignments(conn: Connection, tenant: str, rows: Mapping[str, Sequence[Any]],
