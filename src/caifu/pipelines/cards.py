@@ -7,7 +7,7 @@ a connection (``services/profiles/cards.py`` reads the inputs and writes the car
   (snapshots are tenant-wide exports, so one date for everyone), summed over a customer's
   fund accounts per security; unrealised P&L = market value − cost, its percentage over cost.
 - **Fund holdings** are the fund-redemption analysis' positions
-  (``analytics.redemption.holder_positions``: the share ledger, FIFO lots, each fund's latest
+  (``pipelines.fund_ledger.holder_positions``: the share ledger, FIFO lots, each fund's latest
   NAV on or before the date) — one definition of a fund position in the product. A position
   holding shares from before the history has no known cost, so no P&L.
 - **Recent trades**: the last ``n`` trades on or before the date, newest first (by trade

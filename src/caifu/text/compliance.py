@@ -2,8 +2,8 @@
 
 Rules are in the reference's "What may not be said"; the default lexicon is
 ``caifu/data/compliance/lexicon.yaml`` (its header explains the document). A tenant's compliance
-team replaces it or ``extends: default``; ``Lexicon.from_document`` validates either and raises
-``ConfigError`` naming the field.
+team replaces it or ``extends: default``; ``Lexicon.from_document`` validates either
+(``text/compliance_document``) and raises ``ConfigError`` naming the field.
 
 ``lexicon.check(text, sender)`` returns ``Finding``s with spans in the original text:
 
@@ -25,35 +25,36 @@ team replaces it or ``extends: default``; ``Lexicon.from_document`` validates ei
   (a customer sending his own ID or password is warned, never blocked).
 
 ``excerpt`` cuts what the review queue stores; ``footer`` and ``check_content`` serve the
-campaign gate; ``evaluate`` scores a lexicon on the labelled sample shipped beside it.
+campaign gate; ``text/compliance_eval.evaluate`` scores a lexicon on the labelled sample
+shipped beside it.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from bisect import bisect_left
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib.resources import files
 from typing import Any, Literal
 
 import ahocorasick
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from caifu.core.errors import ConfigError
 from caifu.core.ids import luhn_valid, validate_resident_id, validate_sac_number
 from caifu.core.levels import mask_bank_card, mask_mobile, mask_resident_id
+from caifu.text.compliance_document import (
+    CategorySpec,
+    LexiconDocument,
+    default_document,
+    parse_document,
+)
 from caifu.text.normalise import normalise, normalise_many
 
-__all__ = ["CATEGORIES", "ContentCheck", "Finding", "Lexicon", "check", "check_content",
-           "default_lexicon", "evaluate", "excerpt", "footer", "labelled_sample"]
+__all__ = ["ContentCheck", "Finding", "Lexicon", "check", "check_content", "default_lexicon",
+           "excerpt", "footer"]
 
-CATEGORIES = ("guaranteed_return", "certainty", "inside_information", "profit_sharing",
-              "exaggeration", "off_platform", "sensitive_data")
-FORMAT_VERSION = 1
 RISK_WARNING = "市场有风险，投资需谨慎。"
 RESEARCH_DISCLAIMER = "仅供参考，不构成投资建议。"
 Sender = Literal["advisor", "customer"]
@@ -68,49 +69,6 @@ _LONG_DIGITS = re.compile(r"(?<![0-9])\d(?:[ -]?\d){13,}[0-9x]?(?![0-9])")
 _URL = re.compile(r"[a-z][a-z0-9+.-]*://\S+")
 _MOBILE = re.compile(r"(?<![0-9])(?:\+?86)?1[3-9]\d{9}(?![0-9])")
 _SECRET_VALUE = r"(?:是|为|:|,|\s)*([0-9a-z!@#$%^&*._+=~-]{4,32})"
-_CATEGORY_ID = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-def _words(value: list[str]) -> list[str]:
-    for word in value:
-        if not isinstance(word, str) or not normalise(word).strip() or len(word) > 40:
-            raise ValueError(f"each entry must be 1-40 characters of text (got {word!r})")
-    return value
-
-
-class _Negation(_Strict):
-    window: int = Field(default=6, ge=0, le=30)
-    before: list[str] = []
-    after: list[str] = []
-    not_negators: list[str] = []
-    scope_breakers: list[str] = []
-    _check = field_validator("before", "after", "not_negators", "scope_breakers")(_words)
-
-
-class _Category(_Strict):
-    label: str = ""
-    severity: Literal["high", "medium", "low"] = "high"
-    phrases: list[str] = []
-    remove: list[str] = []
-    negatable: bool = True
-    customer: Literal["ignore", "alert"] = "ignore"
-    detectors: list[Literal["resident_id", "bank_card", "secret"]] = []
-    secret_keywords: list[str] = []
-    _check = field_validator("phrases", "remove", "secret_keywords")(_words)
-
-
-class _Document(_Strict):
-    format: int
-    version: str | int
-    extends: Literal["default"] | None = None
-    negation: _Negation = Field(default_factory=_Negation)
-    allow: list[str] = []
-    categories: dict[str, _Category] = {}
-    _check = field_validator("allow")(_words)
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,45 +104,10 @@ class ContentCheck:
         return clean and (self.footer_present or not self.footer_required)
 
 
-def _pydantic_message(source: str, err: ValidationError) -> str:
-    lines = [f"{source}: invalid compliance lexicon"]
-    for e in err.errors()[:10]:
-        loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
-        lines.append(f"  {loc}: {str(e['msg']).removeprefix('Value error, ')}")
-    return "\n".join(lines)
-
-
-def _merge(base: _Document, over: _Document, source: str) -> _Document:
-    """``over`` applied to ``base``: lists are added to, scalars replaced, ``remove`` removes."""
-    neg = base.negation.model_copy(deep=True)
-    if "window" in over.negation.model_fields_set:
-        neg.window = over.negation.window
-    for name in ("before", "after", "not_negators", "scope_breakers"):
-        getattr(neg, name).extend(getattr(over.negation, name))
-    cats = {k: v.model_copy(deep=True) for k, v in base.categories.items()}
-    for cid, cat in over.categories.items():
-        if cid not in cats:
-            cats[cid] = cat.model_copy(update={"remove": []})
-            continue
-        into = cats[cid]
-        present = {normalise(p) for p in into.phrases}
-        unknown = [p for p in cat.remove if normalise(p) not in present]
-        if unknown:
-            raise ConfigError(f"{source}: categories.{cid}.remove: not in the default "
-                              f"lexicon: {unknown}")
-        gone = {normalise(p) for p in cat.remove}
-        into.phrases = [p for p in into.phrases if normalise(p) not in gone] + cat.phrases
-        into.secret_keywords = into.secret_keywords + cat.secret_keywords
-        for name in cat.model_fields_set - {"phrases", "remove", "secret_keywords"}:
-            setattr(into, name, getattr(cat, name))
-    return _Document(format=over.format, version=over.version, negation=neg,
-                     allow=base.allow + over.allow, categories=cats)
-
-
 class Lexicon:
     """A validated, versioned lexicon compiled into one automaton; build once, reuse."""
 
-    def __init__(self, doc: _Document, *, source: str, based_on: str | None = None) -> None:
+    def __init__(self, doc: LexiconDocument, *, source: str, based_on: str | None = None) -> None:
         self.version, self.source, self.based_on = str(doc.version), source, based_on
         self.window = doc.negation.window
         self.categories = dict(doc.categories)
@@ -217,31 +140,7 @@ class Lexicon:
     @classmethod
     def from_document(cls, document: Any, *, source: str) -> Lexicon:
         """Validate a parsed document (``ConfigError`` names ``source`` and the field)."""
-        if not isinstance(document, dict):
-            raise ConfigError(f"{source}: expected a mapping with format, version and categories")
-        try:
-            doc = _Document.model_validate(document)
-        except ValidationError as err:
-            raise ConfigError(_pydantic_message(source, err)) from None
-        if doc.format != FORMAT_VERSION:
-            raise ConfigError(f"{source}: format: {doc.format} is not supported (this caifu "
-                              f"reads format {FORMAT_VERSION})")
-        for cid in doc.categories:
-            if not _CATEGORY_ID.match(cid):
-                raise ConfigError(f"{source}: categories.{cid}: a category id is 2-40 lower-case "
-                                  "letters, digits and _")
-        based_on = None
-        if doc.extends == "default":
-            base = _default_document()
-            doc, based_on = _merge(base, doc, source), str(base.version)
-        else:
-            if not doc.categories:
-                raise ConfigError(f"{source}: categories: a lexicon that does not extend the "
-                                  "default needs at least one category")
-            removing = [c for c, v in doc.categories.items() if v.remove]
-            if removing:
-                raise ConfigError(f"{source}: categories.{removing[0]}.remove: only a lexicon "
-                                  "with 'extends: default' can remove phrases")
+        doc, based_on = parse_document(document, source=source)
         return cls(doc, source=source, based_on=based_on)
 
     @classmethod
@@ -376,7 +275,7 @@ class Lexicon:
         return out
 
 
-def _action(sender: Sender, cat: _Category, negated: bool) -> Action | None:
+def _action(sender: Sender, cat: CategorySpec, negated: bool) -> Action | None:
     if sender == "advisor":
         return "none" if negated and cat.negatable else "review"
     if cat.customer == "alert" and not (negated and cat.negatable):
@@ -466,15 +365,9 @@ def footer(advisor_name: str, sac_number: str, risk_level: str, research: bool =
 
 
 @lru_cache(maxsize=1)
-def _default_document() -> _Document:
-    text = (files("caifu.data") / "compliance" / "lexicon.yaml").read_text(encoding="utf-8")
-    return _Document.model_validate(yaml.safe_load(text))
-
-
-@lru_cache(maxsize=1)
 def default_lexicon() -> Lexicon:
     """The packaged default lexicon, compiled once."""
-    return Lexicon(_default_document(), source="caifu/data/compliance/lexicon.yaml")
+    return Lexicon(default_document(), source="caifu/data/compliance/lexicon.yaml")
 
 
 def check(text: str | None, sender: Sender, lexicon: Lexicon | None = None) -> list[Finding]:
@@ -489,36 +382,3 @@ def check_content(text: str, footer_required: bool = True, *, research: bool = F
     return (lexicon or default_lexicon()).check_content(
         text, footer_required=footer_required, research=research, advisor_name=advisor_name,
         risk_level=risk_level)
-
-
-def labelled_sample() -> list[dict[str, Any]]:
-    """The hand-labelled chat lines shipped beside the default lexicon."""
-    raw = (files("caifu.data") / "compliance" / "labelled_sample.jsonl").read_text("utf-8")
-    return [json.loads(line) for line in raw.splitlines() if line.strip()]
-
-
-def _scores(tp: int, fp: int, fn: int) -> dict[str, float | int]:
-    # Nothing predicted is vacuously precise; nothing to find is vacuously recalled.
-    return {"precision": tp / (tp + fp) if tp + fp else 1.0,
-            "recall": tp / (tp + fn) if tp + fn else 1.0, "tp": tp, "fp": fp, "fn": fn}
-
-
-def evaluate(lexicon: Lexicon, samples: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
-    """Precision and recall per (message, category): advisor ``review`` findings against the
-    labels, per category, and separately the customer-side ``alert``s."""
-    counts: dict[str, list[int]] = {}
-    alerts = [0, 0, 0]
-    for sample in samples:
-        sender = sample["sender"]
-        expected = set(sample.get("labels", ()))
-        found = {f.category for f in lexicon.check(sample["text"], sender)
-                 if f.action in ("review", "alert")}
-        if sender == "customer":
-            expected &= {c for c, v in lexicon.categories.items() if v.customer == "alert"}
-        for cid in expected | found:
-            slot = alerts if sender == "customer" else counts.setdefault(cid, [0, 0, 0])
-            slot[0 if cid in expected and cid in found else 1 if cid in found else 2] += 1
-    tp, fp, fn = (sum(c[i] for c in counts.values()) for i in range(3))
-    return {**_scores(tp, fp, fn),
-            "per_category": {c: _scores(*counts[c]) for c in sorted(counts)},
-            "customer_alerts": _scores(*alerts)}

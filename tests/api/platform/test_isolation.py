@@ -18,12 +18,12 @@ import httpx
 from sqlalchemy import insert
 
 from caifu.adapters.sor.models import CONTRACT_TABLES, ingest_log, ingest_quarantine
+from caifu.adapters.sor.repos.profiles import save_segment
 from caifu.adapters.sor.scrm_models import (
     campaign_decisions,
     campaign_runs,
     chat_compliance_flags,
 )
-from caifu.adapters.sor.serving import save_segment
 from caifu.services.container import Container
 from caifu.services.platform.jobs import Jobs
 from tests.api.profiles.test_customers import _token

@@ -10,8 +10,8 @@ import duckdb
 import pytest
 from sqlalchemy import func, select
 
-from caifu.adapters.sor import repo
 from caifu.adapters.sor.models import CONTRACT_TABLES, ingest_log, ingest_quarantine
+from caifu.adapters.sor.repos import ingest as ingest_repo
 from caifu.core.errors import EncodingError, SchemaMismatchError, UnreadableSourceError
 from caifu.services.container import Container
 from caifu.services.ingest.load import Ingest
@@ -165,7 +165,7 @@ def test_money_stays_exact(workspace: Container, tmp_path: Path) -> None:
     (r,) = ing.ingest("acme", [tmp_path / "c" / "campaigns.csv"])
     assert r.inserted == 2
     with workspace.engine.connect() as conn:
-        stored = repo.rows(conn, "acme", Ingest(workspace).contracts["campaigns"])
+        stored = ingest_repo.rows(conn, "acme", Ingest(workspace).contracts["campaigns"])
     assert stored is not None
     assert sorted(stored["spend"].to_pylist()) == [Decimal("0.10"), Decimal("9999999999999999.99")]
 

@@ -16,8 +16,8 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 
-from caifu.adapters.sor import serving
 from caifu.adapters.sor.models import profile_serving
+from caifu.adapters.sor.repos import profiles as profiles_repo
 from caifu.core.errors import ConfigError
 from caifu.data.demo import generate
 from caifu.services.container import Container
@@ -64,7 +64,7 @@ def _state(c: Container) -> tuple[dict[str, Any], dict[str, Any]]:
         tags = {(r["customer_id"], r["tag_id"]): (r["tag_version"], r["kind"],
                                                  json.loads(r["evidence_json"]), r["as_of"],
                                                  r["expires_at"])
-                for r in serving.assignments(conn, "acme")}
+                for r in profiles_repo.assignments(conn, "acme")}
         rows = conn.execute(profile_serving.select().where(
             profile_serving.c.tenant_id == "acme")).all()
     profiles = {r.customer_id: (r.as_of, json.loads(r.features_json)) for r in rows}
@@ -194,7 +194,7 @@ def test_events_after_the_built_date_move_the_next_build_forward(
     assert done.applied == 1 and done.as_of == dt.date(2026, 11, 2)
     customer = login["customer_id"]
     with c.engine.connect() as conn:
-        as_of, features = serving.profile(conn, "acme", customer)  # type: ignore[misc]
+        as_of, features = profiles_repo.profile(conn, "acme", customer)  # type: ignore[misc]
     assert as_of == dt.date(2026, 11, 2)
     assert json.loads(features)["days_since_last_login"] == 0
     nightly = Build(c).build("acme")  # the default date now includes the event
@@ -219,7 +219,7 @@ def test_a_new_listing_reaches_the_running_worker(sqlite_workspace: Container,
     events.submit("acme", "chat_message", chat)
     events.process("acme")
     with c.engine.connect() as conn:
-        tags = serving.assignments(conn, "acme", customer_id=chat["customer_id"])
+        tags = profiles_repo.assignments(conn, "acme", customer_id=chat["customer_id"])
     evidence = [json.loads(t["evidence_json"]) for t in tags if t["tag_id"] == "interest_chinext"]
     assert evidence and evidence[0]["message_id"] == "M-new-listing"
     assert evidence[0]["matched"] == "新锐科技"

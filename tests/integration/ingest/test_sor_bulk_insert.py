@@ -13,8 +13,9 @@ import pyarrow as pa
 import pytest
 from sqlalchemy import select, text
 
-from caifu.adapters.sor import repo, store
+from caifu.adapters.sor import store
 from caifu.adapters.sor.models import CONTRACT_TABLES
+from caifu.adapters.sor.repos import ingest as ingest_repo
 from caifu.data.contracts import registry
 from caifu.data.contracts.arrow import contract_schema
 from caifu.services.container import Container
@@ -57,7 +58,7 @@ def _stored(c: Container) -> list[dict[str, object]]:
 def test_rows_round_trip_with_nulls_empty_strings_and_quotes(workspace: Container) -> None:
     data = _customers(range(5), mobile=None, gender="", name='a,"b"\n张')
     with store.bulk_transaction(workspace.engine) as conn:
-        assert repo.insert_rows(conn, "acme", CUSTOMERS, data) == 5
+        assert ingest_repo.insert_rows(conn, "acme", CUSTOMERS, data) == 5
     assert _stored(workspace) == data.to_pylist()
 
 
@@ -65,7 +66,7 @@ def test_indexes_are_rebuilt_after_a_load_into_an_empty_table(workspace: Contain
     before = _indexes(workspace)
     assert len(before) >= 3  # primary key, branch and advisor
     with store.bulk_transaction(workspace.engine) as conn:
-        assert repo.insert_rows(conn, "acme", CUSTOMERS, _customers(range(1000))) == 1000
+        assert ingest_repo.insert_rows(conn, "acme", CUSTOMERS, _customers(range(1000))) == 1000
     assert _indexes(workspace) == before
     with workspace.engine.connect() as conn:
         n = conn.execute(text("SELECT count(*) FROM customers WHERE tenant_id = 'acme' "
@@ -83,7 +84,7 @@ def test_a_failed_load_into_an_empty_table_leaves_it_as_before(workspace: Contai
     reader = pa.RecordBatchReader.from_batches(contract_schema(CUSTOMERS), batches())
     with pytest.raises(RuntimeError, match="the source broke"), \
             store.bulk_transaction(workspace.engine) as conn:
-        repo.insert_rows(conn, "acme", CUSTOMERS, reader)
+        ingest_repo.insert_rows(conn, "acme", CUSTOMERS, reader)
     assert _indexes(workspace) == before
     assert _stored(workspace) == []
 
@@ -92,12 +93,12 @@ def test_a_duplicate_key_fails_the_whole_load(workspace: Container) -> None:
     data = pa.concat_tables([_customers(range(10)), _customers(range(3, 4))])
     with pytest.raises(Exception, match="(?i)unique|duplicate"), \
             store.bulk_transaction(workspace.engine) as conn:
-        repo.insert_rows(conn, "acme", CUSTOMERS, data)
+        ingest_repo.insert_rows(conn, "acme", CUSTOMERS, data)
     assert _stored(workspace) == []
     before = _indexes(workspace)
     with store.bulk_transaction(workspace.engine) as conn:
-        repo.insert_rows(conn, "acme", CUSTOMERS, _customers(range(10)))
+        ingest_repo.insert_rows(conn, "acme", CUSTOMERS, _customers(range(10)))
     with store.bulk_transaction(workspace.engine) as conn:  # not empty: indexes stay
-        repo.insert_rows(conn, "acme", CUSTOMERS, _customers(range(10, 20)))
+        ingest_repo.insert_rows(conn, "acme", CUSTOMERS, _customers(range(10, 20)))
     assert len(_stored(workspace)) == 20
     assert _indexes(workspace) == before

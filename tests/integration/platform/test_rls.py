@@ -13,8 +13,8 @@ from sqlalchemy.exc import DBAPIError
 
 from caifu.adapters.sor import rls
 from caifu.adapters.sor.models import segments
+from caifu.adapters.sor.repos.profiles import save_segment
 from caifu.adapters.sor.schema import metadata
-from caifu.adapters.sor.serving import save_segment
 from caifu.services.container import Container
 from caifu.services.platform.workspace import create_tenant, init_workspace
 from caifu.settings import Settings

@@ -13,8 +13,8 @@ import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import func, select
 
-from caifu.adapters.sor import serving
 from caifu.adapters.sor.models import CONTRACT_TABLES, profile_serving, tag_history
+from caifu.adapters.sor.repos import profiles as profiles_repo
 from caifu.core.errors import ConfigError
 from caifu.data.demo import generate
 from caifu.services.container import Container
@@ -79,7 +79,7 @@ def test_build_covers_every_customer_opened_by_the_date(built) -> None:  # type:
 def test_rule_tag_evidence_satisfies_the_rule(built) -> None:  # type: ignore[no-untyped-def]
     c, _, latest = built
     with c.engine.connect() as conn:
-        rows = serving.assignments(conn, "acme", tag_ids=["high_net_worth", "dormant"])
+        rows = profiles_repo.assignments(conn, "acme", tag_ids=["high_net_worth", "dormant"])
     assert {r["tag_id"] for r in rows} == {"high_net_worth", "dormant"}
     for r in rows:
         ev = json.loads(r["evidence_json"])
@@ -101,7 +101,7 @@ def test_text_tag_evidence_points_at_the_message(built) -> None:  # type: ignore
     sender = dict(zip(messages["msg_id"].to_pylist(), messages["sender"].to_pylist(),
                       strict=True))
     with c.engine.connect() as conn:
-        rows = [r for r in serving.assignments(conn, "acme") if r["kind"] == "text"]
+        rows = [r for r in profiles_repo.assignments(conn, "acme") if r["kind"] == "text"]
     assert latest.tags["interest_chinext"] > 0 and latest.tags["intent_redeem"] > 0
     for r in rows:
         ev = json.loads(r["evidence_json"])
@@ -119,7 +119,7 @@ def test_text_tag_evidence_points_at_the_message(built) -> None:  # type: ignore
 def test_declined_chinext_is_not_interest(built) -> None:  # type: ignore[no-untyped-def]
     c, _, _ = built
     with c.engine.connect() as conn:
-        rows = serving.assignments(conn, "acme", tag_ids=["interest_chinext"])
+        rows = profiles_repo.assignments(conn, "acme", tag_ids=["interest_chinext"])
     for r in rows:
         matched = json.loads(r["evidence_json"])["matched"]
         assert matched  # never the text of a "不考虑创业板" message, see the tagger's tests
@@ -134,9 +134,9 @@ def test_declined_chinext_is_not_interest(built) -> None:  # type: ignore[no-unt
 def test_history_records_gains_and_losses_by_date(built) -> None:  # type: ignore[no-untyped-def]
     c, earlier, latest = built
     with c.engine.connect() as conn:
-        held_then = set(serving.tags_held_on(conn, "acme", EARLIER))
-        held_now = set(serving.tags_held_on(conn, "acme", AS_OF))
-        current = {(r["customer_id"], r["tag_id"]) for r in serving.assignments(conn, "acme")}
+        held_then = set(profiles_repo.tags_held_on(conn, "acme", EARLIER))
+        held_now = set(profiles_repo.tags_held_on(conn, "acme", AS_OF))
+        current = {(r["customer_id"], r["tag_id"]) for r in profiles_repo.assignments(conn, "acme")}
         lost = conn.execute(select(func.count()).select_from(tag_history).where(
             tag_history.c.tenant_id == "acme", tag_history.c.event == "lost")).scalar()
     assert held_now == current
@@ -148,10 +148,10 @@ def test_history_records_gains_and_losses_by_date(built) -> None:  # type: ignor
 def test_rebuilding_the_same_date_changes_nothing(built) -> None:  # type: ignore[no-untyped-def]
     c, _, latest = built
     with c.engine.connect() as conn:
-        before = serving.assignments(conn, "acme")
+        before = profiles_repo.assignments(conn, "acme")
     again = Build(c).build("acme", as_of=AS_OF)
     with c.engine.connect() as conn:
-        after = serving.assignments(conn, "acme")
+        after = profiles_repo.assignments(conn, "acme")
     assert again.tags == latest.tags and again.gained == {} and again.lost == {}
     strip = [{k: v for k, v in r.items() if k != "updated_at"} for r in before]
     assert strip == [{k: v for k, v in r.items() if k != "updated_at"} for r in after]
@@ -163,7 +163,7 @@ def test_segments_membership_sizes_and_export(built, tmp_path: Path) -> None:  #
     day, members = segs.members("acme", "rich_sleepers")
     assert day == AS_OF and members.num_rows == latest.segments["rich_sleepers"] > 0
     with c.engine.connect() as conn:
-        dormant = {r["customer_id"] for r in serving.assignments(conn, "acme", tag_ids=["dormant"])}
+        dormant = {r["customer_id"] for r in profiles_repo.assignments(conn, "acme", tag_ids=["dormant"])}
     for row in members.select(["customer_id", "aum"]).to_pylist():
         assert row["customer_id"] in dormant and row["aum"] >= 100000
     _, then = segs.members("acme", "rich_sleepers", EARLIER)
@@ -188,7 +188,7 @@ def test_segments_membership_sizes_and_export(built, tmp_path: Path) -> None:  #
 def test_customer_view_masks_personal_data(built) -> None:  # type: ignore[no-untyped-def]
     c, _, _ = built
     with c.engine.connect() as conn:
-        cid = serving.assignments(conn, "acme", tag_ids=["dormant"])[0]["customer_id"]
+        cid = profiles_repo.assignments(conn, "acme", tag_ids=["dormant"])[0]["customer_id"]
         t = CONTRACT_TABLES["customers"]
         raw = conn.execute(select(t.c.name, t.c.mobile, t.c.id_number).where(
             t.c.tenant_id == "acme", t.c.customer_id == cid)).one()
@@ -219,7 +219,7 @@ def test_changing_a_definition_needs_a_new_version(built) -> None:  # type: igno
                         "utf-8")
         result = Build(c).build("acme")
         with c.engine.connect() as conn:
-            rows = serving.assignments(conn, "acme", tag_ids=["high_net_worth"])
+            rows = profiles_repo.assignments(conn, "acme", tag_ids=["high_net_worth"])
         assert rows and {r["tag_version"] for r in rows} == {2}
         assert all(Decimal(json.loads(r["evidence_json"])["features"]["aum"]) >= 2_000_000
                    for r in rows)
@@ -258,7 +258,7 @@ def test_build_on_both_systems_of_record(workspace: Container, demo_exports: Pat
     assert result.customers == _count(workspace, "customers", opened_on=result.as_of)
     assert result.tags["dormant"] > 0 and result.tags["interest_chinext"] > 0
     with workspace.engine.connect() as conn:
-        assert len(serving.assignments(conn, "acme")) == sum(result.tags.values())
+        assert len(profiles_repo.assignments(conn, "acme")) == sum(result.tags.values())
 
 
 def test_text_rules_keep_stop_phrases() -> None:
@@ -306,15 +306,15 @@ def test_model_tags_use_the_latest_score_up_to_the_date() -> None:
 def test_an_older_date_leaves_serving_and_history_alone(built) -> None:  # type: ignore[no-untyped-def]
     c, _, latest = built
     with c.engine.connect() as conn:
-        before = serving.assignments(conn, "acme")
+        before = profiles_repo.assignments(conn, "acme")
         events = conn.execute(select(func.count()).select_from(tag_history)).scalar()
     old = dt.date(2026, 6, 30)
     result = Build(c).build("acme", as_of=old)
     assert not result.served and "serving rows stay at 2026-10-30" in " ".join(result.notes)
     with c.engine.connect() as conn:
-        assert serving.assignments(conn, "acme") == before
+        assert profiles_repo.assignments(conn, "acme") == before
         assert conn.execute(select(func.count()).select_from(tag_history)).scalar() == events
-        assert set(serving.tags_held_on(conn, "acme", AS_OF)) == {
+        assert set(profiles_repo.tags_held_on(conn, "acme", AS_OF)) == {
             (r["customer_id"], r["tag_id"]) for r in before}
     # membership on the old date comes from that date's snapshots, whatever the build order
     tags = ds.dataset(c.lake.files("acme", "tag_snapshots"), format="parquet").to_table()

@@ -26,7 +26,7 @@ import pyarrow.dataset as ds
 import pytest
 from typer.testing import CliRunner
 
-from caifu.adapters.sor import repo
+from caifu.adapters.sor.repos import ingest as ingest_repo
 from caifu.cli import app
 from caifu.core.errors import ConfigError
 from caifu.data.contracts import registry
@@ -69,7 +69,7 @@ def test_every_customer_has_exactly_one_current_stage(demo) -> None:  # type: ig
     c, r, _ = demo
     assert r.as_of == AS_OF
     with c.engine.connect() as conn:
-        customers = repo.rows(conn, "acme", registry()["customers"])
+        customers = ingest_repo.rows(conn, "acme", registry()["customers"])
     ids = r.stages["customer_id"].to_pylist()
     assert len(ids) == len(set(ids)) == customers.num_rows == 2000
     assert sum(r.counts.values()) == 2000
@@ -198,7 +198,7 @@ def test_cli_counts_flows_and_one_customer_without_names(demo) -> None:  # type:
                  f"客户 {moved} 的阶段变化", f"{r.counts['active']:,}"):
         assert text in res.output
     with c.engine.connect() as conn:
-        names = repo.rows(conn, "acme", registry()["customers"])["name"].to_pylist()
+        names = ingest_repo.rows(conn, "acme", registry()["customers"])["name"].to_pylist()
     assert not [n for n in names if len(n) >= 2 and n in res.output]
     bad = CliRunner().invoke(app, ["lifecycle", "-t", "acme", "-w", str(c.root), "--as-of",
                                    "2020-01-01"])

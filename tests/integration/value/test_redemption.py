@@ -20,12 +20,13 @@ import pytest
 from scipy import stats
 from typer.testing import CliRunner
 
-from caifu.adapters.sor import repo
+from caifu.adapters.sor.repos import ingest as ingest_repo
 from caifu.analytics import redemption as an
 from caifu.cli import app
 from caifu.core.errors import ConfigError
 from caifu.data.contracts import registry
 from caifu.data.demo.world import build_world, to_date
+from caifu.pipelines import fund_ledger as ledger
 from caifu.services.platform.workspace import create_tenant, init_workspace
 from caifu.services.profiles.build import Build
 from caifu.services.value.redemption import (
@@ -88,7 +89,7 @@ def test_default_period_is_the_30_days_to_the_newest_data(built) -> None:  # typ
     assert set(stored["kind"].to_pylist()) == {TASK_KIND}
     assert stored["customer_id"].to_pylist() == r.reassurance["customer_id"].to_pylist()[:10]
     with c.engine.connect() as conn:
-        customers = repo.rows(conn, "acme", registry()["customers"])
+        customers = ingest_repo.rows(conn, "acme", registry()["customers"])
     advisor = dict(zip(customers["customer_id"].to_pylist(),
                        customers["advisor_id"].to_pylist(), strict=True))
     assert all(advisor[t["customer_id"]] == t["advisor_id"] for t in stored.to_pylist())
@@ -124,7 +125,7 @@ def test_higher_propensity_lots_are_redeemed_sooner(built, truth) -> None:  # ty
     with c.scratch("test-redemption") as scratch:
         s = c.session("duckdb", scratch)
         ft = Build(c).load_inputs(s, "acme").fund_transactions
-        matches = s.to_arrow(an.fifo_matches(ft, END))
+        matches = s.to_arrow(ledger.fifo_matches(ft, END))
         lots = s.to_arrow(ft.filter(ft.txn_type.isin(["subscribe", "purchase"])
                                     & (ft.txn_date <= END - dt.timedelta(days=180))))
         s.close()
@@ -193,7 +194,7 @@ def test_cli_prints_the_four_answers_without_names(built, tmp_path: Path) -> Non
     lines = out.read_text(encoding="utf-8-sig").splitlines()
     assert lines[0].startswith("task_id,customer_id,advisor_id") and len(lines) == 6
     with c.engine.connect() as conn:
-        names = repo.rows(conn, "acme", registry()["customers"])["name"].to_pylist()
+        names = ingest_repo.rows(conn, "acme", registry()["customers"])["name"].to_pylist()
     printed = res.output + "\n".join(lines)
     assert not [n for n in names if len(n) >= 2 and n in printed]
     bad = CliRunner().invoke(app, ["redemption", "-t", "acme", "-w", str(c.root), "--from",

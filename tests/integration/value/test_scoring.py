@@ -13,7 +13,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from caifu.adapters.sor import serving
+from caifu.adapters.sor.repos import profiles as profiles_repo
 from caifu.analytics import propensity
 from caifu.pipelines.profile import ProfileInputs, local_date, profile_features
 from caifu.services.container import Container
@@ -148,7 +148,7 @@ def test_scores_become_model_tags_with_reasons(scored) -> None:  # type: ignore[
     c, _, _ = scored
     Build(c).build("acme")
     with c.engine.connect() as conn:
-        rows = [r for r in serving.assignments(conn, "acme") if r["kind"] == "model"]
+        rows = [r for r in profiles_repo.assignments(conn, "acme") if r["kind"] == "model"]
     assert rows
     scores = _scores(c)
     thresholds = {"churn_risk": ("churn_90d", 0.6), "chinext_lead": ("chinext_90d", 0.3),

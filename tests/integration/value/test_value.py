@@ -16,7 +16,7 @@ import pytest
 from scipy import stats
 from typer.testing import CliRunner
 
-from caifu.adapters.sor import repo
+from caifu.adapters.sor.repos import ingest as ingest_repo
 from caifu.analytics import clv
 from caifu.analytics import value as an
 from caifu.analytics.efficiency import CUSTOMER_VALUE_SCHEMA
@@ -66,7 +66,7 @@ def test_the_fit_converges_and_every_customer_opened_by_as_of_has_a_finite_row(v
     assert 0 < r.bgnbd.params.a / (r.bgnbd.params.a + r.bgnbd.params.b) < 0.1
     assert r.gamma_gamma.params.q > 1
     with c.engine.connect() as conn:
-        customers = repo.rows(conn, "acme", registry()["customers"])
+        customers = ingest_repo.rows(conn, "acme", registry()["customers"])
     opened = {cid for cid, day in zip(customers["customer_id"].to_pylist(),
                                       customers["opened_on"].to_pylist(), strict=True)
               if day <= AS_OF}

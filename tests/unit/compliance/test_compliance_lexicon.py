@@ -13,17 +13,16 @@ from caifu.core.errors import ConfigError
 from caifu.core.ids import luhn_valid, resident_id_for, validate_resident_id
 from caifu.data.demo.text import ADVISOR_TEMPLATES
 from caifu.text.compliance import (
-    CATEGORIES,
     Finding,
     Lexicon,
     check,
     check_content,
     default_lexicon,
-    evaluate,
     excerpt,
     footer,
-    labelled_sample,
 )
+from caifu.text.compliance_document import CATEGORIES
+from caifu.text.compliance_eval import evaluate, labelled_sample
 
 ID = "11010519491231002X"  # GB 11643-1999 example vector (identifiers.md)
 ID_OTHER = resident_id_for("440305", date(1990, 7, 21), 42)

@@ -1,6 +1,6 @@
 """The lake commit refuses files with another number of rows than were counted, or another schema.
 
-The system-of-record write checks the count ``repo.insert_rows`` returns, in its transaction.
+The system-of-record write checks the count ``repos.ingest.insert_rows`` returns, in its transaction.
 """
 
 from __future__ import annotations

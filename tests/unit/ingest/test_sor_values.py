@@ -1,6 +1,6 @@
 """The bulk insert stores on SQLite exactly what SQLAlchemy's bind processors would store.
 
-``repo.insert_rows`` converts whole Arrow columns instead of calling a bind processor per
+``repos.ingest.insert_rows`` converts whole Arrow columns instead of calling a bind processor per
 value; a value stored in another spelling ("2024-01-02 09:30:00" for a DateTime, "1.5" for
 money) would compare and sort differently from the rows SQLAlchemy writes elsewhere.
 """
@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy.dialects import sqlite
 
 from caifu.adapters.sor.models import CONTRACT_TABLES
-from caifu.adapters.sor.repo import sqlite_values
+from caifu.adapters.sor.repos.ingest import sqlite_values
 from caifu.data.contracts import registry
 from caifu.data.contracts.arrow import arrow_type
 

@@ -189,7 +189,7 @@ def test_module_respects_layers(path: Path) -> None:
     ("caifu.core.fake", "import pyarrow.compute as pc\n", "core must not import I/O"),
     ("caifu.core.fake", "from caifu.data.contracts import Table\n", "outside core"),
     ("caifu.core.fake", "from ..data import contracts\n", "outside core"),
-    ("caifu.pipelines.fake", "from caifu.adapters.sor import repo\n", "no connections"),
+    ("caifu.pipelines.fake", "from caifu.adapters.sor.repos import ingest\n", "no connections"),
     ("caifu.pipelines.fake", "def f():\n    from caifu.services import ingest\n",
      "no connections"),
     ("caifu.pipelines.fake", "from ..adapters.lake.delta import Lake\n", "no connections"),
@@ -228,7 +228,7 @@ def test_checker_catches_violation(module: str, source: str, expected: str) -> N
     ("caifu.analytics.fake", "from caifu.pipelines.fund_ledger import open_lots\n"),
     ("caifu.adapters.fake", "import duckdb\nfrom caifu.data.contracts import Table\n"),
     ("caifu.services.fake", "from caifu.settings import Settings\n"
-                            "from caifu.adapters.sor import repo\n"),
+                            "from caifu.adapters.sor.repos import ingest\n"),
     ("caifu.cli", "from caifu import __version__\nfrom caifu.services import ingest\n"
                   "from caifu.settings import Settings\n"),
 ])

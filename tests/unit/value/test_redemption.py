@@ -11,7 +11,10 @@ import pyarrow as pa
 import pytest
 
 from caifu.adapters.engines.duckdb import connect
+from caifu.analytics import reassurance as rs
 from caifu.analytics import redemption as an
+from caifu.analytics import redemption_effects as effects
+from caifu.pipelines import fund_ledger as ledger
 
 _con = connect()
 MONEY = pa.decimal128(18, 2)
@@ -82,7 +85,7 @@ def test_funds_ranked_by_redeemed_amount_with_share_ratio() -> None:
 
 
 def test_fifo_consumes_the_oldest_lot_first() -> None:
-    m = _rows(an.fifo_matches(_ledger(), D(2025, 3, 31)).order_by(
+    m = _rows(ledger.fifo_matches(_ledger(), D(2025, 3, 31)).order_by(
         ["redeem_date", "lot_date"]))
     got = [(r["customer_id"], r["lot_type"], r["lot_date"], r["matched_shares"],
             r["holding_days"]) for r in m]
@@ -112,8 +115,8 @@ def test_holding_period_per_redemption_and_quartiles() -> None:
 
 
 def test_nav_series_and_drawdown() -> None:
-    navs = an.nav_series(_ledger())
-    dd = {r["fund_code"]: r for r in _rows(an.nav_drawdowns(navs, D(2025, 3, 31),
+    navs = ledger.nav_series(_ledger())
+    dd = {r["fund_code"]: r for r in _rows(ledger.nav_drawdowns(navs, D(2025, 3, 31),
                                                             D(2025, 3, 31), 60))}
     # F1 in Jan 30 … Mar 31: 1.2 (Feb 1), 0.9 (Mar 1), 0.8 (Mar 5)
     assert dd["F1"]["peak_nav"] == Decimal("1.2") and dd["F1"]["last_nav"] == Decimal("0.8")
@@ -124,7 +127,7 @@ def test_nav_series_and_drawdown() -> None:
     rebound = ibis.memtable({"fund_code": ["F"] * 4, "nav_date": [D(2025, 1, d) for d in
                                                                   (1, 2, 3, 4)],
                              "nav": [1.0, 2.0, 1.0, 1.5]})
-    r = _rows(an.nav_drawdowns(rebound, D(2025, 1, 1), D(2025, 1, 4)))[0]
+    r = _rows(ledger.nav_drawdowns(rebound, D(2025, 1, 1), D(2025, 1, 4)))[0]
     assert (r["max_drawdown"], r["current_drawdown"]) == (pytest.approx(0.5),
                                                           pytest.approx(0.25))
     assert not any(r["conflicting"] for r in _rows(navs))
@@ -132,12 +135,12 @@ def test_nav_series_and_drawdown() -> None:
 
 def test_open_lots_carry_the_remaining_paid_in_cost() -> None:
     lots = {(r["customer_id"], r["fund_code"], r["lot_type"]): r
-            for r in _rows(an.open_lots(_ledger(), D(2025, 3, 31)))}
+            for r in _rows(ledger.open_lots(_ledger(), D(2025, 3, 31)))}
     assert lots[("C1", "F1", "purchase")]["remaining"] == Decimal(500)
     assert lots[("C1", "F1", "purchase")]["cost"] == Decimal(600)  # 1200 × 500/1000
     assert lots[("C2", "F1", "purchase")]["cost"] == Decimal(330)  # 550 × 300/500
     assert lots[("C2", "F2", "dividend")]["cost"] == 0  # reinvested income is not paid in
-    pos = {(r["customer_id"], r["fund_code"]): r for r in _rows(an.holder_positions(
+    pos = {(r["customer_id"], r["fund_code"]): r for r in _rows(ledger.holder_positions(
         _ledger(), _funds(), ibis.memtable({"customer_id": ["C1"], "advisor_id": ["A1"]}),
         D(2025, 3, 31)))}
     assert pos[("C1", "F1")]["value"] == Decimal("400.00")  # 500 × 0.8
@@ -148,7 +151,7 @@ def test_open_lots_carry_the_remaining_paid_in_cost() -> None:
 
 def test_exposed_holdings_flag_redemptions_and_position_features() -> None:
     rows = {(r["customer_id"], r["fund_code"]): r
-            for r in _rows(an.exposed_holdings(_ledger(), _funds(), MARCH))}
+            for r in _rows(effects.exposed_holdings(_ledger(), _funds(), MARCH))}
     assert set(rows) == {("C1", "F1"), ("C2", "F1"), ("C2", "F2"), ("C3", "F2")}
     assert [k for k, r in sorted(rows.items()) if r["redeemed"]] == [
         ("C1", "F1"), ("C2", "F1"), ("C3", "F2")]
@@ -174,7 +177,7 @@ PREHISTORY = [
 
 def test_holdings_older_than_the_history_keep_their_value_at_the_start() -> None:
     rows = {(r["customer_id"], r["fund_code"]): r
-            for r in _rows(an.exposed_holdings(_ledger(PREHISTORY), _funds(), MARCH))}
+            for r in _rows(effects.exposed_holdings(_ledger(PREHISTORY), _funds(), MARCH))}
     # C4 on Feb 28: the Jan 15 lot (500) and 300 shares held since before the history — known
     # only from the March redemption; 800 × 1.2. Their cost and age are unknown, so the
     # return and age are too (not the Jan 15 lot's 20% and 44 days).
@@ -193,8 +196,8 @@ def test_holdings_older_than_the_history_keep_their_value_at_the_start() -> None
     assert (c5["value_at_start"], c5["return_at_start"], c5["held_days_at_start"]) == (
         pytest.approx(1200.0), pytest.approx(0.0), 27)
     # every holding is in the value comparison; the unknown age leaves C4 out of that one
-    numeric = {r["feature"]: r for r in an.compare_redeemed(_con.to_pyarrow(
-        an.exposed_holdings(_ledger(PREHISTORY), _funds(), MARCH))).to_pylist()
+    numeric = {r["feature"]: r for r in effects.compare_redeemed(_con.to_pyarrow(
+        effects.exposed_holdings(_ledger(PREHISTORY), _funds(), MARCH))).to_pylist()
         if r["kind"] == "numeric"}
     assert (numeric["value_at_start"]["n"], numeric["value_at_start"]["redeemed"]) == (3, 2)
     assert (numeric["held_days_at_start"]["n"], numeric["held_days_at_start"]["redeemed"]) == (
@@ -204,7 +207,7 @@ def test_holdings_older_than_the_history_keep_their_value_at_the_start() -> None
 def test_a_holding_known_only_from_its_redemption_has_a_value_at_the_start() -> None:
     # C3 redeemed 100 shares of F2 on Mar 2, its only earlier trace: 100 × 1.0 (Feb 28 NAV)
     c3 = {(r["customer_id"], r["fund_code"]): r
-          for r in _rows(an.exposed_holdings(_ledger(), _funds(), MARCH))}[("C3", "F2")]
+          for r in _rows(effects.exposed_holdings(_ledger(), _funds(), MARCH))}[("C3", "F2")]
     assert (c3["redeemed"], c3["value_at_start"]) == (True, pytest.approx(100.0))
     assert c3["prehistory_shares_at_start"] == Decimal(100)
     assert c3["return_at_start"] is None and c3["held_days_at_start"] is None
@@ -214,22 +217,22 @@ def test_categorical_effect_risk_ratio_and_cramers_v() -> None:
     levels = ["a"] * 4 + ["b"] * 6
     redeemed = pa.array([True, True, True, False, True] + [False] * 5).to_numpy(
         zero_copy_only=False)
-    rows, v, p = an.categorical_effect(levels, redeemed)
+    rows, v, p = effects.categorical_effect(levels, redeemed)
     a, b = rows
     assert (a["n"], a["redeemed"], a["rate"]) == (4, 3, 0.75)
     assert a["risk_ratio"] == pytest.approx(0.75 / (1 / 6))  # 4.5
     assert b["risk_ratio"] == pytest.approx((1 / 6) / 0.75)
     assert v == pytest.approx(14 / 24)  # phi = (3·5 − 1·1) / √(4·6·4·6)
     assert 0 < p < 1
-    _, v_one, _ = an.categorical_effect(["a"] * 3, redeemed[:3])
+    _, v_one, _ = effects.categorical_effect(["a"] * 3, redeemed[:3])
     assert v_one is None
 
 
 def test_rank_biserial_counts_pairs() -> None:
-    r, p = an.rank_biserial(pa.array([3.0, 5, 7]).to_numpy(), pa.array([1.0, 2, 4, 6]).to_numpy())
+    r, p = effects.rank_biserial(pa.array([3.0, 5, 7]).to_numpy(), pa.array([1.0, 2, 4, 6]).to_numpy())
     assert r == pytest.approx(2 * 9 / 12 - 1)  # 9 of 12 pairs favour the redeemed
     assert 0 < p <= 1
-    assert an.rank_biserial(pa.array([1.0]).to_numpy(), pa.array([], pa.float64()).to_numpy()
+    assert effects.rank_biserial(pa.array([1.0]).to_numpy(), pa.array([], pa.float64()).to_numpy()
                             ) == (None, None)
 
 
@@ -237,7 +240,7 @@ def test_compare_redeemed_rows() -> None:
     t = pa.table({"redeemed": [True, True, True, False, True, False, False, False, False, False],
                   "fund_type": ["a"] * 4 + ["b"] * 6,
                   "value_at_start": [3.0, 5, 7, 1, None, 2, 4, 6, None, None]})
-    out = an.compare_redeemed(t, categorical=["fund_type"], numeric=["value_at_start"])
+    out = effects.compare_redeemed(t, categorical=["fund_type"], numeric=["value_at_start"])
     rows = out.to_pylist()
     assert [(r["feature"], r["level"]) for r in rows] == [
         ("fund_type", "a"), ("fund_type", "b"), ("value_at_start", None)]
@@ -257,13 +260,13 @@ def test_redemption_wave_found_against_the_median_window() -> None:
     counts = [1] * 60
     counts[30:33] = [10, 10, 10]
     end = date.fromordinal(start.toordinal() + 59)
-    waves = an.redemption_waves(_daily(counts, start), start, end).to_pylist()
+    waves = rs.redemption_waves(_daily(counts, start), start, end).to_pylist()
     # full 10-day windows: 10 (39 of them), 19, 28, 37 (8) → median 10, threshold 30:
     # windows ending on days 32–39 are high, so the wave is days 23 … 39
     assert waves == [{"wave_start": D(2025, 1, 24), "wave_end": D(2025, 2, 9),
                       "redemptions": 44, "peak_window": 37, "baseline": 10.0}]
-    assert an.redemption_waves(_daily(counts, start), start, end, factor=4.0).num_rows == 0
-    steady = an.redemption_waves(_daily([1] * 60, start), start, end, minimum=0)
+    assert rs.redemption_waves(_daily(counts, start), start, end, factor=4.0).num_rows == 0
+    steady = rs.redemption_waves(_daily([1] * 60, start), start, end, minimum=0)
     assert steady.num_rows == 0  # every window at the baseline: a steady flow is no wave
 
 
@@ -276,7 +279,7 @@ def _positions() -> pa.Table:
         "drawdown": [1 - 0.8 / 1.2, 0.0, None]})
 
 
-def _reassure(rules: an.ReassuranceRules | None = None, current_from: date | None = None
+def _reassure(rules: rs.ReassuranceRules | None = None, current_from: date | None = None
               ) -> list[dict]:
     redemptions = pa.table({"customer_id": ["C2", "C3", "C9"], "fund_code": ["F1", "F2", "F1"],
                             "txn_date": pa.array([D(2025, 3, 5), D(2025, 1, 15), D(2025, 3, 6)],
@@ -285,7 +288,7 @@ def _reassure(rules: an.ReassuranceRules | None = None, current_from: date | Non
                       "wave_end": pa.array([D(2025, 3, 10)], pa.date32())})
     tags = pa.table({"customer_id": ["C3", "C1", "C2"],
                      "tag_id": ["intent_redeem", "recent_loss", "dormant"]})
-    return an.reassurance_list(_positions(), redemptions, waves, tags, rules,
+    return rs.reassurance_list(_positions(), redemptions, waves, tags, rules,
                                {"intent_redeem": "想赎回"}, current_from).to_pylist()
 
 
@@ -310,9 +313,9 @@ def test_reassurance_scores_reasons_and_breaks_ties_transparently() -> None:
 
 def test_reassurance_points_and_thresholds_are_the_rules() -> None:
     points = {"fund_drawdown": 1, "resembles_redeemers": 5, "recent_loss": 1, "chat_signal": 2}
-    rows = _reassure(an.ReassuranceRules(points=points))
+    rows = _reassure(rs.ReassuranceRules(points=points))
     assert [(r["customer_id"], r["score"]) for r in rows] == [("C2", 5), ("C1", 2), ("C3", 2)]
-    strict = _reassure(an.ReassuranceRules(drawdown=0.4, loss=0.4, loss_tags=()))
+    strict = _reassure(rs.ReassuranceRules(drawdown=0.4, loss=0.4, loss_tags=()))
     assert [r["customer_id"] for r in strict] == ["C2", "C3"]  # C1's reasons are below them
 
 

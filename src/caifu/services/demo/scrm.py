@@ -44,7 +44,7 @@ from caifu.services.scrm.callback_apply import WeComEvents
 from caifu.services.scrm.callback_intake import Callbacks
 from caifu.services.scrm.campaigns import Campaigns
 from caifu.services.scrm.funnel import CampaignFunnel, record_hit
-from caifu.text.compliance import evaluate, labelled_sample
+from caifu.text.compliance_eval import evaluate, labelled_sample
 
 T = CONTRACT_TABLES
 CORP, AGENT, SECRET = "wwcaifudemo0000001", "1000002", "caifu-demo-app-secret"

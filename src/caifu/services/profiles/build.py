@@ -35,7 +35,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from caifu.adapters.engines.session import EngineSession
-from caifu.adapters.sor import repo, serving
+from caifu.adapters.sor.repos import ingest as ingest_repo
+from caifu.adapters.sor.repos import profiles as repo
 from caifu.core.errors import ConfigError
 from caifu.core.tags import TagDefinition
 from caifu.data.contracts import registry
@@ -116,7 +117,7 @@ class Build:
                     data: pa.Table | None = repo.rows_of_customers(conn, tenant, contract,
                                                                    customers)
                 else:
-                    data = repo.rows(conn, tenant, contract)
+                    data = ingest_repo.rows(conn, tenant, contract)
                 if data is None:
                     data = contract_schema(contract).empty_table()
                 tables[name] = s.from_arrow(f"{tenant}_{name}", data)
@@ -187,7 +188,7 @@ class Build:
         mark = lap("write_lake", mark)
 
         with self.c.engine.connect() as conn:
-            current = serving.serving_as_of(conn, tenant)
+            current = repo.serving_as_of(conn, tenant)
         if current is not None and as_of < current:
             result.notes.append(f"serving rows stay at {current}: {as_of} is older; its "
                                 "profile and tag snapshots were recorded in the lake")
@@ -276,14 +277,14 @@ class Build:
         result.served = True
         cids = features["customer_id"].to_pylist()
         if customers is None:
-            serving.replace_profiles(conn, tenant, as_of, cids, features_json(features), now)
+            repo.replace_profiles(conn, tenant, as_of, cids, features_json(features), now)
         else:
-            serving.replace_profiles(conn, tenant, as_of, cids, features_json(features), now,
+            repo.replace_profiles(conn, tenant, as_of, cids, features_json(features), now,
                                      only=customers)
         old = {(r["customer_id"], r["tag_id"]): r
-               for r in serving.assignments(conn, tenant, customer_ids=customers)}
+               for r in repo.assignments(conn, tenant, customer_ids=customers)}
         new = {(h.customer_id, h.tag_id): h for h in hits}
-        cols: dict[str, list[Any]] = {c: [] for c in serving.ASSIGNMENT_COLUMNS}
+        cols: dict[str, list[Any]] = {c: [] for c in repo.ASSIGNMENT_COLUMNS}
         for key, h in sorted(new.items()):
             prior = old.get(key)
             gained_at = prior["gained_at"] if prior else now
@@ -294,7 +295,7 @@ class Build:
                          ("expires_at", h.expires_at)):
                 cols[c].append(v)
         # assignments of tags no longer defined are left alone, not silently dropped
-        serving.replace_assignments(conn, tenant, cols, tag_ids=ids, customer_ids=customers)
+        repo.replace_assignments(conn, tenant, cols, tag_ids=ids, customer_ids=customers)
         gained = [new[k] for k in sorted(new.keys() - old.keys())]
         lost = [old[k] for k in sorted(old.keys() - new.keys()) if k[1] in ids]
         _record_history(conn, tenant, as_of, now, gained, lost, result)
@@ -350,7 +351,7 @@ def _record_history(conn: Any, tenant: str, as_of: dt.date, now: dt.datetime,
                                now, None), strict=True):
             rows[c].append(v)
         result.lost[r["tag_id"]] = result.lost.get(r["tag_id"], 0) + 1
-    serving.add_history(conn, tenant, rows)
+    repo.add_history(conn, tenant, rows)
 
 
 def _json(value: Any) -> str:

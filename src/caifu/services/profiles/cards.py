@@ -37,11 +37,9 @@ import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
 import pyarrow.parquet as pq
-from sqlalchemy import delete
 
 from caifu.adapters.engines.session import EngineSession
-from caifu.adapters.sor import serving
-from caifu.adapters.sor.models import customer_cards
+from caifu.adapters.sor.repos import profiles as repo
 from caifu.adapters.sor.store import bulk_transaction
 from caifu.data.contracts.tables import CHANNELS
 from caifu.pipelines import cards as pc
@@ -216,16 +214,13 @@ class Cards:
 
     def _write(self, tenant: str, as_of: dt.date, spool: Any) -> None:
         built_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-        t = customer_cards
         with bulk_transaction(self.c.engine) as conn:
-            conn.execute(delete(t).where(t.c.tenant_id == tenant))
+            repo.delete_cards(conn, tenant)
             for batch in pq.ParquetFile(spool).iter_batches(batch_size=WRITE_CHUNK):
-                n = batch.num_rows
-                serving.bulk_insert(conn, t, {
-                    "tenant_id": [tenant] * n, "customer_id": batch["customer_id"].to_pylist(),
-                    "as_of": [as_of] * n, "card_json": batch["card_json"].to_pylist(),
-                    "built_at": [built_at] * n,
-                    "lifecycle_stage": batch["lifecycle_stage"].to_pylist()})
+                repo.insert_cards(conn, tenant, as_of, built_at,
+                                  batch["customer_id"].to_pylist(),
+                                  batch["card_json"].to_pylist(),
+                                  batch["lifecycle_stage"].to_pylist())
 
 
 def _batches(s: EngineSession, expr: ir.Table, size: int) -> Iterator[pa.RecordBatch]:

@@ -16,10 +16,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
-from caifu.adapters.sor import serving
-from caifu.adapters.sor.models import CONTRACT_TABLES, customer_cards
+from caifu.adapters.sor.repos import profiles as repo
 from caifu.core.errors import ConfigError
 from caifu.core.levels import mask, must_mask
 from caifu.data.contracts import registry
@@ -41,20 +40,19 @@ class Unmask:
 def masked_master(c: Container, tenant: str, customer_id: str,
                   unmask: Unmask | None = None) -> dict[str, Any]:
     contract = registry()["customers"]
-    t = CONTRACT_TABLES["customers"]
     with c.engine.connect() as conn:
-        found = conn.execute(select(t.c.customer_id).where(
-            t.c.tenant_id == tenant, t.c.customer_id == customer_id)).first()
-    if found is None:
+        found = repo.customer_exists(conn, tenant, customer_id)
+    if not found:
         raise ConfigError(f"no customer {customer_id!r} in tenant {tenant!r}")
     sensitive = [n for n in SHOWN if must_mask(contract[n].level)]
     if unmask is not None:  # recorded first: a read that cannot be audited does not happen
         audit.append(c, tenant, unmask.actor, "unmask", customer_ids=[customer_id],
                      fields=sensitive, reason=unmask.reason)
     with c.engine.connect() as conn:
-        row = conn.execute(select(*(t.c[n] for n in SHOWN)).where(
-            t.c.tenant_id == tenant, t.c.customer_id == customer_id)).one()
-    return masked_row(row._mapping) if unmask is None else dict(row._mapping)
+        row = repo.customer_master(conn, tenant, customer_id, SHOWN)
+    if row is None:  # erased between the two reads
+        raise ConfigError(f"no customer {customer_id!r} in tenant {tenant!r}")
+    return masked_row(row) if unmask is None else row
 
 
 def masked_row(row: Mapping[Any, Any]) -> dict[str, Any]:
@@ -73,12 +71,12 @@ def customer_view(c: Container, tenant: str, customer_id: str,
                   unmask: Unmask | None = None) -> dict[str, Any]:
     view: dict[str, Any] = {"customer": masked_master(c, tenant, customer_id, unmask)}
     with c.engine.connect() as conn:
-        prof = serving.profile(conn, tenant, customer_id)
+        prof = repo.profile(conn, tenant, customer_id)
         view["as_of"] = prof[0] if prof else None
         view["features"] = json.loads(prof[1]) if prof else {}
         view["tags"] = [{**a, "evidence": json.loads(a.pop("evidence_json"))}
-                        for a in serving.assignments(conn, tenant, customer_id=customer_id)]
-        view["history"] = serving.history(conn, tenant, customer_id)
+                        for a in repo.assignments(conn, tenant, customer_id=customer_id)]
+        view["history"] = repo.history(conn, tenant, customer_id)
         view["card"], note = card(conn, tenant, customer_id)
     view["notes"] = [note] if note else []
     return view
@@ -87,15 +85,10 @@ def customer_view(c: Container, tenant: str, customer_id: str,
 def card(conn: Connection, tenant: str, customer_id: str) -> tuple[dict[str, Any] | None,
                                                                     str | None]:
     """The customer's card (``services/profiles/cards.py``) by primary key, or None and why not."""
-    t = customer_cards
-    row = conn.execute(select(t.c.card_json, t.c.built_at).where(
-        t.c.tenant_id == tenant, t.c.customer_id == customer_id)).first()
+    row = repo.card(conn, tenant, customer_id)
     if row is not None:
         return {**json.loads(row[0]), "built_at": row[1].isoformat()}, None
-    # only on a miss: whether the tenant has cards at all (the primary key's first column)
-    built = conn.execute(select(t.c.customer_id).where(t.c.tenant_id == tenant).limit(1)
-                         ).first()
-    if built is None:
+    if not repo.has_cards(conn, tenant):  # only on a miss
         return None, f"no customer cards yet for tenant {tenant!r}: run `caifu cards -t {tenant}`"
     return None, ("no card for this customer in the last build (opened after its date, or "
                   "under storage only): run `caifu cards` again")
@@ -103,13 +96,13 @@ def card(conn: Connection, tenant: str, customer_id: str) -> tuple[dict[str, Any
 
 def tag_counts(c: Container, tenant: str) -> list[tuple[str, int]]:
     with c.engine.connect() as conn:
-        return serving.tag_counts(conn, tenant)
+        return repo.tag_counts(conn, tenant)
 
 
 def examples(c: Container, tenant: str, tag_ids: list[str], n: int = 3) -> list[str]:
     """A few customers holding the given tags (most tags first), for the demo's summary."""
     with c.engine.connect() as conn:
-        rows = serving.assignments(conn, tenant, tag_ids=tag_ids)
+        rows = repo.assignments(conn, tenant, tag_ids=tag_ids)
     count: dict[str, int] = {}
     for r in rows:
         count[r["customer_id"]] = count.get(r["customer_id"], 0) + 1

@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 from ibis.common.exceptions import IbisError
 
 from caifu.adapters.engines.session import EngineSession
-from caifu.adapters.sor import serving
+from caifu.adapters.sor.repos import profiles as repo
 from caifu.core import expressions as ex
 from caifu.core.errors import CaifuError, ConfigError
 from caifu.pipelines.profile import FEATURE_KINDS
@@ -61,19 +61,19 @@ class Segments:
         self.parse(tenant, expression)
         now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
         with self.c.engine.begin() as conn:
-            serving.save_segment(conn, tenant, segment_id, name, expression, now)
+            repo.save_segment(conn, tenant, segment_id, name, expression, now)
 
     def list(self, tenant: str) -> list[dict]:
         with self.c.engine.connect() as conn:
-            rows = serving.list_segments(conn, tenant)
+            rows = repo.list_segments(conn, tenant)
             for r in rows:
-                sizes = serving.sizes(conn, tenant, r["segment_id"])
+                sizes = repo.sizes(conn, tenant, r["segment_id"])
                 r["latest"] = sizes[-1] if sizes else None
         return rows
 
     def get(self, tenant: str, segment_id: str) -> dict:
         with self.c.engine.connect() as conn:
-            seg = serving.get_segment(conn, tenant, segment_id)
+            seg = repo.get_segment(conn, tenant, segment_id)
         if seg is None:
             raise ConfigError(f"no segment {segment_id!r} in tenant {tenant!r} "
                               "(see `caifu segment list`)")
@@ -141,7 +141,7 @@ class Segments:
                 problems.append(f"segment {seg['segment_id']} not sized: {exc}")
         with self.c.engine.begin() as conn:
             for segment_id, members in out.items():
-                serving.record_size(conn, tenant, segment_id, day, members, now)
+                repo.record_size(conn, tenant, segment_id, day, members, now)
         return out, problems
 
 

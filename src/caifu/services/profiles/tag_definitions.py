@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from caifu.adapters.sor import serving
+from caifu.adapters.sor.repos import profiles as repo
 from caifu.core.errors import ConfigError
 from caifu.core.tags import TagDefinition, parse_definitions
 from caifu.pipelines.profile import FEATURE_KINDS
@@ -47,11 +47,11 @@ def register_versions(c: Container, tenant: str, definitions: list[TagDefinition
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     with c.engine.begin() as conn:
         for d in definitions:
-            stored = serving.stored_spec(conn, tenant, d.id, d.version)
+            stored = repo.stored_spec(conn, tenant, d.id, d.version)
             if stored is not None and stored != spec_json(d):
                 raise ConfigError(
                     f"{source}: tags.{d.id} changed but is still version {d.version}; "
                     f"bump its version so earlier evidence keeps its meaning")
-        serving.record_definitions(
+        repo.record_definitions(
             conn, tenant, ((d.id, d.version, d.kind, d.name, spec_json(d)) for d in definitions),
             now)

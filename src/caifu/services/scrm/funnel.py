@@ -25,28 +25,21 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import ibis
-from sqlalchemy import and_, func, insert, select, update
 
-from caifu.adapters.sor.models import CONTRACT_TABLES
-from caifu.adapters.sor.scrm_models import campaign_contacts, campaign_decisions, campaign_runs
+from caifu.adapters.sor.repos import scrm as repo
+from caifu.adapters.sor.repos import scrm_campaigns as runs
 from caifu.core.errors import NotFoundError
 from caifu.scrm import campaigns as gate
 from caifu.services.container import Container
 from caifu.services.platform.workspace import get_tenant
-from caifu.services.scrm.campaigns import Campaigns, _chunks, _now
+from caifu.services.scrm.campaigns import Campaigns, _now
 
 
 def _day_facts(c: Container, tenant: str, ids: Sequence[str], table: str, column: str,
                kind: str) -> list[gate.Fact]:
-    t = CONTRACT_TABLES[table]
-    out = []
     with c.engine.connect() as conn:
-        for part in _chunks(ids):
-            for r in conn.execute(select(t.c.customer_id, t.c[column]).where(
-                    t.c.tenant_id == tenant, t.c.customer_id.in_(part),
-                    t.c[column].is_not(None))):
-                out.append(gate.Fact(r[0], kind, r[1]))
-    return out
+        return [gate.Fact(cid, kind, value)
+                for cid, value in repo.day_facts(conn, tenant, table, column, ids)]
 
 
 def _lake_facts(c: Container, tenant: str, ids: Sequence[str], since: dt.datetime,
@@ -90,11 +83,8 @@ class CampaignFunnel:
             raise NotFoundError(f"campaign {campaign_id} has no run")
         if camp["channel"] == "channel_qr":
             self._qr_contacts(tenant, campaign_id)
-        k = campaign_contacts
         with self.c.engine.connect() as conn:
-            rows = conn.execute(select(k.c.customer_id, k.c.sent_at).where(
-                k.c.tenant_id == tenant, k.c.campaign_id == campaign_id,
-                k.c.sent_at.is_not(None), k.c.converted_at.is_(None))).all()
+            rows = runs.unconverted_sent(conn, tenant, campaign_id)
         if not rows:
             return 0
         kinds = gate.CONVERSIONS.get(camp["goal"], gate.CONVERSIONS[None])
@@ -118,31 +108,20 @@ class CampaignFunnel:
             if hit is not None:
                 found.append((r.customer_id, *hit))
         with self.c.engine.begin() as conn:
-            for cid, kind, at in found:
-                conn.execute(update(k).where(k.c.tenant_id == tenant,
-                                             k.c.campaign_id == campaign_id,
-                                             k.c.customer_id == cid)
-                             .values(converted_at=at, conversion=kind))
+            runs.mark_converted(conn, tenant, campaign_id, found)
         return len(found)
 
     def _qr_contacts(self, tenant: str, campaign_id: str) -> None:
-        f, k = CONTRACT_TABLES["wecom_follows"], campaign_contacts
         state = gate.qr_state(campaign_id)
         with self.c.engine.begin() as conn:
-            have = {r[0] for r in conn.execute(select(k.c.customer_id).where(
-                k.c.tenant_id == tenant, k.c.campaign_id == campaign_id))}
-            first: dict[str, Any] = {}
-            for r in conn.execute(select(f).where(f.c.tenant_id == tenant, f.c.state == state,
-                                                  f.c.customer_id.is_not(None))
-                                  .order_by(f.c.added_at)):
-                first.setdefault(r.customer_id, r)
-            rows = [{"tenant_id": tenant, "campaign_id": campaign_id, "customer_id": cid,
+            have = runs.contact_customers(conn, tenant, campaign_id)
+            first = repo.first_follows_by_state(conn, tenant, state)
+            rows = [{"customer_id": cid,
                      "advisor_id": r.advisor_id, "external_userid": r.external_userid,
                      "targeted_at": r.added_at, "sent_at": r.added_at,
                      "delivered_at": r.added_at}
                     for cid, r in first.items() if cid not in have]
-            if rows:
-                conn.execute(insert(k), rows)
+            runs.add_contacts(conn, tenant, campaign_id, rows)
 
     def funnel(self, tenant: str, campaign_id: str) -> dict[str, Any]:
         """One campaign's funnel: counts and rates per stage, conversions by kind, and how
@@ -151,17 +130,10 @@ class CampaignFunnel:
         run = self.campaigns.run(tenant, campaign_id)
         if run is None:
             raise NotFoundError(f"campaign {campaign_id} has no run")
-        k, d = campaign_contacts, campaign_decisions
-        stages = [k.c[f"{s}_at"] for s in gate.STAGES]
         with self.c.engine.connect() as conn:
-            rows = [dict(r._mapping) for r in conn.execute(
-                select(*stages).where(k.c.tenant_id == tenant, k.c.campaign_id == campaign_id))]
-            kinds: dict[Any, Any] = dict(conn.execute(select(k.c.conversion, func.count()).where(
-                k.c.tenant_id == tenant, k.c.campaign_id == campaign_id,
-                k.c.conversion.is_not(None)).group_by(k.c.conversion)).all())
-            blocked: dict[Any, Any] = dict(conn.execute(select(d.c.rule, func.count()).where(
-                d.c.tenant_id == tenant, d.c.campaign_id == campaign_id,
-                d.c.outcome == "blocked").group_by(d.c.rule)).all())
+            rows = runs.stage_rows(conn, tenant, campaign_id, gate.STAGES)
+            kinds = runs.conversion_counts(conn, tenant, campaign_id)
+            blocked = runs.blocked_counts(conn, tenant, campaign_id)
         return {"campaign_id": campaign_id, "name": camp["name"], "channel": camp["channel"],
                 "goal": camp["goal"], "status": run["status"],
                 "sent_at": run["sent_at"].isoformat() if run["sent_at"] else None,
@@ -174,22 +146,16 @@ class CampaignFunnel:
     def compare(self, tenant: str) -> list[dict[str, Any]]:
         """One row per campaign — live runs and lake history — with counts and rates per
         stage, newest first. A campaign with a live run shows the live figures."""
-        cp, r, k = CONTRACT_TABLES["campaigns"], campaign_runs, campaign_contacts
         with self.c.engine.connect() as conn:
-            info = {x.campaign_id: dict(x._mapping) for x in conn.execute(
-                select(cp.c.campaign_id, cp.c.name, cp.c.channel, cp.c.goal, cp.c.starts_on,
-                       cp.c.spend).where(cp.c.tenant_id == tenant))}
-            live_ids = [x[0] for x in conn.execute(select(r.c.campaign_id).where(
-                r.c.tenant_id == tenant))]
-            counts: dict[str, dict[str, int]] = {cid: dict.fromkeys(gate.STAGES, 0)
-                                                 for cid in live_ids}
-            stage_cols = [k.c[f"{s}_at"] for s in gate.STAGES]
-            for row in conn.execute(select(k.c.campaign_id, *stage_cols).where(
-                    k.c.tenant_id == tenant)):
-                m = dict(row._mapping)
-                n = counts.setdefault(m["campaign_id"], dict.fromkeys(gate.STAGES, 0))
-                for s in gate.STAGES[:gate.reached(m) + 1]:
-                    n[s] += 1
+            info = runs.campaign_infos(conn, tenant)
+            live_ids = runs.run_ids(conn, tenant)
+            stage_rows = runs.stage_rows(conn, tenant, None, gate.STAGES)
+        counts: dict[str, dict[str, int]] = {cid: dict.fromkeys(gate.STAGES, 0)
+                                             for cid in live_ids}
+        for m in stage_rows:
+            n = counts.setdefault(m["campaign_id"], dict.fromkeys(gate.STAGES, 0))
+            for s in gate.STAGES[:gate.reached(m) + 1]:
+                n[s] += 1
         out = [self._row(info.get(cid, {}), cid, "live", n) for cid, n in counts.items()]
         for cid, n in self._history(tenant).items():
             if cid not in counts:
@@ -232,20 +198,10 @@ def record_hit(c: Container, token: str, kind: str, on: dt.datetime | None = Non
     is not http(s) — the caller answers 404 and learns nothing else."""
     if not token or len(token) > 32 or kind not in ("open", "click"):
         return None
-    k, cp, ci = campaign_contacts, CONTRACT_TABLES["campaigns"], CONTRACT_TABLES["content_items"]
     on = on or _now()
     with c.engine.begin() as conn:
-        row = conn.execute(select(k.c.tenant_id, k.c.campaign_id, k.c.customer_id, ci.c.url)
-                           .join(cp, and_(cp.c.tenant_id == k.c.tenant_id,
-                                          cp.c.campaign_id == k.c.campaign_id))
-                           .join(ci, and_(ci.c.tenant_id == cp.c.tenant_id,
-                                          ci.c.content_id == cp.c.content_id))
-                           .where(k.c.tracking_token == token)).first()
+        row = runs.contact_by_token(conn, token)
         if row is None or not str(row.url or "").startswith(("https://", "http://")):
             return None
-        key = and_(k.c.tenant_id == row.tenant_id, k.c.campaign_id == row.campaign_id,
-                   k.c.customer_id == row.customer_id)
-        conn.execute(update(k).where(key, k.c.opened_at.is_(None)).values(opened_at=on))
-        if kind == "click":
-            conn.execute(update(k).where(key, k.c.clicked_at.is_(None)).values(clicked_at=on))
+        runs.mark_hit(conn, row.tenant_id, row.campaign_id, row.customer_id, kind, on)
     return str(row.url)

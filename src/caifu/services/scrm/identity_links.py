@@ -31,10 +31,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, insert, select, update
+from sqlalchemy import Connection
 
-from caifu.adapters.sor.models import CONTRACT_TABLES
-from caifu.adapters.sor.scrm_models import wecom_links
+from caifu.adapters.sor.repos import scrm as repo
 from caifu.core.errors import ConfigError
 from caifu.core.levels import mask_name
 from caifu.scrm.linking import ContactFacts, CustomerRef, LinkDecision, mobile_key
@@ -44,22 +43,11 @@ from caifu.services.container import Container
 from caifu.services.platform.workspace import get_tenant
 
 LINKED, REVIEW, REJECTED, UNLINKED = "linked", "review", "rejected", "unlinked"
-CHUNK = 500  # values per IN (...): SQLite's variable limit, and sane plans on PostgreSQL
-SCAN_ABOVE = 2000  # lookup keys beyond which one scan of the customers beats IN queries
 
-follows = CONTRACT_TABLES["wecom_follows"]
-customers = CONTRACT_TABLES["customers"]
 
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
-
-
-def key_chunks(values: Iterable[str]) -> Iterable[list[str]]:
-    """Distinct keys, sorted, in lists of ``CHUNK`` for ``IN (...)`` lookups."""
-    items = sorted(set(values))
-    for i in range(0, len(items), CHUNK):
-        yield items[i:i + CHUNK]
 
 
 @dataclass
@@ -97,18 +85,7 @@ def _load(conn: Connection, tenant: str, contacts: Sequence[ContactFacts]) -> _L
     mobiles = {m for f in contacts for m in f.mobiles()}
     names = {n for f in contacts for n in f.names()}
     unionids = {f.unionid for f in contacts if f.unionid}
-    cols = (customers.c.customer_id, customers.c.name, customers.c.mobile, customers.c.advisor_id)
-    base = select(*cols).where(customers.c.tenant_id == tenant)
-    # customers' mobile and name are not indexed: a few keys are looked up, many are matched
-    # in one scan of the customer master instead of a scan per chunk
-    if len(mobiles) + len(names) > SCAN_ABOVE:
-        found: Iterable[Any] = conn.execute(base)
-    else:
-        variants = [v for m in mobiles for v in (m, "+86" + m, "86" + m)]
-        found = [r for part in key_chunks(variants)
-                 for r in conn.execute(base.where(customers.c.mobile.in_(part)))]
-        found += [r for part in key_chunks(names)
-                  for r in conn.execute(base.where(customers.c.name.in_(part)))]
+    found = repo.customer_refs(conn, tenant, mobiles, names)
     by_mobile: dict[str, list[CustomerRef]] = defaultdict(list)
     by_name: dict[str, list[CustomerRef]] = defaultdict(list)
     seen: set[tuple[str, str]] = set()
@@ -123,38 +100,17 @@ def _load(conn: Connection, tenant: str, contacts: Sequence[ContactFacts]) -> _L
             seen.add(("n", r.customer_id))
             by_name[name].append(ref)
     by_unionid: dict[str, set[tuple[str, str]]] = defaultdict(set)
-    for part in key_chunks(unionids):
-        for union, ext, cid in conn.execute(select(
-                follows.c.unionid, follows.c.external_userid, follows.c.customer_id).where(
-                follows.c.tenant_id == tenant, follows.c.unionid.in_(part),
-                follows.c.customer_id.is_not(None))):
-            by_unionid[union].add((ext, cid))
+    for union, ext, cid in repo.linked_by_unionid(conn, tenant, unionids):
+        by_unionid[union].add((ext, cid))
     return _Lookup(by_mobile, by_name, by_unionid,
-                   _link_rows(conn, tenant, [f.external_userid for f in contacts]))
-
-
-def _link_rows(conn: Connection, tenant: str, externals: Iterable[str]
-               ) -> dict[str, dict[str, dict[str, Any]]]:
-    out: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
-    for part in key_chunks(externals):
-        for r in conn.execute(select(wecom_links).where(wecom_links.c.tenant_id == tenant,
-                                                        wecom_links.c.external_userid.in_(part))):
-            out[r.external_userid][r.customer_id] = dict(r._mapping)
-    return out
+                   repo.link_rows(conn, tenant, [f.external_userid for f in contacts]))
 
 
 def _follow_facts(conn: Connection, tenant: str, externals: Iterable[str] | None
                   ) -> dict[str, ContactFacts]:
     """Facts the follow rows hold: advisors, unionid, remark mobile (customer_id unset only
     when ``externals`` is None)."""
-    q = select(follows.c.external_userid, follows.c.advisor_id, follows.c.unionid,
-               follows.c.remark_mobile).where(follows.c.tenant_id == tenant)
-    rows: list[Any] = []
-    if externals is None:
-        rows = list(conn.execute(q.where(follows.c.customer_id.is_(None))))
-    else:
-        for part in key_chunks(externals):
-            rows += conn.execute(q.where(follows.c.external_userid.in_(part))).all()
+    rows = repo.contact_follows(conn, tenant, externals)
     acc: dict[str, dict[str, Any]] = {}
     for r in rows:
         a = acc.setdefault(r.external_userid, {"advisors": set(), "unionid": None, "mobiles": set()})
@@ -185,11 +141,7 @@ def _evidence_json(decision: LinkDecision, customer_id: str) -> tuple[float, str
 
 def _apply(conn: Connection, tenant: str, decisions: Sequence[LinkDecision], lookup: _Lookup,
            advisors: Mapping[str, Sequence[str]], actor: str, now: dt.datetime) -> list[str]:
-    """Write the decisions in bulk; returns the customers newly linked.
-
-    Follows are updated by their full key (advisor, contact): by contact alone each update
-    would scan the table, and a batch of 100k would take quadratic time.
-    """
+    """Write the decisions in bulk; returns the customers newly linked."""
     inserts: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
     follow_sets: list[dict[str, Any]] = []
@@ -204,7 +156,7 @@ def _apply(conn: Connection, tenant: str, decisions: Sequence[LinkDecision], loo
                       "decided_by": actor if status == LINKED else None,
                       "decided_at": now if status == LINKED else None, "note": d.reason}
             if row is None:
-                inserts.append({"tenant_id": tenant, "external_userid": d.external_userid,
+                inserts.append({"external_userid": d.external_userid,
                                 "customer_id": cand.customer_id, "created_at": now, **values})
             elif row["status"] == REVIEW or (row["status"] == LINKED and status == LINKED):
                 updates.append({"_ext": d.external_userid, "_cid": cand.customer_id, **values})
@@ -219,18 +171,9 @@ def _apply(conn: Connection, tenant: str, decisions: Sequence[LinkDecision], loo
                                     "score": row["score"], "evidence_json": row["evidence_json"],
                                     "decided_by": actor, "decided_at": now,
                                     "note": f"superseded: linked to {d.customer_id}"})
-    if inserts:
-        conn.execute(insert(wecom_links), inserts)
-    if updates:
-        conn.execute(update(wecom_links).where(
-            wecom_links.c.tenant_id == tenant,
-            wecom_links.c.external_userid == bindparam("_ext"),
-            wecom_links.c.customer_id == bindparam("_cid")), updates)
-    if follow_sets:
-        conn.execute(update(follows).where(
-            follows.c.tenant_id == tenant, follows.c.advisor_id == bindparam("_adv"),
-            follows.c.external_userid == bindparam("_ext")).values(
-            customer_id=bindparam("_cid")), follow_sets)
+    repo.insert_links(conn, tenant, inserts)
+    repo.update_links(conn, tenant, updates)
+    repo.set_follow_customers(conn, tenant, follow_sets)
     return linked
 
 
@@ -277,19 +220,8 @@ def links(c: Container, tenant: str, status: str | None = None,
           external_userid: str | None = None) -> list[dict[str, Any]]:
     """Link rows with the customer's masked name and the evidence parsed, newest first."""
     get_tenant(c, tenant)
-    q = (select(wecom_links, customers.c.name, customers.c.advisor_id)
-         .select_from(wecom_links.outerjoin(customers, and_(
-             customers.c.tenant_id == wecom_links.c.tenant_id,
-             customers.c.customer_id == wecom_links.c.customer_id)))
-         .where(wecom_links.c.tenant_id == tenant))
-    if status is not None:
-        q = q.where(wecom_links.c.status == status)
-    if external_userid is not None:
-        q = q.where(wecom_links.c.external_userid == external_userid)
-    q = q.order_by(wecom_links.c.created_at.desc(), wecom_links.c.external_userid,
-                   wecom_links.c.customer_id)
     with c.engine.connect() as conn:
-        rows = [dict(r._mapping) for r in conn.execute(q)]
+        rows = repo.links_with_customers(conn, tenant, status, external_userid)
     for r in rows:
         r["customer_name"] = mask_name(r.pop("name")) if r.get("name") else None
         r["evidence"] = json.loads(r["evidence_json"])
@@ -302,12 +234,6 @@ def review_queue(c: Container, tenant: str) -> list[dict[str, Any]]:
                                                           r["customer_id"]))
 
 
-def _row(conn: Connection, tenant: str, external_userid: str, customer_id: str) -> Any:
-    return conn.execute(select(wecom_links).where(
-        wecom_links.c.tenant_id == tenant, wecom_links.c.external_userid == external_userid,
-        wecom_links.c.customer_id == customer_id)).first()
-
-
 def decide(c: Container, tenant: str, external_userid: str, customer_id: str, approve: bool,
            actor: str, note: str = "") -> dict[str, Any]:
     """A reviewer's decision on one candidate: approve links it (also restoring an unlinked or
@@ -317,32 +243,26 @@ def decide(c: Container, tenant: str, external_userid: str, customer_id: str, ap
         raise ConfigError("a decision needs the reviewer (actor)")
     now = _now()
     with c.engine.begin() as conn:
-        row = _row(conn, tenant, external_userid, customer_id)
+        row = repo.link_row(conn, tenant, external_userid, customer_id)
         if row is None:
             raise ConfigError(f"no candidate {customer_id!r} for contact {external_userid!r} "
                               "(see `caifu wecom links --review`)")
-        key = and_(wecom_links.c.tenant_id == tenant,
-                   wecom_links.c.external_userid == external_userid)
         if approve:
-            other = conn.execute(select(wecom_links.c.customer_id).where(
-                key, wecom_links.c.status == LINKED,
-                wecom_links.c.customer_id != customer_id)).scalar()
+            other = repo.linked_elsewhere(conn, tenant, external_userid, customer_id)
             if other is not None:
                 raise ConfigError(f"contact {external_userid!r} is linked to {other!r}; "
                                   "unlink it first")
-            conn.execute(update(wecom_links).where(key, wecom_links.c.status == REVIEW,
-                                                   wecom_links.c.customer_id != customer_id)
-                         .values(status=REJECTED, decided_by=actor, decided_at=now,
-                                 note=f"another candidate approved: {customer_id}"))
-            conn.execute(update(follows).where(follows.c.tenant_id == tenant,
-                                               follows.c.external_userid == external_userid)
-                         .values(customer_id=customer_id))
+            repo.set_link_status(conn, tenant, external_userid, other_than=customer_id,
+                                 only_status=REVIEW, status=REJECTED, decided_by=actor,
+                                 decided_at=now,
+                                 note=f"another candidate approved: {customer_id}")
+            repo.link_follows(conn, tenant, external_userid, customer_id)
         elif row.status == LINKED:
             raise ConfigError(f"{external_userid!r} ↔ {customer_id!r} is linked: use unlink")
         status = LINKED if approve else REJECTED
-        conn.execute(update(wecom_links).where(key, wecom_links.c.customer_id == customer_id)
-                     .values(status=status, decided_by=actor, decided_at=now,
-                             note=note or row.note))
+        repo.set_link_status(conn, tenant, external_userid, customer_id=customer_id,
+                             status=status, decided_by=actor, decided_at=now,
+                             note=note or row.note)
     if approve and row.status != LINKED:
         audit.append(c, tenant, actor, "link", customer_ids=[customer_id],
                      reason=f"review approved{': ' + note if note else ''}")
@@ -361,31 +281,25 @@ def unlink(c: Container, tenant: str, external_userid: str, actor: str, reason: 
         raise ConfigError("unlink needs a reason of at least 4 characters")
     now = _now()
     with c.engine.begin() as conn:
-        rows = _link_rows(conn, tenant, [external_userid]).get(external_userid, {})
+        rows = repo.link_rows(conn, tenant, [external_userid]).get(external_userid, {})
         done = {cid for cid, r in rows.items() if r["status"] == LINKED}
-        from_source = set(conn.execute(select(follows.c.customer_id).where(
-            follows.c.tenant_id == tenant, follows.c.external_userid == external_userid,
-            follows.c.customer_id.is_not(None))).scalars()) - done
+        from_source = repo.follow_customers(conn, tenant, external_userid) - done
         targets = (done | from_source) & ({customer_id} if customer_id else done | from_source)
         if not targets:
             raise ConfigError(f"contact {external_userid!r} is not linked"
                               + (f" to {customer_id!r}" if customer_id else ""))
         for cid in sorted(targets):
             if cid in rows:
-                conn.execute(update(wecom_links).where(
-                    wecom_links.c.tenant_id == tenant,
-                    wecom_links.c.external_userid == external_userid,
-                    wecom_links.c.customer_id == cid).values(
-                    status=UNLINKED, decided_by=actor, decided_at=now, note=reason))
+                repo.set_link_status(conn, tenant, external_userid, customer_id=cid,
+                                     status=UNLINKED, decided_by=actor, decided_at=now,
+                                     note=reason)
             else:  # linked by the source export: record what was undone so it can be restored
-                conn.execute(insert(wecom_links).values(
-                    tenant_id=tenant, external_userid=external_userid, customer_id=cid,
-                    status=UNLINKED, score=1.0, created_at=now, decided_by=actor,
-                    decided_at=now, note=reason, evidence_json=json.dumps(
+                repo.insert_links(conn, tenant, [{
+                    "external_userid": external_userid, "customer_id": cid,
+                    "status": UNLINKED, "score": 1.0, "created_at": now, "decided_by": actor,
+                    "decided_at": now, "note": reason, "evidence_json": json.dumps(
                         [{"kind": "source", "strength": "strong",
-                          "value": "customer_id given by the source system"}])))
-            conn.execute(update(follows).where(
-                follows.c.tenant_id == tenant, follows.c.external_userid == external_userid,
-                follows.c.customer_id == cid).values(customer_id=None))
+                          "value": "customer_id given by the source system"}])}])
+            repo.link_follows(conn, tenant, external_userid, None, only_customer=cid)
     audit.append(c, tenant, actor, "unlink", customer_ids=sorted(targets), reason=reason)
     return sorted(targets)

@@ -18,25 +18,16 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, or_, select, update
+from sqlalchemy import Connection
 
-from caifu.adapters.sor.models import CONTRACT_TABLES, tag_assignments
-from caifu.adapters.sor.scrm_models import (
-    preference_group_members,
-    preference_groups,
-    wecom_group_members,
-)
+from caifu.adapters.sor.repos import profiles as profiles_repo
+from caifu.adapters.sor.repos import scrm as repo
 from caifu.core import expressions as ex
 from caifu.core.errors import ConfigError
 from caifu.scrm import groups as g
 from caifu.services.container import Container
 from caifu.services.platform.workspace import get_tenant
 from caifu.services.profiles import tag_definitions
-from caifu.services.scrm.identity_links import key_chunks
-
-follows = CONTRACT_TABLES["wecom_follows"]
-customers = CONTRACT_TABLES["customers"]
-assessments_t = CONTRACT_TABLES["suitability_assessments"]
 
 # The demo's three groups. The default tag set has no 新能源 or 定投 tag yet, so each uses the
 # nearest tags that exist: ChiNext interest (CATL and most new-energy names list there) and
@@ -78,22 +69,14 @@ def save_group(c: Container, tenant: str, group_id: str, name: str, rule: str,
     now = _now()
     values = {"name": name.strip(), "rule": rule, "level_policy": level_policy,
               "risk_level": risk_level, "chat_id": chat_id, "updated_at": now}
-    t = preference_groups
     with c.engine.begin() as conn:
-        key = (t.c.tenant_id == tenant) & (t.c.group_id == group_id)
-        if conn.execute(select(t.c.group_id).where(key)).first():
-            conn.execute(update(t).where(key).values(**values))
-        else:
-            conn.execute(insert(t).values(tenant_id=tenant, group_id=group_id, created_at=now,
-                                          **values))
+        repo.save_preference_group(conn, tenant, group_id, now, **values)
     return get_group(c, tenant, group_id)
 
 
 def get_group(c: Container, tenant: str, group_id: str) -> dict[str, Any]:
-    t = preference_groups
     with c.engine.connect() as conn:
-        row = conn.execute(select(t).where(t.c.tenant_id == tenant,
-                                           t.c.group_id == group_id)).first()
+        row = repo.preference_group(conn, tenant, group_id)
     if row is None:
         raise ConfigError(f"no preference group {group_id!r} in tenant {tenant!r} "
                           "(see `caifu groups list`)")
@@ -103,12 +86,9 @@ def get_group(c: Container, tenant: str, group_id: str) -> dict[str, Any]:
 def list_groups(c: Container, tenant: str) -> list[dict[str, Any]]:
     """Every group with the size of each plan status."""
     get_tenant(c, tenant)
-    t, m = preference_groups, preference_group_members
     with c.engine.connect() as conn:
-        groups = [dict(r._mapping) for r in conn.execute(
-            select(t).where(t.c.tenant_id == tenant).order_by(t.c.group_id))]
-        counts = conn.execute(select(m.c.group_id, m.c.status, func.count()).where(
-            m.c.tenant_id == tenant).group_by(m.c.group_id, m.c.status)).all()
+        groups = repo.preference_group_list(conn, tenant)
+        counts = repo.plan_counts(conn, tenant)
     for grp in groups:
         grp["counts"] = dict.fromkeys(g.STATUSES, 0)
     by_id = {grp["group_id"]: grp for grp in groups}
@@ -133,14 +113,10 @@ def seed_demo_groups(c: Container, tenant: str,
 
 def _holders(conn: Connection, tenant: str, tags: set[str], now: dt.datetime
              ) -> dict[str, set[str]]:
-    t = tag_assignments
     out: dict[str, set[str]] = {tag: set() for tag in tags}
     if not tags:
         return out
-    rows = conn.execute(select(t.c.customer_id, t.c.tag_id).where(
-        t.c.tenant_id == tenant, t.c.tag_id.in_(sorted(tags)),
-        or_(t.c.expires_at.is_(None), t.c.expires_at > now)))
-    for cid, tag in rows:
+    for cid, tag in profiles_repo.tag_holders(conn, tenant, sorted(tags), unexpired_at=now):
         out[tag].add(cid)
     return out
 
@@ -150,15 +126,8 @@ def _chat_members(conn: Connection, tenant: str, chat_id: str | None
     """Customers active in the chat, customers who left (with when), unidentified actives."""
     if not chat_id:
         return set(), {}, 0
-    m = wecom_group_members
-    rows = conn.execute(select(m.c.member_id, m.c.active, m.c.left_at).where(
-        m.c.tenant_id == tenant, m.c.chat_id == chat_id, m.c.member_type == "external")).all()
-    to_customer: dict[str, str] = {}
-    for part in key_chunks(r.member_id for r in rows):
-        found = conn.execute(select(follows.c.external_userid, follows.c.customer_id).where(
-            follows.c.tenant_id == tenant, follows.c.external_userid.in_(part),
-            follows.c.customer_id.is_not(None)))
-        to_customer.update((ext, cid) for ext, cid in found)
+    rows = repo.external_chat_members(conn, tenant, chat_id)
+    to_customer = repo.customers_of_contacts(conn, tenant, (r.member_id for r in rows))
     active = {to_customer[r.member_id] for r in rows if r.active and r.member_id in to_customer}
     left = {to_customer[r.member_id]: r.left_at for r in rows
             if not r.active and r.member_id in to_customer}
@@ -166,32 +135,13 @@ def _chat_members(conn: Connection, tenant: str, chat_id: str | None
     return active, {cid: when for cid, when in left.items() if cid not in active}, unidentified
 
 
-def _followers(conn: Connection, tenant: str) -> set[str]:
-    return set(conn.execute(select(follows.c.customer_id).distinct().where(
-        follows.c.tenant_id == tenant, follows.c.status == "active",
-        follows.c.customer_id.is_not(None))).scalars())
-
-
 def latest_assessments(conn: Connection, tenant: str, customer_ids: Iterable[str]
                        ) -> dict[str, g.Assessment]:
     """Each customer's latest assessment (by date, then id)."""
-    a = assessments_t
-    best: dict[str, Any] = {}
-    for part in key_chunks(customer_ids):
-        for r in conn.execute(select(a).where(a.c.tenant_id == tenant,
-                                              a.c.customer_id.in_(part))):
-            prev = best.get(r.customer_id)
-            if prev is None or (r.assessed_on, r.assessment_id) > (prev.assessed_on,
-                                                                   prev.assessment_id):
-                best[r.customer_id] = r
+    best = repo.latest_assessments(conn, tenant, customer_ids)
     return {cid: g.Assessment(r.risk_level, r.valid_until, bool(r.no_loss_tolerance),
                               bool(r.no_civil_capacity), r.objective)
             for cid, r in best.items()}
-
-
-def _all_customers(conn: Connection, tenant: str) -> set[str]:
-    return set(conn.execute(select(customers.c.customer_id).where(
-        customers.c.tenant_id == tenant)).scalars())
 
 
 # --- plan and judge -----------------------------------------------------------------------------
@@ -206,21 +156,17 @@ def plan(c: Container, tenant: str, group_id: str, on: dt.date | None = None) ->
     needs_universe = any(isinstance(e, ex.Not) for e in ex.walk(expr))
     with c.engine.begin() as conn:
         holders = _holders(conn, tenant, ex.tags_used(expr), now)
-        universe = _all_customers(conn, tenant) if needs_universe else set()
+        universe = repo.customer_ids(conn, tenant) if needs_universe else set()
         matching = g.rule_members(expr, holders, universe)
         active, left, unidentified = _chat_members(conn, tenant, group["chat_id"])
         levels = latest_assessments(conn, tenant, matching | active | set(left))
         result = g.plan_members(policy=group["level_policy"], risk_level=group["risk_level"],
-                                matching=matching, followers=_followers(conn, tenant),
+                                matching=matching, followers=repo.followers(conn, tenant),
                                 active=active, left=left, assessments=levels, on=day,
                                 unidentified=unidentified)
-        m = preference_group_members
-        conn.execute(delete(m).where(m.c.tenant_id == tenant, m.c.group_id == group_id))
-        if result.rows:
-            conn.execute(insert(m), [
-                {"tenant_id": tenant, "group_id": group_id, "customer_id": r.customer_id,
-                 "status": r.status, "reason": r.reason, "risk_level": r.risk_level,
-                 "updated_at": now} for r in result.rows])
+        repo.replace_plan(conn, tenant, group_id, [
+            {"customer_id": r.customer_id, "status": r.status, "reason": r.reason,
+             "risk_level": r.risk_level, "updated_at": now} for r in result.rows])
     return GroupPlan(group, result)
 
 
@@ -228,12 +174,8 @@ def plan_rows(c: Container, tenant: str, group_id: str, status: str | None = Non
               ) -> list[dict[str, Any]]:
     """The stored plan of a group (as of its last ``plan``)."""
     get_group(c, tenant, group_id)
-    m = preference_group_members
-    q = select(m).where(m.c.tenant_id == tenant, m.c.group_id == group_id)
-    if status is not None:
-        q = q.where(m.c.status == status)
     with c.engine.connect() as conn:
-        return [dict(r._mapping) for r in conn.execute(q.order_by(m.c.status, m.c.customer_id))]
+        return repo.plan_rows(conn, tenant, group_id, status)
 
 
 def content_level_ok(c: Container, tenant: str, group_id: str, product_level: str,
@@ -249,10 +191,7 @@ def content_level_ok(c: Container, tenant: str, group_id: str, product_level: st
     with c.engine.connect() as conn:
         active, _, unidentified = _chat_members(conn, tenant, group["chat_id"])
         if not active and not unidentified:
-            m = preference_group_members
-            active = set(conn.execute(select(m.c.customer_id).where(
-                m.c.tenant_id == tenant, m.c.group_id == group_id,
-                m.c.status.in_(("member", "invite")))).scalars())
+            active = set(repo.plan_customers(conn, tenant, group_id, ("member", "invite")))
         levels = latest_assessments(conn, tenant, active)
     members: dict[str, g.Assessment | None] = {cid: levels.get(cid) for cid in active}
     try:

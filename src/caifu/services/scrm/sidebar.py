@@ -32,10 +32,8 @@ from typing import Any
 from urllib.parse import quote, urlencode
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
-
-from caifu.adapters.sor import serving
-from caifu.adapters.sor.models import CONTRACT_TABLES, tag_definitions
+from caifu.adapters.sor.repos import profiles as profiles_repo
+from caifu.adapters.sor.repos import scrm as repo
 from caifu.core.errors import CaifuError
 from caifu.core.identity import Principal
 from caifu.core.suitability import Investor, judge
@@ -189,24 +187,19 @@ def sign_in(c: Container, tenant: str, code: str, now: dt.datetime | None = None
                      401) from None
     finally:
         client.close()
-    t = CONTRACT_TABLES["advisors"]
     with c.engine.connect() as conn:  # once per sign-in: a tenant has hundreds of advisors
-        rows = conn.execute(select(t.c.advisor_id).where(
-            t.c.tenant_id == tenant, t.c.wecom_userid == userid, t.c.status == "active")).all()
+        rows = repo.active_advisor_ids(conn, tenant, userid)
     if len(rows) != 1:  # none, or ambiguous: refuse rather than guess
         raise Denied("你的企业微信账号未关联在职投顾，无法使用侧边栏。请联系管理员。", 403)
     exp = int((_now(now) + dt.timedelta(minutes=SESSION_MINUTES)).timestamp())
-    return Session(tenant, rows[0][0], userid, exp)
+    return Session(tenant, rows[0], userid, exp)
 
 
 def principal(c: Container, s: Session) -> tuple[Principal, dict[str, Any]] | None:
     """The advisor behind a session as a ``Principal`` (and his row), or None when he has
     left or his WeCom account is no longer his."""
-    t = CONTRACT_TABLES["advisors"]
     with c.engine.connect() as conn:
-        row = conn.execute(select(t.c.advisor_id, t.c.name, t.c.branch_id, t.c.sac_number,
-                                  t.c.wecom_userid, t.c.status).where(
-            t.c.tenant_id == s.tenant, t.c.advisor_id == s.advisor_id)).first()
+        row = repo.advisor(conn, s.tenant, s.advisor_id)
     if row is None or row.status != "active" or row.wecom_userid != s.wecom_userid:
         return None
     p = Principal(s.tenant, f"wecom:{s.wecom_userid}", "advisor", row.branch_id, row.advisor_id)
@@ -230,11 +223,10 @@ def customer_for(c: Container, p: Principal, external_userid: str) -> str:
     """The customer behind the chat, if the advisor may see him here; else ``Denied``."""
     if not EXTERNAL_USERID.match(external_userid or ""):
         raise Denied(DENIED)
-    f = CONTRACT_TABLES["wecom_follows"]
+    if p.tenant_id is None or p.advisor_id is None:
+        raise Denied(DENIED)
     with c.engine.connect() as conn:
-        row = conn.execute(select(f.c.customer_id, f.c.status).where(
-            f.c.tenant_id == p.tenant_id, f.c.advisor_id == p.advisor_id,
-            f.c.external_userid == external_userid)).first()
+        row = repo.follow(conn, p.tenant_id, p.advisor_id, external_userid)
     if row is None or row.status != "active" or not row.customer_id:
         raise Denied(DENIED)
     if not access.visible(c, p, row.customer_id):
@@ -267,13 +259,10 @@ def view(c: Container, p: Principal, advisor: dict[str, Any], external_userid: s
 
 
 def _tags(conn: Any, tenant: str, customer_id: str) -> list[dict[str, Any]]:
-    rows = serving.assignments(conn, tenant, customer_id=customer_id)
+    rows = profiles_repo.assignments(conn, tenant, customer_id=customer_id)
     if not rows:
         return []
-    d = tag_definitions
-    names = {(r.tag_id, r.version): r.name for r in conn.execute(
-        select(d.c.tag_id, d.c.version, d.c.name).where(
-            d.c.tenant_id == tenant, d.c.tag_id.in_([r["tag_id"] for r in rows])))}
+    names = profiles_repo.tag_names(conn, tenant, [r["tag_id"] for r in rows])
     out = []
     for r in rows:
         evidence = json.loads(r["evidence_json"])
@@ -319,11 +308,8 @@ def _held_codes(the_card: dict[str, Any] | None) -> dict[str, str]:
 def _investor(c: Container, tenant: str, customer_id: str) -> Investor:
     """The newest suitability assessment, read from the system of record (not the card, which
     may be a day old): an assessment made this morning counts now."""
-    t = CONTRACT_TABLES["suitability_assessments"]
     with c.engine.connect() as conn:
-        row = conn.execute(select(t).where(t.c.tenant_id == tenant, t.c.customer_id == customer_id)
-                           .order_by(t.c.assessed_on.desc(), t.c.assessment_id.desc())
-                           .limit(1)).first()
+        row = repo.latest_assessments(conn, tenant, [customer_id]).get(customer_id)
     if row is None:
         return Investor(None)
     return Investor(row.risk_level, row.valid_until, bool(row.no_loss_tolerance),
@@ -334,13 +320,8 @@ def suitable_content(c: Container, tenant: str, investor: Investor, today: dt.da
                      advisor: dict[str, Any], held: dict[str, str]) -> dict[str, Any]:
     """The newest content items the advisor may actively send this customer, each with the
     deciding reason and the text to send (risk footer, R-level, advisor and SAC number)."""
-    t = CONTRACT_TABLES["content_items"]
     with c.engine.connect() as conn:
-        rows = conn.execute(select(t.c.content_id, t.c.content_type, t.c.title, t.c.risk_level,
-                                   t.c.published_at, t.c.security_code, t.c.fund_code, t.c.url)
-                            .where(t.c.tenant_id == tenant)
-                            .order_by(t.c.published_at.desc(), t.c.content_id)
-                            .limit(CONTENT_CANDIDATES)).all()
+        rows = repo.newest_content(conn, tenant, CONTENT_CANDIDATES)
     items: list[dict[str, Any]] = []
     withheld, blocked = 0, None
     for r in rows:

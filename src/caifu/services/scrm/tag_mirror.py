@@ -21,10 +21,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, insert, select, update
-
-from caifu.adapters.sor.models import CONTRACT_TABLES, tag_assignments, tag_definitions
-from caifu.adapters.sor.scrm_models import wecom_corp_tags
+from caifu.adapters.sor.repos import profiles as profiles_repo
+from caifu.adapters.sor.repos import scrm as repo
 from caifu.core.errors import ConfigError
 from caifu.services.container import Container
 from caifu.services.scrm.wecom_app import client_for
@@ -50,10 +48,10 @@ def _now() -> dt.datetime:
 def _definitions(c: Container, tenant: str, only: list[str] | None) -> dict[str, str]:
     """caifu tag id → its display name (the newest version's)."""
     with c.engine.connect() as conn:
-        rows = conn.execute(select(tag_definitions.c.tag_id, tag_definitions.c.name,
-                                   tag_definitions.c.version).where(
-            tag_definitions.c.tenant_id == tenant).order_by(tag_definitions.c.version)).all()
-    names = {r.tag_id: r.name for r in rows}
+        versions = profiles_repo.tag_names(conn, tenant)  # oldest version first
+    names: dict[str, str] = {}
+    for (tag_id, _), name in versions.items():
+        names[tag_id] = name
     if only:
         unknown = sorted(set(only) - set(names))
         if unknown:
@@ -66,10 +64,7 @@ def ensure_corp_tags(c: Container, tenant: str, client: Any, names: dict[str, st
                      ) -> tuple[dict[str, str], int]:
     """caifu tag id → WeCom tag id for every tag in ``names``, creating what is missing."""
     with c.engine.connect() as conn:
-        mapped = {r.caifu_tag_id: r.tag_id for r in conn.execute(
-            select(wecom_corp_tags.c.caifu_tag_id, wecom_corp_tags.c.tag_id).where(
-                (wecom_corp_tags.c.tenant_id == tenant) & ~wecom_corp_tags.c.deleted
-                & wecom_corp_tags.c.caifu_tag_id.isnot(None)))}
+        mapped = repo.mirrored_corp_tags(conn, tenant)
     missing = [t for t in names if t not in mapped]
     if not missing:
         return {t: mapped[t] for t in names}, 0
@@ -87,34 +82,22 @@ def ensure_corp_tags(c: Container, tenant: str, client: Any, names: dict[str, st
             if wid is None:
                 continue
             mapped[t] = wid
-            key = and_(wecom_corp_tags.c.tenant_id == tenant, wecom_corp_tags.c.tag_id == wid)
-            values = {"group_id": group.get("group_id"), "group_name": GROUP_NAME,
-                      "name": label[t][:100], "deleted": False, "caifu_tag_id": t,
-                      "updated_at": now}
-            if not conn.execute(update(wecom_corp_tags).where(key).values(**values)).rowcount:
-                conn.execute(insert(wecom_corp_tags).values(tenant_id=tenant, tag_id=wid,
-                                                            **values))
+            repo.save_corp_tag(conn, tenant, wid, group_id=group.get("group_id"),
+                               group_name=GROUP_NAME, name=label[t][:100], deleted=False,
+                               caifu_tag_id=t, updated_at=now)
     return {t: mapped[t] for t in names if t in mapped}, len(missing)
 
 
 def mirror(c: Container, tenant: str, only: list[str] | None = None) -> MirrorResult:
     names = _definitions(c, tenant, only)
     out = MirrorResult(tags=len(names))
-    A, F = CONTRACT_TABLES["advisors"], CONTRACT_TABLES["wecom_follows"]
     with client_for(c, tenant) as client:
         to_wecom, out.created = ensure_corp_tags(c, tenant, client, names)
         ours = set(to_wecom.values())
         with c.engine.connect() as conn:
-            follows = conn.execute(select(A.c.wecom_userid, F.c.external_userid,
-                                          F.c.customer_id).join(
-                A, (A.c.tenant_id == F.c.tenant_id) & (A.c.advisor_id == F.c.advisor_id)).where(
-                (F.c.tenant_id == tenant) & (F.c.status == "active")
-                & F.c.customer_id.isnot(None) & A.c.wecom_userid.isnot(None))).all()
+            follows = repo.mirrored_follows(conn, tenant)
             held: dict[str, set[str]] = defaultdict(set)
-            for cid, tag in conn.execute(select(tag_assignments.c.customer_id,
-                                                tag_assignments.c.tag_id).where(
-                    (tag_assignments.c.tenant_id == tenant)
-                    & tag_assignments.c.tag_id.in_(list(to_wecom)))):
+            for cid, tag in profiles_repo.tag_holders(conn, tenant, list(to_wecom)):
                 held[cid].add(to_wecom[tag])
         customer_of = {(u, e): cid for u, e, cid in follows}
         out.contacts = len(customer_of)

@@ -13,9 +13,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import delete, insert, select
-
-from caifu.adapters.sor.scrm_models import wecom_apps
+from caifu.adapters.sor.repos import scrm as repo
 from caifu.adapters.wecom import RateLimiter, TokenCache, WeComClient
 from caifu.core.errors import ConfigError
 from caifu.scrm.crypto import WeComCrypto, aes_key
@@ -68,11 +66,9 @@ def configure(container: Container, tenant: str, *, corp_id: str, agent_id: str,
     app = WeComApp(tenant, corp_id, str(agent_id), token, encoding_aes_key, secret, api_base_url)
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     with container.engine.begin() as conn:
-        conn.execute(delete(wecom_apps).where(wecom_apps.c.tenant_id == tenant))
-        conn.execute(insert(wecom_apps).values(
-            tenant_id=tenant, corp_id=corp_id, agent_id=app.agent_id, token=token,
-            encoding_aes_key=encoding_aes_key, secret=secret, api_base_url=api_base_url,
-            updated_at=now))
+        repo.replace_app(conn, tenant, corp_id=corp_id, agent_id=app.agent_id, token=token,
+                         encoding_aes_key=encoding_aes_key, secret=secret,
+                         api_base_url=api_base_url, updated_at=now)
     audit.append(container, tenant, actor, "configure", fields=["wecom_apps"],
                  reason="WeCom app configured")
     with _cache_lock:
@@ -89,7 +85,7 @@ def get_app(container: Container, tenant: str) -> WeComApp | None:
         if hit is not None and now - hit[0] < CACHE_SECONDS:
             return hit[1]
     with container.engine.connect() as conn:
-        row = conn.execute(select(wecom_apps).where(wecom_apps.c.tenant_id == tenant)).first()
+        row = repo.app(conn, tenant)
     app = None if row is None else WeComApp(
         row.tenant_id, row.corp_id, row.agent_id, row.token, row.encoding_aes_key, row.secret,
         row.api_base_url)

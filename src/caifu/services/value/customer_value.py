@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from caifu.adapters.engines.session import EngineSession
-from caifu.adapters.sor import repo
+from caifu.adapters.sor.repos import ingest as ingest_repo
 from caifu.analytics import efficiency as eff
 from caifu.analytics import value as an
 from caifu.analytics.clv import BgNbdFit, GammaGammaFit
@@ -96,7 +96,7 @@ class CustomerValue:
     def _campaign_inputs(self, s: EngineSession, tenant: str) -> tuple[ir.Table, ir.Table | None]:
         contract = registry()["campaigns"]
         with self.c.engine.connect() as conn:
-            data = repo.rows(conn, tenant, contract)
+            data = ingest_repo.rows(conn, tenant, contract)
         campaigns = s.from_arrow(f"{tenant}_campaigns",
                                  data if data is not None else contract_schema(contract)
                                  .empty_table())

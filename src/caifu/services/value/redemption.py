@@ -4,7 +4,8 @@
 
 1. read the tenant's master data and lake facts onto the engine (``Build.load_inputs``);
 2. answer the four questions for the period (default: the 30 days ending on the newest data
-   date) with ``analytics.redemption``; the reassurance list is as of the period's end;
+   date) with ``analytics.redemption`` (1, 3), ``redemption_effects`` (2) and
+   ``reassurance`` (4); the reassurance list is as of the period's end;
 3. holders' profiles (C-level, tenure, AUM) come from the newest ``profile_features``
    snapshot before the period starts, chat and loss tags from the newest ``tag_snapshots``
    on or before its end — both written by ``caifu build``; without them the analysis runs
@@ -28,8 +29,11 @@ import ibis.expr.types as ir
 import pyarrow as pa
 
 from caifu.adapters.engines.session import EngineSession
+from caifu.analytics import reassurance as rs
 from caifu.analytics import redemption as an
+from caifu.analytics import redemption_effects as effects
 from caifu.core.errors import ConfigError
+from caifu.pipelines.fund_ledger import holder_positions
 from caifu.services.container import Container
 from caifu.services.platform.workspace import get_tenant
 from caifu.services.profiles import tag_definitions
@@ -85,20 +89,20 @@ class RedemptionAnalysis:
         self.c = container
 
     def run(self, tenant: str, start: dt.date | None = None, end: dt.date | None = None, *,
-            engine: str = "duckdb", rules: an.ReassuranceRules | None = None
+            engine: str = "duckdb", rules: rs.ReassuranceRules | None = None
             ) -> RedemptionResult:
         t0 = time.perf_counter()
         tz = get_tenant(self.c, tenant).timezone
         definitions, _ = tag_definitions.load_definitions(self.c, tenant)
         names = {d.id: d.name for d in definitions}
-        rules = rules or an.ReassuranceRules()
+        rules = rules or rs.ReassuranceRules()
         with self.c.job_session(engine, f"redemption-{tenant}") as s:
             result = self._run(s, tenant, tz, start, end, rules, names)
         result.seconds = round(time.perf_counter() - t0, 3)
         return result
 
     def _run(self, s: EngineSession, tenant: str, tz: str, start: dt.date | None,
-             end: dt.date | None, rules: an.ReassuranceRules, names: dict[str, str]
+             end: dt.date | None, rules: rs.ReassuranceRules, names: dict[str, str]
              ) -> RedemptionResult:
         build = Build(self.c)
         inputs = build.load_inputs(s, tenant)
@@ -129,16 +133,16 @@ class RedemptionAnalysis:
             notes.append(f"tags as of {tags_as_of} (the newest build on or before {end})")
 
         q1 = s.to_arrow(an.fund_redemptions(ft, funds, period))
-        holdings = s.to_arrow(an.exposed_holdings(ft, funds, period, profile,
+        holdings = s.to_arrow(effects.exposed_holdings(ft, funds, period, profile,
                                                   rules.lookback_days))
         periods = s.to_arrow(an.redemption_holding_periods(ft, funds, period))
 
         first = s.to_arrow(ft.aggregate(d=ft.txn_date.min()))["d"][0].as_py() or start
         since = max(first, end - dt.timedelta(days=rules.history_days - 1))
-        waves = an.redemption_waves(s.to_arrow(an.daily_redemptions(ft, since, end)), since,
+        waves = rs.redemption_waves(s.to_arrow(rs.daily_redemptions(ft, since, end)), since,
                                     end, rules.wave_window_days, rules.wave_factor,
                                     rules.wave_minimum)
-        positions = s.to_arrow(an.holder_positions(ft, funds, inputs.customers, end,
+        positions = s.to_arrow(holder_positions(ft, funds, inputs.customers, end,
                                                    rules.lookback_days))
         past = ft.filter((ft.txn_type == "redeem") & ft.txn_date.between(since, end))
         past_rows = s.to_arrow(past.select("customer_id", "fund_code", "txn_date"))
@@ -146,13 +150,13 @@ class RedemptionAnalysis:
             tags.filter(tags.tag_id.isin([*rules.chat_tags, *rules.loss_tags]))
             .select("customer_id", "tag_id"))
         # the window runs to the period's end: redeeming in the current wave counts too
-        ranked = an.reassurance_list(positions, past_rows, waves, tag_rows, rules, names,
+        ranked = rs.reassurance_list(positions, past_rows, waves, tag_rows, rules, names,
                                      current_from=period.start)
         if ranked.num_rows and ranked["advisor_id"].null_count:
             notes.append(f"{ranked['advisor_id'].null_count} holders on the reassurance list "
                          "have no advisor: their tasks need assigning")
         return RedemptionResult(
-            tenant, period, q1, holdings, an.compare_redeemed(holdings), periods,
+            tenant, period, q1, holdings, effects.compare_redeemed(holdings), periods,
             an.holding_period_summary(periods), waves, ranked, profile_as_of, tags_as_of, notes)
 
     def write_tasks(self, result: RedemptionResult, top: int | None = None) -> pa.Table:
