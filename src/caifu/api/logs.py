@@ -25,7 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from caifu.services.compliance import audit
 
 FIELDS = ("request_id", "tenant", "role", "actor", "method", "route", "status", "ms",
-          "job_id", "kind", "error_type", "trace")
+          "job_id", "kind", "error_type", "trace", "reason")
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 access_log = logging.getLogger("caifu.access")
 

@@ -83,10 +83,14 @@ async def receive_callback(tenant: str, request: Request) -> Response:
 def list_wecom_rejections(p: CurrentPrincipal, c: ContainerDep,  # noqa: ARG001
                           request: Request) -> dict[str, Any]:
     """Rejected callbacks of the last 7 days by day and reason (forged signature, stale
-    timestamp, bad padding, wrong CorpID, malformed or oversized body …)."""
+    timestamp, bad padding, wrong CorpID, malformed or oversized body …). A platform_admin
+    gets the refusals no tenant owns — an unknown tenant in the URL (``UNKNOWN_TENANT``) or
+    one without a WeCom app (``NO_APP``) — counted by this process since it started."""
+    if p.role == "platform_admin":
+        return {"scope": "platform", "rejections": _callbacks(request).unattributed()}
     if p.role not in {"tenant_admin", "ops", "compliance"}:
         raise PermissionDeniedError(f"a {p.role} may not see rejected callbacks; roles: "
-                                    "tenant_admin, ops, compliance")
+                                    "tenant_admin, ops, compliance, platform_admin")
     return {"rejections": _callbacks(request).rejections(tenant_of(p))}
 
 
