@@ -5,14 +5,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi import Path as PathParam
 from pydantic import BaseModel, Field
 from sqlalchemy import text
 
 from caifu.api.deps import ContainerDep, CurrentPrincipal, SettingsDep
 from caifu.api.ingest import READERS, _tenant  # replaced by core.roles below
-from caifu.core.errors import AuthenticationError
+from caifu.core.errors import AuthenticationError, RateLimitedError
 from caifu.services.platform import access, sessions, users
 from caifu.services.platform.jobs import Jobs
 
@@ -47,11 +47,21 @@ class SessionOut(BaseModel):
 
 
 @router.post("/v1/auth/login", operation_id="login", tags=["auth"], response_model=SessionOut)
-def login(body: LoginIn, c: ContainerDep, settings: SettingsDep) -> SessionOut:
-    """Sign in with a password; the answer is a session token for ``Authorization: Bearer``."""
+def login(body: LoginIn, c: ContainerDep, settings: SettingsDep,
+          request: Request) -> SessionOut:
+    """Sign in with a password; the answer is a session token for ``Authorization: Bearer``.
+    Repeated failures for a user id or from an address are throttled (429, ``Retry-After``)."""
+    throttle = request.app.state.login_throttle
+    address = request.client.host if request.client else "-"
+    wait = throttle.wait(body.user_id, address)
+    if wait is not None:
+        raise RateLimitedError("too many failed sign-ins for this user id or from this "
+                               "address; try again later", wait)
     p = users.login(c, body.user_id, body.password)
     if p is None or not settings.secret_key:
+        throttle.failed(body.user_id, address)
         raise AuthenticationError("wrong user id or password")
+    throttle.succeeded(body.user_id)
     return SessionOut(token=sessions.issue(settings.secret_key, p, settings.session_minutes),
                       expires_in=settings.session_minutes * 60, role=p.role,
                       tenant_id=p.tenant_id)

@@ -19,7 +19,6 @@ import datetime as dt
 import json
 import logging
 import threading
-import traceback
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, is_dataclass
@@ -31,6 +30,7 @@ from sqlalchemy import func, insert, select, update
 
 from caifu.adapters.sor.models import jobs
 from caifu.core.errors import CaifuError, ConfigError, NotFoundError
+from caifu.core.tracebacks import frames
 from caifu.services.container import Container
 
 log = logging.getLogger("caifu.jobs")
@@ -232,8 +232,7 @@ class Jobs:
             log.error("job failed", extra={"job_id": job_id, "kind": kind,
                                            "error_type": type(exc).__name__,
                                            # frames only: a message may quote data
-                                           "trace": "".join(traceback.format_tb(
-                                               exc.__traceback__, limit=8))})
+                                           "trace": frames(exc.__traceback__)})
             values = {"status": "failed",
                       "error": f"internal error ({type(exc).__name__}); the service log "
                                f"has the details under job_id {job_id}"}
