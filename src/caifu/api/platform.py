@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi import Path as PathParam
-from pydantic import BaseModel, Field
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    Field,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+)
 from sqlalchemy import text
 
 from caifu.api.deps import ContainerDep, CurrentPrincipal, SettingsDep
@@ -67,12 +75,31 @@ def login(body: LoginIn, c: ContainerDep, settings: SettingsDep,
                       tenant_id=p.tenant_id)
 
 
+def _iso_date(value: object) -> dt.date:
+    # text only: a number (``0``) would otherwise be read as seconds since 1970
+    if not isinstance(value, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        raise ValueError("a date as YYYY-MM-DD text")
+    return dt.date.fromisoformat(value)
+
+
+IsoDate = Annotated[dt.date, BeforeValidator(_iso_date),
+                    WithJsonSchema({"type": "string", "format": "date"})]
+
+
 class JobIn(BaseModel):
     kind: Literal["build", "score", "value", "lifecycle", "redemption", "cards"]
-    as_of: dt.date | None = Field(None, description="build/score/value/lifecycle/cards: "
+    as_of: IsoDate | None = Field(None, description="build/score/value/lifecycle/cards: "
                                                     "the date")
-    from_: dt.date | None = Field(None, alias="from", description="redemption: period start")
-    to: dt.date | None = Field(None, description="redemption: period end")
+    from_: IsoDate | None = Field(None, alias="from", description="redemption: period start")
+    to: IsoDate | None = Field(None, description="redemption: period end, not before from")
+
+    @field_validator("to")
+    @classmethod
+    def _not_before_from(cls, to: dt.date | None, info: ValidationInfo) -> dt.date | None:
+        start = info.data.get("from_")
+        if to is not None and start is not None and to < start:
+            raise ValueError(f"the period ends ({to}) before it starts ({start})")
+        return to
 
 
 @router.post("/v1/jobs", operation_id="submit_job", tags=["jobs"], status_code=202)
