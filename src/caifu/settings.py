@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -25,6 +26,11 @@ class Settings(BaseSettings):
     secret_key: str | None = None
     session_minutes: int = 60
     session_quota_per_minute: int = 1200  # console users, per user (API keys carry their own)
+    # failed sign-ins (POST /v1/auth/login) allowed per user id and per client address
+    # within the window; past either, sign-in answers 429 until the oldest failure ages out
+    login_failures_per_user: int = Field(10, ge=1)
+    login_failures_per_address: int = Field(30, ge=1)
+    login_failure_window_seconds: int = Field(900, ge=1)
     max_body_bytes: int = 1_000_000
     # an upload (POST /v1/ingest/files) streams to disk; this bounds one file
     max_upload_bytes: int = 2_000_000_000

@@ -12,12 +12,12 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from caifu import __version__
 from caifu.api import compliance, ingest, platform, profiles, value
+from caifu.api.limits import BodyLimit
 from caifu.api.logs import AccessLog
-from caifu.api.ratelimit import RateLimiter, retry_after_header
+from caifu.api.ratelimit import LoginThrottle, RateLimiter, retry_after_header
 from caifu.api.scrm import callback, campaigns, sidebar
 from caifu.core.errors import (
     AuthenticationError,
@@ -37,49 +37,9 @@ from caifu.services.scrm.callback_intake import Callbacks
 from caifu.services.scrm.campaigns import send_due
 from caifu.settings import Settings
 
-UPLOAD_PATH = "/v1/ingest/files"
 STATUS = {AuthenticationError: 401, NotFoundError: 404, PermissionDeniedError: 403,
           ConfigError: 422, RateLimitedError: 429,
           PayloadTooLargeError: 413}
-
-
-class BodyLimit:
-    """Refuse a body larger than the settings allow before reading it (413), and a NUL
-    character in the path or query (422). Plain ASGI: it runs on every request, and
-    Starlette's BaseHTTPMiddleware costs a task and a stream per request."""
-
-    def __init__(self, app: ASGIApp, limit: int, upload_limit: int) -> None:
-        self.app = app
-        self.limit = limit
-        self.upload_limit = upload_limit
-
-    def refusal(self, scope: Scope) -> JSONResponse | None:
-        # a NUL in a path or query parameter: refused here, once, for every route (no
-        # database takes one in text; PostgreSQL would fail the query)
-        for field, raw in (("path", scope.get("path", "")),
-                           ("query", scope.get("query_string", b"").decode("latin-1"))):
-            if "\x00" in raw or "%00" in raw:
-                return JSONResponse({"detail": [{"field": field, "problem":
-                                     "contains a NUL character"}]}, status_code=422)
-        # WeCom callbacks read at most 64 KB themselves and count what is larger
-        path = scope.get("path", "")
-        if path.startswith("/wecom/") and path.endswith("/callback"):
-            return None
-        # uploads stream to disk and count their own bytes (a chunked body has no length)
-        limit = self.upload_limit if scope.get("path") == UPLOAD_PATH else self.limit
-        length = next((v.decode("latin-1") for k, v in scope.get("headers", ())
-                       if k == b"content-length"), None)
-        if length is not None and (not length.isdigit() or int(length) > limit):
-            return JSONResponse({"detail": [{"field": "body", "problem":
-                                 f"larger than {limit:,} bytes"}]}, status_code=413)
-        return None
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        refused = self.refusal(scope) if scope["type"] == "http" else None
-        if refused is not None:
-            await refused(scope, receive, send)
-        else:
-            await self.app(scope, receive, send)
 
 
 def create_app(settings: Settings, container: Container | None = None) -> FastAPI:
@@ -93,6 +53,9 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
         app.state.container = container or build_container(settings, settings.workspace)
         app.state.settings = settings
         app.state.limiter = RateLimiter()
+        app.state.login_throttle = LoginThrottle(settings.login_failures_per_user,
+                                                 settings.login_failures_per_address,
+                                                 settings.login_failure_window_seconds)
         app.state.callbacks = Callbacks(app.state.container,
                                         window_seconds=settings.wecom_replay_window_seconds)
         stop = threading.Event()

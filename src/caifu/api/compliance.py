@@ -57,7 +57,7 @@ def erase_customer_data(customer_id: CustomerId, p: CurrentPrincipal, c: Contain
             response_model=PrivacyRequestPage, dependencies=[Depends(require("privacy.handle"))])
 def list_privacy_requests(p: CurrentPrincipal, c: ContainerDep,
                           limit: Annotated[int, Query(ge=1, le=500)] = 50,
-                          offset: Annotated[int, Query(ge=0)] = 0) -> dict[str, Any]:
+                          offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0) -> dict[str, Any]:
     """The tenant's data-subject requests, newest first: who asked, why, the outcome, the
     rule applied and the rows touched."""
     return privacy.list_requests(c, tenant_of(p), limit, offset)

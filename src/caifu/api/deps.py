@@ -52,6 +52,8 @@ async def authenticated(request: Request, c: ContainerDep, settings: SettingsDep
     if creds is None:
         raise AuthenticationError("send Authorization: Bearer <API key or session token>")
     token = creds.credentials
+    if not token.isascii():  # keys and session tokens are ASCII; a raw latin-1 byte is not
+        raise AuthenticationError("invalid, expired or revoked credentials")
     p = None
     if token.startswith("cf_"):
         p = users.authenticate_key(c, token)

@@ -5,8 +5,8 @@ the formatter, so a careless ``log.info(..., extra={"mobile": …})`` cannot lea
 line names the route *template* (``/v1/customers/{customer_id}``), not the path, and no
 query string: ids and search keys stay out of the log. Messages are fixed phrases.
 
-Each request gets an id (the caller's ``X-Request-ID`` when it is a plain token, else a new
-one); it is returned in ``X-Request-ID``, written on every log line of the request and on
+Each request gets an id (the caller's ``X-Request-ID`` when it is a plain token — 8 to 64 of
+``A-Za-z0-9._-``, the whole value — else a new one); it is returned in ``X-Request-ID``, written on every log line of the request and on
 the audit records the request causes (``services/audit.current_request``).
 """
 
@@ -16,17 +16,17 @@ import json
 import logging
 import re
 import time
-import traceback
 import uuid
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from caifu.core.tracebacks import frames
 from caifu.services.compliance import audit
 
 FIELDS = ("request_id", "tenant", "role", "actor", "method", "route", "status", "ms",
-          "job_id", "kind", "error_type", "trace")
-REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+          "job_id", "kind", "error_type", "trace", "reason")
+REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{8,64}")
 access_log = logging.getLogger("caifu.access")
 
 
@@ -44,7 +44,7 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info and record.exc_info[0] is not None:
             # the type and the frames, not the message: it may quote a customer's data
             out["error_type"] = record.exc_info[0].__name__
-            out["trace"] = "".join(traceback.format_tb(record.exc_info[2], limit=8))
+            out["trace"] = frames(record.exc_info[2])
         return json.dumps(out, ensure_ascii=False, default=str)
 
 
@@ -72,7 +72,8 @@ class AccessLog:
             return
         given = next((v.decode("latin-1") for k, v in scope.get("headers", ())
                       if k == b"x-request-id"), "")
-        rid = given if REQUEST_ID.match(given) else uuid.uuid4().hex
+        # fullmatch: ``match`` with ``$`` would let a trailing newline through into the log
+        rid = given if REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
         state = scope.setdefault("state", {})  # what request.state reads and writes
         state["request_id"] = rid
         token = audit.current_request.set(rid)

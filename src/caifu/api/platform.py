@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi import Path as PathParam
-from pydantic import BaseModel, Field
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    Field,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+)
 from sqlalchemy import text
 
 from caifu.api.deps import ContainerDep, CurrentPrincipal, SettingsDep, require
 from caifu.api.schemas.common import Health
 from caifu.api.schemas.platform import JobPage, JobPublic
-from caifu.core.errors import AuthenticationError
+from caifu.core.errors import AuthenticationError, RateLimitedError
 from caifu.services.platform import access, sessions, users
 from caifu.services.platform.jobs import Jobs
 
@@ -48,22 +56,51 @@ class SessionOut(BaseModel):
 
 
 @router.post("/v1/auth/login", operation_id="login", tags=["auth"], response_model=SessionOut)
-def login(body: LoginIn, c: ContainerDep, settings: SettingsDep) -> SessionOut:
-    """Sign in with a password; the answer is a session token for ``Authorization: Bearer``."""
+def login(body: LoginIn, c: ContainerDep, settings: SettingsDep,
+          request: Request) -> SessionOut:
+    """Sign in with a password; the answer is a session token for ``Authorization: Bearer``.
+    Repeated failures for a user id or from an address are throttled (429, ``Retry-After``)."""
+    throttle = request.app.state.login_throttle
+    address = request.client.host if request.client else "-"
+    wait = throttle.wait(body.user_id, address)
+    if wait is not None:
+        raise RateLimitedError("too many failed sign-ins for this user id or from this "
+                               "address; try again later", wait)
     p = users.login(c, body.user_id, body.password)
     if p is None or not settings.secret_key:
+        throttle.failed(body.user_id, address)
         raise AuthenticationError("wrong user id or password")
+    throttle.succeeded(body.user_id)
     return SessionOut(token=sessions.issue(settings.secret_key, p, settings.session_minutes),
                       expires_in=settings.session_minutes * 60, role=p.role,
                       tenant_id=p.tenant_id)
 
 
+def _iso_date(value: object) -> dt.date:
+    # text only: a number (``0``) would otherwise be read as seconds since 1970
+    if not isinstance(value, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        raise ValueError("a date as YYYY-MM-DD text")
+    return dt.date.fromisoformat(value)
+
+
+IsoDate = Annotated[dt.date, BeforeValidator(_iso_date),
+                    WithJsonSchema({"type": "string", "format": "date"})]
+
+
 class JobIn(BaseModel):
     kind: Literal["build", "score", "value", "lifecycle", "redemption", "cards"]
-    as_of: dt.date | None = Field(None, description="build/score/value/lifecycle/cards: "
+    as_of: IsoDate | None = Field(None, description="build/score/value/lifecycle/cards: "
                                                     "the date")
-    from_: dt.date | None = Field(None, alias="from", description="redemption: period start")
-    to: dt.date | None = Field(None, description="redemption: period end")
+    from_: IsoDate | None = Field(None, alias="from", description="redemption: period start")
+    to: IsoDate | None = Field(None, description="redemption: period end, not before from")
+
+    @field_validator("to")
+    @classmethod
+    def _not_before_from(cls, to: dt.date | None, info: ValidationInfo) -> dt.date | None:
+        start = info.data.get("from_")
+        if to is not None and start is not None and to < start:
+            raise ValueError(f"the period ends ({to}) before it starts ({start})")
+        return to
 
 
 @router.post("/v1/jobs", operation_id="submit_job", tags=["jobs"], status_code=202,

@@ -113,6 +113,6 @@ def list_segments(p: CurrentPrincipal, c: ContainerDep) -> dict[str, Any]:
             dependencies=[Depends(require("segments.read"))])
 def segment_members(segment_id: Annotated[str, PathParam(max_length=64)], p: CurrentPrincipal,
                     c: ContainerDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-                    offset: Annotated[int, Query(ge=0)] = 0) -> dict[str, Any]:
+                    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0) -> dict[str, Any]:
     """The segment's members on its newest date — only those the caller may see — a page."""
     return access.segment_members(c, p, segment_id, limit, offset)

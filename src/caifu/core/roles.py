@@ -59,7 +59,9 @@ POLICY: Final[Mapping[str, Action]] = MappingProxyType({
     "chat_flags.read": Action(_PRIVACY, "read the chat-compliance queue"),
     "chat_flags.decide": Action(frozenset({"compliance"}), "decide on chat flags", "audited"),
     "chats.intake": Action(_OPERATORS, "take in chats"),
-    "wecom.rejections.read": Action(_TENANT_WIDE, "see rejected callbacks"),
+    "wecom.rejections.read": Action(_TENANT_WIDE | {"platform_admin"}, "see rejected callbacks",
+                                    "a platform_admin sees the refusals no tenant owns: "
+                                    "unknown tenant, no WeCom app"),
     "campaigns.run": Action(_OPERATORS, "gate campaign runs or poll their delivery"),
     "campaigns.send": Action(_OPERATORS, "send campaigns", "audited"),
     "campaigns.read": Action(_TENANT_WIDE, "see campaign funnels"),

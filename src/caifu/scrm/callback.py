@@ -24,6 +24,20 @@ from caifu.scrm.crypto import CallbackRejected, WeComCrypto
 MAX_BODY_BYTES = 64 * 1024  # WeCom's event bodies are under 2 KB
 REPLAY_WINDOW_SECONDS = 300
 MAX_PARAM_CHARS = 128  # msg_signature is 40, timestamp 10, nonce ~10
+# the Unix seconds an event's CreateTime may hold: from 2000 (WeCom is younger) to the end of
+# year 9999 (``datetime``'s last); anything else is no time and the event keeps None
+_FIRST_TIME, _LAST_TIME = 946_684_800, 253_402_300_799
+_EPOCH = dt.datetime(1970, 1, 1)
+
+
+def unix_seconds(text: str) -> int | None:
+    """``text`` as Unix seconds when it is 1–12 ASCII digits, else None.
+
+    ``str.isdigit`` alone accepts ``²`` and other digits ``int`` refuses or reads otherwise.
+    """
+    if not (0 < len(text) <= 12 and text.isascii() and text.isdigit()):
+        return None
+    return int(text)
 
 
 def parse_xml(data: bytes | str) -> Element:
@@ -59,12 +73,13 @@ def check_params(params: dict[str, str]) -> tuple[str, str, str]:
 
 def check_timestamp(timestamp: str, now: dt.datetime, window_seconds: int) -> dt.datetime:
     """The request's time, if within ``window_seconds`` of ``now`` (naive UTC) either way."""
-    if not timestamp.isdigit() or len(timestamp) > 12:
+    seconds = unix_seconds(timestamp)
+    if seconds is None:
         raise CallbackRejected("BAD_TIMESTAMP")
-    at = dt.datetime.fromtimestamp(int(timestamp), dt.UTC).replace(tzinfo=None)
-    if abs((now - at).total_seconds()) > window_seconds:
+    # compared as numbers: a far timestamp is stale, never a datetime out of range
+    if abs((now - _EPOCH).total_seconds() - seconds) > window_seconds:
         raise CallbackRejected("STALE_TIMESTAMP")
-    return at
+    return _EPOCH + dt.timedelta(seconds=seconds)
 
 
 def open_request(crypto: WeComCrypto, params: dict[str, str], encrypt: str,
@@ -109,9 +124,11 @@ def parse_event(xml: bytes) -> Event:
     event = fields.get("Event") or fields.get("MsgType") or ""
     if not event:
         raise CallbackRejected("BAD_EVENT", "no Event or MsgType")
-    created = fields.get("CreateTime", "")
-    create_time = (dt.datetime.fromtimestamp(int(created), dt.UTC).replace(tzinfo=None)
-                   if created.isdigit() and len(created) <= 12 else None)
+    # informational in the protocol: one outside it is kept as sent and read as unknown (the
+    # worker then dates the event by its arrival), never a reason to lose the event
+    created = unix_seconds(fields.get("CreateTime", ""))
+    create_time = (_EPOCH + dt.timedelta(seconds=created)
+                   if created is not None and _FIRST_TIME <= created <= _LAST_TIME else None)
     return Event(event=event[:40], change_type=fields.get("ChangeType", "")[:40],
                  create_time=create_time, fields=fields, members=tuple(members),
                  digest=hashlib.sha256(xml).hexdigest())

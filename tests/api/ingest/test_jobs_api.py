@@ -3,6 +3,7 @@ PostgreSQL (where every request runs under row-level security)."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -139,3 +140,41 @@ def test_a_job_left_running_by_a_stopped_service_is_marked_failed(workspace: Con
     after = jobs.get("acme", job["job_id"])
     assert after["status"] == "failed" and "interrupted" in after["error"]
     assert jobs.run_next() is None  # nothing queued: a failed job is not rerun by itself
+
+
+@pytest.mark.parametrize("params,field", [
+    ({"kind": "redemption", "to": 0}, "body.to"),
+    ({"kind": "redemption", "from": 20260101}, "body.from"),
+    ({"kind": "build", "as_of": "2026-1-5"}, "body.as_of"),
+    ({"kind": "build", "as_of": "2026-01-05T00:00:00"}, "body.as_of"),
+    ({"kind": "redemption", "from": "2026-03-01", "to": "2026-01-31"}, "body.to"),
+])
+def test_job_parameters_are_checked_when_submitted(api, params, field) -> None:  # type: ignore[no-untyped-def]
+    """Found by an outside probe: ``to=0`` was read as 1970-01-01 and ``from`` after ``to``
+    was queued, then failed. Dates are ISO ``YYYY-MM-DD`` text, ``from`` ≤ ``to``."""
+    http, _, h = api
+    r = http.post("/v1/jobs", json=params, headers=h["acme.ops"])
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"][0]["field"] == field
+    assert http.get("/v1/jobs", headers=h["acme.ops"]).json()["total"] == 0
+    ok = http.post("/v1/jobs", json={"kind": "redemption", "from": "2026-01-01",
+                                     "to": "2026-01-01"}, headers=h["acme.ops"])
+    assert ok.status_code == 202 and ok.json()["params"] == {"from": "2026-01-01",
+                                                             "to": "2026-01-01"}
+
+
+def test_a_failed_jobs_error_names_the_file_not_the_server_path(api) -> None:  # type: ignore[no-untyped-def]
+    """Found by an outside probe: the error quoted the upload's absolute path on the server
+    and the whole raw header cell. Now: the file name, and a bounded, escaped excerpt."""
+    http, c, h = api
+    ops = h["acme.ops"]
+    cell = "\x1b[31m" + "Z" * 3000
+    r = _upload(http, ops, "customers.csv", f"{cell},branch_id\n1,2\n".encode())
+    job = _wait(http, ops, r.json()["job_id"])
+    error = job["error"]
+    assert job["status"] == "failed" and error.startswith("customers.csv, line 1")
+    assert str(c.root) not in error and "/uploads/" not in error
+    assert "\x1b" not in error and "\\x1b[31mZZZ" in error  # escaped
+    assert "Z" * 100 not in error and re.search(r"…' \(3,0\d\d characters\)", error)
+    assert len(error) < 600
+    assert Jobs(c).get("acme", job["job_id"])["error"] == error  # stored as shown

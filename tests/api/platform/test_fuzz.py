@@ -138,3 +138,33 @@ def test_nul_characters_are_refused_everywhere(workspace: Container) -> None:
             "event_time": "2026-10-30T10:00:00+08:00"}]})
         assert r.status_code == 202, r.text
         assert r.json()["items"][0]["reasons"] == ["event_id:NUL_CHARACTER"]
+
+
+def test_a_lone_surrogate_in_an_event_is_a_rejection_kept_with_its_reason(
+        workspace: Container) -> None:
+    """Found by an outside probe: JSON ``"\\ud800"`` decodes to a lone surrogate, no UTF-8
+    text can hold it, and storing the event gave a 500. Now the event is stored as rejected
+    with the field named, its payload kept as the same JSON (the escape as text)."""
+    from sqlalchemy import select
+
+    from caifu.adapters.sor.models import event_inbox
+
+    _seed(workspace)
+    with serving(create_app(Settings(secret_key=SECRET, run_events=False), workspace)) as http:
+        ops = {"Authorization": "Bearer " + http.post(
+            "/v1/auth/login", json={"user_id": "acme.ops", "password": PASSWORD}
+        ).json()["token"], "Content-Type": "application/json"}
+        body = (b'{"events": [{"event_id": "E1", "customer_id": "C1", "event_type": "login",'
+                b' "event_time": "2026-10-30T10:00:00+08:00", "device": "ios\\ud800"},'
+                b' {"event_id": "E2", "customer_id": "C1", "event_type": "login",'
+                b' "event_time": "2026-10-30T10:00:00+08:00"}]}')
+        r = http.post("/v1/events/app_event", headers=ops, content=body)
+        assert r.status_code == 202, r.text
+        items = r.json()["items"]
+        assert [i["status"] for i in items] == ["rejected", "pending"]
+        assert items[0]["reasons"] == ["device:INVALID_UNICODE(lone surrogate)"]
+        with workspace.engine.connect() as conn:
+            row = conn.execute(select(event_inbox).where(
+                event_inbox.c.event_seq == items[0]["event_seq"])).one()
+        assert row.status == "rejected"
+        assert json.loads(row.payload_json)["device"] == "ios\ud800"  # the same JSON

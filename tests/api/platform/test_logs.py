@@ -61,3 +61,29 @@ def test_an_unknown_extra_field_never_reaches_the_log() -> None:
     rec.route = "/v1/tags"
     out = json.loads(JsonFormatter().format(rec))
     assert out["route"] == "/v1/tags" and "13812345678" not in json.dumps(out)
+
+
+def test_an_error_log_shows_the_innermost_frame_where_it_failed() -> None:
+    """Found by an outside probe: the trace kept the 8 outermost frames (the server's and
+    Starlette's), so a 500's log never showed the caifu frame that failed."""
+    def failing_caifu_frame(secret: str) -> None:
+        raise ValueError(f"customer {secret}")
+
+    def nest(depth: int) -> None:
+        if depth == 0:
+            failing_caifu_frame(mobile)  # a variable: the source line shows its name only
+        nest(depth - 1)
+
+    mobile = "138" + "12345678"
+    try:
+        nest(40)
+    except ValueError:
+        import sys
+        rec = logging.LogRecord("caifu.x", logging.ERROR, __file__, 1, "failed", None,
+                                sys.exc_info())
+    out = json.loads(JsonFormatter().format(rec))
+    assert out["error_type"] == "ValueError"
+    last = out["trace"].strip().splitlines()[-2:]
+    assert "in failing_caifu_frame" in last[0] and "raise ValueError" in last[1]
+    assert "outer frames left out" in out["trace"]
+    assert "13812345678" not in json.dumps(out)  # no message, no local variables

@@ -5,6 +5,10 @@ PostgreSQL."""
 from __future__ import annotations
 
 import datetime as dt
+import io
+import json
+import logging
+import re
 import time
 from collections.abc import Iterator
 
@@ -56,6 +60,7 @@ def hook(workspace: Container) -> Iterator[tuple[httpx.Client, Container]]:
     wecom_app.configure(workspace, "beta", corp_id="wwbeta", agent_id="1000002", token=TOKEN,
                     encoding_aes_key=BETA_AES, secret="s3cret")
     users.add_user(workspace, "acme.ops", "ops", PASSWORD, tenant="acme")
+    users.add_user(workspace, "root.admin", "platform_admin", PASSWORD, tenant=None)
     settings = Settings(secret_key=SECRET, run_jobs=False, run_events=False)
     with serving(create_app(settings, workspace)) as http:
         yield http, workspace
@@ -197,3 +202,77 @@ def test_the_worker_applies_what_the_endpoint_stored(hook: tuple[httpx.Client, C
         row = conn.execute(select(wecom_callbacks)).one()
     assert follow.status == "deleted_by_customer" and follow.removed_at is not None
     assert row.status == "applied"
+
+
+@pytest.mark.parametrize("timestamp", ["999999999999", "\u00b2", "1\uff1700000000"])
+def test_a_timestamp_out_of_range_or_not_ascii_is_a_counted_rejection(
+        hook: tuple[httpx.Client, Container], timestamp: str) -> None:
+    """Found by an outside probe: these gave 500 before the signature was checked."""
+    http, c = hook
+    params, body = sealed(event_xml())
+    for path in ("/wecom/acme/callback",):
+        r = http.post(path, params=dict(params, timestamp=timestamp), content=body)
+        assert (r.status_code, r.text) == (403, "rejected")
+        r = http.get(path, params=dict(params, timestamp=timestamp, echostr="abc"))
+        assert (r.status_code, r.text) == (403, "rejected")
+    reason = "STALE_TIMESTAMP" if timestamp == "999999999999" else "BAD_TIMESTAMP"
+    assert rejections(http) == {reason: 2}
+    assert stored(c) == 0
+
+
+@pytest.mark.parametrize("created", ["999999999999", "\u00b2"])
+def test_a_signed_event_with_a_create_time_outside_the_protocol_is_stored(
+        hook: tuple[httpx.Client, Container], created: str) -> None:
+    """CreateTime is informational: the event is stored as sent, its time unknown (None), and
+    the worker dates it by arrival — no 500, nothing lost."""
+    http, c = hook
+    xml = re.sub(r"<CreateTime>\d+</CreateTime>", f"<CreateTime>{created}</CreateTime>",
+                 event_xml())
+    r = http.post("/wecom/acme/callback", params=(s := sealed(xml))[0], content=s[1])
+    assert (r.status_code, r.text) == (200, "success")
+    with c.engine.connect() as conn:
+        row = conn.execute(select(wecom_callbacks)).one()
+    assert (row.status, row.create_time, row.xml) == ("pending", None, xml)
+
+
+def test_refusals_of_unknown_tenants_are_logged_with_their_reason_and_counted_for_the_platform(
+        hook: tuple[httpx.Client, Container]) -> None:
+    """Found by an outside probe: UNKNOWN_TENANT / NO_APP were counted only inside the
+    process and the log line lost its reason. Now the line has it and a platform_admin reads
+    the counts; no tenant row is made for a name a caller chose."""
+    from caifu.adapters.sor.scrm_models import wecom_rejections
+    from caifu.api.logs import JsonFormatter
+    from caifu.services.platform.workspace import create_tenant, list_tenants
+
+    http, c = hook
+    create_tenant(c, "gamma", "戊己证券")  # a tenant without a WeCom app
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(JsonFormatter())
+    lg = logging.getLogger("caifu")
+    level, lg.level = lg.level, logging.INFO
+    lg.addHandler(handler)
+    try:
+        params, body = sealed(event_xml())
+        for tenant in ("nosuch", "ACME", "a" * 40, "gamma"):
+            r = http.post(f"/wecom/{tenant}/callback", params=params, content=body)
+            assert (r.status_code, r.text) == (403, "rejected")
+    finally:
+        lg.removeHandler(handler)
+        lg.setLevel(level)
+    lines = [json.loads(x) for x in out.getvalue().splitlines()
+             if '"wecom callback rejected"' in x]
+    assert sorted(x["reason"] for x in lines) == ["NO_APP", "NO_APP", "UNKNOWN_TENANT",
+                                                  "UNKNOWN_TENANT"]
+    assert {x["tenant"] for x in lines} == {"-"}  # a caller-chosen name is not logged
+    root = _token(http, "root.admin")
+    r = http.get("/v1/wecom/rejections", headers=root)
+    assert r.status_code == 200, r.text
+    today = dt.datetime.now(dt.UTC).date().isoformat()
+    assert r.json() == {"scope": "platform", "rejections": [
+        {"day": today, "reason": "NO_APP", "count": 2},
+        {"day": today, "reason": "UNKNOWN_TENANT", "count": 2}]}
+    assert rejections(http) == {}  # not acme's
+    with c.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(wecom_rejections)).scalar() == 0
+    assert "nosuch" not in {t.tenant_id for t in list_tenants(c)}

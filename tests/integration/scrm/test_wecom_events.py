@@ -156,3 +156,52 @@ def test_corp_tags_follow_wecom(scrm: tuple[Container, FakeWeCom]) -> None:
     with c.engine.connect() as conn:
         tags = dict(conn.execute(select(wecom_corp_tags.c.name, wecom_corp_tags.c.deleted)).all())
     assert tags == {"新能源": False, "基金定投": True}
+
+
+def test_a_failed_apply_writes_nothing_and_the_retry_applies_it(
+        scrm: tuple[Container, FakeWeCom]) -> None:
+    """Found by an outside probe: the follow row was written before the contact's details
+    were fetched, so an API failure left a half-applied event marked failed. An event's
+    writes are one transaction: a failure leaves no row, the event is failed with its
+    reason, and the retry applies it whole."""
+    c, fake = scrm
+    added = fake.customer_adds(ADVISOR, name="王一", state="cf-CAMP01", unionid="o6_abc")
+    params, body = fake.callback(added.event_xml)
+    assert Callbacks(c).receive("acme", params, body).status == "accepted"
+    fake.fail_next("externalcontact/get", 84061)  # not retried by the client
+    events = WeComEvents(c)
+    done = events.apply_pending("acme")
+    assert (done.applied, done.failed, done.welcomes) == (0, 1, 0)
+    with c.engine.connect() as conn:
+        assert conn.execute(select(T["wecom_follows"])).all() == []
+        assert conn.execute(select(wecom_links)).all() == []
+        row = conn.execute(select(wecom_callbacks)).one()
+    assert row.status == "failed" and "84061" in row.error
+    assert events.retry_failed("acme") == 1
+    done = events.apply_pending("acme")
+    assert (done.applied, done.failed, done.welcomes) == (1, 0, 1)
+    f = follow(c, added.external_userid)
+    assert (f.status, f.state, f.unionid) == ("active", "cf-CAMP01", "o6_abc")
+
+
+def test_a_database_failure_inside_an_event_rolls_the_whole_event_back(
+        scrm: tuple[Container, FakeWeCom], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The identity link is the event's last write; when it fails, the follow written
+    before it in the same event is undone too."""
+    from caifu.services.scrm import identity_links
+
+    c, fake = scrm
+    added = fake.customer_adds(ADVISOR, name="王一", unionid="o6_abc")
+    params, body = fake.callback(added.event_xml)
+    Callbacks(c).receive("acme", params, body)
+
+    def broken(*_: object, **__: object) -> None:
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(identity_links, "_apply", broken)
+    done = WeComEvents(c).apply_pending("acme")
+    assert (done.applied, done.failed) == (0, 1)
+    with c.engine.connect() as conn:
+        assert conn.execute(select(T["wecom_follows"])).all() == []
+        row = conn.execute(select(wecom_callbacks)).one()
+    assert (row.status, row.error) == ("failed", "RuntimeError: the database went away")

@@ -156,3 +156,28 @@ def test_group_event_members_are_listed() -> None:
     assert (e.event, e.change_type, e.members) == ("change_external_chat", "update",
                                                    ("wmA", "wmB"))
     assert e.get("LastMemVer") == "v1" and e.get("Nothing") is None
+
+
+@pytest.mark.parametrize("timestamp", ["999999999999", "²", "1７00000000", "-1", " 1700000000"])
+def test_out_of_range_and_non_ascii_timestamps_are_refused(timestamp: str) -> None:
+    """Found by an outside probe as a 500 before the signature check: ``fromtimestamp`` of
+    year 33658, and ``int`` of a digit ``str.isdigit`` accepts but ``int`` does not."""
+    now = dt.datetime(2026, 11, 26, 8, 0, 0)
+    with pytest.raises(CallbackRejected) as e:
+        check_timestamp(timestamp, now, 300)
+    assert e.value.reason in {"BAD_TIMESTAMP", "STALE_TIMESTAMP"}
+    assert e.value.reason == ("STALE_TIMESTAMP" if timestamp == "999999999999"
+                              else "BAD_TIMESTAMP")
+
+
+@pytest.mark.parametrize("created,expected", [
+    ("999999999999", None), ("²", None), ("٣", None), ("", None), ("0", None),
+    ("1700000000", dt.datetime(2023, 11, 14, 22, 13, 20)),
+])
+def test_an_event_create_time_outside_the_protocol_is_kept_as_unknown(
+        created: str, expected: dt.datetime | None) -> None:
+    xml = (f"<xml><CreateTime>{created}</CreateTime><MsgType>event</MsgType>"
+           "<Event>change_external_contact</Event></xml>").encode()
+    e = parse_event(xml)
+    assert e.create_time == expected
+    assert e.fields["CreateTime"] == created  # kept as sent, in the stored XML too

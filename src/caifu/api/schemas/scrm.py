@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -85,4 +85,5 @@ class Rejection(Schema):
 
 
 class RejectionList(Schema):
+    scope: Literal["tenant", "platform"] = "tenant"
     rejections: list[Rejection]

@@ -86,7 +86,11 @@ async def receive_callback(tenant: str, request: Request) -> Response:
 def list_wecom_rejections(p: CurrentPrincipal, c: ContainerDep,  # noqa: ARG001
                           request: Request) -> dict[str, Any]:
     """Rejected callbacks of the last 7 days by day and reason (forged signature, stale
-    timestamp, bad padding, wrong CorpID, malformed or oversized body …)."""
+    timestamp, bad padding, wrong CorpID, malformed or oversized body …). A platform_admin
+    gets the refusals no tenant owns — an unknown tenant in the URL (``UNKNOWN_TENANT``) or
+    one without a WeCom app (``NO_APP``) — counted by this process since it started."""
+    if p.tenant_id is None:  # the platform's own principal: refusals no tenant owns
+        return {"scope": "platform", "rejections": _callbacks(request).unattributed()}
     return {"rejections": _callbacks(request).rejections(tenant_of(p))}
 
 

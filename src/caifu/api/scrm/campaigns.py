@@ -99,7 +99,7 @@ def funnel(campaign_id: CampaignId, p: CurrentPrincipal, c: ContainerDep) -> dic
             dependencies=[Depends(require("campaigns.decisions"))])
 def decisions(campaign_id: CampaignId, p: CurrentPrincipal, c: ContainerDep,
               limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-              offset: Annotated[int, Query(ge=0)] = 0) -> dict[str, Any]:
+              offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0) -> dict[str, Any]:
     """Each gate decision (outcome, rule, reasons, levels, rule version) — for the customers
     the caller may see."""
     tenant = access.tenant_of(p)

@@ -141,18 +141,23 @@ class Events:
         if isinstance(payload, str):
             raw = payload
             if len(raw.encode("utf-8", "surrogatepass")) > MAX_PAYLOAD_BYTES:
-                return raw[:1000], {}, [f"payload:TOO_LARGE(>{MAX_PAYLOAD_BYTES} bytes)"]
+                return _storable(raw[:1000]), {}, [
+                    f"payload:TOO_LARGE(>{MAX_PAYLOAD_BYTES} bytes)"]
             try:
                 parsed = json.loads(raw)
             except ValueError as exc:
-                return raw, {}, [f"payload:NOT_JSON({exc.msg} at char {exc.pos})"]
+                return _storable(raw), {}, [f"payload:NOT_JSON({exc.msg} at char {exc.pos})"]
             if not isinstance(parsed, dict):
-                return raw, {}, ["payload:NOT_AN_OBJECT"]
+                return _storable(raw), {}, ["payload:NOT_AN_OBJECT"]
         else:
             parsed = dict(payload)
             raw = json.dumps(parsed, ensure_ascii=False, default=str)
-            if len(raw.encode("utf-8")) > MAX_PAYLOAD_BYTES:
-                return raw[:1000], {}, [f"payload:TOO_LARGE(>{MAX_PAYLOAD_BYTES} bytes)"]
+            if len(raw.encode("utf-8", "surrogatepass")) > MAX_PAYLOAD_BYTES:
+                return _storable(raw[:1000]), {}, [
+                    f"payload:TOO_LARGE(>{MAX_PAYLOAD_BYTES} bytes)"]
+        unicode = _lone_surrogates(parsed)
+        if unicode:  # no UTF-8 text holds the value: rejected, kept as the same JSON
+            return _storable(raw), {}, unicode
         row, reasons = check_record(contract, parsed, utc_offset=offset, now=now)
         return raw, row, reasons
 
@@ -358,6 +363,27 @@ class Events:
                     backoff[t] = min(wait * 2, max_backoff)
             if not busy:
                 stop.wait(poll_seconds)
+
+
+def _encodes(value: Any) -> bool:
+    try:
+        json.dumps(value, ensure_ascii=False, default=str).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _lone_surrogates(parsed: Mapping[str, Any]) -> list[str]:
+    """``field:INVALID_UNICODE`` for each field whose name or value holds a lone surrogate
+    (JSON ``"\ud800"``): valid JSON, but no UTF-8 text — no database column takes it."""
+    return [f"{_storable(str(k))}:INVALID_UNICODE(lone surrogate)"
+            for k, v in parsed.items() if not (_encodes(k) and _encodes(v))]
+
+
+def _storable(text: str) -> str:
+    """``text`` with each lone surrogate as its JSON escape (``\ud800``): inside a JSON
+    string that is the same value, and it is UTF-8 text."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def inbox_counts(c: Container, tenant: str) -> dict[str, int]:

@@ -18,8 +18,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import re
 import threading
-import traceback
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, is_dataclass
@@ -31,6 +31,7 @@ from sqlalchemy import func, insert, select, update
 
 from caifu.adapters.sor.models import jobs
 from caifu.core.errors import CaifuError, ConfigError, NotFoundError
+from caifu.core.tracebacks import frames
 from caifu.services.container import Container
 
 log = logging.getLogger("caifu.jobs")
@@ -136,6 +137,56 @@ RUNNERS: dict[str, Runner] = {"ingest": _ingest, "build": _build, "score": _scor
                               "redemption": _redemption, "cards": _cards}
 
 
+DATE_PARAMS = ("as_of", "from", "to")
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.:/])(?:/[^\s/,'\"]+)+/([^\s/,'\"]+)")
+_QUOTED = re.compile(r"'([^']*)'")
+_LONG_RUN = re.compile(r"[^\s'…]{61,}")  # a raw value repeated unquoted (a mapping hint)
+EXCERPT_CHARS = 40
+ERROR_CHARS = 500
+
+
+def check_params(params: dict[str, Any]) -> None:
+    """Dates as ISO ``YYYY-MM-DD`` text and a period that does not end before it starts —
+    checked when the job is submitted, not found when it runs."""
+    dates: dict[str, dt.date] = {}
+    for name in DATE_PARAMS:
+        value = params.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, str) or not _ISO_DATE.fullmatch(value):
+            raise ConfigError(f"{name}: a date as YYYY-MM-DD text, not {str(value)[:20]!r}")
+        try:
+            dates[name] = dt.date.fromisoformat(value)
+        except ValueError as e:
+            raise ConfigError(f"{name}: {e}") from None
+    if "from" in dates and "to" in dates and dates["to"] < dates["from"]:
+        raise ConfigError(f"to: the period ends ({dates['to']}) before it starts "
+                          f"({dates['from']})")
+
+
+def public_error(message: str, root: Path | None = None) -> str:
+    """A job's error as ops may see it: no server paths (a file is named by its name), each
+    quoted value (a header cell, say) and any long unbroken run an escaped excerpt of at most
+    ``EXCERPT_CHARS``, no control characters, at most ``ERROR_CHARS`` in all."""
+    if root is not None:
+        message = message.replace(str(root.resolve()), "").replace(str(root), "")
+    message = _ABSOLUTE_PATH.sub(lambda m: m.group(1), message)
+    message = message.lstrip("/")
+
+    def excerpt(m: re.Match[str]) -> str:
+        text = m.group(1)
+        if len(text) <= EXCERPT_CHARS:
+            return m.group(0)
+        return f"'{text[:EXCERPT_CHARS]}…' ({len(text):,} characters)"
+
+    message = _QUOTED.sub(excerpt, message)
+    message = _LONG_RUN.sub(lambda m: f"{m.group(0)[:EXCERPT_CHARS]}…", message)
+    message = "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii")
+                      for ch in message)
+    return message if len(message) <= ERROR_CHARS else message[:ERROR_CHARS - 1] + "…"
+
+
 def uploads_dir(c: Container, tenant: str) -> Path:
     return c.root / "uploads" / tenant
 
@@ -159,6 +210,7 @@ class Jobs:
                ) -> dict[str, Any]:
         if kind not in RUNNERS:
             raise ConfigError(f"unknown job kind {kind!r}; one of {', '.join(sorted(RUNNERS))}")
+        check_params(params)
         job_id = uuid.uuid4().hex[:16]
         with self.c.engine.begin() as conn:
             conn.execute(insert(jobs).values(
@@ -226,14 +278,13 @@ class Jobs:
             result = RUNNERS[kind](self.c, tenant, params)
             values = {"status": "succeeded",
                       "result_json": json.dumps(plain(result), ensure_ascii=False)}
-        except CaifuError as exc:  # the user's to fix: say what
-            values = {"status": "failed", "error": str(exc)}
+        except CaifuError as exc:  # the user's to fix: say what, without the server's paths
+            values = {"status": "failed", "error": public_error(str(exc), self.c.root)}
         except Exception as exc:  # a bug: the job fails, the worker goes on
             log.error("job failed", extra={"job_id": job_id, "kind": kind,
                                            "error_type": type(exc).__name__,
                                            # frames only: a message may quote data
-                                           "trace": "".join(traceback.format_tb(
-                                               exc.__traceback__, limit=8))})
+                                           "trace": frames(exc.__traceback__)})
             values = {"status": "failed",
                       "error": f"internal error ({type(exc).__name__}); the service log "
                                f"has the details under job_id {job_id}"}

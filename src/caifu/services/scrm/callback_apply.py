@@ -2,7 +2,10 @@
 
 Runs off the request path (a worker thread of the service, or ``caifu wecom apply``). Each
 pending row of ``wecom_callbacks`` ends ``applied`` or ``failed`` with the reason; a failed
-one is retried by ``retry_failed``. What each event does:
+one is retried by ``retry_failed``. An event is applied whole or not at all: WeCom API reads
+come first, then every write of the event and its ``applied`` mark in one transaction; what
+cannot be undone (the welcome message, the audit record of a link) happens after the commit.
+What each event does:
 
 | event · change type | effect |
 |---|---|
@@ -21,6 +24,7 @@ code that makes them updates these tables directly.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import threading
@@ -102,27 +106,38 @@ class WeComEvents:
                     .order_by(wecom_callbacks.c.received_at).limit(limit)).all()
             client = _LazyClient(self.c, tenant)
             for r in rows:
-                event = parse_event(r.xml.encode())
-                kind = f"{event.event}:{event.change_type}"
-                try:
-                    self._apply(tenant, event, client.get(), r.received_at, out)
-                    status, error = "applied", None
-                    out.applied += 1
-                    out.by_kind[kind] = out.by_kind.get(kind, 0) + 1
-                except ApplyError as e:
-                    status, error = "failed", str(e)
-                    out.failed += 1
-                except Exception as e:  # the WeCom API or the database: kept, retried later
-                    log.exception("applying a WeCom callback failed", extra={"tenant": tenant})
-                    status, error = "failed", f"{type(e).__name__}: {e}"[:500]
-                    out.failed += 1
-                with self.c.engine.begin() as conn:
-                    conn.execute(update(wecom_callbacks).where(
-                        (wecom_callbacks.c.tenant_id == tenant)
-                        & (wecom_callbacks.c.digest == r.digest)).values(
-                        status=status, error=error, applied_at=_now()))
+                self._apply_one(tenant, r, client, out)
             client.close()
         return out
+
+    def _apply_one(self, tenant: str, r: Any, client: _LazyClient, out: Applied) -> None:
+        after: list[Callable[[Applied], None]] = []  # what runs once the event's writes committed
+        try:
+            event = parse_event(r.xml.encode())
+            with self.c.engine.begin() as conn:
+                self._apply(conn, tenant, event, client.get(), r.received_at, after)
+                self._mark(conn, tenant, r.digest, "applied", None)
+        except Exception as e:  # rolled back whole: the row stays, failed with its reason
+            if isinstance(e, ApplyError):
+                error = str(e)
+            else:  # the WeCom API or the database: kept, retried later
+                log.exception("applying a WeCom callback failed", extra={"tenant": tenant})
+                error = f"{type(e).__name__}: {e}"[:500]
+            with self.c.engine.begin() as conn:
+                self._mark(conn, tenant, r.digest, "failed", error)
+            out.failed += 1
+            return
+        kind = f"{event.event}:{event.change_type}"
+        out.applied += 1
+        out.by_kind[kind] = out.by_kind.get(kind, 0) + 1
+        for step in after:
+            step(out)
+
+    @staticmethod
+    def _mark(conn: Any, tenant: str, digest: str, status: str, error: str | None) -> None:
+        conn.execute(update(wecom_callbacks).where(
+            (wecom_callbacks.c.tenant_id == tenant) & (wecom_callbacks.c.digest == digest))
+            .values(status=status, error=error, applied_at=_now()))
 
     def retry_failed(self, tenant: str) -> int:
         with self.c.engine.begin() as conn:
@@ -156,115 +171,119 @@ class WeComEvents:
 
     # --- one event ----------------------------------------------------------------------
 
-    def _apply(self, tenant: str, e: Event, client: Any, received: dt.datetime,
-               out: Applied) -> None:
+    def _apply(self, conn: Any, tenant: str, e: Event, client: Any, received: dt.datetime,
+               after: list[Callable[[Applied], None]]) -> None:
         at = e.create_time or received
         if e.event == "change_external_contact":
-            self._contact(tenant, e, client, at, out)
+            self._contact(conn, tenant, e, client, at, after)
         elif e.event == "change_external_chat":
-            self._chat(tenant, e, client, at, out)
+            self._chat(conn, tenant, e, client, at, after)
         elif e.event == "change_external_tag":
-            self._tags(tenant, e, client, at)
+            self._tags(conn, tenant, e, client, at)
         # other messages (text sent to the app, menu clicks …) are stored and applied as-is
 
-    def _advisor(self, tenant: str, userid: str | None) -> dict[str, Any]:
+    def _advisor(self, conn: Any, tenant: str, userid: str | None) -> dict[str, Any]:
         if not userid:
             raise ApplyError("UserID:MISSING")
-        with self.c.engine.connect() as conn:
-            row = conn.execute(select(ADVISORS).where(
-                (ADVISORS.c.tenant_id == tenant) & (ADVISORS.c.wecom_userid == userid))).first()
+        row = conn.execute(select(ADVISORS).where(
+            (ADVISORS.c.tenant_id == tenant) & (ADVISORS.c.wecom_userid == userid))).first()
         if row is None:
             raise ApplyError("UserID:UNKNOWN_ADVISOR")
         return dict(row._mapping)
 
-    def _contact(self, tenant: str, e: Event, client: Any, at: dt.datetime,
-                 out: Applied) -> None:
+    def _contact(self, conn: Any, tenant: str, e: Event, client: Any, at: dt.datetime,
+                 after: list[Callable[[Applied], None]]) -> None:
         ext = e.get("ExternalUserID")
         if not ext:
             raise ApplyError("ExternalUserID:MISSING")
-        advisor = self._advisor(tenant, e.get("UserID"))
+        advisor = self._advisor(conn, tenant, e.get("UserID"))
         key = and_(FOLLOWS.c.tenant_id == tenant, FOLLOWS.c.advisor_id == advisor["advisor_id"],
                    FOLLOWS.c.external_userid == ext)
         change = e.change_type
-        with self.c.engine.begin() as conn:
-            existing = conn.execute(select(FOLLOWS).where(key)).first()
-            if change in {"add_external_contact", "add_half_external_contact"}:
-                values = {"status": "active", "removed_at": None, "state": e.get("State")}
-                if existing is None:
-                    conn.execute(insert(FOLLOWS).values(
-                        tenant_id=tenant, advisor_id=advisor["advisor_id"], external_userid=ext,
-                        added_at=at, **values))
-                else:
-                    conn.execute(update(FOLLOWS).where(key).values(added_at=at, **values))
-            elif existing is None:
-                raise ApplyError("ExternalUserID:UNKNOWN_FOLLOW")
-            elif change == "del_external_contact":
-                conn.execute(update(FOLLOWS).where(key).values(status="deleted_by_advisor",
-                                                               removed_at=at))
-            elif change == "del_follow_user":
-                conn.execute(update(FOLLOWS).where(key).values(status="deleted_by_customer",
-                                                               removed_at=at))
-            elif change == "msg_audit_approved":
-                conn.execute(update(FOLLOWS).where(key).values(archive_consent_at=at))
-            elif change == "transfer_fail":
-                log.info("WeCom handover failed", extra={"tenant": tenant,
-                                                        "reason": e.get("FailReason") or "-"})
-            elif change != "edit_external_contact":
-                raise ApplyError(f"ChangeType:UNKNOWN ({change[:40]})")
-        if change in {"add_external_contact", "add_half_external_contact",
-                      "edit_external_contact"} and client is not None:
-            self._refresh_contact(tenant, advisor, ext, client)
-            code = e.get("WelcomeCode")
-            if code:
-                # the code lives 20 s and works once: a late or repeated event cannot greet,
-                # and that must not undo the follow it recorded
-                try:
-                    client.send_welcome_msg(code, text=self._welcome(advisor))
-                    out.welcomes += 1
-                except WeComError as err:
-                    out.welcome_failed += 1
-                    log.warning("welcome message not sent", extra={
-                        "tenant": tenant, "reason": f"errcode {err.errcode}"})
+        refresh = change in {"add_external_contact", "add_half_external_contact",
+                             "edit_external_contact"} and client is not None
+        # the API first: a failing call leaves nothing written
+        details = client.get_external_contact(ext) if refresh else None
+        existing = conn.execute(select(FOLLOWS).where(key)).first()
+        if change in {"add_external_contact", "add_half_external_contact"}:
+            values = {"status": "active", "removed_at": None, "state": e.get("State")}
+            if existing is None:
+                conn.execute(insert(FOLLOWS).values(
+                    tenant_id=tenant, advisor_id=advisor["advisor_id"], external_userid=ext,
+                    added_at=at, **values))
+            else:
+                conn.execute(update(FOLLOWS).where(key).values(added_at=at, **values))
+        elif existing is None:
+            raise ApplyError("ExternalUserID:UNKNOWN_FOLLOW")
+        elif change == "del_external_contact":
+            conn.execute(update(FOLLOWS).where(key).values(status="deleted_by_advisor",
+                                                           removed_at=at))
+        elif change == "del_follow_user":
+            conn.execute(update(FOLLOWS).where(key).values(status="deleted_by_customer",
+                                                           removed_at=at))
+        elif change == "msg_audit_approved":
+            conn.execute(update(FOLLOWS).where(key).values(archive_consent_at=at))
+        elif change == "transfer_fail":
+            log.info("WeCom handover failed", extra={"tenant": tenant,
+                                                    "reason": (e.get("FailReason") or "-")[:40]})
+        elif change != "edit_external_contact":
+            raise ApplyError(f"ChangeType:UNKNOWN ({change[:40]})")
+        if details is None:
+            return
+        decision, linked = self._refresh_contact(conn, tenant, advisor, ext, details)
+        after.append(lambda _: identity_links.audit_link(self.c, tenant, "wecom-callback",
+                                                         decision, linked))
+        code = e.get("WelcomeCode")
+        if code:
+            after.append(lambda out: self._send_welcome(tenant, advisor, code, client, out))
 
-    def _refresh_contact(self, tenant: str, advisor: dict[str, Any], ext: str,
-                         client: Any) -> None:
+    def _send_welcome(self, tenant: str, advisor: dict[str, Any], code: str, client: Any,
+                      out: Applied) -> None:
+        # the code lives 20 s and works once: a late or repeated event cannot greet, and that
+        # must not undo the follow it recorded — so it is sent after the commit
+        try:
+            client.send_welcome_msg(code, text=self._welcome(advisor))
+            out.welcomes += 1
+        except WeComError as err:
+            out.welcome_failed += 1
+            log.warning("welcome message not sent", extra={
+                "tenant": tenant, "reason": f"errcode {err.errcode}"})
+
+    def _refresh_contact(self, conn: Any, tenant: str, advisor: dict[str, Any], ext: str,
+                         data: dict[str, Any]) -> tuple[Any, list[str]]:
         """The contact's details from WeCom onto the follow, then identity linking."""
-        data = client.get_external_contact(ext)
         contact = data.get("external_contact") or {}
         mine = next((f for f in data.get("follow_user") or []
                      if f.get("userid") == advisor["wecom_userid"]), {})
         mobiles = [m for m in mine.get("remark_mobiles") or [] if m]
-        with self.c.engine.begin() as conn:
-            conn.execute(update(FOLLOWS).where(
-                (FOLLOWS.c.tenant_id == tenant) & (FOLLOWS.c.advisor_id == advisor["advisor_id"])
-                & (FOLLOWS.c.external_userid == ext)).values(
-                unionid=contact.get("unionid") or None,
-                remark_mobile=mobiles[0] if mobiles else None))
+        conn.execute(update(FOLLOWS).where(
+            (FOLLOWS.c.tenant_id == tenant) & (FOLLOWS.c.advisor_id == advisor["advisor_id"])
+            & (FOLLOWS.c.external_userid == ext)).values(
+            unionid=contact.get("unionid") or None,
+            remark_mobile=mobiles[0] if mobiles else None))
         facts = ContactFacts(ext, advisor_ids=(advisor["advisor_id"],),
                              unionid=contact.get("unionid") or None,
                              remark_mobiles=tuple(mobiles), remark=mine.get("remark") or None,
                              name=contact.get("name") or None)
-        identity_links.link_contact(self.c, tenant, ext, facts, actor="wecom-callback")
+        return identity_links.link_contact_in(conn, tenant, ext, facts, actor="wecom-callback")
 
-    def _chat(self, tenant: str, e: Event, client: Any, at: dt.datetime, out: Applied) -> None:
+    def _chat(self, conn: Any, tenant: str, e: Event, client: Any, at: dt.datetime,
+              after: list[Callable[[Applied], None]]) -> None:
         chat_id = e.get("ChatId")
         if not chat_id:
             raise ApplyError("ChatId:MISSING")
-        with self.c.engine.connect() as conn:
-            group = conn.execute(select(wecom_groups).where(
-                (wecom_groups.c.tenant_id == tenant)
-                & (wecom_groups.c.chat_id == chat_id))).first()
+        group = conn.execute(select(wecom_groups).where(
+            (wecom_groups.c.tenant_id == tenant) & (wecom_groups.c.chat_id == chat_id))).first()
         change = e.change_type
         if change == "dismiss":
-            with self.c.engine.begin() as conn:
-                self._ensure_group(conn, tenant, chat_id, group, at)
-                conn.execute(update(wecom_groups).where(
-                    (wecom_groups.c.tenant_id == tenant) & (wecom_groups.c.chat_id == chat_id))
-                    .values(status="dismissed", updated_at=at))
-                conn.execute(update(wecom_group_members).where(
-                    (wecom_group_members.c.tenant_id == tenant)
-                    & (wecom_group_members.c.chat_id == chat_id)
-                    & wecom_group_members.c.active).values(active=False, left_at=at))
+            self._ensure_group(conn, tenant, chat_id, group, at)
+            conn.execute(update(wecom_groups).where(
+                (wecom_groups.c.tenant_id == tenant) & (wecom_groups.c.chat_id == chat_id))
+                .values(status="dismissed", updated_at=at))
+            conn.execute(update(wecom_group_members).where(
+                (wecom_group_members.c.tenant_id == tenant)
+                & (wecom_group_members.c.chat_id == chat_id)
+                & wecom_group_members.c.active).values(active=False, left_at=at))
             return
         if change not in {"create", "update"}:
             raise ApplyError(f"ChangeType:UNKNOWN ({change[:40]})")
@@ -274,19 +293,18 @@ class WeComEvents:
         if change == "create" or group is None or gap or detail in {
                 "change_owner", "change_name", "change_notice"}:
             if client is None:  # no API: apply what the event says, resync when one exists
-                with self.c.engine.begin() as conn:
-                    self._ensure_group(conn, tenant, chat_id, group, at, needs_resync=True)
-                    self._members(conn, tenant, chat_id, e, detail, at)
+                self._ensure_group(conn, tenant, chat_id, group, at, needs_resync=True)
+                self._members(conn, tenant, chat_id, e, detail, at)
                 return
-            self.resync_group(tenant, chat_id, client, at)
-            out.resynced_groups += int(gap)
+            self.resync_group(tenant, chat_id, client, at, conn=conn)
+            if gap:
+                after.append(lambda out: setattr(out, "resynced_groups",
+                                                 out.resynced_groups + 1))
             return
-        with self.c.engine.begin() as conn:
-            self._members(conn, tenant, chat_id, e, detail, at)
-            conn.execute(update(wecom_groups).where(
-                (wecom_groups.c.tenant_id == tenant) & (wecom_groups.c.chat_id == chat_id))
-                .values(member_version=e.get("CurMemVer") or group.member_version,
-                        updated_at=at))
+        self._members(conn, tenant, chat_id, e, detail, at)
+        conn.execute(update(wecom_groups).where(
+            (wecom_groups.c.tenant_id == tenant) & (wecom_groups.c.chat_id == chat_id))
+            .values(member_version=e.get("CurMemVer") or group.member_version, updated_at=at))
 
     def _ensure_group(self, conn: Any, tenant: str, chat_id: str, group: Any, at: dt.datetime,
                       needs_resync: bool = False) -> None:
@@ -319,13 +337,14 @@ class WeComEvents:
                     member_type=_member_type(member), **values))
 
     def resync_group(self, tenant: str, chat_id: str, client: Any,
-                     at: dt.datetime | None = None) -> int:
-        """Replace the group and its member list with WeCom's (``groupchat/get``)."""
+                     at: dt.datetime | None = None, conn: Any = None) -> int:
+        """Replace the group and its member list with WeCom's (``groupchat/get``), on
+        ``conn`` (an event's transaction) or a transaction of its own."""
         at = at or _now()
         g = client.groupchat_get(chat_id)
         members = g.get("member_list") or []
         current = {m.get("userid") for m in members if m.get("userid")}
-        with self.c.engine.begin() as conn:
+        with _on(self.c, conn) as conn:
             key = (wecom_groups.c.tenant_id == tenant) & (wecom_groups.c.chat_id == chat_id)
             values = {"name": g.get("name"), "owner": g.get("owner"), "notice": g.get("notice"),
                       "status": "active", "member_version": g.get("member_version"),
@@ -358,28 +377,29 @@ class WeComEvents:
                         active=False, left_at=at))
         return len(current)
 
-    def _tags(self, tenant: str, e: Event, client: Any, at: dt.datetime) -> None:
+    def _tags(self, conn: Any, tenant: str, e: Event, client: Any, at: dt.datetime) -> None:
         tag_id = e.get("Id")
         change = e.change_type
         if change == "delete" and tag_id:
-            with self.c.engine.begin() as conn:
-                conn.execute(update(wecom_corp_tags).where(
-                    (wecom_corp_tags.c.tenant_id == tenant)
-                    & ((wecom_corp_tags.c.tag_id == tag_id)
-                       | (wecom_corp_tags.c.group_id == tag_id))).values(deleted=True,
-                                                                         updated_at=at))
+            conn.execute(update(wecom_corp_tags).where(
+                (wecom_corp_tags.c.tenant_id == tenant)
+                & ((wecom_corp_tags.c.tag_id == tag_id)
+                   | (wecom_corp_tags.c.group_id == tag_id))).values(deleted=True,
+                                                                     updated_at=at))
             return
         if change not in {"create", "update", "shuffle", "delete"}:
             raise ApplyError(f"ChangeType:UNKNOWN ({change[:40]})")
         if client is None:
             raise ApplyError("wecom_apps:NO_API_CLIENT")
-        self.sync_tags(tenant, client, at)
+        self.sync_tags(tenant, client, at, conn=conn)
 
-    def sync_tags(self, tenant: str, client: Any, at: dt.datetime | None = None) -> int:
-        """Replace the tenant's corp tags with WeCom's list, keeping caifu's tag mapping."""
+    def sync_tags(self, tenant: str, client: Any, at: dt.datetime | None = None,
+                  conn: Any = None) -> int:
+        """Replace the tenant's corp tags with WeCom's list, keeping caifu's tag mapping (on
+        ``conn``, an event's transaction, or a transaction of its own)."""
         at = at or _now()
         groups = client.get_corp_tag_list()
-        with self.c.engine.begin() as conn:
+        with _on(self.c, conn) as conn:
             mapped = dict(conn.execute(select(wecom_corp_tags.c.tag_id,
                                               wecom_corp_tags.c.caifu_tag_id).where(
                 wecom_corp_tags.c.tenant_id == tenant)).all())
@@ -415,6 +435,11 @@ class _LazyClient:
     def close(self) -> None:
         if self.client is not None:
             self.client.close()
+
+
+def _on(c: Container, conn: Any) -> Any:
+    """``conn`` as is (the caller commits), or a new transaction."""
+    return contextlib.nullcontext(conn) if conn is not None else c.engine.begin()
 
 
 def _member_type(member_id: str) -> str:

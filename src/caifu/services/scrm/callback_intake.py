@@ -14,7 +14,9 @@ outside the window it is ``STALE_TIMESTAMP``.
 Rejections are counted in memory and flushed to ``wecom_rejections`` by the worker: a flood
 of forged requests costs a dictionary update each, not a database write each. Requests for a
 tenant that does not exist or has no WeCom app are counted under ``UNKNOWN_TENANT`` /
-``NO_APP`` for the process only (logged), never written under a name an attacker chose.
+``NO_APP`` by day for the process (``unattributed``: a platform_admin reads them through
+``GET /v1/wecom/rejections``) and logged with their reason — never written to the database,
+where they would be rows under a name an attacker chose.
 """
 
 from __future__ import annotations
@@ -66,16 +68,24 @@ class RejectionCounter:
         self._lock = threading.Lock()
         self._counts: Counter[tuple[str, dt.date, str]] = Counter()
         self._last: dict[tuple[str, dt.date, str], dt.datetime] = {}
-        self.process_only: Counter[str] = Counter()  # unknown tenants, never stored
+        # unknown tenants / no app, by (day, reason): kept for the process, never stored
+        self.process_only: Counter[tuple[dt.date, str]] = Counter()
 
     def add(self, tenant: str | None, reason: str, at: dt.datetime) -> None:
         with self._lock:
             if tenant is None:
-                self.process_only[reason] += 1
+                self.process_only[(at.date(), reason)] += 1
                 return
             key = (tenant, at.date(), reason)
             self._counts[key] += 1
             self._last[key] = at
+
+    def unattributed(self, since: dt.date) -> list[dict[str, object]]:
+        """Refusals no tenant owns (``UNKNOWN_TENANT``, ``NO_APP``) since the process began."""
+        with self._lock:
+            counts = dict(self.process_only)
+        return [{"day": d.isoformat(), "reason": r, "count": n}
+                for (d, r), n in sorted(counts.items()) if d >= since]
 
     def pending(self) -> dict[tuple[str, dt.date, str], int]:
         with self._lock:
@@ -208,3 +218,7 @@ class Callbacks:
                 counts[(day, reason)] += n
         return [{"day": d.isoformat(), "reason": r, "count": n}
                 for (d, r), n in sorted(counts.items())]
+
+    def unattributed(self, days: int = 7) -> list[dict[str, object]]:
+        """This process's refusals of unknown tenants and tenants without an app."""
+        return self.counter.unattributed(_now().date() - dt.timedelta(days=days - 1))

@@ -185,19 +185,33 @@ def link_contact(c: Container, tenant: str, external_userid: str,
     mobile) is added to them.
     """
     get_tenant(c, tenant)
+    with c.engine.begin() as conn:
+        decision, linked = link_contact_in(conn, tenant, external_userid, facts, actor)
+    audit_link(c, tenant, actor, decision, linked)
+    return decision
+
+
+def link_contact_in(conn: Connection, tenant: str, external_userid: str,
+                    facts: ContactFacts | None = None, actor: str = "system"
+                    ) -> tuple[LinkDecision, list[str]]:
+    """``link_contact``'s writes on the caller's transaction (a WeCom event applied whole);
+    the customers newly linked, for ``audit_link`` once that transaction commits."""
     given = facts or ContactFacts(external_userid)
     if given.external_userid != external_userid:
         raise ConfigError(f"facts are about {given.external_userid!r}, not {external_userid!r}")
-    with c.engine.begin() as conn:
-        merged = _merge(given, _follow_facts(conn, tenant, [external_userid]).get(external_userid))
-        lookup = _load(conn, tenant, [merged])
-        decision = lookup.decide(merged)
-        linked = _apply(conn, tenant, [decision], lookup,
-                        {external_userid: merged.advisor_ids}, actor, _now())
+    merged = _merge(given, _follow_facts(conn, tenant, [external_userid]).get(external_userid))
+    lookup = _load(conn, tenant, [merged])
+    decision = lookup.decide(merged)
+    linked = _apply(conn, tenant, [decision], lookup,
+                    {external_userid: merged.advisor_ids}, actor, _now())
+    return decision, linked
+
+
+def audit_link(c: Container, tenant: str, actor: str, decision: LinkDecision,
+               linked: list[str]) -> None:
     if linked:
         audit.append(c, tenant, actor, "link", customer_ids=linked,
                      reason=f"WeCom contact linked: {decision.reason}")
-    return decision
 
 
 def link_all(c: Container, tenant: str, actor: str = "system") -> LinkAllReport:
