@@ -67,9 +67,10 @@ def test_each_role_is_refused_exactly_where_the_table_says(client) -> None:  # t
                     + ", ".join(roles.allowed(action))), where
                 refused.setdefault(role, set()).add(op["operationId"])
     # the matrix is not vacuous: the platform admin is refused all but the customer 360
-    # (out of his empty scope: 404), an advisor the tenant-wide and the operators' routes
+    # (out of his empty scope: 404) and the callback refusals no tenant owns; an advisor the
+    # tenant-wide and the operators' routes
     assert refused["platform_admin"] == {op["operationId"] for _, _, op in ops} - {
-        "get_customer"}
+        "get_customer", "list_wecom_rejections"}
     assert {"redemption_answers", "list_jobs", "submit_job", "export_customer_data",
             "decide_chat_flag", "send_campaign"} <= refused["advisor"]
     assert refused["compliance"] >= {"submit_job", "upload_file", "push_events"}

@@ -52,7 +52,8 @@ def test_what_used_to_be_scattered_sets_is_the_table() -> None:
               "privacy.handle": {"compliance", "tenant_admin"},
               "chat_flags.read": {"compliance", "tenant_admin"},
               "chat_flags.decide": {"compliance"}, "chats.intake": {"tenant_admin", "ops"},
-              "wecom.rejections.read": {"tenant_admin", "ops", "compliance"},
+              # + platform_admin: the refusals no tenant owns (unknown tenant, no WeCom app)
+              "wecom.rejections.read": {"tenant_admin", "ops", "compliance", "platform_admin"},
               "campaigns.run": {"ops", "tenant_admin"}, "campaigns.send": {"ops", "tenant_admin"},
               "campaigns.read": {"ops", "tenant_admin", "compliance"},
               "customers.unmask": {"compliance"}, "customers.restricted": {"compliance"}}
