@@ -7,27 +7,16 @@ import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
-from fastapi.encoders import jsonable_encoder
-from fastapi.exceptions import RequestValidationError
+from fastapi import FastAPI
 from fastapi.responses import JSONResponse
-from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from caifu import __version__
-from caifu.api import compliance, ingest, platform, profiles, value
+from caifu.api import compliance, errors, ingest, platform, profiles, value
 from caifu.api.logs import AccessLog
-from caifu.api.ratelimit import RateLimiter, retry_after_header
+from caifu.api.ratelimit import RateLimiter
 from caifu.api.scrm import callback, campaigns, sidebar
-from caifu.core.errors import (
-    AuthenticationError,
-    CaifuError,
-    ConfigError,
-    NotFoundError,
-    PayloadTooLargeError,
-    PermissionDeniedError,
-    RateLimitedError,
-)
+from caifu.core.errors import ConfigError, PayloadTooLargeError
 from caifu.services.container import Container
 from caifu.services.container import build as build_container
 from caifu.services.ingest.realtime import Events
@@ -38,9 +27,6 @@ from caifu.services.scrm.campaigns import send_due
 from caifu.settings import Settings
 
 UPLOAD_PATH = "/v1/ingest/files"
-STATUS = {AuthenticationError: 401, NotFoundError: 404, PermissionDeniedError: 403,
-          ConfigError: 422, RateLimitedError: 429,
-          PayloadTooLargeError: 413}
 
 
 class BodyLimit:
@@ -59,8 +45,9 @@ class BodyLimit:
         for field, raw in (("path", scope.get("path", "")),
                            ("query", scope.get("query_string", b"").decode("latin-1"))):
             if "\x00" in raw or "%00" in raw:
-                return JSONResponse({"detail": [{"field": field, "problem":
-                                     "contains a NUL character"}]}, status_code=422)
+                return errors.error_response(422, ConfigError.code, f"{field}: contains a NUL "
+                                             "character", [{"field": field, "problem":
+                                                            "contains a NUL character"}])
         # WeCom callbacks read at most 64 KB themselves and count what is larger
         path = scope.get("path", "")
         if path.startswith("/wecom/") and path.endswith("/callback"):
@@ -70,8 +57,9 @@ class BodyLimit:
         length = next((v.decode("latin-1") for k, v in scope.get("headers", ())
                        if k == b"content-length"), None)
         if length is not None and (not length.isdigit() or int(length) > limit):
-            return JSONResponse({"detail": [{"field": "body", "problem":
-                                 f"larger than {limit:,} bytes"}]}, status_code=413)
+            return errors.error_response(413, PayloadTooLargeError.code, f"body: larger than "
+                                         f"{limit:,} bytes", [{"field": "body", "problem":
+                                                               f"larger than {limit:,} bytes"}])
         return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -132,27 +120,8 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
                        upload_limit=settings.max_upload_bytes)
     app.add_middleware(AccessLog)  # outermost: a refused body is logged too
     for module in (platform, ingest, profiles, value, compliance, callback, campaigns, sidebar):
-        app.include_router(module.router)
+        app.include_router(module.router, responses=errors.RESPONSES)
 
-    @app.exception_handler(CaifuError)
-    async def caifu_error(_: Request, exc: CaifuError) -> JSONResponse:
-        status = next((code for kind, code in STATUS.items() if isinstance(exc, kind)), 400)
-        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-        if isinstance(exc, RateLimitedError):
-            headers = {"Retry-After": retry_after_header(exc.retry_after)}
-        return JSONResponse({"detail": [{"problem": str(exc)}]}, status_code=status,
-                            headers=headers)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        # FastAPI's own refusals (unparsable body, unknown path, wrong method) in our shape
-        return JSONResponse({"detail": [{"problem": str(exc.detail)}]},
-                            status_code=exc.status_code, headers=exc.headers)
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        detail = [{"field": ".".join(str(x) for x in e["loc"]), "problem": e["msg"]}
-                  for e in exc.errors()]
-        return JSONResponse({"detail": jsonable_encoder(detail)}, status_code=422)
+    errors.install(app)
 
     return app

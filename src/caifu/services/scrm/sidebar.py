@@ -68,6 +68,9 @@ class Denied(CaifuError):
     """The sidebar refuses: ``message`` is what the advisor reads (Chinese), and it never
     says anything about a customer."""
 
+    code = "sidebar.denied"
+    http_status = 403
+
     def __init__(self, message: str, status: int = 403) -> None:
         super().__init__(message)
         self.message = message
