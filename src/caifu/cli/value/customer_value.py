@@ -8,8 +8,8 @@ import typer
 from rich.console import Console
 from rich.table import Table as RichTable
 
-from caifu.cli.common import AsOfOpt, TenantOpt, WorkspaceOpt, _container, _fail, app, console
-from caifu.core.errors import CaifuError
+from caifu.cli.common import AsOfOpt, TenantOpt, WorkspaceOpt, _container, app, console
+from caifu.core.errors import ConfigError
 from caifu.services.value.customer_value import CustomerValueResult
 
 BY = ("channel", "campaign", "advisor", "branch", "cohort")
@@ -25,13 +25,10 @@ def value_cmd(tenant: TenantOpt, as_of: AsOfOpt = None, by: ByOpt = "channel",
     from caifu.services.value.customer_value import CustomerValue
 
     if by not in BY:
-        _fail(CaifuError(f"--by {by!r}: use one of {', '.join(BY)}"))
-    try:
-        c = _container(workspace)
-        with console.status(f"value {tenant}", spinner="dots"):
-            result = CustomerValue(c).run(tenant, check_as_of(as_of))
-    except CaifuError as exc:
-        _fail(exc)
+        raise ConfigError(f"--by {by!r}: use one of {', '.join(BY)}")
+    c = _container(workspace)
+    with console.status(f"value {tenant}", spinner="dots"):
+        result = CustomerValue(c).run(tenant, check_as_of(as_of))
     print_value(result, by, console, limit)
 
 
@@ -40,10 +37,7 @@ def value_init(tenant: TenantOpt, force: bool = False, workspace: WorkspaceOpt =
     """Copy the default customer-value configuration to value/<tenant>.yaml to edit."""
     from caifu.services.value.customer_value import init_config
 
-    try:
-        path = init_config(_container(workspace), tenant, force)
-    except CaifuError as exc:
-        _fail(exc)
+    path = init_config(_container(workspace), tenant, force)
     console.print(f"wrote {path}", soft_wrap=True)
 
 

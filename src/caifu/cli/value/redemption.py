@@ -10,8 +10,7 @@ import pyarrow as pa
 import typer
 from rich.table import Table as RichTable
 
-from caifu.cli.common import EngineOpt, TenantOpt, WorkspaceOpt, _container, _fail, app, console
-from caifu.core.errors import CaifuError
+from caifu.cli.common import EngineOpt, TenantOpt, WorkspaceOpt, _container, app, console
 
 FromOpt = Annotated[str | None, typer.Option("--from", help="First day YYYY-MM-DD [default: 29 days before --to]")]
 ToOpt = Annotated[str | None, typer.Option("--to", help="Last day YYYY-MM-DD [default: the newest data date]")]
@@ -108,13 +107,10 @@ def redemption(tenant: TenantOpt, start: FromOpt = None, end: ToOpt = None,
     from caifu.services.profiles.build import check_as_of
     from caifu.services.value.redemption import RedemptionAnalysis, task_table
 
-    try:
-        c = _container(workspace)
-        analysis = RedemptionAnalysis(c)
-        result = analysis.run(tenant, check_as_of(start), check_as_of(end), engine=engine)
-        written = analysis.write_tasks(result, top) if tasks else None
-    except CaifuError as exc:
-        _fail(exc)
+    c = _container(workspace)
+    analysis = RedemptionAnalysis(c)
+    result = analysis.run(tenant, check_as_of(start), check_as_of(end), engine=engine)
+    written = analysis.write_tasks(result, top) if tasks else None
     p = result.period
     console.print(f"[bold]{tenant}[/] fund redemptions {p.start} … {p.end} ({p.days} days): "
                   f"{result.holding_periods.num_rows} redemptions, "
