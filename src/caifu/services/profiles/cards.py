@@ -215,7 +215,7 @@ class Cards:
         result.sections = counts
 
     def _write(self, tenant: str, as_of: dt.date, spool: Any) -> None:
-        built_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        built_at = self.c.clock.now()
         t = customer_cards
         with bulk_transaction(self.c.engine) as conn:
             conn.execute(delete(t).where(t.c.tenant_id == tenant))

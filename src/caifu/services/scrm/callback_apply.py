@@ -65,10 +65,6 @@ class Applied:
     welcome_failed: int = 0
 
 
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
-
-
 def _ts(value: Any) -> dt.datetime | None:
     try:
         return dt.datetime.fromtimestamp(int(value), dt.UTC).replace(tzinfo=None)
@@ -120,7 +116,7 @@ class WeComEvents:
                     conn.execute(update(wecom_callbacks).where(
                         (wecom_callbacks.c.tenant_id == tenant)
                         & (wecom_callbacks.c.digest == r.digest)).values(
-                        status=status, error=error, applied_at=_now()))
+                        status=status, error=error, applied_at=self.c.clock.now()))
             client.close()
         return out
 
@@ -321,7 +317,7 @@ class WeComEvents:
     def resync_group(self, tenant: str, chat_id: str, client: Any,
                      at: dt.datetime | None = None) -> int:
         """Replace the group and its member list with WeCom's (``groupchat/get``)."""
-        at = at or _now()
+        at = at or self.c.clock.now()
         g = client.groupchat_get(chat_id)
         members = g.get("member_list") or []
         current = {m.get("userid") for m in members if m.get("userid")}
@@ -377,7 +373,7 @@ class WeComEvents:
 
     def sync_tags(self, tenant: str, client: Any, at: dt.datetime | None = None) -> int:
         """Replace the tenant's corp tags with WeCom's list, keeping caifu's tag mapping."""
-        at = at or _now()
+        at = at or self.c.clock.now()
         groups = client.get_corp_tag_list()
         with self.c.engine.begin() as conn:
             mapped = dict(conn.execute(select(wecom_corp_tags.c.tag_id,

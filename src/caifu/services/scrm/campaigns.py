@@ -55,10 +55,6 @@ WECOM_CHANNELS = ("mass_send", "group", "channel_qr")
 BATCH = 500  # SQLite's bound-variable limit, with room
 
 
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
-
-
 def _chunks(items: Sequence[str], size: int = BATCH) -> Iterator[Sequence[str]]:
     for i in range(0, len(items), size):
         yield items[i:i + size]
@@ -195,7 +191,7 @@ class Campaigns:
         if existing is not None and existing["status"] not in ("draft", "gated"):
             raise ConfigError(f"campaign {campaign_id} was already sent; a sent run is fixed")
         cap = cap or gate.FrequencyCap()
-        on = on or _now()
+        on = on or self.c.clock.now()
         self.lexicon = tenant_lexicon(self.c, tenant)  # compliance's, for this tenant
         content = self._content(tenant, camp["content_id"])
         if channel != "channel_qr" and content is None:
@@ -382,7 +378,7 @@ class Campaigns:
         if run is None or run["status"] != "gated":
             raise ConfigError(f"campaign {campaign_id} has no gated run to send "
                               f"({'none' if run is None else run['status']}); create a run first")
-        on = on or _now()
+        on = on or self.c.clock.now()
         channel, content = camp["channel"], self._content(tenant, camp["content_id"])
         advisors = self._advisors(tenant)
         client = client_for(self.c, tenant)
@@ -464,7 +460,7 @@ class Campaigns:
     def poll(self, tenant: str, campaign_id: str, on: dt.datetime | None = None) -> int:
         """Ask WeCom which sent messages arrived; the number newly delivered."""
         k = campaign_contacts
-        on = on or _now()
+        on = on or self.c.clock.now()
         with self.c.engine.connect() as conn:
             pending = conn.execute(select(k.c.customer_id, k.c.msgid, k.c.external_userid)
                                    .where(k.c.tenant_id == tenant,
@@ -497,7 +493,7 @@ def send_due(c: Container, link_base: str, now: dt.datetime | None = None
     WeCom worker). A failing run is logged and left gated, to be tried on the next pass."""
     import logging
 
-    now = now or _now()
+    now = now or c.clock.now()
     with c.engine.connect() as conn:
         due = conn.execute(select(campaign_runs.c.tenant_id, campaign_runs.c.campaign_id).where(
             (campaign_runs.c.status == "gated") & campaign_runs.c.scheduled_at.isnot(None)

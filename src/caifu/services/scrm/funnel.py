@@ -33,7 +33,7 @@ from caifu.core.errors import NotFoundError
 from caifu.scrm import campaigns as gate
 from caifu.services.container import Container
 from caifu.services.platform.workspace import get_tenant
-from caifu.services.scrm.campaigns import Campaigns, _chunks, _now
+from caifu.services.scrm.campaigns import Campaigns, _chunks
 
 
 def _day_facts(c: Container, tenant: str, ids: Sequence[str], table: str, column: str,
@@ -233,7 +233,7 @@ def record_hit(c: Container, token: str, kind: str, on: dt.datetime | None = Non
     if not token or len(token) > 32 or kind not in ("open", "click"):
         return None
     k, cp, ci = campaign_contacts, CONTRACT_TABLES["campaigns"], CONTRACT_TABLES["content_items"]
-    on = on or _now()
+    on = on or c.clock.now()
     with c.engine.begin() as conn:
         row = conn.execute(select(k.c.tenant_id, k.c.campaign_id, k.c.customer_id, ci.c.url)
                            .join(cp, and_(cp.c.tenant_id == k.c.tenant_id,

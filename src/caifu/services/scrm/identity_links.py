@@ -51,10 +51,6 @@ follows = CONTRACT_TABLES["wecom_follows"]
 customers = CONTRACT_TABLES["customers"]
 
 
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
-
-
 def key_chunks(values: Iterable[str]) -> Iterable[list[str]]:
     """Distinct keys, sorted, in lists of ``CHUNK`` for ``IN (...)`` lookups."""
     items = sorted(set(values))
@@ -250,7 +246,7 @@ def link_contact(c: Container, tenant: str, external_userid: str,
         lookup = _load(conn, tenant, [merged])
         decision = lookup.decide(merged)
         linked = _apply(conn, tenant, [decision], lookup,
-                        {external_userid: merged.advisor_ids}, actor, _now())
+                        {external_userid: merged.advisor_ids}, actor, c.clock.now())
     if linked:
         audit.append(c, tenant, actor, "link", customer_ids=linked,
                      reason=f"WeCom contact linked: {decision.reason}")
@@ -265,7 +261,7 @@ def link_all(c: Container, tenant: str, actor: str = "system") -> LinkAllReport:
         lookup = _load(conn, tenant, contacts)
         decisions = [lookup.decide(f) for f in contacts]
         linked = _apply(conn, tenant, decisions, lookup,
-                        {f.external_userid: f.advisor_ids for f in contacts}, actor, _now())
+                        {f.external_userid: f.advisor_ids for f in contacts}, actor, c.clock.now())
     counts = {o: sum(d.outcome == o for d in decisions) for o in ("link", "review", "none")}
     if linked:
         audit.append(c, tenant, actor, "link", customer_ids=sorted(set(linked)),
@@ -315,7 +311,7 @@ def decide(c: Container, tenant: str, external_userid: str, customer_id: str, ap
     get_tenant(c, tenant)
     if not actor.strip():
         raise ConfigError("a decision needs the reviewer (actor)")
-    now = _now()
+    now = c.clock.now()
     with c.engine.begin() as conn:
         row = _row(conn, tenant, external_userid, customer_id)
         if row is None:
@@ -359,7 +355,7 @@ def unlink(c: Container, tenant: str, external_userid: str, actor: str, reason: 
     get_tenant(c, tenant)
     if len(reason.strip()) < 4:
         raise ConfigError("unlink needs a reason of at least 4 characters")
-    now = _now()
+    now = c.clock.now()
     with c.engine.begin() as conn:
         rows = _link_rows(conn, tenant, [external_userid]).get(external_userid, {})
         done = {cid for cid, r in rows.items() if r["status"] == LINKED}

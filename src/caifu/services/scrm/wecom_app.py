@@ -8,7 +8,6 @@ seconds per process (a changed key takes effect within ``CACHE_SECONDS``).
 
 from __future__ import annotations
 
-import datetime as dt
 import threading
 import time
 from dataclasses import dataclass
@@ -66,7 +65,7 @@ def configure(container: Container, tenant: str, *, corp_id: str, agent_id: str,
     if problems:
         raise ConfigError("WeCom app not saved: " + "; ".join(problems))
     app = WeComApp(tenant, corp_id, str(agent_id), token, encoding_aes_key, secret, api_base_url)
-    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    now = container.clock.now()
     with container.engine.begin() as conn:
         conn.execute(delete(wecom_apps).where(wecom_apps.c.tenant_id == tenant))
         conn.execute(insert(wecom_apps).values(
