@@ -42,6 +42,8 @@ import numpy as np
 import pyarrow as pa
 from scipy import stats
 
+from caifu.core.money import pct
+from caifu.pipelines.amounts import money
 from caifu.pipelines.fund_ledger import (
     EXACT as EXACT,
 )
@@ -53,9 +55,6 @@ from caifu.pipelines.fund_ledger import (
 )
 from caifu.pipelines.fund_ledger import (
     _ledger as _ledger,
-)
-from caifu.pipelines.fund_ledger import (
-    _money as _money,
 )
 from caifu.pipelines.fund_ledger import (
     _positions as _positions,
@@ -126,8 +125,8 @@ def fund_redemptions(fund_tx: ir.Table, funds: ir.Table, period: Period) -> ir.T
     g = per.group_by("fund_code").aggregate(
         shares_at_start=per.at_start.sum(), holders_at_start=per.count(where=per.at_start > 0),
         shares_added=per.added.sum(), redeemed_shares=per.redeemed.sum(),
-        redeemed_amount=_money(per.amount.sum().fill_null(0)),
-        redeem_fees=_money(per.fees.sum().fill_null(0)),
+        redeemed_amount=money(per.amount.sum().fill_null(0)),
+        redeem_fees=money(per.fees.sum().fill_null(0)),
         redemptions=per.redemptions.sum(), redeemers=per.count(where=per.redeemed > 0))
     base = g.shares_at_start + g.shares_added
     g = g.filter(base > 0).mutate(
@@ -339,7 +338,7 @@ def daily_redemptions(fund_tx: ir.Table, start: date, end: date) -> ir.Table:
     """Redemptions per confirmation date in ``[start, end]``: ``txn_date, redemptions, amount``."""
     r = fund_tx.filter((fund_tx.txn_type == "redeem") & fund_tx.txn_date.between(start, end))
     return r.group_by("txn_date").aggregate(redemptions=r.count(),
-                                            amount=_money(r.amount.sum())).order_by("txn_date")
+                                            amount=money(r.amount.sum())).order_by("txn_date")
 
 
 def redemption_waves(daily: pa.Table, start: date, end: date, window_days: int = 10,
@@ -377,10 +376,6 @@ def redemption_waves(daily: pa.Table, start: date, end: date, window_days: int =
     return pa.Table.from_pylist(rows, schema=schema)
 
 
-
-
-def _pct(x: float) -> str:
-    return f"{100 * x:.1f}%"
 
 
 def reassurance_list(positions: pa.Table, redemptions: pa.Table, waves: pa.Table,
@@ -425,12 +420,12 @@ def reassurance_list(positions: pa.Table, redemptions: pa.Table, waves: pa.Table
         fund = f"{p['fund_code']} {p['name'] or ''}".strip()
         if p["drawdown"] is not None and p["drawdown"] >= rules.drawdown:
             add(p["customer_id"], "fund_drawdown", f"{fund} 净值较{rules.lookback_days}日高点回撤"
-                f"{_pct(p['drawdown'])}", {"fund_code": p["fund_code"],
+                f"{pct(p['drawdown'])}", {"fund_code": p["fund_code"],
                                           "drawdown": round(p["drawdown"], 4)})
         cost = float(p["cost"] or 0)
         if cost > 0 and float(p["value"] or 0) <= cost * (1 - rules.loss):
             ret = float(p["value"]) / cost - 1
-            add(p["customer_id"], "recent_loss", f"{fund} 浮亏{_pct(-ret)}",
+            add(p["customer_id"], "recent_loss", f"{fund} 浮亏{pct(-ret)}",
                 {"fund_code": p["fund_code"], "return": round(ret, 4)})
     spans = list(zip(waves["wave_start"].to_pylist(), waves["wave_end"].to_pylist(), strict=True))
     for r in redemptions.to_pylist():

@@ -33,6 +33,10 @@ import ibis
 import ibis.expr.types as ir
 from ibis import _
 
+# short names: they read better inside the long aggregations below
+from caifu.pipelines.amounts import money as _money
+from caifu.pipelines.amounts import no_money
+from caifu.pipelines.amounts import zero_money as _zero
 from caifu.pipelines.joins import left_join_customer
 
 BOARDS = ("main", "chinext", "star", "bse")
@@ -173,14 +177,6 @@ def _days_between(later: date, earlier: ir.DateValue) -> ir.IntegerValue:
     return ibis.date(later).delta(earlier, unit="day").cast("int64")
 
 
-def _money(value: ir.Value) -> ir.Value:
-    return value.cast("decimal(18, 2)")
-
-
-def _zero() -> ir.Value:
-    return ibis.literal(0).cast("decimal(18, 2)")
-
-
 def _since(as_of: date, days: int) -> date:
     """First day of a window of ``days`` days ending at ``as_of`` inclusive."""
     return as_of - timedelta(days=days - 1)
@@ -315,7 +311,7 @@ def _fund_features(fund_tx: ir.Table, funds: ir.Table, as_of: date,
         # one decimal type for both factors: Ibis has no precedence between decimal widths
         exact = "decimal(28, 6)"
         return ibis.cases((shares > 0, _money((shares.cast(exact) * nav.cast(exact)).round(2))),
-                          else_=ibis.null("decimal(18, 2)"))
+                          else_=no_money())
 
     v = v.mutate(v0=value(v.held0, v.nav0), v30=value(v.held30, v.nav30),
                  v90=value(v.held90, v.nav90))

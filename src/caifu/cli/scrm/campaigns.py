@@ -9,6 +9,7 @@ from rich.table import Table
 
 from caifu.cli.common import TenantOpt, WorkspaceOpt, _container, app, console
 from caifu.core.errors import ConfigError
+from caifu.core.money import pct
 
 campaign_app = typer.Typer(no_args_is_help=True,
                            help="Campaigns: gate, send through WeCom, funnels, comparison.")
@@ -22,10 +23,6 @@ STAGE_NAMES = {"targeted": "目标", "sent": "发送", "delivered": "送达", "o
 
 def _counts(counts: dict[str, int]) -> str:
     return "、".join(f"{k} {v}" for k, v in sorted(counts.items())) or "无"
-
-
-def _pct(value: float | None) -> str:
-    return "—" if value is None else f"{value:.1%}"
 
 
 @campaign_app.command("run")
@@ -95,9 +92,9 @@ def funnel(campaign_id: CampaignArg, tenant: TenantOpt, workspace: WorkspaceOpt 
     row = f["funnel"]
     t = Table("阶段", "人数", "环节转化率", title=f"{f['name']}（{f['campaign_id']}，{f['channel']}）")
     for stage, label in STAGE_NAMES.items():
-        t.add_row(label, str(row[stage]), "" if stage == "targeted" else _pct(row[f"{stage}_rate"]))
+        t.add_row(label, str(row[stage]), "" if stage == "targeted" else pct(row[f"{stage}_rate"]))
     console.print(t)
-    console.print(f"整体转化率 {_pct(row['conversion_rate'])}；归因窗口 {f['attribution_days']} 天；"
+    console.print(f"整体转化率 {pct(row['conversion_rate'])}；归因窗口 {f['attribution_days']} 天；"
                   f"转化 {_counts(f['conversions'])}；拦截 {_counts(f['blocked'])}", soft_wrap=True)
 
 
@@ -114,5 +111,5 @@ def compare(tenant: TenantOpt,
     for r in rows[:limit]:
         t.add_row(r["campaign_id"], r["name"] or "", r["channel"] or "",
                   "实时" if r["source"] == "live" else "历史",
-                  *(str(r[s]) for s in STAGE_NAMES), _pct(r["conversion_rate"]))
+                  *(str(r[s]) for s in STAGE_NAMES), pct(r["conversion_rate"]))
     console.print(t)
