@@ -16,11 +16,12 @@ from caifu.core.errors import CaifuError
 from caifu.settings import Settings
 
 
-class _Commands(TyperGroup):
-    """The root command group: the one place a ``CaifuError`` becomes ``error: <message>`` on
-    stderr and the error's ``exit_code`` (``caifu.core.errors``). Every command and sub-app
+class Commands(TyperGroup):
+    """The root command group: the one place a ``CaifuError`` becomes ``error: <message>``
+    on stderr and the error's ``exit_code`` (``caifu.core.errors``). Every command and sub-app
     runs inside this ``invoke``, under the console script and ``CliRunner`` alike, so commands
-    just let errors rise."""
+    just let errors rise. A test that mounts a few sub-apps on its own root uses it too
+    (``typer.Typer(cls=Commands)``)."""
 
     def invoke(self, ctx: click.Context) -> object:
         try:
@@ -35,7 +36,7 @@ def fail(exc: CaifuError) -> NoReturn:
 
 
 # A crash must not print local variables: they can hold customers' personal data.
-app = typer.Typer(cls=_Commands, no_args_is_help=True, add_completion=False,
+app = typer.Typer(cls=Commands, no_args_is_help=True, add_completion=False,
                   pretty_exceptions_show_locals=False, pretty_exceptions_short=True,
                   help="caifu (财富): broker wealth-business data platform.")
 tenant_app = typer.Typer(no_args_is_help=True, help="Manage tenants (one per broker).")
