@@ -91,6 +91,8 @@ class GammaGammaFit:
 class ClvConvergenceError(ClvError):
     """The likelihood maximisation did not converge; ``report`` and ``params`` say where."""
 
+    code = "clv.convergence"
+
     def __init__(self, model: str, report: FitReport, params: Any) -> None:
         self.report = report
         self.params = params

@@ -40,9 +40,14 @@ DAYS_PER_UNIT: dict[str, int] = {"day": 1, "week": 7}
 class ClvError(CaifuError):
     """Customer-lifetime-value input or estimation cannot go on."""
 
+    code = "clv"
+    http_status = 422
+
 
 class ClvInputError(ClvError, ValueError):
     """The transactions or summary handed to a CLV function are not usable as they are."""
+
+    code = "clv.input"
 
 
 def _days_per_unit(time_unit: str) -> int:

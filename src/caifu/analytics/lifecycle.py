@@ -32,6 +32,7 @@ import ibis.expr.types as ir
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from caifu.core.errors import ConfigError
+from caifu.core.money import yuan
 from caifu.pipelines.profile import ProfileInputs, local_date
 
 # precedence order, highest first; the index is the stage's code in the state machine
@@ -74,7 +75,7 @@ TRIGGERS: dict[str, str] = {
 
 
 def trigger_text(code: str, values: dict[str, Any]) -> str:
-    shown = {k: ("—" if v is None else f"{v:,.2f}" if k.endswith("amount") else v)
+    shown = {k: ("—" if v is None else yuan(v) if k.endswith("amount") else v)
              for k, v in values.items()}
     if code in ("account_closed", "account_transferred_out"):
         shown["inferred"] = "，日期按最后一笔业务推定" if values.get("date_inferred") else ""

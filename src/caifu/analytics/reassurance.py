@@ -15,7 +15,8 @@ import ibis.expr.types as ir
 import numpy as np
 import pyarrow as pa
 
-from caifu.pipelines.fund_ledger import _money
+from caifu.core.money import pct
+from caifu.pipelines.amounts import money
 
 # --- question 4: which holders need reassurance ----------------------------------------------
 
@@ -48,7 +49,7 @@ def daily_redemptions(fund_tx: ir.Table, start: date, end: date) -> ir.Table:
     """Redemptions per confirmation date in ``[start, end]``: ``txn_date, redemptions, amount``."""
     r = fund_tx.filter((fund_tx.txn_type == "redeem") & fund_tx.txn_date.between(start, end))
     return r.group_by("txn_date").aggregate(redemptions=r.count(),
-                                            amount=_money(r.amount.sum())).order_by("txn_date")
+                                            amount=money(r.amount.sum())).order_by("txn_date")
 
 
 def redemption_waves(daily: pa.Table, start: date, end: date, window_days: int = 10,
@@ -86,10 +87,6 @@ def redemption_waves(daily: pa.Table, start: date, end: date, window_days: int =
     return pa.Table.from_pylist(rows, schema=schema)
 
 
-
-
-def _pct(x: float) -> str:
-    return f"{100 * x:.1f}%"
 
 
 def reassurance_list(positions: pa.Table, redemptions: pa.Table, waves: pa.Table,
@@ -134,12 +131,12 @@ def reassurance_list(positions: pa.Table, redemptions: pa.Table, waves: pa.Table
         fund = f"{p['fund_code']} {p['name'] or ''}".strip()
         if p["drawdown"] is not None and p["drawdown"] >= rules.drawdown:
             add(p["customer_id"], "fund_drawdown", f"{fund} 净值较{rules.lookback_days}日高点回撤"
-                f"{_pct(p['drawdown'])}", {"fund_code": p["fund_code"],
+                f"{pct(p['drawdown'])}", {"fund_code": p["fund_code"],
                                           "drawdown": round(p["drawdown"], 4)})
         cost = float(p["cost"] or 0)
         if cost > 0 and float(p["value"] or 0) <= cost * (1 - rules.loss):
             ret = float(p["value"]) / cost - 1
-            add(p["customer_id"], "recent_loss", f"{fund} 浮亏{_pct(-ret)}",
+            add(p["customer_id"], "recent_loss", f"{fund} 浮亏{pct(-ret)}",
                 {"fund_code": p["fund_code"], "return": round(ret, 4)})
     spans = list(zip(waves["wave_start"].to_pylist(), waves["wave_end"].to_pylist(), strict=True))
     for r in redemptions.to_pylist():

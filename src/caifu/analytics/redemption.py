@@ -34,7 +34,8 @@ import ibis.expr.types as ir
 import numpy as np
 import pyarrow as pa
 
-from caifu.pipelines.fund_ledger import KEY, _ledger, _money, fifo_matches
+from caifu.pipelines.amounts import money
+from caifu.pipelines.fund_ledger import KEY, _ledger, fifo_matches
 
 
 @dataclass(frozen=True)
@@ -67,8 +68,8 @@ def fund_redemptions(fund_tx: ir.Table, funds: ir.Table, period: Period) -> ir.T
     g = per.group_by("fund_code").aggregate(
         shares_at_start=per.at_start.sum(), holders_at_start=per.count(where=per.at_start > 0),
         shares_added=per.added.sum(), redeemed_shares=per.redeemed.sum(),
-        redeemed_amount=_money(per.amount.sum().fill_null(0)),
-        redeem_fees=_money(per.fees.sum().fill_null(0)),
+        redeemed_amount=money(per.amount.sum().fill_null(0)),
+        redeem_fees=money(per.fees.sum().fill_null(0)),
         redemptions=per.redemptions.sum(), redeemers=per.count(where=per.redeemed > 0))
     base = g.shares_at_start + g.shares_added
     g = g.filter(base > 0).mutate(

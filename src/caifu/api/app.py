@@ -7,27 +7,15 @@ import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
-from fastapi.encoders import jsonable_encoder
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from starlette.exceptions import HTTPException as StarletteHTTPException
+from fastapi import FastAPI
 
 from caifu import __version__
-from caifu.api import compliance, ingest, platform, profiles, value
+from caifu.api import compliance, errors, ingest, platform, profiles, value
 from caifu.api.limits import BodyLimit
 from caifu.api.logs import AccessLog
-from caifu.api.ratelimit import LoginThrottle, RateLimiter, retry_after_header
+from caifu.api.ratelimit import LoginThrottle, RateLimiter
 from caifu.api.scrm import callback, campaigns, sidebar
-from caifu.core.errors import (
-    AuthenticationError,
-    CaifuError,
-    ConfigError,
-    NotFoundError,
-    PayloadTooLargeError,
-    PermissionDeniedError,
-    RateLimitedError,
-)
+from caifu.core.errors import ConfigError
 from caifu.services.container import Container
 from caifu.services.container import build as build_container
 from caifu.services.ingest.realtime import Events
@@ -36,10 +24,6 @@ from caifu.services.scrm.callback_apply import WeComEvents
 from caifu.services.scrm.callback_intake import Callbacks
 from caifu.services.scrm.campaigns import send_due
 from caifu.settings import Settings
-
-STATUS = {AuthenticationError: 401, NotFoundError: 404, PermissionDeniedError: 403,
-          ConfigError: 422, RateLimitedError: 429,
-          PayloadTooLargeError: 413}
 
 
 def create_app(settings: Settings, container: Container | None = None) -> FastAPI:
@@ -95,27 +79,8 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
                        upload_limit=settings.max_upload_bytes)
     app.add_middleware(AccessLog)  # outermost: a refused body is logged too
     for module in (platform, ingest, profiles, value, compliance, callback, campaigns, sidebar):
-        app.include_router(module.router)
+        app.include_router(module.router, responses=errors.RESPONSES)
 
-    @app.exception_handler(CaifuError)
-    async def caifu_error(_: Request, exc: CaifuError) -> JSONResponse:
-        status = next((code for kind, code in STATUS.items() if isinstance(exc, kind)), 400)
-        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-        if isinstance(exc, RateLimitedError):
-            headers = {"Retry-After": retry_after_header(exc.retry_after)}
-        return JSONResponse({"detail": [{"problem": str(exc)}]}, status_code=status,
-                            headers=headers)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        # FastAPI's own refusals (unparsable body, unknown path, wrong method) in our shape
-        return JSONResponse({"detail": [{"problem": str(exc.detail)}]},
-                            status_code=exc.status_code, headers=exc.headers)
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        detail = [{"field": ".".join(str(x) for x in e["loc"]), "problem": e["msg"]}
-                  for e in exc.errors()]
-        return JSONResponse({"detail": jsonable_encoder(detail)}, status_code=422)
+    errors.install(app)
 
     return app

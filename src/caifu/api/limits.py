@@ -14,6 +14,9 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from caifu.api.errors import error_response
+from caifu.core.errors import ConfigError, PayloadTooLargeError
+
 UPLOAD_PATH = "/v1/ingest/files"
 
 
@@ -42,8 +45,9 @@ class BodyLimit:
         for field, raw in (("path", scope.get("path", "")),
                            ("query", scope.get("query_string", b"").decode("latin-1"))):
             if "\x00" in raw or "%00" in raw:
-                return JSONResponse({"detail": [{"field": field, "problem":
-                                     "contains a NUL character"}]}, status_code=422)
+                return error_response(422, ConfigError.code, f"{field}: contains a NUL "
+                                      "character", [{"field": field, "problem":
+                                                     "contains a NUL character"}])
         path = scope.get("path", "")
         if _is_callback(path):
             return None
@@ -94,5 +98,6 @@ class BodyLimit:
 
 
 def too_large(limit: int) -> JSONResponse:
-    return JSONResponse({"detail": [{"field": "body", "problem":
-                                     f"body larger than {limit:,} bytes"}]}, status_code=413)
+    problem = f"body larger than {limit:,} bytes"
+    return error_response(413, PayloadTooLargeError.code, f"body: {problem}",
+                          [{"field": "body", "problem": problem}])

@@ -4,16 +4,39 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
+import click
 import typer
 from rich.console import Console
+from rich.markup import escape
+from typer.core import TyperGroup
 
 from caifu.core.errors import CaifuError
 from caifu.settings import Settings
 
+
+class Commands(TyperGroup):
+    """The root command group: the one place a ``CaifuError`` becomes ``error: <message>``
+    on stderr and the error's ``exit_code`` (``caifu.core.errors``). Every command and sub-app
+    runs inside this ``invoke``, under the console script and ``CliRunner`` alike, so commands
+    just let errors rise. A test that mounts a few sub-apps on its own root uses it too
+    (``typer.Typer(cls=Commands)``)."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except CaifuError as exc:
+            fail(exc)
+
+
+def fail(exc: CaifuError) -> NoReturn:
+    err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+    raise typer.Exit(exc.exit_code)
+
+
 # A crash must not print local variables: they can hold customers' personal data.
-app = typer.Typer(no_args_is_help=True, add_completion=False,
+app = typer.Typer(cls=Commands, no_args_is_help=True, add_completion=False,
                   pretty_exceptions_show_locals=False, pretty_exceptions_short=True,
                   help="caifu (财富): broker wealth-business data platform.")
 tenant_app = typer.Typer(no_args_is_help=True, help="Manage tenants (one per broker).")
@@ -40,7 +63,3 @@ def _container(workspace: Path | None):  # type: ignore[no-untyped-def]
     s = _settings(workspace)
     return build(s, s.workspace)
 
-
-def _fail(exc: CaifuError) -> None:
-    err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-    raise typer.Exit(2)

@@ -10,8 +10,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from caifu.cli.common import TenantOpt, WorkspaceOpt, _container, _fail, app, console, err
-from caifu.core.errors import CaifuError, ConfigError
+from caifu.cli.common import TenantOpt, WorkspaceOpt, _container, app, console, err
+from caifu.core.errors import ConfigError
 
 privacy_app = typer.Typer(no_args_is_help=True,
                           help="Data-subject requests (PIPL): export, erasure or storage only.")
@@ -38,10 +38,7 @@ def privacy_export(tenant: TenantOpt, customer: CustomerArg, reason: ReasonOpt, 
     """Everything stored about the customer, unmasked, as one JSON document with a manifest."""
     from caifu.services.compliance import privacy
 
-    try:
-        doc = privacy.export_customer(_container(workspace), tenant, customer, actor, reason)
-    except CaifuError as exc:
-        _fail(exc)
+    doc = privacy.export_customer(_container(workspace), tenant, customer, actor, reason)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(doc, ensure_ascii=False, indent=1), encoding="utf-8")
     console.print(_counts(f"export of {customer} (request {doc['request_id']})",
@@ -59,11 +56,8 @@ def privacy_erase(tenant: TenantOpt, customer: CustomerArg, reason: ReasonOpt, a
     kept (≥ 20 years). Running it again completes an interrupted erasure."""
     from caifu.services.compliance import privacy
 
-    try:
-        day = _date(today)
-        r = privacy.erase_customer(_container(workspace), tenant, customer, actor, reason, day)
-    except CaifuError as exc:
-        _fail(exc)
+    day = _date(today)
+    r = privacy.erase_customer(_container(workspace), tenant, customer, actor, reason, day)
     console.print(_counts(f"{r.outcome}: {customer} (request {r.request_id})", r.deleted))
     if r.kept:
         console.print(_counts("kept (regulated records)", r.kept))
@@ -90,10 +84,7 @@ def audit_verify(tenant: TenantOpt, workspace: WorkspaceOpt = None) -> None:
     """Recompute the tenant's hash chain; exit code 1 if any record was edited or deleted."""
     from caifu.services.compliance import audit
 
-    try:
-        report = audit.verify(_container(workspace), tenant)
-    except CaifuError as exc:
-        _fail(exc)
+    report = audit.verify(_container(workspace), tenant)
     if report.ok:
         console.print(f"audit log of {tenant}: {report.records:,} records, chain intact")
         return
@@ -111,8 +102,5 @@ def audit_export(tenant: TenantOpt,
     """Every record with its hashes as JSON Lines (a regulator can recompute the chain)."""
     from caifu.services.compliance import audit
 
-    try:
-        n = audit.export(_container(workspace), tenant, out)
-    except CaifuError as exc:
-        _fail(exc)
+    n = audit.export(_container(workspace), tenant, out)
     console.print(f"{n:,} audit records written to {out}")

@@ -8,11 +8,9 @@ from typing import Annotated
 import typer
 
 from caifu.cli.common import (
-    _fail,
     app,
     console,
 )
-from caifu.core.errors import CaifuError
 from caifu.settings import Settings
 
 
@@ -22,10 +20,7 @@ def demo_data(out: Annotated[Path, typer.Option(help="Output folder")] = Path("d
     """Write a realistic, deterministic demo broker's exports (with some bad rows)."""
     from caifu.cli.views.terminal import generate_with_progress
 
-    try:
-        summary = generate_with_progress(out, customers, seed, console)
-    except CaifuError as exc:
-        _fail(exc)
+    summary = generate_with_progress(out, customers, seed, console)
     console.print(f"wrote {sum(summary.rows_per_file.values()):,} rows in "
                   f"{len(summary.rows_per_file)} files to {out} in {summary.elapsed_seconds:.1f} s")
 
@@ -41,9 +36,6 @@ def demo(customers: int = 100_000, seed: int = 7,
     """The main job: a demo workspace, the demo broker's exports, their ingest, a summary."""
     from caifu.cli.views.terminal import run_demo, serve_demo
 
-    try:
-        run_demo(workspace, Settings(), customers, seed, console)
-        if serve:
-            serve_demo(workspace, Settings(), port, console)
-    except CaifuError as exc:
-        _fail(exc)
+    run_demo(workspace, Settings(), customers, seed, console)
+    if serve:
+        serve_demo(workspace, Settings(), port, console)

@@ -12,11 +12,9 @@ from caifu.cli.common import (
     TenantOpt,
     WorkspaceOpt,
     _container,
-    _fail,
     app,
     console,
 )
-from caifu.core.errors import CaifuError
 
 
 @app.command()
@@ -28,11 +26,8 @@ def ingest(paths: Annotated[list[Path], typer.Argument(help="Files or folders to
     """Ingest broker export files (CSV UTF-8/GBK, Parquet, JSON Lines)."""
     from caifu.cli.views.terminal import ingest_with_progress, print_batches
 
-    try:
-        results, elapsed = ingest_with_progress(_container(workspace), tenant, paths,
-                                                mapping, table, console)
-    except CaifuError as exc:
-        _fail(exc)
+    results, elapsed = ingest_with_progress(_container(workspace), tenant, paths,
+                                            mapping, table, console)
     print_batches(results, elapsed, console)
 
 
@@ -41,10 +36,7 @@ def ingest_log(tenant: TenantOpt, limit: int = 30, workspace: WorkspaceOpt = Non
     """Show recent ingest batches: rows in = loaded + quarantined + duplicates."""
     from caifu.services.ingest.load import ingest_log as read_log
 
-    try:
-        rows = read_log(_container(workspace), tenant, limit)
-    except CaifuError as exc:
-        _fail(exc)
+    rows = read_log(_container(workspace), tenant, limit)
     t = RichTable("started (UTC)", "batch", "table", "status", "in", "loaded", "quarantined",
                   "dup", "source", title=f"ingest log — {tenant}")
     for r in rows:
@@ -61,10 +53,7 @@ def quarantine(tenant: TenantOpt,
     """Show quarantined rows with their reasons and the raw row."""
     from caifu.services.ingest.load import quarantined_rows
 
-    try:
-        rows = quarantined_rows(_container(workspace), tenant, batch, limit)
-    except CaifuError as exc:
-        _fail(exc)
+    rows = quarantined_rows(_container(workspace), tenant, batch, limit)
     t = RichTable("batch", "table", "file", "row", "reasons", "raw",
                   title=f"quarantine — {tenant} (newest batches first)")
     for r in rows:
@@ -91,10 +80,7 @@ def events_push(path: Annotated[Path, typer.Argument(help="JSON Lines, one event
     """Submit events from a file, apply them in micro-batches, report latency."""
     from caifu.cli.views.terminal import push_events
 
-    try:
-        push_events(_container(workspace), tenant, kind, path, batch, console)
-    except CaifuError as exc:
-        _fail(exc)
+    push_events(_container(workspace), tenant, kind, path, batch, console)
 
 
 @events_app.command("status")
@@ -102,11 +88,8 @@ def events_status(tenant: TenantOpt, limit: int = 20, workspace: WorkspaceOpt = 
     """Inbox counts by status, and the latest rejected events with their reasons."""
     from caifu.services.ingest.realtime import inbox_counts, rejected
 
-    try:
-        c = _container(workspace)
-        counts, bad = inbox_counts(c, tenant), rejected(c, tenant, limit)
-    except CaifuError as exc:
-        _fail(exc)
+    c = _container(workspace)
+    counts, bad = inbox_counts(c, tenant), rejected(c, tenant, limit)
     console.print("  ".join(f"{k}: {v:,}" for k, v in sorted(counts.items())) or "inbox empty")
     # the payloads are not shown: chat content and WeCom ids are personal data (level 3)
     t = RichTable("seq", "kind", "received (UTC)", "reasons", title="rejected events")

@@ -13,13 +13,11 @@ from caifu.cli.common import (
     TenantOpt,
     WorkspaceOpt,
     _container,
-    _fail,
     _settings,
     app,
     console,
     tenant_app,
 )
-from caifu.core.errors import CaifuError
 
 
 @app.command()
@@ -29,10 +27,7 @@ def init(path: Annotated[Path, typer.Argument(help="Workspace folder")] = Path("
     from caifu.adapters.sor.store import current_revision
     from caifu.services.platform.workspace import init_workspace
 
-    try:
-        c = init_workspace(path, _settings(path), sor_url)
-    except CaifuError as exc:
-        _fail(exc)
+    c = init_workspace(path, _settings(path), sor_url)
     console.print(f"workspace [bold]{c.root}[/] ready: SoR {c.engine.dialect.name} "
                   f"(schema {current_revision(c.engine)}), lake {c.lake.root}")
 
@@ -43,10 +38,7 @@ def tenant_create(tenant_id: str, name: Annotated[str, typer.Option(help="Broker
     """Create a tenant."""
     from caifu.services.platform.workspace import create_tenant
 
-    try:
-        t = create_tenant(_container(workspace), tenant_id, name or tenant_id, timezone)
-    except CaifuError as exc:
-        _fail(exc)
+    t = create_tenant(_container(workspace), tenant_id, name or tenant_id, timezone)
     console.print(f"tenant [bold]{t.tenant_id}[/] created ({t.name}, {t.timezone})")
 
 
@@ -55,10 +47,7 @@ def tenant_list(workspace: WorkspaceOpt = None) -> None:
     """List tenants."""
     from caifu.services.platform.workspace import list_tenants
 
-    try:
-        tenants = list_tenants(_container(workspace))
-    except CaifuError as exc:
-        _fail(exc)
+    tenants = list_tenants(_container(workspace))
     for t in tenants:
         console.print(f"{t.tenant_id}\t{t.name}\t{t.timezone}")
 
@@ -103,11 +92,8 @@ def user_add(user_id: str, role: Annotated[str, typer.Option(help="platform_admi
 
     password = sys.stdin.readline().rstrip("\n") if password_stdin else \
         getpass.getpass("password: ")
-    try:
-        p = add_user(_container(workspace), user_id, role, password, tenant=tenant,
-                     display_name=name, branch_id=branch_id, advisor_id=advisor_id)
-    except CaifuError as exc:
-        _fail(exc)
+    p = add_user(_container(workspace), user_id, role, password, tenant=tenant,
+                 display_name=name, branch_id=branch_id, advisor_id=advisor_id)
     console.print(f"user {p.subject} added: {p.role}" + (f" of {p.tenant_id}" if p.tenant_id else ""))
 
 
@@ -120,11 +106,8 @@ def key_create(tenant: TenantOpt, role: Annotated[str, typer.Option(help="tenant
     """Create an API key; it is printed once and cannot be shown again."""
     from caifu.services.platform.users import create_key
 
-    try:
-        key = create_key(_container(workspace), tenant, role, name, actor or getpass.getuser(),
-                         quota)
-    except CaifuError as exc:
-        _fail(exc)
+    key = create_key(_container(workspace), tenant, role, name, actor or getpass.getuser(),
+                     quota)
     console.print(f"key {key.key_id} ({role}, {quota}/min) — copy it now, it is not stored:")
     console.print(key.secret, highlight=False, soft_wrap=True)
 
@@ -134,10 +117,7 @@ def key_list(tenant: TenantOpt, workspace: WorkspaceOpt = None) -> None:
     """The tenant's keys (never their secrets)."""
     from caifu.services.platform.users import list_keys
 
-    try:
-        keys = list_keys(_container(workspace), tenant)
-    except CaifuError as exc:
-        _fail(exc)
+    keys = list_keys(_container(workspace), tenant)
     t = RichTable("key", "name", "role", "quota/min", "created by", "created", "revoked")
     for k in keys:
         t.add_row(k["key_id"], k["name"], k["role"], str(k["quota_per_minute"]), k["created_by"],
@@ -153,10 +133,7 @@ def key_revoke(key_id: str, tenant: TenantOpt,
     """Revoke a key at once (recorded in the audit log)."""
     from caifu.services.platform.users import revoke_key
 
-    try:
-        revoke_key(_container(workspace), tenant, key_id, actor or getpass.getuser())
-    except CaifuError as exc:
-        _fail(exc)
+    revoke_key(_container(workspace), tenant, key_id, actor or getpass.getuser())
     console.print(f"key {key_id} revoked")
 
 
@@ -171,10 +148,7 @@ def serve(host: Annotated[str, typer.Option(help="Address to listen on")] = "127
     from caifu.api.logs import configure
 
     settings = _settings(workspace)
-    try:
-        api = create_app(settings)
-    except CaifuError as exc:
-        _fail(exc)
+    api = create_app(settings)
     configure()
     console.print(f"caifu API on http://{host}:{port} — workspace {settings.workspace}")
     uvicorn.run(api, host=host, port=port, log_config=None, access_log=False)

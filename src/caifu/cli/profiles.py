@@ -16,11 +16,9 @@ from caifu.cli.common import (
     TenantOpt,
     WorkspaceOpt,
     _container,
-    _fail,
     app,
     console,
 )
-from caifu.core.errors import CaifuError
 
 # --- profiles, tags, segments -----------------------------------------------------------------
 
@@ -44,12 +42,9 @@ def build_cmd(tenant: TenantOpt, engine: EngineOpt = "duckdb", as_of: AsOfOpt = 
     from caifu.cli.views.terminal import build_with_progress, print_build
     from caifu.services.profiles.build import check_as_of
 
-    try:
-        c = _container(workspace)
-        result = build_with_progress(c, tenant, engine, check_as_of(as_of), console)
-        print_build(result, console, _tag_names(c, tenant))
-    except CaifuError as exc:
-        _fail(exc)
+    c = _container(workspace)
+    result = build_with_progress(c, tenant, engine, check_as_of(as_of), console)
+    print_build(result, console, _tag_names(c, tenant))
 
 
 @app.command()
@@ -66,13 +61,10 @@ def customer(customer_id: str, tenant: TenantOpt,
     from caifu.cli.views.terminal import print_customer
     from caifu.services.profiles.customers import Unmask, customer_view
 
-    try:
-        c = _container(workspace)
-        who = Unmask(actor or getpass.getuser(), reason) if unmask else None
-        print_customer(customer_view(c, tenant, customer_id, who), console,
-                       _tag_names(c, tenant))
-    except CaifuError as exc:
-        _fail(exc)
+    c = _container(workspace)
+    who = Unmask(actor or getpass.getuser(), reason) if unmask else None
+    print_customer(customer_view(c, tenant, customer_id, who), console,
+                   _tag_names(c, tenant))
 
 
 @tags_app.command("list")
@@ -81,12 +73,9 @@ def tags_list(tenant: TenantOpt, workspace: WorkspaceOpt = None) -> None:
     from caifu.services.profiles.customers import tag_counts
     from caifu.services.profiles.tag_definitions import load_definitions
 
-    try:
-        c = _container(workspace)
-        definitions, source = load_definitions(c, tenant)
-        counts = dict(tag_counts(c, tenant))
-    except CaifuError as exc:
-        _fail(exc)
+    c = _container(workspace)
+    definitions, source = load_definitions(c, tenant)
+    counts = dict(tag_counts(c, tenant))
     t = RichTable("tag", "name", "kind", "v", "customers", "definition",
                   title=f"tags — {tenant} ({source})")
     for d in definitions:
@@ -103,10 +92,7 @@ def tags_init(tenant: TenantOpt, force: bool = False, workspace: WorkspaceOpt = 
     """Copy the default tag definitions into the workspace to edit."""
     from caifu.services.profiles.tag_definitions import init_config
 
-    try:
-        path = init_config(_container(workspace), tenant, force)
-    except CaifuError as exc:
-        _fail(exc)
+    path = init_config(_container(workspace), tenant, force)
     console.print(f"wrote {path}; edit it, then `caifu build -t {tenant}`")
 
 
@@ -118,10 +104,7 @@ def segment_create(segment_id: str, tenant: TenantOpt,
     """Create or replace a segment."""
     from caifu.services.profiles.segments import Segments
 
-    try:
-        Segments(_container(workspace)).save(tenant, segment_id, name or segment_id, where)
-    except CaifuError as exc:
-        _fail(exc)
+    Segments(_container(workspace)).save(tenant, segment_id, name or segment_id, where)
     console.print(f"segment [bold]{segment_id}[/] saved; its size is recorded by each build")
 
 
@@ -130,10 +113,7 @@ def segment_list(tenant: TenantOpt, workspace: WorkspaceOpt = None) -> None:
     """Segments with their latest recorded size."""
     from caifu.services.profiles.segments import Segments
 
-    try:
-        rows = Segments(_container(workspace)).list(tenant)
-    except CaifuError as exc:
-        _fail(exc)
+    rows = Segments(_container(workspace)).list(tenant)
     t = RichTable("segment", "name", "members", "as of", "expression", title=f"segments — {tenant}")
     for r in rows:
         latest = r["latest"]
@@ -151,13 +131,10 @@ def segment_members(segment_id: str, tenant: TenantOpt, as_of: AsOfOpt = None,
     from caifu.services.profiles.build import check_as_of
     from caifu.services.profiles.segments import Segments, export
 
-    try:
-        day, members = Segments(_container(workspace)).members(
-            tenant, segment_id, check_as_of(as_of), engine)
-        if out is not None:
-            export(members, out)
-    except CaifuError as exc:
-        _fail(exc)
+    day, members = Segments(_container(workspace)).members(
+        tenant, segment_id, check_as_of(as_of), engine)
+    if out is not None:
+        export(members, out)
     console.print(f"{segment_id}: {members.num_rows:,} members as of {day}")
     if out is not None:
         console.print(f"wrote {out}")
@@ -174,12 +151,9 @@ def segment_change(segment_id: str, tenant: TenantOpt,
     from caifu.services.profiles.build import check_as_of
     from caifu.services.profiles.segments import Segments
 
-    try:
-        d1, d2 = check_as_of(before), check_as_of(after)
-        assert d1 is not None and d2 is not None
-        ch = Segments(_container(workspace)).size_change(tenant, segment_id, d1, d2)
-    except CaifuError as exc:
-        _fail(exc)
+    d1, d2 = check_as_of(before), check_as_of(after)
+    assert d1 is not None and d2 is not None
+    ch = Segments(_container(workspace)).size_change(tenant, segment_id, d1, d2)
     console.print(f"{segment_id}: {ch.members_before:,} on {ch.before} → {ch.members_after:,} on "
                   f"{ch.after} ({ch.members_after - ch.members_before:+,}; "
                   f"{ch.joined:,} joined, {ch.left:,} left)")
@@ -198,13 +172,10 @@ def cards(tenant: TenantOpt, as_of: AsOfOpt = None, engine: EngineOpt = "duckdb"
     from caifu.services.profiles.build import check_as_of
     from caifu.services.profiles.cards import Cards
 
-    try:
-        c = _container(workspace)
-        with console.status(f"cards {tenant}", spinner="dots") as status:
-            result = Cards(c, lambda m: status.update(f"cards {tenant}: {m}")).build(
-                tenant, check_as_of(as_of), engine=engine)
-    except CaifuError as exc:
-        _fail(exc)
+    c = _container(workspace)
+    with console.status(f"cards {tenant}", spinner="dots") as status:
+        result = Cards(c, lambda m: status.update(f"cards {tenant}: {m}")).build(
+            tenant, check_as_of(as_of), engine=engine)
     console.print(f"[bold]{tenant}[/] {result.cards:,} customer cards as of {result.as_of} "
                   f"({result.timings['total']:.1f} s)")
     t = RichTable("section", "", "cards with it", title="what the cards hold",
@@ -276,11 +247,8 @@ def lifecycle(tenant: TenantOpt, as_of: AsOfOpt = None,
     from caifu.services.profiles.build import check_as_of
     from caifu.services.profiles.lifecycle import Lifecycle
 
-    try:
-        c = _container(workspace)
-        result = Lifecycle(c).run(tenant, check_as_of(as_of), engine=engine)
-    except CaifuError as exc:
-        _fail(exc)
+    c = _container(workspace)
+    result = Lifecycle(c).run(tenant, check_as_of(as_of), engine=engine)
     console.print(f"[bold]{tenant}[/] lifecycle as of {result.as_of}: "
                   f"{result.stages.num_rows:,} customers, facts from {result.history_start}, "
                   f"thresholds from {result.rules_source}")

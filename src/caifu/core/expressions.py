@@ -53,6 +53,8 @@ NUMERIC = frozenset({"int", "decimal", "float"})
 class ExpressionError(ConfigError):
     """An expression does not parse, or names a feature or tag that does not exist."""
 
+    code = "invalid.expression"
+
     def __init__(self, message: str, *, text: str, column: int | None = None) -> None:
         self.text = text
         self.column = column

@@ -26,19 +26,8 @@ from datetime import date
 import ibis
 import ibis.expr.types as ir
 
+from caifu.pipelines.amounts import money, no_money, ratio
 from caifu.pipelines.fund_ledger import holder_positions
-
-MONEY = "decimal(18, 2)"
-
-
-def _money(value: ir.Value) -> ir.Value:
-    return value.cast(MONEY)
-
-
-def _pct(pnl: ir.NumericValue, cost: ir.NumericValue) -> ir.FloatingValue:
-    """P&L over cost as a float, null when the cost is unknown or zero."""
-    return ibis.cases((cost > 0, pnl.cast("float64") / cost.cast("float64")),
-                      else_=ibis.null("float64"))
 
 
 def snapshot_date(positions: ir.Table, as_of: date) -> ir.Table:
@@ -55,12 +44,12 @@ def stock_holdings(positions: ir.Table, securities: ir.Table, as_of: date) -> ir
     h = p.group_by(["customer_id", "security_code", "snapshot_date"]).aggregate(
         # DuckDB sums BIGINT to HUGEINT whatever Ibis says (a cast to int64 is dropped as a
         # no-op): an exact decimal every engine agrees on; the card shows it as an integer
-        quantity=p.quantity.sum().cast("decimal(20, 0)"), cost=_money(p.cost.sum()),
-        market_value=_money(p.market_value.sum()))
+        quantity=p.quantity.sum().cast("decimal(20, 0)"), cost=money(p.cost.sum()),
+        market_value=money(p.market_value.sum()))
     h = h.filter(h.quantity > 0)
-    pnl = _money(h.market_value - h.cost)
+    pnl = money(h.market_value - h.cost)
     names = securities.select("security_code", name="short_name", board="board")
-    h = h.mutate(unrealised_pnl=pnl, unrealised_pnl_pct=_pct(pnl, h.cost))
+    h = h.mutate(unrealised_pnl=pnl, unrealised_pnl_pct=ratio(pnl, h.cost))
     return h.left_join(names, "security_code").drop("security_code_right")
 
 
@@ -71,11 +60,11 @@ def fund_holdings(fund_tx: ir.Table, funds: ir.Table, customers: ir.Table, as_of
     pos = holder_positions(fund_tx, funds, customers, as_of)
     risk = funds.select("fund_code", risk_level="risk_level")
     pos = pos.left_join(risk, "fund_code").drop("fund_code_right")
-    pnl = ibis.cases((pos.cost.notnull(), _money(pos.value - pos.cost)),
-                     else_=ibis.null(MONEY))
+    pnl = ibis.cases((pos.cost.notnull(), money(pos.value - pos.cost)),
+                     else_=no_money())
     return pos.select("customer_id", "fund_code", "name", "fund_type", "risk_level",
-                      shares=pos.shares.cast("decimal(18, 2)"), value=_money(pos.value),
-                      cost=pos.cost, pnl=pnl, pnl_pct=_pct(pnl, pos.cost),
+                      shares=pos.shares.cast("decimal(18, 2)"), value=money(pos.value),
+                      cost=pos.cost, pnl=pnl, pnl_pct=ratio(pnl, pos.cost),
                       held_days=pos.held_days, drawdown=pos.drawdown)
 
 
@@ -90,7 +79,7 @@ def recent_trades(trades: ir.Table, securities: ir.Table, as_of: date, n: int = 
     t = t.left_join(names, "security_code").drop("security_code_right")
     return t.select("customer_id", "rank", "trade_id", "trade_date", "trade_time",
                     "security_code", "name", "side", "quantity", "price",
-                    amount=_money(t.amount), fee=_money(t.fee), channel=t.channel)
+                    amount=money(t.amount), fee=money(t.fee), channel=t.channel)
 
 
 def realised_pnl(trades: ir.Table, as_of: date) -> ir.Table:
@@ -111,7 +100,7 @@ def realised_pnl(trades: ir.Table, as_of: date) -> ir.Table:
     per = per.mutate(fen=fen, both=both.cast("int64"))
     g = per.group_by("customer_id").aggregate(fen=per.fen.sum(), sold_securities=per.both.sum())
     return g.select("customer_id", "sold_securities",
-                    realised_pnl=_money(g.fen.cast("float64") / 100))
+                    realised_pnl=money(g.fen.cast("float64") / 100))
 
 
 def losing_positions(stocks: ir.Table | None, funds: ir.Table | None) -> ir.Table | None:
@@ -146,8 +135,8 @@ def stock_section(stocks: ir.Table) -> ir.Table:
             name=s.name, board=s.board, quantity=s.quantity, cost=s.cost,
             market_value=s.market_value, unrealised_pnl=s.unrealised_pnl,
             unrealised_pnl_pct=s.unrealised_pnl_pct),
-        stock_value=_money(s.market_value.sum()), stock_cost=_money(s.cost.sum()),
-        stock_pnl=_money(s.unrealised_pnl.sum()))
+        stock_value=money(s.market_value.sum()), stock_cost=money(s.cost.sum()),
+        stock_pnl=money(s.unrealised_pnl.sum()))
 
 
 def fund_section(funds: ir.Table) -> ir.Table:
@@ -160,8 +149,8 @@ def fund_section(funds: ir.Table) -> ir.Table:
             fund_type=f.fund_type, risk_level=f.risk_level, shares=f.shares, value=f.value,
             cost=f.cost, pnl=f.pnl, pnl_pct=f.pnl_pct, held_days=f.held_days,
             drawdown=f.drawdown),
-        fund_value=_money(f.value.sum()), fund_known_cost=_money(f.cost.sum()),
-        fund_pnl=_money(f.pnl.sum()), fund_unknown_cost=f.cost.isnull().cast("int64").sum())
+        fund_value=money(f.value.sum()), fund_known_cost=money(f.cost.sum()),
+        fund_pnl=money(f.pnl.sum()), fund_unknown_cost=f.cost.isnull().cast("int64").sum())
 
 
 def trade_section(trades: ir.Table) -> ir.Table:

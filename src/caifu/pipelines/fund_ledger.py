@@ -24,6 +24,8 @@ from datetime import date, timedelta
 import ibis
 import ibis.expr.types as ir
 
+from caifu.pipelines.amounts import money, no_money
+
 LOT_TYPES = ("subscribe", "purchase", "dividend")
 
 
@@ -31,10 +33,6 @@ EXACT = "decimal(28, 6)"
 
 
 KEY = ["customer_id", "fund_code"]
-
-
-def _money(x: ir.Value) -> ir.Value:
-    return x.cast("decimal(18, 2)")
 
 
 def nav_series(fund_tx: ir.Table) -> ir.Table:
@@ -166,8 +164,8 @@ def _positions(fund_tx: ir.Table, navs: ir.Table, day: date,
     value = (j.shares * j.nav.cast(EXACT)).round(2)
     prehistory = j.shares - j.lot_shares.fill_null(0)
     known = prehistory <= 0
-    return j.select(*KEY, shares=j.shares, value=_money(value), prehistory_shares=prehistory,
-                    cost=ibis.cases((known, _money(j.cost)), else_=ibis.null("decimal(18, 2)")),
+    return j.select(*KEY, shares=j.shares, value=money(value), prehistory_shares=prehistory,
+                    cost=ibis.cases((known, money(j.cost)), else_=no_money()),
                     held_days=ibis.cases((known, j.age / j.lot_shares.cast("float64")),
                                          else_=ibis.null("float64")))
 

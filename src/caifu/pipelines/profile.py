@@ -33,6 +33,8 @@ import ibis
 import ibis.expr.types as ir
 
 from caifu.pipelines import profile_sources as src
+from caifu.pipelines.amounts import money, zero_money
+from caifu.pipelines.amounts import ratio as _ratio
 from caifu.pipelines.joins import left_join_customer
 from caifu.pipelines.profile_sources import BOARDS, FUND_TYPES, RISK_LEVELS, local_date
 
@@ -210,8 +212,8 @@ def _finish(w: ir.Table, as_of: date, offset: int) -> ir.Table:
         out[name] = w[name]
     for wd in (30, 90, 365):
         out[f"trades_{wd}d"] = col(f"trades_{wd}d", zero_int)
-        out[f"trade_amount_{wd}d"] = col(f"trade_amount_{wd}d", src.zero())
-    out["fees_365d"] = col("fees_365d", src.zero())
+        out[f"trade_amount_{wd}d"] = col(f"trade_amount_{wd}d", zero_money())
+    out["fees_365d"] = col("fees_365d", zero_money())
     out["distinct_securities_365d"] = col("distinct_securities_365d", zero_int)
     for b in BOARDS:
         out[f"traded_{b}_365d"] = col(f"traded_{b}_365d", ibis.literal(False))
@@ -229,29 +231,29 @@ def _finish(w: ir.Table, as_of: date, offset: int) -> ir.Table:
     out["rfm_frequency"] = _score(out["trades_365d"], th["frequency_min_trades_365d"], True)
     out["rfm_monetary"] = _score(out["trade_amount_365d"], th["monetary_min_amount_365d"], True)
     out["positions_count"] = col("positions_count", zero_int)
-    out["holdings_value"] = col("holdings_value", src.zero())
-    out["unrealised_pnl"] = col("unrealised_pnl", src.zero())
-    out["realised_pnl"] = col("realised_pnl", src.zero())
+    out["holdings_value"] = col("holdings_value", zero_money())
+    out["unrealised_pnl"] = col("unrealised_pnl", zero_money())
+    out["realised_pnl"] = col("realised_pnl", zero_money())
     out["worst_security_code"] = col("worst_security_code")
     out["worst_security_pnl"] = col("worst_security_pnl")
-    out["fund_value"] = col("fund_value", src.zero())
+    out["fund_value"] = col("fund_value", zero_money())
     for t in FUND_TYPES:
-        out[f"fund_value_{t}"] = col(f"fund_value_{t}", src.zero())
+        out[f"fund_value_{t}"] = col(f"fund_value_{t}", zero_money())
     for r in RISK_LEVELS:
-        out[f"fund_value_{r.lower()}"] = col(f"fund_value_{r.lower()}", src.zero())
-    out["fund_purchase_365d"] = col("fund_purchase_365d", src.zero())
-    out["fund_redeem_365d"] = col("fund_redeem_365d", src.zero())
+        out[f"fund_value_{r.lower()}"] = col(f"fund_value_{r.lower()}", zero_money())
+    out["fund_purchase_365d"] = col("fund_purchase_365d", zero_money())
+    out["fund_redeem_365d"] = col("fund_redeem_365d", zero_money())
     out["fund_redemption_ratio_365d"] = _ratio(out["fund_redeem_365d"], out["fund_purchase_365d"])
-    aum = src.money(out["holdings_value"] + out["fund_value"])
-    aum30 = src.money(col("stock_30d_ago", src.zero()) + col("fund_30d_ago", src.zero()))
-    aum90 = src.money(col("stock_90d_ago", src.zero()) + col("fund_90d_ago", src.zero()))
+    aum = money(out["holdings_value"] + out["fund_value"])
+    aum30 = money(col("stock_30d_ago", zero_money()) + col("fund_30d_ago", zero_money()))
+    aum90 = money(col("stock_90d_ago", zero_money()) + col("fund_90d_ago", zero_money()))
     out["aum"], out["aum_30d_ago"], out["aum_90d_ago"] = aum, aum30, aum90
     out["aum_trend_30d"] = _ratio(aum - aum30, aum30)
     out["aum_trend_90d"] = _ratio(aum - aum90, aum90)
     for wd in (30, 90, 365):
-        out[f"net_inflow_{wd}d"] = col(f"net_inflow_{wd}d", src.zero())
-    out["deposits_30d"] = col("deposits_30d", src.zero())
-    out["withdrawals_30d"] = col("withdrawals_30d", src.zero())
+        out[f"net_inflow_{wd}d"] = col(f"net_inflow_{wd}d", zero_money())
+    out["deposits_30d"] = col("deposits_30d", zero_money())
+    out["withdrawals_30d"] = col("withdrawals_30d", zero_money())
     last_dep = col("last_deposit_date")
     out["last_deposit_date"] = last_dep
     out["days_since_last_deposit"] = src.days_between(as_of, last_dep)
@@ -281,11 +283,6 @@ def _score(value: ir.NumericValue, bounds: tuple[int, ...], higher_is_better: bo
     for score, bound in zip((5, 4, 3, 2), bounds, strict=True):
         cases.append(((value >= bound) if higher_is_better else (value <= bound), score))
     return ibis.cases(*cases, else_=1).cast("int64")
-
-
-def _ratio(num: ir.NumericValue, den: ir.NumericValue) -> ir.FloatingValue:
-    return ibis.cases((den > 0, num.cast("float64") / den.cast("float64")),
-                      else_=ibis.null("float64"))
 
 
 _IBIS_TYPES = {"string": "string", "int": "int64", "decimal": "decimal(18, 2)",

@@ -13,6 +13,8 @@ import ibis
 import ibis.expr.types as ir
 from ibis import _
 
+from caifu.pipelines.amounts import money as money
+from caifu.pipelines.amounts import no_money
 from caifu.pipelines.joins import left_join_customer
 
 BOARDS = ("main", "chinext", "star", "bse")
@@ -26,14 +28,6 @@ def local_date(ts: ir.TimestampValue, utc_offset_hours: int) -> ir.DateValue:
 
 def days_between(later: date, earlier: ir.DateValue) -> ir.IntegerValue:
     return ibis.date(later).delta(earlier, unit="day").cast("int64")
-
-
-def money(value: ir.Value) -> ir.Value:
-    return value.cast("decimal(18, 2)")
-
-
-def zero() -> ir.Value:
-    return ibis.literal(0).cast("decimal(18, 2)")
 
 
 def since(as_of: date, days: int) -> date:
@@ -163,7 +157,7 @@ def fund_features(fund_tx: ir.Table, funds: ir.Table, as_of: date,
         # one decimal type for both factors: Ibis has no precedence between decimal widths
         exact = "decimal(28, 6)"
         return ibis.cases((shares > 0, money((shares.cast(exact) * nav.cast(exact)).round(2))),
-                          else_=ibis.null("decimal(18, 2)"))
+                          else_=no_money())
 
     v = v.mutate(v0=value(v.held0, v.nav0), v30=value(v.held30, v.nav30),
                  v90=value(v.held90, v.nav90))

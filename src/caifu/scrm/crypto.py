@@ -29,6 +29,8 @@ MAX_ENCRYPT_CHARS = 256 * 1024  # a callback body is a few KB; anything near thi
 class CallbackRejected(CaifuError):
     """A callback that must not be processed; ``reason`` is a stable code for counting."""
 
+    code = "wecom.callback_rejected"
+
     def __init__(self, reason: str, detail: str = "") -> None:
         super().__init__(f"{reason}: {detail}" if detail else reason)
         self.reason = reason

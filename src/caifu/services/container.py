@@ -20,6 +20,7 @@ from caifu.adapters.engines import duckdb as duckdb_engine
 from caifu.adapters.engines.session import DuckDBSession, EngineSession, SparkSession
 from caifu.adapters.lake.delta import Lake
 from caifu.adapters.sor.store import current_revision, head_revision, open_engine
+from caifu.core.clock import Clock, SystemClock
 from caifu.core.errors import ConfigError, WorkspaceError
 from caifu.settings import Settings
 
@@ -38,6 +39,8 @@ class Container:
     wecom_transport: Any = None
     # the WeCom token cache and per-corp rate limiters of this process (services/wecom)
     wecom_shared: dict[str, Any] = field(default_factory=dict)
+    # what time it is (naive UTC): tests put a core.clock.FixedClock here
+    clock: Clock = field(default_factory=SystemClock)
 
     @contextmanager
     def scratch(self, job: str) -> Iterator[Path]:

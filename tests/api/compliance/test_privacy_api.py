@@ -39,7 +39,8 @@ def test_another_tenants_customer_is_404_and_a_reason_is_required(client) -> Non
             for action in ("export", "erasure"):
                 r = tc.post(f"/v1/customers/{cid}/{action}", headers={**headers, **REASON})
                 assert r.status_code == 404, (user, cid, action, r.text)
-                assert r.json() == {"detail": [{"problem": f"no customer {cid!r}"}]}
+                assert r.json() == {"error": {"code": "not_found", "message": f"no customer {cid!r}"},
+                                    "detail": [{"problem": f"no customer {cid!r}"}]}
         r = tc.post("/v1/customers/C1/export", headers=headers)
         assert r.status_code == 422
         assert r.json()["detail"][0]["field"] == "header.X-Caifu-Reason"

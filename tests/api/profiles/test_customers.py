@@ -118,7 +118,8 @@ def test_every_role_sees_exactly_its_scope(client) -> None:  # type: ignore[no-u
             expected = 200 if cid in sees else 404
             assert r.status_code == expected, (user, cid, r.status_code, r.text)
             if expected == 404:  # the same answer whether it exists elsewhere or not at all
-                assert r.json() == {"detail": [{"problem": f"no customer {cid!r}"}]}
+                assert r.json() == {"error": {"code": "not_found", "message": f"no customer {cid!r}"},
+                                    "detail": [{"problem": f"no customer {cid!r}"}]}
             else:
                 body = r.json()
                 assert body["customer"]["customer_id"] == cid
@@ -196,7 +197,9 @@ def test_bad_credentials_are_401(client) -> None:  # type: ignore[no-untyped-def
     assert tc.get("/v1/customers/C1",
                   headers={"Authorization": f"Bearer {forged}"}).status_code == 401
     r = tc.post("/v1/auth/login", json={"user_id": "acme.ops", "password": "wrong password"})
-    assert r.status_code == 401 and r.json() == {"detail": [{"problem": "wrong user id or password"}]}
+    assert r.status_code == 401 and r.json() == {
+        "error": {"code": "unauthenticated", "message": "wrong user id or password"},
+        "detail": [{"problem": "wrong user id or password"}]}
 
 
 def test_bad_input_gets_a_clear_4xx(client) -> None:  # type: ignore[no-untyped-def]

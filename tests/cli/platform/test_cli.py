@@ -40,7 +40,7 @@ def test_bad_input_exits_non_zero_with_file_line_and_column(tmp_path: Path) -> N
     _ok("tenant", "create", "acme", "-w", ws)
     bad = write(tmp_path / "branches.csv", "branch_id,name,colour\nB1,x,red\n")
     result = runner.invoke(app, ["ingest", "-t", "acme", "-w", ws, str(bad)])
-    assert result.exit_code == 2
+    assert result.exit_code == 3  # a refused file (SourceError), unlike the refusals below
     assert "branches.csv, line 1, column 'colour'" in result.output.replace("\n", "")
     missing = runner.invoke(app, ["ingest", "-t", "nobody", "-w", ws, str(bad)])
     assert missing.exit_code == 2 and "no tenant 'nobody'" in missing.output

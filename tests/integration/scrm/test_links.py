@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from caifu.adapters.sor.models import CONTRACT_TABLES
 from caifu.adapters.sor.scrm_models import wecom_links
+from caifu.cli.common import Commands
 from caifu.cli.scrm.groups import add_link_commands, groups_app
 from caifu.core.errors import ConfigError
 from caifu.scrm.linking import ContactFacts
@@ -171,7 +172,7 @@ def test_cli_links_review_decide_unlink_and_groups(sqlite_workspace: Container) 
     c = _seed(sqlite_workspace)
     wecom = typer.Typer()
     add_link_commands(wecom)
-    root = typer.Typer()
+    root = typer.Typer(cls=Commands)  # the CLI's error wrapper: refusals exit 2
     root.add_typer(wecom, name="wecom")
     root.add_typer(groups_app, name="groups")
     runner = CliRunner(env={"COLUMNS": "220"})

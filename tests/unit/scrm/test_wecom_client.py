@@ -149,7 +149,7 @@ def test_http_failure_reports_the_status(client: WeComClient, fake: FakeWeCom) -
     fake.fail_next("externalcontact/list", 503, times=5)
     with pytest.raises(WeComError) as err:
         client.list_external_contacts("adv1")
-    assert (err.value.errcode, err.value.http_status) == (-1, 503)
+    assert (err.value.errcode, err.value.upstream_status) == (-1, 503)
 
 
 def test_refusals_are_not_retried(client: WeComClient, fake: FakeWeCom, clock: Clock) -> None:

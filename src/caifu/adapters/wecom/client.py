@@ -162,7 +162,7 @@ class WeComClient:
                 if data is None:
                     failure = WeComError(-1, f"HTTP {status}" + (" (not JSON)" if status == 200
                                                                  else ""), api,
-                                         http_status=status)
+                                         upstream_status=status)
                     retry = status in (429, 503) or (not creates and (status >= 500 or
                                                                        status == 200))
                 else:

@@ -24,15 +24,18 @@ _HINTS = {
 
 class WeComError(CaifuError):
     """WeCom refused a call or could not be reached. ``errcode`` is WeCom's code, or -1 for a
-    network or HTTP failure (then ``http_status`` is set for the latter). Never carries the
+    network or HTTP failure (then ``upstream_status`` is set for the latter). Never carries the
     secret or a token."""
 
+    code = "wecom"
+    http_status = 502  # the API's answer: a gateway's upstream failed
+
     def __init__(self, errcode: int, errmsg: str, api: str, *,
-                 http_status: int | None = None) -> None:
+                 upstream_status: int | None = None) -> None:
         self.errcode = errcode
         self.errmsg = errmsg
         self.api = api
-        self.http_status = http_status
+        self.upstream_status = upstream_status
         hint = _HINTS.get(errcode)
         super().__init__(f"WeCom {api} failed: errcode {errcode} ({errmsg})"
                          + (f"; {hint}" if hint else ""))

@@ -31,6 +31,7 @@ from pydantic import BaseModel, Field
 
 from caifu.adapters.sor import rls
 from caifu.api.deps import ContainerDep, SettingsDep, json_response
+from caifu.core import money
 from caifu.core.errors import CaifuError
 from caifu.services.compliance import audit
 from caifu.services.scrm import sidebar as sb
@@ -44,20 +45,8 @@ Tenant = Annotated[str, PathParam(pattern=r"^[A-Za-z0-9_-]{1,32}$")]
 Ctx = Annotated[str | None, Query(max_length=64, description="demo: the chat's external_userid")]
 
 
-def _yuan(v: Any) -> str:
-    try:
-        return "—" if v is None else f"{Decimal(str(v)):,.2f}"
-    except InvalidOperation:
-        return str(v)
-
-
-def _signed(v: Any) -> str:
-    text = _yuan(v)
-    return text if text.startswith(("-", "—")) or text == "0.00" else "+" + text
-
-
 def _pct(v: Any) -> str:
-    return "—" if v is None else f"{100 * float(v):+.2f}%"
+    return money.pct(v, digits=2, signed=True)
 
 
 def _tone(v: Any) -> str:  # A-share convention: red up, green down
@@ -71,7 +60,7 @@ def _tone(v: Any) -> str:  # A-share convention: red up, green down
 def _env() -> Environment:
     env = Environment(loader=FileSystemLoader(WEB / "templates"), autoescape=select_autoescape(),
                       trim_blocks=True, lstrip_blocks=True)
-    env.filters.update(yuan=_yuan, signed=_signed, pct=_pct, tone=_tone)
+    env.filters.update(yuan=money.yuan, signed=money.signed_yuan, pct=_pct, tone=_tone)
     return env
 
 

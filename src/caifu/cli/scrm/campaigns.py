@@ -7,8 +7,9 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from caifu.cli.common import TenantOpt, WorkspaceOpt, _container, _fail, app, console
-from caifu.core.errors import CaifuError
+from caifu.cli.common import TenantOpt, WorkspaceOpt, _container, app, console
+from caifu.core.errors import ConfigError
+from caifu.core.money import pct
 
 campaign_app = typer.Typer(no_args_is_help=True,
                            help="Campaigns: gate, send through WeCom, funnels, comparison.")
@@ -22,10 +23,6 @@ STAGE_NAMES = {"targeted": "目标", "sent": "发送", "delivered": "送达", "o
 
 def _counts(counts: dict[str, int]) -> str:
     return "、".join(f"{k} {v}" for k, v in sorted(counts.items())) or "无"
-
-
-def _pct(value: float | None) -> str:
-    return "—" if value is None else f"{value:.1%}"
 
 
 @campaign_app.command("run")
@@ -49,8 +46,8 @@ def run(campaign_id: CampaignArg, tenant: TenantOpt,
             tenant, campaign_id, actor=actor, segment_id=segment, customer_ids=customer,
             group_id=group, advisor_ids=advisor, attribution_days=attribution_days,
             cap=FrequencyCap(max_sends, cap_days))
-    except (CaifuError, ValueError) as exc:
-        _fail(exc if isinstance(exc, CaifuError) else CaifuError(str(exc)))
+    except ValueError as exc:  # FrequencyCap's own check of its numbers
+        raise ConfigError(str(exc)) from None
     console.print(f"活动 {s.campaign_id}（{s.channel}）：目标 {s.targeted} 人，可发送 "
                   f"{s.allowed} 人；规则版本 {s.rule_version}")
     if s.blocked:
@@ -68,11 +65,8 @@ def send(campaign_id: CampaignArg, tenant: TenantOpt,
     """Send a gated run through the tenant's WeCom app (audited)."""
     from caifu.services.scrm.campaigns import Campaigns
 
-    try:
-        s = Campaigns(_container(workspace)).send(tenant, campaign_id, actor=actor,
-                                                  link_base=link_base)
-    except CaifuError as exc:
-        _fail(exc)
+    s = Campaigns(_container(workspace)).send(tenant, campaign_id, actor=actor,
+                                              link_base=link_base)
     extra = f"，渠道活码 {s.contact_ways} 个" if s.contact_ways else ""
     console.print(f"活动 {s.campaign_id}：已发送 {s.sent} 人，失败 {s.failed} 人{extra}")
 
@@ -83,12 +77,9 @@ def poll(campaign_id: CampaignArg, tenant: TenantOpt, workspace: WorkspaceOpt = 
     from caifu.services.scrm.campaigns import Campaigns
     from caifu.services.scrm.funnel import CampaignFunnel
 
-    try:
-        c = _container(workspace)
-        delivered = Campaigns(c).poll(tenant, campaign_id)
-        converted = CampaignFunnel(c).refresh(tenant, campaign_id)
-    except CaifuError as exc:
-        _fail(exc)
+    c = _container(workspace)
+    delivered = Campaigns(c).poll(tenant, campaign_id)
+    converted = CampaignFunnel(c).refresh(tenant, campaign_id)
     console.print(f"新送达 {delivered} 人，新转化 {converted} 人")
 
 
@@ -97,16 +88,13 @@ def funnel(campaign_id: CampaignArg, tenant: TenantOpt, workspace: WorkspaceOpt 
     """One campaign's funnel: targeted → sent → delivered → opened → clicked → converted."""
     from caifu.services.scrm.funnel import CampaignFunnel
 
-    try:
-        f = CampaignFunnel(_container(workspace)).funnel(tenant, campaign_id)
-    except CaifuError as exc:
-        _fail(exc)
+    f = CampaignFunnel(_container(workspace)).funnel(tenant, campaign_id)
     row = f["funnel"]
     t = Table("阶段", "人数", "环节转化率", title=f"{f['name']}（{f['campaign_id']}，{f['channel']}）")
     for stage, label in STAGE_NAMES.items():
-        t.add_row(label, str(row[stage]), "" if stage == "targeted" else _pct(row[f"{stage}_rate"]))
+        t.add_row(label, str(row[stage]), "" if stage == "targeted" else pct(row[f"{stage}_rate"]))
     console.print(t)
-    console.print(f"整体转化率 {_pct(row['conversion_rate'])}；归因窗口 {f['attribution_days']} 天；"
+    console.print(f"整体转化率 {pct(row['conversion_rate'])}；归因窗口 {f['attribution_days']} 天；"
                   f"转化 {_counts(f['conversions'])}；拦截 {_counts(f['blocked'])}", soft_wrap=True)
 
 
@@ -117,14 +105,11 @@ def compare(tenant: TenantOpt,
     """Every campaign — live runs and lake history — with counts and rates per stage."""
     from caifu.services.scrm.funnel import CampaignFunnel
 
-    try:
-        rows = CampaignFunnel(_container(workspace)).compare(tenant)
-    except CaifuError as exc:
-        _fail(exc)
+    rows = CampaignFunnel(_container(workspace)).compare(tenant)
     t = Table("活动", "名称", "渠道", "来源", *STAGE_NAMES.values(), "转化率",
               title=f"活动对比（共 {len(rows)} 个）")
     for r in rows[:limit]:
         t.add_row(r["campaign_id"], r["name"] or "", r["channel"] or "",
                   "实时" if r["source"] == "live" else "历史",
-                  *(str(r[s]) for s in STAGE_NAMES), _pct(r["conversion_rate"]))
+                  *(str(r[s]) for s in STAGE_NAMES), pct(r["conversion_rate"]))
     console.print(t)

@@ -18,8 +18,7 @@ from typing import Annotated
 import typer
 from rich.table import Table as RichTable
 
-from caifu.cli.common import TenantOpt, WorkspaceOpt, _container, _fail, app, console
-from caifu.core.errors import CaifuError
+from caifu.cli.common import TenantOpt, WorkspaceOpt, _container, app, console
 
 ActorOpt = Annotated[str | None, typer.Option(help="Who decides [default: OS user]")]
 groups_app = typer.Typer(no_args_is_help=True,
@@ -40,11 +39,8 @@ def links(tenant: TenantOpt,
     """Identity links between WeCom contacts and customers, with their (masked) evidence."""
     from caifu.services.scrm import identity_links as svc
 
-    try:
-        c = _container(workspace)
-        rows = svc.review_queue(c, tenant) if review else svc.links(c, tenant, status)
-    except CaifuError as exc:
-        _fail(exc)
+    c = _container(workspace)
+    rows = svc.review_queue(c, tenant) if review else svc.links(c, tenant, status)
     t = RichTable("external_userid", "customer", "name", "status", "score", "evidence", "note",
                   title=f"{'review queue' if review else 'links'}: {len(rows)}")
     for r in rows[:limit]:
@@ -58,10 +54,7 @@ def link_all(tenant: TenantOpt, workspace: WorkspaceOpt = None) -> None:
     queued for review."""
     from caifu.services.scrm.identity_links import link_all as run
 
-    try:
-        r = run(_container(workspace), tenant)
-    except CaifuError as exc:
-        _fail(exc)
+    r = run(_container(workspace), tenant)
     console.print(f"{r.contacts} contacts without a customer: {r.linked} linked, "
                   f"{r.review} to review, {r.none} without evidence")
 
@@ -74,11 +67,8 @@ def decide(external_userid: str, customer_id: str, tenant: TenantOpt,
     """Decide a candidate from the review queue (approving also restores an unlinked pair)."""
     from caifu.services.scrm.identity_links import decide as run
 
-    try:
-        r = run(_container(workspace), tenant, external_userid, customer_id, approve,
-                actor or getpass.getuser(), note)
-    except CaifuError as exc:
-        _fail(exc)
+    r = run(_container(workspace), tenant, external_userid, customer_id, approve,
+            actor or getpass.getuser(), note)
     console.print(f"{r['external_userid']} ↔ {r['customer_id']}: {r['status']}")
 
 
@@ -89,11 +79,8 @@ def unlink(external_userid: str, tenant: TenantOpt,
     """Undo a link: the customer's trades, chats and APP history stay as they are."""
     from caifu.services.scrm.identity_links import unlink as run
 
-    try:
-        done = run(_container(workspace), tenant, external_userid, actor or getpass.getuser(),
-                   reason, customer_id)
-    except CaifuError as exc:
-        _fail(exc)
+    done = run(_container(workspace), tenant, external_userid, actor or getpass.getuser(),
+               reason, customer_id)
     console.print(f"{external_userid} unlinked from {', '.join(done)} (audited)")
 
 
@@ -110,10 +97,7 @@ def groups_list(tenant: TenantOpt, workspace: WorkspaceOpt = None) -> None:
     """The tenant's preference groups and the size of each part of their last plan."""
     from caifu.services.scrm.pref_groups import list_groups
 
-    try:
-        rows = list_groups(_container(workspace), tenant)
-    except CaifuError as exc:
-        _fail(exc)
+    rows = list_groups(_container(workspace), tenant)
     t = RichTable("group", "name", "rule", "level policy", "chat", "member", "invite", "left",
                   "excluded")
     for g in rows:
@@ -131,10 +115,7 @@ def groups_plan(group_id: str, tenant: TenantOpt,
     """Plan a group: who to invite, who is in, who left, who is excluded and why."""
     from caifu.services.scrm.pref_groups import plan
 
-    try:
-        result = plan(_container(workspace), tenant, group_id)
-    except CaifuError as exc:
-        _fail(exc)
+    result = plan(_container(workspace), tenant, group_id)
     p, g = result.plan, result.group
     counts = ", ".join(f"{s} {n}" for s, n in p.counts().items())
     console.print(f"{g['name']} ({g['group_id']}) · rule {g['rule']} · {counts}")
@@ -153,8 +134,5 @@ def groups_seed_demo(tenant: TenantOpt, workspace: WorkspaceOpt = None) -> None:
     """Create the demo's 新能源, 上证50 ETF and 基金定投 groups."""
     from caifu.services.scrm.pref_groups import seed_demo_groups
 
-    try:
-        ids = seed_demo_groups(_container(workspace), tenant)
-    except CaifuError as exc:
-        _fail(exc)
+    ids = seed_demo_groups(_container(workspace), tenant)
     console.print(f"preference groups ready: {', '.join(ids)}")

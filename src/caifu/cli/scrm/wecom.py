@@ -15,8 +15,8 @@ import typer
 from rich.table import Table as RichTable
 from sqlalchemy import func, select
 
-from caifu.cli.common import TenantOpt, WorkspaceOpt, _container, _fail, app, console
-from caifu.core.errors import CaifuError
+from caifu.cli.common import TenantOpt, WorkspaceOpt, _container, app, console
+from caifu.core.errors import UnreadableSourceError
 
 wecom_cmd = typer.Typer(no_args_is_help=True, help="WeCom (企业微信): app, callbacks, contacts.")
 app.add_typer(wecom_cmd, name="wecom")
@@ -35,12 +35,9 @@ def configure(tenant: TenantOpt,
     """Store the tenant's WeCom app; its callback URL is then /wecom/<tenant>/callback."""
     from caifu.services.scrm import wecom_app
 
-    try:
-        wecom_app.configure(_container(workspace), tenant, corp_id=corp_id, agent_id=agent_id,
-                        token=token, encoding_aes_key=aes_key, secret=secret,
-                        api_base_url=api_base_url)
-    except CaifuError as exc:
-        _fail(exc)
+    wecom_app.configure(_container(workspace), tenant, corp_id=corp_id, agent_id=agent_id,
+                    token=token, encoding_aes_key=aes_key, secret=secret,
+                    api_base_url=api_base_url)
     console.print(f"[bold]{tenant}[/] WeCom app saved; callback URL: /wecom/{tenant}/callback")
 
 
@@ -80,15 +77,12 @@ def apply(tenant: TenantOpt, workspace: WorkspaceOpt = None) -> None:
 
     events = WeComEvents(_container(workspace))
     total = applied = failed = 0
-    try:
-        while True:
-            done = events.apply_pending(tenant)
-            applied, failed = applied + done.applied, failed + done.failed
-            total += done.applied + done.failed
-            if done.applied + done.failed == 0:
-                break
-    except CaifuError as exc:
-        _fail(exc)
+    while True:
+        done = events.apply_pending(tenant)
+        applied, failed = applied + done.applied, failed + done.failed
+        total += done.applied + done.failed
+        if done.applied + done.failed == 0:
+            break
     console.print(f"[bold]{tenant}[/] {applied:,} callbacks applied, {failed:,} failed "
                   "(caifu wecom status says why)")
 
@@ -102,16 +96,13 @@ def resync(tenant: TenantOpt, workspace: WorkspaceOpt = None) -> None:
 
     c = _container(workspace)
     events = WeComEvents(c)
-    try:
-        with c.engine.connect() as conn:
-            chats = list(conn.execute(select(wecom_groups.c.chat_id).where(
-                (wecom_groups.c.tenant_id == tenant) & wecom_groups.c.needs_resync)).scalars())
-        with client_for(c, tenant) as client:
-            for chat_id in chats:
-                events.resync_group(tenant, chat_id, client)
-            tags = events.sync_tags(tenant, client)
-    except CaifuError as exc:
-        _fail(exc)
+    with c.engine.connect() as conn:
+        chats = list(conn.execute(select(wecom_groups.c.chat_id).where(
+            (wecom_groups.c.tenant_id == tenant) & wecom_groups.c.needs_resync)).scalars())
+    with client_for(c, tenant) as client:
+        for chat_id in chats:
+            events.resync_group(tenant, chat_id, client)
+        tags = events.sync_tags(tenant, client)
     console.print(f"[bold]{tenant}[/] {len(chats):,} groups resynced, {tags:,} corp tags loaded")
 
 
@@ -127,8 +118,8 @@ def chats(tenant: TenantOpt,
         try:
             with path.open("rb") as f:
                 r = intake_archive(c, tenant, f)
-        except (CaifuError, OSError) as exc:
-            _fail(exc if isinstance(exc, CaifuError) else CaifuError(f"{path}: {exc}"))
+        except OSError as exc:
+            raise UnreadableSourceError(str(exc.strerror or exc), path=str(path)) from None
         console.print(f"[bold]{path.name}[/] {r.lines:,} lines: {r.messages:,} messages, "
                       f"{len(r.rejected):,} rejected, {sum(r.skipped.values()):,} skipped; "
                       f"flags: {r.flags.get('review', 0):,} for review, "
@@ -168,11 +159,8 @@ def mirror_tags(tenant: TenantOpt, tag: Annotated[list[str] | None, typer.Option
     """Mirror caifu's tags into WeCom (corp tags in 「财富标签」, set with mark_tag)."""
     from caifu.services.scrm.tag_mirror import mirror
 
-    try:
-        with console.status("mirroring tags into WeCom"):
-            r = mirror(_container(workspace), tenant, tag or None)
-    except CaifuError as exc:
-        _fail(exc)
+    with console.status("mirroring tags into WeCom"):
+        r = mirror(_container(workspace), tenant, tag or None)
     console.print(f"[bold]{tenant}[/] {r.tags} tags ({r.created} created in WeCom); "
                   f"{r.marked:,} of {r.contacts:,} linked contacts updated "
                   f"(+{r.added:,} / -{r.removed:,} tags); {len(r.errors)} refused")

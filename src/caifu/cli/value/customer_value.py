@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table as RichTable
 
-from caifu.cli.common import AsOfOpt, TenantOpt, WorkspaceOpt, _container, _fail, app, console
-from caifu.core.errors import CaifuError
+from caifu.cli.common import AsOfOpt, TenantOpt, WorkspaceOpt, _container, app, console
+from caifu.core.errors import ConfigError
+from caifu.core.money import pct, yuan
 from caifu.services.value.customer_value import CustomerValueResult
 
 BY = ("channel", "campaign", "advisor", "branch", "cohort")
@@ -25,13 +26,10 @@ def value_cmd(tenant: TenantOpt, as_of: AsOfOpt = None, by: ByOpt = "channel",
     from caifu.services.value.customer_value import CustomerValue
 
     if by not in BY:
-        _fail(CaifuError(f"--by {by!r}: use one of {', '.join(BY)}"))
-    try:
-        c = _container(workspace)
-        with console.status(f"value {tenant}", spinner="dots"):
-            result = CustomerValue(c).run(tenant, check_as_of(as_of))
-    except CaifuError as exc:
-        _fail(exc)
+        raise ConfigError(f"--by {by!r}: use one of {', '.join(BY)}")
+    c = _container(workspace)
+    with console.status(f"value {tenant}", spinner="dots"):
+        result = CustomerValue(c).run(tenant, check_as_of(as_of))
     print_value(result, by, console, limit)
 
 
@@ -40,15 +38,8 @@ def value_init(tenant: TenantOpt, force: bool = False, workspace: WorkspaceOpt =
     """Copy the default customer-value configuration to value/<tenant>.yaml to edit."""
     from caifu.services.value.customer_value import init_config
 
-    try:
-        path = init_config(_container(workspace), tenant, force)
-    except CaifuError as exc:
-        _fail(exc)
+    path = init_config(_container(workspace), tenant, force)
     console.print(f"wrote {path}", soft_wrap=True)
-
-
-def _yuan(v: Any) -> str:
-    return f"{float(v):,.2f}"
 
 
 def print_value(r: CustomerValueResult, by: str, out: Console, limit: int = 40) -> None:
@@ -73,15 +64,15 @@ def print_value(r: CustomerValueResult, by: str, out: Console, limit: int = 40) 
                      f"({r.transaction_days:,} transaction days)")
     for name, d in (("CLV (open accounts)", r.clv), ("efficiency", r.efficiency)):
         if d.get("count"):
-            dist.add_row(name, *(_yuan(d[k]) for k in ("mean", "p10", "p25", "p50", "p75",
+            dist.add_row(name, *(yuan(d[k]) for k in ("mean", "p10", "p25", "p50", "p75",
                                                        "p90", "p99", "max")),
-                         f"{d['negative_share']:.1%}")
+                         pct(d['negative_share']))
     out.print(dist)
     t = r.totals
-    out.print(f"total: CLV {_yuan(t['clv'])} − acquisition {_yuan(t['acquisition_cost'])} − "
-              f"retention {_yuan(t['retention_cost'])} = efficiency {_yuan(t['efficiency'])} "
+    out.print(f"total: CLV {yuan(t['clv'])} − acquisition {yuan(t['acquisition_cost'])} − "
+              f"retention {yuan(t['retention_cost'])} = efficiency {yuan(t['efficiency'])} "
               f"yuan; revenue of the last {r.config.retention.window_months} months "
-              f"{_yuan(t['revenue_window'])}", soft_wrap=True, highlight=False)
+              f"{yuan(t['revenue_window'])}", soft_wrap=True, highlight=False)
 
     rows = r.rollups[by].to_pylist()
     if by == "cohort":  # the newest cohorts are the ones still being decided
@@ -90,10 +81,10 @@ def print_value(r: CustomerValueResult, by: str, out: Console, limit: int = 40) 
                       "efficiency", "eff. mean", "eff. < 0",
                       title=f"by {by} (yuan; lake table customer_value, as of {r.as_of})")
     for row in rows[:limit]:
-        table.add_row(str(row["group"]), f"{row['customers']:,}", _yuan(row["clv"]),
-                      _yuan(row["clv_mean"]), _yuan(row["acquisition_cost"]),
-                      _yuan(row["retention_cost"]), _yuan(row["efficiency"]),
-                      _yuan(row["efficiency_mean"]), f"{row['negative_share']:.1%}")
+        table.add_row(str(row["group"]), f"{row['customers']:,}", yuan(row["clv"]),
+                      yuan(row["clv_mean"]), yuan(row["acquisition_cost"]),
+                      yuan(row["retention_cost"]), yuan(row["efficiency"]),
+                      yuan(row["efficiency_mean"]), pct(row['negative_share']))
     out.print(table)
     if len(rows) > limit:
         out.print(f"… {len(rows) - limit} more groups (--limit)")

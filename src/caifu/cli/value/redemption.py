@@ -10,15 +10,11 @@ import pyarrow as pa
 import typer
 from rich.table import Table as RichTable
 
-from caifu.cli.common import EngineOpt, TenantOpt, WorkspaceOpt, _container, _fail, app, console
-from caifu.core.errors import CaifuError
+from caifu.cli.common import EngineOpt, TenantOpt, WorkspaceOpt, _container, app, console
+from caifu.core.money import pct
 
 FromOpt = Annotated[str | None, typer.Option("--from", help="First day YYYY-MM-DD [default: 29 days before --to]")]
 ToOpt = Annotated[str | None, typer.Option("--to", help="Last day YYYY-MM-DD [default: the newest data date]")]
-
-
-def _pct(x: float | None) -> str:
-    return "" if x is None else f"{100 * x:.1f}%"
 
 
 def _num(x: float | None, fmt: str = ".2f") -> str:
@@ -32,7 +28,7 @@ def _top_funds(funds: pa.Table, top: int) -> RichTable:
         t.add_column(col, justify="left" if col in ("基金", "类型", "风险") else "right")
     for r in funds.slice(0, top).to_pylist():
         t.add_row(f"{r['fund_code']} {r['name'] or ''}", r["fund_type"], r["risk_level"],
-                  f"{r['redeemed_amount']:,}", _pct(r["redemption_ratio"]),
+                  f"{r['redeemed_amount']:,}", pct(r["redemption_ratio"], none=""),
                   str(r["redemptions"]), str(r["redeemers"]), str(r["holders_at_start"]))
     return t
 
@@ -45,7 +41,7 @@ def _by_ratio(funds: pa.Table, top: int, min_holders: int) -> RichTable:
     rows = [r for r in funds.to_pylist() if r["holders_at_start"] >= min_holders]
     rows.sort(key=lambda r: (-r["redemption_ratio"], r["fund_code"]))
     for r in rows[:top]:
-        t.add_row(f"{r['fund_code']} {r['name'] or ''}", _pct(r["redemption_ratio"]),
+        t.add_row(f"{r['fund_code']} {r['name'] or ''}", pct(r["redemption_ratio"], none=""),
                   f"{r['redeemed_amount']:,}", str(r["holders_at_start"]))
     return t
 
@@ -70,7 +66,7 @@ def _comparison(cmp: pa.Table) -> RichTable:
             big = [r for r in rs if r["n"] >= 5 and r["risk_ratio"] is not None] or rs
             best = max(big, key=lambda r: (r["risk_ratio"] or 0, r["n"]))
             t.add_row(name, effect, _num(first["p_value"], ".3f"), "", "",
-                      f"{best['level']}: 赎回率 {_pct(best['rate'])}, 风险比 "
+                      f"{best['level']}: 赎回率 {pct(best['rate'], none='')}, 风险比 "
                       f"{_num(best['risk_ratio'])} (n={best['n']})")
     return t
 
@@ -108,13 +104,10 @@ def redemption(tenant: TenantOpt, start: FromOpt = None, end: ToOpt = None,
     from caifu.services.profiles.build import check_as_of
     from caifu.services.value.redemption import RedemptionAnalysis, task_table
 
-    try:
-        c = _container(workspace)
-        analysis = RedemptionAnalysis(c)
-        result = analysis.run(tenant, check_as_of(start), check_as_of(end), engine=engine)
-        written = analysis.write_tasks(result, top) if tasks else None
-    except CaifuError as exc:
-        _fail(exc)
+    c = _container(workspace)
+    analysis = RedemptionAnalysis(c)
+    result = analysis.run(tenant, check_as_of(start), check_as_of(end), engine=engine)
+    written = analysis.write_tasks(result, top) if tasks else None
     p = result.period
     console.print(f"[bold]{tenant}[/] fund redemptions {p.start} … {p.end} ({p.days} days): "
                   f"{result.holding_periods.num_rows} redemptions, "

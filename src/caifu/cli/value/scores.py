@@ -7,8 +7,7 @@ from typing import Annotated
 
 import typer
 
-from caifu.cli.common import AsOfOpt, TenantOpt, WorkspaceOpt, _container, _fail, app, console
-from caifu.core.errors import CaifuError
+from caifu.cli.common import AsOfOpt, TenantOpt, WorkspaceOpt, _container, app, console
 
 TargetOpt = Annotated[list[str] | None, typer.Option(
     "--target", help="Only these targets (repeatable): chinext_90d, level2_90d, "
@@ -22,11 +21,8 @@ def score(tenant: TenantOpt, as_of: AsOfOpt = None, target: TargetOpt = None,
     from caifu.cli.views.terminal import print_scores, score_with_progress
     from caifu.services.profiles.build import check_as_of
 
-    try:
-        c = _container(workspace)
-        result = score_with_progress(c, tenant, check_as_of(as_of), target, console)
-    except CaifuError as exc:
-        _fail(exc)
+    c = _container(workspace)
+    result = score_with_progress(c, tenant, check_as_of(as_of), target, console)
     print_scores(result, console)
 
 
@@ -43,9 +39,6 @@ def report_value(tenant: TenantOpt, as_of: AsOfOpt = None,
     from caifu.cli.views.terminal import value_report
     from caifu.services.profiles.build import check_as_of
 
-    try:
-        c = _container(workspace)
-        path = value_report(c, tenant, console, check_as_of(as_of), out)
-    except CaifuError as exc:
-        _fail(exc)
+    c = _container(workspace)
+    path = value_report(c, tenant, console, check_as_of(as_of), out)
     console.print(f"value report written: {path}", soft_wrap=True)

@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from caifu.core.money import pct
 from caifu.data.demo import DemoSummary
 from caifu.services.container import Container
 from caifu.services.ingest.load import BatchResult, Ingest
@@ -195,7 +196,7 @@ def scrm_with_progress(c: Container, tenant: str, as_of: date, console: Console)
         cmp.add_row(str(row.get("name") or row["campaign_id"]), str(row["source"]),
                     str(row.get("channel") or ""), f"{row['targeted']:,}", f"{row['sent']:,}",
                     f"{row['clicked']:,}", f"{row['converted']:,}",
-                    "" if rate is None else f"{rate:.1%}")
+                    pct(rate, none=""))
     console.print(cmp)
     return r
 

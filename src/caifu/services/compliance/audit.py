@@ -10,7 +10,6 @@ or deleted behind caifu's back (in the database directly) is what ``verify`` fin
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import uuid
 from collections.abc import Iterable
@@ -54,7 +53,7 @@ def append(c: Container, tenant: str, actor: str, action: str, *,
                             .where(audit_log.c.tenant_id == tenant)
                             .order_by(audit_log.c.seq.desc()).limit(1)).first()
         seq, prev = (last.seq + 1, last.hash) if last else (1, GENESIS)
-        entry = AuditEntry(seq, tenant, dt.datetime.now(dt.UTC).replace(tzinfo=None), actor,
+        entry = AuditEntry(seq, tenant, c.clock.now(), actor,
                            action, ids, names, reason.strip(),
                            request_id or current_request.get() or uuid.uuid4().hex)
         digest = entry_hash(entry, prev)

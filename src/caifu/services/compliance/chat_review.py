@@ -43,10 +43,6 @@ FOLLOWS = CONTRACT_TABLES["wecom_follows"]
 DECISIONS = ("confirmed", "dismissed")
 
 
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
-
-
 def tenant_lexicon(c: Container, tenant: str) -> Lexicon:
     path = c.root / "compliance" / f"{tenant}.yaml"
     if path.is_file():
@@ -108,7 +104,7 @@ def flag_messages(c: Container, tenant: str, rows: Sequence[dict[str, Any]],
     message checked again adds nothing (the flag id is stable)."""
     lexicon = lexicon or tenant_lexicon(c, tenant)
     texts = [r.get("content") if r.get("msg_type") == "text" else None for r in rows]
-    now = _now()
+    now = c.clock.now()
     flags: list[dict[str, Any]] = []
     by_sender: dict[str, list[int]] = {"advisor": [], "customer": []}
     for i, r in enumerate(rows):
@@ -183,7 +179,7 @@ def decide(c: Container, tenant: str, flag_id: str, decision: str, actor: str,
         if row is None:
             raise NotFoundError(f"no flag {flag_id}")
         conn.execute(update(FLAGS).where(key).values(
-            status=decision, reviewed_by=actor, reviewed_at=_now(), review_note=note or None))
+            status=decision, reviewed_by=actor, reviewed_at=c.clock.now(), review_note=note or None))
     audit.append(c, tenant, actor, "flag_review",
                  customer_ids=[row.customer_id] if row.customer_id else [],
                  reason=json.dumps({"flag": flag_id, "decision": decision,

@@ -66,10 +66,6 @@ class ErasureResult:
     deferred: list[str] = dataclasses.field(default_factory=list)
 
 
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
-
-
 # --- where a customer's data lives -----------------------------------------------------------
 
 def sor_customer_tables(conn: Connection) -> list[str]:
@@ -175,7 +171,7 @@ def export_customer(c: Container, tenant: str, customer_id: str, actor: str,
         if not _master(conn, tenant, customer_id):
             raise NotFoundError(f"no customer {customer_id!r}")
     lake_tables = lake_customer_tables(c, tenant)
-    request_id, received = uuid.uuid4().hex, _now()
+    request_id, received = uuid.uuid4().hex, c.clock.now()
     fields = [f"sor.{t}" for t in (*sor_tables, *PAYLOADS, "audit_log")] + \
              [f"lake.{t}" for t in lake_tables]
     audit.append(c, tenant, actor, "export", customer_ids=[customer_id], fields=fields,
@@ -233,7 +229,7 @@ def erase_customer(c: Container, tenant: str, customer_id: str, actor: str, reas
                  fields=[details["outcome"]], reason=reason, request_id=request_id)
     if pending is None:
         _record(c, tenant, request_id, customer_id, "erasure", details["outcome"], actor,
-                reason, _now(), details)
+                reason, c.clock.now(), details)
     storage_only = details["outcome"] == "storage_only"
     with c.lock(tenant, "serving"):  # no build or micro-batch between deciding and erasing
         with c.engine.begin() as conn:
@@ -241,7 +237,7 @@ def erase_customer(c: Container, tenant: str, customer_id: str, actor: str, reas
                     restricted_t.c.tenant_id == tenant,
                     restricted_t.c.customer_id == customer_id)).first():
                 conn.execute(insert(restricted_t).values(
-                    tenant_id=tenant, customer_id=customer_id, since=_now(),
+                    tenant_id=tenant, customer_id=customer_id, since=c.clock.now(),
                     request_id=request_id, legal_basis=LEGAL_BASIS))
             counts = _erase_sor(conn, tenant, customer_id, storage_only)
             details = _add_counts(conn, tenant, request_id, counts)
@@ -413,7 +409,7 @@ def _finish(c: Container, tenant: str, request_id: str, details: dict[str, Any],
         conn.execute(sql_update(dsr_requests).where(
             dsr_requests.c.tenant_id == tenant, dsr_requests.c.request_id == request_id)
             .values(details_json=json.dumps(details, ensure_ascii=False),
-                    completed_at=_now() if complete else None))
+                    completed_at=c.clock.now() if complete else None))
 
 
 def list_requests(c: Container, tenant: str, limit: int, offset: int) -> dict[str, Any]:

@@ -310,7 +310,8 @@ class Ingest:
         cols = ", ".join(f'"{c}"' for c in contract.column_names)
         with store.bulk_transaction(self.c.engine) as conn:
             repo.start_log(conn, tenant, result.batch_id, contract.name, source,
-                           result.sha256, size, "committing", _counts(result), result.reasons)
+                           result.sha256, size, "committing", _counts(result), result.reasons,
+                           now=self.c.clock.now())
             repo.add_quarantine(conn, tenant, result.batch_id, contract.name, source, quarantine)
             inserts = con.con.sql(f"SELECT {cols} FROM {INSERTS}").to_arrow_reader(1 << 16)
             inserted = repo.insert_rows(conn, tenant, contract, inserts)
@@ -318,14 +319,16 @@ class Ingest:
                 raise AssertionError(f"{inserted} rows inserted, counted {result.inserted}")
             repo.update_rows(conn, tenant, contract, updates.to_pylist(), provided)
             repo.finish_log(conn, tenant, result.batch_id, status="committed",
-                            counts=_counts(result), reasons=result.reasons, timings=result.timings)
+                            counts=_counts(result), reasons=result.reasons, timings=result.timings,
+                            now=self.c.clock.now())
 
     def _write_lake(self, con: ibis.BaseBackend, tenant: str, contract: Table,
                     result: BatchResult, source: str, size: int,
                    quarantine: list[QuarantineRecord]) -> None:
         with self.c.engine.begin() as conn:
             repo.start_log(conn, tenant, result.batch_id, contract.name, source,
-                           result.sha256, size, "committing", _counts(result), result.reasons)
+                           result.sha256, size, "committing", _counts(result), result.reasons,
+                           now=self.c.clock.now())
             repo.add_quarantine(conn, tenant, result.batch_id, contract.name, source, quarantine)
         folder = None
         try:
@@ -351,7 +354,8 @@ class Ingest:
             raise
         with self.c.engine.begin() as conn:
             repo.finish_log(conn, tenant, result.batch_id, status="committed",
-                            counts=_counts(result), reasons=result.reasons, timings=result.timings)
+                            counts=_counts(result), reasons=result.reasons, timings=result.timings,
+                            now=self.c.clock.now())
 
     def _settle_pending(self, tenant: str, contract: Table) -> None:
         with self.c.engine.begin() as conn:
@@ -360,7 +364,8 @@ class Ingest:
                 return
             committed = self.c.lake.committed_batches(tenant, contract.name)
             for batch_id in pending:
-                repo.resolve_pending(conn, tenant, batch_id, batch_id in committed)
+                repo.resolve_pending(conn, tenant, batch_id, batch_id in committed,
+                                     now=self.c.clock.now())
 
 
 

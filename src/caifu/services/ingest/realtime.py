@@ -77,10 +77,6 @@ class Processed:
     snapshot_merged: bool = False
 
 
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
-
-
 class Events:
     def __init__(self, container: Container) -> None:
         self.c = container
@@ -99,7 +95,7 @@ class Events:
             raise ConfigError(f"unknown event kind {kind!r}; use one of {', '.join(KINDS)}")
         contract = registry()[KINDS[kind]]
         tz = get_tenant(self.c, tenant).timezone
-        now = _now()
+        now = self.c.clock.now()
         offset = dt.timedelta(hours=utc_offset_hours(tz, now.date()))
         checked = [self._check(contract, p, offset, now) for p in payloads]
         self._check_references(tenant, contract, checked)
@@ -226,7 +222,7 @@ class Events:
 
     def _apply(self, tenant: str, batch: str, events: list[dict[str, Any]]) -> Processed:
         tz = get_tenant(self.c, tenant).timezone
-        now = _now()
+        now = self.c.clock.now()
         offset = dt.timedelta(hours=utc_offset_hours(tz, now.date()))
         reg = registry()
         result = Processed(batch_id=batch)
@@ -267,7 +263,7 @@ class Events:
         customers = sorted(affected)
         result.customers = len(customers)
         tag_result = self._recompute(tenant, tz, customers, newest) if customers else None
-        applied_at = _now()
+        applied_at = self.c.clock.now()
         with self.c.engine.begin() as conn:
             if tag_result is not None:
                 features, hits, definitions, as_of, build_result = tag_result

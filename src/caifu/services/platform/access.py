@@ -154,6 +154,8 @@ class SearchQuery:
 class SearchQueryError(ConfigError):
     """Bad search input, field by field (the API answers 422 naming each field)."""
 
+    code = "invalid.search"
+
     def __init__(self, problems: list[tuple[str, str]]) -> None:
         super().__init__("; ".join(f"{f}: {p}" for f, p in problems))
         self.problems = problems

@@ -39,10 +39,6 @@ log = logging.getLogger("caifu.jobs")
 Runner = Callable[[Container, str, dict[str, Any]], dict[str, Any]]
 
 
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
-
-
 def _as_of(params: dict[str, Any]) -> dt.date | None:
     value = params.get("as_of")
     return dt.date.fromisoformat(value) if value else None
@@ -216,7 +212,7 @@ class Jobs:
             conn.execute(insert(jobs).values(
                 job_id=job_id, tenant_id=tenant, kind=kind,
                 params_json=json.dumps(params, ensure_ascii=False), status="queued",
-                submitted_by=actor, submitted_at=_now()))
+                submitted_by=actor, submitted_at=self.c.clock.now()))
         return self.get(tenant, job_id)
 
     def get(self, tenant: str, job_id: str) -> dict[str, Any]:
@@ -250,7 +246,7 @@ class Jobs:
         """Mark jobs left running by a stopped service as failed; returns how many."""
         with self.c.engine.begin() as conn:
             return conn.execute(update(jobs).where(jobs.c.status == "running").values(
-                status="failed", finished_at=_now(),
+                status="failed", finished_at=self.c.clock.now(),
                 error="interrupted: the service stopped while the job ran; submit it again "
                       "(the job's writes are atomic, a rerun is safe)")).rowcount
 
@@ -263,7 +259,7 @@ class Jobs:
                 return None
             took = conn.execute(update(jobs).where(jobs.c.job_id == row.job_id,
                                                    jobs.c.status == "queued")
-                                .values(status="running", started_at=_now())).rowcount
+                                .values(status="running", started_at=self.c.clock.now())).rowcount
         return (row.job_id, row.tenant_id, row.kind, json.loads(row.params_json)) if took \
             else None
 
@@ -290,7 +286,7 @@ class Jobs:
                                f"has the details under job_id {job_id}"}
         with self.c.engine.begin() as conn:
             conn.execute(update(jobs).where(jobs.c.job_id == job_id)
-                         .values(finished_at=_now(), **values))
+                         .values(finished_at=self.c.clock.now(), **values))
         log.info("job finished", extra={"job_id": job_id, "kind": kind,
                                         "status": values["status"]})
         return job_id

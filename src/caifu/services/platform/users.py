@@ -11,7 +11,6 @@ Creating and revoking keys are audit events. Authentication answers only "who is
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import hashlib
 import hmac
 import secrets
@@ -35,10 +34,6 @@ _DUMMY_HASH = _HASHER.hash("caifu-no-such-user")
 DEFAULT_QUOTA = 600  # requests per minute per key
 
 
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
-
-
 def add_user(c: Container, user_id: str, role: str, password: str, *, tenant: str | None,
              display_name: str = "", branch_id: str | None = None,
              advisor_id: str | None = None) -> Principal:
@@ -54,7 +49,7 @@ def add_user(c: Container, user_id: str, role: str, password: str, *, tenant: st
         conn.execute(insert(users).values(
             user_id=user_id, tenant_id=tenant, display_name=display_name or user_id, role=role,
             branch_id=branch_id, advisor_id=advisor_id, password_hash=_HASHER.hash(password),
-            active=True, created_at=_now()))
+            active=True, created_at=c.clock.now()))
     return Principal(tenant, user_id, role, branch_id, advisor_id)
 
 
@@ -109,7 +104,7 @@ def create_key(c: Container, tenant: str, role: str, name: str, created_by: str,
         conn.execute(insert(api_keys).values(
             key_id=key_id, tenant_id=tenant, name=name.strip(), role=role,
             secret_sha256=hashlib.sha256(raw.encode()).hexdigest(),
-            quota_per_minute=quota_per_minute, created_by=created_by, created_at=_now()))
+            quota_per_minute=quota_per_minute, created_by=created_by, created_at=c.clock.now()))
     audit.append(c, tenant, created_by, "key_create", reason=f"{key_id} {role}: {name.strip()}")
     return NewKey(key_id, f"cf_{key_id}_{raw}")
 
@@ -118,7 +113,7 @@ def revoke_key(c: Container, tenant: str, key_id: str, revoked_by: str) -> None:
     with c.engine.begin() as conn:
         done = conn.execute(update(api_keys).where(
             api_keys.c.tenant_id == tenant, api_keys.c.key_id == key_id,
-            api_keys.c.revoked_at.is_(None)).values(revoked_at=_now())).rowcount
+            api_keys.c.revoked_at.is_(None)).values(revoked_at=c.clock.now())).rowcount
     if done != 1:
         raise ConfigError(f"no active key {key_id!r} in tenant {tenant!r}")
     audit.append(c, tenant, revoked_by, "key_revoke", reason=f"{key_id} revoked")

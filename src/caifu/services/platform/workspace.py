@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,7 +50,7 @@ def create_tenant(c: Container, tenant_id: str, name: str, timezone: str = "Asia
             raise TenantError(f"tenant {tenant_id!r} already exists")
         conn.execute(insert(tenants_t).values(
             tenant_id=tenant_id, name=name, timezone=timezone,
-            created_at=dt.datetime.now(dt.UTC).replace(tzinfo=None)))
+            created_at=c.clock.now()))
     return Tenant(tenant_id, name, timezone)
 
 

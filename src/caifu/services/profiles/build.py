@@ -272,7 +272,7 @@ class Build:
         With ``customers``, only their rows change (the real-time path); otherwise the
         tenant's.
         """
-        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        now = self.c.clock.now()
         ids = [d.id for d in definitions]
         result.served = True
         cids = features["customer_id"].to_pylist()

@@ -213,7 +213,7 @@ class Cards:
         result.sections = counts
 
     def _write(self, tenant: str, as_of: dt.date, spool: Any) -> None:
-        built_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        built_at = self.c.clock.now()
         with bulk_transaction(self.c.engine) as conn:
             repo.delete_cards(conn, tenant)
             for batch in pq.ParquetFile(spool).iter_batches(batch_size=WRITE_CHUNK):

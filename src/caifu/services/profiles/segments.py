@@ -59,7 +59,7 @@ class Segments:
             raise ConfigError(f"segment id {segment_id!r}: use 1–64 letters, digits, _ . - or "
                               "Chinese")
         self.parse(tenant, expression)
-        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        now = self.c.clock.now()
         with self.c.engine.begin() as conn:
             repo.save_segment(conn, tenant, segment_id, name, expression, now)
 
@@ -132,7 +132,7 @@ class Segments:
         """
         out: dict[str, int] = {}
         problems: list[str] = []
-        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        now = self.c.clock.now()
         for seg in self.list(tenant):
             try:
                 expr = self.parse(tenant, seg["expression"])

@@ -9,7 +9,6 @@ evidence that names a version always means one thing.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 
 from caifu.adapters.sor.repos import profiles as repo
@@ -44,7 +43,7 @@ def spec_json(d: TagDefinition) -> str:
 def register_versions(c: Container, tenant: str, definitions: list[TagDefinition],
                       source: str) -> None:
     """Record new definition versions; refuse a changed definition under an old version."""
-    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    now = c.clock.now()
     with c.engine.begin() as conn:
         for d in definitions:
             stored = repo.stored_spec(conn, tenant, d.id, d.version)

@@ -69,10 +69,6 @@ class Applied:
     welcome_failed: int = 0
 
 
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
-
-
 def _ts(value: Any) -> dt.datetime | None:
     try:
         return dt.datetime.fromtimestamp(int(value), dt.UTC).replace(tzinfo=None)
@@ -133,11 +129,10 @@ class WeComEvents:
         for step in after:
             step(out)
 
-    @staticmethod
-    def _mark(conn: Any, tenant: str, digest: str, status: str, error: str | None) -> None:
+    def _mark(self, conn: Any, tenant: str, digest: str, status: str, error: str | None) -> None:
         conn.execute(update(wecom_callbacks).where(
             (wecom_callbacks.c.tenant_id == tenant) & (wecom_callbacks.c.digest == digest))
-            .values(status=status, error=error, applied_at=_now()))
+            .values(status=status, error=error, applied_at=self.c.clock.now()))
 
     def retry_failed(self, tenant: str) -> int:
         with self.c.engine.begin() as conn:
@@ -265,7 +260,8 @@ class WeComEvents:
                              unionid=contact.get("unionid") or None,
                              remark_mobiles=tuple(mobiles), remark=mine.get("remark") or None,
                              name=contact.get("name") or None)
-        return identity_links.link_contact_in(conn, tenant, ext, facts, actor="wecom-callback")
+        return identity_links.link_contact_in(conn, tenant, ext, facts, actor="wecom-callback",
+                                              now=self.c.clock.now())
 
     def _chat(self, conn: Any, tenant: str, e: Event, client: Any, at: dt.datetime,
               after: list[Callable[[Applied], None]]) -> None:
@@ -340,7 +336,7 @@ class WeComEvents:
                      at: dt.datetime | None = None, conn: Any = None) -> int:
         """Replace the group and its member list with WeCom's (``groupchat/get``), on
         ``conn`` (an event's transaction) or a transaction of its own."""
-        at = at or _now()
+        at = at or self.c.clock.now()
         g = client.groupchat_get(chat_id)
         members = g.get("member_list") or []
         current = {m.get("userid") for m in members if m.get("userid")}
@@ -397,7 +393,7 @@ class WeComEvents:
                   conn: Any = None) -> int:
         """Replace the tenant's corp tags with WeCom's list, keeping caifu's tag mapping (on
         ``conn``, an event's transaction, or a transaction of its own)."""
-        at = at or _now()
+        at = at or self.c.clock.now()
         groups = client.get_corp_tag_list()
         with _on(self.c, conn) as conn:
             mapped = dict(conn.execute(select(wecom_corp_tags.c.tag_id,

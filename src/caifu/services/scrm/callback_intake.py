@@ -49,10 +49,6 @@ from caifu.services.scrm.wecom_app import WeComApp, get_app
 log = logging.getLogger(__name__)
 
 
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
-
-
 @dataclass(frozen=True)
 class Receipt:
     status: str  # accepted | duplicate
@@ -152,12 +148,12 @@ class Callbacks:
             e = CallbackRejected(reason)
         except CallbackRejected as unknown:
             e = unknown
-        raise self._reject(tenant, e, _now())
+        raise self._reject(tenant, e, self.c.clock.now())
 
     def verify_url(self, tenant: str, params: dict[str, str],
                    now: dt.datetime | None = None) -> str:
         """GET: the decrypted echostr, to be answered as the plain body."""
-        now = now or _now()
+        now = now or self.c.clock.now()
         try:
             app = self._app(tenant)
             echostr = params.get("echostr", "")
@@ -172,7 +168,7 @@ class Callbacks:
     def receive(self, tenant: str, params: dict[str, str], body: bytes,
                 now: dt.datetime | None = None) -> Receipt:
         """POST: store the event for the worker, or raise ``CallbackRejected`` (counted)."""
-        now = now or _now()
+        now = now or self.c.clock.now()
         try:
             app = self._app(tenant)
             xml = open_request(app.crypto(), params, envelope_encrypt(body), now, self.window)
@@ -205,7 +201,7 @@ class Callbacks:
 
     def rejections(self, tenant: str, days: int = 7) -> list[dict[str, object]]:
         """Stored counts for the last ``days`` days plus what is not flushed yet."""
-        since = _now().date() - dt.timedelta(days=days - 1)
+        since = self.c.clock.now().date() - dt.timedelta(days=days - 1)
         with self.c.engine.connect() as conn:
             rows = conn.execute(select(wecom_rejections).where(
                 (wecom_rejections.c.tenant_id == tenant) & (wecom_rejections.c.day >= since))
@@ -221,4 +217,4 @@ class Callbacks:
 
     def unattributed(self, days: int = 7) -> list[dict[str, object]]:
         """This process's refusals of unknown tenants and tenants without an app."""
-        return self.counter.unattributed(_now().date() - dt.timedelta(days=days - 1))
+        return self.counter.unattributed(self.c.clock.now().date() - dt.timedelta(days=days - 1))

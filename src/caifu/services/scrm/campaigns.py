@@ -46,10 +46,6 @@ from caifu.text.compliance import Lexicon
 WECOM_CHANNELS = ("mass_send", "group", "channel_qr")
 
 
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
-
-
 @dataclass(frozen=True)
 class RunSummary:
     campaign_id: str
@@ -122,7 +118,7 @@ class Campaigns:
         if existing is not None and existing["status"] not in ("draft", "gated"):
             raise ConfigError(f"campaign {campaign_id} was already sent; a sent run is fixed")
         cap = cap or gate.FrequencyCap()
-        on = on or _now()
+        on = on or self.c.clock.now()
         self.lexicon = tenant_lexicon(self.c, tenant)  # compliance's, for this tenant
         content = self._content(tenant, camp["content_id"])
         if channel != "channel_qr" and content is None:
@@ -225,7 +221,7 @@ class Campaigns:
         if run is None or run["status"] != "gated":
             raise ConfigError(f"campaign {campaign_id} has no gated run to send "
                               f"({'none' if run is None else run['status']}); create a run first")
-        on = on or _now()
+        on = on or self.c.clock.now()
         channel, content = camp["channel"], self._content(tenant, camp["content_id"])
         advisors = self._advisors(tenant)
         client = client_for(self.c, tenant)
@@ -293,7 +289,7 @@ class Campaigns:
 
     def poll(self, tenant: str, campaign_id: str, on: dt.datetime | None = None) -> int:
         """Ask WeCom which sent messages arrived; the number newly delivered."""
-        on = on or _now()
+        on = on or self.c.clock.now()
         with self.c.engine.connect() as conn:
             pending = runs.pending_deliveries(conn, tenant, campaign_id)
         if not pending:
@@ -315,7 +311,7 @@ def send_due(c: Container, link_base: str, now: dt.datetime | None = None
              ) -> list[SendSummary]:
     """Send every gated run whose ``scheduled_at`` has come (the service calls this from its
     WeCom worker). A failing run is logged and left gated, to be tried on the next pass."""
-    now = now or _now()
+    now = now or c.clock.now()
     with c.engine.connect() as conn:
         due = runs.due_runs_all_tenants(conn, now)
     out = []

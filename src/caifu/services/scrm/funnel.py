@@ -32,7 +32,7 @@ from caifu.core.errors import NotFoundError
 from caifu.scrm import campaigns as gate
 from caifu.services.container import Container
 from caifu.services.platform.workspace import get_tenant
-from caifu.services.scrm.campaigns import Campaigns, _now
+from caifu.services.scrm.campaigns import Campaigns
 
 
 def _day_facts(c: Container, tenant: str, ids: Sequence[str], table: str, column: str,
@@ -198,7 +198,7 @@ def record_hit(c: Container, token: str, kind: str, on: dt.datetime | None = Non
     is not http(s) — the caller answers 404 and learns nothing else."""
     if not token or len(token) > 32 or kind not in ("open", "click"):
         return None
-    on = on or _now()
+    on = on or c.clock.now()
     with c.engine.begin() as conn:
         row = runs.contact_by_token(conn, token)
         if row is None or not str(row.url or "").startswith(("https://", "http://")):

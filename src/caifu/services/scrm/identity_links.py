@@ -46,10 +46,6 @@ LINKED, REVIEW, REJECTED, UNLINKED = "linked", "review", "rejected", "unlinked"
 
 
 
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
-
-
 @dataclass
 class LinkAllReport:
     contacts: int
@@ -186,13 +182,15 @@ def link_contact(c: Container, tenant: str, external_userid: str,
     """
     get_tenant(c, tenant)
     with c.engine.begin() as conn:
-        decision, linked = link_contact_in(conn, tenant, external_userid, facts, actor)
+        decision, linked = link_contact_in(conn, tenant, external_userid, facts, actor,
+                                           now=c.clock.now())
     audit_link(c, tenant, actor, decision, linked)
     return decision
 
 
 def link_contact_in(conn: Connection, tenant: str, external_userid: str,
-                    facts: ContactFacts | None = None, actor: str = "system"
+                    facts: ContactFacts | None = None, actor: str = "system",
+                    *, now: dt.datetime
                     ) -> tuple[LinkDecision, list[str]]:
     """``link_contact``'s writes on the caller's transaction (a WeCom event applied whole);
     the customers newly linked, for ``audit_link`` once that transaction commits."""
@@ -203,7 +201,7 @@ def link_contact_in(conn: Connection, tenant: str, external_userid: str,
     lookup = _load(conn, tenant, [merged])
     decision = lookup.decide(merged)
     linked = _apply(conn, tenant, [decision], lookup,
-                    {external_userid: merged.advisor_ids}, actor, _now())
+                    {external_userid: merged.advisor_ids}, actor, now)
     return decision, linked
 
 
@@ -222,7 +220,7 @@ def link_all(c: Container, tenant: str, actor: str = "system") -> LinkAllReport:
         lookup = _load(conn, tenant, contacts)
         decisions = [lookup.decide(f) for f in contacts]
         linked = _apply(conn, tenant, decisions, lookup,
-                        {f.external_userid: f.advisor_ids for f in contacts}, actor, _now())
+                        {f.external_userid: f.advisor_ids for f in contacts}, actor, c.clock.now())
     counts = {o: sum(d.outcome == o for d in decisions) for o in ("link", "review", "none")}
     if linked:
         audit.append(c, tenant, actor, "link", customer_ids=sorted(set(linked)),
@@ -255,7 +253,7 @@ def decide(c: Container, tenant: str, external_userid: str, customer_id: str, ap
     get_tenant(c, tenant)
     if not actor.strip():
         raise ConfigError("a decision needs the reviewer (actor)")
-    now = _now()
+    now = c.clock.now()
     with c.engine.begin() as conn:
         row = repo.link_row(conn, tenant, external_userid, customer_id)
         if row is None:
@@ -293,7 +291,7 @@ def unlink(c: Container, tenant: str, external_userid: str, actor: str, reason: 
     get_tenant(c, tenant)
     if len(reason.strip()) < 4:
         raise ConfigError("unlink needs a reason of at least 4 characters")
-    now = _now()
+    now = c.clock.now()
     with c.engine.begin() as conn:
         rows = repo.link_rows(conn, tenant, [external_userid]).get(external_userid, {})
         done = {cid for cid, r in rows.items() if r["status"] == LINKED}

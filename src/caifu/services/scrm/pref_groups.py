@@ -42,10 +42,6 @@ DEMO_GROUPS: tuple[dict[str, Any], ...] = (
 )
 
 
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
-
-
 @dataclass
 class GroupPlan:
     group: dict[str, Any]
@@ -66,7 +62,7 @@ def save_group(c: Container, tenant: str, group_id: str, name: str, rule: str,
         raise ConfigError("a preference group needs an id (1–64 characters) and a name")
     g.check_rule(rule, known_tags(c, tenant))
     g.check_policy(level_policy, risk_level)
-    now = _now()
+    now = c.clock.now()
     values = {"name": name.strip(), "rule": rule, "level_policy": level_policy,
               "risk_level": risk_level, "chat_id": chat_id, "updated_at": now}
     with c.engine.begin() as conn:
@@ -151,7 +147,7 @@ def plan(c: Container, tenant: str, group_id: str, on: dt.date | None = None) ->
     """Work out invite / member / left / excluded and store it as the group's member plan."""
     group = get_group(c, tenant, group_id)
     expr = g.check_rule(group["rule"], known_tags(c, tenant))
-    now = _now()
+    now = c.clock.now()
     day = on or now.date()
     needs_universe = any(isinstance(e, ex.Not) for e in ex.walk(expr))
     with c.engine.begin() as conn:
@@ -187,7 +183,7 @@ def content_level_ok(c: Container, tenant: str, group_id: str, product_level: st
     is linked to count as unassessed.
     """
     group = get_group(c, tenant, group_id)
-    day = on or _now().date()
+    day = on or c.clock.now().date()
     with c.engine.connect() as conn:
         active, _, unidentified = _chat_members(conn, tenant, group["chat_id"])
         if not active and not unidentified:

@@ -34,6 +34,7 @@ from zoneinfo import ZoneInfo
 
 from caifu.adapters.sor.repos import profiles as profiles_repo
 from caifu.adapters.sor.repos import scrm as repo
+from caifu.core.clock import SYSTEM, aware_utc
 from caifu.core.errors import CaifuError
 from caifu.core.identity import Principal
 from caifu.core.suitability import Investor, judge
@@ -65,6 +66,9 @@ CONTENT_TYPES = {"research_report": "研报", "advisor_view": "投顾观点", "e
 class Denied(CaifuError):
     """The sidebar refuses: ``message`` is what the advisor reads (Chinese), and it never
     says anything about a customer."""
+
+    code = "sidebar.denied"
+    http_status = 403
 
     def __init__(self, message: str, status: int = 403) -> None:
         super().__init__(message)
@@ -112,16 +116,12 @@ def _open(secret: str, purpose: str, prefix: str, token: str, now: dt.datetime
     return body
 
 
-def _now(now: dt.datetime | None) -> dt.datetime:
-    return now or dt.datetime.now(dt.UTC)
-
-
 def issue_state(secret: str, tenant: str, ctx: str | None, now: dt.datetime | None = None
                 ) -> tuple[str, str]:
     """``(state, nonce)``: the state for the OAuth URL and the nonce for the browser's state
     cookie. The callback needs both — a state replayed into another browser fails."""
     nonce = secrets.token_urlsafe(16)
-    exp = int((_now(now) + dt.timedelta(minutes=STATE_MINUTES)).timestamp())
+    exp = int((aware_utc(now or SYSTEM.now()) + dt.timedelta(minutes=STATE_MINUTES)).timestamp())
     return _seal(secret, "sidebar-state", "st_",
                  {"n": nonce, "t": tenant, "ctx": ctx, "exp": exp}), nonce
 
@@ -130,7 +130,7 @@ def check_state(secret: str, tenant: str, state: str, nonce: str | None,
                 now: dt.datetime | None = None) -> str | None:
     """The ``ctx`` the state carries if the state is ours, fresh, for this tenant and this
     browser (its nonce cookie); else ``Denied``."""
-    body = _open(secret, "sidebar-state", "st_", state, _now(now))
+    body = _open(secret, "sidebar-state", "st_", state, aware_utc(now or SYSTEM.now()))
     if (body is None or body.get("t") != tenant or not nonce
             or not hmac.compare_digest(str(body.get("n", "")), nonce)):
         raise Denied("登录校验失败（state 无效或已过期），请从企业微信重新打开侧边栏。", 400)
@@ -145,7 +145,7 @@ def issue_session(secret: str, s: Session) -> str:
 
 def read_session(secret: str, token: str | None, tenant: str,
                  now: dt.datetime | None = None) -> Session | None:
-    body = _open(secret, "sidebar-session", "sb_", token or "", _now(now))
+    body = _open(secret, "sidebar-session", "sb_", token or "", aware_utc(now or SYSTEM.now()))
     if body is None or body.get("t") != tenant:
         return None
     return Session(tenant, str(body["a"]), str(body["u"]), int(body["exp"]))
@@ -191,7 +191,8 @@ def sign_in(c: Container, tenant: str, code: str, now: dt.datetime | None = None
         rows = repo.active_advisor_ids(conn, tenant, userid)
     if len(rows) != 1:  # none, or ambiguous: refuse rather than guess
         raise Denied("你的企业微信账号未关联在职投顾，无法使用侧边栏。请联系管理员。", 403)
-    exp = int((_now(now) + dt.timedelta(minutes=SESSION_MINUTES)).timestamp())
+    exp = int((aware_utc(now or c.clock.now()) + dt.timedelta(minutes=SESSION_MINUTES))
+              .timestamp())
     return Session(tenant, rows[0], userid, exp)
 
 

@@ -16,7 +16,6 @@ Tags caifu did not create (the broker's own) are never touched.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,10 +38,6 @@ class MirrorResult:
     added: int = 0
     removed: int = 0
     errors: list[str] = field(default_factory=list)
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
 def _definitions(c: Container, tenant: str, only: list[str] | None) -> dict[str, str]:
@@ -75,7 +70,7 @@ def ensure_corp_tags(c: Container, tenant: str, client: Any, names: dict[str, st
     label = {t: names[t] if seen[names[t]] == 1 else f"{names[t]}（{t}）" for t in missing}
     group = client.add_corp_tag([label[t][:30] for t in missing], group_name=GROUP_NAME)
     by_name = {tag["name"]: tag["id"] for tag in group.get("tag") or []}
-    now = _now()
+    now = c.clock.now()
     with c.engine.begin() as conn:
         for t in missing:
             wid = by_name.get(label[t][:30])

@@ -8,7 +8,6 @@ seconds per process (a changed key takes effect within ``CACHE_SECONDS``).
 
 from __future__ import annotations
 
-import datetime as dt
 import threading
 import time
 from dataclasses import dataclass
@@ -64,7 +63,7 @@ def configure(container: Container, tenant: str, *, corp_id: str, agent_id: str,
     if problems:
         raise ConfigError("WeCom app not saved: " + "; ".join(problems))
     app = WeComApp(tenant, corp_id, str(agent_id), token, encoding_aes_key, secret, api_base_url)
-    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    now = container.clock.now()
     with container.engine.begin() as conn:
         repo.replace_app(conn, tenant, corp_id=corp_id, agent_id=app.agent_id, token=token,
                          encoding_aes_key=encoding_aes_key, secret=secret,

@@ -32,6 +32,7 @@ from caifu.analytics.clv import BgNbdFit, GammaGammaFit
 from caifu.analytics.clv_data import DAYS_PER_UNIT
 from caifu.analytics.value_config import ValueConfig, parse_value_config
 from caifu.core.errors import ConfigError
+from caifu.core.money import yuan
 from caifu.data.contracts import registry
 from caifu.data.contracts.arrow import contract_schema
 from caifu.data.contracts.tables import CHANNELS
@@ -142,7 +143,7 @@ class CustomerValue:
         unattributed = sum(r["spend"] + (r["touch_cost"] if r["role"] == "acquisition" else 0)
                            for r in per_campaign.to_pylist() if not r["customers"])
         if unattributed:
-            notes.append(f"{unattributed:,.2f} yuan of campaign spend is carried by nobody "
+            notes.append(f"{yuan(unattributed)} yuan of campaign spend is carried by nobody "
                          "(campaigns without conversions or targeted customers by as-of)")
 
         version = None

@@ -184,22 +184,22 @@ def update_rows(conn: Connection, tenant: str, contract: Table, data: list[dict[
 
 def start_log(conn: Connection, tenant: str, batch_id: str, table: str, source: str,
               sha256: str, size: int, status: str, counts: dict[str, int],
-              reasons: dict[str, int]) -> None:
+              reasons: dict[str, int], *, now: dt.datetime) -> None:
     """Log a batch about to be written; its counts are known, so a settled batch keeps them."""
     conn.execute(insert(ingest_log).values(
         tenant_id=tenant, batch_id=batch_id, table_name=table, source_path=source,
         source_sha256=sha256, source_bytes=size, status=status,
         reasons_json=json.dumps(reasons, ensure_ascii=False), timings_json="{}",
-        started_at=_now(), **counts))
+        started_at=now, **counts))
 
 
 def finish_log(conn: Connection, tenant: str, batch_id: str, *, status: str,
                counts: dict[str, int], reasons: dict[str, int], timings: dict[str, float],
-               error: str | None = None) -> None:
+               now: dt.datetime, error: str | None = None) -> None:
     conn.execute(update(ingest_log)
                  .where(ingest_log.c.tenant_id == tenant, ingest_log.c.batch_id == batch_id)
                  .values(status=status, reasons_json=json.dumps(reasons, ensure_ascii=False),
-                         timings_json=json.dumps(timings), finished_at=_now(), error=error,
+                         timings_json=json.dumps(timings), finished_at=now, error=error,
                          **counts))
 
 
@@ -229,19 +229,20 @@ def pending_batches(conn: Connection, tenant: str, table: str) -> list[str]:
     return list(conn.execute(q).scalars())
 
 
-def resolve_pending(conn: Connection, tenant: str, batch_id: str, committed: bool) -> None:
+def resolve_pending(conn: Connection, tenant: str, batch_id: str, committed: bool, *,
+                    now: dt.datetime) -> None:
     """Settle a batch whose process died between its lake commit and its log update."""
     if committed:
         conn.execute(update(ingest_log).where(
             ingest_log.c.tenant_id == tenant, ingest_log.c.batch_id == batch_id
-        ).values(status="committed", finished_at=_now(),
+        ).values(status="committed", finished_at=now,
                  error="process ended after the lake commit; settled on the next ingest"))
         return
     conn.execute(delete(ingest_quarantine).where(
         ingest_quarantine.c.tenant_id == tenant, ingest_quarantine.c.batch_id == batch_id))
     conn.execute(update(ingest_log).where(
         ingest_log.c.tenant_id == tenant, ingest_log.c.batch_id == batch_id
-    ).values(status="failed", finished_at=_now(),
+    ).values(status="failed", finished_at=now,
              error="process ended before the lake commit; nothing landed"))
 
 
@@ -262,7 +263,3 @@ def quarantine_entries(conn: Connection, tenant: str, batch_id: str | None = Non
         q = q.where(ingest_quarantine.c.batch_id.startswith(batch_id, autoescape=True))
     q = q.order_by(ingest_log.c.started_at.desc(), ingest_quarantine.c.row_number).limit(limit)
     return [dict(r._mapping) for r in conn.execute(q)]
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
