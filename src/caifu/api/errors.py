@@ -105,6 +105,10 @@ def install(app: FastAPI) -> None:
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         # FastAPI's own refusals (unparsable body, unknown path, wrong method)
         code = HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}")
+        if isinstance(exc.detail, list):  # problems with their fields (api/limits.BodyTooLarge)
+            message = "; ".join(f"{d['field']}: {d['problem']}" for d in exc.detail)
+            return error_response(exc.status_code, code, message, exc.detail,
+                                  headers=exc.headers)
         return error_response(exc.status_code, code, str(exc.detail), headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)

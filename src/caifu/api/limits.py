@@ -21,8 +21,11 @@ UPLOAD_PATH = "/v1/ingest/files"
 
 
 class BodyTooLarge(HTTPException):
+    """Raised from inside a route's body read; the app's handler answers it (an
+    HTTPException is the one kind FastAPI's body parsing passes on unchanged)."""
+
     def __init__(self, limit: int) -> None:
-        super().__init__(413, f"body larger than {limit:,} bytes")
+        super().__init__(413, [{"field": "body", "problem": f"larger than {limit:,} bytes"}])
 
 
 def _is_callback(path: str) -> bool:
@@ -98,6 +101,6 @@ class BodyLimit:
 
 
 def too_large(limit: int) -> JSONResponse:
-    problem = f"body larger than {limit:,} bytes"
+    problem = f"larger than {limit:,} bytes"
     return error_response(413, PayloadTooLargeError.code, f"body: {problem}",
                           [{"field": "body", "problem": problem}])
