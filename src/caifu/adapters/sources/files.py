@@ -345,43 +345,35 @@ class _Loader:
         return _count(self.con), []
 
     def _jsonl(self) -> tuple[int, list[RejectedRecord]]:
-        """JSON Lines parsed line by line, so one broken line is quarantined, not fatal."""
+        """JSON Lines parsed line by line, so one broken line is quarantined, not fatal.
+
+        Any line that is not one flat JSON object is a bad row, wherever it is: broken JSON
+        (``[1, 2``), another JSON value (``[1,2]``, ``3``, ``null``), nested values, a lone
+        surrogate escape. Only what concerns the file as a whole refuses it: bytes that are not
+        in its encoding (as for CSV) and a JSON array document (``_json_array_document``).
+        """
         rejected: list[RejectedRecord] = []
         rows: list[dict[str, str | None]] = []
         numbers: list[int] = []
         keys: dict[str, None] = {}
         encoding = "utf-8-sig" if self.spec.encoding == "utf-8" else self.spec.encoding
         row_number = 0
+        offset = 0
+        first: tuple[int, str] | None = None
+        last: tuple[int, str] = (0, "")
         with self.path.open("rb") as f:
             for line_no, raw_line in enumerate(f, start=1):
+                start, offset = offset, offset + len(raw_line)
                 if not raw_line.strip():
                     continue
                 row_number += 1
-                try:
-                    text = raw_line.decode(encoding)
-                except UnicodeDecodeError:
-                    raise EncodingError(f"not valid {self.spec.encoding}", path=str(self.path),
-                                        line=line_no) from None
-                reason = None
-                detail = ""
-                if row_number == 1 and _json_array_file(text):
-                    raise UnreadableSourceError(
-                        "this is a JSON array, not JSON Lines (one object per line)",
-                        path=str(self.path), line=line_no)
-                try:
-                    # Numbers stay text: a float would round 12345678901234567.89 before the
-                    # contract's decimal check ever saw it.
-                    obj = json.loads(text, parse_float=str, parse_int=str)
-                except json.JSONDecodeError as exc:
-                    reason, detail = "row:JSON_SYNTAX", f"{exc.msg} at char {exc.pos}"
-                else:
-                    if not isinstance(obj, dict):
-                        reason = "row:JSON_NOT_OBJECT"
-                    elif any(isinstance(v, dict | list) for v in obj.values()):
-                        reason = "row:JSON_NESTED_VALUE"
-                if reason:
+                text = self._decode_line(raw_line, encoding, line_no, start)
+                first = first or (line_no, text)
+                last = (line_no, text)
+                reason, detail, obj = _json_record(text)
+                if reason or obj is None:
                     raw = {"line": text.rstrip(), **({"error": detail} if detail else {})}
-                    rejected.append(RejectedRecord(row_number, line_no, reason,
+                    rejected.append(RejectedRecord(row_number, line_no, reason or "",
                                                    json.dumps(raw, ensure_ascii=False)))
                     continue
                 if _JSONL_ROW in obj:
@@ -389,8 +381,12 @@ class _Loader:
                                               line=line_no, column=_JSONL_ROW)
                 for k in obj:
                     keys.setdefault(k, None)
-                rows.append({k: _jtext(v) for k, v in obj.items()})
+                rows.append(obj)
                 numbers.append(row_number)
+        if first is not None and _json_array_document(first[1], last[1], row_number):
+            raise UnreadableSourceError(
+                "this is a JSON array, not JSON Lines (one object per line)",
+                path=str(self.path), line=first[0])
         if not rows:  # nothing parsed: every line is in the quarantine, no columns to check
             keys = dict.fromkeys(c.name for c in self.contract.columns)
         columns = {k: pa.array([r.get(k) for r in rows], pa.string()) for k in keys}
@@ -402,6 +398,42 @@ class _Loader:
         finally:
             self.con.unregister("caifu_jsonl")
         return len(rows), rejected
+
+    def _decode_line(self, raw_line: bytes, encoding: str, line_no: int, start: int) -> str:
+        try:
+            return raw_line.decode(encoding)
+        except UnicodeDecodeError as exc:
+            raise EncodingError(
+                f"byte 0x{raw_line[exc.start]:02x} at offset {start + exc.start} is not valid "
+                f"{self.spec.encoding}; is the file in another encoding? "
+                f"(set encoding in sources.yaml)", path=str(self.path), line=line_no) from None
+
+
+def _json_record(text: str) -> tuple[str | None, str, dict[str, str | None] | None]:
+    """(reason, detail, None) for a line that is no flat JSON object, else (None, '', row)."""
+    try:
+        # Numbers stay text: a float would round 12345678901234567.89 before the
+        # contract's decimal check ever saw it.
+        obj = json.loads(text, parse_float=str, parse_int=str)
+    except json.JSONDecodeError as exc:
+        return "row:JSON_SYNTAX", f"{exc.msg} at char {exc.pos}", None
+    if not isinstance(obj, dict):
+        return "row:JSON_NOT_OBJECT", "", None
+    if any(isinstance(v, dict | list) for v in obj.values()):
+        return "row:JSON_NESTED_VALUE", "", None
+    row = {k: _jtext(v) for k, v in obj.items()}
+    # "\ud800" is valid JSON but no text: Arrow and the databases hold UTF-8 only.
+    if any(_lone_surrogate(s) for s in (*row, *row.values()) if s is not None):
+        return "row:JSON_LONE_SURROGATE", "", None
+    return None, "", row
+
+
+def _lone_surrogate(s: str) -> bool:
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def _count_at_most(x: str, sorted_values: list[int]) -> str:
@@ -415,15 +447,31 @@ def _count_at_most(x: str, sorted_values: list[int]) -> str:
     return tree(0, len(sorted_values))
 
 
-def _json_array_file(first_line: str) -> bool:
-    """A file that opens a JSON array (of objects) is a JSON document, not JSON Lines."""
-    if not first_line.lstrip().startswith("["):
+def _json_array_document(first: str, last: str, records: int) -> bool:
+    """The file is one JSON array (of objects), not JSON Lines: refuse it whole.
+
+    Decided on the shape of the whole file, not on one line, so a broken first line such as
+    ``[1, 2`` stays a bad row like anywhere else: the first line opens an array and the last
+    closes one, and either the array is on one line and holds an object, or it is spread over
+    several lines, whose first and last lines are then no JSON on their own.
+    """
+    if not (first.lstrip().startswith("[") and last.rstrip().endswith("]")):
         return False
+    if records == 1:
+        try:
+            value = json.loads(first)
+        except json.JSONDecodeError:
+            return False
+        return isinstance(value, list) and any(isinstance(v, dict) for v in value)
+    return not _parses(first) and not _parses(last)
+
+
+def _parses(text: str) -> bool:
     try:
-        value = json.loads(first_line)
+        json.loads(text)
     except json.JSONDecodeError:
-        return True  # an array spread over several lines
-    return isinstance(value, list) and any(isinstance(v, dict) for v in value)
+        return False
+    return True
 
 
 def _first_line(exc: Exception) -> str:
