@@ -71,20 +71,38 @@ def _trim(s: str, chars: str) -> str:  # type: ignore[empty-body]
 
     Ibis's ``strip()`` compiles to TRIM with six whitespace characters, which DuckDB ran
     about 1.5x slower than TRIM of spaces alone; on a 20M-row file that was most of the
-    staging time. Exports pad with spaces; a tab or a full-width space is kept and then
-    fails the column's own checks, visibly.
+    staging time. Exports pad with spaces; a value that is only other whitespace (a tab,
+    full-width spaces) is missing (``_blank``), and one with content keeps the rest.
     """
 
 
+# What str.isspace() calls whitespace (Python's str.strip() removes exactly these), as a
+# character class that RE2 (DuckDB) and Java (Spark) both read.
+_WHITESPACE = (r"\t\n\x{0B}\x{0C}\r\x{1C}-\x{1F} \x{85}\x{A0}\x{1680}\x{2000}-\x{200A}"
+               r"\x{2028}\x{2029}\x{202F}\x{205F}\x{3000}")
+# Ranges of first characters of such a value (plus some others, such as quotes): a string
+# comparison reads the inline prefix, so only these values pay for the regular expression.
+_BLANK_STARTS = (("\x85", "\xa1"), ("\u1680", "\u1681"), ("\u2000", "\u2060"),
+                 ("\u3000", "\u3001"))
+
+
+def _blank(t: ir.StringValue) -> ir.BooleanValue:
+    """The (space-trimmed, non-empty) value is all Unicode whitespace."""
+    maybe = reduce(lambda a, b: a | b, ((t >= lo) & (t < hi) for lo, hi in _BLANK_STARTS),
+                   t < "!")
+    return ibis.cases((maybe, t.re_search(f"^[{_WHITESPACE}]+$")), else_=False)
+
+
 def _text(v: ir.Value) -> ir.StringValue:
-    """The value as text, surrounding spaces removed, '' as NULL.
+    """The value as text, surrounding spaces removed, '' and whitespace-only values as NULL.
 
     TRIM copies every string, padded or not: 0.5 CPU-s per 5M values, about 2 CPU-s per
     text column of a 20M-row file. Only values that start or end with a space go through
     it; LIKE on the first and last byte costs a fifth of that. Same result for every value.
     """
     t = v.cast("string")
-    return ibis.ifelse(t.like(" %") | t.like("% "), _trim(t, " "), t).nullif("")
+    t = ibis.ifelse(t.like(" %") | t.like("% "), _trim(t, " "), t).nullif("")
+    return ibis.ifelse(_blank(t), ibis.null().cast("string"), t)
 
 
 def _sql_type(col: Column) -> dtypes.DataType:

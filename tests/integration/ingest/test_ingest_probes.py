@@ -6,21 +6,24 @@ with fresh keys, so the tests do not see each other's rows.
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 import json
 from collections.abc import Iterator
 from pathlib import Path
 
+import duckdb
 import pytest
 from sqlalchemy import select
 
 from caifu.adapters.sor.models import ingest_quarantine
 from caifu.core.errors import EncodingError, UnreadableSourceError
+from caifu.core.ids import resident_id_for
 from caifu.services.container import Container
 from caifu.services.ingest.load import BatchResult, Ingest
 from caifu.services.platform.workspace import create_tenant, init_workspace
 from caifu.settings import Settings
-from tests.factories import TRADE_HEADER, seed_reference, trade_row
+from tests.factories import CUSTOMER_HEADER, TRADE_HEADER, customer_row, seed_reference, trade_row
 
 _ids = itertools.count(1)
 _files = itertools.count(1)
@@ -124,3 +127,145 @@ def test_jsonl_invalid_utf8_refuses_the_file_at_its_first_bad_byte(ws: Container
     path.write_bytes(b"\n".join(lines) + b"\n")
     with pytest.raises(EncodingError, match=rf"line {line_no}: byte 0xff at offset {offset}"):
         Ingest(ws).ingest("acme", [path])
+
+
+# --- CSV line endings and encodings ----------------------------------------------------------
+
+
+def _branches(ws: Container, stem: str, data: bytes, encoding: str = "utf-8") -> Path:
+    folder = ws.root.parent / f"{stem}_{next(_files):04d}"
+    folder.mkdir()
+    (folder / "sources.yaml").write_text(
+        f"sources:\n  - match: 'yyb*'\n    table: branches\n    encoding: {encoding}\n",
+        encoding="utf-8")
+    path = folder / "yyb.csv"
+    path.write_bytes(data)
+    return path
+
+
+def _branch_names(ws: Container, ids: list[str]) -> dict[str, str]:
+    from caifu.adapters.sor.models import CONTRACT_TABLES
+
+    t = CONTRACT_TABLES["branches"]
+    with ws.engine.connect() as conn:
+        rows = conn.execute(select(t.c.branch_id, t.c.name).where(t.c.branch_id.in_(ids))).all()
+    return dict(rows)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "gbk"])
+@pytest.mark.parametrize(("name", "lines"), [
+    ("CRLF header over LF rows", ["\r\n", "\n", "\n", "\n", "\n"]),
+    ("one LF row in a CRLF file", ["\r\n", "\r\n", "\n", "\r\n", "\r\n"]),
+    ("one CRLF row in an LF file", ["\n", "\n", "\r\n", "\n", "\n"]),
+])
+def test_csv_with_mixed_line_endings_loads_with_right_line_numbers(
+        ws: Container, name: str, lines: list[str], encoding: str) -> None:
+    n = next(_ids)
+    ids = [f"M{n}a", f"M{n}b", f"M{n}c"]
+    # (DuckDB numbers lines by record: the multi-line record comes after the bad row)
+    records = ["branch_id,name", f"{ids[0]},北京", "short_row_with_no_name",
+               f'{ids[1]},"上海\r\n浦东"', f"{ids[2]},广州"]
+    data = "".join(r + eol for r, eol in zip(records, lines, strict=True)).encode(encoding)
+    (r,) = Ingest(ws).ingest("acme", [_branches(ws, "eol", data, encoding)])
+    assert (r.rows_in, r.inserted, r.reasons) == (4, 3, {"row:MISSING_COLUMNS": 1}), name
+    ((line, (reason, _)),) = _quarantine(ws, r).items()
+    assert (line, reason) == (3, "row:MISSING_COLUMNS")
+    # a line break inside quotes is the value's own and is kept as it was
+    assert _branch_names(ws, ids) == {ids[0]: "北京", ids[1]: "上海\r\n浦东", ids[2]: "广州"}
+
+
+def test_utf8_declared_gbk_is_refused_when_its_first_chinese_is_past_64_kib(
+        ws: Container) -> None:
+    filler = [f"Z{i:06d},Branch number {i} with an ASCII name" for i in range(2000)]
+    head = ("branch_id,name\n" + "\n".join(filler) + "\n").encode()
+    assert len(head) > 1 << 16
+    path = _branches(ws, "late", head + "Z999999,北京金融街营业部\n".encode(), "gbk")
+    with pytest.raises(EncodingError, match=(
+            rf"line 2002: declared gbk but the bytes are UTF-8 \(first non-ASCII byte at "
+            rf"offset {len(head) + 8}\)")):
+        Ingest(ws).ingest("acme", [path])
+    assert _branch_names(ws, ["Z000001", "Z999999"]) == {}
+
+
+def test_gb18030_declared_utf8_content_past_64_kib_is_refused_too(ws: Container) -> None:
+    # GB18030 decodes almost any bytes, so only the UTF-8 rule can tell
+    head = ("branch_id,name\n" + "".join(f"Y{i:06d},ascii\n" for i in range(5000))).encode()
+    path = _branches(ws, "late18030", head + "Y999999,上海\n".encode(), "gb18030")
+    with pytest.raises(EncodingError, match="declared gb18030 but the bytes are UTF-8"):
+        Ingest(ws).ingest("acme", [path])
+
+
+def test_gbk_with_a_few_utf8_valid_pairs_is_still_gbk(ws: Container) -> None:
+    """The rule is the whole file: GBK text that happens to start UTF-8-valid loads."""
+    n = next(_ids)
+    # "说" in GBK is CB B5, a valid two-byte UTF-8 sequence; the name after it is not
+    data = f"branch_id,name\nG{n}a,说\nG{n}b,北京金融街营业部\n".encode("gbk")
+    (r,) = Ingest(ws).ingest("acme", [_branches(ws, "gbk", data, "gbk")])
+    assert (r.inserted, r.quarantined) == (2, 0)
+    assert _branch_names(ws, [f"G{n}a", f"G{n}b"]) == {f"G{n}a": "说", f"G{n}b": "北京金融街营业部"}
+
+
+# --- text rules: blank required values, identifiers in full-width or lower case --------------
+
+
+def _customers(ws: Container, rows: list[str]) -> BatchResult:
+    path = _path(ws, "customers", "csv")
+    path.write_text(CUSTOMER_HEADER + "\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    (r,) = Ingest(ws).ingest("acme", [path])
+    return r
+
+
+def _stored_customers(ws: Container, ids: list[str]) -> dict[str, tuple[str, str]]:
+    from caifu.adapters.sor.models import CONTRACT_TABLES
+
+    t = CONTRACT_TABLES["customers"]
+    with ws.engine.connect() as conn:
+        rows = conn.execute(select(t.c.customer_id, t.c.name, t.c.id_number)
+                            .where(t.c.customer_id.in_(ids))).all()
+    return {r.customer_id: (r.name, r.id_number) for r in rows}
+
+
+def test_a_name_of_tabs_or_full_width_spaces_is_missing(ws: Container) -> None:
+    n = 1000 + next(_ids)
+    r = _customers(ws, [customer_row(n, name="\t"), customer_row(n + 1, name="\u3000\u3000"),
+                        customer_row(n + 2, name="\u3000张三")])
+    assert (r.inserted, r.reasons) == (1, {"name:REQUIRED": 2})
+    assert _stored_customers(ws, [f"C{n + 2:05d}"])[f"C{n + 2:05d}"][0] == "\u3000张三"
+
+
+def _full_width(s: str) -> str:
+    return "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in s)
+
+
+def test_full_width_customer_id_is_the_same_customer(ws: Container) -> None:
+    n = 2000 + next(_ids)
+    cid = f"C{n:05d}"
+    first = _customers(ws, [customer_row(n)])
+    assert first.inserted == 1
+    again = _customers(ws, [customer_row(n, customer_id=_full_width(cid))])
+    assert (again.inserted, again.duplicates, again.quarantined) == (0, 1, 0)
+    assert list(_stored_customers(ws, [cid, _full_width(cid)])) == [cid]
+
+
+def test_lower_case_x_in_a_resident_id_is_stored_upper_case(ws: Container) -> None:
+    n = 3000 + next(_ids)
+    number = resident_id_for("110105", dt.date(1985, 5, 5), 2)
+    assert number.endswith("X")
+    r = _customers(ws, [customer_row(n, id_number=number[:17] + "x")])
+    assert (r.inserted, r.reasons) == (1, {})
+    assert _stored_customers(ws, [f"C{n:05d}"])[f"C{n:05d}"][1] == number
+
+
+def test_full_width_ids_in_a_trade_refer_to_the_stored_customer_and_account(
+        ws: Container) -> None:
+    tid = f"TFW{next(_ids):05d}"
+    row = trade_row(1, trade_id=_full_width(tid), customer_id=_full_width("C00002"),
+                    fund_account=_full_width("F00002"), security_code=_full_width("600000"))
+    path = _path(ws, "trades", "csv")
+    path.write_text(TRADE_HEADER + "\n" + row + "\n", encoding="utf-8")
+    (r,) = Ingest(ws).ingest("acme", [path])
+    assert (r.inserted, r.reasons) == (1, {})
+    stored = duckdb.connect().execute(
+        "SELECT trade_id, customer_id, fund_account, security_code FROM read_parquet(?) "
+        "WHERE trade_id = ?", [ws.lake.files("acme", "trades"), tid]).fetchall()
+    assert stored == [(tid, "C00002", "F00002", "600000")]

@@ -18,6 +18,10 @@ from typing import Literal
 from caifu.core.errors import ConfigError, ContractError
 
 Kind = Literal["string", "int", "decimal", "float", "date", "timestamp", "bool"]
+# How an identifier is normalised before it is checked and stored (``caifu.core.ids.
+# normalise_code``): "nfkc" folds full-width and other compatibility forms (１２３ → 123);
+# "nfkc_upper" then upper-cases, for codes whose letters are upper case by definition.
+Normalise = Literal["nfkc", "nfkc_upper"]
 Store = Literal["sor", "lake"]
 
 
@@ -42,6 +46,7 @@ class Column:
     precision: int = 18
     scale: int = 2
     mask: str | None = None  # a caifu.core.levels mask kind, for level >= 3
+    normalise: Normalise | None = None
 
     @property
     def type_name(self) -> str:
@@ -114,6 +119,9 @@ class Registry:
                     raise ContractError(f"{t.name}.{col.name}: reference {col.ref!r} does not exist")
                 if target.key != (ref_col,):
                     raise ContractError(f"{t.name}.{col.name}: {col.ref!r} is not a one-column key")
+                if col.normalise != target[ref_col].normalise:
+                    # else a full-width reference would never find the row it names
+                    raise ContractError(f"{t.name}.{col.name}: normalised unlike {col.ref!r}")
         self._order = self._topological()
 
     def _topological(self) -> list[str]:
