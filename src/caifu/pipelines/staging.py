@@ -383,23 +383,44 @@ def _value_rules(col: Column, v: ir.Value, opts: StagingOptions) -> list[Finding
 
 def check_references(checked: ir.Table, contract: Table,
                      keys: dict[str, ir.Table]) -> ir.Table:
-    """Flag values that refer to a row that does not exist.
+    """Flag values that refer to a row that does not exist, or to one that disagrees.
 
-    ``keys`` maps a referenced table name to a one-column table ``key`` of its stored keys.
+    ``keys`` maps a referenced table name to a table of its stored keys, column ``key``, and
+    the columns the contract's ``agrees`` compares (a fund account's ``customer_id``). A row
+    whose account belongs to another customer is ``fund_account:ACCOUNT_NOT_OWNED``: the
+    reason names the rule, never the owner, whom the row's reader may not see.
     """
-    findings: list[Finding] = []
-    for col, ref_table, _ in contract.refs:
-        if ref_table not in keys:
+    refs = {col.name: ref_table for col, ref_table, _ in contract.refs}
+    joined = checked
+    owners: list[tuple[str, str, str, str]] = []  # (column, other, code, owner column)
+    for column, other, code in contract.agrees:
+        known = keys.get(refs[column])
+        if known is None or other not in known.columns:
             continue
-        known = keys[ref_table]["key"]
-        value = checked[col.name]
-        findings.append(_finding(value.notnull() & ~value.isin(known), col.name, "UNKNOWN_REF"))
-    if not findings:
-        return checked
+        key, owner = f"_k{len(owners)}", f"_o{len(owners)}"
+        # keys are unique, so the left join keeps every row once
+        right = known.select(**{key: known["key"], owner: known[other]})
+        j = joined.left_join(right, joined[column] == right[key])
+        joined = j.select(*joined.columns, owner)
+        owners.append((column, other, code, owner))
     # Each membership is a hash join in DuckDB; as a column below the reasons it is joined
     # once, not once for "any finding" and again for the reason text.
+    unknown = {col.name: (joined[col.name].notnull()
+                          & ~joined[col.name].isin(keys[ref_table]["key"])).fill_null(False)
+               for col, ref_table, _ in contract.refs if ref_table in keys}
+    if not unknown:
+        return checked
+    marked = joined.select(*joined.columns, **{f"_u_{c}": cond for c, cond in unknown.items()})
+    findings: list[Finding] = [(marked[f"_u_{c}"], ibis.literal(f"{c}:UNKNOWN_REF;"))
+                               for c in unknown]
+    for column, other, code, owner in owners:
+        # an unknown customer is reason enough: not also "not his account"
+        mismatch = marked[owner] != marked[other]
+        if other in unknown:
+            mismatch = mismatch & ~marked[f"_u_{other}"]
+        findings.append(_finding(mismatch, column, code))
     keep = [c for c in checked.columns if c != REASONS]
-    flagged = _flagged(checked, {c: checked[c] for c in checked.columns}, findings)
+    flagged = _flagged(marked, {c: marked[c] for c in checked.columns}, findings)
     return _with_reasons(flagged, keep, findings, flagged[REASONS])
 
 

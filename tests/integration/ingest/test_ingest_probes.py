@@ -269,3 +269,40 @@ def test_full_width_ids_in_a_trade_refer_to_the_stored_customer_and_account(
         "SELECT trade_id, customer_id, fund_account, security_code FROM read_parquet(?) "
         "WHERE trade_id = ?", [ws.lake.files("acme", "trades"), tid]).fetchall()
     assert stored == [(tid, "C00002", "F00002", "600000")]
+
+
+# --- references that agree: an account belongs to the customer the row names ----------------
+
+
+def test_a_trade_on_another_customers_account_is_quarantined(ws: Container) -> None:
+    n = 5000 + next(_ids)
+    rows = [trade_row(n, customer_id="C00001", fund_account="F00001"),
+            trade_row(n + 1, customer_id="C00001", fund_account="F00002"),  # C00002's
+            trade_row(n + 2, customer_id="C00001", fund_account="F99999")]  # no such account
+    path = _path(ws, "trades", "csv")
+    path.write_text(TRADE_HEADER + "\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    (r,) = Ingest(ws).ingest("acme", [path])
+    assert (r.inserted, r.quarantined) == (1, 2)
+    assert r.reasons == {"fund_account:ACCOUNT_NOT_OWNED": 1, "fund_account:UNKNOWN_REF": 1}
+    quarantined = _quarantine(ws, r)
+    reasons, raw = quarantined[2]
+    assert reasons == "fund_account:ACCOUNT_NOT_OWNED"
+    # the rule is named, the account's owner is not: the row shows only its own values
+    assert "C00002" not in reasons + raw
+    assert quarantined[3][0] == "fund_account:UNKNOWN_REF"
+
+
+def test_cash_flows_and_fund_transactions_check_the_owner_too() -> None:
+    from caifu.data.contracts import registry
+
+    owned = {t.name: t.agrees for t in registry() if t.agrees}
+    assert owned == dict.fromkeys(("trades", "positions", "cash_flows", "fund_transactions"),
+                                  (("fund_account", "customer_id", "ACCOUNT_NOT_OWNED"),))
+
+
+def test_an_unknown_customer_is_not_also_told_the_account_is_not_his(ws: Container) -> None:
+    row = trade_row(6000 + next(_ids), customer_id="C99999", fund_account="F00001")
+    path = _path(ws, "trades", "csv")
+    path.write_text(TRADE_HEADER + "\n" + row + "\n", encoding="utf-8")
+    (r,) = Ingest(ws).ingest("acme", [path])
+    assert r.reasons == {"customer_id:UNKNOWN_REF": 1}

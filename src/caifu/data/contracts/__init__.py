@@ -73,6 +73,9 @@ class Table:
     columns: tuple[Column, ...]
     ingestible: bool = True
     notes: str = ""
+    # (column, other, code): the row ``column`` refers to has this row's value of ``other``,
+    # else the row is rejected as ``column:code`` (a trade's fund account is its customer's)
+    agrees: tuple[tuple[str, str, str], ...] = ()
     _by_name: dict[str, Column] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -122,6 +125,13 @@ class Registry:
                 if col.normalise != target[ref_col].normalise:
                     # else a full-width reference would never find the row it names
                     raise ContractError(f"{t.name}.{col.name}: normalised unlike {col.ref!r}")
+        for t in self._tables.values():
+            refs = {col.name: ref_table for col, ref_table, _ in t.refs}
+            for column, other, _code in t.agrees:
+                target = self._tables.get(refs.get(column, ""))
+                if target is None or other not in t or other not in target:
+                    raise ContractError(f"{t.name}: {column!r} must refer to a table that, "
+                                        f"like {t.name}, has {other!r}")
         self._order = self._topological()
 
     def _topological(self) -> list[str]:

@@ -59,6 +59,9 @@ def render(contracts: Registry) -> str:
                 + f"; key ({', '.join(t.key)}).", ""]
         if t.notes:
             out += [t.notes, ""]
+        for column, other, code in t.agrees:
+            out += [f"The row `{column}` refers to must have this row's `{other}`, else "
+                    f"`{column}:{code}`.", ""]
         out += ["| column | type | required | level | PII | 说明 | rules |",
                 "|---|---|---|---|---|---|---|"]
         for c in t.columns:

@@ -30,6 +30,10 @@ _fund_account = C("fund_account", "string", "资金账号", 3, pii=True, mask="a
                   required=True, ref="accounts.fund_account", normalise="nfkc")
 
 
+# A fund account is one customer's: a row naming both must name the account's owner.
+_OWNED = (("fund_account", "customer_id", "ACCOUNT_NOT_OWNED"),)
+
+
 def money(name: str, desc: str, *, required: bool = True, signed: bool = False,
           level: int = 3) -> C:
     return C(name, "decimal", desc, level, required=required,
@@ -64,7 +68,8 @@ ADVISORS = Table(
     columns=(
         C("advisor_id", "string", "投顾编号", 2, required=True, max_length=32, normalise="nfkc"),
         C("name", "string", "姓名", 2, required=True, max_length=50),
-        C("branch_id", "string", "所属营业部", 1, required=True, ref="branches.branch_id", normalise="nfkc"),
+        C("branch_id", "string", "所属营业部", 1, required=True, ref="branches.branch_id",
+          normalise="nfkc"),
         C("sac_number", "string", "证券业协会执业注册编号", 1, check="sac_number", normalise="nfkc_upper"),
         C("role", "string", "岗位", 1, enum=("advisor", "account_manager", "branch_manager")),
         C("mobile", "string", "工作手机", 2, check="mobile", normalise="nfkc"),
@@ -89,7 +94,8 @@ CUSTOMERS = Table(
         C("gender", "string", "性别", 3, pii=True, enum=("M", "F")),
         C("birth_date", "date", "出生日期", 3, pii=True, not_future=True),
         C("mobile", "string", "手机号", 3, pii=True, check="mobile", mask="mobile", normalise="nfkc"),
-        C("branch_id", "string", "开户营业部", 2, required=True, ref="branches.branch_id", normalise="nfkc"),
+        C("branch_id", "string", "开户营业部", 2, required=True, ref="branches.branch_id",
+          normalise="nfkc"),
         C("advisor_id", "string", "服务投顾", 2, ref="advisors.advisor_id", normalise="nfkc"),
         C("opened_on", "date", "开户日期", 2, required=True, not_future=True),
         C("channel", "string", "获客渠道", 2, required=True, enum=CHANNELS),
@@ -107,9 +113,12 @@ ACCOUNTS = Table(
     columns=(
         C("fund_account", "string", "资金账号", 3, pii=True, required=True, max_length=32,
           mask="account", normalise="nfkc"),
-        C("customer_id", "string", "客户号", 2, required=True, ref="customers.customer_id", normalise="nfkc"),
-        C("sh_account", "string", "上海A股账户", 3, pii=True, check="sh_account", mask="account", normalise="nfkc_upper"),
-        C("sz_account", "string", "深圳A股账户", 3, pii=True, check="sz_account", mask="account", normalise="nfkc"),
+        C("customer_id", "string", "客户号", 2, required=True, ref="customers.customer_id",
+          normalise="nfkc"),
+        C("sh_account", "string", "上海A股账户", 3, pii=True, check="sh_account", mask="account",
+          normalise="nfkc_upper"),
+        C("sz_account", "string", "深圳A股账户", 3, pii=True, check="sz_account", mask="account",
+          normalise="nfkc"),
         C("opened_on", "date", "开户日期", 2, required=True, not_future=True),
         C("status", "string", "账户状态", 2, required=True,
           enum=("normal", "frozen", "closed", "transferred_out")),
@@ -125,7 +134,8 @@ ACCOUNTS = Table(
 SECURITIES = Table(
     "securities", "证券代码表", "sor", ("security_code",),
     columns=(
-        C("security_code", "string", "证券代码（6 位）", 1, required=True, pattern=r"^\d{6}$", normalise="nfkc"),
+        C("security_code", "string", "证券代码（6 位）", 1, required=True, pattern=r"^\d{6}$",
+          normalise="nfkc"),
         C("exchange", "string", "交易所", 1, required=True, enum=EXCHANGES),
         C("short_name", "string", "证券简称", 1, required=True, max_length=50),
         C("full_name", "string", "证券全称", 1, max_length=200),
@@ -177,14 +187,15 @@ SUITABILITY = Table(
 )
 
 TRADES = Table(
-    "trades", "证券成交（集中交易）", "lake", ("trade_id",),
+    "trades", "证券成交（集中交易）", "lake", ("trade_id",), agrees=_OWNED,
     columns=(
         C("trade_id", "string", "成交编号", 2, required=True, max_length=40, normalise="nfkc"),
         _customer,
         _fund_account,
         C("trade_date", "date", "成交日期", 3, required=True, not_future=True),
         C("trade_time", "timestamp", "成交时间（UTC）", 3, required=True, not_future=True),
-        C("security_code", "string", "证券代码", 3, required=True, ref="securities.security_code", normalise="nfkc"),
+        C("security_code", "string", "证券代码", 3, required=True, ref="securities.security_code",
+          normalise="nfkc"),
         C("side", "string", "买卖方向", 3, required=True, enum=("B", "S")),
         C("quantity", "int", "成交数量", 3, required=True, min=1, max=10**12),
         C("price", "decimal", "成交价格", 3, required=True, min=Decimal(0),
@@ -196,11 +207,12 @@ TRADES = Table(
 )
 
 POSITIONS = Table(
-    "positions", "持仓日快照", "lake", ("snapshot_date", "fund_account", "security_code"),
+    "positions", "持仓日快照", "lake", ("snapshot_date", "fund_account", "security_code"), agrees=_OWNED,
     columns=(
         C("snapshot_date", "date", "快照日期", 3, required=True, not_future=True),
         _fund_account,
-        C("security_code", "string", "证券代码", 3, required=True, ref="securities.security_code", normalise="nfkc"),
+        C("security_code", "string", "证券代码", 3, required=True, ref="securities.security_code",
+          normalise="nfkc"),
         _customer,
         C("quantity", "int", "持仓数量", 3, required=True, min=0, max=10**12),
         money("cost", "持仓成本"),
@@ -209,7 +221,7 @@ POSITIONS = Table(
 )
 
 CASH_FLOWS = Table(
-    "cash_flows", "资金流水（入金 / 出金）", "lake", ("flow_id",),
+    "cash_flows", "资金流水（入金 / 出金）", "lake", ("flow_id",), agrees=_OWNED,
     columns=(
         C("flow_id", "string", "流水号", 2, required=True, max_length=40, normalise="nfkc"),
         _customer,
@@ -223,12 +235,13 @@ CASH_FLOWS = Table(
 )
 
 FUND_TRANSACTIONS = Table(
-    "fund_transactions", "基金交易（认购 / 申购 / 赎回 / 分红）", "lake", ("txn_id",),
+    "fund_transactions", "基金交易（认购 / 申购 / 赎回 / 分红）", "lake", ("txn_id",), agrees=_OWNED,
     columns=(
         C("txn_id", "string", "交易流水号", 2, required=True, max_length=40, normalise="nfkc"),
         _customer,
         _fund_account,
-        C("fund_code", "string", "基金代码", 3, required=True, ref="fund_products.fund_code", normalise="nfkc"),
+        C("fund_code", "string", "基金代码", 3, required=True, ref="fund_products.fund_code",
+          normalise="nfkc"),
         C("txn_date", "date", "确认日期", 3, required=True, not_future=True),
         C("txn_type", "string", "业务类型", 3, required=True,
           enum=("subscribe", "purchase", "redeem", "dividend")),
@@ -260,7 +273,8 @@ APP_EVENTS = Table(
 WECOM_FOLLOWS = Table(
     "wecom_follows", "企业微信客户关系（投顾—客户）", "sor", ("advisor_id", "external_userid"),
     columns=(
-        C("advisor_id", "string", "投顾编号", 2, required=True, ref="advisors.advisor_id", normalise="nfkc"),
+        C("advisor_id", "string", "投顾编号", 2, required=True, ref="advisors.advisor_id",
+          normalise="nfkc"),
         C("external_userid", "string", "外部联系人 ID", 3, pii=True, required=True,
           max_length=64, mask="text"),
         C("customer_id", "string", "关联客户号（已识别时）", 2, ref="customers.customer_id", normalise="nfkc"),
@@ -270,7 +284,8 @@ WECOM_FOLLOWS = Table(
           enum=("active", "deleted_by_customer", "deleted_by_advisor")),
         C("removed_at", "timestamp", "解除时间（UTC）", 2, not_future=True),
         C("unionid", "string", "微信 UnionID", 3, pii=True, max_length=64, mask="text"),
-        C("remark_mobile", "string", "备注手机号", 3, pii=True, check="mobile", mask="mobile", normalise="nfkc"),
+        C("remark_mobile", "string", "备注手机号", 3, pii=True, check="mobile", mask="mobile",
+          normalise="nfkc"),
         C("archive_consent_at", "timestamp", "同意会话存档时间（UTC）", 2, not_future=True),
     ),
 )
@@ -279,7 +294,8 @@ CHAT_MESSAGES = Table(
     "chat_messages", "会话存档消息", "lake", ("msg_id",),
     columns=(
         C("msg_id", "string", "消息 ID", 2, required=True, max_length=64, normalise="nfkc"),
-        C("advisor_id", "string", "投顾编号", 2, required=True, ref="advisors.advisor_id", normalise="nfkc"),
+        C("advisor_id", "string", "投顾编号", 2, required=True, ref="advisors.advisor_id",
+          normalise="nfkc"),
         C("external_userid", "string", "外部联系人 ID", 3, pii=True, required=True,
           max_length=64, mask="text"),
         C("customer_id", "string", "客户号（已识别时）", 2, ref="customers.customer_id", normalise="nfkc"),
@@ -328,7 +344,8 @@ CAMPAIGN_TOUCHES = Table(
     "campaign_touches", "活动触达记录", "lake", ("touch_id",),
     columns=(
         C("touch_id", "string", "触达编号", 2, required=True, max_length=64, normalise="nfkc"),
-        C("campaign_id", "string", "活动编号", 2, required=True, ref="campaigns.campaign_id", normalise="nfkc"),
+        C("campaign_id", "string", "活动编号", 2, required=True, ref="campaigns.campaign_id",
+          normalise="nfkc"),
         _customer,
         C("touched_at", "timestamp", "触达时间（UTC）", 2, required=True, not_future=True),
         C("stage", "string", "漏斗阶段", 2, required=True,
