@@ -17,9 +17,24 @@ end up in logs. The caller has the value; the message says which rule failed.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable
 from datetime import date
 from typing import Final, Literal
+
+# --- identifiers as typed ---------------------------------------------------------------------
+
+
+def normalise_code(value: str, *, upper: bool = False) -> str:
+    """An identifier as it is checked and stored: NFKC, so full-width ``１０００`` is ``1000``
+    (and U+3000 a space), then upper case if ``upper`` (a resident ID's ``x`` is ``X``).
+
+    Which columns are normalised, and how, is each contract column's ``normalise``; the file
+    loader applies the same NFKC (Arrow's ``utf8_normalize``) to the same columns.
+    """
+    value = unicodedata.normalize("NFKC", value)
+    return value.upper() if upper else value
+
 
 # --- resident ID number (GB 11643-1999) ------------------------------------------------------
 

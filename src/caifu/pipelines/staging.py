@@ -71,20 +71,38 @@ def _trim(s: str, chars: str) -> str:  # type: ignore[empty-body]
 
     Ibis's ``strip()`` compiles to TRIM with six whitespace characters, which DuckDB ran
     about 1.5x slower than TRIM of spaces alone; on a 20M-row file that was most of the
-    staging time. Exports pad with spaces; a tab or a full-width space is kept and then
-    fails the column's own checks, visibly.
+    staging time. Exports pad with spaces; a value that is only other whitespace (a tab,
+    full-width spaces) is missing (``_blank``), and one with content keeps the rest.
     """
 
 
+# What str.isspace() calls whitespace (Python's str.strip() removes exactly these), as a
+# character class that RE2 (DuckDB) and Java (Spark) both read.
+_WHITESPACE = (r"\t\n\x{0B}\x{0C}\r\x{1C}-\x{1F} \x{85}\x{A0}\x{1680}\x{2000}-\x{200A}"
+               r"\x{2028}\x{2029}\x{202F}\x{205F}\x{3000}")
+# Ranges of first characters of such a value (plus some others, such as quotes): a string
+# comparison reads the inline prefix, so only these values pay for the regular expression.
+_BLANK_STARTS = (("\x85", "\xa1"), ("\u1680", "\u1681"), ("\u2000", "\u2060"),
+                 ("\u3000", "\u3001"))
+
+
+def _blank(t: ir.StringValue) -> ir.BooleanValue:
+    """The (space-trimmed, non-empty) value is all Unicode whitespace."""
+    maybe = reduce(lambda a, b: a | b, ((t >= lo) & (t < hi) for lo, hi in _BLANK_STARTS),
+                   t < "!")
+    return ibis.cases((maybe, t.re_search(f"^[{_WHITESPACE}]+$")), else_=False)
+
+
 def _text(v: ir.Value) -> ir.StringValue:
-    """The value as text, surrounding spaces removed, '' as NULL.
+    """The value as text, surrounding spaces removed, '' and whitespace-only values as NULL.
 
     TRIM copies every string, padded or not: 0.5 CPU-s per 5M values, about 2 CPU-s per
     text column of a 20M-row file. Only values that start or end with a space go through
     it; LIKE on the first and last byte costs a fifth of that. Same result for every value.
     """
     t = v.cast("string")
-    return ibis.ifelse(t.like(" %") | t.like("% "), _trim(t, " "), t).nullif("")
+    t = ibis.ifelse(t.like(" %") | t.like("% "), _trim(t, " "), t).nullif("")
+    return ibis.ifelse(_blank(t), ibis.null().cast("string"), t)
 
 
 def _sql_type(col: Column) -> dtypes.DataType:
@@ -365,23 +383,44 @@ def _value_rules(col: Column, v: ir.Value, opts: StagingOptions) -> list[Finding
 
 def check_references(checked: ir.Table, contract: Table,
                      keys: dict[str, ir.Table]) -> ir.Table:
-    """Flag values that refer to a row that does not exist.
+    """Flag values that refer to a row that does not exist, or to one that disagrees.
 
-    ``keys`` maps a referenced table name to a one-column table ``key`` of its stored keys.
+    ``keys`` maps a referenced table name to a table of its stored keys, column ``key``, and
+    the columns the contract's ``agrees`` compares (a fund account's ``customer_id``). A row
+    whose account belongs to another customer is ``fund_account:ACCOUNT_NOT_OWNED``: the
+    reason names the rule, never the owner, whom the row's reader may not see.
     """
-    findings: list[Finding] = []
-    for col, ref_table, _ in contract.refs:
-        if ref_table not in keys:
+    refs = {col.name: ref_table for col, ref_table, _ in contract.refs}
+    joined = checked
+    owners: list[tuple[str, str, str, str]] = []  # (column, other, code, owner column)
+    for column, other, code in contract.agrees:
+        known = keys.get(refs[column])
+        if known is None or other not in known.columns:
             continue
-        known = keys[ref_table]["key"]
-        value = checked[col.name]
-        findings.append(_finding(value.notnull() & ~value.isin(known), col.name, "UNKNOWN_REF"))
-    if not findings:
-        return checked
+        key, owner = f"_k{len(owners)}", f"_o{len(owners)}"
+        # keys are unique, so the left join keeps every row once
+        right = known.select(**{key: known["key"], owner: known[other]})
+        j = joined.left_join(right, joined[column] == right[key])
+        joined = j.select(*joined.columns, owner)
+        owners.append((column, other, code, owner))
     # Each membership is a hash join in DuckDB; as a column below the reasons it is joined
     # once, not once for "any finding" and again for the reason text.
+    unknown = {col.name: (joined[col.name].notnull()
+                          & ~joined[col.name].isin(keys[ref_table]["key"])).fill_null(False)
+               for col, ref_table, _ in contract.refs if ref_table in keys}
+    if not unknown:
+        return checked
+    marked = joined.select(*joined.columns, **{f"_u_{c}": cond for c, cond in unknown.items()})
+    findings: list[Finding] = [(marked[f"_u_{c}"], ibis.literal(f"{c}:UNKNOWN_REF;"))
+                               for c in unknown]
+    for column, other, code, owner in owners:
+        # an unknown customer is reason enough: not also "not his account"
+        mismatch = marked[owner] != marked[other]
+        if other in unknown:
+            mismatch = mismatch & ~marked[f"_u_{other}"]
+        findings.append(_finding(mismatch, column, code))
     keep = [c for c in checked.columns if c != REASONS]
-    flagged = _flagged(checked, {c: checked[c] for c in checked.columns}, findings)
+    flagged = _flagged(marked, {c: marked[c] for c in checked.columns}, findings)
     return _with_reasons(flagged, keep, findings, flagged[REASONS])
 
 

@@ -72,3 +72,24 @@ def test_a_file_cut_inside_a_character_after_ascii_chunks(tmp_path: Path) -> Non
     data = b"x" * (3 * CHUNK) + b"\n" + "上".encode("gbk")[:1]
     with pytest.raises(EncodingError, match=rf"line 2: byte 0x[0-9a-f]{{2}} at offset {3 * CHUNK + 1} "):
         _transcoded(tmp_path, data)
+
+
+@pytest.mark.parametrize("encoding", ["gbk", "gb18030"])
+@pytest.mark.parametrize("cut", [0, 1, 2], ids=["whole", "cut-after-1", "cut-after-2"])
+def test_utf8_declared_gbk_is_refused_wherever_its_first_non_ascii_byte_is(
+        tmp_path: Path, encoding: str, cut: int) -> None:
+    # many ASCII chunks, then UTF-8 Chinese, its first character split by a chunk boundary
+    head = b"".join(b"B%03d,x\n" % i for i in range(30))
+    head += b"y" * (CHUNK - len(head) % CHUNK - cut)
+    data = head + "北京金融街\n".encode()
+    assert data[len(head):].decode("gbk", "replace") != "北京金融街\n"  # it would be garbled
+    with pytest.raises(EncodingError, match=(
+            rf"line 31: declared {encoding} but the bytes are UTF-8 \(first non-ASCII byte "
+            rf"at offset {len(head)}\)")):
+        _transcoded(tmp_path, data, encoding)
+
+
+def test_gbk_whose_first_characters_happen_to_be_valid_utf8_transcodes(tmp_path: Path) -> None:
+    text = "b" * (3 * CHUNK) + "说" + "x" * (2 * CHUNK) + "北京\n"  # 说 is CB B5 in GBK
+    assert "说".encode("gbk").decode("utf-8")
+    assert _transcoded(tmp_path, text.encode("gbk")) == text.encode("utf-8")

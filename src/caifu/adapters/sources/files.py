@@ -16,11 +16,15 @@ from __future__ import annotations
 import codecs
 import csv
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
+from duckdb.sqltypes import VARCHAR
 
 from caifu.core.errors import (
     EncodingError,
@@ -35,6 +39,7 @@ MAPPED = "mapped"  # the same rows with contract column names and value maps app
 _JSONL_ROW = "__caifu_row__"  # the loader's row numbers; a file may not use this key
 _CHUNK = 8 << 20
 _CSV_ROWS = "caifu_csv_rows"  # a CSV's parsed rows in file order; ``raw`` numbers them
+_NON_ASCII = re.compile(rb"[\x80-\xff]")
 _MAX_INLINE_REJECTS = 1024  # up to this many rejected lines, rows are numbered in a view
 
 
@@ -67,9 +72,48 @@ def _lit(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+class _Utf8Watch:
+    """Whether a file declared GBK/GB18030 is really UTF-8, decided on the whole file.
+
+    UTF-8 Chinese often decodes as GBK (and almost any bytes as GB18030) into garbled text,
+    while GBK text is valid UTF-8 only by accident and never for long. So a declared-GBK file
+    whose every non-ASCII byte is valid UTF-8 is UTF-8, and is refused. Fed every chunk that
+    holds non-ASCII bytes (or follows one), in order; ASCII chunks need no decoding.
+    """
+
+    def __init__(self, path: Path, encoding: str) -> None:
+        self.path, self.encoding = path, encoding
+        self.decoder = codecs.getincrementaldecoder("utf-8")(errors="strict")
+        self.valid = True
+        self.first: tuple[int, int] | None = None  # (offset, line) of the first non-ASCII byte
+
+    def holding(self) -> bool:
+        return self.valid and bool(self.decoder.getstate()[0])
+
+    def feed(self, chunk: bytes, offset: int, lines_before: int, final: bool = False) -> None:
+        if self.first is None and not chunk.isascii():
+            i = _NON_ASCII.search(chunk).start()  # type: ignore[union-attr]
+            self.first = (offset + i, lines_before + chunk.count(b"\n", 0, i) + 1)
+        if self.valid:
+            try:
+                self.decoder.decode(chunk, final=final)
+            except UnicodeDecodeError:
+                self.valid = False
+
+    def refuse_if_utf8(self) -> None:
+        if self.valid and self.first is not None:
+            offset, line = self.first
+            raise EncodingError(
+                f"declared {self.encoding} but the bytes are UTF-8 (first non-ASCII byte at "
+                f"offset {offset}); set encoding: utf-8 for this source",
+                path=str(self.path), line=line)
+
+
 def _transcode(path: Path, encoding: str, out: Path) -> None:
-    """Stream ``path`` from ``encoding`` to UTF-8, failing with the line of the first bad byte."""
+    """Stream ``path`` from ``encoding`` to UTF-8, failing with the line of the first bad byte,
+    or when the whole file is UTF-8 (``_Utf8Watch``)."""
     decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
+    utf8 = _Utf8Watch(path, encoding)
     lines_before = 0
     offset = 0
     with path.open("rb") as src, out.open("wb") as dst:
@@ -77,17 +121,20 @@ def _transcode(path: Path, encoding: str, out: Path) -> None:
             chunk = src.read(_CHUNK)
             final = not chunk
             # ASCII bytes are the same characters in GBK, GB18030 and UTF-8: copy them, unless
-            # the decoder holds a lead byte (a GBK trail byte can be ASCII). Decoding ran at
+            # a decoder holds a lead byte (a GBK trail byte can be ASCII). Decoding ran at
             # ~180 MB/s; an all-ASCII 2 GB trades export spent 11 s here. An empty chunk is
             # ASCII too, hence ``not final``: it must reach the decoder to end the loop.
-            if not final and chunk.isascii() and not decoder.getstate()[0]:
+            if not final and chunk.isascii() and not decoder.getstate()[0] \
+                    and not utf8.holding():
                 dst.write(chunk)
                 lines_before += chunk.count(b"\n")
                 offset += len(chunk)
                 continue
+            utf8.feed(chunk, offset, lines_before, final)
             try:
                 text = decoder.decode(chunk, final=final)
             except UnicodeDecodeError as exc:
+                utf8.refuse_if_utf8()  # not GBK, and UTF-8 so far: say so
                 # exc.object is what the decoder saw: bytes it held back from the previous
                 # chunk, then this chunk (empty at the end of the file).
                 held = len(exc.object) - len(chunk)
@@ -104,6 +151,7 @@ def _transcode(path: Path, encoding: str, out: Path) -> None:
             offset += len(chunk)
             if final:
                 break
+    utf8.refuse_if_utf8()
 
 
 def _is_ascii(path: Path) -> bool:
@@ -119,18 +167,53 @@ def _is_ascii(path: Path) -> bool:
     return True
 
 
-def _looks_utf8_not_gbk(path: Path) -> bool:
-    """A GBK-declared file whose non-ASCII bytes are valid UTF-8 is almost surely UTF-8."""
+def _mixed_line_endings(path: Path) -> bool:
+    """Some lines end in CRLF and others in a bare LF.
+
+    Line breaks inside quoted values count too, so a CRLF file with an LF inside a quoted
+    value is a false alarm; ``_to_lf`` leaves quoted values alone, so that costs a copy and
+    never a changed value. A chunk without CR is found by memchr; only files with CRs count.
+    """
+    crlf = lf = False
+    prev_cr = False
     with path.open("rb") as f:
-        sample = f.read(1 << 16)
-    if sample.isascii():
-        return False
-    try:
-        sample.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        # A cut multi-byte character at the end of the sample is not evidence either way.
-        return exc.start >= len(sample) - 3
-    return True
+        while chunk := f.read(_CHUNK):
+            joined = prev_cr and chunk.startswith(b"\n")
+            if chunk.find(b"\r") < 0 and not joined:
+                lf = lf or chunk.find(b"\n") >= 0
+            else:
+                pairs = chunk.count(b"\r\n") + joined
+                crlf = crlf or pairs > 0
+                lf = lf or chunk.count(b"\n") > pairs
+            if crlf and lf:
+                return True
+            prev_cr = chunk.endswith(b"\r")
+    return False
+
+
+def _to_lf(src: Path, dst: Path) -> None:
+    """Copy ``src`` with every CRLF outside double quotes as LF; quoted values unchanged.
+
+    A '"' toggles quoting (a doubled "" inside a value toggles twice), so the pieces between
+    quotes alternate between outside and inside; a CR ending a chunk waits for the next one.
+    """
+    inside = False
+    held = b""
+    with src.open("rb") as f, dst.open("wb") as out:
+        while True:
+            chunk = f.read(_CHUNK)
+            data = held + chunk
+            held = b""
+            if chunk and data.endswith(b"\r"):
+                data, held = data[:-1], b"\r"
+            pieces = data.split(b'"')
+            for i in range(len(pieces)):
+                if (i % 2 == 1) == inside:  # outside quotes
+                    pieces[i] = pieces[i].replace(b"\r\n", b"\n")
+            out.write(b'"'.join(pieces))
+            inside ^= len(pieces) % 2 == 0
+            if not chunk:
+                break
 
 
 class _Loader:
@@ -179,8 +262,9 @@ class _Loader:
         (renames and value maps) becomes the view ``mapped`` over ``raw``, so the quarantine
         can keep each rejected row exactly as the file had it.
         """
-        cols = [r[0] for r in self.con.execute(f"DESCRIBE {relation}").fetchall()]
-        mapping = self._mapping([c for c in cols if c != internal])
+        described = self.con.execute(f"DESCRIBE {relation}").fetchall()
+        types = {r[0]: str(r[1]) for r in described}
+        mapping = self._mapping([c for c in types if c != internal])
         parts = []
         for src, dst in mapping.items():
             expr = _q(src)
@@ -189,6 +273,9 @@ class _Loader:
                 cases = " ".join(f"WHEN {_lit(k)} THEN {_lit(v)}" for k, v in values.items())
                 expr = (f"CASE trim(CAST({expr} AS VARCHAR)) {cases} "
                         f"ELSE CAST({expr} AS VARCHAR) END")
+            mode = self.contract[dst].normalise
+            if mode and (values or types[src] == "VARCHAR"):
+                expr = _normalised(self.con, expr, upper=mode == "nfkc_upper")
             parts.append(f"{expr} AS {_q(dst)}")
         self._mapped_select = ", ".join(["_row", *parts])
         self._source_columns = list(mapping)
@@ -218,30 +305,20 @@ class _Loader:
         # Encodings are utf-8, gbk or gb18030, all ASCII-compatible: an all-ASCII file (a
         # trades export often is) is read as it is, without a transcoded copy.
         if self.spec.encoding != "utf-8" and not _is_ascii(self.path):
-            if _looks_utf8_not_gbk(path):
-                raise EncodingError(
-                    f"declared {self.spec.encoding} but the bytes are UTF-8; "
-                    f"set encoding: utf-8 for this source", path=str(self.path), line=1)
             path = self.workdir / "transcoded.csv"
             _transcode(self.path, self.spec.encoding, path)
-        self.con.execute("DROP TABLE IF EXISTS caifu_rejects")
-        self.con.execute("DROP TABLE IF EXISTS caifu_reject_scans")
-        try:
-            self.con.execute(
-                f"CREATE OR REPLACE TEMP VIEW src AS SELECT * FROM read_csv({_lit(str(path))}, "
-                f"all_varchar=true, header=true, delim={_lit(self.spec.delimiter)}, "
-                f"quote='\"', escape='\"', strict_mode=true, store_rejects=true, "
-                f"rejects_table='caifu_rejects', rejects_scan='caifu_reject_scans', "
-                f"sample_size=-1, auto_detect=false, columns=" + self._header_columns(path) + ")"
-            )
-            select = self._select_list("src", None)
-            self.con.execute(f"CREATE OR REPLACE TEMP TABLE {_CSV_ROWS} AS SELECT {select} FROM src")
-        except duckdb.Error as exc:
-            raise UnreadableSourceError(f"cannot parse as CSV: {_first_line(exc)}",
-                                        path=str(self.path)) from None
-        rejects = self.con.execute(
-            "SELECT line, error_type, error_message, csv_line FROM caifu_rejects ORDER BY line"
-        ).fetchall()
+        rejects, failed = self._read_csv(path)
+        # DuckDB takes the header's line ending for the whole file: a CRLF header over LF
+        # rows, or one LF row in a CRLF file, fails its parser or turns good rows into
+        # rejects. Only a file that failed or has rejects is looked at, so a clean file costs
+        # nothing; a mixed one is read again with LF endings (same lines, same numbers).
+        if (failed is not None or rejects) and _mixed_line_endings(path):
+            lf = self.workdir / "lf.csv"
+            _to_lf(path, lf)
+            rejects, failed = self._read_csv(lf)
+        if failed is not None:
+            raise UnreadableSourceError(f"cannot parse as CSV: {_first_line(failed)}",
+                                        path=str(self.path))
         for line, etype, _msg, text in rejects:
             if etype == "INVALID ENCODING":
                 raise EncodingError(
@@ -268,6 +345,26 @@ class _Loader:
                 reason=f"row:{str(etype).replace(' ', '_')}", raw=json.dumps(
                     {"line": text, "error": msg}, ensure_ascii=False))
         return rows, list(rejected.values())
+
+    def _read_csv(self, path: Path) -> tuple[list[tuple[Any, ...]], duckdb.Error | None]:
+        """Parse ``path`` into ``_CSV_ROWS``: (DuckDB's rejected lines, None) or ([], error)."""
+        self.con.execute("DROP TABLE IF EXISTS caifu_rejects")
+        self.con.execute("DROP TABLE IF EXISTS caifu_reject_scans")
+        try:
+            self.con.execute(
+                f"CREATE OR REPLACE TEMP VIEW src AS SELECT * FROM read_csv({_lit(str(path))}, "
+                f"all_varchar=true, header=true, delim={_lit(self.spec.delimiter)}, "
+                f"quote='\"', escape='\"', strict_mode=true, store_rejects=true, "
+                f"rejects_table='caifu_rejects', rejects_scan='caifu_reject_scans', "
+                f"sample_size=-1, auto_detect=false, columns=" + self._header_columns(path) + ")"
+            )
+            select = self._select_list("src", None)
+            self.con.execute(f"CREATE OR REPLACE TEMP TABLE {_CSV_ROWS} AS SELECT {select} FROM src")
+        except duckdb.Error as exc:
+            return [], exc
+        return self.con.execute(
+            "SELECT line, error_type, error_message, csv_line FROM caifu_rejects ORDER BY line"
+        ).fetchall(), None
 
     def _header_columns(self, path: Path) -> str:
         """Read the header ourselves so every column is VARCHAR and none is renamed."""
@@ -345,43 +442,38 @@ class _Loader:
         return _count(self.con), []
 
     def _jsonl(self) -> tuple[int, list[RejectedRecord]]:
-        """JSON Lines parsed line by line, so one broken line is quarantined, not fatal."""
+        """JSON Lines parsed line by line, so one broken line is quarantined, not fatal.
+
+        Any line that is not one flat JSON object is a bad row, wherever it is: broken JSON
+        (``[1, 2``), another JSON value (``[1,2]``, ``3``, ``null``), nested values, a lone
+        surrogate escape. Only what concerns the file as a whole refuses it: bytes that are not
+        in its encoding (as for CSV) and a JSON array document (``_json_array_document``).
+        """
         rejected: list[RejectedRecord] = []
         rows: list[dict[str, str | None]] = []
         numbers: list[int] = []
         keys: dict[str, None] = {}
         encoding = "utf-8-sig" if self.spec.encoding == "utf-8" else self.spec.encoding
+        utf8 = None if self.spec.encoding == "utf-8" else _Utf8Watch(self.path, encoding)
         row_number = 0
+        offset = 0
+        first: tuple[int, str] | None = None
+        last: tuple[int, str] = (0, "")
         with self.path.open("rb") as f:
             for line_no, raw_line in enumerate(f, start=1):
+                start, offset = offset, offset + len(raw_line)
+                if utf8 is not None and not raw_line.isascii():
+                    utf8.feed(raw_line, start, line_no - 1, final=True)
                 if not raw_line.strip():
                     continue
                 row_number += 1
-                try:
-                    text = raw_line.decode(encoding)
-                except UnicodeDecodeError:
-                    raise EncodingError(f"not valid {self.spec.encoding}", path=str(self.path),
-                                        line=line_no) from None
-                reason = None
-                detail = ""
-                if row_number == 1 and _json_array_file(text):
-                    raise UnreadableSourceError(
-                        "this is a JSON array, not JSON Lines (one object per line)",
-                        path=str(self.path), line=line_no)
-                try:
-                    # Numbers stay text: a float would round 12345678901234567.89 before the
-                    # contract's decimal check ever saw it.
-                    obj = json.loads(text, parse_float=str, parse_int=str)
-                except json.JSONDecodeError as exc:
-                    reason, detail = "row:JSON_SYNTAX", f"{exc.msg} at char {exc.pos}"
-                else:
-                    if not isinstance(obj, dict):
-                        reason = "row:JSON_NOT_OBJECT"
-                    elif any(isinstance(v, dict | list) for v in obj.values()):
-                        reason = "row:JSON_NESTED_VALUE"
-                if reason:
+                text = self._decode_line(raw_line, encoding, line_no, start, utf8)
+                first = first or (line_no, text)
+                last = (line_no, text)
+                reason, detail, obj = _json_record(text)
+                if reason or obj is None:
                     raw = {"line": text.rstrip(), **({"error": detail} if detail else {})}
-                    rejected.append(RejectedRecord(row_number, line_no, reason,
+                    rejected.append(RejectedRecord(row_number, line_no, reason or "",
                                                    json.dumps(raw, ensure_ascii=False)))
                     continue
                 if _JSONL_ROW in obj:
@@ -389,8 +481,14 @@ class _Loader:
                                               line=line_no, column=_JSONL_ROW)
                 for k in obj:
                     keys.setdefault(k, None)
-                rows.append({k: _jtext(v) for k, v in obj.items()})
+                rows.append(obj)
                 numbers.append(row_number)
+        if utf8 is not None:
+            utf8.refuse_if_utf8()
+        if first is not None and _json_array_document(first[1], last[1], row_number):
+            raise UnreadableSourceError(
+                "this is a JSON array, not JSON Lines (one object per line)",
+                path=str(self.path), line=first[0])
         if not rows:  # nothing parsed: every line is in the quarantine, no columns to check
             keys = dict.fromkeys(c.name for c in self.contract.columns)
         columns = {k: pa.array([r.get(k) for r in rows], pa.string()) for k in keys}
@@ -402,6 +500,66 @@ class _Loader:
         finally:
             self.con.unregister("caifu_jsonl")
         return len(rows), rejected
+
+    def _decode_line(self, raw_line: bytes, encoding: str, line_no: int, start: int,
+                     utf8: _Utf8Watch | None) -> str:
+        try:
+            return raw_line.decode(encoding)
+        except UnicodeDecodeError as exc:
+            if utf8 is not None:
+                utf8.refuse_if_utf8()
+            raise EncodingError(
+                f"byte 0x{raw_line[exc.start]:02x} at offset {start + exc.start} is not valid "
+                f"{self.spec.encoding}; is the file in another encoding? "
+                f"(set encoding in sources.yaml)", path=str(self.path), line=line_no) from None
+
+
+def _json_record(text: str) -> tuple[str | None, str, dict[str, str | None] | None]:
+    """(reason, detail, None) for a line that is no flat JSON object, else (None, '', row)."""
+    try:
+        # Numbers stay text: a float would round 12345678901234567.89 before the
+        # contract's decimal check ever saw it.
+        obj = json.loads(text, parse_float=str, parse_int=str)
+    except json.JSONDecodeError as exc:
+        return "row:JSON_SYNTAX", f"{exc.msg} at char {exc.pos}", None
+    if not isinstance(obj, dict):
+        return "row:JSON_NOT_OBJECT", "", None
+    if any(isinstance(v, dict | list) for v in obj.values()):
+        return "row:JSON_NESTED_VALUE", "", None
+    row = {k: _jtext(v) for k, v in obj.items()}
+    # "\ud800" is valid JSON but no text: Arrow and the databases hold UTF-8 only.
+    if any(_lone_surrogate(s) for s in (*row, *row.values()) if s is not None):
+        return "row:JSON_LONE_SURROGATE", "", None
+    return None, "", row
+
+
+def _lone_surrogate(s: str) -> bool:
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+_NFKC = "caifu_nfkc"
+
+
+def _nfkc(values: pa.Array) -> pa.Array:
+    return pc.utf8_normalize(values, form="NFKC")
+
+
+def _normalised(con: duckdb.DuckDBPyConnection, expr: str, *, upper: bool) -> str:
+    """SQL for ``caifu.core.ids.normalise_code`` of the VARCHAR ``expr``.
+
+    DuckDB has NFC but no NFKC, so Arrow's runs as a vectorised function, and only for
+    values with a non-ASCII character (more bytes than characters; NFKC leaves ASCII
+    alone): nearly all identifiers pass at the cost of two length counts.
+    """
+    if not con.execute("SELECT 1 FROM duckdb_functions() WHERE function_name = ?",
+                       [_NFKC]).fetchall():
+        con.create_function(_NFKC, _nfkc, [VARCHAR], VARCHAR, type="arrow")
+    out = f"CASE WHEN strlen({expr}) = length({expr}) THEN {expr} ELSE {_NFKC}({expr}) END"
+    return f"upper({out})" if upper else out
 
 
 def _count_at_most(x: str, sorted_values: list[int]) -> str:
@@ -415,15 +573,31 @@ def _count_at_most(x: str, sorted_values: list[int]) -> str:
     return tree(0, len(sorted_values))
 
 
-def _json_array_file(first_line: str) -> bool:
-    """A file that opens a JSON array (of objects) is a JSON document, not JSON Lines."""
-    if not first_line.lstrip().startswith("["):
+def _json_array_document(first: str, last: str, records: int) -> bool:
+    """The file is one JSON array (of objects), not JSON Lines: refuse it whole.
+
+    Decided on the shape of the whole file, not on one line, so a broken first line such as
+    ``[1, 2`` stays a bad row like anywhere else: the first line opens an array and the last
+    closes one, and either the array is on one line and holds an object, or it is spread over
+    several lines, whose first and last lines are then no JSON on their own.
+    """
+    if not (first.lstrip().startswith("[") and last.rstrip().endswith("]")):
         return False
+    if records == 1:
+        try:
+            value = json.loads(first)
+        except json.JSONDecodeError:
+            return False
+        return isinstance(value, list) and any(isinstance(v, dict) for v in value)
+    return not _parses(first) and not _parses(last)
+
+
+def _parses(text: str) -> bool:
     try:
-        value = json.loads(first_line)
+        json.loads(text)
     except json.JSONDecodeError:
-        return True  # an array spread over several lines
-    return isinstance(value, list) and any(isinstance(v, dict) for v in value)
+        return False
+    return True
 
 
 def _first_line(exc: Exception) -> str:

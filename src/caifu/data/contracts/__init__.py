@@ -18,6 +18,10 @@ from typing import Literal
 from caifu.core.errors import ConfigError, ContractError
 
 Kind = Literal["string", "int", "decimal", "float", "date", "timestamp", "bool"]
+# How an identifier is normalised before it is checked and stored (``caifu.core.ids.
+# normalise_code``): "nfkc" folds full-width and other compatibility forms (１２３ → 123);
+# "nfkc_upper" then upper-cases, for codes whose letters are upper case by definition.
+Normalise = Literal["nfkc", "nfkc_upper"]
 Store = Literal["sor", "lake"]
 
 
@@ -42,6 +46,7 @@ class Column:
     precision: int = 18
     scale: int = 2
     mask: str | None = None  # a caifu.core.levels mask kind, for level >= 3
+    normalise: Normalise | None = None
 
     @property
     def type_name(self) -> str:
@@ -68,6 +73,9 @@ class Table:
     columns: tuple[Column, ...]
     ingestible: bool = True
     notes: str = ""
+    # (column, other, code): the row ``column`` refers to has this row's value of ``other``,
+    # else the row is rejected as ``column:code`` (a trade's fund account is its customer's)
+    agrees: tuple[tuple[str, str, str], ...] = ()
     _by_name: dict[str, Column] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -114,6 +122,16 @@ class Registry:
                     raise ContractError(f"{t.name}.{col.name}: reference {col.ref!r} does not exist")
                 if target.key != (ref_col,):
                     raise ContractError(f"{t.name}.{col.name}: {col.ref!r} is not a one-column key")
+                if col.normalise != target[ref_col].normalise:
+                    # else a full-width reference would never find the row it names
+                    raise ContractError(f"{t.name}.{col.name}: normalised unlike {col.ref!r}")
+        for t in self._tables.values():
+            refs = {col.name: ref_table for col, ref_table, _ in t.refs}
+            for column, other, _code in t.agrees:
+                target = self._tables.get(refs.get(column, ""))
+                if target is None or other not in t or other not in target:
+                    raise ContractError(f"{t.name}: {column!r} must refer to a table that, "
+                                        f"like {t.name}, has {other!r}")
         self._order = self._topological()
 
     def _topological(self) -> list[str]:

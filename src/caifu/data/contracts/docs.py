@@ -7,6 +7,9 @@ from caifu.data.contracts import Column, Registry
 
 def _rules(c: Column) -> str:
     parts: list[str] = []
+    if c.normalise:
+        parts.append("NFKC (full-width → ASCII)"
+                     + (", upper case" if c.normalise == "nfkc_upper" else ""))
     if c.enum:
         parts.append("one of " + ", ".join(f"`{v}`" for v in c.enum))
     if c.min is not None:
@@ -40,6 +43,10 @@ def render(contracts: Registry) -> str:
         "Accepted input forms: dates `YYYY-MM-DD` or `YYYYMMDD`; timestamps",
         "`YYYY-MM-DD HH:MM:SS[.ffffff]`, ISO with `T`, or `YYYYMMDDHHMMSS`; booleans",
         "`true/false/1/0/y/n/yes/no/t/f/是/否`; decimals with at most the column's scale.",
+        "Text that is only whitespace (tabs, full-width spaces U+3000, ...) is missing, like an",
+        "empty field. Identifier columns marked NFKC are normalised before they are checked and",
+        "stored: full-width `１０００００００４２` is `1000000042`; those marked upper case also",
+        "upper-case letters (a resident ID's check character `x` is stored as `X`).",
         "",
         "| table | store | key | description |",
         "|---|---|---|---|",
@@ -52,6 +59,9 @@ def render(contracts: Registry) -> str:
                 + f"; key ({', '.join(t.key)}).", ""]
         if t.notes:
             out += [t.notes, ""]
+        for column, other, code in t.agrees:
+            out += [f"The row `{column}` refers to must have this row's `{other}`, else "
+                    f"`{column}:{code}`.", ""]
         out += ["| column | type | required | level | PII | 说明 | rules |",
                 "|---|---|---|---|---|---|---|"]
         for c in t.columns:

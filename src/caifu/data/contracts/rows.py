@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from caifu.core.ids import VALIDATORS
+from caifu.core.ids import VALIDATORS, normalise_code
 from caifu.data.contracts import Column, Table
 
 FUTURE_SLACK = dt.timedelta(minutes=5)  # clocks of the sending systems drift
@@ -104,11 +104,15 @@ def check_record(contract: Table, record: Mapping[str, Any], *, utc_offset: dt.t
         value = record.get(col.name)
         if isinstance(value, str) and col.kind != "string":
             value = value.strip() or None
-        if value is None or (col.kind == "string" and value == ""):
+        # Whitespace-only text (a tab, full-width spaces) is missing, as in the file checks.
+        if value is None or (col.kind == "string" and isinstance(value, str)
+                             and not value.strip()):
             row[col.name] = None
             if col.required:
                 reasons.append(f"{col.name}:REQUIRED")
             continue
+        if col.normalise and isinstance(value, str):
+            value = normalise_code(value, upper=col.normalise == "nfkc_upper").strip()
         typed, reason = _convert(col, value, utc_offset)
         if reason:
             reasons.append(f"{col.name}:{reason}")

@@ -23,10 +23,15 @@ EXCHANGES = ("SH", "SZ", "BJ")
 BOARDS = ("main", "chinext", "star", "bse")
 CHANNELS = ("branch", "app", "wecom", "bank", "internet", "referral", "campaign")
 
-_customer = C("customer_id", "string", "客户号", 2, required=True, ref="customers.customer_id")
-_advisor = C("advisor_id", "string", "投顾编号", 2, ref="advisors.advisor_id")
+_customer = C("customer_id", "string", "客户号", 2, required=True, ref="customers.customer_id",
+              normalise="nfkc")
+_advisor = C("advisor_id", "string", "投顾编号", 2, ref="advisors.advisor_id", normalise="nfkc")
 _fund_account = C("fund_account", "string", "资金账号", 3, pii=True, mask="account",
-                  required=True, ref="accounts.fund_account")
+                  required=True, ref="accounts.fund_account", normalise="nfkc")
+
+
+# A fund account is one customer's: a row naming both must name the account's owner.
+_OWNED = (("fund_account", "customer_id", "ACCOUNT_NOT_OWNED"),)
 
 
 def money(name: str, desc: str, *, required: bool = True, signed: bool = False,
@@ -49,11 +54,11 @@ TENANTS = Table(
 BRANCHES = Table(
     "branches", "营业部 / 分支机构", "sor", ("branch_id",),
     columns=(
-        C("branch_id", "string", "营业部编号", 1, required=True, max_length=32),
+        C("branch_id", "string", "营业部编号", 1, required=True, max_length=32, normalise="nfkc"),
         C("name", "string", "营业部名称", 1, required=True, max_length=100),
         C("province", "string", "省份", 1),
         C("city", "string", "城市", 1),
-        C("credit_code", "string", "统一社会信用代码", 1, check="uscc"),
+        C("credit_code", "string", "统一社会信用代码", 1, check="uscc", normalise="nfkc_upper"),
         C("opened_on", "date", "设立日期", 1, not_future=True),
     ),
 )
@@ -61,12 +66,13 @@ BRANCHES = Table(
 ADVISORS = Table(
     "advisors", "投资顾问 / 客户经理", "sor", ("advisor_id",),
     columns=(
-        C("advisor_id", "string", "投顾编号", 2, required=True, max_length=32),
+        C("advisor_id", "string", "投顾编号", 2, required=True, max_length=32, normalise="nfkc"),
         C("name", "string", "姓名", 2, required=True, max_length=50),
-        C("branch_id", "string", "所属营业部", 1, required=True, ref="branches.branch_id"),
-        C("sac_number", "string", "证券业协会执业注册编号", 1, check="sac_number"),
+        C("branch_id", "string", "所属营业部", 1, required=True, ref="branches.branch_id",
+          normalise="nfkc"),
+        C("sac_number", "string", "证券业协会执业注册编号", 1, check="sac_number", normalise="nfkc_upper"),
         C("role", "string", "岗位", 1, enum=("advisor", "account_manager", "branch_manager")),
-        C("mobile", "string", "工作手机", 2, check="mobile"),
+        C("mobile", "string", "工作手机", 2, check="mobile", normalise="nfkc"),
         C("wecom_userid", "string", "企业微信成员 UserID", 2, max_length=64),
         C("hired_on", "date", "入职日期", 2, not_future=True),
         C("status", "string", "状态", 1, required=True, enum=("active", "left")),
@@ -76,7 +82,7 @@ ADVISORS = Table(
 CUSTOMERS = Table(
     "customers", "客户", "sor", ("customer_id",),
     columns=(
-        C("customer_id", "string", "客户号", 2, required=True, max_length=32),
+        C("customer_id", "string", "客户号", 2, required=True, max_length=32, normalise="nfkc"),
         C("name", "string", "客户姓名", 3, pii=True, required=True, max_length=100, mask="name"),
         C("customer_type", "string", "客户类别", 2, required=True,
           enum=("individual", "institution")),
@@ -84,12 +90,13 @@ CUSTOMERS = Table(
           enum=("resident_id", "passport", "hk_macau_permit", "taiwan_permit", "credit_code")),
         C("id_number", "string", "证件号码", 3, pii=True, required=True, mask="resident_id",
           checks_when=(("resident_id", "id_type", "resident_id"),
-                       ("uscc", "id_type", "credit_code"))),
+                       ("uscc", "id_type", "credit_code")), normalise="nfkc_upper"),
         C("gender", "string", "性别", 3, pii=True, enum=("M", "F")),
         C("birth_date", "date", "出生日期", 3, pii=True, not_future=True),
-        C("mobile", "string", "手机号", 3, pii=True, check="mobile", mask="mobile"),
-        C("branch_id", "string", "开户营业部", 2, required=True, ref="branches.branch_id"),
-        C("advisor_id", "string", "服务投顾", 2, ref="advisors.advisor_id"),
+        C("mobile", "string", "手机号", 3, pii=True, check="mobile", mask="mobile", normalise="nfkc"),
+        C("branch_id", "string", "开户营业部", 2, required=True, ref="branches.branch_id",
+          normalise="nfkc"),
+        C("advisor_id", "string", "服务投顾", 2, ref="advisors.advisor_id", normalise="nfkc"),
         C("opened_on", "date", "开户日期", 2, required=True, not_future=True),
         C("channel", "string", "获客渠道", 2, required=True, enum=CHANNELS),
         C("status", "string", "客户状态", 2, required=True,
@@ -105,10 +112,13 @@ ACCOUNTS = Table(
     "accounts", "资金账户与证券账户、权限", "sor", ("fund_account",),
     columns=(
         C("fund_account", "string", "资金账号", 3, pii=True, required=True, max_length=32,
-          mask="account"),
-        C("customer_id", "string", "客户号", 2, required=True, ref="customers.customer_id"),
-        C("sh_account", "string", "上海A股账户", 3, pii=True, check="sh_account", mask="account"),
-        C("sz_account", "string", "深圳A股账户", 3, pii=True, check="sz_account", mask="account"),
+          mask="account", normalise="nfkc"),
+        C("customer_id", "string", "客户号", 2, required=True, ref="customers.customer_id",
+          normalise="nfkc"),
+        C("sh_account", "string", "上海A股账户", 3, pii=True, check="sh_account", mask="account",
+          normalise="nfkc_upper"),
+        C("sz_account", "string", "深圳A股账户", 3, pii=True, check="sz_account", mask="account",
+          normalise="nfkc"),
         C("opened_on", "date", "开户日期", 2, required=True, not_future=True),
         C("status", "string", "账户状态", 2, required=True,
           enum=("normal", "frozen", "closed", "transferred_out")),
@@ -124,7 +134,8 @@ ACCOUNTS = Table(
 SECURITIES = Table(
     "securities", "证券代码表", "sor", ("security_code",),
     columns=(
-        C("security_code", "string", "证券代码（6 位）", 1, required=True, pattern=r"^\d{6}$"),
+        C("security_code", "string", "证券代码（6 位）", 1, required=True, pattern=r"^\d{6}$",
+          normalise="nfkc"),
         C("exchange", "string", "交易所", 1, required=True, enum=EXCHANGES),
         C("short_name", "string", "证券简称", 1, required=True, max_length=50),
         C("full_name", "string", "证券全称", 1, max_length=200),
@@ -140,7 +151,7 @@ SECURITIES = Table(
 FUND_PRODUCTS = Table(
     "fund_products", "基金产品（代销）", "sor", ("fund_code",),
     columns=(
-        C("fund_code", "string", "基金代码", 1, required=True, pattern=r"^\d{6}$"),
+        C("fund_code", "string", "基金代码", 1, required=True, pattern=r"^\d{6}$", normalise="nfkc"),
         C("name", "string", "基金名称", 1, required=True, max_length=200),
         C("fund_type", "string", "基金类型", 1, required=True,
           enum=("money", "bond", "hybrid", "equity", "index", "qdii", "fof")),
@@ -160,7 +171,7 @@ FUND_PRODUCTS = Table(
 SUITABILITY = Table(
     "suitability_assessments", "适当性评估（风险测评）", "sor", ("assessment_id",),
     columns=(
-        C("assessment_id", "string", "测评编号", 2, required=True, max_length=40),
+        C("assessment_id", "string", "测评编号", 2, required=True, max_length=40, normalise="nfkc"),
         _customer,
         C("questionnaire_version", "string", "问卷版本", 1, required=True, max_length=20),
         C("assessed_on", "date", "测评日期", 2, required=True, not_future=True),
@@ -176,14 +187,15 @@ SUITABILITY = Table(
 )
 
 TRADES = Table(
-    "trades", "证券成交（集中交易）", "lake", ("trade_id",),
+    "trades", "证券成交（集中交易）", "lake", ("trade_id",), agrees=_OWNED,
     columns=(
-        C("trade_id", "string", "成交编号", 2, required=True, max_length=40),
+        C("trade_id", "string", "成交编号", 2, required=True, max_length=40, normalise="nfkc"),
         _customer,
         _fund_account,
         C("trade_date", "date", "成交日期", 3, required=True, not_future=True),
         C("trade_time", "timestamp", "成交时间（UTC）", 3, required=True, not_future=True),
-        C("security_code", "string", "证券代码", 3, required=True, ref="securities.security_code"),
+        C("security_code", "string", "证券代码", 3, required=True, ref="securities.security_code",
+          normalise="nfkc"),
         C("side", "string", "买卖方向", 3, required=True, enum=("B", "S")),
         C("quantity", "int", "成交数量", 3, required=True, min=1, max=10**12),
         C("price", "decimal", "成交价格", 3, required=True, min=Decimal(0),
@@ -195,11 +207,12 @@ TRADES = Table(
 )
 
 POSITIONS = Table(
-    "positions", "持仓日快照", "lake", ("snapshot_date", "fund_account", "security_code"),
+    "positions", "持仓日快照", "lake", ("snapshot_date", "fund_account", "security_code"), agrees=_OWNED,
     columns=(
         C("snapshot_date", "date", "快照日期", 3, required=True, not_future=True),
         _fund_account,
-        C("security_code", "string", "证券代码", 3, required=True, ref="securities.security_code"),
+        C("security_code", "string", "证券代码", 3, required=True, ref="securities.security_code",
+          normalise="nfkc"),
         _customer,
         C("quantity", "int", "持仓数量", 3, required=True, min=0, max=10**12),
         money("cost", "持仓成本"),
@@ -208,9 +221,9 @@ POSITIONS = Table(
 )
 
 CASH_FLOWS = Table(
-    "cash_flows", "资金流水（入金 / 出金）", "lake", ("flow_id",),
+    "cash_flows", "资金流水（入金 / 出金）", "lake", ("flow_id",), agrees=_OWNED,
     columns=(
-        C("flow_id", "string", "流水号", 2, required=True, max_length=40),
+        C("flow_id", "string", "流水号", 2, required=True, max_length=40, normalise="nfkc"),
         _customer,
         _fund_account,
         C("flow_time", "timestamp", "发生时间（UTC）", 3, required=True, not_future=True),
@@ -222,12 +235,13 @@ CASH_FLOWS = Table(
 )
 
 FUND_TRANSACTIONS = Table(
-    "fund_transactions", "基金交易（认购 / 申购 / 赎回 / 分红）", "lake", ("txn_id",),
+    "fund_transactions", "基金交易（认购 / 申购 / 赎回 / 分红）", "lake", ("txn_id",), agrees=_OWNED,
     columns=(
-        C("txn_id", "string", "交易流水号", 2, required=True, max_length=40),
+        C("txn_id", "string", "交易流水号", 2, required=True, max_length=40, normalise="nfkc"),
         _customer,
         _fund_account,
-        C("fund_code", "string", "基金代码", 3, required=True, ref="fund_products.fund_code"),
+        C("fund_code", "string", "基金代码", 3, required=True, ref="fund_products.fund_code",
+          normalise="nfkc"),
         C("txn_date", "date", "确认日期", 3, required=True, not_future=True),
         C("txn_type", "string", "业务类型", 3, required=True,
           enum=("subscribe", "purchase", "redeem", "dividend")),
@@ -242,16 +256,16 @@ FUND_TRANSACTIONS = Table(
 APP_EVENTS = Table(
     "app_events", "APP 行为事件", "lake", ("event_id",),
     columns=(
-        C("event_id", "string", "事件编号", 2, required=True, max_length=64),
+        C("event_id", "string", "事件编号", 2, required=True, max_length=64, normalise="nfkc"),
         _customer,
         C("event_time", "timestamp", "事件时间（UTC）", 2, required=True, not_future=True),
         C("event_type", "string", "事件类型", 2, required=True,
           enum=("login", "view_quote", "view_fund", "view_content", "search", "add_watchlist",
                 "view_position", "open_permission_page", "level2_page", "logout")),
         C("page", "string", "页面", 2, max_length=100),
-        C("security_code", "string", "相关证券", 2, ref="securities.security_code"),
-        C("fund_code", "string", "相关基金", 2, ref="fund_products.fund_code"),
-        C("content_id", "string", "相关内容", 2, ref="content_items.content_id"),
+        C("security_code", "string", "相关证券", 2, ref="securities.security_code", normalise="nfkc"),
+        C("fund_code", "string", "相关基金", 2, ref="fund_products.fund_code", normalise="nfkc"),
+        C("content_id", "string", "相关内容", 2, ref="content_items.content_id", normalise="nfkc"),
         C("device", "string", "设备", 2, enum=("ios", "android", "pc", "h5")),
     ),
 )
@@ -259,17 +273,19 @@ APP_EVENTS = Table(
 WECOM_FOLLOWS = Table(
     "wecom_follows", "企业微信客户关系（投顾—客户）", "sor", ("advisor_id", "external_userid"),
     columns=(
-        C("advisor_id", "string", "投顾编号", 2, required=True, ref="advisors.advisor_id"),
+        C("advisor_id", "string", "投顾编号", 2, required=True, ref="advisors.advisor_id",
+          normalise="nfkc"),
         C("external_userid", "string", "外部联系人 ID", 3, pii=True, required=True,
           max_length=64, mask="text"),
-        C("customer_id", "string", "关联客户号（已识别时）", 2, ref="customers.customer_id"),
+        C("customer_id", "string", "关联客户号（已识别时）", 2, ref="customers.customer_id", normalise="nfkc"),
         C("added_at", "timestamp", "添加时间（UTC）", 2, required=True, not_future=True),
         C("state", "string", "渠道参数 State", 2, max_length=64),
         C("status", "string", "关系状态", 2, required=True,
           enum=("active", "deleted_by_customer", "deleted_by_advisor")),
         C("removed_at", "timestamp", "解除时间（UTC）", 2, not_future=True),
         C("unionid", "string", "微信 UnionID", 3, pii=True, max_length=64, mask="text"),
-        C("remark_mobile", "string", "备注手机号", 3, pii=True, check="mobile", mask="mobile"),
+        C("remark_mobile", "string", "备注手机号", 3, pii=True, check="mobile", mask="mobile",
+          normalise="nfkc"),
         C("archive_consent_at", "timestamp", "同意会话存档时间（UTC）", 2, not_future=True),
     ),
 )
@@ -277,11 +293,12 @@ WECOM_FOLLOWS = Table(
 CHAT_MESSAGES = Table(
     "chat_messages", "会话存档消息", "lake", ("msg_id",),
     columns=(
-        C("msg_id", "string", "消息 ID", 2, required=True, max_length=64),
-        C("advisor_id", "string", "投顾编号", 2, required=True, ref="advisors.advisor_id"),
+        C("msg_id", "string", "消息 ID", 2, required=True, max_length=64, normalise="nfkc"),
+        C("advisor_id", "string", "投顾编号", 2, required=True, ref="advisors.advisor_id",
+          normalise="nfkc"),
         C("external_userid", "string", "外部联系人 ID", 3, pii=True, required=True,
           max_length=64, mask="text"),
-        C("customer_id", "string", "客户号（已识别时）", 2, ref="customers.customer_id"),
+        C("customer_id", "string", "客户号（已识别时）", 2, ref="customers.customer_id", normalise="nfkc"),
         C("msg_time", "timestamp", "发送时间（UTC）", 3, required=True, not_future=True),
         C("sender", "string", "发送方", 2, required=True, enum=("customer", "advisor")),
         C("msg_type", "string", "消息类型", 2, required=True,
@@ -293,15 +310,15 @@ CHAT_MESSAGES = Table(
 CONTENT_ITEMS = Table(
     "content_items", "内容（研报 / 投顾观点 / 事件）", "sor", ("content_id",),
     columns=(
-        C("content_id", "string", "内容编号", 1, required=True, max_length=40),
+        C("content_id", "string", "内容编号", 1, required=True, max_length=40, normalise="nfkc"),
         C("content_type", "string", "内容类型", 1, required=True,
           enum=("research_report", "advisor_view", "event", "product_intro")),
         C("title", "string", "标题", 1, required=True, max_length=200),
         C("risk_level", "string", "内容风险等级", 1, required=True, enum=R_LEVELS),
-        C("author_advisor_id", "string", "作者投顾", 1, ref="advisors.advisor_id"),
+        C("author_advisor_id", "string", "作者投顾", 1, ref="advisors.advisor_id", normalise="nfkc"),
         C("published_at", "timestamp", "发布时间（UTC）", 1, required=True, not_future=True),
-        C("security_code", "string", "相关证券", 1, ref="securities.security_code"),
-        C("fund_code", "string", "相关基金", 1, ref="fund_products.fund_code"),
+        C("security_code", "string", "相关证券", 1, ref="securities.security_code", normalise="nfkc"),
+        C("fund_code", "string", "相关基金", 1, ref="fund_products.fund_code", normalise="nfkc"),
         C("url", "string", "链接", 1, max_length=500),
     ),
 )
@@ -309,11 +326,11 @@ CONTENT_ITEMS = Table(
 CAMPAIGNS = Table(
     "campaigns", "营销活动", "sor", ("campaign_id",),
     columns=(
-        C("campaign_id", "string", "活动编号", 1, required=True, max_length=40),
+        C("campaign_id", "string", "活动编号", 1, required=True, max_length=40, normalise="nfkc"),
         C("name", "string", "活动名称", 1, required=True, max_length=100),
         C("channel", "string", "触达渠道", 1, required=True,
           enum=("mass_send", "group", "channel_qr", "sms", "app_push")),
-        C("content_id", "string", "推送内容", 1, ref="content_items.content_id"),
+        C("content_id", "string", "推送内容", 1, ref="content_items.content_id", normalise="nfkc"),
         C("goal", "string", "转化目标", 1,
           enum=("account_opened", "funded", "chinext_opened", "level2", "fund_purchase",
                 "reactivation")),
@@ -326,8 +343,9 @@ CAMPAIGNS = Table(
 CAMPAIGN_TOUCHES = Table(
     "campaign_touches", "活动触达记录", "lake", ("touch_id",),
     columns=(
-        C("touch_id", "string", "触达编号", 2, required=True, max_length=64),
-        C("campaign_id", "string", "活动编号", 2, required=True, ref="campaigns.campaign_id"),
+        C("touch_id", "string", "触达编号", 2, required=True, max_length=64, normalise="nfkc"),
+        C("campaign_id", "string", "活动编号", 2, required=True, ref="campaigns.campaign_id",
+          normalise="nfkc"),
         _customer,
         C("touched_at", "timestamp", "触达时间（UTC）", 2, required=True, not_future=True),
         C("stage", "string", "漏斗阶段", 2, required=True,

@@ -241,9 +241,13 @@ class Ingest:
         checked = check_rows(mapped, contract, opts)
         ref_keys = {}
         with self.c.engine.connect() as conn:
-            for _, ref_table, _ in contract.refs:
-                if ref_table not in ref_keys:
-                    ref_keys[ref_table] = ibis.memtable(repo.keys(conn, tenant, self.contracts[ref_table]))
+            refs = {col.name: ref_table for col, ref_table, _ in contract.refs}
+            for ref_table in dict.fromkeys(refs.values()):
+                # with the columns a row must agree on (a fund account's customer)
+                also = [other for column, other, _ in contract.agrees
+                        if refs[column] == ref_table]
+                ref_keys[ref_table] = ibis.memtable(
+                    repo.keys(conn, tenant, self.contracts[ref_table], also))
             stored_arrow = repo.rows(conn, tenant, contract) if contract.store == "sor" else None
         checked = check_references(checked, contract, ref_keys)
         if contract.store == "sor":

@@ -31,12 +31,15 @@ def _chunks(rows: Sequence[dict[str, Any]], size: int = _CHUNK) -> Iterator[Sequ
         yield rows[i : i + size]
 
 
-def keys(conn: Connection, tenant: str, contract: Table) -> pa.Table:
-    """The stored keys of a one-column-key table, as a table with column ``key``."""
+def keys(conn: Connection, tenant: str, contract: Table, also: Sequence[str] = ()) -> pa.Table:
+    """The stored keys of a one-column-key table, as a table with column ``key``, and the
+    text columns ``also`` beside them."""
     t = CONTRACT_TABLES[contract.name]
     (k,) = contract.key
-    rows = _driver_fetchall(conn, select(t.c[k]).where(t.c.tenant_id == tenant))
-    return pa.table({"key": pa.array([r[0] for r in rows], pa.string())})
+    rows = _driver_fetchall(conn, select(t.c[k], *(t.c[c] for c in also))
+                            .where(t.c.tenant_id == tenant))
+    return pa.table({name: pa.array([r[i] for r in rows], pa.string())
+                     for i, name in enumerate(["key", *also])})
 
 
 def _driver_fetchall(conn: Connection, stmt: Select[Any]) -> list[Sequence[Any]]:
