@@ -4,6 +4,10 @@ An upload is written to ``<workspace>/uploads/<tenant>/<upload_id>/<file>`` as i
 (never held in memory), bounded by ``Settings.max_upload_bytes``; only then is an ingest job
 queued for it (``services/jobs``). A refused upload leaves no file behind.
 
+An upload is personal data with no use once its ingest job has ended (its rows are in the
+system of record and the lake, or refused): the job removes it. One still waiting is found
+and removed by an erasure of a customer it names (``erase_uploads``).
+
 Quarantined rows keep the source row as it came (``raw_json``) so that a data engineer can fix
 it; through the API its values are masked like the customer master: a contract column at
 level ≥ 3 with its own mask, and any column the contract does not know (a source's own
@@ -20,6 +24,9 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from sqlalchemy import and_, func, select
 
 from caifu.adapters.sor.models import ingest_log, ingest_quarantine
@@ -66,6 +73,49 @@ async def save_upload(c: Container, tenant: str, name: str, chunks: AsyncIterato
         shutil.rmtree(folder, ignore_errors=True)
         raise
     return upload_id, size
+
+
+def erase_uploads(c: Container, tenant: str, customer_id: str) -> list[str]:
+    """Remove the tenant's waiting uploads that name the customer (his id as a value or a
+    whole token); returns ``<upload id>/<file>`` of each. A queued job of one fails with
+    "no such file" — the file held a customer who asked to be erased."""
+    folder = uploads_dir(c, tenant)
+    removed = []
+    for file in sorted(folder.glob("*/*")) if folder.is_dir() else []:
+        if file.is_file() and _names(file, customer_id):
+            shutil.rmtree(file.parent, ignore_errors=True)
+            removed.append(f"{file.parent.name}/{file.name}")
+    return removed
+
+
+def _names(path: Path, customer_id: str) -> bool:
+    if path.suffix.lower() == ".parquet":
+        try:
+            return _parquet_names(path, customer_id)
+        except (OSError, pa.ArrowException):
+            pass  # not readable as Parquet: look at its bytes like any other file
+    # ASCII ids read the same in UTF-8 and GBK; read in chunks, an upload can be large
+    token = re.compile(rb"(?<![\w-])" + re.escape(customer_id.encode()) + rb"(?![\w-])")
+    keep = len(customer_id.encode()) + 1
+    tail = b""
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            if token.search(tail + chunk):
+                return True
+            tail = (tail + chunk)[-keep:]
+    return False
+
+
+def _parquet_names(path: Path, customer_id: str) -> bool:
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=1 << 16):
+        for col in batch.columns:
+            if pa.types.is_dictionary(col.type):
+                col = col.dictionary_decode()
+            if (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)
+                    or pa.types.is_integer(col.type)) and \
+                    pc.any(pc.equal(col.cast(pa.string()), customer_id)).as_py():
+                return True
+    return False
 
 
 def batches(c: Container, tenant: str, limit: int) -> list[dict[str, Any]]:
