@@ -389,9 +389,10 @@ def _erase_sor(conn: Connection, tenant: str, customer_id: str,
 
 
 def _erase_lake(c: Container, con: Any, tenant: str, name: str, customer_id: str,
-                clean: bool) -> int:
+                clean: bool) -> int:  # noqa: ARG001
     """His rows out of one lake table (a new version; the caller retires the old files);
-    how many there were. ``clean``: the table may have been rewritten by a crashed run."""
+    how many there were. ``clean`` (a resumed run) needs nothing more here now: the caller
+    puts whatever a crashed run replaced on the retirement ledger either way."""
     t = c.lake_table(con, tenant, name)
     gone = 0 if t is None else int(t.filter(t.customer_id == customer_id).count().execute())
     if gone:
