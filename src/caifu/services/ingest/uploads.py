@@ -33,6 +33,7 @@ from caifu.adapters.sor.models import ingest_log, ingest_quarantine
 from caifu.core.errors import ConfigError, PayloadTooLargeError
 from caifu.core.levels import mask, must_mask
 from caifu.data.contracts import registry
+from caifu.services.compliance import audit
 from caifu.services.container import Container
 from caifu.services.ingest.load import ingest_log as recent_batches
 from caifu.services.platform.jobs import uploads_dir
@@ -132,7 +133,8 @@ def batches(c: Container, tenant: str, limit: int) -> list[dict[str, Any]]:
     return out
 
 
-def _masked_raw(table: str, raw: str | None) -> Any:
+def masked_raw(table: str, raw: str | None) -> Any:
+    """A quarantined raw row as the API and the CLI show it: level-3 values masked."""
     if not raw:
         return raw
     try:
@@ -156,9 +158,12 @@ def _masked_raw(table: str, raw: str | None) -> Any:
     return out
 
 
-def quarantine(c: Container, tenant: str, batch: str | None, limit: int, offset: int
-               ) -> dict[str, Any]:
-    """Quarantined rows of committed batches, newest batch first, masked, a page."""
+def quarantine(c: Container, tenant: str, batch: str | None, limit: int, offset: int,
+               unmask_by: str | None = None, reason: str = "") -> dict[str, Any]:
+    """Quarantined rows of committed batches, newest batch first, masked, a page.
+
+    ``unmask_by`` (an actor, with a ``reason``): the raw rows in clear, once an ``unmask``
+    audit record naming the rows' customers and columns is written."""
     q = ingest_quarantine
     where = [q.c.tenant_id == tenant, ingest_log.c.status == "committed"]
     if batch:
@@ -172,8 +177,31 @@ def quarantine(c: Container, tenant: str, batch: str | None, limit: int, offset:
                             .select_from(joined).where(*where)
                             .order_by(ingest_log.c.started_at.desc(), q.c.row_number)
                             .limit(limit).offset(offset)).all()
+    if unmask_by is not None:  # recorded first: nothing is shown in clear unaudited
+        _audit_unmask(c, tenant, unmask_by, reason, rows)
     items = [{"batch_id": r.batch_id, "row_number": r.row_number, "table": r.table_name,
               "file": Path(r.source_path).name, "line": r.line,
               "reasons": [x for x in re.split(r"[;,\s]+", r.reasons or "") if x],
-              "row": _masked_raw(r.table_name, r.raw_json)} for r in rows]
+              "row": _raw(r.raw_json) if unmask_by is not None
+              else masked_raw(r.table_name, r.raw_json)} for r in rows]
     return {"total": int(total or 0), "limit": limit, "offset": offset, "items": items}
+
+
+def _raw(raw: str | None) -> Any:
+    try:
+        return json.loads(raw) if raw else raw
+    except json.JSONDecodeError:
+        return raw
+
+
+def _audit_unmask(c: Container, tenant: str, actor: str, reason: str, rows: list[Any]) -> None:
+    ids: set[str] = set()
+    fields: set[str] = set()
+    for r in rows:
+        row = _raw(r.raw_json)
+        if isinstance(row, dict):
+            if row.get("customer_id"):
+                ids.add(str(row["customer_id"]))
+            fields.update(row)
+    audit.append(c, tenant, actor, "unmask", customer_ids=sorted(ids), fields=sorted(fields),
+                 reason=reason)
