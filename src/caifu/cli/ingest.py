@@ -26,12 +26,16 @@ def ingest(paths: Annotated[list[Path], typer.Argument(help="Files or folders to
            table: Annotated[str | None, typer.Option(help="Target table for all files")] = None,
            workspace: WorkspaceOpt = None) -> None:
     """Ingest broker export files (CSV UTF-8/GBK, Parquet, JSON Lines)."""
-    from caifu.cli.views.terminal import ingest_with_progress, print_batches
+    from caifu.cli.views.terminal import ingest_with_progress, print_batches, print_outcomes
+    from caifu.services.ingest.load import BatchResult
 
+    outcomes: list[BatchResult] = []
     try:
         results, elapsed = ingest_with_progress(_container(workspace), tenant, paths,
-                                                mapping, table, console)
+                                                mapping, table, console, outcomes)
     except CaifuError as exc:
+        if len(outcomes) > 1:
+            print_outcomes(outcomes, console)
         _fail(exc)
     print_batches(results, elapsed, console)
 
