@@ -251,7 +251,8 @@ class Lake:
 
     def ledger(self, tenant: str, table: str) -> list[dict[str, str]]:
         path = self.path(tenant, table) / RETIRED
-        return json.loads(path.read_text()) if path.is_file() else []  # type: ignore[no-any-return]
+        entries: list[dict[str, str]] = json.loads(path.read_text()) if path.is_file() else []
+        return entries
 
     def _save_ledger(self, tenant: str, table: str, entries: list[dict[str, str]]) -> None:
         path = self.path(tenant, table) / RETIRED

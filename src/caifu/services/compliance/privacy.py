@@ -299,7 +299,7 @@ def retire_files(c: Container, tenant: str, now: dt.datetime | None = None) -> d
     passed, and note on each erasure request whose files are all gone when that was.
     Run by every erasure and by ``caifu privacy retire`` (schedule it daily)."""
     now = now or _now()
-    removed, waiting_for = 0, set()
+    removed, waiting_for = 0, set[str]()
     for name in c.lake.retiring(tenant):
         with c.lock(tenant, name):  # no writer adds to the ledger meanwhile
             done, waiting = c.lake.retire(tenant, name, now)

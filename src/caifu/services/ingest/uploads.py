@@ -20,7 +20,7 @@ import json
 import re
 import shutil
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -194,7 +194,8 @@ def _raw(raw: str | None) -> Any:
         return raw
 
 
-def _audit_unmask(c: Container, tenant: str, actor: str, reason: str, rows: list[Any]) -> None:
+def _audit_unmask(c: Container, tenant: str, actor: str, reason: str,
+                  rows: Sequence[Any]) -> None:
     ids: set[str] = set()
     fields: set[str] = set()
     for r in rows:
