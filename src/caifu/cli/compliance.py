@@ -62,10 +62,28 @@ def privacy_erase(tenant: TenantOpt, customer: CustomerArg, reason: ReasonOpt, a
     if r.kept:
         console.print(_counts("kept (regulated records)", r.kept))
     console.print(r.rule, highlight=False, soft_wrap=True)
+    if r.uploads_removed:
+        console.print(f"uploads removed (they named him): {', '.join(r.uploads_removed)}",
+                      highlight=False)
+    if r.old_files:
+        console.print(f"{r.old_files} replaced lake file(s) stay readable for running readers "
+                      f"and are deleted by the first `caifu privacy retire` (or erasure) from "
+                      f"{r.old_files_removed_by} UTC on", highlight=False, soft_wrap=True)
     if r.deferred:
         console.print(f"[yellow]not finished:[/] {', '.join(r.deferred)} have a batch in "
                       "flight; run the same command again once it has resolved")
         raise typer.Exit(1)
+
+
+@privacy_app.command("retire")
+def privacy_retire(tenant: TenantOpt, workspace: WorkspaceOpt = None) -> None:
+    """Delete the lake files erasures replaced, once no reader can still be reading them
+    (24 h after the erasure). Schedule it daily; each erasure runs it too."""
+    from caifu.services.compliance import privacy
+
+    done = privacy.retire_files(_container(workspace), tenant)
+    console.print(f"{done['removed']:,} old lake file(s) deleted, {done['waiting']:,} not yet "
+                  "due")
 
 
 def _date(value: str | None) -> dt.date | None:

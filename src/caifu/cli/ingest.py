@@ -15,6 +15,7 @@ from caifu.cli.common import (
     app,
     console,
 )
+from caifu.core.errors import CaifuError
 
 
 @app.command()
@@ -24,10 +25,17 @@ def ingest(paths: Annotated[list[Path], typer.Argument(help="Files or folders to
            table: Annotated[str | None, typer.Option(help="Target table for all files")] = None,
            workspace: WorkspaceOpt = None) -> None:
     """Ingest broker export files (CSV UTF-8/GBK, Parquet, JSON Lines)."""
-    from caifu.cli.views.terminal import ingest_with_progress, print_batches
+    from caifu.cli.views.terminal import ingest_with_progress, print_batches, print_outcomes
+    from caifu.services.ingest.load import BatchResult
 
-    results, elapsed = ingest_with_progress(_container(workspace), tenant, paths,
-                                            mapping, table, console)
+    outcomes: list[BatchResult] = []
+    try:
+        results, elapsed = ingest_with_progress(_container(workspace), tenant, paths,
+                                                mapping, table, console, outcomes)
+    except CaifuError:
+        if len(outcomes) > 1:  # which files landed, which failed, which were not tried
+            print_outcomes(outcomes, console)
+        raise
     print_batches(results, elapsed, console)
 
 
@@ -49,19 +57,34 @@ def ingest_log(tenant: TenantOpt, limit: int = 30, workspace: WorkspaceOpt = Non
 @app.command()
 def quarantine(tenant: TenantOpt,
                batch: Annotated[str | None, typer.Option(help="Batch id or its first characters (see ingest-log)")] = None,
-               limit: int = 50, workspace: WorkspaceOpt = None) -> None:
-    """Show quarantined rows with their reasons and the raw row."""
-    from caifu.services.ingest.load import quarantined_rows
+               limit: int = 50,
+               unmask: Annotated[bool, typer.Option(
+                   help="Show level-3 values in clear; needs --reason, written to the audit log")] = False,
+               reason: Annotated[str, typer.Option(help="Why the raw rows are needed (audited)")] = "",
+               actor: Annotated[str | None, typer.Option(
+                   help="Who reads them [default: the OS user]")] = None,
+               workspace: WorkspaceOpt = None) -> None:
+    """Show quarantined rows with their reasons and the raw row (personal data masked unless
+    --unmask, as in the API)."""
+    import getpass
+    import json
 
-    rows = quarantined_rows(_container(workspace), tenant, batch, limit)
+    from caifu.services.ingest.uploads import quarantine as read_quarantine
+
+    page = read_quarantine(_container(workspace), tenant, batch, limit, 0,
+                           unmask_by=(actor or getpass.getuser()) if unmask else None,
+                           reason=reason)
     t = RichTable("batch", "table", "file", "row", "reasons", "raw",
                   title=f"quarantine — {tenant} (newest batches first)")
-    for r in rows:
-        t.add_row(r["batch_id"][:12], r["table_name"], Path(r["source_path"]).name,
-                  str(r["row_number"]), r["reasons"], r["raw_json"][:120])
+    t.columns[-1].overflow = "fold"
+    for r in page["items"]:
+        raw = r["row"] if isinstance(r["row"], str | None) else json.dumps(r["row"],
+                                                                           ensure_ascii=False)
+        t.add_row(r["batch_id"][:12], r["table"], r["file"], str(r["row_number"]),
+                  ";".join(r["reasons"]), raw or "")
     console.print(t)
-
-
+    if page["total"] > len(page["items"]):
+        console.print(f"{len(page['items'])} of {page['total']:,} rows shown (--limit)")
 
 
 # --- real-time events ---------------------------------------------------------------------------

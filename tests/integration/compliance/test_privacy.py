@@ -138,6 +138,13 @@ def _give_everything(c: Container, cid: str) -> None:
         c.lake.write_snapshot(T, table, rows, day.isoformat(), {"caifu.as_of": day.isoformat()})
 
 
+def _retire(c: Container, r: privacy.ErasureResult) -> None:
+    """Run the retirement at the time the erasure said its old lake files are due."""
+    assert r.old_files > 0 and r.old_files_removed_by is not None
+    due = dt.datetime.fromisoformat(r.old_files_removed_by)
+    assert privacy.retire_files(c, T, now=due)["removed"] >= r.old_files
+
+
 def _holds(c: Container, table: str, cid: str) -> bool:
     """Whether any file of the lake table — data, checkpoint or log — still has the id."""
     root = c.lake.path(T, table)
@@ -223,6 +230,9 @@ def test_erasure_with_accounts_is_storage_only(ws: Container) -> None:
         assert _sor_count(ws, table, cid) == 0, table
     assert r.deleted["sor.profile_serving"] == serving_before == 1
     assert r.deleted["sor.event_inbox"] == 1 and r.deleted["sor.ingest_quarantine"] == 1
+    # the replaced files wait for readers that listed them before the erasure
+    assert any(_holds(ws, table, cid) for table in erased)
+    _retire(ws, r)
     for table in erased:
         assert r.deleted[f"lake.{table}"] == before[table], table
         assert _lake(ws, table, cid).num_rows == 0
@@ -285,6 +295,7 @@ def test_erasure_past_retention_deletes_everything(ws: Container) -> None:
     with ws.engine.connect() as conn:
         tables = privacy.sor_customer_tables(conn)
     assert {tb for tb in tables if _sor_count(ws, tb, cid)} == {"dsr_requests"}
+    _retire(ws, r)
     for table in privacy.lake_customer_tables(ws, T, with_data=False):
         assert _lake(ws, table, cid).num_rows == 0, table
         assert not _holds(ws, table, cid), f"{table} still holds {cid} in a file"
@@ -341,6 +352,7 @@ def test_a_crashed_erasure_completes_when_run_again(ws: Container,
     r = privacy.erase_customer(ws, T, cid, "comp.li", "完成中断的删除", today=TODAY)
     assert r.resumed and r.request_id == pending.request_id and r.outcome == "storage_only"
     assert r.deleted["lake.chat_messages"] == chats and r.deleted["lake.tag_snapshots"] == tags
+    _retire(ws, r)
     assert not _holds(ws, "tag_snapshots", cid) and not _holds(ws, "chat_messages", cid)
     with ws.engine.connect() as conn:
         assert conn.execute(select(dsr_requests.c.completed_at).where(

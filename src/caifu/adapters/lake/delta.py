@@ -8,6 +8,7 @@ commit happened. Readers get the current file list (``file_uris``) to hand to Du
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +27,10 @@ from caifu.data.contracts import Table
 from caifu.data.contracts.arrow import contract_schema
 
 BATCH_KEY = "caifu.batch_id"
+RETIRED = "_caifu_retired.json"
+# How long a file a new version no longer refers to stays readable: longer than any reader
+# (a build, an export, an API query) keeps a file list. Regulators are told this bound.
+RETIRE_AFTER = dt.timedelta(hours=24)
 LINEAGE_COLUMN = "_batch_id"
 
 
@@ -49,8 +54,9 @@ def _conform(data: pa.RecordBatchReader | pa.Table, schema: pa.Schema) -> pa.Rec
 class Lake:
     """The lake under ``root``: ``root/<tenant>/<table>`` is a Delta table."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, retire_after: dt.timedelta = RETIRE_AFTER) -> None:
         self.root = root
+        self.retire_after = retire_after
 
     def path(self, tenant: str, table: str) -> Path:
         return self.root / check_tenant_id(tenant) / table
@@ -217,11 +223,18 @@ class Lake:
                 found.append(path.name)
         return found
 
+    def retiring(self, tenant: str) -> list[str]:
+        """The tenant's tables with files waiting on the retirement ledger."""
+        folder = self.path(tenant, "_").parent
+        return sorted(p.parent.name for p in folder.glob(f"*/{RETIRED}"))
+
     def erase_rows(self, tenant: str, table: str, column: str, value: str,
                    rewrite: bool = True) -> None:
-        """Remove the rows where ``column = value`` and vacuum the files that held them
-        (``rewrite=False``: vacuum only, to finish an interrupted erasure).
+        """Remove the rows where ``column = value`` in a new version.
 
+        The files that held them are not deleted here: a reader that took the file list
+        before this commit may still be reading them. The caller puts them on the
+        retirement ledger (``mark_unreferenced``); ``retire`` deletes them later.
         An overwrite with a predicate, not ``DeltaTable.delete``: deltalake ≥ 1.4 writes a
         delete's files with ``string_view`` columns, which PyArrow cannot filter
         (delta-io/delta-rs#4579), and the services read lake tables with PyArrow too.
@@ -231,8 +244,73 @@ class Lake:
             quoted = value.replace("'", "''")
             write_deltalake(path, pa.schema(DeltaTable(path).schema().to_arrow()).empty_table(),
                             mode="overwrite", predicate=f"{column} = '{quoted}'")
-        DeltaTable(path).vacuum(retention_hours=0, dry_run=False,
-                                enforce_retention_duration=False)
+
+    # --- retiring files no version refers to any more ---------------------------------------
+    # The ledger lives beside the table (a name starting with "_" is no data file to Delta):
+    # [{"path": relative file, "since": ISO UTC time, "request": who retired it}]
+
+    def ledger(self, tenant: str, table: str) -> list[dict[str, str]]:
+        path = self.path(tenant, table) / RETIRED
+        entries: list[dict[str, str]] = json.loads(path.read_text()) if path.is_file() else []
+        return entries
+
+    def _save_ledger(self, tenant: str, table: str, entries: list[dict[str, str]]) -> None:
+        path = self.path(tenant, table) / RETIRED
+        if not entries:
+            path.unlink(missing_ok=True)
+            return
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(entries, indent=0))
+        tmp.replace(path)
+
+    def _current(self, tenant: str, table: str) -> set[str]:
+        """The current version's data files, relative to the table's folder."""
+        root = self.path(tenant, table).resolve()
+        return {Path(f.removeprefix("file://")).resolve().relative_to(root).as_posix()
+                for f in self.files(tenant, table)}
+
+    def _unreferenced(self, tenant: str, table: str) -> list[str]:
+        root = self.path(tenant, table)
+        current = self._current(tenant, table)
+        return sorted(rel for f in root.rglob("*.parquet")
+                      if not (rel := f.relative_to(root).as_posix()).startswith("_delta_log/")
+                      and rel not in current)
+
+    def mark_unreferenced(self, tenant: str, table: str, request: str = "",
+                          now: dt.datetime | None = None) -> int:
+        """Put every data file the current version no longer refers to on the ledger (files
+        a crashed writer left included); returns how many were new to it. Call with the
+        table's writer lock held."""
+        entries = self.ledger(tenant, table)
+        known = {e["path"] for e in entries}
+        since = (now or _utcnow()).isoformat()
+        new = [{"path": p, "since": since, "request": request}
+               for p in self._unreferenced(tenant, table) if p not in known]
+        self._save_ledger(tenant, table, entries + new)
+        return len(new)
+
+    def retire(self, tenant: str, table: str, now: dt.datetime | None = None
+               ) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+        """Delete the ledger's files retired at least ``retire_after`` ago — every reader
+        that began before they were retired has finished by then. Returns (deleted, still
+        waiting). Call with the table's writer lock held."""
+        now = now or _utcnow()
+        current = self._current(tenant, table)
+        root = self.path(tenant, table)
+        done, waiting = [], []
+        for e in self.ledger(tenant, table):
+            if e["path"] in current:  # referenced again (never expected): not ours to delete
+                continue
+            if dt.datetime.fromisoformat(e["since"]) + self.retire_after > now:
+                waiting.append(e)
+                continue
+            file = root / e["path"]
+            file.unlink(missing_ok=True)
+            if file.parent != root and not any(file.parent.iterdir()):
+                file.parent.rmdir()  # an ingest batch's folder
+            done.append(e)
+        self._save_ledger(tenant, table, waiting)
+        return done, waiting
 
     def drop_history(self, tenant: str, table: str) -> None:
         """Checkpoint and drop the older commits: their file statistics (minima and maxima
@@ -243,6 +321,11 @@ class Lake:
         dt_.create_checkpoint()
         dt_.cleanup_metadata()
         dt_.alter.set_table_properties({"delta.logRetentionDuration": keep})
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
 
 def _file_stats(meta: pq.FileMetaData, schema: pa.Schema) -> dict[str, Any]:
     """Delta file statistics from a Parquet footer: rows, null counts, exact minima/maxima.

@@ -23,6 +23,9 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA busy_timeout=30000")
+    # An erased customer's rows must not live on in free pages: SQLite overwrites deleted
+    # content with zeros. Set here because the library's compiled-in default varies.
+    cur.execute("PRAGMA secure_delete=ON")
     cur.close()
 
 

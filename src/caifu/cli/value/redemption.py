@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -127,10 +126,16 @@ def redemption(tenant: TenantOpt, start: FromOpt = None, end: ToOpt = None,
                       f"for {p.end}")
     if export is not None:
         rows = (written if written is not None else task_table(result, top, p.end)).to_pylist()
-        cols = ("task_id", "customer_id", "advisor_id", "rank", "score", "reason_codes",
+        n = export_tasks(rows, export)
+        console.print(f"{n} tasks written to {export}")
+
+
+TASK_COLUMNS = ("task_id", "customer_id", "advisor_id", "rank", "score", "reason_codes",
                 "reasons")
-        with export.open("w", encoding="utf-8-sig", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=cols, extrasaction="ignore")
-            w.writeheader()
-            w.writerows(rows)
-        console.print(f"{len(rows)} tasks written to {export}")
+
+
+def export_tasks(rows: list[dict[str, Any]], path: Path) -> int:
+    """The advisor tasks as CSV for a spreadsheet (formula-like text neutralised)."""
+    from caifu.adapters.csv_export import write_rows
+
+    return write_rows(path, TASK_COLUMNS, rows)

@@ -27,13 +27,28 @@ if TYPE_CHECKING:
 
 
 def ingest_with_progress(c: Container, tenant: str, paths: list[Path], mapping: Path | None,
-                         table: str | None, console: Console) -> tuple[list[BatchResult], float]:
+                         table: str | None, console: Console,
+                         outcomes: list[BatchResult] | None = None
+                         ) -> tuple[list[BatchResult], float]:
     service = Ingest(c)
     total = len(service.plan(paths, mapping, table))
     t0 = time.perf_counter()
     with _ingest_bar(console, total) as on_phase:
-        results = service.ingest(tenant, paths, mapping=mapping, table=table, progress=on_phase)
+        results = service.ingest(tenant, paths, mapping=mapping, table=table, progress=on_phase,
+                                 outcomes=outcomes)
     return results, time.perf_counter() - t0
+
+
+def print_outcomes(outcomes: list[BatchResult], console: Console) -> None:
+    """Per file, after a failed run: what landed, what failed and why, what was not tried."""
+    t = Table("file", "table", "outcome", title="ingest stopped: per file")
+    t.columns[2].overflow = "fold"
+    for r in outcomes:
+        what = {"loaded": f"[green]loaded[/] {r.loaded:,} rows ({r.quarantined:,} quarantined)",
+                "failed": f"[red]failed[/]: {r.error}",
+                "skipped": "[yellow]skipped[/]: not attempted"}[r.status]
+        t.add_row(r.path.name, r.table, what)
+    console.print(t)
 
 
 @contextmanager
@@ -46,6 +61,8 @@ def _ingest_bar(console: Console, total: int) -> Iterator[Callable[[str, str], N
         def on_phase(name: str, phase: str) -> None:
             if phase == "done":
                 bar.advance(task)
+            if phase.startswith("waiting"):  # a line of its own: the bar may sit a while
+                bar.console.print(f"{name}: {phase}", highlight=False)
             bar.update(task, description=f"{name}: {phase}")
 
         yield on_phase

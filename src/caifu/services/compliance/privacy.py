@@ -11,8 +11,12 @@ a customer with an account, suitability assessment, trades, positions, cash flow
 transactions whose account is open or closed ≤ 20 years ago becomes **storage only** — those
 records stay, he joins ``restricted_customers`` (hidden from all but compliance, skipped by
 builds), everything else goes. Otherwise he is **deleted** everywhere. ``dsr_requests`` and the
-append-only audit log stay. Lake rows are vacuumed and the Delta log cut back to a checkpoint,
-so neither data files nor old commits' column statistics keep his values.
+append-only audit log stay. Uploads still waiting for their ingest job that name him are
+removed. Lake rows go in a new Delta version and the log is cut back to a checkpoint, so old
+commits' column statistics keep nothing of him; the data files the new version replaced stay
+readable for readers that took their file list earlier and are deleted by the first
+``retire_files`` at least ``Lake.retire_after`` (24 h) later — the request records when they
+are due and when they were gone (``details.retirement``).
 
 Each step is idempotent and the decision is stored before the first deletion: a crashed
 erasure is completed by running the same request again — it resumes the unfinished request
@@ -39,6 +43,7 @@ from caifu.core.errors import ConfigError, NotFoundError
 from caifu.pipelines.profile import ProfileInputs
 from caifu.services.compliance import audit
 from caifu.services.container import Container
+from caifu.services.ingest.uploads import erase_uploads
 from caifu.services.platform.workspace import get_tenant
 
 RETENTION_YEARS = 20
@@ -64,6 +69,9 @@ class ErasureResult:
     kept: dict[str, int]  # regulated rows kept (storage only)
     resumed: bool = False
     deferred: list[str] = dataclasses.field(default_factory=list)
+    uploads_removed: list[str] = dataclasses.field(default_factory=list)
+    old_files: int = 0  # lake files that held his rows, still there for running readers
+    old_files_removed_by: str | None = None  # UTC: the first retirement from then removes them
 
 
 # --- where a customer's data lives -----------------------------------------------------------
@@ -215,6 +223,7 @@ def erase_customer(c: Container, tenant: str, customer_id: str, actor: str, reas
     get_tenant(c, tenant)
     _need_reason(reason)
     today = today or dt.date.today()
+    retire_files(c, tenant)  # earlier erasures' files whose readers are done
     with c.engine.connect() as conn:
         pending = conn.execute(select(dsr_requests).where(
             dsr_requests.c.tenant_id == tenant, dsr_requests.c.customer_id == customer_id,
@@ -241,6 +250,9 @@ def erase_customer(c: Container, tenant: str, customer_id: str, actor: str, reas
                     request_id=request_id, legal_basis=LEGAL_BASIS))
             counts = _erase_sor(conn, tenant, customer_id, storage_only)
             details = _add_counts(conn, tenant, request_id, counts)
+        removed = erase_uploads(c, tenant, customer_id)
+        details["uploads_removed"] = sorted({*details.get("uploads_removed", []), *removed})
+        _finish(c, tenant, request_id, details, complete=False)  # stored: the lake steps reread
         deferred = []
         with c.scratch(f"dsr-{request_id}") as scratch:
             con = c.duckdb(scratch)
@@ -250,6 +262,7 @@ def erase_customer(c: Container, tenant: str, customer_id: str, actor: str, reas
                     continue
                 with c.lock(tenant, name):  # the lock the table's writers take
                     gone = _erase_lake(c, con, tenant, name, customer_id, clean=resumed)
+                    c.lake.mark_unreferenced(tenant, name, request_id)
                     with c.engine.begin() as conn:
                         details = _add_counts(conn, tenant, request_id, {f"lake.{name}": gone})
                         stuck = bool(gone or resumed) and _in_flight(conn, tenant, name)
@@ -259,9 +272,49 @@ def erase_customer(c: Container, tenant: str, customer_id: str, actor: str, reas
                         c.lake.drop_history(tenant, name)
             con.disconnect()
     details["deferred"] = deferred
+    details["retirement"] = _retirement(c, tenant, request_id)
     _finish(c, tenant, request_id, details, complete=not deferred)
     return ErasureResult(request_id, customer_id, details["outcome"], details["rule"],
-                         details["deleted"], details["kept"], resumed, deferred)
+                         details["deleted"], details["kept"], resumed, deferred,
+                         details["uploads_removed"], details["retirement"]["files"],
+                         details["retirement"]["due_at"])
+
+
+def _retirement(c: Container, tenant: str, request_id: str) -> dict[str, Any]:
+    """The request's lake files waiting for retirement: how many, and when they are due."""
+    since = [dt.datetime.fromisoformat(e["since"]) for name in c.lake.retiring(tenant)
+             for e in c.lake.ledger(tenant, name) if e["request"] == request_id]
+    if not since:
+        return {"files": 0, "due_at": None, "removed_at": c.clock.now().isoformat()}
+    return {"files": len(since), "due_at": (max(since) + c.lake.retire_after).isoformat(),
+            "removed_at": None}
+
+
+def retire_files(c: Container, tenant: str, now: dt.datetime | None = None) -> dict[str, int]:
+    """Delete the lake files erasures (and rewrites) replaced once ``Lake.retire_after`` has
+    passed, and note on each erasure request whose files are all gone when that was.
+    Run by every erasure and by ``caifu privacy retire`` (schedule it daily)."""
+    now = now or c.clock.now()
+    removed, waiting_for = 0, set[str]()
+    for name in c.lake.retiring(tenant):
+        with c.lock(tenant, name):  # no writer adds to the ledger meanwhile
+            done, waiting = c.lake.retire(tenant, name, now)
+        removed += len(done)
+        waiting_for.update(e["request"] for e in waiting)
+    waiting_n = sum(len(c.lake.ledger(tenant, n)) for n in c.lake.retiring(tenant))
+    with c.engine.begin() as conn:
+        for r in conn.execute(select(dsr_requests.c.request_id, dsr_requests.c.details_json)
+                              .where(dsr_requests.c.tenant_id == tenant,
+                                     dsr_requests.c.kind == "erasure")).all():
+            details = json.loads(r.details_json)
+            step = details.get("retirement")
+            if step and step["removed_at"] is None and r.request_id not in waiting_for:
+                step["removed_at"] = now.isoformat()
+                conn.execute(sql_update(dsr_requests).where(
+                    dsr_requests.c.tenant_id == tenant,
+                    dsr_requests.c.request_id == r.request_id).values(
+                    details_json=json.dumps(details, ensure_ascii=False)))
+    return {"removed": removed, "waiting": waiting_n}
 
 
 def _decide(c: Container, tenant: str, customer_id: str, today: dt.date) -> dict[str, Any]:
@@ -332,12 +385,14 @@ def _erase_sor(conn: Connection, tenant: str, customer_id: str,
 
 
 def _erase_lake(c: Container, con: Any, tenant: str, name: str, customer_id: str,
-                clean: bool) -> int:
-    """His rows out of one lake table, files vacuumed; how many there were."""
+                clean: bool) -> int:  # noqa: ARG001
+    """His rows out of one lake table (a new version; the caller retires the old files);
+    how many there were. ``clean`` (a resumed run) needs nothing more here now: the caller
+    puts whatever a crashed run replaced on the retirement ledger either way."""
     t = c.lake_table(con, tenant, name)
     gone = 0 if t is None else int(t.filter(t.customer_id == customer_id).count().execute())
-    if gone or clean:
-        c.lake.erase_rows(tenant, name, "customer_id", customer_id, rewrite=bool(gone))
+    if gone:
+        c.lake.erase_rows(tenant, name, "customer_id", customer_id)
     return gone
 
 

@@ -11,14 +11,22 @@ adds nothing twice (natural keys). A batch lands whole or not at all:
   the batch id in the Delta history (committed → keep, absent → drop its quarantine), and
   until then the quarantine listing shows only committed batches.
 
-Writers to one (tenant, table) are serialised with a file lock in the workspace. Each batch
-works in its own scratch folder (``tmp/<batch>``), removed when it ends.
+Writers to one (tenant, table) are serialised with a file lock in the workspace (one per
+table: ingests of other tables go on; one that must wait says for which batch). Each batch
+works in its own scratch folder (``tmp/ingest-<tenant>.<table>-<batch>``), removed when it
+ends. A process killed mid-batch (SIGKILL, power loss) leaves that folder, its uncommitted
+Parquet files and a ``committing`` log row: whoever next holds the table's lock — the next
+ingest of the table, or any ingest of the tenant finding the lock free — marks the batch
+failed ("interrupted", loaded 0) and removes its files.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import hashlib
+import json
+import os
 import shutil
 import time
 import uuid
@@ -34,9 +42,11 @@ import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
 import yaml
+from sqlalchemy import update
 
 from caifu.adapters.lake.delta import LINEAGE_COLUMN
 from caifu.adapters.sor import repo, store
+from caifu.adapters.sor.models import ingest_log as ingest_log_t
 from caifu.adapters.sources.files import MAPPED, RAW, RawSource, RejectedRecord, load_source
 from caifu.core.errors import ConfigError, UnreadableSourceError
 from caifu.data.contracts import Registry, Table, registry
@@ -76,6 +86,8 @@ class BatchResult:
     reasons: dict[str, int] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     sha256: str = ""
+    status: str = "loaded"  # loaded | failed (error says why) | skipped (not attempted)
+    error: str = ""
 
     @property
     def loaded(self) -> int:
@@ -156,20 +168,43 @@ class Ingest:
         return plan
 
     def ingest(self, tenant: str, paths: Sequence[Path], *, mapping: Path | None = None,
-               table: str | None = None, progress: Progress | None = None) -> list[BatchResult]:
-        """Ingest files in dependency order; ``progress(file, phase)`` ends with "done"."""
+               table: str | None = None, progress: Progress | None = None,
+               outcomes: list[BatchResult] | None = None) -> list[BatchResult]:
+        """Ingest files in dependency order; ``progress(file, phase)`` ends with "done".
+
+        The first file that fails stops the run and its error is raised; ``outcomes``, when
+        given, then holds every planned file: loaded, failed (``error``) or skipped.
+        """
         get_tenant(self.c, tenant)
         plan = self.plan(paths, mapping, table)
-        self.settle(tenant)
-        return [self.ingest_file(tenant, f, spec, contract, progress)
-                for f, spec, contract in plan]
+        self.settle(tenant, wait=False)
+        outcomes = [] if outcomes is None else outcomes
+        results: list[BatchResult] = []
+        failure: BaseException | None = None
+        for f, spec, contract in plan:
+            if failure is not None:
+                outcomes.append(BatchResult("", f, contract.name, status="skipped",
+                                            error="not attempted: an earlier file failed"))
+                continue
+            try:
+                results.append(self.ingest_file(tenant, f, spec, contract, progress))
+                outcomes.append(results[-1])
+            except Exception as exc:
+                failure = exc
+                outcomes.append(BatchResult("", f, contract.name, status="failed",
+                                            error=str(exc)))
+        if failure is not None:
+            raise failure
+        return results
 
-    def settle(self, tenant: str) -> None:
-        """Settle batches of ``tenant`` left 'committing' by a killed process, in every table."""
+    def settle(self, tenant: str, wait: bool = True) -> None:
+        """Settle batches of ``tenant`` a killed process left in any lake table (``wait``
+        False: only tables no live writer holds — that writer settles its own)."""
         for contract in self.contracts:
             if contract.store == "lake":
-                with self.c.lock(tenant, contract.name):
-                    self._settle_pending(tenant, contract)
+                with writer_lock(self.c, tenant, contract.name, wait=wait) as held:
+                    if held:
+                        self._settle_pending(tenant, contract)
 
     # -- one batch -------------------------------------------------------------------
     def ingest_file(self, tenant: str, path: Path, spec: SourceSpec, contract: Table,
@@ -177,11 +212,16 @@ class Ingest:
         tz = ZoneInfo(get_tenant(self.c, tenant).timezone)
         result = BatchResult(uuid.uuid4().hex, path, contract.name)
         step = _Stopwatch(result.timings, path.name, progress)
-        with self.c.lock(tenant, contract.name), self.c.scratch(result.batch_id) as scratch:
+        def waiting(why: str) -> None:
+            if progress:
+                progress(path.name, why)
+
+        with writer_lock(self.c, tenant, contract.name, result.batch_id, waiting), \
+                self.c.scratch(_scratch(tenant, contract.name, result.batch_id)) as scratch:
             with step("checksum"):
                 result.sha256, size = file_digest(path)
                 before = _stamp(path)
-            self._settle_pending(tenant, contract)
+            self._settle_pending(tenant, contract, keep=result.batch_id)
             con = self.c.duckdb(scratch)
             try:
                 with step("read"):
@@ -354,23 +394,82 @@ class Ingest:
                 shutil.rmtree(folder, ignore_errors=True)
             # Settle now rather than on the next ingest; a SIGKILL never reaches here and is
             # settled by _settle_pending instead.
-            self._settle_pending(tenant, contract)
+            self._settle_pending(tenant, contract, keep=result.batch_id)
             raise
         with self.c.engine.begin() as conn:
             repo.finish_log(conn, tenant, result.batch_id, status="committed",
                             counts=_counts(result), reasons=result.reasons, timings=result.timings,
                             now=self.c.clock.now())
 
-    def _settle_pending(self, tenant: str, contract: Table) -> None:
+    def _settle_pending(self, tenant: str, contract: Table, keep: str = "") -> None:
+        """With the table's lock held: what earlier, dead writers of it left — scratch
+        folders, and batches still 'committing' (kept if their commit happened, else
+        failed with their Parquet files removed). ``keep``: the caller's own batch."""
+        for folder in (self.c.root / "tmp").glob(f"{_scratch(tenant, contract.name, '')}*"):
+            if folder.name != _scratch(tenant, contract.name, keep):
+                shutil.rmtree(folder, ignore_errors=True)
         with self.c.engine.begin() as conn:
-            pending = repo.pending_batches(conn, tenant, contract.name)
+            pending = [b for b in repo.pending_batches(conn, tenant, contract.name) if b != keep]
             if not pending:
                 return
             committed = self.c.lake.committed_batches(tenant, contract.name)
             for batch_id in pending:
                 repo.resolve_pending(conn, tenant, batch_id, batch_id in committed,
                                      now=self.c.clock.now())
+                if batch_id not in committed:  # nothing landed: say so, and drop its files
+                    conn.execute(update(ingest_log_t).where(
+                        ingest_log_t.c.tenant_id == tenant, ingest_log_t.c.batch_id == batch_id
+                    ).values(loaded=0, inserted=0, updated=0, quarantined=0, duplicates=0,
+                             error="interrupted: the process ended before the lake commit "
+                                   "(killed or failed); nothing landed, ingest the file again"))
+                    shutil.rmtree(self.c.lake.path(tenant, contract.name) / f"batch-{batch_id}",
+                                  ignore_errors=True)
 
+
+
+def _scratch(tenant: str, table: str, batch_id: str) -> str:
+    return f"ingest-{tenant}.{table}-{batch_id}"
+
+
+@contextmanager
+def writer_lock(c: Container, tenant: str, table: str, batch_id: str = "",
+                on_wait: Callable[[str], None] | None = None, wait: bool = True
+                ) -> Iterator[bool]:
+    """The (tenant, table) writers' lock — the file ``Container.lock`` takes too; yields
+    whether it is held (always, when ``wait``). A writer that must wait is told for what
+    (``on_wait``): the holder notes its batch and start beside the lock."""
+    folder = c.root / "locks"
+    folder.mkdir(exist_ok=True)
+    holder = folder / f"{tenant}.{table}.holder"
+    with (folder / f"{tenant}.{table}.lock").open("a") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if not wait:
+                yield False
+                return
+            if on_wait is not None:
+                on_wait(_holder_text(holder, table))
+            fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            if batch_id:
+                holder.write_text(json.dumps({"batch_id": batch_id, "pid": os.getpid(),
+                                              "started_at": dt.datetime.now(dt.UTC).isoformat(
+                                                  timespec="seconds")}))
+            yield True
+        finally:
+            if batch_id:
+                holder.unlink(missing_ok=True)
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _holder_text(holder: Path, table: str) -> str:
+    try:
+        h = json.loads(holder.read_text())
+        return (f"waiting for the {table} ingest of batch {h['batch_id'][:12]} started "
+                f"{h['started_at']} (pid {h['pid']})")
+    except (OSError, ValueError, KeyError):
+        return f"waiting for another writer of {table} (an ingest, an erasure or a job)"
 
 
 def _maybe_not_inserts(checked: ir.Table, key: list[str], marks: list[ir.Table]) -> ir.Table:

@@ -19,6 +19,7 @@ import datetime as dt
 import json
 import logging
 import re
+import shutil
 import threading
 import uuid
 from collections.abc import Callable
@@ -67,8 +68,11 @@ def plain(value: Any, rows: int = 200) -> Any:
 def _ingest(c: Container, tenant: str, params: dict[str, Any]) -> dict[str, Any]:
     from caifu.services.ingest.load import Ingest
 
-    path = uploads_dir(c, tenant) / params["upload_id"] / params["file"]
-    results = Ingest(c).ingest(tenant, [path], table=params.get("table"))
+    folder = uploads_dir(c, tenant) / params["upload_id"]
+    try:
+        results = Ingest(c).ingest(tenant, [folder / params["file"]], table=params.get("table"))
+    finally:  # its rows are stored or refused now: personal data no erasure would reach
+        shutil.rmtree(folder, ignore_errors=True)
     return {"batches": [{"batch_id": r.batch_id, "table": r.table, "file": r.path.name,
                          "rows_in": r.rows_in, "inserted": r.inserted, "updated": r.updated,
                          "quarantined": r.quarantined, "duplicates": r.duplicates,

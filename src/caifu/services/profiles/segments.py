@@ -14,10 +14,10 @@ from pathlib import Path
 
 import ibis
 import pyarrow as pa
-import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from ibis.common.exceptions import IbisError
 
+from caifu.adapters.csv_export import write_table
 from caifu.adapters.engines.session import EngineSession
 from caifu.adapters.sor.repos import profiles as repo
 from caifu.core import expressions as ex
@@ -151,8 +151,8 @@ def export(members: pa.Table, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     if suffix == ".parquet":
         pq.write_table(members, path)
-    elif suffix == ".csv":
-        pacsv.write_csv(members, path)
+    elif suffix == ".csv":  # a spreadsheet opens it: formula-like text is neutralised
+        write_table(members, path)
     else:
         raise ConfigError(f"{path}: export to .csv or .parquet")
     return path
