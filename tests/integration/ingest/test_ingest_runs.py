@@ -50,7 +50,7 @@ def test_a_failed_file_says_what_landed_and_what_was_skipped(ws: Container,
 
     res = CliRunner(env={"COLUMNS": "200"}).invoke(
         app, ["ingest", "-t", T, "-w", str(ws.root), *map(str, files)])
-    assert res.exit_code == 2
+    assert res.exit_code == 3  # a file refused whole (core/errors: SourceError)
     out = res.output
     assert "branches.csv" in out and "loaded" in out  # duplicates now, but it landed
     assert "advisors.csv" in out and "failed" in out
