@@ -77,3 +77,15 @@ def test_demo_data_never_deletes_real_exports(tmp_path: Path) -> None:
     result = runner.invoke(app, ["demo-data", "--customers", "100", "--out", str(exports)])
     assert result.exit_code == 2 and "no demo wrote" in result.output
     assert (exports / "khzl_20251031.csv").read_bytes() == "客户号\n1\n".encode("gbk")
+
+
+def test_init_refuses_another_workspaces_database_unless_told(tmp_path: Path) -> None:
+    first = tmp_path / "a"
+    _ok("init", str(first))
+    _ok("tenant", "create", "acme", "-w", str(first))
+    url = f"sqlite:///{(first / 'sor.db').resolve()}"
+    refused = runner.invoke(app, ["init", str(tmp_path / "b"), "--sor-url", url])
+    assert refused.exit_code == 2
+    assert "inside the workspace at" in refused.output and "--share-database" in refused.output
+    assert "ready" in _ok("init", str(tmp_path / "b"), "--sor-url", url, "--share-database")
+    assert "acme" in _ok("tenant", "list", "-w", str(tmp_path / "b"))
