@@ -42,7 +42,7 @@ def demo(customers: int = 100_000, seed: int = 7,
     from caifu.cli.views.terminal import run_demo, serve_demo
 
     try:
-        run_demo(workspace, Settings(), customers, seed, console)
+        run_demo(workspace, Settings(), customers, seed, console, port)
         if serve:
             serve_demo(workspace, Settings(), port, console)
     except CaifuError as exc:
