@@ -40,8 +40,8 @@ __all__ = [
     "BgNbdFit", "BgNbdParams", "ClvConvergenceError", "ClvError", "ClvInputError",
     "CustomerSummary", "FitReport", "GammaGammaFit", "GammaGammaParams",
     "bgnbd_log_likelihood", "conditional_expected_average_profit", "customer_lifetime_value",
-    "expected_purchases", "fit_bgnbd", "fit_gamma_gamma", "gamma_gamma_log_likelihood",
-    "probability_alive", "summary_from_transactions",
+    "expected_active_months", "expected_purchases", "fit_bgnbd", "fit_gamma_gamma", "gamma_gamma_log_likelihood",
+    "probability_alive", "summary_from_transactions", "survival_if_alive",
 ]
 
 DAYS_PER_MONTH = 365.25 / 12
@@ -469,6 +469,64 @@ def conditional_expected_average_profit(params: GammaGammaParams, frequency: Any
     return np.where(x > 0, (g + x * m) * p / (p * x + q - 1.0), p * g / (q - 1.0))
 
 
+def _units_per_month(time_unit: str | None, periods_per_month: float | None) -> float:
+    if periods_per_month is not None:
+        if not np.isfinite(periods_per_month) or periods_per_month <= 0:
+            raise ClvInputError(f"periods_per_month must be positive, not {periods_per_month}")
+        return float(periods_per_month)
+    if time_unit is None:
+        # a silent default once scored a day-unit summary as weeks: 5.6x too low
+        raise ClvInputError("say which time_unit ('day' or 'week') recency, T and the BG/NBD "
+                            "fit are in, or pass the CustomerSummary itself")
+    return DAYS_PER_MONTH / _days_per_unit(time_unit)
+
+
+def survival_if_alive(params: BgNbdParams, t: Any, frequency: Any, T: Any) -> np.ndarray:
+    """P(still active at T + t | active at T, x, T).
+
+    Alive at T, a customer's rate and drop-out chance are Gamma(r+x, alpha+T) and
+    Beta(a, b+x), independent (the alive branch of eq. 6 factorises), and each future
+    transaction ends the relationship with chance p: survival is E[exp(-lambda p t)] =
+    2F1(r+x, a; a+b+x; -u), u = t/(alpha+T) — taken in Pfaff's form
+    (1+u)^-a 2F1(a, a+b-r; a+b+x; u/(1+u)), whose argument stays in [0, 1).
+    """
+    x = np.asarray(frequency, dtype=np.float64)
+    u = np.asarray(t, dtype=np.float64) / (params.alpha + np.asarray(T, dtype=np.float64))
+    p = params
+    with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+        s = (1.0 + u) ** -p.a * hyp2f1(p.a, p.a + p.b - p.r, p.a + p.b + x, u / (1.0 + u))
+    return np.asarray(np.clip(np.nan_to_num(s, nan=0.0), 0.0, 1.0))
+
+
+def expected_active_months(
+    bgnbd: BgNbdParams, frequency: Any, recency: Any, T: Any,
+    *, months: int = 12, monthly_discount_rate: float = 0.01,
+    time_unit: TimeUnit | None = None, periods_per_month: float | None = None,
+) -> np.ndarray:
+    """Discounted months the customer is expected to stay active over the next ``months``:
+    sum over m of P(active at the end of month m) / (1 + rate)^m.
+
+    What a run-rate cost (a retention budget per customer-month) costs over the horizon is
+    the monthly rate times this: the same months and discounting as
+    :func:`customer_lifetime_value`, so a cost and a value compare on one horizon.
+    """
+    if months < 1 or not np.isfinite(monthly_discount_rate) or monthly_discount_rate <= -1:
+        raise ClvInputError("months must be >= 1 and monthly_discount_rate > -1")
+    k = _units_per_month(time_unit, periods_per_month)
+    x, t_x, age = check_summary(frequency, recency, T, allow_empty=True)
+    xf = x.astype(np.float64)
+    alive = expit(-_log_odds_dead(bgnbd, xf, t_x, age))
+
+    def discounted_survival(xs: np.ndarray, _t: np.ndarray, ag: np.ndarray) -> np.ndarray:
+        total = np.zeros(xs.shape)
+        for month in range(1, months + 1):
+            total += (survival_if_alive(bgnbd, month * k, xs, ag)
+                      / (1.0 + monthly_discount_rate) ** month)
+        return total
+
+    return np.asarray(alive * _by_x_and_age(discounted_survival, xf, np.zeros(xf.shape), age))
+
+
 def customer_lifetime_value(
     bgnbd: BgNbdParams, gamma_gamma: GammaGammaParams,
     frequency: Any, recency: Any = None, T: Any = None, monetary_value: Any = None,
@@ -498,16 +556,7 @@ def customer_lifetime_value(
                             "monetary_value")
     if months < 1 or not np.isfinite(monthly_discount_rate) or monthly_discount_rate <= -1:
         raise ClvInputError("months must be >= 1 and monthly_discount_rate > -1")
-    if periods_per_month is not None:
-        if not np.isfinite(periods_per_month) or periods_per_month <= 0:
-            raise ClvInputError(f"periods_per_month must be positive, not {periods_per_month}")
-        k = float(periods_per_month)
-    elif time_unit is None:
-        # a silent default once scored a day-unit summary as weeks: 5.6x too low
-        raise ClvInputError("say which time_unit ('day' or 'week') recency, T and the BG/NBD "
-                            "fit are in, or pass the CustomerSummary itself")
-    else:
-        k = DAYS_PER_MONTH / _days_per_unit(time_unit)
+    k = _units_per_month(time_unit, periods_per_month)
     x, t_x, age = check_summary(frequency, recency, T, allow_empty=True)
     profit = conditional_expected_average_profit(gamma_gamma, x, monetary_value)
     xf = x.astype(np.float64)

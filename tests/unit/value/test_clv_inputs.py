@@ -224,3 +224,37 @@ def test_a_fit_on_two_customers_is_refused() -> None:
     fit = fit_bgnbd([0, 1, 2, 5], [0.0, 10.0, 20.0, 28.0], [30.0, 30.0, 30.0, 30.0],
                     weights=[40, 20, 10, 5])
     assert fit.report.n_customers == 4 and fit.report.converged
+
+
+# --- survival ahead: what a run-rate cost costs over a horizon --------------------------------
+
+
+@pytest.mark.parametrize(("x", "T", "t"), [(0, 100.0, 365.0), (5, 300.0, 3650.0),
+                                           (80, 700.0, 1000.0), (3, 50.0, 30.0)])
+def test_survival_if_alive_is_the_posterior_expectation(x: int, T: float, t: float) -> None:
+    """Alive at T: lambda ~ Gamma(r+x, alpha+T), p ~ Beta(a, b+x); survival E[exp(-lambda p t)]
+    by simulation, against the closed form."""
+    from caifu.analytics.clv import survival_if_alive
+
+    p = BgNbdParams(0.55, 10.4, 0.122, 18.1)
+    rng = np.random.default_rng(1)
+    lam = rng.gamma(p.r + x, 1 / (p.alpha + T), 400_000)
+    drop = rng.beta(p.a, p.b + x, 400_000)
+    simulated = np.exp(-lam * drop * t)
+    closed = float(survival_if_alive(p, t, x, T))
+    assert closed == pytest.approx(simulated.mean(), abs=4 * simulated.std() / 630)
+    assert 0 < closed < 1
+
+
+def test_expected_active_months_in_days_and_weeks(two_units) -> None:  # type: ignore[no-untyped-def]
+    from caifu.analytics.clv import expected_active_months, probability_alive
+
+    (sd, bgd, _), (sw, bgw, _) = two_units
+    days = expected_active_months(bgd, sd.frequency, sd.recency, sd.T, months=60,
+                                  time_unit="day")
+    weeks = expected_active_months(bgw, sw.frequency, sw.recency, sw.T, months=60,
+                                   time_unit="week")
+    np.testing.assert_allclose(days, weeks, rtol=1e-4)
+    annuity = sum(1.01 ** -m for m in range(1, 61))
+    alive = probability_alive(bgd, sd.frequency, sd.recency, sd.T)
+    assert np.all(days <= alive * annuity + 1e-9) and np.all(days > 0)

@@ -77,11 +77,22 @@ def print_value(r: CustomerValueResult, by: str, out: Console, limit: int = 40) 
                                                        "p90", "p99", "max")),
                          f"{d['negative_share']:.1%}")
     out.print(dist)
+    views = RichTable("view", "CLV horizon", "CLV", "acquisition", "retention", "efficiency",
+                      "eff. < 0", title="lifetime view (the default, below) and payback view "
+                      "(yuan; retention at the window's run rate over the months expected "
+                      "active)")
+    for v in r.views:
+        t = v.totals
+        views.add_row(v.name, f"{v.months} months", _yuan(t["clv"]),
+                      _yuan(t["acquisition_cost"]), _yuan(t["retention_cost"]),
+                      _yuan(t["efficiency"]), f"{t['negative_share']:.1%}")
+    out.print(views)
     t = r.totals
-    out.print(f"total: CLV {_yuan(t['clv'])} − acquisition {_yuan(t['acquisition_cost'])} − "
-              f"retention {_yuan(t['retention_cost'])} = efficiency {_yuan(t['efficiency'])} "
-              f"yuan; revenue of the last {r.config.retention.window_months} months "
-              f"{_yuan(t['revenue_window'])}", soft_wrap=True, highlight=False)
+    out.print(f"total (lifetime view): CLV {_yuan(t['clv'])} − acquisition "
+              f"{_yuan(t['acquisition_cost'])} − retention {_yuan(t['retention_cost'])} = "
+              f"efficiency {_yuan(t['efficiency'])} yuan; revenue of the last "
+              f"{r.config.retention.window_months} months {_yuan(t['revenue_window'])}",
+              soft_wrap=True, highlight=False)
 
     rows = r.rollups[by].to_pylist()
     if by == "cohort":  # the newest cohorts are the ones still being decided
