@@ -26,14 +26,17 @@ def _trade(day: dt.date) -> dict[str, object]:
 def test_the_sidebar_customer_has_holdings_and_recent_trades(sqlite_workspace: Container) -> None:
     c = sqlite_workspace
     now = dt.datetime(2026, 10, 1)
-    # by contact id, wm01 comes first — the one the demo used to print — with an empty card
+    # cards as services/profiles/cards.py writes them (docs/customer-cards.md); by contact id
+    # wm01 comes first — the one the demo used to print — with an empty card
     cards = {
-        "C01": {},  # nothing to show
+        "C01": {"stocks": {"positions": []}, "funds": None, "recent_trades": []},  # empty
         "C02": {"recent_trades": [_trade(dt.date(2026, 10, 20))]},  # trades, no holdings
-        "C03": {"stock_positions": [STOCK], "recent_trades": [_trade(dt.date(2025, 3, 2))]},
-        "C04": {"fund_positions": [FUND], "stock_positions": [STOCK],
+        "C03": {"stocks": {"positions": [STOCK]}, "funds": None,
+                "recent_trades": [_trade(dt.date(2025, 3, 2))]},
+        "C04": {"funds": {"positions": [FUND]}, "stocks": {"positions": []},
                 "recent_trades": [_trade(dt.date(2026, 10, 28)), _trade(dt.date(2026, 9, 1))]},
-        "C05": {"stock_positions": [STOCK], "recent_trades": [_trade(dt.date(2026, 10, 29))]},
+        "C05": {"stocks": {"positions": [STOCK]},
+                "recent_trades": [_trade(dt.date(2026, 10, 29))]},
     }
     with c.engine.begin() as conn:
         conn.execute(insert(CONTRACT_TABLES["advisors"]), [

@@ -322,7 +322,7 @@ def sidebar_target(c: Container, tenant: str) -> dict[str, str]:
 def _card_rank(card_json: str, as_of: dt.date) -> int:
     """3: holdings and a recent trade; 2: holdings and a trade; 1: either; 0: neither."""
     card = json.loads(card_json)
-    holdings = bool(card.get("stock_positions") or card.get("fund_positions"))
+    holdings = any((card.get(kind) or {}).get("positions") for kind in ("stocks", "funds"))
     trades = card.get("recent_trades") or []
     if not (holdings or trades):
         return 0
