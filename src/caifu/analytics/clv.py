@@ -27,11 +27,11 @@ from scipy.optimize import minimize
 from scipy.special import digamma, expit, gammaln, hyp2f1
 
 from caifu.analytics.clv_data import (
-    DAYS_PER_UNIT,
     ClvError,
     ClvInputError,
     CustomerSummary,
     TimeUnit,
+    _days_per_unit,
     check_summary,
     summary_from_transactions,
 )
@@ -40,11 +40,16 @@ __all__ = [
     "BgNbdFit", "BgNbdParams", "ClvConvergenceError", "ClvError", "ClvInputError",
     "CustomerSummary", "FitReport", "GammaGammaFit", "GammaGammaParams",
     "bgnbd_log_likelihood", "conditional_expected_average_profit", "customer_lifetime_value",
-    "expected_purchases", "fit_bgnbd", "fit_gamma_gamma", "gamma_gamma_log_likelihood",
-    "probability_alive", "summary_from_transactions",
+    "expected_active_months", "expected_purchases", "fit_bgnbd", "fit_gamma_gamma", "gamma_gamma_log_likelihood",
+    "probability_alive", "summary_from_transactions", "survival_if_alive",
 ]
 
 DAYS_PER_MONTH = 365.25 / 12
+# Below these a fit is refused: with 4 (BG/NBD) or 3 (Gamma-Gamma) parameters and a handful
+# of customers the likelihood is flat along whole directions, and the optimiser stops at
+# arbitrary values that still pass the gradient test (two customers "converged" at r = 2e6).
+MIN_CUSTOMERS = 30
+MIN_REPEAT_CUSTOMERS = 10
 LOG_BOUND = 30.0  # parameters live in [e^-30, e^30]; an estimate at the edge is not a maximum
 
 
@@ -247,6 +252,7 @@ def fit_bgnbd(
     x, t_x, age, w = _prepare(frequency, recency, T, weights)
     if not np.any(w[x > 0] > 0):
         raise ClvInputError("no customer has a repeat transaction: BG/NBD cannot be fitted")
+    _enough("BG/NBD", float(w.sum()), float(w[x > 0].sum()), MIN_CUSTOMERS)
     stats = _bgnbd_stats(x.astype(np.float64), t_x, age, w)
     mean_t = _dot(w, age) / float(w.sum()) or 1.0
     start = initial or BgNbdParams(1.0, mean_t, 1.0, 1.0)
@@ -258,6 +264,17 @@ def fit_bgnbd(
     if raise_on_failure and not report.converged:
         raise ClvConvergenceError("BG/NBD", report, params)
     return BgNbdFit(params, report)
+
+
+def _enough(model: str, customers: float, repeaters: float, min_customers: int) -> None:
+    if customers >= min_customers and repeaters >= MIN_REPEAT_CUSTOMERS:
+        return
+    need = f"at least {min_customers} customers, " if min_customers else ""
+    raise ClvInputError(
+        f"{model} needs {need}at least {MIN_REPEAT_CUSTOMERS} customers with repeat "
+        f"transactions; {customers:g} given, {repeaters:g} with repeat transactions. With "
+        "fewer the parameters are not identified and the fit stops at arbitrary values: fit "
+        "the whole customer base, then score the few")
 
 
 def _maximise(
@@ -431,6 +448,7 @@ def fit_gamma_gamma(frequency: Any, monetary_value: Any, *, weights: Any = None,
                     max_iterations: int = 1000) -> GammaGammaFit:
     """Maximum-likelihood Gamma-Gamma parameters from customers with x > 0 (others ignored)."""
     x, m, w = _gg_inputs(frequency, monetary_value, weights)
+    _enough("Gamma-Gamma", float(w.sum()), float(w.sum()), 0)
     start = initial or GammaGammaParams(1.0, 1.0, _dot(w, m) / float(w.sum()))
     theta, report = _maximise(lambda th: _gg_ll_grad(th, x, m, w),
                               np.array([start.p, start.q, start.gamma]), float(w.sum()),
@@ -453,21 +471,94 @@ def conditional_expected_average_profit(params: GammaGammaParams, frequency: Any
     return np.where(x > 0, (g + x * m) * p / (p * x + q - 1.0), p * g / (q - 1.0))
 
 
+def _units_per_month(time_unit: str | None, periods_per_month: float | None) -> float:
+    if periods_per_month is not None:
+        if not np.isfinite(periods_per_month) or periods_per_month <= 0:
+            raise ClvInputError(f"periods_per_month must be positive, not {periods_per_month}")
+        return float(periods_per_month)
+    if time_unit is None:
+        # a silent default once scored a day-unit summary as weeks: 5.6x too low
+        raise ClvInputError("say which time_unit ('day' or 'week') recency, T and the BG/NBD "
+                            "fit are in, or pass the CustomerSummary itself")
+    return DAYS_PER_MONTH / _days_per_unit(time_unit)
+
+
+def survival_if_alive(params: BgNbdParams, t: Any, frequency: Any, T: Any) -> np.ndarray:
+    """P(still active at T + t | active at T, x, T).
+
+    Alive at T, a customer's rate and drop-out chance are Gamma(r+x, alpha+T) and
+    Beta(a, b+x), independent (the alive branch of eq. 6 factorises), and each future
+    transaction ends the relationship with chance p: survival is E[exp(-lambda p t)] =
+    2F1(r+x, a; a+b+x; -u), u = t/(alpha+T) — taken in Pfaff's form
+    (1+u)^-a 2F1(a, a+b-r; a+b+x; u/(1+u)), whose argument stays in [0, 1).
+    """
+    x = np.asarray(frequency, dtype=np.float64)
+    u = np.asarray(t, dtype=np.float64) / (params.alpha + np.asarray(T, dtype=np.float64))
+    p = params
+    with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+        s = (1.0 + u) ** -p.a * hyp2f1(p.a, p.a + p.b - p.r, p.a + p.b + x, u / (1.0 + u))
+    return np.asarray(np.clip(np.nan_to_num(s, nan=0.0), 0.0, 1.0))
+
+
+def expected_active_months(
+    bgnbd: BgNbdParams, frequency: Any, recency: Any, T: Any,
+    *, months: int = 12, monthly_discount_rate: float = 0.01,
+    time_unit: TimeUnit | None = None, periods_per_month: float | None = None,
+) -> np.ndarray:
+    """Discounted months the customer is expected to stay active over the next ``months``:
+    sum over m of P(active at the end of month m) / (1 + rate)^m.
+
+    What a run-rate cost (a retention budget per customer-month) costs over the horizon is
+    the monthly rate times this: the same months and discounting as
+    :func:`customer_lifetime_value`, so a cost and a value compare on one horizon.
+    """
+    if months < 1 or not np.isfinite(monthly_discount_rate) or monthly_discount_rate <= -1:
+        raise ClvInputError("months must be >= 1 and monthly_discount_rate > -1")
+    k = _units_per_month(time_unit, periods_per_month)
+    x, t_x, age = check_summary(frequency, recency, T, allow_empty=True)
+    xf = x.astype(np.float64)
+    alive = expit(-_log_odds_dead(bgnbd, xf, t_x, age))
+
+    def discounted_survival(xs: np.ndarray, _t: np.ndarray, ag: np.ndarray) -> np.ndarray:
+        total = np.zeros(xs.shape)
+        for month in range(1, months + 1):
+            total += (survival_if_alive(bgnbd, month * k, xs, ag)
+                      / (1.0 + monthly_discount_rate) ** month)
+        return total
+
+    return np.asarray(alive * _by_x_and_age(discounted_survival, xf, np.zeros(xf.shape), age))
+
+
 def customer_lifetime_value(
     bgnbd: BgNbdParams, gamma_gamma: GammaGammaParams,
-    frequency: Any, recency: Any, T: Any, monetary_value: Any,
-    *, months: int = 12, monthly_discount_rate: float = 0.01, time_unit: TimeUnit = "week",
+    frequency: Any, recency: Any = None, T: Any = None, monetary_value: Any = None,
+    *, months: int = 12, monthly_discount_rate: float = 0.01, time_unit: TimeUnit | None = None,
     periods_per_month: float | None = None,
 ) -> np.ndarray:
     """Discounted expected profit over the next ``months``: sum over m = 1..months of
     E[profit per transaction] x E[transactions in month m] / (1 + rate)^m.
 
-    Month m's transactions are E[Y(m k)] - E[Y((m-1) k)] with k model time units per month
-    (``periods_per_month``, default 365.25/12 days in the ``time_unit``).
+    Pass a :class:`CustomerSummary` as ``frequency`` (it carries its time unit), or the four
+    arrays and the ``time_unit`` they are measured in — the parameters must be fitted in the
+    same unit. Month m's transactions are E[Y(m k)] - E[Y((m-1) k)] with k model time units
+    per month (``periods_per_month``, default 365.25/12 days in the time unit).
     """
+    if isinstance(frequency, CustomerSummary):
+        summary = frequency
+        if time_unit is not None and time_unit != summary.time_unit:
+            raise ClvInputError(f"the summary is in {summary.time_unit}s, not {time_unit}s; "
+                                "leave time_unit out to use the summary's")
+        if summary.monetary_value is None:
+            raise ClvInputError("the summary has no monetary_value: summarise with an amount")
+        time_unit = summary.time_unit
+        frequency, recency, T = summary.frequency, summary.recency, summary.T
+        monetary_value = summary.monetary_value
+    elif recency is None or T is None or monetary_value is None:
+        raise ClvInputError("pass a CustomerSummary, or frequency, recency, T and "
+                            "monetary_value")
     if months < 1 or not np.isfinite(monthly_discount_rate) or monthly_discount_rate <= -1:
         raise ClvInputError("months must be >= 1 and monthly_discount_rate > -1")
-    k = periods_per_month or DAYS_PER_MONTH / DAYS_PER_UNIT[time_unit]
+    k = _units_per_month(time_unit, periods_per_month)
     x, t_x, age = check_summary(frequency, recency, T, allow_empty=True)
     profit = conditional_expected_average_profit(gamma_gamma, x, monetary_value)
     xf = x.astype(np.float64)

@@ -140,8 +140,8 @@ def check_summary(
 def summary_from_transactions(
     transactions: pa.Table | Mapping[str, Any],
     *,
-    calibration_end: dt.date | str | np.datetime64,
-    holdout_end: dt.date | str | np.datetime64 | None = None,
+    calibration_end: dt.date | str | int | np.datetime64,
+    holdout_end: dt.date | str | int | np.datetime64 | None = None,
     time_unit: TimeUnit = "week",
     customer: str = "customer_id",
     date: str = "date",
@@ -149,9 +149,11 @@ def summary_from_transactions(
 ) -> CustomerSummary:
     """Summarise a transaction log (one row per customer event) for the CLV models.
 
-    ``transactions`` is an Arrow table or a mapping of equal-length arrays. Dates may be
-    dates or timestamps; a time-zone-aware Arrow timestamp is converted to its local date, a
-    naive one is truncated to its date (convert UTC to the tenant's zone first). Amounts must
+    ``transactions`` is an Arrow table, a pandas DataFrame or a mapping of equal-length
+    arrays. Dates may be dates, timestamps, ISO strings or yyyymmdd strings or integers (other
+    numbers are refused as ambiguous); a zone-aware timestamp (Arrow, pandas or datetime)
+    counts on its own local date, a naive one is truncated to its date (convert UTC to the
+    tenant's zone first). Customer ids may not be missing (None, NaN, pd.NA). Amounts must
     be finite and non-negative. Every date must be on or before ``holdout_end`` (or
     ``calibration_end`` without a holdout): filter the log to the observation window first.
     """
@@ -160,7 +162,7 @@ def summary_from_transactions(
     for name in (customer, date) + ((amount,) if amount else ()):
         if name not in names:
             raise ClvInputError(f"transaction log has no column {name!r}; it has {names}")
-    ids = _not_null(transactions[customer], customer)
+    ids = _not_null(transactions[customer], customer, ids=True)
     days = _to_days(transactions[date], date)
     if days.size == 0:
         raise ClvInputError("the transaction log is empty")
@@ -240,13 +242,48 @@ def _numpy(values: Any) -> np.ndarray:
     return np.asarray(values)
 
 
-def _not_null(values: Any, name: str) -> np.ndarray:
-    if isinstance(values, pa.ChunkedArray | pa.Array) and values.null_count:
-        raise ClvInputError(f"{name} has {values.null_count} missing values")
+def _not_null(values: Any, name: str, *, ids: bool = False) -> np.ndarray:
+    """The values as numpy, or a ClvInputError naming the rows that are missing.
+
+    For ``ids`` NaN counts as missing too: pandas stores a missing numeric id as NaN (or
+    pd.NA), and np.unique would merge every such row into one made-up customer. (A NaN
+    amount is left to the finiteness check, which says so.)
+    """
     out = _numpy(values)
-    if out.dtype == object and any(v is None for v in out):
-        raise ClvInputError(f"{name} has missing values")
+    if isinstance(values, pa.ChunkedArray | pa.Array):
+        missing = pc.is_null(values, nan_is_null=ids)
+        bad = np.asarray(missing.to_numpy(zero_copy_only=False), dtype=bool)
+    elif ids:
+        bad = _missing_mask(out)
+    else:
+        bad = (np.fromiter((v is None for v in out), bool, len(out)) if out.dtype == object
+               else np.zeros(out.shape, dtype=bool))
+    if bad.any():
+        rows = np.flatnonzero(bad)
+        shown = ", ".join(str(i) for i in rows[:10]) + (", …" if len(rows) > 10 else "")
+        why = (" (rows without a customer would be summarised as one made-up customer; drop "
+               "or fix them first)" if ids else "")
+        raise ClvInputError(f"{name} has missing values in {len(rows)} rows: {shown}{why}")
     return out
+
+
+def _is_missing(value: Any) -> bool:
+    if value is None:
+        return True
+    try:
+        return bool(value != value)  # NaN and NaT are not equal to themselves
+    except (TypeError, ValueError):
+        return True  # pd.NA: its comparisons are themselves missing
+
+
+def _missing_mask(values: np.ndarray) -> np.ndarray:
+    if values.dtype.kind == "f":
+        return np.asarray(np.isnan(values), dtype=bool)
+    if values.dtype.kind in "mM":
+        return np.asarray(np.isnat(values), dtype=bool)
+    if values.dtype == object:
+        return np.fromiter((_is_missing(v) for v in values), bool, len(values))
+    return np.zeros(values.shape, dtype=bool)
 
 
 def _finite_float(values: np.ndarray, name: str) -> np.ndarray:
@@ -266,7 +303,15 @@ def _refuse(bad: np.ndarray, what: str, values: np.ndarray) -> None:
 
 
 def _to_days(values: Any, name: str) -> np.ndarray:
-    """Days since 1970-01-01 (int64) of dates or timestamps."""
+    """Days since 1970-01-01 (int64) of dates, timestamps, ISO strings or yyyymmdd numbers.
+
+    A zone-aware timestamp counts on its own local calendar day (a trade at 00:30 in Shanghai
+    is that day's, not the previous UTC day's). Numbers are read only as yyyymmdd (CDNOW's
+    raw log and many broker exports write dates so); any other number is refused rather than
+    taken as a day count or a year.
+    """
+    if getattr(getattr(values, "dtype", None), "tz", None) is not None:
+        values = pa.array(values)  # a zoned pandas column: Arrow keeps its zone
     if isinstance(values, pa.ChunkedArray | pa.Array):
         if values.null_count:
             raise ClvInputError(f"{name} has {values.null_count} missing values")
@@ -274,23 +319,104 @@ def _to_days(values: Any, name: str) -> np.ndarray:
             values = pc.local_timestamp(values)  # the customer's calendar day, not UTC's
         if pa.types.is_timestamp(values.type) or pa.types.is_date64(values.type):
             values = pc.cast(pc.floor_temporal(values, unit="day"), pa.date32())
-        if not pa.types.is_date32(values.type):
+        if pa.types.is_date32(values.type):
+            return np.asarray(values.cast(pa.int32()).to_numpy(zero_copy_only=False), np.int64)
+        if not (pa.types.is_integer(values.type) or pa.types.is_floating(values.type)
+                or pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
             raise ClvInputError(f"{name} must be a date or timestamp column, not {values.type}")
-        return np.asarray(values.cast(pa.int32()).to_numpy(zero_copy_only=False), np.int64)
+        values = values.to_numpy(zero_copy_only=False)
     array = np.asarray(values)
-    if array.dtype.kind != "M":
+    if array.dtype.kind == "M":
+        if np.isnat(array).any():
+            raise ClvInputError(f"{name} has missing dates")
+        return array.astype("datetime64[D]").astype(np.int64)
+    if array.dtype.kind in "iuf":
+        if _missing_mask(array).any():
+            raise ClvInputError(f"{name} has missing dates")
+        return _yyyymmdd(array, array, name)
+    if array.dtype == object:
+        if _missing_mask(array).any():
+            raise ClvInputError(f"{name} has missing dates")
+        array = np.array([_plain_date(v) for v in array], dtype=object)
+        if all(isinstance(v, dt.date) for v in array):
+            return np.array(array, dtype="datetime64[D]").astype(np.int64)
+        array = np.array([v.isoformat() if isinstance(v, dt.date) else str(v) for v in array])
+    if array.dtype.kind not in "US":
+        raise ClvInputError(f"{name} is not a date column (dtype {array.dtype})")
+    text = np.char.strip(array.astype(str))
+    compact = np.char.isdigit(text) & (np.char.str_len(text) == 8)
+    days = np.zeros(len(text), dtype=np.int64)
+    if compact.any():
+        days[compact] = _yyyymmdd(text[compact].astype(np.int64), array, name,
+                                  np.flatnonzero(compact))
+    if (~compact).any():
         try:
-            array = array.astype("datetime64[D]")
+            days[~compact] = text[~compact].astype("datetime64[D]").astype(np.int64)
         except (TypeError, ValueError):
             raise ClvInputError(f"{name} is not a date column (dtype {array.dtype})") from None
-    if np.isnat(array).any():
-        raise ClvInputError(f"{name} has missing dates")
-    return array.astype("datetime64[D]").astype(np.int64)
+    return days
 
 
-def _as_day(value: dt.date | str | np.datetime64, name: str) -> int:
+def _plain_date(value: Any) -> Any:
+    """A datetime's own local calendar date (a zoned one's included); other values as is."""
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, np.datetime64):
+        return value.astype("datetime64[D]").astype(dt.date)
+    if isinstance(value, int | np.integer | float | np.floating) and not isinstance(value, bool):
+        return str(int(value)) if float(value).is_integer() else str(value)
+    return value
+
+
+YYYYMMDD_RANGE = (10000101, 99991231)
+
+
+def _show(value: Any) -> str:
+    """repr of a value as the user wrote it: 19970132, not np.int64(19970132)."""
+    return repr(value.item() if isinstance(value, np.generic) else value)
+
+
+def _yyyymmdd(numbers: np.ndarray, originals: np.ndarray, name: str,
+              rows: np.ndarray | None = None) -> np.ndarray:
+    """Days since 1970-01-01 of yyyymmdd numbers; an error names the first bad row."""
+    rows = np.arange(len(numbers)) if rows is None else rows
+    v = np.asarray(numbers, dtype=np.float64)
+    eight = (v == np.round(v)) & (v >= YYYYMMDD_RANGE[0]) & (v <= YYYYMMDD_RANGE[1])
+    if not eight.all():
+        i = int(np.flatnonzero(~eight)[0])
+        raise ClvInputError(
+            f"{name} holds numbers that are not yyyymmdd dates (first: row {rows[i]}, value "
+            f"{_show(originals[rows[i]])}); numeric dates are ambiguous (days since 1970? a year?), "
+            "so pass dates, timestamps, ISO strings or yyyymmdd numbers")
+    n = v.astype(np.int64)
+    year, month, day = n // 10000, n // 100 % 100, n % 100
+    first = ((year - 1970) * 12 + np.clip(month, 1, 12) - 1).astype("datetime64[M]")
+    days = first.astype("datetime64[D]") + (day - 1).astype("timedelta64[D]")
+    bad = ((month < 1) | (month > 12) | (day < 1)
+           | (days.astype("datetime64[M]") != first))  # day 31 of a 30-day month
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ClvInputError(f"{name} is not a yyyymmdd date in {int(bad.sum())} rows (first: "
+                            f"row {rows[i]}, value {_show(originals[rows[i]])})")
+    return np.asarray(days, dtype="datetime64[D]").astype(np.int64)
+
+
+def _as_day(value: Any, name: str) -> int:
+    """One date given as a date, a datetime (its local day), ISO text or yyyymmdd."""
+    if isinstance(value, dt.datetime):
+        value = value.date()
+    text = str(value).strip() if isinstance(value, str | int | np.integer) else ""
+    if text.isdigit() and len(text) == 8 and not isinstance(value, bool):
+        try:
+            return int(_yyyymmdd(np.array([int(text)]), np.array([value], dtype=object),
+                                 name)[0])
+        except ClvInputError:
+            raise ClvInputError(f"{name} is not a date: {value!r}") from None
+    if isinstance(value, int | np.integer | float) or text.isdigit():
+        raise ClvInputError(f"{name} is not a date: {value!r} (give a date, ISO text or "
+                            "yyyymmdd)")
     try:
-        return int(np.datetime64(value, "D").astype(np.int64))  # type: ignore[call-overload]
+        return int(np.datetime64(value, "D").astype(np.int64))
     except (TypeError, ValueError):
         raise ClvInputError(f"{name} is not a date: {value!r}") from None
 

@@ -52,8 +52,14 @@ def _money(fen: np.ndarray) -> pa.Array:
 
 
 def customer_value_table(as_of: dt.date, base: pa.Table, costs: pa.Table, est: ClvEstimate,
-                         unit_days: int) -> pa.Table:
-    """One row per customer of ``base`` (in customer order) — ``CUSTOMER_VALUE_SCHEMA``."""
+                         unit_days: int, window_months: int | None = None) -> pa.Table:
+    """One row per customer of ``base`` (in customer order) — ``CUSTOMER_VALUE_SCHEMA``.
+
+    With ``window_months`` and the estimate's ``active_months``, the retention window's
+    costs are a run rate charged for the months each customer is expected to stay active
+    over the CLV's horizon (discounted alike; 0 for a closed account): a ten-year CLV is not
+    set against one year's retention. Otherwise they stand as the window's costs.
+    """
     base = base.sort_by("customer_id")
     costs = costs.sort_by("customer_id")
     ids = base["customer_id"].to_pylist()
@@ -66,9 +72,14 @@ def customer_value_table(as_of: dt.date, base: pa.Table, costs: pa.Table, est: C
     expected = np.where(closed, 0.0, est.expected_transactions)
     value = np.where(closed, 0.0, est.clv)
 
+    scale = np.ones(n)
+    if window_months is not None and est.active_months is not None:
+        scale = np.where(closed, 0.0, np.asarray(est.active_months) / window_months)
     fen = {name: _fen(costs[name].to_numpy(zero_copy_only=False)) for name in (
-        "acquisition_channel_cost", "acquisition_campaign_cost", "retention_touch_cost",
-        "retention_campaign_cost", "retention_service_cost", "revenue_past")}
+        "acquisition_channel_cost", "acquisition_campaign_cost", "revenue_past")}
+    fen.update({name: _fen(np.asarray(costs[name].to_numpy(zero_copy_only=False), np.float64)
+                           * scale) for name in (
+        "retention_touch_cost", "retention_campaign_cost", "retention_service_cost")})
     clv_fen = _fen(value)
     acquisition = fen["acquisition_channel_cost"] + fen["acquisition_campaign_cost"]
     retention = (fen["retention_touch_cost"] + fen["retention_campaign_cost"]

@@ -6,7 +6,8 @@ docs/customer-value.md explains the definitions to operations; in short, as of a
   trades (fee less the estimated exchange/regulatory fees, transfer fee and stamp duty, times
   the commission share) and fund subscriptions/purchases (fee times the distributor's share).
 - **CLV** (``estimate_clv``): BG/NBD + Gamma-Gamma (``analytics.clv``) fitted on every customer
-  opened by T, calibration end T, discounted over the horizon. A customer's clock starts at
+  opened by T, calibration end T, discounted over the horizon — the lifetime view (ten years
+  by default) and the payback view (the next year). A customer's clock starts at
   account opening (or the start of the history, for older accounts): opening is the
   acquisition, as the first purchase is in the literature, so a customer who never traded is
   still forecast — by the model, not by a guess. Accounts closed by T are worth 0.
@@ -16,7 +17,8 @@ docs/customer-value.md explains the definitions to operations; in short, as of a
   by several is attributed to the first conversion only, so the costs add up to the spend.
 - **Retention cost**: touch costs of the other campaigns in the window (T − window, T], their
   spend spread over the customers each one targeted (if configured), and a per-customer
-  service cost for the days served in the window.
+  service cost for the days served in the window — a run rate that each view charges for
+  the months the customer is expected to stay active over its horizon (``efficiency``).
 
 Ibis expressions take the broker's tables and return tables; the CLV fit is numpy over the
 small per-customer summary. Nothing here opens a connection.
@@ -25,7 +27,7 @@ small per-customer summary. Nothing here opens a connection.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import ibis
 import ibis.expr.types as ir
@@ -275,12 +277,22 @@ class ClvEstimate:
     T: np.ndarray  # time units, birth to as_of
     monetary_value: np.ndarray  # mean revenue of the repeat days
     p_alive: np.ndarray
-    expected_transactions: np.ndarray  # over the horizon
-    clv: np.ndarray
+    expected_transactions: np.ndarray  # over the payback horizon (the next year, by default)
+    clv: np.ndarray  # the lifetime view: over ``horizon_months``
     estimated: bool = False  # the CLV column is a forecast (else zeros: no fit was possible)
     bgnbd: BgNbdFit | None = None
     gamma_gamma: GammaGammaFit | None = None
     notes: list[str] = field(default_factory=list)
+    clv_payback: np.ndarray | None = None  # the payback view: over ``payback_months``
+    # discounted months expected active over each horizon: what a run-rate retention cost
+    # costs there (None: no fit, the window's cost stands as it is)
+    active_months: np.ndarray | None = None
+    active_months_payback: np.ndarray | None = None
+
+    def payback_view(self) -> ClvEstimate:
+        """The same customers with the payback view's CLV and active months in place."""
+        return replace(self, clv=self.clv_payback if self.clv_payback is not None
+                       else np.zeros(len(self.clv)), active_months=self.active_months_payback)
 
 
 def estimate_clv(base: pa.Table, log: pa.Table | None, config: ClvConfig, as_of: dt.date,
@@ -331,14 +343,20 @@ def estimate_clv(base: pa.Table, log: pa.Table | None, config: ClvConfig, as_of:
                              f"{fit.report.gradient_norm:.3g}): CLV uses its last estimate "
                              f"{fit.params}")
     bg, gg = out.bgnbd.params, out.gamma_gamma.params
-    months = config.horizon_months
-    horizon = months * clv.DAYS_PER_MONTH / DAYS_PER_UNIT[config.time_unit]
+    unit = config.time_unit
+    horizon = config.payback_months * clv.DAYS_PER_MONTH / DAYS_PER_UNIT[unit]
     out.p_alive = clv.probability_alive(bg, s.frequency, s.recency, s.T)
     out.expected_transactions = clv.expected_purchases(bg, horizon, s.frequency, s.recency, s.T)
+    rate = config.monthly_discount_rate
     try:
-        out.clv = clv.customer_lifetime_value(
-            bg, gg, s.frequency, s.recency, s.T, money, months=months,
-            monthly_discount_rate=config.monthly_discount_rate, time_unit=config.time_unit)
+        out.clv = clv.customer_lifetime_value(bg, gg, s, months=config.horizon_months,
+                                              monthly_discount_rate=rate)
+        out.clv_payback = clv.customer_lifetime_value(bg, gg, s, months=config.payback_months,
+                                                      monthly_discount_rate=rate)
+        out.active_months, out.active_months_payback = (
+            clv.expected_active_months(bg, s.frequency, s.recency, s.T, months=months,
+                                       monthly_discount_rate=rate, time_unit=unit)
+            for months in (config.horizon_months, config.payback_months))
         out.estimated = True
     except clv.ClvInputError as exc:
         out.notes.append(f"CLV not estimated: {exc}")

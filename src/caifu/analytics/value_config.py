@@ -14,7 +14,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from caifu.core.errors import ConfigError
 from caifu.data.contracts.tables import CHANNELS
@@ -73,12 +80,28 @@ class RevenueConfig(_Strict):
         return v
 
 
+LIFETIME_MONTHS = 120  # the default CLV horizon: ten years, discounted (docs/customer-value.md)
+PAYBACK_MONTHS = 12
+
+
 class ClvConfig(_Strict):
+    """Two views of one fit: the lifetime view (``horizon_months``, the default ten years)
+    answers "is this customer worth what he cost", the payback view (``payback_months``)
+    "does the next year repay it". Both are computed and shown."""
+
     time_unit: Literal["day", "week"] = "day"
-    horizon_months: int = Field(default=12, ge=1, le=120)
+    horizon_months: int = Field(default=LIFETIME_MONTHS, ge=1, le=240)
+    payback_months: int = Field(default=PAYBACK_MONTHS, ge=1, le=240)
     monthly_discount_rate: float = Field(default=0.01, ge=0.0, le=0.2)
     # the first day the lake's facts are complete; None: the first trade or fund purchase
     history_start: dt.date | None = None
+
+    @model_validator(mode="after")
+    def _payback_within_horizon(self) -> ClvConfig:
+        if self.payback_months > self.horizon_months:
+            raise ValueError(f"payback_months ({self.payback_months}) may not exceed "
+                             f"horizon_months ({self.horizon_months})")
+        return self
 
 
 class AcquisitionConfig(_Strict):

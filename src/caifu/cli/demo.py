@@ -36,6 +36,6 @@ def demo(customers: int = 100_000, seed: int = 7,
     """The main job: a demo workspace, the demo broker's exports, their ingest, a summary."""
     from caifu.cli.views.terminal import run_demo, serve_demo
 
-    run_demo(workspace, Settings(), customers, seed, console)
+    run_demo(workspace, Settings(), customers, seed, console, port)
     if serve:
         serve_demo(workspace, Settings(), port, console)

@@ -22,12 +22,14 @@ from caifu.cli.common import (
 
 @app.command()
 def init(path: Annotated[Path, typer.Argument(help="Workspace folder")] = Path("caifu-workspace"),
-         sor_url: Annotated[str | None, typer.Option(help="System-of-record URL (default: SQLite in the workspace)")] = None) -> None:
+         sor_url: Annotated[str | None, typer.Option(help="System-of-record URL (default: SQLite in the workspace)")] = None,
+         share_database: Annotated[bool, typer.Option(
+             help="Allow a database another workspace already uses")] = False) -> None:
     """Create a workspace: system of record (migrated) and lake."""
     from caifu.adapters.sor.store import current_revision
     from caifu.services.platform.workspace import init_workspace
 
-    c = init_workspace(path, _settings(path), sor_url)
+    c = init_workspace(path, _settings(path), sor_url, share_database=share_database)
     console.print(f"workspace [bold]{c.root}[/] ready: SoR {c.engine.dialect.name} "
                   f"(schema {current_revision(c.engine)}), lake {c.lake.root}")
 

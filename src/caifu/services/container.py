@@ -15,6 +15,8 @@ import ibis.expr.types as ir
 import yaml
 from ibis.backends.duckdb import Backend
 from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from caifu.adapters.engines import duckdb as duckdb_engine
 from caifu.adapters.engines.session import DuckDBSession, EngineSession, SparkSession
@@ -112,11 +114,111 @@ def default_sor_url(root: Path) -> str:
     return f"sqlite:///{(root / 'sor.db').resolve()}"
 
 
-def write_workspace_file(root: Path, sor_url: str) -> None:
-    config = {"version": 1, "sor_url": sor_url, "lake": "lake"}
+def sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite URL as written (maybe relative); None for another database or
+    an in-memory one."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return None
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)
+
+
+def _with_path(url: str, path: Path) -> str:
+    return make_url(url).set(database=str(path)).render_as_string(hide_password=False)
+
+
+def stored_sor_url(url: str, root: Path) -> str:
+    """The URL as caifu.yaml keeps it: a SQLite file inside the workspace relative to it, so
+    a copied, moved or restored workspace opens its own database; anything else as given."""
+    path = sqlite_path(url)
+    if path is None or not path.is_absolute():
+        return url
+    try:
+        return _with_path(url, path.resolve().relative_to(root.resolve()))
+    except ValueError:
+        return url  # outside the workspace: stays absolute
+
+
+def resolve_sor_url(url: str, root: Path) -> str:
+    """A caifu.yaml URL made absolute: a relative SQLite path is relative to the workspace."""
+    path = sqlite_path(url)
+    if path is None or path.is_absolute():
+        return url
+    return _with_path(url, (root / path).resolve())
+
+
+def owning_workspace(path: Path, root: Path) -> Path | None:
+    """The other workspace whose folder holds ``path`` (the nearest one above it), or None
+    when that is ``root`` itself or no workspace holds it."""
+    root = root.resolve()
+    for folder in path.resolve().parents:
+        if folder == root:
+            return None
+        if (folder / WORKSPACE_FILE).is_file():
+            return folder
+    return None
+
+
+def moved_from(url: str, root: Path) -> Path | None:
+    """For a caifu.yaml that an older caifu wrote with an absolute SQLite path: the
+    workspace's own file of that name when the path leads outside it — into another
+    workspace, or nowhere — i.e. the workspace was copied or moved. None otherwise."""
+    path = sqlite_path(url)
+    if path is None or not path.is_absolute():
+        return None
+    local = root.resolve() / path.name
+    if path.resolve() == local or not local.is_file():
+        return None
+    if owning_workspace(path, root) is not None or not path.exists():
+        return local
+    return None
+
+
+def read_workspace_file(root: Path) -> dict[str, Any]:
+    config_path = root / WORKSPACE_FILE
+    try:
+        config = yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise WorkspaceError(f"{config_path}: not valid YAML: {exc}") from None
+    if not isinstance(config, dict):
+        raise WorkspaceError(f"{config_path}: expected a mapping (version, sor_url, lake)")
+    return config
+
+
+def write_workspace_file(root: Path, sor_url: str, workspace_id: str | None = None,
+                         share_database: bool = False) -> None:
+    config: dict[str, Any] = {"version": 1, "sor_url": stored_sor_url(sor_url, root),
+                              "lake": "lake"}
+    if workspace_id:
+        config["workspace_id"] = workspace_id
+    if share_database:  # `caifu init --share-database`: said once, remembered
+        config["share_database"] = True
     (root / WORKSPACE_FILE).write_text(
-        "# caifu workspace\n" + yaml.safe_dump(config, allow_unicode=True), encoding="utf-8"
+        "# caifu workspace; a relative SQLite path is relative to this folder\n"
+        + yaml.safe_dump(config, allow_unicode=True), encoding="utf-8"
     )
+
+
+def _refuse_foreign_database(stored: str, root: Path, config_path: Path) -> None:
+    path = sqlite_path(stored)
+    if path is None:
+        return
+    local = moved_from(stored, root)
+    if local is not None:
+        raise WorkspaceError(
+            f"{config_path}: sor_url points at {path}, outside this workspace, while the "
+            f"workspace has its own {local.name} — it was copied or moved, and would write "
+            f"into another workspace's database; run `caifu init {root}` to use {local}")
+    resolved = sqlite_path(resolve_sor_url(stored, root))
+    other = owning_workspace(resolved, root) if resolved is not None else None
+    if other is not None:
+        raise WorkspaceError(
+            f"{config_path}: sor_url points at {path}, a database inside the workspace at "
+            f"{other}; a workspace writes only its own (run `caifu init {root}` to give it "
+            "one, or `caifu init --share-database` if sharing is meant)")
 
 
 def build(settings: Settings, root: Path | None = None, check_schema: bool = True) -> Container:
@@ -127,11 +229,13 @@ def build(settings: Settings, root: Path | None = None, check_schema: bool = Tru
     config_path = root / WORKSPACE_FILE
     if not config_path.is_file():
         raise WorkspaceError(f"no caifu workspace at {root} (run `caifu init {root}` first)")
-    try:
-        config = yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise WorkspaceError(f"{config_path}: not valid YAML: {exc}") from None
-    sor_url = settings.sor_url or config.get("sor_url") or default_sor_url(root)
+    config = read_workspace_file(root)
+    sor_url = settings.sor_url
+    if not sor_url:
+        stored = str(config.get("sor_url") or default_sor_url(root))
+        if not config.get("share_database"):
+            _refuse_foreign_database(stored, root, config_path)
+        sor_url = resolve_sor_url(stored, root)
     lake_root = root / str(config.get("lake", "lake"))
     engine = open_engine(sor_url)
     if check_schema:

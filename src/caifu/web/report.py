@@ -83,14 +83,20 @@ def _value(r: ValueReport) -> dict[str, Any]:
         fits["Gamma-Gamma"] = {"params": f"p = {p.p:.3f}, q = {p.q:.3f}, γ = {p.gamma:.3f}",
                                "ll": rep.log_likelihood, "converged": rep.converged,
                                "iterations": rep.iterations}
+    labels = {"lifetime": "终身口径（默认）", "payback": "回本口径"}
+    views = [{"name": view.name, "label": labels.get(view.name, view.name),
+              "months": view.months, "totals": view.totals} for view in v.views]
     return {
+        "views": views, "months": v.config.clv.horizon_months,
+        "discount": v.config.clv.monthly_discount_rate,
         "totals": v.totals, "clv": v.clv, "efficiency": v.efficiency, "fits": fits,
         "channels": channel, "advisors": shown, "config": v.config_source,
         "cohorts": sorted(_rows(v.rollups["cohort"]), key=lambda x: str(x["group"]))[-8:],
         "campaigns": _rows(v.rollups["campaign"]),
         "chart_clv": charts.histogram_log(clv, {"median": v.clv.get("p50", 0.0),
                                                 "p90": v.clv.get("p90", 0.0)},
-                                          "CLV, next 12 months (yuan, log scale)"),
+                                          f"CLV, next {v.config.clv.horizon_months} months "
+                                          "(yuan, log scale)"),
         "chart_channel": charts.grouped_bars(
             [c["group"] for c in channel],
             {"CLV": [c["clv_mean"] for c in channel],

@@ -58,13 +58,18 @@ def test_demo_builds_its_own_workspace_and_refuses_anyone_elses(tmp_path: Path) 
     assert (real / "sor.db").exists() and (real / "caifu.yaml").exists()
 
     demo_ws = tmp_path / "demo"
-    out = _ok("demo", "--customers", "300", "--seed", "3", "-w", str(demo_ws))
+    out = _ok("demo", "--customers", "300", "--seed", "3", "-w", str(demo_ws), "--port", "8123")
     assert "demo ready" in out and "khzl.csv" in out and "customers" in out
     assert "customers.id_number:ID_CHECKSUM" in out  # the injected bad rows, explained
     # the SCRM against the fake WeCom: callbacks through the checks, a funnel, the sidebar
     assert "WeCom SCRM" in out and "contact add_external_contact" in out
     assert "forged or replayed callbacks refused: 2 (BAD_SIGNATURE, STALE_TIMESTAMP)" in out
     assert "campaign funnel" in out and "/wecom/demo/sidebar?ctx=wm" in out
+    # the sidebar hint names the port --serve will use, and a customer the page shows
+    flat = out.replace("\n", "")
+    assert "caifu demo --serve --port 8123" in flat
+    assert "http://127.0.0.1:8123/wecom/demo/sidebar?ctx=wm" in flat and ":8000/" not in flat
+    _sidebar_card_shows_something(demo_ws)
     again = _ok("demo", "--customers", "300", "--seed", "3", "-w", str(demo_ws))  # replaces it
     assert "demo ready" in again
     log = _ok("ingest-log", "-t", "demo", "-w", str(demo_ws))
@@ -77,3 +82,42 @@ def test_demo_data_never_deletes_real_exports(tmp_path: Path) -> None:
     result = runner.invoke(app, ["demo-data", "--customers", "100", "--out", str(exports)])
     assert result.exit_code == 2 and "no demo wrote" in result.output
     assert (exports / "khzl_20251031.csv").read_bytes() == "客户号\n1\n".encode("gbk")
+
+
+def test_init_refuses_another_workspaces_database_unless_told(tmp_path: Path) -> None:
+    first = tmp_path / "a"
+    _ok("init", str(first))
+    _ok("tenant", "create", "acme", "-w", str(first))
+    url = f"sqlite:///{(first / 'sor.db').resolve()}"
+    refused = runner.invoke(app, ["init", str(tmp_path / "b"), "--sor-url", url])
+    assert refused.exit_code == 2
+    assert "inside the workspace at" in refused.output and "--share-database" in refused.output
+    assert "ready" in _ok("init", str(tmp_path / "b"), "--sor-url", url, "--share-database")
+    assert "acme" in _ok("tenant", "list", "-w", str(tmp_path / "b"))
+
+
+def _sidebar_card_shows_something(root: Path) -> None:
+    import json
+
+    from sqlalchemy import select
+
+    from caifu.adapters.sor.models import CONTRACT_TABLES, customer_cards
+    from caifu.services.container import build
+    from caifu.services.demo.scrm import sidebar_target
+    from caifu.settings import Settings
+
+    c = build(Settings(), root)
+    try:
+        target = sidebar_target(c, "demo")
+        f = CONTRACT_TABLES["wecom_follows"]
+        with c.engine.connect() as conn:
+            customer = conn.execute(select(f.c.customer_id).where(
+                (f.c.tenant_id == "demo") & (f.c.external_userid == target["external_userid"])
+            )).scalar_one()
+            card = json.loads(conn.execute(select(customer_cards.c.card_json).where(
+                (customer_cards.c.tenant_id == "demo")
+                & (customer_cards.c.customer_id == customer))).scalar_one())
+    finally:
+        c.close()
+    assert any((card.get(kind) or {}).get("positions") for kind in ("stocks", "funds")), card
+    assert card.get("recent_trades"), customer

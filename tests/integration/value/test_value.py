@@ -197,7 +197,27 @@ def test_cli_prints_the_fit_and_a_rollup(valued) -> None:  # type: ignore[no-unt
     res = CliRunner().invoke(app, ["value", "-t", "acme", "-w", str(c.root), "--by", "cohort"])
     assert res.exit_code == 0, res.output
     for text in ("BG/NBD", "Gamma-Gamma", "α=", "γ=", "yes", "by cohort", "2026Q4",
-                 "efficiency"):
+                 "efficiency", "lifetime", "payback", "120 months", "12 months"):
         assert text in res.output, text
     bad = CliRunner().invoke(app, ["value", "-t", "acme", "-w", str(c.root), "--by", "city"])
     assert bad.exit_code == 2 and "--by 'city'" in bad.output
+
+
+def test_the_lifetime_view_is_the_default_and_the_payback_view_is_beside_it(valued) -> None:  # type: ignore[no-untyped-def]
+    """Both views from one fit; each total is what its per-customer rows say (not a constant);
+    the lake table holds the lifetime view."""
+    c, r, _ = valued
+    assert r.payback is not None
+    assert [(v.name, v.months) for v in r.views] == [("lifetime", 120), ("payback", 12)]
+    for v in r.views:
+        efficiency = np.array(v.per_customer["efficiency"].to_pylist(), dtype=float)
+        assert v.totals["negative_share"] == pytest.approx(float(np.mean(efficiency < 0)))
+        assert v.totals["clv"] == pytest.approx(float(sum(v.per_customer["clv"].to_pylist())))
+    life, pay = (np.array(v.per_customer["clv"].to_pylist(), dtype=float) for v in r.views)
+    assert np.all(life >= pay) and life.sum() > 3 * pay.sum()
+    # ten years' retention against ten years' revenue: the lifetime view charges more of it
+    assert r.totals["retention_cost"] > r.payback.totals["retention_cost"]
+    assert r.totals["negative_share"] < r.payback.totals["negative_share"]
+    stored = latest(c, "acme")
+    assert stored is not None
+    assert sorted(stored["clv"].to_pylist()) == sorted(r.per_customer["clv"].to_pylist())

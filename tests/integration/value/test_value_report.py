@@ -7,6 +7,7 @@ import re
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 from sqlalchemy import select
 
@@ -111,3 +112,36 @@ def test_a_broker_without_fund_data_still_gets_its_report(tmp_path: Path) -> Non
     assert "no fund transactions: the fund-redemption section is left out" in r.notes
     assert "本节从略" in html and "客户价值与效率" in html and html.count("<svg") == 4
     c.close()
+
+
+def test_both_views_are_in_the_report_with_their_numbers(scored, report, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The lifetime view (the default, ten years) and the payback view (12 months): each row
+    with its horizon, CLV, costs, efficiency and the share of customers below zero — that
+    share recomputed here from the per-customer rows."""
+    r, html = report
+    views = r.value.views
+    assert [(v.name, v.months) for v in views] == [("lifetime", 120), ("payback", 12)]
+    for v, label in zip(views, ("终身口径（默认）", "回本口径"), strict=True):
+        efficiency = np.array(v.per_customer["efficiency"].to_pylist(), dtype=float)
+        share = float(np.mean(efficiency < 0))
+        assert v.totals["negative_share"] == pytest.approx(share)
+        t = v.totals
+        cells = [f"{v.months} 个月", f"{t['clv']:,.0f}", f"{t['acquisition_cost']:,.0f}",
+                 f"{t['retention_cost']:,.0f}", f"{t['efficiency']:,.0f}",
+                 f"{100 * share:.1f} %"]
+        assert re.search(rf"<td class=\"l\">{label}</td>" + "".join(
+            rf"<td[^>]*>{re.escape(cell)}</td>" for cell in cells), html), (label, cells)
+    assert views[0].totals["negative_share"] < views[1].totals["negative_share"]
+    # `caifu report value` says both on the terminal too
+    from rich.console import Console
+
+    from caifu.cli.views.terminal import value_report
+
+    c, _, _ = scored
+    console = Console(record=True, width=300)
+    value_report(c, "acme", console, out=tmp_path / "value.html")
+    text = console.export_text()
+    for v in views:
+        assert (f"{v.name} view: CLV ({v.months} months, discounted) "
+                f"{v.totals['clv']:,.0f} yuan") in text
+        assert f"({v.totals['negative_share']:.0%} of customers below zero)" in text

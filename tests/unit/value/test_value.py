@@ -463,3 +463,58 @@ def test_an_empty_file_is_the_default() -> None:
     assert parse_value_config(None, "value/acme.yaml") == ValueConfig()
     partial = parse_value_config({"clv": {"horizon_months": 24}}, "value/acme.yaml")
     assert partial.clv.horizon_months == 24 and partial.revenue == ValueConfig().revenue
+
+
+# --- the lifetime and the payback views -----------------------------------------------------------
+
+
+def test_the_default_is_the_lifetime_view_with_the_payback_view_beside_it() -> None:
+    clv_config = ValueConfig().clv
+    assert (clv_config.horizon_months, clv_config.payback_months) == (120, 12)
+    with pytest.raises(ConfigError, match="payback_months \\(24\\) may not exceed "
+                                          "horizon_months \\(12\\)"):
+        parse_value_config({"clv": {"horizon_months": 12, "payback_months": 24}}, "v.yaml")
+
+
+def test_retention_is_a_run_rate_over_the_months_expected_active() -> None:
+    """P: 2.5 discounted months active of a 12-month window -> 2.5/12 of each retention
+    component; R is closed: no months ahead, no retention ahead; acquisition stays whole."""
+    est = _estimate()
+    est.active_months = np.array([2.5, 12.0, 30.0, 24.0])
+    t = eff.customer_value_table(AS_OF, _con.to_pyarrow(_base()), HAND_COSTS, est, 1,
+                                 window_months=12)
+    rows = {r["customer_id"]: r for r in t.to_pylist()}
+    d = Decimal
+    # P's window: touch 1.05, campaign 300, service 360 -> x 2.5/12
+    assert (rows["P"]["retention_touch_cost"], rows["P"]["retention_campaign_cost"],
+            rows["P"]["retention_service_cost"], rows["P"]["retention_cost"]) == (
+        d("0.22"), d("62.50"), d("75.00"), d("137.72"))
+    assert rows["P"]["acquisition_cost"] == d("620.02")
+    assert rows["P"]["efficiency"] == d("100.00") - d("620.02") - d("137.72")
+    assert (rows["R"]["retention_cost"], rows["R"]["efficiency"]) == (d("0.00"), d("-100.00"))
+    # S: 24 months of a 12-month window's 48.66 -> twice each component
+    assert rows["S"]["retention_cost"] == 2 * d("48.66")
+    for r in rows.values():
+        assert r["efficiency"] == r["clv"] - r["acquisition_cost"] - r["retention_cost"]
+    # the payback view swaps in its own CLV and months
+    est.clv_payback, est.active_months_payback = np.full(4, 7.0), np.full(4, 6.0)
+    payback = eff.customer_value_table(AS_OF, _con.to_pyarrow(_base()), HAND_COSTS,
+                                       est.payback_view(), 1, window_months=12)
+    p = {r["customer_id"]: r for r in payback.to_pylist()}["P"]
+    assert (p["clv"], p["retention_service_cost"]) == (d("7.00"), d("180.00"))
+
+
+def test_both_views_come_from_one_fit() -> None:
+    base, log = _population()
+    est = an.estimate_clv(base, log, ClvConfig(), CLV_AS_OF, HISTORY)
+    assert est.clv_payback is not None and est.active_months is not None
+    assert est.active_months_payback is not None
+    assert np.all(est.clv >= est.clv_payback) and est.clv.sum() > 2 * est.clv_payback.sum()
+    # discounted months active: at most the horizon's annuity factor, more over the longer one
+    annuity = sum(1.01 ** -m for m in range(1, 121))
+    assert np.all(est.active_months <= annuity + 1e-9)
+    assert np.all(est.active_months >= est.active_months_payback)
+    assert np.all(est.active_months_payback <= sum(1.01 ** -m for m in range(1, 13)) + 1e-9)
+    # a customer who is surely active (never transacted again: P(alive) = 1) and young
+    young = int(np.argmin(np.where(est.frequency == 0, est.T, np.inf)))
+    assert est.active_months_payback[young] > 10

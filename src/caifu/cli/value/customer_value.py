@@ -68,11 +68,22 @@ def print_value(r: CustomerValueResult, by: str, out: Console, limit: int = 40) 
                                                        "p90", "p99", "max")),
                          pct(d['negative_share']))
     out.print(dist)
+    views = RichTable("view", "CLV horizon", "CLV", "acquisition", "retention", "efficiency",
+                      "eff. < 0", title="lifetime view (the default, below) and payback view "
+                      "(yuan; retention at the window's run rate over the months expected "
+                      "active)")
+    for v in r.views:
+        t = v.totals
+        views.add_row(v.name, f"{v.months} months", yuan(t["clv"]),
+                      yuan(t["acquisition_cost"]), yuan(t["retention_cost"]),
+                      yuan(t["efficiency"]), f"{t['negative_share']:.1%}")
+    out.print(views)
     t = r.totals
-    out.print(f"total: CLV {yuan(t['clv'])} − acquisition {yuan(t['acquisition_cost'])} − "
-              f"retention {yuan(t['retention_cost'])} = efficiency {yuan(t['efficiency'])} "
-              f"yuan; revenue of the last {r.config.retention.window_months} months "
-              f"{yuan(t['revenue_window'])}", soft_wrap=True, highlight=False)
+    out.print(f"total (lifetime view): CLV {yuan(t['clv'])} − acquisition "
+              f"{yuan(t['acquisition_cost'])} − retention {yuan(t['retention_cost'])} = "
+              f"efficiency {yuan(t['efficiency'])} yuan; revenue of the last "
+              f"{r.config.retention.window_months} months {yuan(t['revenue_window'])}",
+              soft_wrap=True, highlight=False)
 
     rows = r.rollups[by].to_pylist()
     if by == "cohort":  # the newest cohorts are the ones still being decided

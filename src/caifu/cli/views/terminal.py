@@ -109,8 +109,19 @@ def generate_with_progress(out: Path, customers: int, seed: int, console: Consol
         return generate(out, customers=customers, seed=seed, progress=on_progress)
 
 
+def sidebar_hint(workspace: Path, port: int, sidebar: dict[str, str]) -> str:
+    """Where to open the advisor sidebar once ``caifu demo --serve --port PORT`` runs."""
+    serve = "caifu demo --serve" + ("" if port == DEFAULT_PORT else f" --port {port}")
+    return (f"advisor sidebar: {serve} -w {workspace}, then open "
+            f"http://127.0.0.1:{port}/wecom/demo/sidebar?ctx={sidebar['external_userid']}"
+            f" (signs in as advisor {sidebar['advisor_id']} through the fake WeCom)")
+
+
+DEFAULT_PORT = 8000
+
+
 def run_demo(workspace: Path, settings: Settings, customers: int, seed: int,
-             console: Console) -> None:
+             console: Console, port: int = DEFAULT_PORT) -> None:
     from caifu.services.demo import broker as demo
 
     t0 = time.perf_counter()
@@ -144,10 +155,8 @@ def run_demo(workspace: Path, settings: Settings, customers: int, seed: int,
     w = f"-t demo -w {workspace}"
     console.print(f"open the value report in a browser: {report_path}", soft_wrap=True)
     if scrm.sidebar:
-        console.print(f"advisor sidebar: caifu demo --serve {'-w ' + str(workspace)}, then open "
-                      f"http://127.0.0.1:8000/wecom/demo/sidebar?ctx={scrm.sidebar['external_userid']}"
-                      f" (signs in as advisor {scrm.sidebar['advisor_id']} through the fake "
-                      "WeCom)", soft_wrap=True, highlight=False)
+        console.print(sidebar_hint(workspace, port, scrm.sidebar), soft_wrap=True,
+                      highlight=False)
     console.print(f"next: caifu customer CUSTOMER_ID {w}  |  caifu segment list {w}  |  "
                   f"caifu tags list {w}  |  caifu value {w}  |  caifu lifecycle {w}  |  "
                   f"caifu redemption {w}  |  caifu quarantine {w}", soft_wrap=True)
@@ -228,12 +237,14 @@ def value_report(c: Container, tenant: str, console: Console, as_of: date | None
     with console.status(f"report {tenant}: customer value, lifecycle, fund redemptions"):
         report = gather(c, tenant, as_of)
         path = write(report, out or c.root / "reports" / f"value-{tenant}-{report.as_of}.html")
-    t = report.value.totals
     console.rule("[bold]customer value and lifecycle")
-    console.print(f"CLV (12 months, discounted) {t['clv']:,.0f} yuan over {t['customers']:,} "
-                  f"customers; acquisition {t['acquisition_cost']:,.0f}, retention "
-                  f"{t['retention_cost']:,.0f}; efficiency {t['efficiency']:,.0f} "
-                  f"({t['negative_share']:.0%} of customers below zero)", soft_wrap=True)
+    for view in report.value.views:
+        t = view.totals
+        console.print(f"{view.name} view: CLV ({view.months} months, discounted) "
+                      f"{t['clv']:,.0f} yuan over {t['customers']:,} customers; acquisition "
+                      f"{t['acquisition_cost']:,.0f}, retention {t['retention_cost']:,.0f}; "
+                      f"efficiency {t['efficiency']:,.0f} ({t['negative_share']:.0%} of "
+                      "customers below zero)", soft_wrap=True)
     stages = ", ".join(f"{k} {v:,}" for k, v in sorted(report.lifecycle.counts.items(),
                                                         key=lambda kv: -kv[1]))
     console.print(f"lifecycle stages: {stages}", soft_wrap=True)

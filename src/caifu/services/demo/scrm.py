@@ -19,6 +19,7 @@ the worker, linking, the campaign gate, the WeCom client — only WeCom itself i
 from __future__ import annotations
 
 import datetime as dt
+import json
 import random
 import secrets
 from dataclasses import dataclass, field
@@ -278,21 +279,55 @@ def _campaign(c: Container, tenant: str, fake: FakeWeCom, as_of: dt.date, rng: r
     out.compare = funnel.compare(tenant)
 
 
+RECENT_TRADE_DAYS = 90
+
+
 def sidebar_target(c: Container, tenant: str) -> dict[str, str]:
-    """An advisor with a linked, active WeCom customer who has a card: who to open it for."""
+    """An advisor with a linked, active WeCom customer whose card shows something: who to
+    open the sidebar for.
+
+    The first such customer by contact id used to be one without holdings or trades — an
+    empty page. Preferred: holdings (stock or fund) and a trade in the last
+    ``RECENT_TRADE_DAYS`` days of the card's date; then holdings and any trade; then holdings
+    or trades; then any card.
+    """
     A, F = T["advisors"], T["wecom_follows"]
     from caifu.adapters.sor.models import customer_cards
 
+    best: tuple[int, Any] | None = None
     with c.engine.connect() as conn:
-        row = conn.execute(select(F.c.advisor_id, F.c.external_userid, A.c.wecom_userid).join(
+        rows = conn.execute(select(
+            F.c.advisor_id, F.c.external_userid, A.c.wecom_userid, customer_cards.c.as_of,
+            customer_cards.c.card_json).join(
             A, (A.c.tenant_id == F.c.tenant_id) & (A.c.advisor_id == F.c.advisor_id)).join(
             customer_cards, (customer_cards.c.tenant_id == F.c.tenant_id)
             & (customer_cards.c.customer_id == F.c.customer_id)).where(
             (F.c.tenant_id == tenant) & (F.c.status == "active") & F.c.customer_id.isnot(None)
-            & A.c.wecom_userid.isnot(None)).order_by(F.c.external_userid).limit(1)).first()
+            & A.c.wecom_userid.isnot(None)).order_by(F.c.external_userid))
+        for row in rows:
+            rank = _card_rank(row.card_json, row.as_of)
+            if best is None or rank > best[0]:
+                best = (rank, row)
+            if rank == 3:
+                break
         n = conn.execute(select(func.count()).select_from(wecom_groups).where(
             wecom_groups.c.tenant_id == tenant)).scalar_one()
-    if row is None:
+    if best is None:
         return {}
+    row = best[1]
     return {"advisor_id": row.advisor_id, "wecom_userid": row.wecom_userid,
             "external_userid": row.external_userid, "groups": str(n)}
+
+
+def _card_rank(card_json: str, as_of: dt.date) -> int:
+    """3: holdings and a recent trade; 2: holdings and a trade; 1: either; 0: neither."""
+    card = json.loads(card_json)
+    holdings = any((card.get(kind) or {}).get("positions") for kind in ("stocks", "funds"))
+    trades = card.get("recent_trades") or []
+    if not (holdings or trades):
+        return 0
+    if not (holdings and trades):
+        return 1
+    since = (as_of - dt.timedelta(days=RECENT_TRADE_DAYS)).isoformat()
+    recent = any(str(t.get("trade_date") or "") >= since for t in trades)
+    return 3 if recent else 2

@@ -9,8 +9,12 @@
 3. build the transaction log and costs (``analytics.value``, Ibis), fit BG/NBD and
    Gamma-Gamma with calibration end = as-of and forecast CLV (numpy) — a fit that does not
    converge is reported in the notes with its report, never a crash;
-4. write the per-customer table to the lake table ``customer_value`` (one snapshot per as-of
-   date) and return the fits, the distributions and every roll-up.
+4. two views of the fit: the lifetime view (``clv.horizon_months``, ten years by default)
+   and the payback view (``clv.payback_months``, the next year), each with its retention
+   run rate charged over its horizon;
+5. write the lifetime view's per-customer table to the lake table ``customer_value`` (one
+   snapshot per as-of date) and return the fits, both views' distributions, totals and
+   roll-ups.
 """
 
 from __future__ import annotations
@@ -57,6 +61,20 @@ def load_config(c: Container, tenant: str) -> tuple[ValueConfig, str]:
 
 
 @dataclass
+class ValueView:
+    """CLV, costs and efficiency over one horizon: ``lifetime`` (``clv.horizon_months``, the
+    lake table and the default) or ``payback`` (``clv.payback_months``)."""
+
+    name: str
+    months: int
+    per_customer: pa.Table  # efficiency.CUSTOMER_VALUE_SCHEMA
+    clv: dict[str, float]  # distribution over customers not closed
+    efficiency: dict[str, float]  # distribution over all customers
+    totals: dict[str, float | int]
+    rollups: dict[str, pa.Table]
+
+
+@dataclass
 class CustomerValueResult:
     tenant: str
     as_of: dt.date
@@ -77,6 +95,17 @@ class CustomerValueResult:
     version: int | None = None  # Delta version of the customer_value write
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    payback: ValueView | None = None  # the same customers over clv.payback_months
+
+    @property
+    def lifetime(self) -> ValueView:
+        """The default view (the fields above) as a ValueView."""
+        return ValueView("lifetime", self.config.clv.horizon_months, self.per_customer,
+                         self.clv, self.efficiency, self.totals, self.rollups)
+
+    @property
+    def views(self) -> list[ValueView]:
+        return [self.lifetime] + ([self.payback] if self.payback is not None else [])
 
 
 class CustomerValue:
@@ -136,8 +165,10 @@ class CustomerValue:
         notes += est.notes
         costs = s.to_arrow(an.customer_costs(base_expr, log_expr, campaigns, touches, config,
                                              as_of, offset))
-        table = eff.customer_value_table(as_of, base, costs, est,
-                                         DAYS_PER_UNIT[config.clv.time_unit])
+        unit_days, window = DAYS_PER_UNIT[config.clv.time_unit], config.retention.window_months
+        table = eff.customer_value_table(as_of, base, costs, est, unit_days, window)
+        payback_table = eff.customer_value_table(as_of, base, costs, est.payback_view(),
+                                                 unit_days, window)
         per_campaign = s.to_arrow(an.campaign_costs(base_expr, campaigns, touches, config, as_of,
                                                     offset)).sort_by("campaign_id")
         unattributed = sum(r["spend"] + (r["touch_cost"] if r["role"] == "acquisition" else 0)
@@ -154,18 +185,29 @@ class CustomerValue:
                  "caifu.clv_converged": str(bool(
                      est.bgnbd and est.bgnbd.report.converged and est.gamma_gamma
                      and est.gamma_gamma.report.converged)).lower()})
-        view = s.from_arrow(f"{tenant}_customer_value", table)
-        rollups = {by: s.to_arrow(eff.rollup(view, by)) for by in an.ROLLUPS}
-        whole = s.to_arrow(eff.totals(view)).to_pylist()[0]
-        whole.pop("group")
-        alive = pc.not_equal(table["clv_basis"], "closed")
+        life = _view(s, f"{tenant}_customer_value", "lifetime", config.clv.horizon_months,
+                     table)
+        payback = _view(s, f"{tenant}_customer_value_payback", "payback",
+                        config.clv.payback_months, payback_table)
         return CustomerValueResult(
             tenant, as_of, config, source, history_start, est.bgnbd, est.gamma_gamma,
             table.num_rows, table, log.num_rows if log is not None else 0,
-            eff.distribution(table.filter(alive)["clv"].cast(pa.float64()).to_numpy()),
-            eff.distribution(table["efficiency"].cast(pa.float64()).to_numpy()),
-            {k: (float(v) if not isinstance(v, int) else v) for k, v in whole.items()},
-            rollups, per_campaign, float(unattributed), version, notes)
+            life.clv, life.efficiency, life.totals, life.rollups, per_campaign,
+            float(unattributed), version, notes, payback=payback)
+
+
+def _view(s: EngineSession, name: str, view: str, months: int, table: pa.Table) -> ValueView:
+    """Roll-ups, totals and distributions of one view's per-customer table."""
+    t = s.from_arrow(name, table)
+    rollups = {by: s.to_arrow(eff.rollup(t, by)) for by in an.ROLLUPS}
+    whole = s.to_arrow(eff.totals(t)).to_pylist()[0]
+    whole.pop("group")
+    alive = pc.not_equal(table["clv_basis"], "closed")
+    return ValueView(
+        view, months, table,
+        eff.distribution(table.filter(alive)["clv"].cast(pa.float64()).to_numpy()),
+        eff.distribution(table["efficiency"].cast(pa.float64()).to_numpy()),
+        {k: (float(v) if not isinstance(v, int) else v) for k, v in whole.items()}, rollups)
 
 
 def latest(c: Container, tenant: str) -> pa.Table | None:
