@@ -13,6 +13,8 @@ from caifu.adapters.sor.models import CONTRACT_TABLES
 from caifu.services.compliance import audit
 from tests.api.profiles.test_customers import _token, client
 
+pytestmark = pytest.mark.dialect  # privacy erasure deletes across every table
+
 __all__ = ["client"]  # the fixture, shared with the customer 360 tests
 
 REASON = {"X-Caifu-Reason": quote("客户书面申请（编号 2026-118）")}

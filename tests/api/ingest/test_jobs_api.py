@@ -17,6 +17,8 @@ from caifu.settings import Settings
 from tests.api.profiles.test_customers import SECRET, _seed, _token, serving
 from tests.factories import ADVISORS, BRANCHES, customer_row, customers_csv
 
+pytestmark = pytest.mark.dialect  # claiming a job is an optimistic update under each database's isolation
+
 UPLOAD_LIMIT = 50_000
 
 

@@ -8,6 +8,7 @@ import json
 from urllib.parse import quote
 
 import httpx
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
@@ -16,6 +17,8 @@ from caifu.api import create_app
 from caifu.services.container import Container
 from caifu.settings import Settings
 from tests.api.profiles.test_customers import PASSWORD, SECRET, _seed, serving
+
+pytestmark = pytest.mark.dialect  # PostgreSQL refuses NUL characters and over-long strings that SQLite stores
 
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=40),

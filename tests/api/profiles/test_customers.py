@@ -109,6 +109,7 @@ SEES = {  # who sees which of acme's C1, C2, C3 and beta's B1
 }
 
 
+@pytest.mark.dialect
 def test_every_role_sees_exactly_its_scope(client) -> None:  # type: ignore[no-untyped-def]
     tc, _ = client
     for user, sees in SEES.items():

@@ -22,6 +22,8 @@ from caifu.services.scrm import wecom_app
 from caifu.settings import Settings
 from tests.api.profiles.test_customers import PASSWORD, SECRET, _token, serving
 
+pytestmark = pytest.mark.dialect  # the callback's write lock is per dialect
+
 CORP, TOKEN, AES = "ww0a1b2c3d4e5f6a7b", "caifuTok3n", "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C"
 BETA_AES = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
 CRYPTO = WeComCrypto(TOKEN, AES, CORP)
