@@ -50,6 +50,7 @@ def test_another_tenants_customer_is_404_and_a_reason_is_required(client) -> Non
     assert tc.get("/v1/customers/C1", headers=_token(tc, "acme.ops")).status_code == 200
 
 
+@pytest.mark.real_socket  # the compliance router over uvicorn
 def test_export_then_storage_only_and_deletion(client) -> None:  # type: ignore[no-untyped-def]
     tc, c = client
     comp, admin = _token(tc, "acme.compliance"), _token(tc, "acme.admin")

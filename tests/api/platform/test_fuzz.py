@@ -16,7 +16,8 @@ from hypothesis.errors import Unsatisfiable
 from caifu.api import create_app
 from caifu.services.container import Container
 from caifu.settings import Settings
-from tests.api.profiles.test_customers import PASSWORD, SECRET, _seed, serving
+from tests.api.profiles.test_customers import PASSWORD, SECRET, _seed
+from tests.serving import serving
 
 pytestmark = pytest.mark.dialect  # PostgreSQL refuses NUL characters and over-long strings that SQLite stores
 
