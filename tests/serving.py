@@ -53,8 +53,10 @@ def serving_socket(app: FastAPI) -> Iterator[httpx.Client]:
 @contextmanager
 def serving_in_process(app: FastAPI) -> Iterator[httpx.Client]:
     """The app in this process: the lifespan runs on enter and exit, as under a server, and
-    an unhandled error is a 500 answer, as a server gives it, not an exception in the test."""
-    with TestClient(app, base_url="http://127.0.0.1", raise_server_exceptions=False) as client:
+    an unhandled error is a 500 answer, as a server gives it, not an exception in the test.
+    Redirects are not followed, as by the ``httpx.Client`` of ``serving_socket``."""
+    with TestClient(app, base_url="http://127.0.0.1", raise_server_exceptions=False,
+                    follow_redirects=False) as client:
         yield client
 
 

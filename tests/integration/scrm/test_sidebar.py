@@ -227,6 +227,7 @@ def test_sign_in_sets_a_short_session_and_returns_to_the_chat(side) -> None:  # 
     assert actors == ["wecom:wangxm"]
 
 
+@pytest.mark.real_socket  # a second browser: another client of the same server
 def test_state_is_checked_against_this_browser(side) -> None:  # type: ignore[no-untyped-def]
     http, _, fake = side
     r = http.get("/wecom/acme/sidebar")
@@ -249,6 +250,7 @@ def test_state_is_checked_against_this_browser(side) -> None:  # type: ignore[no
     assert ok.status_code == 303
 
 
+@pytest.mark.real_socket  # a second browser: another client of the same server
 def test_a_code_works_once(side) -> None:  # type: ignore[no-untyped-def]
     http, _, fake = side
     code = fake.issue_oauth_code("wangxm")
@@ -344,6 +346,7 @@ def test_the_other_advisor_sees_his_own_customer(side) -> None:  # type: ignore[
                      ).status_code == 403
 
 
+@pytest.mark.real_socket  # a second browser: another client of the same server
 def test_sessions_expire_and_are_not_credentials_elsewhere(side) -> None:  # type: ignore[no-untyped-def]
     http, c, fake = side
     past = int(dt.datetime.now(dt.UTC).timestamp()) - 1

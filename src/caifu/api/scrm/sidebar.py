@@ -37,7 +37,7 @@ from caifu.services.scrm import sidebar as sb
 
 router = APIRouter(include_in_schema=False)
 
-WEB = Path(__file__).resolve().parent.parent / "web"
+WEB = Path(__file__).resolve().parents[2] / "web"
 STATIC = {"sidebar.js": "text/javascript", "sidebar.css": "text/css",
           "wecom-jssdk.js": "text/javascript"}  # the last one only if a deployment adds it
 Tenant = Annotated[str, PathParam(pattern=r"^[A-Za-z0-9_-]{1,32}$")]
