@@ -31,7 +31,7 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 MATRIX_ENV = "CAIFU_TEST_MATRIX"
 
 # Property tests: CI draws the same examples on every run, so a red build is one anybody can
-# reproduce; `make test-random` draws afresh under a printed seed (docs/development.md).
+# reproduce; `make test-random` draws afresh under a printed seed (docs/testing.md).
 hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
 hypothesis_settings.register_profile("random", print_blob=True)
 hypothesis_settings.load_profile(os.environ.get("CAIFU_HYPOTHESIS_PROFILE")

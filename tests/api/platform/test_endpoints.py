@@ -20,6 +20,8 @@ from caifu.settings import Settings
 from tests.api.profiles.test_customers import PASSWORD, SECRET
 from tests.serving import serving
 
+pytestmark = pytest.mark.slow  # a demo broker or a browser: `-m "not slow"` skips it
+
 
 @pytest.fixture(scope="module")
 def api(scored) -> Iterator[tuple[httpx.Client, object, dict[str, dict[str, str]]]]:  # type: ignore[no-untyped-def]

@@ -73,6 +73,7 @@ SCHEMA_FUZZ = settings(max_examples=15, deadline=None, database=None, derandomiz
 NO_CREDENTIALS = {"login", "healthz", "readyz"}
 
 
+@pytest.mark.slow
 def test_every_operation_in_the_openapi_document_survives_generated_requests(
         workspace: Container) -> None:
     """schemathesis turns each operation of /openapi.json into valid and invalid requests

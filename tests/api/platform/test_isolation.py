@@ -112,6 +112,7 @@ def _comparable(r: httpx.Response, ids: dict[str, str]) -> tuple[int, str]:
     return r.status_code, text
 
 
+@pytest.mark.slow
 def test_no_endpoint_tells_another_tenants_objects_from_missing_ones(client) -> None:  # type: ignore[no-untyped-def]
     http, c = client
     beta = _seed_beta(c)

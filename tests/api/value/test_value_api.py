@@ -21,6 +21,8 @@ from tests.api.ingest.test_jobs_api import _wait
 from tests.api.profiles.test_customers import PASSWORD, SECRET, _token
 from tests.serving import serving
 
+pytestmark = pytest.mark.slow  # a demo broker or a browser: `-m "not slow"` skips it
+
 
 @pytest.fixture(scope="module")
 def api(scored) -> Iterator[tuple[httpx.Client, Container, dict[str, Any], str]]:  # type: ignore[no-untyped-def]

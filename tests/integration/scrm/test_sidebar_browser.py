@@ -8,12 +8,16 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+import pytest
+
 from caifu.core.levels import mask
 from caifu.services.container import Container
 from caifu.services.scrm import sidebar as sb
 from tests.conftest import chromium
 from tests.integration.scrm.test_sidebar import MOBILE, NAME, make_app, new_fake, seed
 from tests.serving import serving_socket
+
+pytestmark = pytest.mark.slow  # a demo broker or a browser: `-m "not slow"` skips it
 
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
