@@ -30,19 +30,20 @@ lint: install-dev
 	$(BIN)/ruff check src tests bench scripts
 	$(BIN)/mypy src/caifu/core
 
-# two workers (the machine has two cores); each has its own migrated template databases
+# two workers (the machine has two cores); each has its own migrated template databases, and
+# the tests of the scored demo broker share one worker (--dist loadgroup, tests/conftest.py)
 PYTEST_WORKERS ?= 2
 
 ## test: install dev dependencies, lint, run the whole suite on SQLite, and on PostgreSQL the
 ## tests marked `dialect` (SQL, COPY, locking or row-level security differ); quick local loop:
 ## `.venv/bin/python -m pytest -m "not slow"`
 test: install-dev lint
-	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS)
+	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadgroup
 
 ## test-matrix: the PostgreSQL half `make test` leaves out: with it, every SoR test has run on
 ## both databases (CI runs both targets)
 test-matrix: install-dev
-	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --matrix -m "postgres and not dialect"
+	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadgroup --matrix -m "postgres and not dialect"
 
 ## test-random: the property tests with fresh draws (CI's are derandomized); the seed is
 ## printed, and `make test-random SEED=…` replays it

@@ -54,6 +54,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """Without ``--matrix``, a test parametrised over ``sor_dialect`` runs on PostgreSQL only
     when it is marked ``dialect`` (its SQL, locking, COPY or row-level security differs);
     every other test runs on SQLite. ``make test-matrix`` (CI) runs both for all."""
+    for item in items:
+        # under `-n 2 --dist loadgroup` every user of the 4,000-customer broker runs on one
+        # worker, which builds it once, instead of both building it
+        if "scored" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("scored"))
     if config.getoption("--matrix"):
         return
     keep, drop = [], []
