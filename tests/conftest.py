@@ -6,15 +6,20 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import create_engine, text
 
+from caifu.adapters.sor.store import migrate, open_engine
 from caifu.data.demo import generate
 from caifu.services.container import Container
 from caifu.services.ingest.load import Ingest
+from caifu.services.platform import users
 from caifu.services.platform.workspace import create_tenant, init_workspace
+from caifu.services.scrm import wecom_app
 from caifu.services.value.scoring import Scoring, ScoringResult
 from caifu.settings import Settings
 
@@ -22,6 +27,58 @@ PG_ADMIN_URL = os.environ.get(
     "CAIFU_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+MATRIX_ENV = "CAIFU_TEST_MATRIX"
+
+# Property tests: CI draws the same examples on every run, so a red build is one anybody can
+# reproduce; `make test-random` draws afresh under a printed seed (docs/testing.md).
+hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
+hypothesis_settings.register_profile("random", print_blob=True)
+hypothesis_settings.load_profile(os.environ.get("CAIFU_HYPOTHESIS_PROFILE")
+                                 or ("ci" if IN_CI else "random"))
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--matrix", action="store_true", default=os.environ.get(MATRIX_ENV) == "1",
+                     help="run every SoR test on SQLite and on PostgreSQL (default: PostgreSQL "
+                          "only for tests marked `dialect`); also CAIFU_TEST_MATRIX=1")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # argon2id at minimum cost: hundreds of logins per run (production keeps the defaults,
+    # tests/integration/platform/test_password_hasher.py)
+    users.use_test_hasher()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Without ``--matrix``, a test parametrised over ``sor_dialect`` runs on PostgreSQL only
+    when it is marked ``dialect`` (its SQL, locking, COPY or row-level security differs);
+    every other test runs on SQLite. ``make test-matrix`` (CI) runs both for all."""
+    for item in items:
+        # under `-n 2 --dist loadgroup` every user of the 4,000-customer broker runs on one
+        # worker, which builds it once, instead of both building it
+        if "scored" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("scored"))
+    if config.getoption("--matrix"):
+        return
+    keep, drop = [], []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        on_pg = callspec is not None and callspec.params.get("sor_dialect") == "postgres"
+        (drop if on_pg and item.get_closest_marker("dialect") is None else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+@pytest.fixture(autouse=True)
+def _forget_wecom_apps() -> Iterator[None]:
+    """services/scrm/wecom_app caches a tenant's app by ``id(container)`` for a few seconds; a
+    later test's container can get a freed container's id and see its app (or its lack of
+    one). Tests now follow each other fast enough for that to happen: forget after each."""
+    yield
+    wecom_app._cache.clear()
 
 
 def chromium(what: str) -> str:
@@ -58,38 +115,109 @@ def pg_admin() -> Iterator[str]:
     yield PG_ADMIN_URL
 
 
+def _db_name(kind: str) -> str:
+    # unique across xdist workers and across suites sharing one server
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    return f"caifu_{kind}_{worker}_{uuid.uuid4().hex[:10]}"
+
+
+@contextmanager
+def _pg_database(pg_admin: str, template: str | None = None, kind: str = "test"
+                 ) -> Iterator[str]:
+    name = _db_name(kind)
+    admin = create_engine(pg_admin, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'
+                          + (f' TEMPLATE "{template}"' if template else "")))
+    try:
+        yield pg_admin.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
 @pytest.fixture
 def pg_url(pg_admin: str) -> Iterator[str]:
     """A fresh, empty PostgreSQL database for one test."""
-    name = f"caifu_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(pg_admin, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    yield pg_admin.rsplit("/", 1)[0] + "/" + name
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with _pg_database(pg_admin) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def pg_template(pg_admin: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The name of a database migrated to head once per session (per xdist worker); tests get
+    copies of it (``CREATE DATABASE … TEMPLATE``), much cheaper than running the migrations."""
+    with _pg_database(pg_admin, kind="tmpl") as url:
+        # migrations only: a database ``init_workspace`` made carries its workspace's claim,
+        # and every copy would be refused as another workspace's database
+        engine = open_engine(url)
+        migrate(engine)
+        engine.dispose()  # a template may have no open connection
+        yield url.rsplit("/", 1)[1]
+
+
+@pytest.fixture
+def pg_migrated_url(pg_admin: str, pg_template: str) -> Iterator[str]:
+    """A PostgreSQL database of one test's own, already migrated to head."""
+    with _pg_database(pg_admin, template=pg_template) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite system of record migrated to head once per session; tests copy the file."""
+    path = tmp_path_factory.mktemp("sqlite-template") / "sor.db"
+    engine = open_engine(f"sqlite:///{path}")  # migrations only, unclaimed (see pg_template)
+    migrate(engine)
+    with engine.connect() as conn:  # everything in the .db file, nothing left in the WAL
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    engine.dispose()
+    return path
+
+
+def _migrated_sqlite(template: Path, path: Path) -> str:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(template, path)
+    return f"sqlite:///{path}"
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def sor_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
+def sor_dialect(request: pytest.FixtureRequest) -> str:
+    """The system of record's database. Without ``--matrix`` the postgres case runs only for
+    tests marked ``dialect`` (see ``pytest_collection_modifyitems``)."""
+    return str(request.param)
+
+
+@pytest.fixture
+def sor_url(request: pytest.FixtureRequest, sor_dialect: str, tmp_path: Path) -> str:
+    """An empty system of record (nothing migrated), on SQLite and on PostgreSQL."""
+    if sor_dialect == "sqlite":
         return f"sqlite:///{tmp_path / 'sor.db'}"
     return str(request.getfixturevalue("pg_url"))
 
 
 @pytest.fixture
-def workspace(tmp_path: Path, sor_url: str) -> Iterator[Container]:
+def migrated_sor_url(request: pytest.FixtureRequest, sor_dialect: str, tmp_path: Path) -> str:
+    """A system of record of the test's own, at head, on SQLite and on PostgreSQL."""
+    if sor_dialect == "sqlite":
+        return _migrated_sqlite(request.getfixturevalue("sqlite_template"), tmp_path / "sor.db")
+    return str(request.getfixturevalue("pg_migrated_url"))
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, migrated_sor_url: str) -> Iterator[Container]:
     """A migrated workspace with tenant ``acme``, on SQLite and on PostgreSQL."""
-    c = init_workspace(tmp_path / "ws", Settings(duckdb_memory_limit="2GB"), sor_url)
+    c = init_workspace(tmp_path / "ws", Settings(duckdb_memory_limit="2GB"), migrated_sor_url)
     create_tenant(c, "acme", "甲乙证券")
     yield c
     c.close()
 
 
 @pytest.fixture
-def sqlite_workspace(tmp_path: Path) -> Iterator[Container]:
+def sqlite_workspace(tmp_path: Path, sqlite_template: Path) -> Iterator[Container]:
     """A SQLite-only workspace with tenant ``acme`` (for tests of file handling)."""
+    _migrated_sqlite(sqlite_template, tmp_path / "ws" / "sor.db")
     c = init_workspace(tmp_path / "ws", Settings(duckdb_memory_limit="2GB"))
     create_tenant(c, "acme", "甲乙证券")
     yield c

@@ -13,6 +13,8 @@ from caifu.adapters.sor.models import CONTRACT_TABLES
 from caifu.services.compliance import audit
 from tests.api.profiles.test_customers import _token, client
 
+pytestmark = pytest.mark.dialect  # privacy erasure deletes across every table
+
 __all__ = ["client"]  # the fixture, shared with the customer 360 tests
 
 REASON = {"X-Caifu-Reason": quote("客户书面申请（编号 2026-118）")}
@@ -49,6 +51,7 @@ def test_another_tenants_customer_is_404_and_a_reason_is_required(client) -> Non
     assert tc.get("/v1/customers/C1", headers=_token(tc, "acme.ops")).status_code == 200
 
 
+@pytest.mark.real_socket  # the compliance router over uvicorn
 def test_export_then_storage_only_and_deletion(client) -> None:  # type: ignore[no-untyped-def]
     tc, c = client
     comp, admin = _token(tc, "acme.compliance"), _token(tc, "acme.admin")

@@ -15,17 +15,21 @@ from caifu.api import create_app
 from caifu.services.container import Container
 from caifu.services.platform.jobs import Jobs, uploads_dir
 from caifu.settings import Settings
-from tests.api.profiles.test_customers import SECRET, _seed, _token, serving
+from tests.api.profiles.test_customers import SECRET, _seed, _token
 from tests.factories import ADVISORS, BRANCHES, customer_row, customers_csv
+from tests.serving import serving, wants_socket
+
+pytestmark = pytest.mark.dialect  # claiming a job is an optimistic update under each database's isolation
 
 UPLOAD_LIMIT = 50_000
 
 
 @pytest.fixture
-def api(workspace: Container) -> Iterator[tuple[httpx.Client, Container, dict[str, Any]]]:
+def api(request: pytest.FixtureRequest, workspace: Container
+        ) -> Iterator[tuple[httpx.Client, Container, dict[str, Any]]]:
     _seed(workspace)
     settings = Settings(secret_key=SECRET, max_upload_bytes=UPLOAD_LIMIT)
-    with serving(create_app(settings, workspace)) as http:
+    with serving(create_app(settings, workspace), wants_socket(request)) as http:
         users = ("acme.ops", "acme.advisor", "acme.compliance", "acme.bm", "root.admin")
         yield http, workspace, {u: _token(http, u) for u in users}
 
@@ -45,6 +49,7 @@ def _upload(http: httpx.Client, headers: dict[str, str], name: str, body: bytes,
                      headers={**headers, "Content-Type": "application/octet-stream"})
 
 
+@pytest.mark.real_socket  # the ingest router (a streamed upload) over uvicorn
 def test_an_upload_is_ingested_by_a_job_and_its_bad_row_quarantined(api) -> None:  # type: ignore[no-untyped-def]
     http, c, h = api
     ops = h["acme.ops"]

@@ -17,7 +17,10 @@ from caifu.services.platform import users
 from caifu.services.profiles.build import Build
 from caifu.services.profiles.segments import Segments
 from caifu.settings import Settings
-from tests.api.profiles.test_customers import PASSWORD, SECRET, serving
+from tests.api.profiles.test_customers import PASSWORD, SECRET
+from tests.serving import serving
+
+pytestmark = pytest.mark.slow  # a demo broker or a browser: `-m "not slow"` skips it
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +38,8 @@ def api(scored) -> Iterator[tuple[httpx.Client, object, dict[str, dict[str, str]
                            ("api.compliance", "compliance", {})):
         users.add_user(c, user, role, PASSWORD, tenant="acme", **kw)
     users.add_user(c, "api.root", "platform_admin", PASSWORD, tenant=None)
-    with serving(create_app(Settings(secret_key=SECRET), c)) as http:
+    # the platform router's smoke test: one uvicorn server for the module
+    with serving(create_app(Settings(secret_key=SECRET), c), real_socket=True) as http:
         headers = {}
         for user in ("api.ops", "api.advisor", "api.compliance", "api.root"):
             token = http.post("/v1/auth/login", json={"user_id": user, "password": PASSWORD}

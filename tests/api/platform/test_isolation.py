@@ -15,6 +15,7 @@ import json
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import insert
 
 from caifu.adapters.sor.models import CONTRACT_TABLES, ingest_log, ingest_quarantine
@@ -28,6 +29,8 @@ from caifu.services.container import Container
 from caifu.services.platform.jobs import Jobs
 from tests.api.profiles.test_customers import _token
 from tests.factories import BRANCHES
+
+pytestmark = pytest.mark.dialect  # row-level security and tenant isolation
 
 USERS = ("acme.ops", "acme.admin", "acme.compliance", "acme.bm", "acme.advisor", "root.admin")
 # beta's data that only a leak could put in an answer to acme
@@ -109,6 +112,7 @@ def _comparable(r: httpx.Response, ids: dict[str, str]) -> tuple[int, str]:
     return r.status_code, text
 
 
+@pytest.mark.slow
 def test_no_endpoint_tells_another_tenants_objects_from_missing_ones(client) -> None:  # type: ignore[no-untyped-def]
     http, c = client
     beta = _seed_beta(c)

@@ -21,7 +21,9 @@ def log_lines() -> Iterator[io.StringIO]:
     handler = logging.StreamHandler(out)
     handler.setFormatter(JsonFormatter())
     lg = logging.getLogger("caifu")
-    level, lg.level = lg.level, logging.INFO
+    # setLevel, not the attribute: it also clears the loggers' cached isEnabledFor answers
+    level = lg.level
+    lg.setLevel(logging.INFO)
     lg.addHandler(handler)
     yield out
     lg.removeHandler(handler)

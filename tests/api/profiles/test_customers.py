@@ -4,17 +4,11 @@ unmasking, bad credentials — on SQLite and PostgreSQL. Nothing leaks: out of s
 from __future__ import annotations
 
 import datetime as dt
-import socket
-import threading
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from urllib.parse import quote
 
 import httpx
 import pytest
-import uvicorn
-from fastapi import FastAPI
 from sqlalchemy import insert
 
 from caifu.adapters.sor.models import CONTRACT_TABLES
@@ -26,6 +20,7 @@ from caifu.services.container import Container
 from caifu.services.platform import sessions, users
 from caifu.services.platform.workspace import create_tenant
 from caifu.settings import Settings
+from tests.serving import serving, wants_socket
 
 SECRET = "k3y-for-tests-only-0123456789abcdefghijklmnop"
 PASSWORD = "correct horse battery"
@@ -64,34 +59,12 @@ def _seed(c: Container) -> None:
     users.add_user(c, "root.admin", "platform_admin", PASSWORD, tenant=None)
 
 
-@contextmanager
-def serving(app: FastAPI) -> Iterator[httpx.Client]:
-    """The app under uvicorn on a free loopback port, in a thread: real HTTP over a socket."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
-                                           log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    for _ in range(200):
-        if server.started:
-            break
-        time.sleep(0.02)
-    assert server.started, "uvicorn did not start"
-    try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
-            yield client
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-
-
 @pytest.fixture
-def client(workspace: Container) -> Iterator[tuple[httpx.Client, Container]]:
+def client(request: pytest.FixtureRequest, workspace: Container
+           ) -> Iterator[tuple[httpx.Client, Container]]:
     _seed(workspace)
     with serving(create_app(Settings(secret_key=SECRET, max_body_bytes=10_000),
-                            workspace)) as http:
+                            workspace), wants_socket(request)) as http:
         yield http, workspace
 
 
@@ -109,6 +82,7 @@ SEES = {  # who sees which of acme's C1, C2, C3 and beta's B1
 }
 
 
+@pytest.mark.dialect
 def test_every_role_sees_exactly_its_scope(client) -> None:  # type: ignore[no-untyped-def]
     tc, _ = client
     for user, sees in SEES.items():
@@ -182,6 +156,7 @@ def test_a_console_session_has_the_service_wide_quota_per_user(workspace: Contai
         assert tc.get("/v1/customers/C1", headers=comp).status_code == 200  # his own bucket
 
 
+@pytest.mark.real_socket  # the profiles router over uvicorn
 def test_bad_credentials_are_401(client) -> None:  # type: ignore[no-untyped-def]
     tc, _ = client
     assert tc.get("/v1/customers/C1").status_code == 401

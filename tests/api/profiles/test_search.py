@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
+import pytest
 from sqlalchemy import insert
 
 from caifu.adapters.sor.models import customer_cards, tag_assignments
@@ -16,6 +17,8 @@ from caifu.services.compliance import audit
 from caifu.services.container import Container
 from tests.api.profiles.test_customers import _token
 from tests.api.profiles.test_customers import client as client  # noqa: F401  (the fixture)
+
+pytestmark = pytest.mark.dialect  # LIKE and ordering differ by database
 
 Client = tuple[httpx.Client, Container]
 

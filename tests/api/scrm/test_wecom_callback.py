@@ -24,7 +24,10 @@ from caifu.services.platform import users
 from caifu.services.platform.workspace import create_tenant
 from caifu.services.scrm import wecom_app
 from caifu.settings import Settings
-from tests.api.profiles.test_customers import PASSWORD, SECRET, _token, serving
+from tests.api.profiles.test_customers import PASSWORD, SECRET, _token
+from tests.serving import serving, wants_socket
+
+pytestmark = pytest.mark.dialect  # the callback's write lock is per dialect
 
 CORP, TOKEN, AES = "ww0a1b2c3d4e5f6a7b", "caifuTok3n", "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C"
 BETA_AES = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
@@ -53,7 +56,8 @@ def sealed(xml: str, crypto: WeComCrypto = CRYPTO, ts: int | None = None,
 
 
 @pytest.fixture
-def hook(workspace: Container) -> Iterator[tuple[httpx.Client, Container]]:
+def hook(request: pytest.FixtureRequest, workspace: Container
+         ) -> Iterator[tuple[httpx.Client, Container]]:
     create_tenant(workspace, "beta", "丙丁证券")
     wecom_app.configure(workspace, "acme", corp_id=CORP, agent_id="1000002", token=TOKEN,
                     encoding_aes_key=AES, secret="s3cret")
@@ -62,7 +66,7 @@ def hook(workspace: Container) -> Iterator[tuple[httpx.Client, Container]]:
     users.add_user(workspace, "acme.ops", "ops", PASSWORD, tenant="acme")
     users.add_user(workspace, "root.admin", "platform_admin", PASSWORD, tenant=None)
     settings = Settings(secret_key=SECRET, run_jobs=False, run_events=False)
-    with serving(create_app(settings, workspace)) as http:
+    with serving(create_app(settings, workspace), wants_socket(request)) as http:
         yield http, workspace
 
 
@@ -96,6 +100,7 @@ def test_url_verification(hook: tuple[httpx.Client, Container]) -> None:
     assert (bad.status_code, bad.text) == (403, "rejected")
 
 
+@pytest.mark.real_socket  # the WeCom callback router over uvicorn
 def test_an_event_is_stored_once_and_acknowledged(hook: tuple[httpx.Client, Container]) -> None:
     http, c = hook
     xml = event_xml()

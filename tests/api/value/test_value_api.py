@@ -18,7 +18,10 @@ from caifu.services.container import Container
 from caifu.services.platform import access, users
 from caifu.settings import Settings
 from tests.api.ingest.test_jobs_api import _wait
-from tests.api.profiles.test_customers import PASSWORD, SECRET, _token, serving
+from tests.api.profiles.test_customers import PASSWORD, SECRET, _token
+from tests.serving import serving
+
+pytestmark = pytest.mark.slow  # a demo broker or a browser: `-m "not slow"` skips it
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +35,8 @@ def api(scored) -> Iterator[tuple[httpx.Client, Container, dict[str, Any], str]]
     for user, role, kw in (("val.ops", "ops", {}), ("val.advisor", "advisor",
                                                     {"advisor_id": advisor})):
         users.add_user(c, user, role, PASSWORD, tenant="acme", **kw)
-    with serving(create_app(Settings(secret_key=SECRET), c)) as http:
+    # the value router's smoke test: one uvicorn server for the module
+    with serving(create_app(Settings(secret_key=SECRET), c), real_socket=True) as http:
         h = {u: _token(http, u) for u in ("val.ops", "val.advisor")}
         for kind in ("value", "redemption"):
             r = http.post("/v1/jobs", json={"kind": kind}, headers=h["val.ops"])

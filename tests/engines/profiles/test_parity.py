@@ -30,6 +30,8 @@ from caifu.services.profiles.build import Build
 from caifu.services.profiles.tag_definitions import load_definitions
 from caifu.settings import Settings
 
+pytestmark = pytest.mark.slow  # a demo broker or a browser: `-m "not slow"` skips it
+
 AS_OF = dt.date(2026, 10, 30)
 SEGMENTS = {
     "rich_dormant": "tag:dormant and aum >= 100000",

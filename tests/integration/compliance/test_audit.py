@@ -18,6 +18,8 @@ from caifu.services.compliance import audit
 from caifu.services.container import Container
 from caifu.services.profiles.customers import Unmask, customer_view
 
+pytestmark = pytest.mark.dialect  # the hash chain over values as each database returns them
+
 
 def _customer(c: Container) -> None:
     t = CONTRACT_TABLES["customers"]

@@ -39,6 +39,8 @@ from caifu.services.profiles.lifecycle import Lifecycle
 from caifu.services.value.customer_value import CustomerValue
 from caifu.settings import Settings
 
+pytestmark = pytest.mark.dialect  # erasure deletes across every table, found by introspection
+
 TODAY = dt.date(2026, 11, 30)
 T = "acme"
 REGULATED_LAKE = ("trades", "positions", "cash_flows", "fund_transactions")

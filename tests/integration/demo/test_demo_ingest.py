@@ -14,6 +14,8 @@ from caifu.data.demo import generate
 from caifu.services.container import Container
 from caifu.services.ingest.load import Ingest, load_mapping
 
+pytestmark = [pytest.mark.dialect, pytest.mark.slow]  # the demo broker through COPY and the upserts
+
 
 @pytest.fixture(scope="module")
 def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:

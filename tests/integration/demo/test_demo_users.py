@@ -6,16 +6,15 @@ from sqlalchemy import func, select
 
 from caifu.adapters.sor.models import CONTRACT_TABLES
 from caifu.services.demo.broker import create_demo_users
-from caifu.services.platform import access
-from caifu.services.platform import users as platform_users
+from caifu.services.platform import access, users
 
 
 def test_one_user_per_role_with_its_scope(scored) -> None:  # type: ignore[no-untyped-def]
     c, _, _ = scored
-    users = create_demo_users(c, "acme")
-    assert sorted(u.role for u in users) == sorted(
+    made = create_demo_users(c, "acme")
+    assert sorted(u.role for u in made) == sorted(
         ["tenant_admin", "ops", "compliance", "branch_manager", "advisor", "platform_admin"])
-    assert len({u.password for u in users}) == 6 and all(len(u.password) >= 16 for u in users)
+    assert len({u.password for u in made}) == 6 and all(len(u.password) >= 16 for u in made)
     t = CONTRACT_TABLES["customers"]
     with c.engine.connect() as conn:
         total = conn.execute(select(func.count()).select_from(t)
@@ -28,8 +27,8 @@ def test_one_user_per_role_with_its_scope(scored) -> None:  # type: ignore[no-un
             return conn.execute(select(func.count()).select_from(t)
                                 .where(access.scope_filter(p))).scalar_one()
 
-    for u in users:
-        p = platform_users.login(c, u.user_id, u.password)
+    for u in made:
+        p = users.login(c, u.user_id, u.password)
         assert p is not None and p.role == u.role
         n = seen(p)
         if u.role in ("tenant_admin", "ops", "compliance"):

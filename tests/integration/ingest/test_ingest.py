@@ -24,6 +24,8 @@ from tests.factories import (
     write,
 )
 
+pytestmark = pytest.mark.dialect  # ingest writes the SoR by COPY on PostgreSQL
+
 
 def _count(c: Container, table: str, tenant: str = "acme") -> int:
     t = CONTRACT_TABLES[table]

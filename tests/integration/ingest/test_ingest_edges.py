@@ -35,6 +35,7 @@ def test_glob_characters_in_a_file_name_read_that_file_only(
     assert (r.rows_in, r.inserted) == (1, 1)
 
 
+@pytest.mark.dialect
 def test_a_file_without_an_optional_column_leaves_stored_values_alone(
     workspace: Container, tmp_path: Path
 ) -> None:

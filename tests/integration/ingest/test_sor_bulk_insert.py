@@ -20,6 +20,8 @@ from caifu.data.contracts import registry
 from caifu.data.contracts.arrow import contract_schema
 from caifu.services.container import Container
 
+pytestmark = pytest.mark.dialect  # COPY on PostgreSQL, executemany on SQLite
+
 CUSTOMERS = registry()["customers"]
 
 

@@ -19,7 +19,7 @@ from caifu.services.container import Container
 from caifu.services.platform.workspace import create_tenant, init_workspace
 from caifu.settings import Settings
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.dialect]  # PostgreSQL only: row-level security
 NOW = dt.datetime(2026, 11, 26, 8, 0)
 
 

@@ -252,6 +252,7 @@ def test_bad_tag_files_say_what_and_where(sqlite_workspace: Container, yaml_text
     assert str(path) in str(info.value)
 
 
+@pytest.mark.dialect
 def test_build_on_both_systems_of_record(workspace: Container, demo_exports: Path) -> None:
     Ingest(workspace).ingest("acme", [demo_exports])
     result = Build(workspace).build("acme")

@@ -256,6 +256,7 @@ def _seed_master(c: Container) -> None:
             request_id="R1", legal_basis="证券法：交易记录保存二十年"))
 
 
+@pytest.mark.dialect
 def test_a_tenant_without_facts_gets_cards_with_notes(workspace: Container) -> None:
     _seed_master(workspace)
     before = customer_view(workspace, "acme", "K1")

@@ -43,6 +43,8 @@ from caifu.services.profiles.lifecycle import (
 )
 from caifu.settings import Settings
 
+pytestmark = pytest.mark.slow  # a demo broker or a browser: `-m "not slow"` skips it
+
 AS_OF = dt.date(2026, 10, 30)
 
 

@@ -39,7 +39,7 @@ from caifu.services.scrm import wecom_app
 from caifu.services.scrm.campaigns import Campaigns
 from caifu.services.scrm.funnel import CampaignFunnel
 from caifu.settings import Settings
-from tests.api.profiles.test_customers import serving
+from tests.serving import serving
 
 ON = dt.datetime(2025, 3, 3, 2, 0)
 SAC = "A0120612345678"
@@ -189,7 +189,7 @@ def test_campaign_gate_send_track_convert_and_compare(world) -> None:  # type: i
     users.add_user(c, "acme.ops", "ops", "correct horse battery", tenant="acme")
     users.add_user(c, "acme.advisor", "advisor", "correct horse battery", tenant="acme",
                       advisor_id="TG2")
-    with serving(app) as http:
+    with serving(app, real_socket=True) as http:  # the campaigns router over uvicorn
         r = http.get(f"/t/{contacts['C01'].tracking_token}", follow_redirects=False)
         assert r.status_code == 302 and r.headers["location"] == URL
         r = http.get(f"/t/{contacts['C07'].tracking_token}/open.gif")

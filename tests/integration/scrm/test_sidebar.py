@@ -34,7 +34,7 @@ from caifu.services.container import Container
 from caifu.services.scrm import sidebar as sb
 from caifu.services.scrm import wecom_app as wecom
 from caifu.settings import Settings
-from tests.api.profiles.test_customers import serving
+from tests.serving import serving, wants_socket
 
 SECRET = "k3y-for-sidebar-tests-0123456789abcdefghijk"
 AES_KEY = "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C"
@@ -173,10 +173,11 @@ def make_app(c: Container) -> FastAPI:
 
 
 @pytest.fixture
-def side(workspace: Container) -> Iterator[tuple[httpx.Client, Container, FakeWeCom]]:
+def side(request: pytest.FixtureRequest, workspace: Container
+         ) -> Iterator[tuple[httpx.Client, Container, FakeWeCom]]:
     fake = new_fake()
     seed(workspace, fake)
-    with serving(make_app(workspace)) as http:
+    with serving(make_app(workspace), wants_socket(request)) as http:
         yield http, workspace, fake
 
 
@@ -211,6 +212,7 @@ def test_oauth_redirect_carries_the_app_and_a_signed_state(side) -> None:  # typ
     assert "Path=/wecom/acme/sidebar" in cookie
 
 
+@pytest.mark.real_socket  # the sidebar router (cookies on the wire) over uvicorn
 def test_sign_in_sets_a_short_session_and_returns_to_the_chat(side) -> None:  # type: ignore[no-untyped-def]
     http, c, fake = side
     r = sign_in(http, fake)
@@ -225,6 +227,7 @@ def test_sign_in_sets_a_short_session_and_returns_to_the_chat(side) -> None:  # 
     assert actors == ["wecom:wangxm"]
 
 
+@pytest.mark.real_socket  # a second browser: another client of the same server
 def test_state_is_checked_against_this_browser(side) -> None:  # type: ignore[no-untyped-def]
     http, _, fake = side
     r = http.get("/wecom/acme/sidebar")
@@ -247,6 +250,7 @@ def test_state_is_checked_against_this_browser(side) -> None:  # type: ignore[no
     assert ok.status_code == 303
 
 
+@pytest.mark.real_socket  # a second browser: another client of the same server
 def test_a_code_works_once(side) -> None:  # type: ignore[no-untyped-def]
     http, _, fake = side
     code = fake.issue_oauth_code("wangxm")
@@ -342,6 +346,7 @@ def test_the_other_advisor_sees_his_own_customer(side) -> None:  # type: ignore[
                      ).status_code == 403
 
 
+@pytest.mark.real_socket  # a second browser: another client of the same server
 def test_sessions_expire_and_are_not_credentials_elsewhere(side) -> None:  # type: ignore[no-untyped-def]
     http, c, fake = side
     past = int(dt.datetime.now(dt.UTC).timestamp()) - 1

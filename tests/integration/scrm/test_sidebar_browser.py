@@ -8,12 +8,16 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+import pytest
+
 from caifu.core.levels import mask
 from caifu.services.container import Container
 from caifu.services.scrm import sidebar as sb
-from tests.api.profiles.test_customers import serving
 from tests.conftest import chromium
 from tests.integration.scrm.test_sidebar import MOBILE, NAME, make_app, new_fake, seed
+from tests.serving import serving_socket
+
+pytestmark = pytest.mark.slow  # a demo broker or a browser: `-m "not slow"` skips it
 
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
@@ -54,7 +58,7 @@ def test_the_sidebar_in_chromium(sqlite_workspace: Container, tmp_path: Path) ->
         route.fulfill(status=302, headers={"Location": back,
                                            "Set-Cookie": resp.headers["set-cookie"]})
 
-    with serving(make_app(sqlite_workspace)) as http, sync_playwright() as pw:
+    with serving_socket(make_app(sqlite_workspace)) as http, sync_playwright() as pw:
         origin = str(http.base_url).rstrip("/")
         browser = pw.chromium.launch(executable_path=executable, headless=True, args=ARGS)
         try:

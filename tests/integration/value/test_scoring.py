@@ -12,6 +12,7 @@ import numpy as np
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
+import pytest
 
 from caifu.adapters.sor.repos import profiles as profiles_repo
 from caifu.analytics import propensity
@@ -19,6 +20,8 @@ from caifu.pipelines.profile import ProfileInputs, local_date, profile_features
 from caifu.services.container import Container
 from caifu.services.profiles.build import SCORE_TABLE, Build
 from caifu.services.value.scoring import latest_run
+
+pytestmark = pytest.mark.slow  # a demo broker or a browser: `-m "not slow"` skips it
 
 AS_OF = dt.date(2026, 10, 30)
 

@@ -36,6 +36,8 @@ from caifu.services.value.customer_value import (
 )
 from caifu.settings import Settings
 
+pytestmark = pytest.mark.slow  # a demo broker or a browser: `-m "not slow"` skips it
+
 AS_OF = dt.date(2026, 10, 30)  # the demo's last day
 HALF_YEAR = 182
 

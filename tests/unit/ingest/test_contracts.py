@@ -78,6 +78,7 @@ def test_sor_tables_carry_the_tenant_first_in_the_key() -> None:
         assert list(table.primary_key.columns)[0].name == "tenant_id", name
 
 
+@pytest.mark.dialect
 def test_migrations_build_exactly_the_models(sor_url: str) -> None:
     engine = open_engine(sor_url)
     migrate(engine)

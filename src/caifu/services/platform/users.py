@@ -28,10 +28,35 @@ from caifu.services.compliance import audit
 from caifu.services.container import Container
 from caifu.services.platform.workspace import get_tenant
 
-_HASHER = PasswordHasher()  # argon2id with the library's current recommended parameters
+# argon2id with the library's current recommended parameters: what every service uses.
+PRODUCTION_HASHER = PasswordHasher()
+# The same argon2id at its minimum cost, so a test suite's hundreds of logins take no time.
+# Only code can select it (``use_test_hasher``): no setting or environment variable reaches it,
+# and a hash made with it is re-hashed at production strength on the next login (see ``login``).
+TEST_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+_HASHER = PRODUCTION_HASHER
 # verified against when the user does not exist, so a wrong user id costs the same time
-_DUMMY_HASH = _HASHER.hash("caifu-no-such-user")
+_DUMMY_HASHES = {id(PRODUCTION_HASHER): PRODUCTION_HASHER.hash("caifu-no-such-user")}
 DEFAULT_QUOTA = 600  # requests per minute per key
+
+
+def use_test_hasher(enabled: bool = True) -> None:
+    """Hash passwords at minimum cost in this process (test suites only); False restores the
+    production hasher."""
+    global _HASHER
+    _HASHER = TEST_HASHER if enabled else PRODUCTION_HASHER
+
+
+def hasher() -> PasswordHasher:
+    """The password hasher in use in this process."""
+    return _HASHER
+
+
+def _dummy_hash() -> str:
+    key = id(_HASHER)
+    if key not in _DUMMY_HASHES:
+        _DUMMY_HASHES[key] = _HASHER.hash("caifu-no-such-user")
+    return _DUMMY_HASHES[key]
 
 
 def add_user(c: Container, user_id: str, role: str, password: str, *, tenant: str | None,
@@ -66,7 +91,7 @@ def login(c: Container, user_id: str, password: str) -> Principal | None:
     with c.engine.connect() as conn:
         row = conn.execute(select(users).where(users.c.user_id == user_id)).first()
     try:
-        _HASHER.verify(row.password_hash if row else _DUMMY_HASH, password)
+        _HASHER.verify(row.password_hash if row else _dummy_hash(), password)
     except (VerificationError, InvalidHashError):
         return None
     if row is None or not row.active:
