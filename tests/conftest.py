@@ -19,7 +19,6 @@ from caifu.services.container import Container
 from caifu.services.ingest.load import Ingest
 from caifu.services.platform import users
 from caifu.services.platform.workspace import create_tenant, init_workspace
-from caifu.services.scrm import wecom_app
 from caifu.services.value.scoring import Scoring, ScoringResult
 from caifu.settings import Settings
 
@@ -60,6 +59,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         # worker, which builds it once, instead of both building it
         if "scored" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.xdist_group("scored"))
+        # one local Spark (a JVM of ~1.4 GB that takes seconds to start) instead of one per
+        # worker: every Spark case runs on the same worker
+        elif item.get_closest_marker("spark") is not None:
+            item.add_marker(pytest.mark.xdist_group("spark"))
     if config.getoption("--matrix"):
         return
     keep, drop = [], []
@@ -70,15 +73,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
-
-
-@pytest.fixture(autouse=True)
-def _forget_wecom_apps() -> Iterator[None]:
-    """services/scrm/wecom_app caches a tenant's app by ``id(container)`` for a few seconds; a
-    later test's container can get a freed container's id and see its app (or its lack of
-    one). Tests now follow each other fast enough for that to happen: forget after each."""
-    yield
-    wecom_app._cache.clear()
 
 
 def chromium(what: str) -> str:

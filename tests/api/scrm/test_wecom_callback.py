@@ -255,7 +255,10 @@ def test_refusals_of_unknown_tenants_are_logged_with_their_reason_and_counted_fo
     handler = logging.StreamHandler(out)
     handler.setFormatter(JsonFormatter())
     lg = logging.getLogger("caifu")
-    level, lg.level = lg.level, logging.INFO
+    # setLevel, not ``lg.level =``: only setLevel clears the loggers' cached isEnabledFor,
+    # and an earlier test on this worker may have left "caifu.*" cached as below INFO
+    level = lg.level
+    lg.setLevel(logging.INFO)
     lg.addHandler(handler)
     try:
         params, body = sealed(event_xml())

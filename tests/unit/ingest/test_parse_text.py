@@ -193,8 +193,10 @@ _PIECES = st.sampled_from([
     "29", "30", "31", "60", "24", "1234567", "99999999999", "-01-", "-02-29", " 09:30",
     ":07", ".5", ".123456", "0x",
 ])
+# whitespace-only text is missing (test_text_loses_surrounding_spaces_only and the ingest
+# probes pin that rule), so the regular expressions are compared on everything else
 _SHAPED = st.lists(_PIECES, min_size=1, max_size=8).map("".join).filter(
-    lambda x: x == x.strip(" ") and x != "")
+    lambda x: x == x.strip(" ") and x.strip() != "")
 
 
 @settings(max_examples=60, deadline=None)

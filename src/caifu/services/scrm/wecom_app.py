@@ -38,8 +38,14 @@ class WeComApp:
         return WeComCrypto(self.token, self.encoding_aes_key, self.corp_id)
 
 
-_cache: dict[tuple[int, str], tuple[float, WeComApp | None]] = {}
+# the apps read from the SoR, per container (``wecom_shared["apps"]``): a module-level cache
+# keyed by ``id(container)`` handed a later container a closed one's app when the id was reused
 _cache_lock = threading.Lock()
+
+
+def _apps(container: Container) -> dict[str, tuple[float, WeComApp | None]]:
+    apps: dict[str, tuple[float, WeComApp | None]] = container.wecom_shared.setdefault("apps", {})
+    return apps
 
 
 def configure(container: Container, tenant: str, *, corp_id: str, agent_id: str, token: str,
@@ -71,16 +77,15 @@ def configure(container: Container, tenant: str, *, corp_id: str, agent_id: str,
     audit.append(container, tenant, actor, "configure", fields=["wecom_apps"],
                  reason="WeCom app configured")
     with _cache_lock:
-        _cache.pop((id(container), tenant), None)
+        _apps(container).pop(tenant, None)
     return app
 
 
 def get_app(container: Container, tenant: str) -> WeComApp | None:
     """The tenant's app, or None when it has none (cached briefly, per container)."""
-    key = (id(container), tenant)
     now = time.monotonic()
     with _cache_lock:
-        hit = _cache.get(key)
+        hit = _apps(container).get(tenant)
         if hit is not None and now - hit[0] < CACHE_SECONDS:
             return hit[1]
     with container.engine.connect() as conn:
@@ -89,7 +94,7 @@ def get_app(container: Container, tenant: str) -> WeComApp | None:
         row.tenant_id, row.corp_id, row.agent_id, row.token, row.encoding_aes_key, row.secret,
         row.api_base_url)
     with _cache_lock:
-        _cache[key] = (now, app)
+        _apps(container)[tenant] = (now, app)
     return app
 
 
