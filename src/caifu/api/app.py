@@ -19,6 +19,7 @@ from caifu.core.errors import ConfigError
 from caifu.services.container import Container
 from caifu.services.container import build as build_container
 from caifu.services.ingest.realtime import Events
+from caifu.services.platform.housekeeping import Housekeeping
 from caifu.services.platform.jobs import Jobs
 from caifu.services.scrm.callback_apply import WeComEvents
 from caifu.services.scrm.callback_intake import Callbacks
@@ -52,12 +53,19 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
         if settings.run_events:  # the real-time path: apply pushed events within seconds
             workers.append(threading.Thread(target=Events(app.state.container).run_worker,
                                             args=(stop,), name="caifu-events", daemon=True))
+            housekeeping = Housekeeping(app.state.container)
+
+            def every_minute() -> None:
+                try:
+                    send_due(app.state.container, settings.public_base_url)
+                finally:  # erased data's old lake files, once due (checked hourly)
+                    housekeeping.tick()
+
             # WeCom callbacks are stored on arrival and applied here, off the request path
             workers.append(threading.Thread(
                 target=WeComEvents(app.state.container).run_worker, args=(stop,),
                 kwargs={"flush": lambda: app.state.callbacks.counter.flush(app.state.container),
-                        "every_minute": lambda: send_due(app.state.container,
-                                                         settings.public_base_url)},
+                        "every_minute": every_minute},
                 name="caifu-wecom", daemon=True))
         for w in workers:
             w.start()
