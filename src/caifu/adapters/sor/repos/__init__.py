@@ -66,8 +66,8 @@ Still inline, each with its reason:
     wecom_callbacks          callback_intake inserts, callback_apply drains: a queue with
                              one writer and one reader, kept with the WeCom callback code
     wecom_groups, wecom_group_members, wecom_corp_tags
-                             callback_apply's event reads and writes; left while
-                             that module was being changed
+                             callback_apply's event reads and writes: not moved yet (the
+                             time ran out), the next to move
     jobs, users, api_keys, audit_log
                              one service module queries each; the others go through it
                              (``Jobs``, ``users``, ``audit.append``)
