@@ -49,7 +49,7 @@ import os, signal, sys
 from pathlib import Path
 
 from caifu.adapters.lake.delta import Lake
-from caifu.adapters.sor import repo
+from caifu.adapters.sor.repos import ingest as ingest_repo
 from caifu.services.container import build
 from caifu.services.ingest.load import Ingest
 from caifu.settings import Settings
@@ -89,7 +89,7 @@ def append_files(self, tenant, contract, folder, batch_id, expected_rows):
 Lake.data_folder = data_folder
 Lake.append_files = append_files
 if mode == "sor-transaction":
-    repo.update_rows = lambda *args, **kwargs: die()  # runs after insert_rows, same transaction
+    ingest_repo.update_rows = lambda *args, **kwargs: die()  # runs after insert_rows, same transaction
 
 container = build(Settings(duckdb_memory_limit="1GB", sor_url=None), root)
 print("ready", flush=True)

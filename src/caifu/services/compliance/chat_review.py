@@ -27,7 +27,7 @@ from typing import Any
 
 from sqlalchemy import and_, insert, select, update
 
-from caifu.adapters.sor.models import CONTRACT_TABLES
+from caifu.adapters.sor.repos import scrm as scrm_repo
 from caifu.adapters.sor.scrm_models import chat_compliance_flags as FLAGS
 from caifu.core.errors import ConfigError, NotFoundError
 from caifu.scrm.archive import convert_archive
@@ -38,8 +38,6 @@ from caifu.services.platform.tenant_files import load_yaml
 from caifu.services.platform.workspace import get_tenant
 from caifu.text.compliance import Lexicon, excerpt
 
-ADVISORS = CONTRACT_TABLES["advisors"]
-FOLLOWS = CONTRACT_TABLES["wecom_follows"]
 DECISIONS = ("confirmed", "dismissed")
 
 
@@ -73,11 +71,8 @@ def intake_archive(c: Container, tenant: str, lines: Iterable[bytes | str]) -> C
     """Decrypted archive messages in: to the real-time path and through the lexicon."""
     get_tenant(c, tenant)
     with c.engine.connect() as conn:
-        advisors = dict(conn.execute(select(ADVISORS.c.wecom_userid, ADVISORS.c.advisor_id).where(
-            (ADVISORS.c.tenant_id == tenant) & ADVISORS.c.wecom_userid.isnot(None))).all())
-        follows = {(r.advisor_id, r.external_userid): r.customer_id for r in conn.execute(
-            select(FOLLOWS.c.advisor_id, FOLLOWS.c.external_userid, FOLLOWS.c.customer_id)
-            .where((FOLLOWS.c.tenant_id == tenant) & FOLLOWS.c.customer_id.isnot(None)))}
+        advisors = scrm_repo.advisor_ids_by_userid(conn, tenant)
+        follows = scrm_repo.follow_customers_by_pair(conn, tenant)
     batch = convert_archive(lines, advisors)
     out = ChatIntake(lines=batch.lines, messages=len(batch.rows), skipped=dict(batch.skipped),
                      rejected=[{"line": r.line, "msgid": r.msgid, "reason": r.reason}

@@ -42,11 +42,10 @@ import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
 import yaml
-from sqlalchemy import update
 
 from caifu.adapters.lake.delta import LINEAGE_COLUMN
-from caifu.adapters.sor import repo, store
-from caifu.adapters.sor.models import ingest_log as ingest_log_t
+from caifu.adapters.sor import store
+from caifu.adapters.sor.repos import ingest as repo
 from caifu.adapters.sources.files import MAPPED, RAW, RawSource, RejectedRecord, load_source
 from caifu.core.errors import ConfigError, UnreadableSourceError
 from caifu.data.contracts import Registry, Table, registry
@@ -416,12 +415,7 @@ class Ingest:
             for batch_id in pending:
                 repo.resolve_pending(conn, tenant, batch_id, batch_id in committed,
                                      now=self.c.clock.now())
-                if batch_id not in committed:  # nothing landed: say so, and drop its files
-                    conn.execute(update(ingest_log_t).where(
-                        ingest_log_t.c.tenant_id == tenant, ingest_log_t.c.batch_id == batch_id
-                    ).values(loaded=0, inserted=0, updated=0, quarantined=0, duplicates=0,
-                             error="interrupted: the process ended before the lake commit "
-                                   "(killed or failed); nothing landed, ingest the file again"))
+                if batch_id not in committed:  # nothing landed: drop its files
                     shutil.rmtree(self.c.lake.path(tenant, contract.name) / f"batch-{batch_id}",
                                   ignore_errors=True)
 

@@ -34,8 +34,8 @@ import pyarrow as pa
 from sqlalchemy import func, select, update
 
 from caifu.adapters.lake.delta import LINEAGE_COLUMN
-from caifu.adapters.sor import serving
 from caifu.adapters.sor.models import CONTRACT_TABLES, event_inbox
+from caifu.adapters.sor.repos import profiles as profiles_repo
 from caifu.core.errors import ConfigError
 from caifu.data.contracts import Table, registry
 from caifu.data.contracts.arrow import contract_schema
@@ -307,7 +307,7 @@ class Events:
         definitions, source = tag_definitions.load_definitions(self.c, tenant)
         tag_definitions.register_versions(self.c, tenant, definitions, source)
         with self.c.engine.connect() as conn:
-            served = serving.serving_as_of(conn, tenant)
+            served = profiles_repo.serving_as_of(conn, tenant)
         local_newest = None
         if newest is not None:
             local_newest = (newest + dt.timedelta(hours=utc_offset_hours(tz, newest.date()))

@@ -33,9 +33,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, delete, insert, select, update
+from sqlalchemy import delete, insert, select, update
 
-from caifu.adapters.sor.models import CONTRACT_TABLES
+from caifu.adapters.sor.repos import scrm as scrm_repo
 from caifu.adapters.sor.scrm_models import (
     wecom_callbacks,
     wecom_corp_tags,
@@ -50,8 +50,6 @@ from caifu.services.scrm import identity_links
 from caifu.services.scrm.wecom_app import client_for, get_app
 
 log = logging.getLogger(__name__)
-FOLLOWS = CONTRACT_TABLES["wecom_follows"]
-ADVISORS = CONTRACT_TABLES["advisors"]
 BATCH = 200
 
 
@@ -180,11 +178,10 @@ class WeComEvents:
     def _advisor(self, conn: Any, tenant: str, userid: str | None) -> dict[str, Any]:
         if not userid:
             raise ApplyError("UserID:MISSING")
-        row = conn.execute(select(ADVISORS).where(
-            (ADVISORS.c.tenant_id == tenant) & (ADVISORS.c.wecom_userid == userid))).first()
+        row = scrm_repo.advisor_by_userid(conn, tenant, userid)
         if row is None:
             raise ApplyError("UserID:UNKNOWN_ADVISOR")
-        return dict(row._mapping)
+        return row
 
     def _contact(self, conn: Any, tenant: str, e: Event, client: Any, at: dt.datetime,
                  after: list[Callable[[Applied], None]]) -> None:
@@ -192,32 +189,27 @@ class WeComEvents:
         if not ext:
             raise ApplyError("ExternalUserID:MISSING")
         advisor = self._advisor(conn, tenant, e.get("UserID"))
-        key = and_(FOLLOWS.c.tenant_id == tenant, FOLLOWS.c.advisor_id == advisor["advisor_id"],
-                   FOLLOWS.c.external_userid == ext)
+        key = (tenant, advisor["advisor_id"], ext)
         change = e.change_type
         refresh = change in {"add_external_contact", "add_half_external_contact",
                              "edit_external_contact"} and client is not None
         # the API first: a failing call leaves nothing written
         details = client.get_external_contact(ext) if refresh else None
-        existing = conn.execute(select(FOLLOWS).where(key)).first()
+        existing = scrm_repo.follow_row(conn, *key)
         if change in {"add_external_contact", "add_half_external_contact"}:
             values = {"status": "active", "removed_at": None, "state": e.get("State")}
             if existing is None:
-                conn.execute(insert(FOLLOWS).values(
-                    tenant_id=tenant, advisor_id=advisor["advisor_id"], external_userid=ext,
-                    added_at=at, **values))
+                scrm_repo.insert_follow(conn, *key, added_at=at, **values)
             else:
-                conn.execute(update(FOLLOWS).where(key).values(added_at=at, **values))
+                scrm_repo.update_follow(conn, *key, added_at=at, **values)
         elif existing is None:
             raise ApplyError("ExternalUserID:UNKNOWN_FOLLOW")
         elif change == "del_external_contact":
-            conn.execute(update(FOLLOWS).where(key).values(status="deleted_by_advisor",
-                                                           removed_at=at))
+            scrm_repo.update_follow(conn, *key, status="deleted_by_advisor", removed_at=at)
         elif change == "del_follow_user":
-            conn.execute(update(FOLLOWS).where(key).values(status="deleted_by_customer",
-                                                           removed_at=at))
+            scrm_repo.update_follow(conn, *key, status="deleted_by_customer", removed_at=at)
         elif change == "msg_audit_approved":
-            conn.execute(update(FOLLOWS).where(key).values(archive_consent_at=at))
+            scrm_repo.update_follow(conn, *key, archive_consent_at=at)
         elif change == "transfer_fail":
             log.info("WeCom handover failed", extra={"tenant": tenant,
                                                     "reason": (e.get("FailReason") or "-")[:40]})
@@ -251,11 +243,9 @@ class WeComEvents:
         mine = next((f for f in data.get("follow_user") or []
                      if f.get("userid") == advisor["wecom_userid"]), {})
         mobiles = [m for m in mine.get("remark_mobiles") or [] if m]
-        conn.execute(update(FOLLOWS).where(
-            (FOLLOWS.c.tenant_id == tenant) & (FOLLOWS.c.advisor_id == advisor["advisor_id"])
-            & (FOLLOWS.c.external_userid == ext)).values(
-            unionid=contact.get("unionid") or None,
-            remark_mobile=mobiles[0] if mobiles else None))
+        scrm_repo.update_follow(conn, tenant, advisor["advisor_id"], ext,
+                                unionid=contact.get("unionid") or None,
+                                remark_mobile=mobiles[0] if mobiles else None)
         facts = ContactFacts(ext, advisor_ids=(advisor["advisor_id"],),
                              unionid=contact.get("unionid") or None,
                              remark_mobiles=tuple(mobiles), remark=mine.get("remark") or None,

@@ -243,10 +243,13 @@ def resolve_pending(conn: Connection, tenant: str, batch_id: str, committed: boo
         return
     conn.execute(delete(ingest_quarantine).where(
         ingest_quarantine.c.tenant_id == tenant, ingest_quarantine.c.batch_id == batch_id))
+    # Nothing landed: the counts it logged before the commit would overstate the batch.
     conn.execute(update(ingest_log).where(
         ingest_log.c.tenant_id == tenant, ingest_log.c.batch_id == batch_id
     ).values(status="failed", finished_at=now,
-             error="process ended before the lake commit; nothing landed"))
+             loaded=0, inserted=0, updated=0, quarantined=0, duplicates=0,
+             error="interrupted: the process ended before the lake commit "
+                   "(killed or failed); nothing landed, ingest the file again"))
 
 
 def log_entries(conn: Connection, tenant: str, limit: int = 50) -> list[dict[str, Any]]:

@@ -68,6 +68,22 @@ def active_advisor_ids(conn: Connection, tenant: str, wecom_userid: str) -> list
         t.c.tenant_id == tenant, t.c.wecom_userid == wecom_userid, t.c.status == "active"))]
 
 
+def advisor_ids_by_userid(conn: Connection, tenant: str) -> dict[str, str]:
+    """WeCom userid → advisor id, for every advisor with a userid (any status)."""
+    t = advisors_t
+    return dict(conn.execute(select(t.c.wecom_userid, t.c.advisor_id).where(
+        (t.c.tenant_id == tenant) & t.c.wecom_userid.isnot(None))).all())
+
+
+def advisor_by_userid(conn: Connection, tenant: str, wecom_userid: str
+                      ) -> dict[str, Any] | None:
+    """Every column of the advisor with this WeCom userid (any status)."""
+    t = advisors_t
+    row = conn.execute(select(t).where(
+        (t.c.tenant_id == tenant) & (t.c.wecom_userid == wecom_userid))).first()
+    return dict(row._mapping) if row is not None else None
+
+
 # --- follows -------------------------------------------------------------------------------------
 
 
@@ -92,6 +108,35 @@ def active_follows(conn: Connection, tenant: str, customer_ids: Sequence[str]
                               .order_by(follows.c.advisor_id, follows.c.external_userid)):
             out.setdefault(r.customer_id, []).append(r)
     return out
+
+
+def follow_customers_by_pair(conn: Connection, tenant: str) -> dict[tuple[str, str], str]:
+    """(advisor id, external userid) → customer id, for every follow linked to a customer
+    (any status)."""
+    return {(r.advisor_id, r.external_userid): r.customer_id for r in conn.execute(
+        select(follows.c.advisor_id, follows.c.external_userid, follows.c.customer_id)
+        .where((follows.c.tenant_id == tenant) & follows.c.customer_id.isnot(None)))}
+
+
+def follow_row(conn: Connection, tenant: str, advisor_id: str, external_userid: str
+               ) -> Row[Any] | None:
+    """Every column of one follow, by its key."""
+    return conn.execute(select(follows).where(
+        follows.c.tenant_id == tenant, follows.c.advisor_id == advisor_id,
+        follows.c.external_userid == external_userid)).first()
+
+
+def insert_follow(conn: Connection, tenant: str, advisor_id: str, external_userid: str,
+                  **values: Any) -> None:
+    conn.execute(insert(follows).values(tenant_id=tenant, advisor_id=advisor_id,
+                                        external_userid=external_userid, **values))
+
+
+def update_follow(conn: Connection, tenant: str, advisor_id: str, external_userid: str,
+                  **values: Any) -> None:
+    conn.execute(update(follows).where(
+        follows.c.tenant_id == tenant, follows.c.advisor_id == advisor_id,
+        follows.c.external_userid == external_userid).values(**values))
 
 
 def followers(conn: Connection, tenant: str) -> set[str]:
