@@ -252,6 +252,15 @@ class Broker:
         return build(settings or Settings(duckdb_memory_limit="2GB"), dest)
 
 
+def copy_workspace(c: Container, dest: Path, settings: Settings | None = None) -> Container:
+    """An open copy of a session's workspace (``scored``) for a module that writes to it: its
+    SQLite write-ahead log folded into the file first, so the copy holds every row."""
+    with c.engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    shutil.copytree(c.root, dest)
+    return build(settings or Settings(duckdb_memory_limit="2GB"), dest)
+
+
 @pytest.fixture(scope="session")
 def small_broker(tmp_path_factory: pytest.TempPathFactory) -> Broker:
     """The small demo broker (600 customers, seed 3), ingested once per session (per xdist
