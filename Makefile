@@ -36,9 +36,9 @@ PYTEST_WORKERS ?= 2
 
 ## test: install dev dependencies, lint, run the whole suite on SQLite, and on PostgreSQL the
 ## tests marked `dialect` (SQL, COPY, locking or row-level security differ); quick local loop:
-## `.venv/bin/python -m pytest -m "not slow"`
+## `.venv/bin/python -m pytest -m "not slow"`; the 25 slowest tests are listed at the end
 test: install-dev lint
-	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadgroup
+	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadgroup --durations=25
 
 ## test-matrix: the PostgreSQL half `make test` leaves out: with it, every SoR test has run on
 ## both databases (CI runs both targets)

@@ -7,6 +7,7 @@ import shutil
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from sqlalchemy import create_engine, text
 
 from caifu.adapters.sor.store import migrate, open_engine
 from caifu.data.demo import generate
-from caifu.services.container import Container
+from caifu.services.container import Container, build
 from caifu.services.ingest.load import Ingest
 from caifu.services.platform import users
 from caifu.services.platform.workspace import create_tenant, init_workspace
@@ -232,3 +233,47 @@ def scored(tmp_path_factory: pytest.TempPathFactory
     result = Scoring(c).run("acme")
     yield c, result, out
     c.close()
+
+
+@dataclass(frozen=True)
+class Broker:
+    """A demo broker prepared once per session: ``root`` is a closed workspace (tenant
+    ``acme``, the exports ingested), ``exports`` the generated files with their ground truth."""
+
+    root: Path
+    exports: Path
+    customers: int
+    seed: int
+
+    def copy(self, dest: Path, settings: Settings | None = None) -> Container:
+        """A workspace of the caller's own: a copy of ``root`` (its paths are relative and its
+        SQLite file lives inside it), open. Much cheaper than ingesting the exports again."""
+        shutil.copytree(self.root, dest)
+        return build(settings or Settings(duckdb_memory_limit="2GB"), dest)
+
+
+def copy_workspace(c: Container, dest: Path, settings: Settings | None = None) -> Container:
+    """An open copy of a session's workspace (``scored``) for a module that writes to it: its
+    SQLite write-ahead log folded into the file first, so the copy holds every row."""
+    with c.engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    shutil.copytree(c.root, dest)
+    return build(settings or Settings(duckdb_memory_limit="2GB"), dest)
+
+
+@pytest.fixture(scope="session")
+def small_broker(tmp_path_factory: pytest.TempPathFactory) -> Broker:
+    """The small demo broker (600 customers, seed 3), ingested once per session (per xdist
+    worker). Tests take ``small_broker.copy(tmp_path / "ws")``, a workspace of their own.
+    Modules whose assertions hold only for their own size or seed (the lifecycle counts of
+    2,000 customers, the build's redemption-intent messages of seed 5) keep their brokers."""
+    base = tmp_path_factory.mktemp("small-broker")
+    out = base / "exports"
+    generate(out, customers=600, seed=3)
+    c = init_workspace(base / "ws", Settings(duckdb_memory_limit="2GB"))
+    create_tenant(c, "acme", "甲乙证券")
+    Ingest(c).ingest("acme", [out])
+    with c.engine.connect() as conn:  # everything in the .db file, nothing left in the WAL
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    c.close()
+    return Broker(base / "ws", out, 600, 3)

@@ -19,16 +19,14 @@ import pytest
 
 from caifu.adapters.engines.session import DuckDBSession, EngineSession
 from caifu.core import expressions as ex
-from caifu.data.demo import generate
 from caifu.pipelines.profile import FEATURE_KINDS, FEATURES, profile_features
 from caifu.pipelines.segments import segment_members
 from caifu.pipelines.tags import rule_tag_hits
 from caifu.services.container import Container
-from caifu.services.ingest.load import Ingest
-from caifu.services.platform.workspace import create_tenant, init_workspace
 from caifu.services.profiles.build import Build
 from caifu.services.profiles.tag_definitions import load_definitions
 from caifu.settings import Settings
+from tests.conftest import Broker
 
 pytestmark = pytest.mark.slow  # a demo broker or a browser: `-m "not slow"` skips it
 
@@ -42,12 +40,12 @@ SEGMENTS = {
 
 
 @pytest.fixture(scope="module")
-def demo_workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Container]:
-    exports = tmp_path_factory.mktemp("parity") / "exports"
-    generate(exports, customers=600, seed=3)
-    c = init_workspace(tmp_path_factory.mktemp("ws") / "ws", Settings(duckdb_memory_limit="1GB"))
-    create_tenant(c, "acme", "甲乙证券")
-    Ingest(c).ingest("acme", [exports])
+def demo_workspace(small_broker: Broker, tmp_path_factory: pytest.TempPathFactory
+                   ) -> Iterator[Container]:
+    # the session's small broker (600 customers, seed 3, as this module always used); a copy
+    # of its workspace instead of an ingest of its own
+    c = small_broker.copy(tmp_path_factory.mktemp("parity") / "ws",
+                          Settings(duckdb_memory_limit="1GB"))
     yield c
     c.close()
 

@@ -26,6 +26,7 @@ from caifu.services.ingest.realtime import Events, inbox_counts, rejected
 from caifu.services.platform.workspace import create_tenant, init_workspace
 from caifu.services.profiles.build import Build
 from caifu.settings import Settings
+from tests.conftest import Broker
 
 HOLD_FROM = dt.datetime(2026, 10, 16)  # UTC
 
@@ -72,12 +73,32 @@ def _state(c: Container) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def realtime(tmp_path_factory: pytest.TempPathFactory, split_demo: Any
-             ) -> Iterator[tuple[Container, Any, list[Any]]]:
-    exports, held_chat, held_app = split_demo
-    c = init_workspace(tmp_path_factory.mktemp("ws") / "ws", Settings(duckdb_memory_limit="1GB"))
+def ingested(tmp_path_factory: pytest.TempPathFactory, split_demo: Any) -> Broker:
+    """The split exports ingested once (tenant ``acme``, workspace closed); each test that needs
+    them ingested takes a copy instead of ingesting them again."""
+    exports, _, _ = split_demo
+    base = tmp_path_factory.mktemp("rt-ingested")
+    c = init_workspace(base / "ws", Settings(duckdb_memory_limit="2GB"))
     create_tenant(c, "acme", "甲乙证券")
     Ingest(c).ingest("acme", [exports])
+    with c.engine.connect() as conn:  # everything in the .db file, nothing left in the WAL
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    c.close()
+    return Broker(base / "ws", exports, 600, 9)
+
+
+@pytest.fixture
+def ingested_copy(ingested: Broker, tmp_path: Path) -> Iterator[Container]:
+    c = ingested.copy(tmp_path / "ws")
+    yield c
+    c.close()
+
+
+@pytest.fixture(scope="module")
+def realtime(tmp_path_factory: pytest.TempPathFactory, split_demo: Any, ingested: Broker
+             ) -> Iterator[tuple[Container, Any, list[Any]]]:
+    _, held_chat, held_app = split_demo
+    c = ingested.copy(tmp_path_factory.mktemp("ws") / "ws", Settings(duckdb_memory_limit="1GB"))
     Build(c).build("acme")
     events = Events(c)
     submitted = events.submit_many("acme", "chat_message", held_chat)
@@ -125,10 +146,9 @@ def test_incremental_equals_full_rebuild(realtime: Any) -> None:
 
 
 def test_a_crash_between_lake_and_sor_is_finished_by_the_next_run(
-        sqlite_workspace: Container, split_demo: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    c = sqlite_workspace
-    exports, held_chat, _ = split_demo
-    Ingest(c).ingest("acme", [exports])
+        ingested_copy: Container, split_demo: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    c = ingested_copy
+    _, held_chat, _ = split_demo
     events = Events(c)
     events.submit_many("acme", "chat_message", held_chat[:20])
     lake_rows = c.lake.count("acme", "chat_messages")
@@ -181,10 +201,9 @@ def test_bad_events_are_kept_and_explained(sqlite_workspace: Container, split_de
 
 
 def test_events_after_the_built_date_move_the_next_build_forward(
-        sqlite_workspace: Container, split_demo: Any) -> None:
-    c = sqlite_workspace
-    exports, _, held_app = split_demo
-    Ingest(c).ingest("acme", [exports])
+        ingested_copy: Container, split_demo: Any) -> None:
+    c = ingested_copy
+    _, _, held_app = split_demo
     assert Build(c).build("acme").as_of == dt.date(2026, 10, 30)
     login = {k: v for k, v in held_app[0].items() if k != "event_id"}
     login.update(event_id="E-late", event_type="login", event_time="2026-11-02T10:00:00+08:00")
@@ -201,11 +220,10 @@ def test_events_after_the_built_date_move_the_next_build_forward(
     assert nightly.as_of == dt.date(2026, 11, 2) and nightly.served
 
 
-def test_a_new_listing_reaches_the_running_worker(sqlite_workspace: Container,
+def test_a_new_listing_reaches_the_running_worker(ingested_copy: Container,
                                                   split_demo: Any, tmp_path: Path) -> None:
-    c = sqlite_workspace
-    exports, held_chat, _ = split_demo
-    Ingest(c).ingest("acme", [exports])
+    c = ingested_copy
+    _, held_chat, _ = split_demo
     Build(c).build("acme")
     events = Events(c)  # one worker, many micro-batches
     events.submit_many("acme", "chat_message", held_chat[:3])
