@@ -27,13 +27,8 @@ import numpy as np
 from scipy.optimize import minimize
 from scipy.special import digamma, gammaln
 
-from caifu.analytics.clv_data import (
-    ClvError,
-    ClvInputError,
-    CustomerSummary,
-    check_summary,
-    summary_from_transactions,
-)
+from caifu.analytics.clv_checks import ClvError, ClvInputError
+from caifu.analytics.clv_data import CustomerSummary, check_summary, summary_from_transactions
 
 __all__ = [
     "BgNbdFit", "BgNbdParams", "ClvConvergenceError", "ClvError", "ClvInputError",

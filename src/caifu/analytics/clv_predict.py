@@ -17,8 +17,8 @@ import numpy as np
 from scipy.special import expit, hyp2f1
 
 from caifu.analytics.clv import BgNbdParams, GammaGammaParams, _distinct
+from caifu.analytics.clv_checks import ClvInputError
 from caifu.analytics.clv_data import (
-    ClvInputError,
     CustomerSummary,
     TimeUnit,
     _days_per_unit,
