@@ -91,12 +91,10 @@ def child(task: str, path: Path, out: Path) -> None:
     x, t_x, age = data["frequency"], data["recency"], data["T"]
     result: dict = {"task": task, "n": int(len(x))}
     # imports first: the clock measures the work, not loading scipy, pandas or autograd
-    from caifu.analytics.clv import (
-        BgNbdParams,
-        GammaGammaParams,
+    from caifu.analytics.clv import BgNbdParams, GammaGammaParams, fit_bgnbd
+    from caifu.analytics.clv_predict import (
         customer_lifetime_value,
         expected_purchases,
-        fit_bgnbd,
         probability_alive,
     )
 

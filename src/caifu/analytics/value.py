@@ -35,7 +35,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from caifu.analytics import clv
+from caifu.analytics import clv, clv_predict
 from caifu.analytics.clv import BgNbdFit, GammaGammaFit
 from caifu.analytics.clv_data import DAYS_PER_UNIT
 from caifu.analytics.value_config import ClvConfig, RevenueConfig, ValueConfig
@@ -344,17 +344,17 @@ def estimate_clv(base: pa.Table, log: pa.Table | None, config: ClvConfig, as_of:
                              f"{fit.params}")
     bg, gg = out.bgnbd.params, out.gamma_gamma.params
     unit = config.time_unit
-    horizon = config.payback_months * clv.DAYS_PER_MONTH / DAYS_PER_UNIT[unit]
-    out.p_alive = clv.probability_alive(bg, s.frequency, s.recency, s.T)
-    out.expected_transactions = clv.expected_purchases(bg, horizon, s.frequency, s.recency, s.T)
+    horizon = config.payback_months * clv_predict.DAYS_PER_MONTH / DAYS_PER_UNIT[unit]
+    out.p_alive = clv_predict.probability_alive(bg, s.frequency, s.recency, s.T)
+    out.expected_transactions = clv_predict.expected_purchases(bg, horizon, s.frequency, s.recency, s.T)
     rate = config.monthly_discount_rate
     try:
-        out.clv = clv.customer_lifetime_value(bg, gg, s, months=config.horizon_months,
+        out.clv = clv_predict.customer_lifetime_value(bg, gg, s, months=config.horizon_months,
                                               monthly_discount_rate=rate)
-        out.clv_payback = clv.customer_lifetime_value(bg, gg, s, months=config.payback_months,
+        out.clv_payback = clv_predict.customer_lifetime_value(bg, gg, s, months=config.payback_months,
                                                       monthly_discount_rate=rate)
         out.active_months, out.active_months_payback = (
-            clv.expected_active_months(bg, s.frequency, s.recency, s.T, months=months,
+            clv_predict.expected_active_months(bg, s.frequency, s.recency, s.T, months=months,
                                        monthly_discount_rate=rate, time_unit=unit)
             for months in (config.horizon_months, config.payback_months))
         out.estimated = True

@@ -18,7 +18,7 @@ from caifu.settings import Settings
 def demo_data(out: Annotated[Path, typer.Option(help="Output folder")] = Path("demo-data"),
               customers: int = 100_000, seed: int = 7) -> None:
     """Write a realistic, deterministic demo broker's exports (with some bad rows)."""
-    from caifu.cli.views.terminal import generate_with_progress
+    from caifu.cli.views.demo import generate_with_progress
 
     summary = generate_with_progress(out, customers, seed, console)
     console.print(f"wrote {sum(summary.rows_per_file.values()):,} rows in "
@@ -34,7 +34,7 @@ def demo(customers: int = 100_000, seed: int = 7,
          port: Annotated[int, typer.Option(help="Port for --serve")] = 8000,
          ) -> None:
     """The main job: a demo workspace, the demo broker's exports, their ingest, a summary."""
-    from caifu.cli.views.terminal import run_demo, serve_demo
+    from caifu.cli.views.demo import run_demo, serve_demo
 
     run_demo(workspace, Settings(), customers, seed, console, port)
     if serve:

@@ -25,7 +25,7 @@ def ingest(paths: Annotated[list[Path], typer.Argument(help="Files or folders to
            table: Annotated[str | None, typer.Option(help="Target table for all files")] = None,
            workspace: WorkspaceOpt = None) -> None:
     """Ingest broker export files (CSV UTF-8/GBK, Parquet, JSON Lines)."""
-    from caifu.cli.views.terminal import ingest_with_progress, print_batches, print_outcomes
+    from caifu.cli.views.ingest import ingest_with_progress, print_batches, print_outcomes
     from caifu.services.ingest.load import BatchResult
 
     outcomes: list[BatchResult] = []
@@ -101,7 +101,7 @@ def events_push(path: Annotated[Path, typer.Argument(help="JSON Lines, one event
                 batch: Annotated[int, typer.Option(help="Events per micro-batch")] = 1000,
                 workspace: WorkspaceOpt = None) -> None:
     """Submit events from a file, apply them in micro-batches, report latency."""
-    from caifu.cli.views.terminal import push_events
+    from caifu.cli.views.ingest import push_events
 
     push_events(_container(workspace), tenant, kind, path, batch, console)
 

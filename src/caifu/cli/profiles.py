@@ -39,7 +39,7 @@ def _tag_names(c, tenant: str) -> dict[str, str]:  # type: ignore[no-untyped-def
 def build_cmd(tenant: TenantOpt, engine: EngineOpt = "duckdb", as_of: AsOfOpt = None,
               workspace: WorkspaceOpt = None) -> None:
     """Build profiles, tags (with evidence) and segment sizes as of a date (default: newest data)."""
-    from caifu.cli.views.terminal import build_with_progress, print_build
+    from caifu.cli.views.profiles import build_with_progress, print_build
     from caifu.services.profiles.build import check_as_of
 
     c = _container(workspace)
@@ -58,7 +58,7 @@ def customer(customer_id: str, tenant: TenantOpt,
     """One customer's profile and tags with evidence (personal data masked unless --unmask)."""
     import getpass
 
-    from caifu.cli.views.terminal import print_customer
+    from caifu.cli.views.profiles import print_customer
     from caifu.services.profiles.customers import Unmask, customer_view
 
     c = _container(workspace)

@@ -27,8 +27,8 @@ nothing else maps errors to statuses. The whole tree, with the classes other mod
     ├── WeComError                  wecom                    502  2    [adapters.wecom.errors]
     ├── CallbackRejected            wecom.callback_rejected  400  2    [scrm.crypto]
     ├── Denied                      sidebar.denied           403  2    [services.scrm.sidebar]
-    └── ClvError                    clv                      422  2    [analytics.clv_data]
-        ├── ClvInputError           clv.input                422  2    [analytics.clv_data]
+    └── ClvError                    clv                      422  2    [analytics.clv_checks]
+        ├── ClvInputError           clv.input                422  2    [analytics.clv_checks]
         └── ClvConvergenceError     clv.convergence          422  2    [analytics.clv]
 
 Decisions behind the table:

@@ -1,7 +1,7 @@
 """Staging: from raw source rows to typed rows, each with its fate and reasons.
 
 ``check_rows`` parses every contract column from what the file holds (text or a native
-Parquet type) and checks it against the contract: required, type, scale, enum, range,
+Parquet type; ``caifu.pipelines.parsing``) and checks it against the contract: required, type, scale, enum, range,
 pattern, length, identifier checksums, not in the future. ``check_references`` adds unknown
 references. ``classify`` decides each row's fate against the rows already stored:
 
@@ -21,18 +21,23 @@ from dataclasses import dataclass
 from functools import reduce
 
 import ibis
-import ibis.expr.datatypes as dtypes
 import ibis.expr.operations as ops
 import ibis.expr.types as ir
 
 from caifu.data.contracts import Column, Table
 from caifu.pipelines import checks
+from caifu.pipelines.parsing import (
+    Finding,
+    finding,
+    parse_native,
+    parse_text,
+    sql_type,
+    text_value,
+)
 
 REASONS = "_reasons"
 ROW = "_row"
 FATE = "_fate"
-_TRUE = ("true", "1", "y", "yes", "t", "是")
-_FALSE = ("false", "0", "n", "no", "f", "否")
 
 
 @dataclass(frozen=True)
@@ -41,14 +46,6 @@ class StagingOptions:
     now_utc: dt.datetime  # timestamps after it (plus clock skew) are in the future
     utc_offset_hours: int = 0  # source timestamps are local time at this offset
     clock_skew: dt.timedelta = dt.timedelta(minutes=5)
-
-
-# A finding is (condition, reason text): the row breaks a rule where the condition holds.
-Finding = tuple[ir.BooleanValue, ir.StringValue]
-
-
-def _finding(cond: ir.BooleanValue, col: str, code: str) -> Finding:
-    return cond.fill_null(False), ibis.literal(f"{col}:{code};")
 
 
 def _reasons_of(findings: list[Finding]) -> ir.StringValue:
@@ -63,184 +60,6 @@ def _reasons_of(findings: list[Finding]) -> ir.StringValue:
     text = reduce(lambda a, b: a.concat(b),
                   (ibis.ifelse(c, t, ibis.literal("")) for c, t in findings))
     return ibis.ifelse(bad, text, ibis.literal(""))
-
-
-@ibis.udf.scalar.builtin(name="trim")
-def _trim(s: str, chars: str) -> str:  # type: ignore[empty-body]
-    """SQL TRIM(s, chars).
-
-    Ibis's ``strip()`` compiles to TRIM with six whitespace characters, which DuckDB ran
-    about 1.5x slower than TRIM of spaces alone; on a 20M-row file that was most of the
-    staging time. Exports pad with spaces; a value that is only other whitespace (a tab,
-    full-width spaces) is missing (``_blank``), and one with content keeps the rest.
-    """
-
-
-# What str.isspace() calls whitespace (Python's str.strip() removes exactly these), as a
-# character class that RE2 (DuckDB) and Java (Spark) both read.
-_WHITESPACE = (r"\t\n\x{0B}\x{0C}\r\x{1C}-\x{1F} \x{85}\x{A0}\x{1680}\x{2000}-\x{200A}"
-               r"\x{2028}\x{2029}\x{202F}\x{205F}\x{3000}")
-# Ranges of first characters of such a value (plus some others, such as quotes): a string
-# comparison reads the inline prefix, so only these values pay for the regular expression.
-_BLANK_STARTS = (("\x85", "\xa1"), ("\u1680", "\u1681"), ("\u2000", "\u2060"),
-                 ("\u3000", "\u3001"))
-
-
-def _blank(t: ir.StringValue) -> ir.BooleanValue:
-    """The (space-trimmed, non-empty) value is all Unicode whitespace."""
-    maybe = reduce(lambda a, b: a | b, ((t >= lo) & (t < hi) for lo, hi in _BLANK_STARTS),
-                   t < "!")
-    return ibis.cases((maybe, t.re_search(f"^[{_WHITESPACE}]+$")), else_=False)
-
-
-def _text(v: ir.Value) -> ir.StringValue:
-    """The value as text, surrounding spaces removed, '' and whitespace-only values as NULL.
-
-    TRIM copies every string, padded or not: 0.5 CPU-s per 5M values, about 2 CPU-s per
-    text column of a 20M-row file. Only values that start or end with a space go through
-    it; LIKE on the first and last byte costs a fifth of that. Same result for every value.
-    """
-    t = v.cast("string")
-    t = ibis.ifelse(t.like(" %") | t.like("% "), _trim(t, " "), t).nullif("")
-    return ibis.ifelse(_blank(t), ibis.null().cast("string"), t)
-
-
-def _sql_type(col: Column) -> dtypes.DataType:
-    return {
-        "string": dtypes.string,
-        "int": dtypes.int64,
-        "float": dtypes.float64,
-        "date": dtypes.date,
-        "timestamp": dtypes.timestamp,
-        "bool": dtypes.boolean,
-    }.get(col.kind) or dtypes.Decimal(col.precision, col.scale)
-
-
-def _printed_back(s: ir.StringValue, target: dtypes.DataType | str) -> tuple[ir.Value, ir.BooleanValue]:
-    """(``TRY_CAST(s)``, whether DuckDB prints that value back as exactly ``s``).
-
-    A value its own canonical print is in a plain shape (digits, '-', one '.', the ISO
-    layout), so the regular expressions below, which cost 2.5× the CPU of a cast, need only
-    run for the other values: rejects and shapes like '+5', '007' or '12.5' for DECIMAL(18,2).
-    Each caller guards what a canonical print allows beyond its shapes (length, year 0).
-    """
-    v = s.try_cast(target)
-    return v, (v.cast("string") == s).fill_null(False)
-
-
-def _plain_or(fast: ir.BooleanValue, slow: ir.BooleanValue) -> ir.BooleanValue:
-    """``fast OR slow``, as a CASE so that DuckDB evaluates ``slow`` only where ``fast`` fails."""
-    return ibis.cases((fast, True), else_=slow)
-
-
-def _parse_text(col: Column, s: ir.StringValue) -> tuple[ir.Value, list[Finding]]:
-    """(typed value or NULL, findings) for a non-null text value.
-
-    The accepted shapes are those of the regular expressions; ``_printed_back`` is a cheaper
-    proof of the same for the common case and never accepts more (tests/unit/test_parse_text).
-    """
-    n = col.name
-    match col.kind:
-        case "string":
-            return s, []
-        case "int":
-            v, plain = _printed_back(s, "int64")
-            # a canonical BIGINT may have 19 digits; the contract allows 18
-            ok = _plain_or(plain & (s.length() <= 18), s.re_search(r"^[+-]?[0-9]{1,18}$"))
-            return ibis.ifelse(ok, v, ibis.null()), [_finding(~ok, n, _NOT["int"])]
-        case "float":
-            v = s.try_cast("float64")
-            return v, [_finding(v.isnull(), n, "NOT_NUMBER")]
-        case "decimal":
-            whole = col.precision - col.scale
-            # DECIMAL(p,s) prints as [-]digits[.s digits], at most p - s whole digits
-            v, plain = _printed_back(s, _sql_type(col))
-            ok = _plain_or(plain, s.re_search(
-                rf"^[+-]?[0-9]{{1,{whole}}}(\.[0-9]{{0,{col.scale}}})?$"))
-            # CASE, not ~ok & …: which reason is only worked out for the invalid values
-            too_fine = ibis.cases((ok, False), else_=s.re_search(
-                rf"^[+-]?[0-9]+\.[0-9]{{{col.scale + 1},}}$"))
-            return ibis.ifelse(ok, v, ibis.null()), [
-                _finding(too_fine, n, "DECIMAL_SCALE"),
-                _finding(~ok & ~too_fine, n, "NOT_DECIMAL"),
-            ]
-        case "date":
-            iso = ibis.ifelse(s.length() == 8,
-                              s.substr(0, 4) + "-" + s.substr(4, 2) + "-" + s.substr(6, 2), s)
-            fast, plain = _printed_back(iso, "date")
-            # length 10 excludes years past 9999 and BC dates; year 0000 is 1 BC in DuckDB
-            plain = plain & (iso.length() == 10) & (fast >= _FIRST_DAY).fill_null(False)
-            v = ibis.cases((plain, fast), else_=_date_by_regex(s))
-            return v, [_finding(v.isnull(), n, "NOT_DATE")]
-        case "timestamp":
-            norm = ibis.ifelse(s.length() == 14, _from_14_digits(s), s.replace("T", " "))
-            fast, plain = _printed_back(norm, "timestamp")
-            # length 19 is YYYY-MM-DD HH:MM:SS: no fraction, no year past 9999, no BC suffix
-            plain = plain & (norm.length() == 19) & (fast >= _FIRST_INSTANT).fill_null(False)
-            v = ibis.cases((plain, fast), else_=_timestamp_by_regex(s))
-            return v, [_finding(v.isnull(), n, "NOT_TIMESTAMP")]
-        case "bool":
-            low = s.lower()
-            v = ibis.cases((low.isin(_TRUE), True), (low.isin(_FALSE), False),
-                           else_=ibis.null().cast("boolean"))
-            return v, [_finding(v.isnull(), n, "NOT_BOOLEAN")]
-    raise AssertionError(col.kind)
-
-
-_FIRST_DAY = ibis.literal(dt.date(1, 1, 1))
-_FIRST_INSTANT = ibis.literal(dt.datetime(1, 1, 1))
-
-
-def _from_14_digits(s: ir.StringValue) -> ir.StringValue:
-    return (s.substr(0, 4) + "-" + s.substr(4, 2) + "-" + s.substr(6, 2) + " "
-            + s.substr(8, 2) + ":" + s.substr(10, 2) + ":" + s.substr(12, 2))
-
-
-def _date_by_regex(s: ir.StringValue) -> ir.DateValue:
-    iso = ibis.cases(
-        (s.re_search(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"), s),
-        (s.re_search(r"^[0-9]{8}$"),
-         s.substr(0, 4) + "-" + s.substr(4, 2) + "-" + s.substr(6, 2)),
-        else_=ibis.null().cast("string"),
-    )
-    # DuckDB reads year 0000 as 1 BC; no broker record is that old, and Python can't hold it.
-    return ibis.ifelse(iso.startswith("0000"), ibis.null().cast("date"), iso.try_cast("date"))
-
-
-def _timestamp_by_regex(s: ir.StringValue) -> ir.TimestampValue:
-    norm = ibis.cases(
-        (s.re_search(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?$"),
-         s.replace("T", " ")),
-        (s.re_search(r"^[0-9]{14}$"), _from_14_digits(s)),
-        else_=ibis.null().cast("string"),
-    )
-    return ibis.ifelse(norm.startswith("0000"), ibis.null().cast("timestamp"),
-                       norm.try_cast("timestamp"))
-
-
-_NOT = {"string": "NOT_TEXT", "int": "NOT_INTEGER", "float": "NOT_NUMBER", "decimal": "NOT_DECIMAL",
-        "date": "NOT_DATE", "timestamp": "NOT_TIMESTAMP", "bool": "NOT_BOOLEAN"}
-
-
-def _parse_native(col: Column, v: ir.Value) -> tuple[ir.Value, list[Finding]]:
-    """(typed value, findings) for a non-null value that arrived typed (Parquet).
-
-    A conversion that changes the value is a finding, never a silent rounding: 100.6 is not
-    an integer, 12.345 does not fit DECIMAL(18,2), a timestamp is not a date.
-    """
-    n = col.name
-    target = _sql_type(col)
-    out = v.try_cast(target)
-    if v.type() == target:
-        return out, []
-    if col.kind == "decimal" and v.type().is_numeric():
-        exact = v.try_cast("decimal(38,10)") == out.cast("decimal(38,10)")
-        return out, [_finding(out.isnull(), n, "NOT_DECIMAL"),
-                     _finding(out.notnull() & ~exact, n, "DECIMAL_SCALE")]
-    if col.kind == "string":
-        return out, [_finding(out.isnull(), n, _NOT["string"])]
-    exact = out.try_cast(v.type()) == v
-    return out, [_finding(out.isnull() | ~exact, n, _NOT[col.kind])]
 
 
 @dataclass(frozen=True)
@@ -260,7 +79,7 @@ def _typed(raw: ir.Table, contract: Table, opts: StagingOptions) -> _Typed:
     as_text = {c.name for c in here
                if raw[c.name].type().is_string() or raw[c.name].type().is_null()}
     trimmed = raw.select(**{ROW: row.cast("int64")}, **{
-        c.name: _text(raw[c.name]) if c.name in as_text else raw[c.name] for c in here})
+        c.name: text_value(raw[c.name]) if c.name in as_text else raw[c.name] for c in here})
 
     typed: dict[str, ir.Value] = {}
     findings: list[Finding] = []
@@ -268,19 +87,19 @@ def _typed(raw: ir.Table, contract: Table, opts: StagingOptions) -> _Typed:
     for col in contract.columns:
         start = len(findings)
         if col.name not in trimmed.columns:
-            typed[col.name] = ibis.null().cast(_sql_type(col))
+            typed[col.name] = ibis.null().cast(sql_type(col))
             if col.required:
                 findings.append((ibis.literal(True), ibis.literal(f"{col.name}:REQUIRED;")))
         else:
             value = trimmed[col.name]
-            parse = _parse_text if col.name in as_text else _parse_native
+            parse = parse_text if col.name in as_text else parse_native
             out, parsed = parse(col, value)
             if col.kind == "timestamp" and opts.utc_offset_hours:
                 out = out - ibis.interval(hours=opts.utc_offset_hours)
             typed[col.name] = out
             findings.extend((value.notnull() & c, t) for c, t in parsed)
             if col.required:
-                findings.append(_finding(value.isnull(), col.name, "REQUIRED"))
+                findings.append(finding(value.isnull(), col.name, "REQUIRED"))
         spans[col.name] = (start, len(findings))
     # The identifier checks read the text as it arrived (trimmed), whatever the column's type.
     texts = {f"_t_{c.name}": trimmed[c.name] for c in here
@@ -365,19 +184,19 @@ def _value_rules(col: Column, v: ir.Value, opts: StagingOptions) -> list[Finding
     n = col.name
     out: list[Finding] = []
     if col.enum is not None:
-        out.append(_finding(v.notnull() & ~v.isin(col.enum), n, "ENUM"))
+        out.append(finding(v.notnull() & ~v.isin(col.enum), n, "ENUM"))
     if col.min is not None:
-        out.append(_finding(v < ibis.literal(col.min, type=_sql_type(col)), n, "BELOW_MIN"))
+        out.append(finding(v < ibis.literal(col.min, type=sql_type(col)), n, "BELOW_MIN"))
     if col.max is not None:
-        out.append(_finding(v > ibis.literal(col.max, type=_sql_type(col)), n, "ABOVE_MAX"))
+        out.append(finding(v > ibis.literal(col.max, type=sql_type(col)), n, "ABOVE_MAX"))
     if col.pattern is not None:
-        out.append(_finding(~v.re_search(col.pattern), n, "PATTERN"))
+        out.append(finding(~v.re_search(col.pattern), n, "PATTERN"))
     if col.max_length is not None:
-        out.append(_finding(v.length() > col.max_length, n, "TOO_LONG"))
+        out.append(finding(v.length() > col.max_length, n, "TOO_LONG"))
     if col.not_future and col.kind == "date":
-        out.append(_finding(v > opts.today, n, "FUTURE"))
+        out.append(finding(v > opts.today, n, "FUTURE"))
     if col.not_future and col.kind == "timestamp":
-        out.append(_finding(v > opts.now_utc + opts.clock_skew, n, "FUTURE"))
+        out.append(finding(v > opts.now_utc + opts.clock_skew, n, "FUTURE"))
     return out
 
 
@@ -418,7 +237,7 @@ def check_references(checked: ir.Table, contract: Table,
         mismatch = marked[owner] != marked[other]
         if other in unknown:
             mismatch = mismatch & ~marked[f"_u_{other}"]
-        findings.append(_finding(mismatch, column, code))
+        findings.append(finding(mismatch, column, code))
     keep = [c for c in checked.columns if c != REASONS]
     flagged = _flagged(marked, {c: marked[c] for c in checked.columns}, findings)
     return _with_reasons(flagged, keep, findings, flagged[REASONS])

@@ -9,7 +9,7 @@ from pathlib import Path
 from sqlalchemy import insert
 
 from caifu.adapters.sor.models import CONTRACT_TABLES, customer_cards
-from caifu.cli.views.terminal import sidebar_hint
+from caifu.cli.views.demo import sidebar_hint
 from caifu.services.container import Container
 from caifu.services.demo.scrm import sidebar_target
 

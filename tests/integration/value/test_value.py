@@ -17,7 +17,7 @@ from scipy import stats
 from typer.testing import CliRunner
 
 from caifu.adapters.sor.repos import ingest as ingest_repo
-from caifu.analytics import clv
+from caifu.analytics import clv_predict
 from caifu.analytics import value as an
 from caifu.analytics.efficiency import CUSTOMER_VALUE_SCHEMA
 from caifu.cli import app
@@ -144,7 +144,7 @@ def test_clv_half_a_year_back_forecasts_the_next_half_year(valued) -> None:  # t
         days[row["customer_id"]] = days.get(row["customer_id"], 0) + 1
         revenue[row["customer_id"]] = revenue.get(row["customer_id"], 0.0) + row["revenue"]
     ids = t["customer_id"].to_pylist()
-    expected = clv.expected_purchases(back.bgnbd.params, HALF_YEAR, t["frequency"].to_numpy(),
+    expected = clv_predict.expected_purchases(back.bgnbd.params, HALF_YEAR, t["frequency"].to_numpy(),
                                       t["recency_days"].to_numpy(), t["age_days"].to_numpy())
     open_ = np.array([b != "closed" for b in t["clv_basis"].to_pylist()])
     actual = sum(days.get(i, 0) for i in ids)

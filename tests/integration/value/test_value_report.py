@@ -135,7 +135,7 @@ def test_both_views_are_in_the_report_with_their_numbers(scored, report, tmp_pat
     # `caifu report value` says both on the terminal too
     from rich.console import Console
 
-    from caifu.cli.views.terminal import value_report
+    from caifu.cli.views.value import value_report
 
     c, _, _ = scored
     console = Console(record=True, width=300)

@@ -8,14 +8,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from caifu.adapters.sources import files
+from caifu.adapters.sources import encoding as source_bytes
 
 CHUNK = 4
 
 
 @pytest.fixture(autouse=True)
 def _small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(files, "_CHUNK", CHUNK)
+    monkeypatch.setattr(source_bytes, "_CHUNK", CHUNK)
 
 
 def _reference_lf(data: bytes) -> bytes:
@@ -36,8 +36,8 @@ def _reference_lf(data: bytes) -> bytes:
 def _run(tmp_path: Path, data: bytes) -> tuple[bool, bytes]:
     src, dst = tmp_path / "in.csv", tmp_path / "out.csv"
     src.write_bytes(data)
-    files._to_lf(src, dst)
-    return files._mixed_line_endings(src), dst.read_bytes()
+    source_bytes.to_lf(src, dst)
+    return source_bytes.mixed_line_endings(src), dst.read_bytes()
 
 
 @pytest.mark.parametrize(("data", "mixed", "lf"), [

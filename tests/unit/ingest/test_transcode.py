@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from caifu.adapters.sources import files
+from caifu.adapters.sources import encoding as source_bytes
 from caifu.core.errors import EncodingError
 
 CHUNK = 16
@@ -17,26 +17,26 @@ CHUNK = 16
 
 @pytest.fixture(autouse=True)
 def _small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(files, "_CHUNK", CHUNK)
+    monkeypatch.setattr(source_bytes, "_CHUNK", CHUNK)
 
 
 def _transcoded(tmp_path: Path, data: bytes, encoding: str = "gbk") -> bytes:
     src, out = tmp_path / "in.csv", tmp_path / "out.csv"
     src.write_bytes(data)
-    files._transcode(src, encoding, out)
+    source_bytes.transcode(src, encoding, out)
     return out.read_bytes()
 
 
 def test_an_empty_file_is_ascii_and_transcodes_to_nothing(tmp_path: Path) -> None:
     (tmp_path / "in.csv").write_bytes(b"")
-    assert files._is_ascii(tmp_path / "in.csv")
+    assert source_bytes.is_ascii(tmp_path / "in.csv")
     assert _transcoded(tmp_path, b"") == b""
 
 
 def test_ascii_files_are_copied(tmp_path: Path) -> None:
     data = b"trade_id,quantity\n" + b"".join(b"T%05d,%d\n" % (i, i) for i in range(50))
     (tmp_path / "in.csv").write_bytes(data)
-    assert files._is_ascii(tmp_path / "in.csv")
+    assert source_bytes.is_ascii(tmp_path / "in.csv")
     assert _transcoded(tmp_path, data) == data
 
 
@@ -47,7 +47,7 @@ def test_the_only_non_ascii_character_in_the_last_chunk(tmp_path: Path, encoding
     assert len(data) > 5 * CHUNK and data[-CHUNK:].isascii() is False
     assert data[:-CHUNK].isascii()
     (tmp_path / "in.csv").write_bytes(data)
-    assert not files._is_ascii(tmp_path / "in.csv")
+    assert not source_bytes.is_ascii(tmp_path / "in.csv")
     assert _transcoded(tmp_path, data, encoding) == text.encode("utf-8")
 
 

@@ -29,7 +29,6 @@ from scipy.optimize import check_grad
 from scipy.special import gammaln
 
 import caifu
-from caifu.analytics import clv
 from caifu.analytics.clv import (
     BgNbdParams,
     ClvConvergenceError,
@@ -37,14 +36,16 @@ from caifu.analytics.clv import (
     CustomerSummary,
     GammaGammaParams,
     bgnbd_log_likelihood,
-    conditional_expected_average_profit,
-    customer_lifetime_value,
-    expected_purchases,
     fit_bgnbd,
     fit_gamma_gamma,
     gamma_gamma_log_likelihood,
-    probability_alive,
     summary_from_transactions,
+)
+from caifu.analytics.clv_predict import (
+    conditional_expected_average_profit,
+    customer_lifetime_value,
+    expected_purchases,
+    probability_alive,
 )
 from caifu.core.errors import CaifuError
 
@@ -473,23 +474,23 @@ def test_a_fit_at_its_no_dropout_limit_still_gives_finite_expectations() -> None
     BG/NBD fit ran to a ≈ 1.3e5, b ≈ 2e7, and eq. 10's 2F1 overflowed (NaN for every
     customer). There Beta(a, b) is a point mass at p = a/(a+b); the expectation must lie
     below the no-dropout bound (r+x)/(alpha+T)·t and match the fixed-p formula."""
-    p = clv.BgNbdParams(r=0.5251847, alpha=10.0818066, a=130501.622, b=20320222.131)
+    p = BgNbdParams(r=0.5251847, alpha=10.0818066, a=130501.622, b=20320222.131)
     x = np.array([0.0, 1.0, 8.0, 82.0, 152.0])
     age = np.array([28.0, 31.0, 34.0, 300.0, 700.0])
     t = np.full(5, 365.25)
     rec = np.where(x > 0, age - 1, 0.0)
     with np.errstate(over="raise", invalid="raise", divide="raise"):
-        e = clv.expected_purchases(p, t, x, rec, age)
+        e = expected_purchases(p, t, x, rec, age)
     assert np.all(np.isfinite(e)) and np.all(e > 0)
     assert np.all(e < (p.r + x) / (p.alpha + age) * t)
     fixed = (p.a - 1) / (p.a + p.b + x - 1)
     alive_bracket = -np.expm1(-(p.r + x) * np.log1p(fixed * t / (p.alpha + age))) / fixed
-    alive = clv.probability_alive(p, x, rec, age)
+    alive = probability_alive(p, x, rec, age)
     np.testing.assert_allclose(e, alive_bracket * alive, rtol=1e-9)
     # where eq. 10 is finite the two agree to the Beta's spread (a = 200: ~1e-3)
-    q = clv.BgNbdParams(r=0.52, alpha=10.1, a=200.0, b=30000.0)
-    exact = clv.expected_purchases(q, t, x, rec, age)
+    q = BgNbdParams(r=0.52, alpha=10.1, a=200.0, b=30000.0)
+    exact = expected_purchases(q, t, x, rec, age)
     fixed = (q.a - 1) / (q.a + q.b + x - 1)
     approx = -np.expm1(-(q.r + x) * np.log1p(fixed * t / (q.alpha + age))) / fixed
-    np.testing.assert_allclose(exact, approx * clv.probability_alive(
+    np.testing.assert_allclose(exact, approx * probability_alive(
         q, x, rec, age), rtol=2e-3)

@@ -17,11 +17,11 @@ from caifu.analytics.clv import (
     BgNbdParams,
     ClvInputError,
     GammaGammaParams,
-    customer_lifetime_value,
     fit_bgnbd,
     fit_gamma_gamma,
     summary_from_transactions,
 )
+from caifu.analytics.clv_predict import customer_lifetime_value
 
 pd = pytest.importorskip("pandas")  # lifetimes' dependency, a dev dependency of caifu
 
@@ -234,7 +234,7 @@ def test_a_fit_on_two_customers_is_refused() -> None:
 def test_survival_if_alive_is_the_posterior_expectation(x: int, T: float, t: float) -> None:
     """Alive at T: lambda ~ Gamma(r+x, alpha+T), p ~ Beta(a, b+x); survival E[exp(-lambda p t)]
     by simulation, against the closed form."""
-    from caifu.analytics.clv import survival_if_alive
+    from caifu.analytics.clv_predict import survival_if_alive
 
     p = BgNbdParams(0.55, 10.4, 0.122, 18.1)
     rng = np.random.default_rng(1)
@@ -247,7 +247,7 @@ def test_survival_if_alive_is_the_posterior_expectation(x: int, T: float, t: flo
 
 
 def test_expected_active_months_in_days_and_weeks(two_units) -> None:  # type: ignore[no-untyped-def]
-    from caifu.analytics.clv import expected_active_months, probability_alive
+    from caifu.analytics.clv_predict import expected_active_months, probability_alive
 
     (sd, bgd, _), (sw, bgw, _) = two_units
     days = expected_active_months(bgd, sd.frequency, sd.recency, sd.T, months=60,

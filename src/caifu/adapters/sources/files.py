@@ -6,17 +6,14 @@ in the file; the view ``mapped`` renames them to contract columns and applies va
 with the file as a whole (unreadable, wrong encoding, unknown or missing columns) raise a
 ``SourceError`` naming file, line and column.
 
-DuckDB reads UTF-8 CSV, Parquet and JSON natively. For GBK/GB18030 — the usual encoding of
-broker exports — the file is first transcoded to a temporary UTF-8 file with Python's codecs,
-because DuckDB's own non-UTF-8 support is an extension it would have to download.
+DuckDB reads UTF-8 CSV, Parquet and JSON natively; a GBK/GB18030 file (the usual encoding of
+broker exports) is first transcoded to UTF-8 by ``caifu.adapters.sources.encoding``.
 """
 
 from __future__ import annotations
 
-import codecs
 import csv
 import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +23,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from duckdb.sqltypes import VARCHAR
 
+from caifu.adapters.sources.encoding import (
+    Utf8Watch,
+    decode_line,
+    is_ascii,
+    mixed_line_endings,
+    to_lf,
+    transcode,
+)
+from caifu.adapters.sources.jsonl import json_array_document, json_record
 from caifu.core.errors import (
     EncodingError,
     SchemaMismatchError,
@@ -37,9 +43,7 @@ from caifu.data.mapping import SourceSpec
 RAW = "raw"  # the file's rows as read: its own column names and values, plus _row
 MAPPED = "mapped"  # the same rows with contract column names and value maps applied
 _JSONL_ROW = "__caifu_row__"  # the loader's row numbers; a file may not use this key
-_CHUNK = 8 << 20
 _CSV_ROWS = "caifu_csv_rows"  # a CSV's parsed rows in file order; ``raw`` numbers them
-_NON_ASCII = re.compile(rb"[\x80-\xff]")
 _MAX_INLINE_REJECTS = 1024  # up to this many rejected lines, rows are numbered in a view
 
 
@@ -71,149 +75,6 @@ def _q(name: str) -> str:
 def _lit(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
-
-class _Utf8Watch:
-    """Whether a file declared GBK/GB18030 is really UTF-8, decided on the whole file.
-
-    UTF-8 Chinese often decodes as GBK (and almost any bytes as GB18030) into garbled text,
-    while GBK text is valid UTF-8 only by accident and never for long. So a declared-GBK file
-    whose every non-ASCII byte is valid UTF-8 is UTF-8, and is refused. Fed every chunk that
-    holds non-ASCII bytes (or follows one), in order; ASCII chunks need no decoding.
-    """
-
-    def __init__(self, path: Path, encoding: str) -> None:
-        self.path, self.encoding = path, encoding
-        self.decoder = codecs.getincrementaldecoder("utf-8")(errors="strict")
-        self.valid = True
-        self.first: tuple[int, int] | None = None  # (offset, line) of the first non-ASCII byte
-
-    def holding(self) -> bool:
-        return self.valid and bool(self.decoder.getstate()[0])
-
-    def feed(self, chunk: bytes, offset: int, lines_before: int, final: bool = False) -> None:
-        if self.first is None and not chunk.isascii():
-            i = _NON_ASCII.search(chunk).start()  # type: ignore[union-attr]
-            self.first = (offset + i, lines_before + chunk.count(b"\n", 0, i) + 1)
-        if self.valid:
-            try:
-                self.decoder.decode(chunk, final=final)
-            except UnicodeDecodeError:
-                self.valid = False
-
-    def refuse_if_utf8(self) -> None:
-        if self.valid and self.first is not None:
-            offset, line = self.first
-            raise EncodingError(
-                f"declared {self.encoding} but the bytes are UTF-8 (first non-ASCII byte at "
-                f"offset {offset}); set encoding: utf-8 for this source",
-                path=str(self.path), line=line)
-
-
-def _transcode(path: Path, encoding: str, out: Path) -> None:
-    """Stream ``path`` from ``encoding`` to UTF-8, failing with the line of the first bad byte,
-    or when the whole file is UTF-8 (``_Utf8Watch``)."""
-    decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
-    utf8 = _Utf8Watch(path, encoding)
-    lines_before = 0
-    offset = 0
-    with path.open("rb") as src, out.open("wb") as dst:
-        while True:
-            chunk = src.read(_CHUNK)
-            final = not chunk
-            # ASCII bytes are the same characters in GBK, GB18030 and UTF-8: copy them, unless
-            # a decoder holds a lead byte (a GBK trail byte can be ASCII). Decoding ran at
-            # ~180 MB/s; an all-ASCII 2 GB trades export spent 11 s here. An empty chunk is
-            # ASCII too, hence ``not final``: it must reach the decoder to end the loop.
-            if not final and chunk.isascii() and not decoder.getstate()[0] \
-                    and not utf8.holding():
-                dst.write(chunk)
-                lines_before += chunk.count(b"\n")
-                offset += len(chunk)
-                continue
-            utf8.feed(chunk, offset, lines_before, final)
-            try:
-                text = decoder.decode(chunk, final=final)
-            except UnicodeDecodeError as exc:
-                utf8.refuse_if_utf8()  # not GBK, and UTF-8 so far: say so
-                # exc.object is what the decoder saw: bytes it held back from the previous
-                # chunk, then this chunk (empty at the end of the file).
-                held = len(exc.object) - len(chunk)
-                bad = offset - held + exc.start
-                line = lines_before + exc.object[: exc.start].count(b"\n") + 1
-                raise EncodingError(
-                    f"byte 0x{exc.object[exc.start]:02x} at offset {bad} is not valid {encoding}; "
-                    f"is the file in another encoding? (set encoding in sources.yaml)",
-                    path=str(path),
-                    line=line,
-                ) from None
-            dst.write(text.encode("utf-8"))
-            lines_before += chunk.count(b"\n")
-            offset += len(chunk)
-            if final:
-                break
-    utf8.refuse_if_utf8()
-
-
-def _is_ascii(path: Path) -> bool:
-    """Every byte is ASCII: the file reads the same as GBK, GB18030 or UTF-8.
-
-    One pass at memory speed (≈ 0.5 s for 2 GB); it stops at the first chunk with another
-    byte, so a GBK file with Chinese headers costs one chunk.
-    """
-    with path.open("rb") as f:
-        while chunk := f.read(_CHUNK):
-            if not chunk.isascii():
-                return False
-    return True
-
-
-def _mixed_line_endings(path: Path) -> bool:
-    """Some lines end in CRLF and others in a bare LF.
-
-    Line breaks inside quoted values count too, so a CRLF file with an LF inside a quoted
-    value is a false alarm; ``_to_lf`` leaves quoted values alone, so that costs a copy and
-    never a changed value. A chunk without CR is found by memchr; only files with CRs count.
-    """
-    crlf = lf = False
-    prev_cr = False
-    with path.open("rb") as f:
-        while chunk := f.read(_CHUNK):
-            joined = prev_cr and chunk.startswith(b"\n")
-            if chunk.find(b"\r") < 0 and not joined:
-                lf = lf or chunk.find(b"\n") >= 0
-            else:
-                pairs = chunk.count(b"\r\n") + joined
-                crlf = crlf or pairs > 0
-                lf = lf or chunk.count(b"\n") > pairs
-            if crlf and lf:
-                return True
-            prev_cr = chunk.endswith(b"\r")
-    return False
-
-
-def _to_lf(src: Path, dst: Path) -> None:
-    """Copy ``src`` with every CRLF outside double quotes as LF; quoted values unchanged.
-
-    A '"' toggles quoting (a doubled "" inside a value toggles twice), so the pieces between
-    quotes alternate between outside and inside; a CR ending a chunk waits for the next one.
-    """
-    inside = False
-    held = b""
-    with src.open("rb") as f, dst.open("wb") as out:
-        while True:
-            chunk = f.read(_CHUNK)
-            data = held + chunk
-            held = b""
-            if chunk and data.endswith(b"\r"):
-                data, held = data[:-1], b"\r"
-            pieces = data.split(b'"')
-            for i in range(len(pieces)):
-                if (i % 2 == 1) == inside:  # outside quotes
-                    pieces[i] = pieces[i].replace(b"\r\n", b"\n")
-            out.write(b'"'.join(pieces))
-            inside ^= len(pieces) % 2 == 0
-            if not chunk:
-                break
 
 
 class _Loader:
@@ -304,17 +165,17 @@ class _Loader:
         path = self.readable
         # Encodings are utf-8, gbk or gb18030, all ASCII-compatible: an all-ASCII file (a
         # trades export often is) is read as it is, without a transcoded copy.
-        if self.spec.encoding != "utf-8" and not _is_ascii(self.path):
+        if self.spec.encoding != "utf-8" and not is_ascii(self.path):
             path = self.workdir / "transcoded.csv"
-            _transcode(self.path, self.spec.encoding, path)
+            transcode(self.path, self.spec.encoding, path)
         rejects, failed = self._read_csv(path)
         # DuckDB takes the header's line ending for the whole file: a CRLF header over LF
         # rows, or one LF row in a CRLF file, fails its parser or turns good rows into
         # rejects. Only a file that failed or has rejects is looked at, so a clean file costs
         # nothing; a mixed one is read again with LF endings (same lines, same numbers).
-        if (failed is not None or rejects) and _mixed_line_endings(path):
+        if (failed is not None or rejects) and mixed_line_endings(path):
             lf = self.workdir / "lf.csv"
-            _to_lf(path, lf)
+            to_lf(path, lf)
             rejects, failed = self._read_csv(lf)
         if failed is not None:
             raise UnreadableSourceError(f"cannot parse as CSV: {_first_line(failed)}",
@@ -447,14 +308,14 @@ class _Loader:
         Any line that is not one flat JSON object is a bad row, wherever it is: broken JSON
         (``[1, 2``), another JSON value (``[1,2]``, ``3``, ``null``), nested values, a lone
         surrogate escape. Only what concerns the file as a whole refuses it: bytes that are not
-        in its encoding (as for CSV) and a JSON array document (``_json_array_document``).
+        in its encoding (as for CSV) and a JSON array document (``json_array_document``).
         """
         rejected: list[RejectedRecord] = []
         rows: list[dict[str, str | None]] = []
         numbers: list[int] = []
         keys: dict[str, None] = {}
         encoding = "utf-8-sig" if self.spec.encoding == "utf-8" else self.spec.encoding
-        utf8 = None if self.spec.encoding == "utf-8" else _Utf8Watch(self.path, encoding)
+        utf8 = None if self.spec.encoding == "utf-8" else Utf8Watch(self.path, encoding)
         row_number = 0
         offset = 0
         first: tuple[int, str] | None = None
@@ -467,10 +328,11 @@ class _Loader:
                 if not raw_line.strip():
                     continue
                 row_number += 1
-                text = self._decode_line(raw_line, encoding, line_no, start, utf8)
+                text = decode_line(raw_line, encoding, self.spec.encoding, path=self.path,
+                                   line=line_no, start=start, utf8=utf8)
                 first = first or (line_no, text)
                 last = (line_no, text)
-                reason, detail, obj = _json_record(text)
+                reason, detail, obj = json_record(text)
                 if reason or obj is None:
                     raw = {"line": text.rstrip(), **({"error": detail} if detail else {})}
                     rejected.append(RejectedRecord(row_number, line_no, reason or "",
@@ -485,7 +347,7 @@ class _Loader:
                 numbers.append(row_number)
         if utf8 is not None:
             utf8.refuse_if_utf8()
-        if first is not None and _json_array_document(first[1], last[1], row_number):
+        if first is not None and json_array_document(first[1], last[1], row_number):
             raise UnreadableSourceError(
                 "this is a JSON array, not JSON Lines (one object per line)",
                 path=str(self.path), line=first[0])
@@ -500,45 +362,6 @@ class _Loader:
         finally:
             self.con.unregister("caifu_jsonl")
         return len(rows), rejected
-
-    def _decode_line(self, raw_line: bytes, encoding: str, line_no: int, start: int,
-                     utf8: _Utf8Watch | None) -> str:
-        try:
-            return raw_line.decode(encoding)
-        except UnicodeDecodeError as exc:
-            if utf8 is not None:
-                utf8.refuse_if_utf8()
-            raise EncodingError(
-                f"byte 0x{raw_line[exc.start]:02x} at offset {start + exc.start} is not valid "
-                f"{self.spec.encoding}; is the file in another encoding? "
-                f"(set encoding in sources.yaml)", path=str(self.path), line=line_no) from None
-
-
-def _json_record(text: str) -> tuple[str | None, str, dict[str, str | None] | None]:
-    """(reason, detail, None) for a line that is no flat JSON object, else (None, '', row)."""
-    try:
-        # Numbers stay text: a float would round 12345678901234567.89 before the
-        # contract's decimal check ever saw it.
-        obj = json.loads(text, parse_float=str, parse_int=str)
-    except json.JSONDecodeError as exc:
-        return "row:JSON_SYNTAX", f"{exc.msg} at char {exc.pos}", None
-    if not isinstance(obj, dict):
-        return "row:JSON_NOT_OBJECT", "", None
-    if any(isinstance(v, dict | list) for v in obj.values()):
-        return "row:JSON_NESTED_VALUE", "", None
-    row = {k: _jtext(v) for k, v in obj.items()}
-    # "\ud800" is valid JSON but no text: Arrow and the databases hold UTF-8 only.
-    if any(_lone_surrogate(s) for s in (*row, *row.values()) if s is not None):
-        return "row:JSON_LONE_SURROGATE", "", None
-    return None, "", row
-
-
-def _lone_surrogate(s: str) -> bool:
-    try:
-        s.encode("utf-8")
-    except UnicodeEncodeError:
-        return True
-    return False
 
 
 _NFKC = "caifu_nfkc"
@@ -573,32 +396,6 @@ def _count_at_most(x: str, sorted_values: list[int]) -> str:
     return tree(0, len(sorted_values))
 
 
-def _json_array_document(first: str, last: str, records: int) -> bool:
-    """The file is one JSON array (of objects), not JSON Lines: refuse it whole.
-
-    Decided on the shape of the whole file, not on one line, so a broken first line such as
-    ``[1, 2`` stays a bad row like anywhere else: the first line opens an array and the last
-    closes one, and either the array is on one line and holds an object, or it is spread over
-    several lines, whose first and last lines are then no JSON on their own.
-    """
-    if not (first.lstrip().startswith("[") and last.rstrip().endswith("]")):
-        return False
-    if records == 1:
-        try:
-            value = json.loads(first)
-        except json.JSONDecodeError:
-            return False
-        return isinstance(value, list) and any(isinstance(v, dict) for v in value)
-    return not _parses(first) and not _parses(last)
-
-
-def _parses(text: str) -> bool:
-    try:
-        json.loads(text)
-    except json.JSONDecodeError:
-        return False
-    return True
-
 
 def _first_line(exc: Exception) -> str:
     """DuckDB's message without the SQL context it appends."""
@@ -609,13 +406,6 @@ def _count(con: duckdb.DuckDBPyConnection) -> int:
     # fetchall, not fetchone: DuckDB 2 keeps a half-read result open and refuses other work.
     return int(con.execute(f"SELECT count(*) FROM {RAW}").fetchall()[0][0])
 
-
-def _jtext(v: object) -> str | None:
-    if v is None:
-        return None
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    return str(v)
 
 
 def load_source(con: duckdb.DuckDBPyConnection, spec: SourceSpec, contract: Table,

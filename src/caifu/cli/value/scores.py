@@ -18,7 +18,7 @@ TargetOpt = Annotated[list[str] | None, typer.Option(
 def score(tenant: TenantOpt, as_of: AsOfOpt = None, target: TargetOpt = None,
           workspace: WorkspaceOpt = None) -> None:
     """Train churn and propensity models, backtest them on a later quarter, score customers."""
-    from caifu.cli.views.terminal import print_scores, score_with_progress
+    from caifu.cli.views.value import print_scores, score_with_progress
     from caifu.services.profiles.build import check_as_of
 
     c = _container(workspace)
@@ -36,7 +36,7 @@ def report_value(tenant: TenantOpt, as_of: AsOfOpt = None,
                      help="HTML file to write [default: <workspace>/reports/value-<tenant>-<date>.html]")] = None,
                  workspace: WorkspaceOpt = None) -> None:
     """Customer value and efficiency, lifecycle, model quality and fund redemptions, with charts."""
-    from caifu.cli.views.terminal import value_report
+    from caifu.cli.views.value import value_report
     from caifu.services.profiles.build import check_as_of
 
     c = _container(workspace)
