@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import logging
 import os
 import shutil
 import uuid
@@ -64,6 +66,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         # worker: every Spark case runs on the same worker
         elif item.get_closest_marker("spark") is not None:
             item.add_marker(pytest.mark.xdist_group("spark"))
+        # every other test stays with its module: a module-scoped fixture (a demo broker, a
+        # built workspace) is then built once, not once per worker, and the module's tests
+        # run in file order, as they do without xdist (some erase or add to what they share)
+        elif item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
     if config.getoption("--matrix"):
         return
     keep, drop = [], []
@@ -252,15 +259,6 @@ class Broker:
         return build(settings or Settings(duckdb_memory_limit="2GB"), dest)
 
 
-def copy_workspace(c: Container, dest: Path, settings: Settings | None = None) -> Container:
-    """An open copy of a session's workspace (``scored``) for a module that writes to it: its
-    SQLite write-ahead log folded into the file first, so the copy holds every row."""
-    with c.engine.connect() as conn:
-        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-    shutil.copytree(c.root, dest)
-    return build(settings or Settings(duckdb_memory_limit="2GB"), dest)
-
-
 @pytest.fixture(scope="session")
 def small_broker(tmp_path_factory: pytest.TempPathFactory) -> Broker:
     """The small demo broker (600 customers, seed 3), ingested once per session (per xdist
@@ -277,3 +275,21 @@ def small_broker(tmp_path_factory: pytest.TempPathFactory) -> Broker:
         conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
     c.close()
     return Broker(base / "ws", out, 600, 3)
+
+
+@pytest.fixture
+def log_lines() -> Iterator[io.StringIO]:
+    """What caifu logs during the test, as the service's JSON lines."""
+    from caifu.api.logs import JsonFormatter
+
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(JsonFormatter())
+    lg = logging.getLogger("caifu")
+    # setLevel, not the attribute: it also clears the loggers' cached isEnabledFor answers
+    level = lg.level
+    lg.setLevel(logging.INFO)
+    lg.addHandler(handler)
+    yield out
+    lg.removeHandler(handler)
+    lg.setLevel(level)

@@ -6,6 +6,7 @@ import datetime as dt
 from pathlib import Path
 
 from caifu.core.ids import make_uscc, resident_id_for
+from caifu.services.container import Container
 
 BRANCHES = "branch_id,name,province,city,credit_code\n" + "\n".join([
     f"B01,北京金融街营业部,北京,北京,{make_uscc('9', '1', '110102', '10001001')}",
@@ -95,3 +96,18 @@ def seed_reference(folder: Path, customers: int = 5) -> list[Path]:
         write(folder / "accounts.csv", accounts_csv(customers)),
         write(folder / "securities.csv", SECURITIES),
     ]
+
+
+def reference_workspace(root: Path) -> Container:
+    """A SQLite workspace under ``root`` with tenant ``acme`` and its reference data (branches,
+    advisors, five customers with accounts) ingested clean — what the ingest probes and fuzz
+    tests build their files against."""
+    from caifu.services.ingest.load import Ingest
+    from caifu.services.platform.workspace import create_tenant, init_workspace
+    from caifu.settings import Settings
+
+    c = init_workspace(root / "ws", Settings(duckdb_memory_limit="1GB", duckdb_threads=2))
+    create_tenant(c, "acme", "甲乙证券")
+    for r in Ingest(c).ingest("acme", seed_reference(root / "ref")):
+        assert r.quarantined == 0, r.reasons
+    return c

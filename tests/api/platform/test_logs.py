@@ -2,32 +2,13 @@
 
 from __future__ import annotations
 
-import io
 import json
 import logging
-from collections.abc import Iterator
 from urllib.parse import quote
-
-import pytest
 
 from caifu.api.logs import FIELDS, JsonFormatter
 from caifu.services.compliance import audit
 from tests.api.profiles.test_customers import _token
-
-
-@pytest.fixture
-def log_lines() -> Iterator[io.StringIO]:
-    out = io.StringIO()
-    handler = logging.StreamHandler(out)
-    handler.setFormatter(JsonFormatter())
-    lg = logging.getLogger("caifu")
-    # setLevel, not the attribute: it also clears the loggers' cached isEnabledFor answers
-    level = lg.level
-    lg.setLevel(logging.INFO)
-    lg.addHandler(handler)
-    yield out
-    lg.removeHandler(handler)
-    lg.setLevel(level)
 
 
 def test_each_request_is_one_json_line_without_personal_data(client, log_lines) -> None:  # type: ignore[no-untyped-def]

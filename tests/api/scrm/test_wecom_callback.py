@@ -7,7 +7,6 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
-import logging
 import re
 import time
 from collections.abc import Iterator
@@ -241,34 +240,20 @@ def test_a_signed_event_with_a_create_time_outside_the_protocol_is_stored(
 
 
 def test_refusals_of_unknown_tenants_are_logged_with_their_reason_and_counted_for_the_platform(
-        hook: tuple[httpx.Client, Container]) -> None:
+        hook: tuple[httpx.Client, Container], log_lines: io.StringIO) -> None:
     """Found by an outside probe: UNKNOWN_TENANT / NO_APP were counted only inside the
     process and the log line lost its reason. Now the line has it and a platform_admin reads
     the counts; no tenant row is made for a name a caller chose."""
     from caifu.adapters.sor.scrm_models import wecom_rejections
-    from caifu.api.logs import JsonFormatter
     from caifu.services.platform.workspace import create_tenant, list_tenants
 
     http, c = hook
     create_tenant(c, "gamma", "戊己证券")  # a tenant without a WeCom app
-    out = io.StringIO()
-    handler = logging.StreamHandler(out)
-    handler.setFormatter(JsonFormatter())
-    lg = logging.getLogger("caifu")
-    # setLevel, not ``lg.level =``: only setLevel clears the loggers' cached isEnabledFor,
-    # and an earlier test on this worker may have left "caifu.*" cached as below INFO
-    level = lg.level
-    lg.setLevel(logging.INFO)
-    lg.addHandler(handler)
-    try:
-        params, body = sealed(event_xml())
-        for tenant in ("nosuch", "ACME", "a" * 40, "gamma"):
-            r = http.post(f"/wecom/{tenant}/callback", params=params, content=body)
-            assert (r.status_code, r.text) == (403, "rejected")
-    finally:
-        lg.removeHandler(handler)
-        lg.setLevel(level)
-    lines = [json.loads(x) for x in out.getvalue().splitlines()
+    params, body = sealed(event_xml())
+    for tenant in ("nosuch", "ACME", "a" * 40, "gamma"):
+        r = http.post(f"/wecom/{tenant}/callback", params=params, content=body)
+        assert (r.status_code, r.text) == (403, "rejected")
+    lines = [json.loads(x) for x in log_lines.getvalue().splitlines()
              if '"wecom callback rejected"' in x]
     assert sorted(x["reason"] for x in lines) == ["NO_APP", "NO_APP", "UNKNOWN_TENANT",
                                                   "UNKNOWN_TENANT"]

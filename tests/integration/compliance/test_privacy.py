@@ -39,7 +39,12 @@ from caifu.services.profiles.lifecycle import Lifecycle
 from caifu.services.value.customer_value import CustomerValue
 from caifu.settings import Settings
 
-pytestmark = pytest.mark.dialect  # erasure deletes across every table, found by introspection
+pytestmark = [
+    pytest.mark.dialect,  # erasure deletes across every table, found by introspection
+    # the tests share one module-scoped broker and erase customers from it in turn (an index
+    # into ``_customers`` depends on which ran before): all on one xdist worker, in file order
+    pytest.mark.xdist_group("compliance-privacy"),
+]
 
 TODAY = dt.date(2026, 11, 30)
 T = "acme"

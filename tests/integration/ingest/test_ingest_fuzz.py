@@ -30,9 +30,13 @@ from caifu.adapters.sor.models import CONTRACT_TABLES, ingest_log, ingest_quaran
 from caifu.core.errors import CaifuError, SchemaMismatchError
 from caifu.services.container import Container
 from caifu.services.ingest.load import BatchResult, Ingest
-from caifu.services.platform.workspace import create_tenant, init_workspace
-from caifu.settings import Settings
-from tests.factories import CUSTOMER_HEADER, TRADE_HEADER, customer_row, seed_reference, trade_row
+from tests.factories import (
+    CUSTOMER_HEADER,
+    TRADE_HEADER,
+    customer_row,
+    reference_workspace,
+    trade_row,
+)
 
 # Each ingest compiles its staging expression (~0.3-1 s), so examples are few but varied.
 _SUPPRESS = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
@@ -46,11 +50,7 @@ _files = itertools.count(1)
 
 @pytest.fixture(scope="module")
 def ws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Container]:
-    root = tmp_path_factory.mktemp("fuzz")
-    c = init_workspace(root / "ws", Settings(duckdb_memory_limit="1GB", duckdb_threads=2))
-    create_tenant(c, "acme", "甲乙证券")
-    for r in Ingest(c).ingest("acme", seed_reference(root / "ref")):
-        assert r.quarantined == 0, r.reasons
+    c = reference_workspace(tmp_path_factory.mktemp("fuzz"))
     yield c
     c.close()
 

@@ -21,9 +21,13 @@ from caifu.core.errors import EncodingError, UnreadableSourceError
 from caifu.core.ids import resident_id_for
 from caifu.services.container import Container
 from caifu.services.ingest.load import BatchResult, Ingest
-from caifu.services.platform.workspace import create_tenant, init_workspace
-from caifu.settings import Settings
-from tests.factories import CUSTOMER_HEADER, TRADE_HEADER, customer_row, seed_reference, trade_row
+from tests.factories import (
+    CUSTOMER_HEADER,
+    TRADE_HEADER,
+    customer_row,
+    reference_workspace,
+    trade_row,
+)
 
 _ids = itertools.count(1)
 _files = itertools.count(1)
@@ -32,11 +36,7 @@ _TRADE_KEYS = TRADE_HEADER.split(",")
 
 @pytest.fixture(scope="module")
 def ws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Container]:
-    root = tmp_path_factory.mktemp("probes")
-    c = init_workspace(root / "ws", Settings(duckdb_memory_limit="1GB", duckdb_threads=2))
-    create_tenant(c, "acme", "甲乙证券")
-    for r in Ingest(c).ingest("acme", seed_reference(root / "ref")):
-        assert r.quarantined == 0, r.reasons
+    c = reference_workspace(tmp_path_factory.mktemp("probes"))
     yield c
     c.close()
 

@@ -23,7 +23,10 @@ from caifu.analytics.efficiency import CUSTOMER_VALUE_SCHEMA
 from caifu.cli import app
 from caifu.core.errors import ConfigError
 from caifu.data.contracts import registry
+from caifu.data.demo import generate
 from caifu.services.container import Container
+from caifu.services.ingest.load import Ingest
+from caifu.services.platform.workspace import create_tenant, init_workspace
 from caifu.services.profiles.build import Build
 from caifu.services.value.customer_value import (
     VALUE_TABLE,
@@ -31,7 +34,7 @@ from caifu.services.value.customer_value import (
     CustomerValueResult,
     latest,
 )
-from tests.conftest import copy_workspace
+from caifu.settings import Settings
 
 pytestmark = pytest.mark.slow  # a demo broker or a browser: `-m "not slow"` skips it
 
@@ -40,13 +43,13 @@ HALF_YEAR = 182
 
 
 @pytest.fixture(scope="module")
-def valued(scored, tmp_path_factory: pytest.TempPathFactory  # type: ignore[no-untyped-def]
+def valued(tmp_path_factory: pytest.TempPathFactory
            ) -> Iterator[tuple[Container, CustomerValueResult, Path]]:
-    # a copy of the session's scored demo broker (4,000 customers, seed 11): every assertion
-    # here is computed from its data and ground truth, and the copy takes this module's writes
-    # (value snapshots, tenant cost files) away from the shared one
-    base, _, out = scored
-    c = copy_workspace(base, tmp_path_factory.mktemp("value-ws") / "ws")
+    out = tmp_path_factory.mktemp("demo") / "exports"
+    generate(out, customers=2500, seed=11)
+    c = init_workspace(tmp_path_factory.mktemp("ws") / "ws", Settings(duckdb_memory_limit="2GB"))
+    create_tenant(c, "acme", "甲乙证券")
+    Ingest(c).ingest("acme", [out])
     yield c, CustomerValue(c).run("acme"), out
     c.close()
 
@@ -121,8 +124,7 @@ def test_customers_who_trade_more_are_worth_more(valued) -> None:  # type: ignor
 
 def test_clv_half_a_year_back_forecasts_the_next_half_year(valued) -> None:  # type: ignore[no-untyped-def]
     """Fitted as of T−182 days, the model's expected transaction days over the next 182 summed
-    over customers are what happened to within 5% (18,772 vs 18,788 on the 2,500 customers of
-    seed 11 this module once generated for itself), and CLV
+    over customers are what happened to within 5% (18,772 vs 18,788 on this broker), and CLV
     ranks the customers by the revenue they then earned (Spearman 0.88)."""
     c, _, _ = valued
     cut = AS_OF - dt.timedelta(days=HALF_YEAR)
