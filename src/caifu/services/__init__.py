@@ -1,1 +1,1 @@
-"""Use cases: workspace, ingest, demo. Only ``container`` picks concrete adapters."""
+"""Use cases, one package per bounded context; only ``container`` picks concrete adapters."""

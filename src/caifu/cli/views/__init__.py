@@ -1,1 +1,1 @@
-"""views."""
+"""Terminal views (Rich) per context: progress bars and summaries around the services."""
