@@ -268,13 +268,19 @@ def small_broker(tmp_path_factory: pytest.TempPathFactory) -> Broker:
     base = tmp_path_factory.mktemp("small-broker")
     out = base / "exports"
     generate(out, customers=600, seed=3)
+    return ingest_broker(base, out, 600, 3)
+
+
+def ingest_broker(base: Path, exports: Path, customers: int, seed: int) -> Broker:
+    """``exports`` ingested into a new workspace ``base/ws`` (tenant ``acme``), closed with
+    everything in its .db file, ready to be copied."""
     c = init_workspace(base / "ws", Settings(duckdb_memory_limit="2GB"))
     create_tenant(c, "acme", "甲乙证券")
-    Ingest(c).ingest("acme", [out])
+    Ingest(c).ingest("acme", [exports])
     with c.engine.connect() as conn:  # everything in the .db file, nothing left in the WAL
         conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
     c.close()
-    return Broker(base / "ws", out, 600, 3)
+    return Broker(base / "ws", exports, customers, seed)
 
 
 @pytest.fixture

@@ -23,10 +23,9 @@ from caifu.data.demo import generate
 from caifu.services.container import Container
 from caifu.services.ingest.load import Ingest
 from caifu.services.ingest.realtime import Events, inbox_counts, rejected
-from caifu.services.platform.workspace import create_tenant, init_workspace
 from caifu.services.profiles.build import Build
 from caifu.settings import Settings
-from tests.conftest import Broker
+from tests.conftest import Broker, ingest_broker
 
 HOLD_FROM = dt.datetime(2026, 10, 16)  # UTC
 
@@ -77,14 +76,7 @@ def ingested(tmp_path_factory: pytest.TempPathFactory, split_demo: Any) -> Broke
     """The split exports ingested once (tenant ``acme``, workspace closed); each test that needs
     them ingested takes a copy instead of ingesting them again."""
     exports, _, _ = split_demo
-    base = tmp_path_factory.mktemp("rt-ingested")
-    c = init_workspace(base / "ws", Settings(duckdb_memory_limit="2GB"))
-    create_tenant(c, "acme", "甲乙证券")
-    Ingest(c).ingest("acme", [exports])
-    with c.engine.connect() as conn:  # everything in the .db file, nothing left in the WAL
-        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-    c.close()
-    return Broker(base / "ws", exports, 600, 9)
+    return ingest_broker(tmp_path_factory.mktemp("rt-ingested"), exports, 600, 9)
 
 
 @pytest.fixture
