@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from caifu.adapters.sor.models import CONTRACT_TABLES
+from caifu.adapters.sor.repos import customer_scope as scope_repo
 from caifu.services.demo.broker import create_demo_users
 from caifu.services.platform import access, users
 
@@ -25,7 +26,7 @@ def test_one_user_per_role_with_its_scope(scored) -> None:  # type: ignore[no-un
     def seen(p) -> int:  # type: ignore[no-untyped-def]
         with c.engine.connect() as conn:
             return conn.execute(select(func.count()).select_from(t)
-                                .where(access.scope_filter(p))).scalar_one()
+                                .where(scope_repo.condition(access.scope_of(p)))).scalar_one()
 
     for u in made:
         p = users.login(c, u.user_id, u.password)

@@ -205,3 +205,27 @@ def test_a_database_failure_inside_an_event_rolls_the_whole_event_back(
         assert conn.execute(select(T["wecom_follows"])).all() == []
         row = conn.execute(select(wecom_callbacks)).one()
     assert (row.status, row.error) == ("failed", "RuntimeError: the database went away")
+
+
+def test_status_counts_and_the_resync_of_the_groups_that_missed_events(
+        scrm: tuple[Container, FakeWeCom]) -> None:
+    c, fake = scrm
+    a = fake.customer_adds(ADVISOR, name="甲").external_userid
+    b = fake.customer_adds(ADVISOR, name="乙").external_userid
+    chat = fake.add_group_chat(ADVISOR, [a], name="基金定投群")
+    deliver(c, fake, fake.group_event("create", chat))
+    fake.members_join_chat(chat, [b])  # WeCom has b; caifu never heard of it
+    with c.engine.begin() as conn:  # as after an event applied while the app had no API
+        conn.execute(wecom_groups.update().values(needs_resync=True))
+    events = WeComEvents(c)
+    assert events.status("acme") == {"by_status": [("applied", 1)], "failed": [],
+                                     "groups_to_resync": 1}
+    assert events.status("other") == {"by_status": [], "failed": [], "groups_to_resync": 0}
+    with wecom_app.client_for(c, "acme") as client:
+        groups, tags = events.resync_pending("acme", client)
+    assert (groups, tags) == (1, 0)
+    with c.engine.connect() as conn:
+        assert dict(conn.execute(select(wecom_group_members.c.member_id,
+                                        wecom_group_members.c.active)).all()) == {
+            ADVISOR: True, a: True, b: True}
+    assert events.status("acme")["groups_to_resync"] == 0

@@ -1,7 +1,9 @@
 """Every repository query takes the tenant: ``adapters/sor/repos`` has no query path without one.
 
-A public function that takes a connection must take ``tenant`` right after it. The exceptions are
-named here with the reason, so a new one is a decision someone wrote down, not an accident.
+A public function that takes a connection must take ``tenant`` right after it, or a
+``customer_scope.Scope`` (the caller's tenant and which of its customers he may see). The
+exceptions are named here with the reason, so a new one is a decision someone wrote down, not
+an accident.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import pkgutil
 import pytest
 
 import caifu.adapters.sor.repos as repos
+from caifu.adapters.sor.repos.customer_scope import Scope
 
 # function -> why it may run without a tenant
 WITHOUT_TENANT = {
@@ -42,7 +45,8 @@ def _query_functions() -> list[tuple[str, inspect.Signature]]:
 
 
 def test_the_package_holds_the_context_repositories() -> None:
-    assert _modules() == ["ingest", "profiles", "scrm", "scrm_campaigns"]
+    assert _modules() == ["customer_scope", "ingest", "profiles", "scrm", "scrm_campaigns",
+                          "wecom_groups"]
     assert len(_query_functions()) >= 90
 
 
@@ -53,6 +57,9 @@ def test_every_query_takes_the_tenant_after_the_connection(name: str,
     if name in WITHOUT_TENANT:
         assert "tenant" not in params, f"{name} takes a tenant now: drop its exception"
         return
+    if params[1:2] == ["scope"]:
+        assert sig.parameters["scope"].annotation in ("Scope", Scope), name
+        return
     assert params[1:2] == ["tenant"], f"{name}{sig}: the tenant must follow the connection"
     assert sig.parameters["tenant"].default is inspect.Parameter.empty, \
         f"{name}: the tenant may not default"
@@ -61,3 +68,14 @@ def test_every_query_takes_the_tenant_after_the_connection(name: str,
 def test_the_exceptions_exist() -> None:
     names = {n for n, _ in _query_functions()}
     assert set(WITHOUT_TENANT) <= names
+
+
+def test_a_scope_without_a_tenant_or_customers_matches_nothing() -> None:
+    from sqlalchemy import false
+
+    from caifu.adapters.sor.repos.customer_scope import condition
+
+    assert condition(Scope(tenant=None, kind="tenant")).compare(false())
+    assert condition(Scope(tenant="acme", kind="none")).compare(false())
+    with pytest.raises(ValueError, match="unknown scope"):
+        condition(Scope(tenant="acme", kind="everyone"))

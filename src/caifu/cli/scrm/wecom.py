@@ -13,7 +13,6 @@ from typing import Annotated
 
 import typer
 from rich.table import Table as RichTable
-from sqlalchemy import func, select
 
 from caifu.cli.common import TenantOpt, WorkspaceOpt, _container, app, console
 from caifu.core.errors import UnreadableSourceError
@@ -44,18 +43,12 @@ def configure(tenant: TenantOpt,
 @wecom_cmd.command()
 def status(tenant: TenantOpt, workspace: WorkspaceOpt = None) -> None:
     """Callbacks by status, rejections of the last 7 days by reason, groups to resync."""
-    from caifu.adapters.sor.scrm_models import wecom_callbacks, wecom_groups
+    from caifu.services.scrm.callback_apply import WeComEvents
     from caifu.services.scrm.callback_intake import Callbacks
 
     c = _container(workspace)
-    with c.engine.connect() as conn:
-        by_status = conn.execute(select(wecom_callbacks.c.status, func.count()).where(
-            wecom_callbacks.c.tenant_id == tenant).group_by(wecom_callbacks.c.status)).all()
-        resync = conn.execute(select(func.count()).select_from(wecom_groups).where(
-            (wecom_groups.c.tenant_id == tenant) & wecom_groups.c.needs_resync)).scalar_one()
-        failed = conn.execute(select(wecom_callbacks.c.error, func.count()).where(
-            (wecom_callbacks.c.tenant_id == tenant) & (wecom_callbacks.c.status == "failed"))
-            .group_by(wecom_callbacks.c.error)).all()
+    st = WeComEvents(c).status(tenant)
+    by_status, failed, resync = st["by_status"], st["failed"], st["groups_to_resync"]
     t = RichTable("status", "callbacks", title=f"{tenant}: WeCom callbacks", title_justify="left")
     for s, n in by_status:
         t.add_row(s, f"{n:,}")
@@ -90,20 +83,13 @@ def apply(tenant: TenantOpt, workspace: WorkspaceOpt = None) -> None:
 @wecom_cmd.command()
 def resync(tenant: TenantOpt, workspace: WorkspaceOpt = None) -> None:
     """Reload from WeCom the groups that missed events, and the corp tags."""
-    from caifu.adapters.sor.scrm_models import wecom_groups
     from caifu.services.scrm.callback_apply import WeComEvents
     from caifu.services.scrm.wecom_app import client_for
 
     c = _container(workspace)
-    events = WeComEvents(c)
-    with c.engine.connect() as conn:
-        chats = list(conn.execute(select(wecom_groups.c.chat_id).where(
-            (wecom_groups.c.tenant_id == tenant) & wecom_groups.c.needs_resync)).scalars())
     with client_for(c, tenant) as client:
-        for chat_id in chats:
-            events.resync_group(tenant, chat_id, client)
-        tags = events.sync_tags(tenant, client)
-    console.print(f"[bold]{tenant}[/] {len(chats):,} groups resynced, {tags:,} corp tags loaded")
+        chats, tags = WeComEvents(c).resync_pending(tenant, client)
+    console.print(f"[bold]{tenant}[/] {chats:,} groups resynced, {tags:,} corp tags loaded")
 
 
 @wecom_cmd.command()

@@ -29,10 +29,10 @@ import httpx
 from sqlalchemy import func, insert, select
 
 from caifu.adapters.sor.models import CONTRACT_TABLES
+from caifu.adapters.sor.repos import wecom_groups as groups_repo
 from caifu.adapters.sor.scrm_models import (
     campaign_contacts,
     contact_ways,
-    wecom_groups,
     wecom_links,
 )
 from caifu.adapters.wecom.fake import FakeWeCom
@@ -310,8 +310,7 @@ def sidebar_target(c: Container, tenant: str) -> dict[str, str]:
                 best = (rank, row)
             if rank == 3:
                 break
-        n = conn.execute(select(func.count()).select_from(wecom_groups).where(
-            wecom_groups.c.tenant_id == tenant)).scalar_one()
+        n = groups_repo.group_count(conn, tenant)
     if best is None:
         return {}
     row = best[1]

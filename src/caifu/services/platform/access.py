@@ -23,9 +23,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, exists, false, func, or_, select
-
-from caifu.adapters.sor.models import CONTRACT_TABLES
+from caifu.adapters.sor.repos import customer_scope as scope_repo
 from caifu.core import roles
 from caifu.core.errors import ConfigError, NotFoundError, PermissionDeniedError
 from caifu.core.identity import SCOPE, Principal
@@ -33,34 +31,16 @@ from caifu.services.container import Container
 from caifu.services.profiles.customers import Unmask, customer_view, masked_row
 
 
-def scope_filter(p: Principal) -> Any:
-    """A SQL condition on ``customers`` limiting rows to what ``p`` may see."""
-    t = CONTRACT_TABLES["customers"]
-    scope = SCOPE[p.role]
-    if scope == "none" or p.tenant_id is None:
-        return false()
-    same_tenant = t.c.tenant_id == p.tenant_id
-    if not roles.may(p.role, "customers.restricted"):  # storage only (services/privacy)
-        from caifu.adapters.sor.models import restricted_customers as r
-
-        same_tenant = and_(same_tenant, ~exists().where(
-            r.c.tenant_id == p.tenant_id, r.c.customer_id == t.c.customer_id))
-    if scope == "tenant":
-        return same_tenant
-    if scope == "branch":
-        return and_(same_tenant, t.c.branch_id == p.branch_id)
-    f = CONTRACT_TABLES["wecom_follows"]
-    follows = exists().where(f.c.tenant_id == p.tenant_id, f.c.customer_id == t.c.customer_id,
-                             f.c.advisor_id == p.advisor_id, f.c.status == "active")
-    return and_(same_tenant, or_(t.c.advisor_id == p.advisor_id, follows))
+def scope_of(p: Principal) -> scope_repo.Scope:
+    """The customers ``p`` may see, as the repository's ``Scope``."""
+    return scope_repo.Scope(
+        tenant=p.tenant_id, kind=SCOPE[p.role], branch_id=p.branch_id, advisor_id=p.advisor_id,
+        include_restricted=roles.may(p.role, "customers.restricted"))  # services/privacy
 
 
 def visible(c: Container, p: Principal, customer_id: str) -> bool:
-    t = CONTRACT_TABLES["customers"]
     with c.engine.connect() as conn:
-        row = conn.execute(select(t.c.customer_id).where(
-            t.c.customer_id == customer_id, scope_filter(p))).first()
-    return row is not None
+        return scope_repo.in_scope(conn, scope_of(p), customer_id)
 
 
 def customer_360(c: Container, p: Principal, customer_id: str, *, unmask: bool = False,
@@ -83,9 +63,8 @@ def visible_ids(c: Container, p: Principal) -> set[str] | None:
     needed); an advisor's or a branch's customers are a bounded set."""
     if SCOPE[p.role] == "tenant" and p.tenant_id is not None:
         return None
-    t = CONTRACT_TABLES["customers"]
     with c.engine.connect() as conn:
-        return {r[0] for r in conn.execute(select(t.c.customer_id).where(scope_filter(p)))}
+        return scope_repo.ids_in_scope(conn, scope_of(p))
 
 
 def tenant_of(p: Principal) -> str:
@@ -188,37 +167,20 @@ def query_problems(q: SearchQuery, limit: int, offset: int) -> list[tuple[str, s
     return out
 
 
-def _conditions(q: SearchQuery, tenant: str) -> list[Any]:
-    from caifu.adapters.sor.models import customer_cards, tag_assignments
+def _keys(q: SearchQuery) -> dict[str, Any]:
+    """The search keys as the repository takes them: trimmed, a mobile in each stored form
+    (E.164, 86… or the bare 11 digits), an ID number in each case."""
     from caifu.core.ids import normalise_mobile
 
-    t = CONTRACT_TABLES["customers"]
-    cond: list[Any] = [t.c.tenant_id == tenant]
-    for key in ("customer_id", "branch_id", "advisor_id"):
-        if getattr(q, key) is not None:
-            cond.append(t.c[key] == getattr(q, key).strip())
-    if q.customer_id_prefix is not None:
-        cond.append(t.c.customer_id.startswith(q.customer_id_prefix.strip(), autoescape=True))
-    if q.mobile_last4 is not None:  # digits only (checked): nothing to escape in the pattern
-        cond.append(t.c.mobile.like(f"%{q.mobile_first3}____{q.mobile_last4}")
-                    if q.mobile_first3 else t.c.mobile.endswith(q.mobile_last4))
-    if q.tag_id is not None:
-        a = tag_assignments
-        cond.append(exists().where(a.c.tenant_id == tenant, a.c.customer_id == t.c.customer_id,
-                                   a.c.tag_id == q.tag_id.strip()))
-    if q.stage is not None:
-        k = customer_cards
-        cond.append(exists().where(k.c.tenant_id == tenant, k.c.customer_id == t.c.customer_id,
-                                   k.c.lifecycle_stage == q.stage))
-    if q.mobile is not None:  # stored as delivered: E.164, 86… or the bare 11 digits
+    keys: dict[str, Any] = {k: str(getattr(q, k)).strip() for k in q.used()
+                            if k not in {"mobile", "id_number"}}
+    if q.mobile is not None:
         n = normalise_mobile(q.mobile)[3:]
-        cond.append(t.c.mobile.in_([f"+86{n}", f"86{n}", n]))
+        keys["mobiles"] = [f"+86{n}", f"86{n}", n]
     if q.id_number is not None:
         v = q.id_number.strip()
-        cond.append(t.c.id_number.in_(sorted({v, v.upper(), v.lower()})))
-    if q.name is not None:
-        cond.append(t.c.name == q.name.strip())
-    return cond
+        keys["id_numbers"] = sorted({v, v.upper(), v.lower()})
+    return keys
 
 
 def search(c: Container, p: Principal, q: SearchQuery, *, reason: str = "", limit: int = 100,
@@ -231,7 +193,6 @@ def search(c: Container, p: Principal, q: SearchQuery, *, reason: str = "", limi
     ids of the customers it returns) after the matching ids are found and before any of
     their data is read: a result that cannot be audited is never returned.
     """
-    from caifu.adapters.sor.models import customer_cards
     from caifu.services.compliance import audit
 
     tenant = tenant_of(p)
@@ -245,23 +206,11 @@ def search(c: Container, p: Principal, q: SearchQuery, *, reason: str = "", limi
     if unmasked and len(reason.strip()) < 4:
         raise SearchQueryError([("X-Caifu-Reason", "searching by " + ", ".join(unmasked)
                                  + " needs a reason (at least 4 characters), audited")])
-    t = CONTRACT_TABLES["customers"]
-    where = and_(scope_filter(p), *_conditions(q, tenant))
     with c.engine.connect() as conn:
-        total = conn.execute(select(func.count()).select_from(t).where(where)).scalar_one()
-        ids = [r[0] for r in conn.execute(select(t.c.customer_id).where(where)
-                                          .order_by(t.c.customer_id).limit(limit).offset(offset))]
+        total, ids = scope_repo.search_ids(conn, scope_of(p), _keys(q), limit, offset)
     if unmasked:
         audit.append(c, tenant, p.subject, "search", customer_ids=ids, fields=q.used(),
                      reason=reason)
-    k = customer_cards
-    rows = []
     with c.engine.connect() as conn:
-        for i in range(0, len(ids), 500):  # SQLite's bound-variable limit
-            stmt = (select(*(t.c[n] for n in SEARCH_SHOWN), k.c.lifecycle_stage)
-                    .outerjoin(k, and_(k.c.tenant_id == t.c.tenant_id,
-                                       k.c.customer_id == t.c.customer_id))
-                    .where(t.c.tenant_id == tenant, t.c.customer_id.in_(ids[i:i + 500])))
-            rows += [masked_row(r._mapping) for r in conn.execute(stmt)]
-    rows.sort(key=lambda r: r["customer_id"])
+        rows = [masked_row(r) for r in scope_repo.search_rows(conn, tenant, ids, SEARCH_SHOWN)]
     return {"total": total, "limit": limit, "offset": offset, "items": rows}

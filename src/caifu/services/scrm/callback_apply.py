@@ -33,15 +33,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import func, select, update
 
 from caifu.adapters.sor.repos import scrm as scrm_repo
-from caifu.adapters.sor.scrm_models import (
-    wecom_callbacks,
-    wecom_corp_tags,
-    wecom_group_members,
-    wecom_groups,
-)
+from caifu.adapters.sor.repos import wecom_groups as groups_repo
+from caifu.adapters.sor.scrm_models import wecom_callbacks
 from caifu.adapters.wecom.errors import WeComError
 from caifu.scrm.callback import Event, parse_event
 from caifu.scrm.linking import ContactFacts
@@ -138,6 +134,29 @@ class WeComEvents:
                 (wecom_callbacks.c.tenant_id == tenant)
                 & (wecom_callbacks.c.status == "failed")).values(status="pending",
                                                                   error=None)).rowcount)
+
+    def status(self, tenant: str) -> dict[str, Any]:
+        """Callbacks by status, failures by stored reason, and how many groups wait for a
+        resync (``caifu wecom status``)."""
+        cb = wecom_callbacks
+        with self.c.engine.connect() as conn:
+            by_status = conn.execute(select(cb.c.status, func.count()).where(
+                cb.c.tenant_id == tenant).group_by(cb.c.status).order_by(cb.c.status)).all()
+            failed = conn.execute(select(cb.c.error, func.count()).where(
+                (cb.c.tenant_id == tenant) & (cb.c.status == "failed"))
+                .group_by(cb.c.error).order_by(cb.c.error)).all()
+            resync = len(groups_repo.groups_needing_resync(conn, tenant))
+        return {"by_status": [(s, int(n)) for s, n in by_status],
+                "failed": [(e, int(n)) for e, n in failed], "groups_to_resync": resync}
+
+    def resync_pending(self, tenant: str, client: Any) -> tuple[int, int]:
+        """Reload from WeCom every group that missed events, then the corp tags:
+        ``(groups, corp tags)``."""
+        with self.c.engine.connect() as conn:
+            chats = groups_repo.groups_needing_resync(conn, tenant)
+        for chat_id in chats:
+            self.resync_group(tenant, chat_id, client)
+        return len(chats), self.sync_tags(tenant, client)
 
     def run_worker(self, stop: threading.Event, poll_seconds: float = 0.2,
                    flush: Callable[[], Any] | None = None,
@@ -258,18 +277,11 @@ class WeComEvents:
         chat_id = e.get("ChatId")
         if not chat_id:
             raise ApplyError("ChatId:MISSING")
-        group = conn.execute(select(wecom_groups).where(
-            (wecom_groups.c.tenant_id == tenant) & (wecom_groups.c.chat_id == chat_id))).first()
+        group = groups_repo.group(conn, tenant, chat_id)
         change = e.change_type
         if change == "dismiss":
             self._ensure_group(conn, tenant, chat_id, group, at)
-            conn.execute(update(wecom_groups).where(
-                (wecom_groups.c.tenant_id == tenant) & (wecom_groups.c.chat_id == chat_id))
-                .values(status="dismissed", updated_at=at))
-            conn.execute(update(wecom_group_members).where(
-                (wecom_group_members.c.tenant_id == tenant)
-                & (wecom_group_members.c.chat_id == chat_id)
-                & wecom_group_members.c.active).values(active=False, left_at=at))
+            groups_repo.dismiss_group(conn, tenant, chat_id, at)
             return
         if change not in {"create", "update"}:
             raise ApplyError(f"ChangeType:UNKNOWN ({change[:40]})")
@@ -288,20 +300,17 @@ class WeComEvents:
                                                  out.resynced_groups + 1))
             return
         self._members(conn, tenant, chat_id, e, detail, at)
-        conn.execute(update(wecom_groups).where(
-            (wecom_groups.c.tenant_id == tenant) & (wecom_groups.c.chat_id == chat_id))
-            .values(member_version=e.get("CurMemVer") or group.member_version, updated_at=at))
+        groups_repo.update_group(conn, tenant, chat_id,
+                                 member_version=e.get("CurMemVer") or group.member_version,
+                                 updated_at=at)
 
     def _ensure_group(self, conn: Any, tenant: str, chat_id: str, group: Any, at: dt.datetime,
                       needs_resync: bool = False) -> None:
         if group is None:
-            conn.execute(insert(wecom_groups).values(
-                tenant_id=tenant, chat_id=chat_id, status="active", needs_resync=needs_resync,
-                created_at=at, updated_at=at))
+            groups_repo.save_group(conn, tenant, chat_id, at, status="active",
+                                   needs_resync=needs_resync, updated_at=at)
         elif needs_resync:
-            conn.execute(update(wecom_groups).where(
-                (wecom_groups.c.tenant_id == tenant) & (wecom_groups.c.chat_id == chat_id))
-                .values(needs_resync=True, updated_at=at))
+            groups_repo.update_group(conn, tenant, chat_id, needs_resync=True, updated_at=at)
 
     def _members(self, conn: Any, tenant: str, chat_id: str, e: Event, detail: str,
                  at: dt.datetime) -> None:
@@ -310,17 +319,12 @@ class WeComEvents:
         joined = detail == "add_member"
         scene = e.get("JoinScene" if joined else "QuitScene")
         for member in e.members:
-            key = ((wecom_group_members.c.tenant_id == tenant)
-                   & (wecom_group_members.c.chat_id == chat_id)
-                   & (wecom_group_members.c.member_id == member))
             values: dict[str, Any] = (
                 {"active": True, "joined_at": at, "join_scene": _int(scene), "left_at": None,
                  "quit_scene": None} if joined else
                 {"active": False, "left_at": at, "quit_scene": _int(scene)})
-            if not conn.execute(update(wecom_group_members).where(key).values(**values)).rowcount:
-                conn.execute(insert(wecom_group_members).values(
-                    tenant_id=tenant, chat_id=chat_id, member_id=member,
-                    member_type=_member_type(member), **values))
+            groups_repo.save_member(conn, tenant, chat_id, member, values,
+                                    member_type=_member_type(member))
 
     def resync_group(self, tenant: str, chat_id: str, client: Any,
                      at: dt.datetime | None = None, conn: Any = None) -> int:
@@ -331,47 +335,32 @@ class WeComEvents:
         members = g.get("member_list") or []
         current = {m.get("userid") for m in members if m.get("userid")}
         with _on(self.c, conn) as conn:
-            key = (wecom_groups.c.tenant_id == tenant) & (wecom_groups.c.chat_id == chat_id)
-            values = {"name": g.get("name"), "owner": g.get("owner"), "notice": g.get("notice"),
-                      "status": "active", "member_version": g.get("member_version"),
-                      "needs_resync": False, "updated_at": at}
-            if not conn.execute(update(wecom_groups).where(key).values(**values)).rowcount:
-                conn.execute(insert(wecom_groups).values(
-                    tenant_id=tenant, chat_id=chat_id,
-                    created_at=_ts(g.get("create_time")) or at, **values))
-            mkey = ((wecom_group_members.c.tenant_id == tenant)
-                    & (wecom_group_members.c.chat_id == chat_id))
-            before = {r.member_id: r for r in conn.execute(select(wecom_group_members).where(mkey))}
+            groups_repo.save_group(
+                conn, tenant, chat_id, _ts(g.get("create_time")) or at, name=g.get("name"),
+                owner=g.get("owner"), notice=g.get("notice"), status="active",
+                member_version=g.get("member_version"), needs_resync=False, updated_at=at)
+            before = groups_repo.chat_members(conn, tenant, chat_id)
             for m in members:
                 uid = m.get("userid")
                 if not uid:
                     continue
-                row = {"member_type": "internal" if m.get("type") == 1 else "external",
-                       "active": True, "joined_at": _ts(m.get("join_time")) or at,
-                       "join_scene": _int(m.get("join_scene")), "left_at": None,
-                       "quit_scene": None}
-                if uid in before:
-                    conn.execute(update(wecom_group_members).where(
-                        mkey & (wecom_group_members.c.member_id == uid)).values(**row))
-                else:
-                    conn.execute(insert(wecom_group_members).values(
-                        tenant_id=tenant, chat_id=chat_id, member_id=uid, **row))
-            for uid, r in before.items():
-                if uid not in current and r.active:
-                    conn.execute(update(wecom_group_members).where(
-                        mkey & (wecom_group_members.c.member_id == uid)).values(
-                        active=False, left_at=at))
+                kind = "internal" if m.get("type") == 1 else "external"
+                groups_repo.save_member(
+                    conn, tenant, chat_id, uid,
+                    {"member_type": kind, "active": True,
+                     "joined_at": _ts(m.get("join_time")) or at,
+                     "join_scene": _int(m.get("join_scene")), "left_at": None,
+                     "quit_scene": None}, member_type=kind)
+            groups_repo.end_memberships(
+                conn, tenant, chat_id,
+                [uid for uid, r in before.items() if uid not in current and r.active], at)
         return len(current)
 
     def _tags(self, conn: Any, tenant: str, e: Event, client: Any, at: dt.datetime) -> None:
         tag_id = e.get("Id")
         change = e.change_type
         if change == "delete" and tag_id:
-            conn.execute(update(wecom_corp_tags).where(
-                (wecom_corp_tags.c.tenant_id == tenant)
-                & ((wecom_corp_tags.c.tag_id == tag_id)
-                   | (wecom_corp_tags.c.group_id == tag_id))).values(deleted=True,
-                                                                     updated_at=at))
+            groups_repo.delete_corp_tag(conn, tenant, tag_id, at)
             return
         if change not in {"create", "update", "shuffle", "delete"}:
             raise ApplyError(f"ChangeType:UNKNOWN ({change[:40]})")
@@ -385,21 +374,12 @@ class WeComEvents:
         ``conn``, an event's transaction, or a transaction of its own)."""
         at = at or self.c.clock.now()
         groups = client.get_corp_tag_list()
+        rows = [{"tag_id": t["id"], "group_id": grp.get("group_id"),
+                 "group_name": grp.get("group_name"), "name": t.get("name") or t["id"],
+                 "deleted": bool(t.get("deleted") or grp.get("deleted"))}
+                for grp in groups for t in grp.get("tag") or []]
         with _on(self.c, conn) as conn:
-            mapped = dict(conn.execute(select(wecom_corp_tags.c.tag_id,
-                                              wecom_corp_tags.c.caifu_tag_id).where(
-                wecom_corp_tags.c.tenant_id == tenant)).all())
-            conn.execute(delete(wecom_corp_tags).where(wecom_corp_tags.c.tenant_id == tenant))
-            n = 0
-            for g in groups:
-                for t in g.get("tag") or []:
-                    conn.execute(insert(wecom_corp_tags).values(
-                        tenant_id=tenant, tag_id=t["id"], group_id=g.get("group_id"),
-                        group_name=g.get("group_name"), name=t.get("name") or t["id"],
-                        deleted=bool(t.get("deleted") or g.get("deleted")),
-                        caifu_tag_id=mapped.get(t["id"]), updated_at=at))
-                    n += 1
-        return n
+            return groups_repo.replace_corp_tags(conn, tenant, rows, at)
 
 
 class _LazyClient:

@@ -19,6 +19,7 @@ from sqlalchemy import Connection
 
 from caifu.adapters.sor.repos import scrm as repo
 from caifu.adapters.sor.repos import scrm_campaigns as runs
+from caifu.adapters.sor.repos import wecom_groups as groups_repo
 from caifu.core.errors import ConfigError, NotFoundError
 from caifu.core.suitability import Investor
 from caifu.scrm import campaigns as gate
@@ -106,7 +107,7 @@ def chat_group(conn: Connection, tenant: str, group_id: str) -> ChatGroup:
     if not group.chat_id:
         raise ConfigError(f"preference group {group_id} has no WeCom group chat yet")
     members = repo.plan_customers(conn, tenant, group_id, ("member",))
-    owner = repo.chat_owner(conn, tenant, group.chat_id)
+    owner = groups_repo.chat_owner(conn, tenant, group.chat_id)
     advisor = next((a for a in repo.advisors(conn, tenant).values()
                     if owner and a["wecom_userid"] == owner), None)
     return ChatGroup(group, members, advisor)

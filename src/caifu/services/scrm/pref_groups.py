@@ -22,6 +22,7 @@ from sqlalchemy import Connection
 
 from caifu.adapters.sor.repos import profiles as profiles_repo
 from caifu.adapters.sor.repos import scrm as repo
+from caifu.adapters.sor.repos import wecom_groups as groups_repo
 from caifu.core import expressions as ex
 from caifu.core.errors import ConfigError
 from caifu.scrm import groups as g
@@ -122,7 +123,7 @@ def _chat_members(conn: Connection, tenant: str, chat_id: str | None
     """Customers active in the chat, customers who left (with when), unidentified actives."""
     if not chat_id:
         return set(), {}, 0
-    rows = repo.external_chat_members(conn, tenant, chat_id)
+    rows = groups_repo.external_chat_members(conn, tenant, chat_id)
     to_customer = repo.customers_of_contacts(conn, tenant, (r.member_id for r in rows))
     active = {to_customer[r.member_id] for r in rows if r.active and r.member_id in to_customer}
     left = {to_customer[r.member_id]: r.left_at for r in rows

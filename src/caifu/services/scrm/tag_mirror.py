@@ -22,6 +22,7 @@ from typing import Any
 
 from caifu.adapters.sor.repos import profiles as profiles_repo
 from caifu.adapters.sor.repos import scrm as repo
+from caifu.adapters.sor.repos import wecom_groups as groups_repo
 from caifu.core.errors import ConfigError
 from caifu.services.container import Container
 from caifu.services.scrm.wecom_app import client_for
@@ -59,7 +60,7 @@ def ensure_corp_tags(c: Container, tenant: str, client: Any, names: dict[str, st
                      ) -> tuple[dict[str, str], int]:
     """caifu tag id → WeCom tag id for every tag in ``names``, creating what is missing."""
     with c.engine.connect() as conn:
-        mapped = repo.mirrored_corp_tags(conn, tenant)
+        mapped = groups_repo.mirrored_corp_tags(conn, tenant)
     missing = [t for t in names if t not in mapped]
     if not missing:
         return {t: mapped[t] for t in names}, 0
@@ -77,7 +78,7 @@ def ensure_corp_tags(c: Container, tenant: str, client: Any, names: dict[str, st
             if wid is None:
                 continue
             mapped[t] = wid
-            repo.save_corp_tag(conn, tenant, wid, group_id=group.get("group_id"),
+            groups_repo.save_corp_tag(conn, tenant, wid, group_id=group.get("group_id"),
                                group_name=GROUP_NAME, name=label[t][:100], deleted=False,
                                caifu_tag_id=t, updated_at=now)
     return {t: mapped[t] for t in names if t in mapped}, len(missing)

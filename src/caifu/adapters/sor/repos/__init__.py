@@ -12,8 +12,13 @@ stay beside that use case.
     profiles         profile_serving, tag_definitions, tag_assignments, tag_history, segments,
                      segment_sizes, customer_cards; the customer master as profiles read it
     scrm             wecom_follows, advisors, customers and suitability_assessments as the
-                     SCRM reads them; wecom_apps, wecom_corp_tags, wecom_links, wecom_groups,
-                     wecom_group_members, preference_groups(_members), content_items
+                     SCRM reads them; wecom_apps, wecom_links, preference_groups(_members),
+                     content_items
+    wecom_groups     wecom_groups, wecom_group_members, wecom_corp_tags: WeCom's mirror as
+                     callbacks and API syncs write it
+    customer_scope   the scope condition on customers (role → which customers), visibility,
+                     customer search (customers, wecom_follows, restricted_customers,
+                     tag_assignments, customer_cards)
     scrm_campaigns   campaigns, campaign_runs, campaign_decisions, campaign_contacts,
                      contact_ways
 
@@ -65,18 +70,12 @@ follow writes.
 Still inline, each with its reason:
     wecom_callbacks          callback_intake inserts, callback_apply drains: a queue with
                              one writer and one reader, kept with the WeCom callback code
-    wecom_groups, wecom_group_members, wecom_corp_tags
-                             callback_apply's event reads and writes: not moved yet (the
-                             time ran out), the next to move
     jobs, users, api_keys, audit_log
                              one service module queries each; the others go through it
                              (``Jobs``, ``users``, ``audit.append``)
-    customers, restricted_customers, wecom_follows, tag_assignments, customer_cards
-                             in ``platform/access``: the role's scope filter, composed into
-                             the search statement; one use case
     every table              ``compliance/privacy``'s discovery for erasure and export
     customers                ``demo/broker`` (busiest branch and advisor) and ``demo/scrm``
-                             (seeds wecom_links, contact_ways, campaign_contacts, wecom_groups
-                             as demo data): one use case each; ``value/{redemption,scoring}``
+                             (seeds wecom_links, contact_ways, campaign_contacts as demo
+                             data): one use case each; ``value/{redemption,scoring}``
                              read through the Ibis session, not SQLAlchemy
 """

@@ -20,9 +20,6 @@ from caifu.adapters.sor.scrm_models import (
     preference_group_members,
     preference_groups,
     wecom_apps,
-    wecom_corp_tags,
-    wecom_group_members,
-    wecom_groups,
     wecom_links,
 )
 
@@ -334,34 +331,7 @@ def replace_app(conn: Connection, tenant: str, **values: Any) -> None:
     conn.execute(insert(wecom_apps).values(tenant_id=tenant, **values))
 
 
-def mirrored_corp_tags(conn: Connection, tenant: str) -> dict[str, str]:
-    """caifu tag id → WeCom tag id, of the corp tags caifu created and WeCom still has."""
-    t = wecom_corp_tags
-    return {r.caifu_tag_id: r.tag_id for r in conn.execute(
-        select(t.c.caifu_tag_id, t.c.tag_id).where(
-            (t.c.tenant_id == tenant) & ~t.c.deleted & t.c.caifu_tag_id.isnot(None)))}
-
-
-def save_corp_tag(conn: Connection, tenant: str, tag_id: str, **values: Any) -> None:
-    key = and_(wecom_corp_tags.c.tenant_id == tenant, wecom_corp_tags.c.tag_id == tag_id)
-    if not conn.execute(update(wecom_corp_tags).where(key).values(**values)).rowcount:
-        conn.execute(insert(wecom_corp_tags).values(tenant_id=tenant, tag_id=tag_id, **values))
-
-
 # --- group chats and preference groups -----------------------------------------------------------
-
-
-def chat_owner(conn: Connection, tenant: str, chat_id: str) -> str | None:
-    w = wecom_groups
-    return conn.execute(select(w.c.owner).where(w.c.tenant_id == tenant,
-                                                w.c.chat_id == chat_id)).scalar()
-
-
-def external_chat_members(conn: Connection, tenant: str, chat_id: str) -> list[Row[Any]]:
-    """``member_id, active, left_at`` of the chat's external members, past and present."""
-    m = wecom_group_members
-    return list(conn.execute(select(m.c.member_id, m.c.active, m.c.left_at).where(
-        m.c.tenant_id == tenant, m.c.chat_id == chat_id, m.c.member_type == "external")).all())
 
 
 def preference_group(conn: Connection, tenant: str, group_id: str) -> Row[Any] | None:
