@@ -184,8 +184,12 @@ def evaluate(split: Annotated[str, typer.Option(help="train, dev or test")] = "t
         raise ConfigError(f"--split: expected train, dev or test, got {split!r}")
     with _spinner(f"tagging the {split} split"):
         tagger = HybridTagger.load(model)
-        items = load_corpus(corpus, tagger.taxonomy).split(split)
-        report = evaluation.evaluate(tagger, items, split)
+        loaded = load_corpus(corpus, tagger.taxonomy)
+        report = evaluation.evaluate(tagger, loaded.split(split), split)
+    if loaded.digest != tagger.model.manifest.get("corpus_sha256"):
+        err.print("[yellow]warning:[/] the model was trained on another corpus than this one "
+                  "(retrain with `caifu text train`): its dev/test figures may be on seen text",
+                  highlight=False, soft_wrap=True)
     if as_json:
         sys.stdout.write(json.dumps(report, ensure_ascii=False, indent=1) + "\n")
     else:

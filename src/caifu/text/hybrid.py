@@ -113,6 +113,8 @@ class HybridTagger:
         # the same dictionaries without negation: what a negated clause mentioned
         self._unnegated = ChatTagger([TextRule(r.tag, r.patterns, False) for r in rules])
         doc_neg = lexicon.window
+        self._columns = {side: {label: c for c, (_, label) in enumerate(m.labels)}
+                         for side, m in model.sides.items()}
         self.lexicon = _clause_scoped(lexicon)
         self.slack: dict[str, float] = {f: float(v) for f, v in
                                         model.manifest.get("hybrid", {}).get("slack", {}).items()}
@@ -196,7 +198,7 @@ class HybridTagger:
         hits, negated = found
         out = MessageTags()
         ev: dict[str, list[dict[str, Any]]] = {}
-        column = {label: c for c, (_, label) in enumerate(model.labels)}
+        column = self._columns[model.side]
         source = "dictionary" if model.side == "customer" else "lexicon"
         for label, rule, a, b in hits:
             c = column.get(label)
@@ -206,17 +208,17 @@ class HybridTagger:
                     continue
             ev.setdefault(label, []).append(
                 {"source": source, "rule": rule, "span": [a, b], "matched": text[a:b]})
-        for c in np.flatnonzero(p.margins >= model.thresholds):
-            label = model.labels[c][1]
-            if label in negated:
-                continue
+        predicted = [int(c) for c in np.flatnonzero(p.margins >= model.thresholds)
+                     if model.labels[c][1] not in negated]
+        top = _top_ngrams(model, p, predicted) if evidence and predicted else {}
+        for c in predicted:
             item: dict[str, Any] = {"source": "model",
                                     "score": round(_sigmoid(float(p.margins[c])), 3)}
             if evidence:
                 item["ngrams"] = [{"ngram": g, "span": [a, a + len(g)],
-                                   "matched": text[a:a + len(g)], "weight": round(w, 3)}
-                                  for g, a, w in model.explain(p, int(c))]
-            ev.setdefault(label, []).append(item)
+                                   "matched": text[a:a + len(g)], "weight": w}
+                                  for g, a, w in top.get(c, [])]
+            ev.setdefault(model.labels[c][1], []).append(item)
         for label in ev:
             fam = self.taxonomy.family_of(label) or "interests"  # security:/fund: are interests
             getattr(out, fam).append(label)
@@ -224,6 +226,20 @@ class HybridTagger:
             getattr(out, fam).sort()
         out.evidence = ev if evidence else {}
         return out
+
+
+def _top_ngrams(model: SideModel, p: Prediction, columns: list[int], top: int = 3
+                ) -> dict[int, list[tuple[str, int, float]]]:
+    """Per predicted column, its ``top`` n-grams by contribution (one numpy pass for all)."""
+    if not p.cols:
+        return {}
+    contrib = model.weights[np.ix_(p.cols, columns)] * p.value
+    order = np.argsort(-contrib, axis=0, kind="stable")[:top]
+    out: dict[int, list[tuple[str, int, float]]] = {}
+    for k, c in enumerate(columns):
+        out[c] = [(model.vocab[p.cols[r]], p.starts[r], round(float(contrib[r, k]), 3))
+                  for r in order[:, k] if contrib[r, k] > 0]
+    return out
 
 
 def _commas(m: re.Match[str]) -> str:
