@@ -2,6 +2,7 @@
 
     python bench/tagging.py                      # demo broker of 20,000 customers, seed 7
     python bench/tagging.py --customers 5000 --min-seconds 1
+    python bench/tagging.py --hybrid             # lexicon + linear model (bench/_hybrid_tagging.py)
 
 Data: ``caifu demo-data --customers N --seed S`` (cached in ``.bench/data/tagging-N-S``): its
 chat messages, its securities and fund products as the tenant's master data (so the tagger
@@ -379,8 +380,17 @@ def main() -> None:
     parser.add_argument("--cpu", type=int, help="CPU to pin to (default: the first allowed)")
     parser.add_argument("--quiet-wait", type=float, default=300,
                         help="seconds to wait for other processes to go idle before timing")
+    parser.add_argument("--hybrid", action="store_true",
+                        help="time the hybrid tagger on the corpus instead (_hybrid_tagging.py)")
+    parser.add_argument("--corpus", type=Path, help="--hybrid: corpus folder [the package's]")
+    parser.add_argument("--model", type=Path, help="--hybrid: model folder [the package's]")
     args = parser.parse_args()
     console = Console()
+    if args.hybrid:
+        import _hybrid_tagging
+
+        _hybrid_tagging.run(args, console, timed, wait_quiet, CACHE)
+        return
 
     cpu = args.cpu if args.cpu is not None else min(os.sched_getaffinity(0))
     os.sched_setaffinity(0, {cpu})

@@ -1,0 +1,1 @@
+"""Chat understanding for a tenant: its taxonomy extension, labelled examples, model, tagger."""

@@ -1,0 +1,350 @@
+"""Learned label classifiers: character n-grams and one linear model per label, per side.
+
+**Features.** A message is ``normalise``d (so traditional text reads as simplified, full-width
+as half-width; lengths kept) and each ASCII digit read as ``0`` (amounts generalise); its
+character 1-, 2- and 3-grams that do not contain white space are looked up in the side's
+vocabulary (every n-gram of the train split). A message is the binary vector of its known
+n-grams scaled to unit length.
+
+**Model.** For every label of the side's families (``interests intents emotions`` for the
+customer, ``violations`` for the advisor) a logistic regression, one-vs-rest, with balanced
+class weights (liblinear, fixed seed, one thread). ``C`` is picked per family from ``C_GRID``
+by the micro-F1 on the dev split; then each label's decision threshold is the margin that
+maximises its F1 on dev, within ``_CUT_RANGE`` (0 — probability ½ — if dev has fewer than
+three positives; ties go to the threshold nearest 0). A label with no positive example in train is *untrained* and never predicted.
+
+**Files, no pickle.** ``save`` writes ``model.npz`` (per side: vocabulary, weights
+``[n-grams × labels]`` float32, intercepts, thresholds) and ``manifest.json`` (labels in column
+order, parameters, library versions, counts, the corpus digest, the npz's SHA-256). The zip is
+written with fixed timestamps and sorted members, so retraining on the same corpus with the
+same libraries gives the same bytes; ``version`` is a hash of corpus + parameters + libraries.
+
+**Evidence.** ``explain`` gives a predicted label's top contributing n-grams, each with its span
+in the original message (``text[start:end]`` quotes the speaker, traditional characters and
+all).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import math
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from importlib.resources import files
+from importlib.resources.abc import Traversable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from caifu.core.errors import ConfigError
+from caifu.text.corpus import Corpus, CorpusItem
+from caifu.text.normalise import normalise_many
+from caifu.text.taxonomy import Taxonomy
+
+__all__ = ["C_GRID", "NGRAMS", "Prediction", "SideModel", "TextModel", "packaged_model_dir",
+           "train"]
+
+FORMAT = 1
+NGRAMS = (1, 2, 3)
+C_GRID = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0)  # 0.5 lost on dev (emotions, violations)
+_DIGITS = str.maketrans("123456789", "000000000")
+_ZIP_DATE = (1980, 1, 1, 0, 0, 0)
+_MIN_DEV_POSITIVES = 3  # fewer: the threshold stays at 0 (probability ½)
+_CUT_RANGE = (-1.5, 3.0)  # a threshold outside is a dev split too small to trust
+
+
+def feature_text(normalised: str) -> str:
+    """What n-grams are cut from: the normalised text with every ASCII digit read as 0."""
+    return normalised.translate(_DIGITS)
+
+
+def grams(s: str) -> list[tuple[str, int]]:
+    """``(n-gram, start)`` of ``s`` for n in ``NGRAMS``; n-grams with white space skipped."""
+    out = []
+    for n in NGRAMS:
+        for i in range(len(s) - n + 1):
+            g = s[i:i + n]
+            if not any(c.isspace() for c in g):
+                out.append((g, i))
+    return out
+
+
+@dataclass
+class Prediction:
+    """One message's margins (``w·x + b`` per label) and the n-grams it was built from."""
+
+    margins: np.ndarray
+    cols: list[int]
+    starts: list[int]
+    value: float
+
+
+@dataclass
+class SideModel:
+    side: str
+    labels: list[tuple[str, str]]  # (family, label) per column
+    vocab: list[str]
+    weights: np.ndarray  # float32 [len(vocab), len(labels)]
+    intercepts: np.ndarray  # float32 [len(labels)]
+    thresholds: np.ndarray  # float32 [len(labels)]; inf: untrained
+    _index: dict[str, int] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        self._index = {g: i for i, g in enumerate(self.vocab)}
+
+    def encode(self, feature_texts: Sequence[str]) -> list[tuple[list[int], list[int]]]:
+        index = self._index.get
+        out = []
+        for s in feature_texts:
+            seen: dict[int, int] = {}
+            for n in NGRAMS:
+                for i in range(len(s) - n + 1):
+                    j = index(s[i:i + n])
+                    if j is not None and j not in seen:
+                        seen[j] = i
+            out.append((list(seen), list(seen.values())))
+        return out
+
+    def predict(self, normalised: Sequence[str]) -> list[Prediction]:
+        encoded = self.encode([feature_text(s) for s in normalised])
+        margins = self._margins(encoded)
+        return [Prediction(m, cols, starts, 1 / math.sqrt(len(cols)) if cols else 0.0)
+                for m, (cols, starts) in zip(margins, encoded, strict=True)]
+
+    def _margins(self, encoded: list[tuple[list[int], list[int]]]) -> np.ndarray:
+        from scipy.sparse import csr_matrix
+
+        indptr = np.zeros(len(encoded) + 1, dtype=np.int64)
+        indptr[1:] = np.cumsum([len(c) for c, _ in encoded])
+        indices = np.fromiter((j for c, _ in encoded for j in c), dtype=np.int64,
+                              count=int(indptr[-1]))
+        data = np.repeat(np.array([1 / math.sqrt(len(c)) if c else 0.0 for c, _ in encoded],
+                                  dtype=np.float32), np.diff(indptr))
+        x = csr_matrix((data, indices, indptr), shape=(len(encoded), len(self.vocab)))
+        return np.asarray(x @ self.weights) + self.intercepts
+
+    def explain(self, p: Prediction, column: int, top: int = 3) -> list[tuple[str, int, float]]:
+        """``(n-gram, start, contribution)`` of the ``top`` n-grams pushing ``column`` up."""
+        if not p.cols:
+            return []
+        contrib = self.weights[p.cols, column] * p.value
+        order = np.argsort(-contrib, kind="stable")[:top]
+        return [(self.vocab[p.cols[k]], p.starts[k], float(contrib[k])) for k in order
+                if contrib[k] > 0]
+
+
+@dataclass
+class TextModel:
+    manifest: dict[str, Any]
+    sides: dict[str, SideModel]
+
+    @property
+    def version(self) -> str:
+        return str(self.manifest["version"])
+
+    def save(self, folder: Path) -> tuple[Path, Path]:
+        folder.mkdir(parents=True, exist_ok=True)
+        arrays: dict[str, np.ndarray] = {}
+        for side, m in sorted(self.sides.items()):
+            arrays[f"{side}.vocab"] = np.array(m.vocab, dtype=np.str_)
+            arrays[f"{side}.weights"] = m.weights.astype(np.float32)
+            arrays[f"{side}.intercepts"] = m.intercepts.astype(np.float32)
+            arrays[f"{side}.thresholds"] = m.thresholds.astype(np.float32)
+        npz = _npz_bytes(arrays)
+        manifest = {**self.manifest, "npz_sha256": hashlib.sha256(npz).hexdigest()}
+        (folder / "model.npz").write_bytes(npz)
+        text = json.dumps(manifest, ensure_ascii=False, indent=1, sort_keys=True) + "\n"
+        (folder / "manifest.json").write_text(text, encoding="utf-8")
+        return folder / "model.npz", folder / "manifest.json"
+
+    @classmethod
+    def load(cls, folder: Path | Traversable | None = None) -> TextModel:
+        """The model in ``folder`` (the packaged one if None); checks the npz's hash."""
+        where = folder if folder is not None else packaged_model_dir()
+        man_file, npz_file = where.joinpath("manifest.json"), where.joinpath("model.npz")
+        if not (man_file.is_file() and npz_file.is_file()):
+            raise ConfigError(f"{where}: no trained model (manifest.json and model.npz); "
+                              "run `caifu text train`")
+        manifest = json.loads(man_file.read_text(encoding="utf-8"))
+        data = npz_file.read_bytes()
+        if manifest.get("format") != FORMAT:
+            raise ConfigError(f"{man_file}: format {manifest.get('format')!r}, expected {FORMAT}")
+        if hashlib.sha256(data).hexdigest() != manifest.get("npz_sha256"):
+            raise ConfigError(f"{npz_file}: does not match its manifest (retrain the model)")
+        with np.load(io.BytesIO(data), allow_pickle=False) as z:
+            sides = {side: SideModel(side, [tuple(x) for x in meta["labels"]],  # type: ignore[misc]
+                                     z[f"{side}.vocab"].tolist(), z[f"{side}.weights"],
+                                     z[f"{side}.intercepts"], z[f"{side}.thresholds"])
+                     for side, meta in manifest["sides"].items()}
+        return cls(manifest, sides)
+
+
+def packaged_model_dir() -> Traversable:
+    return files("caifu.data").joinpath("text", "model")
+
+
+def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
+    """An .npz numpy can read, with fixed member order and timestamps (reproducible bytes)."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for name in sorted(arrays):
+            member = io.BytesIO()
+            np.lib.format.write_array(member, np.ascontiguousarray(arrays[name]),
+                                      allow_pickle=False)
+            info = zipfile.ZipInfo(name + ".npy", date_time=_ZIP_DATE)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            zf.writestr(info, member.getvalue(), compresslevel=9)
+    return buf.getvalue()
+
+
+# --- training --------------------------------------------------------------------------------
+
+
+def libraries() -> dict[str, str]:
+    import opencc
+    import scipy
+    import sklearn
+
+    return {"numpy": np.__version__, "scipy": scipy.__version__,
+            "scikit-learn": sklearn.__version__,
+            "opencc": getattr(opencc, "__version__", "unknown")}
+
+
+def params() -> dict[str, Any]:
+    return {"ngrams": list(NGRAMS), "c_grid": list(C_GRID), "model": "logistic_regression",
+            "solver": "liblinear", "class_weight": "balanced", "features": "binary_l2",
+            "digits": "as_0", "threshold": "max_f1_on_dev"}
+
+
+def train(corpus: Corpus, taxonomy: Taxonomy) -> TextModel:
+    """One model per side from ``corpus``'s train split; C and thresholds chosen on dev."""
+    from threadpoolctl import threadpool_limits
+
+    libs, prm = libraries(), params()
+    key = json.dumps([corpus.digest, prm, libs, taxonomy.version], sort_keys=True)
+    manifest: dict[str, Any] = {
+        "format": FORMAT, "version": hashlib.sha256(key.encode()).hexdigest()[:16],
+        "taxonomy_version": taxonomy.version, "corpus_sha256": corpus.digest,
+        "params": prm, "libraries": libs, "sides": {}}
+    sides = {}
+    with threadpool_limits(1):
+        for side in ("customer", "advisor"):
+            train_items = [i for i in corpus.items if i.side == side and i.split == "train"]
+            dev_items = [i for i in corpus.items if i.side == side and i.split == "dev"]
+            model, meta = _train_side(side, train_items, dev_items, taxonomy)
+            sides[side] = model
+            manifest["sides"][side] = meta
+    return TextModel(manifest, sides)
+
+
+def _normalised(items: Sequence[CorpusItem]) -> list[str]:
+    return normalise_many([i.text for i in items])
+
+
+def _targets(items: Sequence[CorpusItem], labels: list[tuple[str, str]]) -> np.ndarray:
+    y = np.zeros((len(items), len(labels)), dtype=bool)
+    for r, item in enumerate(items):
+        for c, (fam, label) in enumerate(labels):
+            y[r, c] = label in item.labels[fam]
+    return y
+
+
+def _train_side(side: str, train_items: list[CorpusItem], dev_items: list[CorpusItem],
+                taxonomy: Taxonomy) -> tuple[SideModel, dict[str, Any]]:
+    from sklearn.linear_model import LogisticRegression
+
+    labels = [(fam, label) for fam in taxonomy.families_of(side)  # type: ignore[arg-type]
+              for label in taxonomy.ids(fam)]
+    feats = [feature_text(s) for s in _normalised(train_items)]
+    vocab = sorted({g for s in feats for g, _ in grams(s)})
+    empty = SideModel(side, labels, vocab, np.zeros((len(vocab), len(labels)), np.float32),
+                      np.zeros(len(labels), np.float32), np.zeros(len(labels), np.float32))
+    x_train = _matrix(empty, feats)
+    x_dev = _matrix(empty, [feature_text(s) for s in _normalised(dev_items)])
+    y_train, y_dev = _targets(train_items, labels), _targets(dev_items, labels)
+    weights = np.zeros((len(vocab), len(labels)), np.float64)
+    intercepts = np.zeros(len(labels), np.float64)
+    thresholds = np.zeros(len(labels), np.float64)
+    untrained, chosen_c = [], {}
+    for fam in taxonomy.families_of(side):  # type: ignore[arg-type]
+        cols = [c for c, (f, _) in enumerate(labels) if f == fam]
+        best: tuple[float, float, dict[int, tuple[np.ndarray, float]]] | None = None
+        for c_value in C_GRID:
+            fitted: dict[int, tuple[np.ndarray, float]] = {}
+            for c in cols:
+                y = y_train[:, c]
+                if y.all() or not y.any():
+                    continue
+                lr = LogisticRegression(C=c_value, class_weight="balanced", solver="liblinear",
+                                        random_state=0, max_iter=1000)
+                lr.fit(x_train, y)
+                fitted[c] = (lr.coef_[0].astype(np.float32), float(np.float32(lr.intercept_[0])))
+            score = _micro_f1(x_dev, y_dev, fitted, cols)
+            if best is None or score > best[0] + 1e-12:
+                best = (score, c_value, fitted)
+        assert best is not None
+        chosen_c[fam] = best[1]
+        for c in cols:
+            if c not in best[2]:
+                untrained.append(labels[c][1])
+                intercepts[c], thresholds[c] = -10.0, math.inf
+                continue
+            weights[:, c], intercepts[c] = best[2][c]
+            margins = np.asarray(x_dev @ weights[:, c].astype(np.float32)) + np.float32(
+                intercepts[c])
+            thresholds[c] = _threshold(margins, y_dev[:, c])
+    model = SideModel(side, labels, vocab, weights.astype(np.float32),
+                      intercepts.astype(np.float32), thresholds.astype(np.float32))
+    meta = {"labels": [list(x) for x in labels], "train_items": len(train_items),
+            "dev_items": len(dev_items), "vocab": len(vocab), "c": chosen_c,
+            "untrained": untrained}
+    return model, meta
+
+
+def _matrix(model: SideModel, feature_texts: list[str]) -> Any:
+    from scipy.sparse import csr_matrix
+
+    encoded = model.encode(feature_texts)
+    rows = [r for r, (c, _) in enumerate(encoded) for _ in c]
+    cols = [j for c, _ in encoded for j in c]
+    data = [1 / math.sqrt(len(c)) for c, _ in encoded for _ in c]
+    return csr_matrix((np.array(data, np.float32), (rows, cols)),
+                      shape=(len(feature_texts), len(model.vocab)), dtype=np.float32)
+
+
+def _micro_f1(x: Any, y: np.ndarray, fitted: dict[int, tuple[np.ndarray, float]],
+              cols: list[int]) -> float:
+    tp = fp = fn = 0
+    for c in cols:
+        truth = y[:, c]
+        if c in fitted:
+            pred = np.asarray(x @ fitted[c][0]) + fitted[c][1] >= 0
+        else:
+            pred = np.zeros(len(truth), bool)
+        tp += int((pred & truth).sum())
+        fp += int((pred & ~truth).sum())
+        fn += int((~pred & truth).sum())
+    return 2 * tp / (2 * tp + fp + fn) if tp else 0.0
+
+
+def _threshold(margins: np.ndarray, truth: np.ndarray) -> float:
+    """The margin cut with the best F1 on dev (ties: nearest 0); 0 without a positive."""
+    if truth.sum() < _MIN_DEV_POSITIVES:
+        return 0.0
+    values = np.unique(margins)
+    cuts = np.concatenate([[0.0], (values[1:] + values[:-1]) / 2, [values[0] - 1e-3]])
+    best_cut, best_f1 = 0.0, -1.0
+    for cut in cuts:
+        pred = margins >= cut
+        tp = int((pred & truth).sum())
+        f1 = 2 * tp / (int(pred.sum()) + int(truth.sum()))
+        if not _CUT_RANGE[0] <= cut <= _CUT_RANGE[1]:
+            continue
+        if f1 > best_f1 + 1e-12 or (abs(f1 - best_f1) <= 1e-12 and abs(cut) < abs(best_cut)):
+            best_cut, best_f1 = float(cut), f1
+    return best_cut

@@ -1,0 +1,299 @@
+"""The hybrid chat tagger: dictionaries for named things, learned classifiers for the rest.
+
+    tagger = HybridTagger.load()                      # shipped model + seed dictionaries
+    tagger = HybridTagger.load(securities=sec, funds=funds, model_dir=ws_model)  # a tenant's
+    tagger.tag_batch(["請問創業板怎麼開通"], side="customer")[0].interests   # ['chinext']
+
+**Customer side.** The seed dictionaries and the tenant's securities and funds
+(``caifu.text.dictionaries``) find named things; their ids are mapped onto the taxonomy
+(``board.chinext``/``index.chinext`` → ``chinext``, ``industry.白酒`` → ``liquor`` …, see
+``DICTIONARY_TO_TAXONOMY``) and a tenant's ``security.600519``/``fund.110011`` become
+``security:600519``/``fund:110011`` in ``interests``. The customer classifier
+(``caifu.text.classifier``) adds every label whose margin reaches its threshold.
+
+**Advisor side.** The compliance lexicon (``caifu.text.compliance``) is the explainable first
+pass, its categories mapped onto the violation ids (``COMPLIANCE_TO_TAXONOMY``); the advisor
+classifier catches paraphrase.
+
+**Lexicon + classifier.** A dictionary hit for an interest is taken as it is (a named thing is
+named). A dictionary or lexicon hit for an intent, emotion or violation is taken only when the
+classifier's margin for that label is at least ``threshold − slack``: the lexicon alone cannot
+make "创业板的涨跌幅限制是多少" an ``open_permission``. ``slack`` per family is chosen on the dev
+split by ``calibrate`` (0: the classifier alone decides; ``inf``: every hit counts) and stored
+in the model's manifest.
+
+**Negation and hedges by clause.** Dictionary and lexicon hits are dropped when a negator is
+anywhere before them in the same clause (no scope breaker such as 但是 between) or a refusal
+anywhere after them in it — the clause, not a window of characters. Clauses end at
+``，。！？；,.!?;``, line breaks, ``~ …`` and a space between two CJK characters.
+
+**Evidence** for every tag: ``{"source": "dictionary"|"lexicon", "rule", "span", "matched"}`` for
+a hit (``matched`` is ``text[span[0]:span[1]]`` of the original message), and
+``{"source": "model", "score", "ngrams": [{"ngram", "span", "matched", "weight"}]}`` for the
+classifier (the top n-grams, each quoted from the original message).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from importlib.resources.abc import Traversable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from caifu.text.classifier import Prediction, SideModel, TextModel
+from caifu.text.compliance import Lexicon, default_lexicon
+from caifu.text.dictionaries import seed_rules
+from caifu.text.normalise import normalise_many
+from caifu.text.tagging import ChatTagger, TextHit, TextRule
+from caifu.text.taxonomy import FAMILIES, Taxonomy, default_taxonomy
+
+__all__ = ["COMPLIANCE_TO_TAXONOMY", "DICTIONARY_TO_TAXONOMY", "SLACK_GRID", "HybridTagger",
+           "MessageTags", "calibrate", "fit"]
+
+_BOARDS = {"board.chinext": "chinext", "index.chinext": "chinext", "index.chinext50": "chinext",
+           "board.star": "star_market", "index.star50": "star_market", "board.bse": "bse",
+           "index.sse50": "sse50", "index.csi300": "csi300", "index.csi500": "csi500",
+           "index.csi1000": "csi500", "index.hsi": "hk_stock", "index.hstech": "hk_stock",
+           "index.nasdaq100": "us_stock", "index.sp500": "us_stock"}
+_SECTORS = {"new_energy": ("theme.新能源", "theme.新能源汽车", "theme.光伏", "industry.光伏设备",
+                           "theme.锂电池", "theme.盐湖提锂"),
+            "semiconductor": ("industry.半导体", "theme.芯片", "theme.第三代半导体",
+                              "theme.MCU芯片", "theme.汽车芯片"),
+            "liquor": ("industry.白酒",), "bank": ("industry.银行",),
+            "pharma": ("theme.医药", "industry.医疗器械", "industry.医疗服务", "industry.医药商业"),
+            "gold": ("theme.黄金", "industry.贵金属")}
+_INTENTS = {"intent.open_permission": "open_permission", "intent.open_account": "open_account",
+            "intent.level2": "level2", "intent.redeem": "redeem", "intent.add": "add_position",
+            "intent.fee": "fee_complaint", "emotion.complaint": "complaint",
+            "emotion.loss_anxiety": "loss_anxiety"}
+DICTIONARY_TO_TAXONOMY: dict[str, str] = {
+    **_BOARDS, **{tag: label for label, tags in _SECTORS.items() for tag in tags}, **_INTENTS}
+COMPLIANCE_TO_TAXONOMY = {"guaranteed_return": "guaranteed_return", "certainty": "certainty",
+                          "inside_information": "inside_info", "profit_sharing": "profit_sharing",
+                          "exaggeration": "misleading_performance", "off_platform": "off_platform"}
+# profit_sharing phrases that are about dealing for the customer, not sharing his profit
+_PRIVATE_DEALING = re.compile(r"代客|代为|代理操作|帮[你您]|替[你您]|账户|账号|密码|验证码")
+SLACK_GRID = (0.0, 0.5, 1.0, 2.0, math.inf)
+_CLAUSE_MARKS = re.compile(r"[~…]|(?<=[\u3400-\u9fff])\s+(?=[\u3400-\u9fff])")
+_NEGATOR_CHARS = re.compile("[不没别未勿莫无拒放暂算]")
+_WIDE = 10_000  # a negation "window" wider than any message: the clause is the scope
+
+
+Hits = tuple[list[tuple[str, str, int, int]], set[str]]
+
+
+@dataclass
+class MessageTags:
+    interests: list[str] = field(default_factory=list)
+    intents: list[str] = field(default_factory=list)
+    emotions: list[str] = field(default_factory=list)
+    violations: list[str] = field(default_factory=list)
+    evidence: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    def labels(self, family: str) -> list[str]:
+        return list(getattr(self, family))
+
+    def to_json(self) -> dict[str, Any]:
+        return {f: self.labels(f) for f in FAMILIES} | {"evidence": self.evidence}
+
+
+class HybridTagger:
+    """Build once (dictionaries, lexicon, model), then ``tag_batch`` messages of one side."""
+
+    def __init__(self, model: TextModel, rules: Sequence[TextRule], lexicon: Lexicon,
+                 taxonomy: Taxonomy | None = None) -> None:
+        self.model, self.taxonomy = model, taxonomy or default_taxonomy()
+        self._tagger = ChatTagger(rules, negation_window=_WIDE)
+        # the same dictionaries without negation: what a negated clause mentioned
+        self._unnegated = ChatTagger([TextRule(r.tag, r.patterns, False) for r in rules])
+        doc_neg = lexicon.window
+        self._columns = {side: {label: c for c, (_, label) in enumerate(m.labels)}
+                         for side, m in model.sides.items()}
+        self.lexicon = _clause_scoped(lexicon)
+        self.slack: dict[str, float] = {f: float(v) for f, v in
+                                        model.manifest.get("hybrid", {}).get("slack", {}).items()}
+        digest = hashlib.sha256(repr(sorted((r.tag, r.patterns) for r in rules)).encode())
+        self.versions = {"model": model.version, "taxonomy": self.taxonomy.version,
+                         "dictionaries": digest.hexdigest()[:12],
+                         "lexicon": f"{lexicon.version} (negation by clause, not {doc_neg})"}
+
+    @classmethod
+    def load(cls, model_dir: Path | Traversable | None = None, securities: Any = None,
+             funds: Any = None, lexicon: Lexicon | None = None,
+             taxonomy: Taxonomy | None = None) -> HybridTagger:
+        return cls(TextModel.load(model_dir), seed_rules(securities, funds),
+                   lexicon or default_lexicon(), taxonomy)
+
+    def tag_batch(self, texts: Sequence[str], side: str, evidence: bool = True
+                  ) -> list[MessageTags]:
+        if side not in ("customer", "advisor"):
+            raise ValueError(f"side must be 'customer' or 'advisor', got {side!r}")
+        norms = normalise_many(list(texts))
+        model = self.model.sides[side]
+        preds = model.predict(norms)
+        if side == "customer":
+            hits = [self._dictionary_hits(t, s) for t, s in zip(texts, norms, strict=True)]
+        else:
+            hits = [self._lexicon_hits(t, s) for t, s in zip(texts, norms, strict=True)]
+        return [self._combine(t, h, p, model, evidence)
+                for t, h, p in zip(texts, hits, preds, strict=True)]
+
+    def tag(self, text: str, side: str) -> MessageTags:
+        return self.tag_batch([text], side)[0]
+
+    # --- the two first passes ----------------------------------------------------------------
+
+    def _dictionary_hits(self, text: str, s: str) -> Hits:
+        """``(taxonomy id, rule, start, end)`` of the dictionary hits, and the labels only
+        negated mentions named."""
+        if not text:
+            return [], set()
+        s = _CLAUSE_MARKS.sub(_commas, s)
+        raw: list[TextHit] = self._tagger._tag_normalised(text, s)
+        negated = set()
+        if _NEGATOR_CHARS.search(s):
+            kept = {(h.tag, h.start) for h in raw}
+            negated = {DICTIONARY_TO_TAXONOMY.get(h.tag) for h in
+                       self._unnegated._tag_normalised(text, s) if (h.tag, h.start) not in kept}
+        named = {(h.start, h.end) for h in raw if h.tag.startswith("security.")}
+        out = []
+        for h in raw:
+            head, _, code = h.tag.partition(".")
+            if head in ("security", "fund"):
+                out.append((f"{head}:{code}", h.tag, h.start, h.end))
+            elif h.tag in DICTIONARY_TO_TAXONOMY and not (
+                    h.tag.startswith("board.") and (h.start, h.end) in named):
+                # a security's name is evidence of the security, not of talk about its board
+                out.append((DICTIONARY_TO_TAXONOMY[h.tag], h.tag, h.start, h.end))
+        return out, {x for x in negated if x} - {label for label, *_ in out}
+
+    def _lexicon_hits(self, text: str, s: str) -> Hits:
+        if not text:
+            return [], set()
+        out, negated = [], set()
+        for f in self.lexicon._check(text, _CLAUSE_MARKS.sub(_commas, s), "advisor"):
+            label = COMPLIANCE_TO_TAXONOMY.get(f.category)
+            if label == "profit_sharing" and _PRIVATE_DEALING.search(f.phrase):
+                label = "private_dealing"
+            if label is None:
+                continue
+            if f.negated:
+                negated.add(label)
+            else:
+                out.append((label, f"{f.category}:{f.phrase}", f.start, f.end))
+        return out, negated - {label for label, *_ in out}
+
+    # --- combining ---------------------------------------------------------------------------
+
+    def _combine(self, text: str, found: Hits, p: Prediction, model: SideModel,
+                 evidence: bool) -> MessageTags:
+        """Dictionary/lexicon hits (gated by the classifier's margin) plus the classifier's
+        labels, minus the labels whose only mention sits in a negated clause."""
+        hits, negated = found
+        out = MessageTags()
+        ev: dict[str, list[dict[str, Any]]] = {}
+        column = self._columns[model.side]
+        source = "dictionary" if model.side == "customer" else "lexicon"
+        for label, rule, a, b in hits:
+            c = column.get(label)
+            if c is not None and model.labels[c][0] != "interests":
+                slack = self.slack.get(model.labels[c][0], math.inf)
+                if p.margins[c] < model.thresholds[c] - slack:
+                    continue
+            ev.setdefault(label, []).append(
+                {"source": source, "rule": rule, "span": [a, b], "matched": text[a:b]})
+        predicted = [int(c) for c in np.flatnonzero(p.margins >= model.thresholds)
+                     if model.labels[c][1] not in negated]
+        top = _top_ngrams(model, p, predicted) if evidence and predicted else {}
+        for c in predicted:
+            item: dict[str, Any] = {"source": "model",
+                                    "score": round(_sigmoid(float(p.margins[c])), 3)}
+            if evidence:
+                item["ngrams"] = [{"ngram": g, "span": [a, a + len(g)],
+                                   "matched": text[a:a + len(g)], "weight": w}
+                                  for g, a, w in top.get(c, [])]
+            ev.setdefault(model.labels[c][1], []).append(item)
+        for label in ev:
+            fam = self.taxonomy.family_of(label) or "interests"  # security:/fund: are interests
+            getattr(out, fam).append(label)
+        for fam in FAMILIES:
+            getattr(out, fam).sort()
+        out.evidence = ev if evidence else {}
+        return out
+
+
+def _top_ngrams(model: SideModel, p: Prediction, columns: list[int], top: int = 3
+                ) -> dict[int, list[tuple[str, int, float]]]:
+    """Per predicted column, its ``top`` n-grams by contribution (one numpy pass for all)."""
+    if not p.cols:
+        return {}
+    contrib = model.weights[np.ix_(p.cols, columns)] * p.value
+    order = np.argsort(-contrib, axis=0, kind="stable")[:top]
+    out: dict[int, list[tuple[str, int, float]]] = {}
+    for k, c in enumerate(columns):
+        out[c] = [(model.vocab[p.cols[r]], p.starts[r], round(float(contrib[r, k]), 3))
+                  for r in order[:, k] if contrib[r, k] > 0]
+    return out
+
+
+def _commas(m: re.Match[str]) -> str:
+    return "," * len(m.group())
+
+
+def _sigmoid(x: float) -> float:
+    return 1 / (1 + math.exp(-x)) if x > -50 else 0.0
+
+
+def _clause_scoped(lexicon: Lexicon) -> Lexicon:
+    """The same lexicon with its negation reaching the whole clause (no character window)."""
+    clone = object.__new__(Lexicon)
+    clone.__dict__.update(lexicon.__dict__)
+    clone.window = _WIDE
+    return clone
+
+
+def calibrate(tagger: HybridTagger, dev: Sequence[Any]) -> dict[str, float]:
+    """Per family, the slack (``SLACK_GRID``) with the best micro-F1 on ``dev`` corpus items
+    (ties: the smaller slack); stored in the model's manifest under ``hybrid.slack``."""
+    chosen: dict[str, float] = {}
+    for side in ("customer", "advisor"):
+        items = [i for i in dev if i.side == side]
+        for fam in tagger.taxonomy.families_of(side):  # type: ignore[arg-type]
+            if fam == "interests":
+                continue
+            best = (-1.0, 0.0)
+            for slack in SLACK_GRID:
+                tagger.slack[fam] = slack
+                tags = tagger.tag_batch([i.text for i in items], side, evidence=False)
+                tp = fp = fn = 0
+                for item, t in zip(items, tags, strict=True):
+                    truth, pred = set(item.labels[fam]), set(t.labels(fam))
+                    tp, fp, fn = tp + len(truth & pred), fp + len(pred - truth), fn + len(
+                        truth - pred)
+                f1 = 2 * tp / (2 * tp + fp + fn) if tp else 0.0
+                if f1 > best[0] + 1e-12:
+                    best = (f1, slack)
+            chosen[fam] = best[1]
+            tagger.slack[fam] = best[1]
+    tagger.model.manifest["hybrid"] = {"slack": {f: (v if math.isfinite(v) else "inf")
+                                                 for f, v in sorted(chosen.items())}}
+    return chosen
+
+
+def fit(corpus: Any, taxonomy: Taxonomy | None = None, lexicon: Lexicon | None = None
+        ) -> TextModel:
+    """Train the classifiers on ``corpus``'s train split and calibrate the slack on dev
+    (with the seed dictionaries: the corpus names no tenant's securities)."""
+    from caifu.text.classifier import train
+
+    taxonomy = taxonomy or default_taxonomy()
+    model = train(corpus, taxonomy)
+    tagger = HybridTagger(model, seed_rules(), lexicon or default_lexicon(), taxonomy)
+    calibrate(tagger, corpus.split("dev"))
+    return model
