@@ -53,6 +53,10 @@ def pytest_configure(config: pytest.Config) -> None:
     users.use_test_hasher()
 
 
+# first: xdist's worker hook reads the ``xdist_group`` marks to name each test's group, and is
+# otherwise called before this one: marks added after it are ignored and a module's tests are
+# spread over both workers, each building its fixtures (``_groups_in_effect`` checks)
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Without ``--matrix``, a test parametrised over ``sor_dialect`` runs on PostgreSQL only
     when it is marked ``dialect`` (its SQL, locking, COPY or row-level security differs);
@@ -81,6 +85,25 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_finish(session: pytest.Session) -> None:
+    _groups_in_effect(session.config, session.items)
+
+
+def _groups_in_effect(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under ``--dist loadgroup`` each worker's test ids end in ``@<group>``; when they do not,
+    grouping silently stopped (pytest-xdist 3.8 with pytest 9.2:
+    https://github.com/pytest-dev/pytest-xdist/issues/1386, hence ``pytest<9.2`` in
+    pyproject.toml) and every module fixture would be built on both workers: refuse to run."""
+    if not getattr(config.option, "loadgroup", False) or not items:
+        return
+    ungrouped = [i.nodeid for i in items if "@" not in i.nodeid.rsplit("]", 1)[-1]]
+    if ungrouped:
+        raise pytest.UsageError(
+            f"--dist loadgroup is not grouping ({len(ungrouped)} tests without a group, e.g. "
+            f"{ungrouped[0]}): see tests/conftest.py _groups_in_effect")
 
 
 def chromium(what: str) -> str:
