@@ -95,6 +95,9 @@ class SideModel:
 
     def __post_init__(self) -> None:
         self._index = {g: i for i, g in enumerate(self.vocab)}
+        # the weights label by label (contiguous rows): evidence gathers one label's weights
+        # over a message's n-grams
+        self.weights_by_label = np.ascontiguousarray(self.weights.T)
 
     def encode(self, feature_texts: Sequence[str]) -> list[tuple[list[int], list[int]]]:
         index = self._index.get

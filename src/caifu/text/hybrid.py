@@ -38,8 +38,9 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
@@ -90,11 +91,23 @@ Hits = tuple[list[tuple[str, str, int, int]], set[str]]
 
 @dataclass
 class MessageTags:
+    """One message's labels by family; ``evidence`` (label → list of evidence items) is built
+    when first read: most messages' tags are counted, few are shown or stored."""
+
     interests: list[str] = field(default_factory=list)
     intents: list[str] = field(default_factory=list)
     emotions: list[str] = field(default_factory=list)
     violations: list[str] = field(default_factory=list)
-    evidence: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    _evidence: dict[str, list[dict[str, Any]]] | None = field(default=None, repr=False)
+    _explain: Callable[[], dict[str, list[dict[str, Any]]]] | None = field(
+        default=None, repr=False, compare=False)
+
+    @property
+    def evidence(self) -> dict[str, list[dict[str, Any]]]:
+        if self._evidence is None:
+            self._evidence = self._explain() if self._explain is not None else {}
+            self._explain = None
+        return self._evidence
 
     def labels(self, family: str) -> list[str]:
         return list(getattr(self, family))
@@ -141,8 +154,9 @@ class HybridTagger:
             hits = [self._dictionary_hits(t, s) for t, s in zip(texts, norms, strict=True)]
         else:
             hits = [self._lexicon_hits(t, s) for t, s in zip(texts, norms, strict=True)]
-        return [self._combine(t, h, p, model, evidence)
-                for t, h, p in zip(texts, hits, preds, strict=True)]
+        predicted = _predicted(model, preds)
+        return [self._combine(t, h, p, model, evidence, cols)
+                for t, h, p, cols in zip(texts, hits, preds, predicted, strict=True)]
 
     def tag(self, text: str, side: str) -> MessageTags:
         return self.tag_batch([text], side)[0]
@@ -192,7 +206,7 @@ class HybridTagger:
     # --- combining ---------------------------------------------------------------------------
 
     def _combine(self, text: str, found: Hits, p: Prediction, model: SideModel,
-                 evidence: bool) -> MessageTags:
+                 evidence: bool, columns: list[int]) -> MessageTags:
         """Dictionary/lexicon hits (gated by the classifier's margin) plus the classifier's
         labels, minus the labels whose only mention sits in a negated clause."""
         hits, negated = found
@@ -208,37 +222,53 @@ class HybridTagger:
                     continue
             ev.setdefault(label, []).append(
                 {"source": source, "rule": rule, "span": [a, b], "matched": text[a:b]})
-        predicted = [int(c) for c in np.flatnonzero(p.margins >= model.thresholds)
-                     if model.labels[c][1] not in negated]
-        top = _top_ngrams(model, p, predicted) if evidence and predicted else {}
-        for c in predicted:
-            item: dict[str, Any] = {"source": "model",
-                                    "score": round(_sigmoid(float(p.margins[c])), 3)}
-            if evidence:
-                item["ngrams"] = [{"ngram": g, "span": [a, a + len(g)],
-                                   "matched": text[a:a + len(g)], "weight": w}
-                                  for g, a, w in top.get(c, [])]
-            ev.setdefault(model.labels[c][1], []).append(item)
-        for label in ev:
+        predicted = [c for c in columns if model.labels[c][1] not in negated]
+        labels = set(ev) | {model.labels[c][1] for c in predicted}
+        for label in sorted(labels):
             fam = self.taxonomy.family_of(label) or "interests"  # security:/fund: are interests
             getattr(out, fam).append(label)
-        for fam in FAMILIES:
-            getattr(out, fam).sort()
-        out.evidence = ev if evidence else {}
+        if evidence:
+            out._explain = partial(_model_evidence, text, ev, p, model, predicted)
         return out
+
+
+def _model_evidence(text: str, ev: dict[str, list[dict[str, Any]]], p: Prediction,
+                    model: SideModel, columns: list[int]) -> dict[str, list[dict[str, Any]]]:
+    """The hits' evidence plus, for each label the classifier predicted, its score and top
+    n-grams, each quoted from the original message."""
+    top = _top_ngrams(model, p, columns)
+    for c in columns:
+        ev.setdefault(model.labels[c][1], []).append(
+            {"source": "model", "score": round(_sigmoid(float(p.margins[c])), 3),
+             "ngrams": [{"ngram": g, "span": [a, a + len(g)], "matched": text[a:a + len(g)],
+                         "weight": w} for g, a, w in top.get(c, [])]})
+    return ev
+
+
+def _predicted(model: SideModel, preds: Sequence[Prediction]) -> list[list[int]]:
+    """Per message, the columns whose margin reaches the label's threshold."""
+    if not preds:
+        return []
+    rows, cols = np.nonzero(np.vstack([p.margins for p in preds]) >= model.thresholds)
+    out: list[list[int]] = [[] for _ in preds]
+    for r, c in zip(rows.tolist(), cols.tolist(), strict=True):
+        out[r].append(c)
+    return out
 
 
 def _top_ngrams(model: SideModel, p: Prediction, columns: list[int], top: int = 3
                 ) -> dict[int, list[tuple[str, int, float]]]:
-    """Per predicted column, its ``top`` n-grams by contribution (one numpy pass for all)."""
-    if not p.cols:
-        return {}
-    contrib = model.weights[np.ix_(p.cols, columns)] * p.value
-    order = np.argsort(-contrib, axis=0, kind="stable")[:top]
+    """Per column, its ``top`` positive n-grams by contribution (weight × the message's
+    feature value), largest first, ties in the message's order."""
     out: dict[int, list[tuple[str, int, float]]] = {}
-    for k, c in enumerate(columns):
-        out[c] = [(model.vocab[p.cols[r]], p.starts[r], round(float(contrib[r, k]), 3))
-                  for r in order[:, k] if contrib[r, k] > 0]
+    if not p.cols:
+        return out
+    rows = np.asarray(p.cols)
+    for c in columns:
+        contrib = model.weights_by_label[c, rows]
+        best = np.argsort(-contrib, kind="stable")[:top]
+        out[c] = [(model.vocab[p.cols[r]], p.starts[r], round(float(contrib[r]) * p.value, 3))
+                  for r in best.tolist() if contrib[r] > 0]
     return out
 
 
