@@ -47,7 +47,7 @@ from typing import Any
 
 import numpy as np
 
-from caifu.text.classifier import Prediction, SideModel, TextModel
+from caifu.text.classifier import ANY, Prediction, SideModel, TextModel
 from caifu.text.compliance import Lexicon, default_lexicon
 from caifu.text.dictionaries import seed_rules
 from caifu.text.normalise import normalise_many
@@ -223,6 +223,15 @@ class HybridTagger:
             ev.setdefault(label, []).append(
                 {"source": source, "rule": rule, "span": [a, b], "matched": text[a:b]})
         predicted = [c for c in columns if model.labels[c][1] not in negated]
+        any_col = column.get(ANY[1]) if model.side == "advisor" else None
+        if any_col is not None and model.labels[any_col] == ANY and not ev and not predicted \
+                and p.margins[any_col] >= model.thresholds[any_col]:
+            # "any violation" fired and no label did: the label closest to its threshold
+            best = max((c for c, (f, label) in enumerate(model.labels)
+                        if f == "violations" and label not in negated),
+                       key=lambda c: float(p.margins[c] - model.thresholds[c]), default=None)
+            if best is not None:
+                predicted = [best]
         labels = set(ev) | {model.labels[c][1] for c in predicted}
         for label in sorted(labels):
             fam = self.taxonomy.family_of(label) or "interests"  # security:/fund: are interests
@@ -249,10 +258,12 @@ def _predicted(model: SideModel, preds: Sequence[Prediction]) -> list[list[int]]
     """Per message, the columns whose margin reaches the label's threshold."""
     if not preds:
         return []
-    rows, cols = np.nonzero(np.vstack([p.margins for p in preds]) >= model.thresholds)
+    margins = np.vstack([p.margins for p in preds])
+    rows, cols = np.nonzero(margins >= model.thresholds)
     out: list[list[int]] = [[] for _ in preds]
     for r, c in zip(rows.tolist(), cols.tolist(), strict=True):
-        out[r].append(c)
+        if not model.labels[c][0].startswith("_"):
+            out[r].append(c)
     return out
 
 
