@@ -69,8 +69,10 @@ def list_chat_flags(p: CurrentPrincipal, c: ContainerDep,
                     status: Literal["open", "confirmed", "dismissed"] = "open",
                     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
                     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0) -> dict[str, Any]:
-    """The chat-compliance review queue: flagged advisor phrases and customer alerts, each
-    with a masked excerpt and the lexicon version that flagged it."""
+    """The chat-compliance review queue: advisor messages flagged by the lexicon or the
+    advisor model, and customer alerts — each with its category, source (lexicon | model),
+    evidence (the phrase and its span, or the model's score and top n-grams), a masked
+    excerpt, and the lexicon and model versions that judged it."""
     from caifu.services.compliance import chat_review
 
     return {"flags": chat_review.review_queue(c, tenant_of(p), status, limit, offset)}

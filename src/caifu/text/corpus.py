@@ -15,7 +15,8 @@ README and raises one ``ConfigError`` listing every problem as ``file:line: fiel
 
 ``split_of(url)`` is ``train``, ``dev`` or ``test`` (≈ 70/15/15) from the SHA-256 of the page's
 canonical address (scheme, ``www.``, fragment and a trailing ``/`` ignored), so a page never
-straddles splits and removing a line changes no other line's split.
+straddles splits and removing a line changes no other line's split; it lives in
+``caifu.data.corpus_split`` because the demo broker (data layer) reads the train split too.
 """
 
 from __future__ import annotations
@@ -28,16 +29,15 @@ from dataclasses import dataclass
 from importlib.resources import files
 from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import Any, Literal
-from urllib.parse import urlsplit
+from typing import Any
 
 from caifu.core.errors import ConfigError
+from caifu.data.corpus_split import Split, canonical_url, split_of
 from caifu.text.taxonomy import FAMILIES, Taxonomy
 
 __all__ = ["MAX_CHARS", "MAX_PER_PAGE", "Corpus", "CorpusItem", "canonical_url",
            "load_corpus", "load_examples", "packaged_corpus_dir", "split_of"]
 
-Split = Literal["train", "dev", "test"]
 MAX_CHARS = 150
 MAX_PER_PAGE = 8
 _FIELDS = ("id", "side", "text", "url", "script", "labels")
@@ -81,22 +81,6 @@ class Corpus:
         _raise(problems, "tenant examples")
         digest = hashlib.sha256((self.digest + extra.digest).encode()).hexdigest()
         return Corpus(self.items + extra.items, digest)
-
-
-def canonical_url(url: str) -> str:
-    """The page a URL names: scheme, ``www.``, fragment and a trailing ``/`` do not count."""
-    parts = urlsplit(url.strip())
-    host = parts.netloc.lower().removeprefix("www.")
-    path = parts.path.rstrip("/")
-    query = f"?{parts.query}" if parts.query else ""
-    return f"{host}{path}{query}"
-
-
-def split_of(url: str) -> Split:
-    """``train`` (70 %), ``dev`` (15 %) or ``test`` (15 %), from the page's address alone."""
-    bucket = int.from_bytes(hashlib.sha256(canonical_url(url).encode()).digest()[:8], "big")
-    k = bucket % 100
-    return "train" if k < 70 else "dev" if k < 85 else "test"
 
 
 def packaged_corpus_dir() -> Traversable:

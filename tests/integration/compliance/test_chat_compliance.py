@@ -13,9 +13,16 @@ from sqlalchemy import insert
 from caifu.adapters.sor.models import CONTRACT_TABLES
 from caifu.core.ids import resident_id_for
 from caifu.services.compliance import audit
-from caifu.services.compliance.chat_review import decide, intake_archive, review_queue
+from caifu.services.compliance.chat_review import (
+    QUEUE_CATEGORY,
+    _violations,
+    decide,
+    intake_archive,
+    review_queue,
+)
 from caifu.services.container import Container
 from caifu.services.ingest.realtime import Events
+from caifu.text.hybrid import MessageTags
 
 T = CONTRACT_TABLES
 ID = resident_id_for("110105", dt.date(1980, 1, 2), 123)
@@ -97,3 +104,54 @@ def test_a_tenants_own_lexicon_extends_the_default(workspace: Container) -> None
     assert r.lexicon_version == "acme-2026.11" and r.flags["review"] == 1
     flag = review_queue(c, "acme")[0]
     assert (flag["phrase"], flag["lexicon_version"]) == ("包你回本", "acme-2026.11")
+
+
+def test_the_model_catches_paraphrase_and_product_types_are_not_promises(
+        workspace: Container) -> None:
+    """Advisor lines from the labelled corpus (caifu/data/text/corpus): a paraphrased promise
+    the lexicon has no phrase for (test split, ad-0250, labelled guaranteed_return) is queued
+    by the model with its score and n-grams; a fund that is not capital-protected and a
+    disclaimer (train split, labelled no violation) are not queued although they say 保本."""
+    c = workspace
+    _seed(c)
+    r = intake_archive(c, "acme", [
+        _line("p1", "advisor", "我们银行代销的基金都是由一流的基金经理管理,保证您理财高收益"),
+        _line("n1", "advisor", "这款基金本来就不保本,合同里写得很清楚"),
+        _line("n2", "advisor", "不承诺保本保息,风险由投资者自行承担"),
+        _line("l1", "advisor", "这只产品保本保收益，稳赚不赔，放心买"),
+    ])
+    assert r.model_version and r.lexicon_version == "2026.1"
+    queue = review_queue(c, "acme")
+    assert {f["msg_id"] for f in queue} == {"p1", "l1"}
+    (p1,) = [f for f in queue if f["msg_id"] == "p1"]
+    assert (p1["category"], p1["source"]) == ("guaranteed_return", "model")
+    (ev,) = p1["evidence"]
+    assert ev["source"] == "model" and ev["label"] == "guaranteed_return" and ev["score"] > 0.5
+    text = "我们银行代销的基金都是由一流的基金经理管理,保证您理财高收益"
+    assert all(text[g["span"][0]:g["span"][1]] == g["matched"] for g in ev["ngrams"])
+    assert p1["model_version"] == r.model_version and p1["lexicon_version"] == "2026.1"
+    lexicon_flags = [f for f in queue if f["msg_id"] == "l1"]
+    assert {f["source"] for f in lexicon_flags} == {"lexicon"}
+    assert {f["phrase"] for f in lexicon_flags} >= {"保本", "稳赚不赔"}
+    for f in lexicon_flags:
+        hit = f["evidence"][0]
+        assert hit["source"] == "lexicon" and hit["matched"] == f["phrase"]
+        assert hit["rule"].endswith(f":{f['phrase']}")
+
+
+def test_taxonomy_violations_map_onto_the_queue_categories() -> None:
+    """The queue keeps the lexicon's category names; private_dealing is the one new name."""
+    assert QUEUE_CATEGORY == {
+        "guaranteed_return": "guaranteed_return", "certainty": "certainty",
+        "profit_sharing": "profit_sharing", "private_dealing": "private_dealing",
+        "inside_info": "inside_information", "misleading_performance": "exaggeration",
+        "off_platform": "off_platform"}
+    tags = MessageTags(violations=["private_dealing"], evidence={"private_dealing": [
+        {"source": "lexicon", "rule": "profit_sharing:帮你操作", "span": [8, 12],
+         "matched": "帮你操作"},
+        {"source": "model", "score": 0.7, "ngrams": []}]})
+    ((finding, category, source, evidence, key),) = _violations(tags, "m1")
+    assert (category, source, finding.phrase, (finding.start, finding.end)) == (
+        "private_dealing", "lexicon", "帮你操作", (8, 12))
+    assert [e["source"] for e in evidence] == ["lexicon", "model"]
+    assert key == "m1|profit_sharing|帮你操作|8"  # the id the lexicon alone gave it

@@ -24,6 +24,8 @@ import yaml
 from caifu.core.ids import VALIDATORS, validate_resident_id
 from caifu.data.contracts import Column, registry
 from caifu.data.demo import generate
+from caifu.text.corpus import load_corpus
+from caifu.text.taxonomy import default_taxonomy
 
 CUSTOMERS = 400
 TODAY = date.today()
@@ -276,3 +278,57 @@ def test_chunked_generation_stays_clean_and_unique(tmp_path: Path,
         truth["files"]["khzl.csv"].values())
     traits = pq.read_table(out / "_ground_truth" / "latent_traits.parquet")
     assert traits.num_rows == 300
+
+
+def test_chats_are_train_lines_of_the_corpus_with_their_labels(demo: Path) -> None:
+    """Every text message is a verbatim train-split line of the labelled corpus, or two with
+    the same labels joined; its ground truth is the corpus's labels (issue 14, point 5)."""
+    corpus = {i.id: i for i in load_corpus(None, default_taxonomy()).items}
+    truth = {r["msg_id"]: r for r in
+             pq.read_table(demo / "_ground_truth" / "chat_labels.parquet").to_pylist()}
+    messages = [json.loads(x) for x in (demo / "chat_messages.jsonl").read_text("utf-8")
+                .splitlines()]
+    assert set(truth) == {m["msg_id"] for m in messages}
+    seen: Counter[str] = Counter()
+    for m in messages:
+        gt = truth[m["msg_id"]]
+        used = [corpus[i] for i in gt["corpus_ids"]]
+        assert all(i.split == "train" and i.side == m["sender"] for i in used), m
+        for fam in ("interests", "intents", "emotions", "violations"):
+            assert gt[fam] == sorted({v for i in used for v in i.labels[fam]}), (m, fam)
+        if len(used) == 2:
+            assert used[0].labels == used[1].labels
+            seen["joined"] += 1
+        if m["msg_type"] != "text":
+            continue
+        if used:
+            first, *rest = (i.text for i in used)
+            assert m["content"].startswith(first)
+            assert m["content"].removeprefix(first).lstrip("，") == "".join(rest)
+            seen[gt["label"]] += 1
+            seen["traditional"] += gt["traditional"]
+        else:  # the one message not from the corpus: a customer's own ID number
+            assert gt["label"] == "sensitive_id" and validate_resident_id(m["content"]) is None
+    assert seen["joined"] and seen["traditional"] and seen["advisor_violation"]
+    assert seen["advisor_reply"] > seen["advisor_violation"]
+    # links carry the content item the advisor shared; no text message is a content title
+    assert all(m["msg_type"] == "link" for m in messages
+               if truth[m["msg_id"]]["label"] == "advisor_content")
+
+
+def test_chat_scenarios_follow_the_customers_traits(demo: Path) -> None:
+    """Who asks what still depends on who he is: leavers ask about transferring out,
+    customers who already opened ChiNext do not ask how to open it."""
+    traits = {r["customer_id"]: r for r in
+              pq.read_table(demo / "_ground_truth" / "latent_traits.parquet").to_pylist()}
+    truth = {r["msg_id"]: r["label"] for r in
+             pq.read_table(demo / "_ground_truth" / "chat_labels.parquet").to_pylist()}
+    asked: dict[str, Counter[str]] = {}
+    for line in (demo / "chat_messages.jsonl").read_text("utf-8").splitlines():
+        m = json.loads(line)
+        if m["sender"] == "customer" and m["customer_id"]:
+            kind = traits[m["customer_id"]]["churn_kind"]
+            asked.setdefault(truth[m["msg_id"]], Counter())[kind] += 1
+    leavers = sum(asked["transfer_out"].values())
+    assert asked["transfer_out"]["transfer_out"] / leavers > 0.5
+    assert sum(asked["redeem"].values()) and sum(asked["open_chinext"].values())

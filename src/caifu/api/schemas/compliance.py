@@ -45,11 +45,20 @@ class ChatFlag(Schema):
     external_userid: str
     customer_id: str | None
     sender: str = Field(description="advisor | customer")
-    category: str
-    phrase: str
+    category: str = Field(description="guaranteed_return | certainty | profit_sharing | "
+                          "private_dealing | inside_information | exaggeration | off_platform | "
+                          "sensitive_data, or a category of the tenant's lexicon")
+    phrase: str = Field(description="the lexicon phrase, or the model's top n-grams")
     action: str = Field(description="review | alert")
     excerpt: str = Field(description="context window, numbers masked")
+    source: str = Field(description="lexicon | model: what raised the flag")
+    evidence: list[dict[str, Any]] = Field(description=(
+        "lexicon: {source, rule, span, matched, label}; model: {source, score, ngrams: "
+        "[{ngram, span, matched, weight}], label} — spans index the message; runs of six or "
+        "more digits masked"))
     lexicon_version: str
+    model_version: str | None = Field(description="the chat model that judged the message "
+                                      "(null for flags raised before the model)")
     status: str = Field(description="open | confirmed | dismissed")
     reviewed_by: str | None
     reviewed_at: str | None
@@ -75,3 +84,4 @@ class ChatIntakeReport(Schema):
     events_rejected: int
     flags: dict[str, int] = Field(description="flags raised: review / alert")
     lexicon_version: str
+    model_version: str = Field(description="the chat model behind the advisor review")

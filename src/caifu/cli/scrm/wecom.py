@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table as RichTable
@@ -109,7 +109,8 @@ def chats(tenant: TenantOpt,
         console.print(f"[bold]{path.name}[/] {r.lines:,} lines: {r.messages:,} messages, "
                       f"{len(r.rejected):,} rejected, {sum(r.skipped.values()):,} skipped; "
                       f"flags: {r.flags.get('review', 0):,} for review, "
-                      f"{r.flags.get('alert', 0):,} alerts (lexicon {r.lexicon_version})")
+                      f"{r.flags.get('alert', 0):,} alerts (lexicon {r.lexicon_version}, "
+                      f"model {r.model_version})")
         for rej in r.rejected[:20]:
             console.print(f"  line {rej['line']}: {rej['reason']}", highlight=False)
         if len(r.rejected) > 20:
@@ -119,23 +120,40 @@ def chats(tenant: TenantOpt,
 @wecom_cmd.command()
 def flags(tenant: TenantOpt, status: Annotated[str, typer.Option()] = "open",
           limit: Annotated[int, typer.Option()] = 20, scan: Annotated[bool, typer.Option(
-              help="first run the lexicon over the chat history in the lake")] = False,
+              help="first run the review (lexicon + model) over the chat history in the lake")] = False,
           workspace: WorkspaceOpt = None) -> None:
-    """The chat-compliance review queue (masked excerpts)."""
+    """The chat-compliance review queue: category, source (lexicon | model), evidence (the
+    phrase, or the model's score and top n-grams), masked excerpt, and the versions."""
     from caifu.services.compliance.chat_review import review_queue, scan_lake
 
     c = _container(workspace)
     if scan:
-        with console.status("checking the chat history against the lexicon"):
+        with console.status("checking the chat history (lexicon + model)"):
             found = scan_lake(c, tenant)
         console.print(f"chat history: {found.get('review', 0):,} phrases for review, "
                       f"{found.get('alert', 0):,} customer alerts")
-    t = RichTable("time", "advisor", "who", "category", "phrase", "excerpt",
+    t = RichTable("time", "advisor", "who", "category", "source", "evidence", "excerpt",
                   title=f"{tenant}: chat flags ({status})", title_justify="left")
+    versions: set[tuple[str, str]] = set()
     for f in review_queue(c, tenant, status, limit):
         t.add_row(str(f["msg_time"])[:16], f["advisor_id"], f["sender"], f["category"],
-                  f["phrase"], f["excerpt"])
+                  f["source"], _evidence(f), f["excerpt"])
+        versions.add((f["lexicon_version"], f["model_version"] or "—"))
     console.print(t)
+    for lexicon, model in sorted(versions):
+        console.print(f"lexicon {lexicon}, model {model}", highlight=False)
+
+
+def _evidence(flag: dict[str, Any]) -> str:
+    """「phrase」 for a lexicon hit, the model's score and top n-grams for the model."""
+    parts = []
+    for e in flag["evidence"]:
+        if e.get("source") == "lexicon":
+            parts.append(f"「{e.get('matched') or flag['phrase']}」")
+        elif e.get("source") == "model":
+            grams = "/".join(g["ngram"] for g in e.get("ngrams", []))
+            parts.append(f"model {e.get('score', 0):.2f} {grams}".rstrip())
+    return " + ".join(parts) or flag["phrase"]
 
 
 @wecom_cmd.command("mirror-tags")

@@ -38,11 +38,12 @@ def scrm_with_progress(c: Container, tenant: str, as_of: date, console: Console)
     console.print(f"identity links: {r.links.get('linked', 0):,} linked on evidence, "
                   f"{r.links.get('review', 0):,} in the review queue; {r.links['none']:,} WeCom "
                   "contacts without evidence stay unlinked", soft_wrap=True)
-    console.print(f"chat compliance over the chat history: {r.chat_flags.get('review', 0):,} "
-                  f"advisor phrases for review, {r.chat_flags.get('alert', 0):,} customer "
-                  f"alerts; lexicon precision {r.lexicon['precision']:.2f}, recall "
-                  f"{r.lexicon['recall']:.2f} on {r.lexicon['samples']} labelled lines",
-                  soft_wrap=True)
+    console.print(f"chat compliance over the chat history (lexicon + model): "
+                  f"{r.chat_flags.get('review', 0):,} advisor flags for review, "
+                  f"{r.chat_flags.get('alert', 0):,} customer alerts; the lexicon alone: "
+                  f"precision {r.lexicon['precision']:.2f}, recall {r.lexicon['recall']:.2f} "
+                  f"on the {r.lexicon['samples']} lines written for it (docs/wecom.md has "
+                  "the figures on real text)", soft_wrap=True)
     g = Table("group", "policy", "judged at", "invite", "member", "left", "excluded",
               title="preference groups", title_justify="left")
     for row in r.groups:

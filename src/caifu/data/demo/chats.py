@@ -2,10 +2,15 @@
 
 About a third of customers follow an advisor on WeCom (most of those acquired through a
 WeCom channel QR code, whose ``state`` says which one); some followers are prospects not yet
-matched to a customer. Conversations are drawn from templates by the customer's traits:
-ChiNext-interested customers ask how to open ChiNext (sometimes in traditional characters,
-sometimes declining), fund holders with redemption propensity talk about redeeming, and so on.
-The intent behind every generated message goes to ``_ground_truth/chat_labels.parquet``.
+matched to a customer. What a customer asks depends on his traits — ChiNext-interested
+customers ask how to open ChiNext, fund holders with redemption propensity about redeeming,
+leavers about transferring out, risk-takers about adding — but the words are not ours: each
+text message is a line of the labelled corpus's train split chosen by its labels
+(``caifu.data.demo.chat_lines``), sometimes two lines with the same labels joined. Advisors
+answer with the corpus's advisor lines (about 3 % of them labelled violations), or share a
+content item as a link. The corpus labels of every message (and the scenario that chose it) go
+to ``_ground_truth/chat_labels.parquet``. The one message not from the corpus is a customer
+pasting his own resident ID number (no words: the alert path needs a valid number).
 """
 
 from __future__ import annotations
@@ -15,8 +20,8 @@ from datetime import date
 import numpy as np
 import pyarrow as pa
 
-from caifu.data.demo import text
 from caifu.data.demo.activity import _ids
+from caifu.data.demo.chat_lines import FAMILIES, Line, join, pools
 from caifu.data.demo.people import NO_DAY, Population
 from caifu.data.demo.world import World, day_number, local_micros, to_date
 from caifu.data.demo.writers import timestamps
@@ -24,7 +29,11 @@ from caifu.data.demo.writers import timestamps
 _ID_CHARS = np.frombuffer(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-",
                           dtype=np.uint8)
 FOLLOW_STATUS = np.array(["active", "deleted_by_customer", "deleted_by_advisor"])
-INTENTS = tuple(text.CUSTOMER_TEMPLATES)
+INTENTS = ("open_chinext", "chinext_question", "open_permission", "level2", "redeem", "add",
+           "reduce", "transfer_out", "open_account", "fee", "complaint", "loss_anxiety", "relief",
+           "market", "chatter", "sensitive_id")
+VIOLATION_SHARE, CONTENT_SHARE = 0.03, 0.14  # of advisor replies; the rest are plain replies
+JOIN_SHARE = 0.12  # messages made of two lines with the same labels
 MSG_TYPES = np.array(["text", "image", "link", "file", "voice", "revoke"])
 
 
@@ -118,17 +127,22 @@ def make_chats(world: World, pop: Population, follows: dict, fund_of: np.ndarray
     w = np.zeros((len(conv), len(INTENTS)))
     col = {name: i for i, name in enumerate(INTENTS)}
     chinext_open = pop.chinext_day[cc] < NO_DAY
-    w[:, col["open_chinext"]] = np.where(kn & ~chinext_open, 2.5 * pop.chinext_i[cc] ** 1.5, 0.05)
-    w[:, col["open_chinext_traditional"]] = w[:, col["open_chinext"]] * 0.15
-    w[:, col["reject_chinext"]] = np.where(kn & ~chinext_open & (pop.chinext_i[cc] < 0.2), 0.4, 0)
+    closed = kn & ~chinext_open
+    w[:, col["open_chinext"]] = np.where(closed, 2.9 * pop.chinext_i[cc] ** 1.5, 0.05)
+    w[:, col["chinext_question"]] = np.where(closed & (pop.chinext_i[cc] < 0.2), 0.4, 0.05)
+    w[:, col["open_permission"]] = np.where(kn, 0.3 * pop.risk[cc], 0.05)
     w[:, col["level2"]] = np.where(kn, 2.0 * pop.level2_i[cc] ** 1.5, 0.05)
     w[:, col["redeem"]] = np.where(kn & (fund_of[cc] >= 0), 2.0 * pop.redeem_p[cc], 0)
     w[:, col["add"]] = np.where(kn, 0.8 * pop.risk[cc], 0.1)
+    w[:, col["reduce"]] = np.where(kn & (pop.activity[cc] > 0), 0.3, 0.02)
+    w[:, col["transfer_out"]] = np.where(kn & (pop.churn_kind[cc] == 2), 1.0, 0.02)
     w[:, col["open_account"]] = np.where(kn, 0.02, 2.5)
     w[:, col["fee"]] = 0.35
     w[:, col["complaint"]] = np.where(kn, 0.15 + 0.4 * pop.risk[cc] * (pop.activity[cc] > 0), 0.02)
+    w[:, col["loss_anxiety"]] = np.where(kn, 0.1 + 0.3 * pop.risk[cc], 0.02)
+    w[:, col["relief"]] = np.where(kn, 0.2, 0.02)
     w[:, col["market"]] = 1.0
-    w[:, col["greeting"]] = 0.8
+    w[:, col["chatter"]] = 0.5
     w[:, col["sensitive_id"]] = np.where(kn, 0.004, 0)
     cw = np.cumsum(w, axis=1)
     intent = (rng.random(len(conv))[:, None] * cw[:, -1:] > cw).sum(axis=1)
@@ -136,37 +150,41 @@ def make_chats(world: World, pop: Population, follows: dict, fund_of: np.ndarray
     t_reply = t_ask + rng.integers(30, 5400, len(conv)) * 10**6
     t_reply = np.minimum(t_reply, follows["until_t"][conv])
 
-    texts, labels, senders, times, convs = [], [], [], [], []
+    texts: list[str] = []
+    drawn: list[tuple[Line, ...]] = []
+    labels, senders, times, convs = [], [], [], []
     r = rng.random((len(conv), 8))
-    popular = np.flatnonzero(np.isin(world.sec_codes, text.POPULAR))
+    lines = pools()
+
+    def draw(pool: tuple[Line, ...], u: float, u_join: float, u_mate: float) -> None:
+        first = pool[int(u * len(pool))]
+        text, used = join(first, pool, u_mate) if u_join < JOIN_SHARE else (first.text, (first,))
+        texts.append(text)
+        drawn.append(used)
+
     for i in range(len(conv)):
         ci = cc[i]
-        fills = {
-            "fund": world.fund_names[fund_of[ci]] if kn[i] and fund_of[ci] >= 0
-            else world.fund_names[int(r[i, 0] * len(world.fund_names))],
-            "stock": world.sec_names[popular[int(r[i, 1] * len(popular))]].replace(" ", ""),
-            "sector": text.SECTORS[int(r[i, 2] * len(text.SECTORS))],
-            "index": text.INDEXES[int(r[i, 3] * len(text.INDEXES))],
-            "pct": 8 + int(r[i, 4] * 40), "id_number": pop.id_number[ci] if kn[i] else "",
-            "title": world.content_titles[int(r[i, 5] * len(world.content_titles))],
-        }
         name = INTENTS[intent[i]]
-        tpls = text.CUSTOMER_TEMPLATES[name]
-        texts.append(tpls[int(r[i, 6] * len(tpls))].format(**fills))
+        if name == "sensitive_id":  # the customer pastes his own ID number: an alert
+            texts.append(str(pop.id_number[ci]))
+            drawn.append(())
+        else:
+            draw(lines[name], r[i, 6], r[i, 0], r[i, 1])
         labels.append(name)
         senders.append(0)
         times.append(t_ask[i])
         convs.append(conv[i])
         if reply[i]:
             u = r[i, 7]
-            key = "violation" if u < 0.006 else "violation_negated" if u < 0.016 else \
-                "content" if u < 0.16 else "reply"
-            tpls = text.ADVISOR_TEMPLATES[key]
-            j = int(u * 1e6) % len(tpls)
-            if key == "reply" and name in text.INTENT_REPLY and u < 0.75:
-                j = text.INTENT_REPLY[name]
-            texts.append(tpls[j].format(**fills))
-            labels.append(f"advisor_{key}")
+            if VIOLATION_SHARE <= u < VIOLATION_SHARE + CONTENT_SHARE:
+                title = world.content_titles[int(r[i, 5] * len(world.content_titles))]
+                texts.append(title)  # shared as a link card (below), not said
+                drawn.append(())
+                labels.append("advisor_content")
+            else:
+                key = "violation" if u < VIOLATION_SHARE else "reply"
+                draw(lines[f"advisor_{key}"], r[i, 2], r[i, 3], r[i, 4])
+                labels.append(f"advisor_{key}")
             senders.append(1)
             times.append(t_reply[i])
             convs.append(conv[i])
@@ -176,9 +194,9 @@ def make_chats(world: World, pop: Population, follows: dict, fund_of: np.ndarray
     t = np.array(times, dtype=np.int64)
     mtype = np.where(sender == 0, rng.choice(6, m, p=[0.88, 0.05, 0.01, 0.01, 0.04, 0.01]),
                      rng.choice(6, m, p=[0.9, 0.04, 0.0, 0.03, 0.03, 0.0]))
-    is_link = np.array([lb == "advisor_content" for lb in labels], dtype=bool) & (
-        rng.random(m) < 0.5)
-    mtype[is_link] = 2
+    is_content = np.array([lb == "advisor_content" for lb in labels], dtype=bool)
+    rng.random(m)  # drawn as before, so the streams of the tables generated after stay put
+    mtype[is_content] = 2  # a content item is shared as a link card
     content = np.array(texts, dtype=object)
     content[np.isin(mtype, (1, 4, 5))] = None
     for i in np.flatnonzero(mtype == 3):
@@ -197,10 +215,18 @@ def make_chats(world: World, pop: Population, follows: dict, fund_of: np.ndarray
         "msg_time": timestamps(t[o]), "sender": np.array(["customer", "advisor"])[sender[o]],
         "msg_type": MSG_TYPES[mtype[o]], "content": pa.array(list(content[o]), pa.string()),
     })
-    label_table = pa.table({
-        "msg_id": msg_ids, "label": pa.array(np.asarray(labels, dtype=str)[o], pa.string()),
-        "traditional": np.asarray([lb.endswith("_traditional") for lb in labels], dtype=bool)[o],
-        "negated": np.asarray([lb in ("reject_chinext", "advisor_violation_negated")
-                               for lb in labels], dtype=bool)[o],
+    return table, _truth(msg_ids, [labels[j] for j in o], [drawn[j] for j in o])
+
+
+def _truth(msg_ids: np.ndarray, labels: list[str], drawn: list[tuple[Line, ...]]) -> pa.Table:
+    """Ground truth per message: the scenario, the corpus lines used and their labels (the
+    union when two lines were joined — they carry the same labels)."""
+    strings = pa.list_(pa.string())
+    return pa.table({
+        "msg_id": msg_ids, "label": pa.array(labels, pa.string()),
+        "corpus_ids": pa.array([[x.id for x in used] for used in drawn], strings),
+        "traditional": pa.array([bool(used) and all(x.traditional for x in used)
+                                 for used in drawn], pa.bool_()),
+        **{fam: pa.array([sorted({v for x in used for v in x.labels[fam]}) for used in drawn],
+                         strings) for fam in FAMILIES},
     })
-    return table, label_table

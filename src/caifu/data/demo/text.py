@@ -1,4 +1,4 @@
-"""Words the demo broker is made of: names, places, fund-name parts, chat templates.
+"""Words the demo broker is made of: names, places, fund-name parts, content titles.
 
 Everything here is GBK-encodable (the broker exports are GBK), so rare characters are left
 out of the name lists on purpose.
@@ -118,65 +118,13 @@ FUND_KINDS = {
 FUND_TYPE_SHARE = {"money": 0.12, "bond": 0.22, "hybrid": 0.28, "equity": 0.14, "index": 0.12,
                    "qdii": 0.06, "fof": 0.06}
 
-# --- chat ---------------------------------------------------------------------------------------
-# Templates per intent; {fund}, {stock}, {pct} and {sector} are filled in. Each entry is
-# (simplified text, label). Traditional-character and negated variants carry their own label
-# so a tagger can be scored against _ground_truth/chat_labels.parquet.
+# --- content catalogue -------------------------------------------------------------------------
+# The demo's research and advisor content (content_items): titles filled with a sector, an index,
+# a stock or a fund. Chat messages are not made here: they are lines of the labelled corpus's
+# train split (caifu.data.demo.chat_lines).
 SECTORS = ("新能源", "半导体", "白酒", "医药", "证券", "光伏", "军工", "人工智能", "银行", "红利")
 INDEXES = ("上证50", "沪深300", "中证500", "创业板指", "科创50")
 
-CUSTOMER_TEMPLATES: dict[str, tuple[str, ...]] = {
-    "open_chinext": (
-        "请问创业板怎么开通？", "开通创业板需要什么条件？", "我想开通创业板权限，要去营业部吗",
-        "创业板权限开通要多久生效", "ChiNext权限能在APP上开吗",
-    ),
-    "open_chinext_traditional": (
-        "請問創業板怎麼開通", "開通創業板需要什麼條件？", "我想開通創業板權限",
-    ),
-    "reject_chinext": (
-        "暂时不考虑创业板，风险太大了", "创业板就算了，不想开", "不考虑创业板，谢谢", "我不打算开通创业板",
-    ),
-    "level2": (
-        "Level-2行情多少钱一个月？", "L2行情怎么开通", "想试试Level2，有免费体验吗", "level-2十档行情能看逐笔吗",
-    ),
-    "redeem": (
-        "{fund}亏太多了，我想赎回", "帮我看看{fund}要不要赎回", "赎回{fund}多久到账", "准备把基金都赎回了",
-    ),
-    "add": (
-        "{sector}最近跌了很多，要不要加仓？", "{stock}现在可以加仓吗", "想加仓{index}，怎么操作比较好",
-        "{sector}还能买吗",
-    ),
-    "open_account": ("你好，我想开户，需要准备什么材料？", "线上开户怎么弄", "家里人也想开个户"),
-    "fee": ("佣金费率能不能再低一点？", "现在的费率是多少，有万一免五吗", "基金申购费有打折吗"),
-    "complaint": (
-        "买的{stock}被套了{pct}%，太难受了", "{sector}亏损好多，你们当初怎么推荐的", "再这样我要投诉了",
-        "亏了这么多，我要投诉", "被套了快一年了，怎么办",
-    ),
-    "market": (
-        "{index}最近怎么样", "{index}ETF适合定投吗", "{sector}板块后面怎么看", "今天大盘怎么跌这么多",
-        "{stock}的财报出了吗",
-    ),
-    "greeting": ("好的，谢谢", "收到", "明白了", "你好", "在吗", "嗯嗯"),
-    "sensitive_id": ("我的身份证号是{id_number}，帮我查下账户",),
-}
-ADVISOR_TEMPLATES: dict[str, tuple[str, ...]] = {
-    "reply": (
-        "您好，我是您的专属投顾，有问题随时联系我。", "收到，我帮您查一下。", "好的，稍后给您回复。",
-        "{index}近期波动较大，建议控制仓位，分批操作。", "{sector}板块估值已经回落，可以关注但不建议重仓。",
-        "创业板开通需要20个交易日日均资产不低于10万元，并有24个月交易经验。",
-        "Level-2行情可以在APP“我的-行情服务”里开通。", "赎回一般T+1确认，货币基金T+1到账。",
-        "佣金费率可以帮您申请调整，请稍等。", "市场有风险，投资需谨慎。",
-    ),
-    "content": ("给您分享一篇最新观点：{title}", "{title}，仅供参考，不构成投资建议。"),
-    "violation": (
-        "这只{sector}基金稳赚不赔，放心买", "内部消息，{stock}下周必涨", "跟着我操作保证收益",
-        "加我私人微信，私下再聊", "把账户密码给我，我帮你操作",
-    ),
-    "violation_negated": ("我们不承诺保本，请理性投资。", "投资没有稳赚不赔的，注意风险。"),
-}
-# customer intent -> the advisor reply (index into ADVISOR_TEMPLATES["reply"]) that answers it
-INTENT_REPLY = {"open_chinext": 5, "open_chinext_traditional": 5, "level2": 6, "redeem": 7,
-                "fee": 8, "add": 3, "market": 4, "complaint": 9}
 CONTENT_TITLES = {
     "research_report": ("{sector}行业深度：景气拐点已现", "{index}估值分析与配置建议", "{stock}点评：业绩符合预期",
                         "宏观周报：流动性与风险偏好", "{sector}板块月度跟踪"),

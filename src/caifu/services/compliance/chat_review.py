@@ -5,14 +5,28 @@
         ▼
     customer resolved from the follow relation ─► Events (chat_message): lake + real-time tags
         │
-        └─► the tenant's lexicon (text/compliance) over every message:
-              advisor said something flagged  → review  (chat_compliance_flags, status open)
+        └─► the review (``flag_messages``) over every text message:
+              advisor: the tenant's lexicon (explainable first pass) + the advisor classifier
+                       of the HybridTagger (paraphrase) → review (chat_compliance_flags, open)
               customer sent his ID / card / password → alert (the advisor is warned; never blocked)
 
-The review queue stores a masked excerpt, never the message; the message itself stays in the
-lake (level 3, masked by default). A reviewer confirms or dismisses each flag, audited. The
-lexicon is ``<workspace>/compliance/<tenant>.yaml`` when compliance has written one (it may
-``extends: default``), else the packaged default; every flag records the lexicon version.
+**Advisor messages** go through ``caifu.text.hybrid.HybridTagger`` with the tenant's lexicon
+and model: a lexicon hit counts when the classifier does not contradict it (its margin within
+the calibrated slack of the threshold) and is not negated in its clause; the classifier adds
+the violations the lexicon has no phrase for. So a product type (保本型基金), a risk warning or a
+disclaimer (不保证收益) is not queued because it contains 保本 or 收益. One flag per lexicon hit
+(``source: lexicon``, the phrase and its span) and one per violation only the model found
+(``source: model``, its score and top n-grams); each stores that evidence as JSON, the lexicon
+version and the model version. Lexicon categories with no violation id in the taxonomy
+(``sensitive_data``, a tenant's own) are flagged by the lexicon alone, as before.
+
+The queue's categories are the lexicon's names (``QUEUE_CATEGORY`` maps the taxonomy's
+violation ids onto them; ``private_dealing`` is the one new name). The queue stores a masked
+excerpt, never the message; the message itself stays in the lake (level 3, masked by
+default). A reviewer confirms or dismisses each flag, audited. The lexicon is
+``<workspace>/compliance/<tenant>.yaml`` when compliance has written one (it may
+``extends: default``), else the packaged default; the model is the tenant's
+(``caifu text train -t``) or the shipped one.
 """
 
 from __future__ import annotations
@@ -20,6 +34,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -36,9 +51,17 @@ from caifu.services.container import Container
 from caifu.services.ingest.realtime import Events
 from caifu.services.platform.tenant_files import load_yaml
 from caifu.services.platform.workspace import get_tenant
-from caifu.text.compliance import Lexicon, excerpt
+from caifu.services.text import models as text_models
+from caifu.text.classifier import packaged_model_dir
+from caifu.text.compliance import Finding, Lexicon, excerpt
+from caifu.text.hybrid import COMPLIANCE_TO_TAXONOMY, HybridTagger, MessageTags
 
 DECISIONS = ("confirmed", "dismissed")
+# taxonomy violation id -> review-queue category (the lexicon's names, kept stable)
+QUEUE_CATEGORY = {label: cat for cat, label in COMPLIANCE_TO_TAXONOMY.items()} | {
+    "private_dealing": "private_dealing"}
+_DIGIT_RUN = re.compile(r"\d{6,}")
+_TAGGERS: dict[tuple[Any, ...], HybridTagger] = {}
 
 
 def tenant_lexicon(c: Container, tenant: str) -> Lexicon:
@@ -47,6 +70,27 @@ def tenant_lexicon(c: Container, tenant: str) -> Lexicon:
         return Lexicon.from_document(load_yaml(path.read_text("utf-8"), str(path)),
                                      source=str(path))
     return Lexicon.load()
+
+
+def review_tagger(c: Container, tenant: str, lexicon: Lexicon) -> HybridTagger:
+    """The advisor-side hybrid: the tenant's model (or the shipped one), taxonomy and lexicon.
+    Built once per (model, lexicon, taxonomy) and kept: intake runs per archive batch."""
+    folder = text_models.tenant_text(c, tenant).model_dir
+    manifest = folder / "manifest.json"
+    model_dir = folder if manifest.is_file() else None
+    taxonomy = text_models.taxonomy(c, tenant)
+    lex_file = c.root / "compliance" / f"{tenant}.yaml"
+    key = (str(model_dir), manifest.stat().st_mtime_ns if model_dir else 0, lexicon.source,
+           lexicon.version, lex_file.stat().st_mtime_ns if lex_file.is_file() else 0,
+           taxonomy.version)
+    tagger = _TAGGERS.get(key)
+    if tagger is None:
+        tagger = HybridTagger.load(model_dir or packaged_model_dir(), lexicon=lexicon,
+                                   taxonomy=taxonomy)
+        if len(_TAGGERS) > 32:
+            _TAGGERS.clear()
+        _TAGGERS[key] = tagger
+    return tagger
 
 
 @dataclass
@@ -59,12 +103,13 @@ class ChatIntake:
     events_rejected: int = 0
     flags: Counter[str] = field(default_factory=Counter)  # review / alert
     lexicon_version: str = ""
+    model_version: str = ""
 
     def plain(self) -> dict[str, Any]:
         return {"lines": self.lines, "messages": self.messages, "rejected": self.rejected,
                 "skipped": self.skipped, "events_pending": self.events_pending,
                 "events_rejected": self.events_rejected, "flags": dict(self.flags),
-                "lexicon_version": self.lexicon_version}
+                "lexicon_version": self.lexicon_version, "model_version": self.model_version}
 
 
 def intake_archive(c: Container, tenant: str, lines: Iterable[bytes | str]) -> ChatIntake:
@@ -89,6 +134,7 @@ def intake_archive(c: Container, tenant: str, lines: Iterable[bytes | str]) -> C
                 out.events_rejected += 1
     lexicon = tenant_lexicon(c, tenant)
     out.lexicon_version = lexicon.version
+    out.model_version = review_tagger(c, tenant, lexicon).model.version
     out.flags = Counter(f["action"] for f in flag_messages(c, tenant, batch.rows, lexicon))
     return out
 
@@ -98,31 +144,46 @@ def flag_messages(c: Container, tenant: str, rows: Sequence[dict[str, Any]],
     """Check messages (contract rows) and store a flag for each finding to act on; a
     message checked again adds nothing (the flag id is stable)."""
     lexicon = lexicon or tenant_lexicon(c, tenant)
+    tagger = review_tagger(c, tenant, lexicon)
     texts = [r.get("content") if r.get("msg_type") == "text" else None for r in rows]
     now = c.clock.now()
+    versions = {"lexicon_version": lexicon.version[:32], "model_version": tagger.model.version}
     flags: list[dict[str, Any]] = []
     by_sender: dict[str, list[int]] = {"advisor": [], "customer": []}
     for i, r in enumerate(rows):
         if texts[i] and r.get("sender") in by_sender:
             by_sender[r["sender"]].append(i)
+
+    def add(i: int, f: Finding, category: str, source: str, evidence: list[dict[str, Any]],
+            key: str) -> None:
+        r = rows[i]
+        flags.append({
+            "tenant_id": tenant, "flag_id": hashlib.sha256(key.encode()).hexdigest()[:40],
+            "msg_id": r["msg_id"], "msg_time": r["msg_time"], "advisor_id": r["advisor_id"],
+            "external_userid": r["external_userid"], "customer_id": r.get("customer_id"),
+            "sender": r["sender"], "category": category, "phrase": f.phrase[:64],
+            "action": f.action, "excerpt": excerpt(texts[i] or "", f, lexicon=lexicon),
+            "source": source, "evidence_json": json.dumps(_masked(evidence), ensure_ascii=False),
+            **versions, "status": "open", "created_at": now})
+
     for sender, idx in by_sender.items():
-        results = lexicon.check_many([texts[i] for i in idx], sender)  # type: ignore[arg-type]
-        for i, findings in zip(idx, results, strict=True):
-            r = rows[i]
+        batch = [texts[i] for i in idx]
+        results = lexicon.check_many(batch, sender)  # type: ignore[arg-type]
+        tags = tagger.tag_batch(batch, "advisor") if sender == "advisor" and idx else []
+        for k, (i, findings) in enumerate(zip(idx, results, strict=True)):
+            msg = rows[i]["msg_id"]
             for f in findings:
                 if f.action not in {"review", "alert"}:
                     continue  # negated: counted in precision statistics, not queued
-                key = f"{r['msg_id']}|{f.category}|{f.phrase}|{f.start}"
-                flags.append({
-                    "tenant_id": tenant,
-                    "flag_id": hashlib.sha256(key.encode()).hexdigest()[:40],
-                    "msg_id": r["msg_id"], "msg_time": r["msg_time"],
-                    "advisor_id": r["advisor_id"], "external_userid": r["external_userid"],
-                    "customer_id": r.get("customer_id"), "sender": sender,
-                    "category": f.category, "phrase": f.phrase[:64], "action": f.action,
-                    "excerpt": excerpt(texts[i] or "", f, lexicon=lexicon),
-                    "lexicon_version": lexicon.version[:32], "status": "open",
-                    "created_at": now})
+                if sender == "advisor" and f.category in COMPLIANCE_TO_TAXONOMY:
+                    continue  # judged by the hybrid below
+                add(i, f, f.category, "lexicon",
+                    [{"source": "lexicon", "rule": f"{f.category}:{f.phrase}",
+                      "span": [f.start, f.end], "matched": f.matched}],
+                    f"{msg}|{f.category}|{f.phrase}|{f.start}")
+            if sender == "advisor":
+                for f, category, source, evidence, key in _violations(tags[k], msg):
+                    add(i, f, category, source, evidence, key)
     if flags:
         with c.engine.begin() as conn:
             have = set(conn.execute(select(FLAGS.c.flag_id).where(
@@ -133,6 +194,47 @@ def flag_messages(c: Container, tenant: str, rows: Sequence[dict[str, Any]],
             if new:
                 conn.execute(insert(FLAGS), new)
     return flags
+
+
+def _violations(tags: MessageTags, msg: str
+                ) -> list[tuple[Finding, str, str, list[dict[str, Any]], str]]:
+    """The hybrid's violations of one advisor message as flags: one per lexicon hit the
+    classifier let through (its phrase and span, plus the model's score when it agreed),
+    or one for the violation the model alone found (its score and top n-grams)."""
+    out = []
+    for label in tags.violations:
+        category = QUEUE_CATEGORY.get(label, label)
+        ev = tags.evidence.get(label, [])
+        model = [e | {"label": label} for e in ev if e["source"] == "model"]
+        hits = [e for e in ev if e["source"] == "lexicon"]
+        for e in hits:
+            lex_category, _, phrase = e["rule"].partition(":")
+            a, b = e["span"]
+            f = Finding(category, phrase, a, b, e["matched"], False, "", "review")
+            # the key of a lexicon flag is what it was before the model joined: stable ids
+            out.append((f, category, "lexicon", [e | {"label": label}, *model],
+                        f"{msg}|{lex_category}|{phrase}|{a}"))
+        if not hits and model:
+            grams = model[0].get("ngrams") or []
+            spans = [g["span"] for g in grams] or [[0, 0]]
+            a, b = min(s[0] for s in spans), max(s[1] for s in spans)
+            phrase = "/".join(g["ngram"] for g in grams) or label
+            f = Finding(category, phrase, a, b, "", False, "", "review")
+            out.append((f, category, "model", model, f"{msg}|{category}|model"))
+    return out
+
+
+def _masked(evidence: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Evidence as stored: no run of six or more digits (an ID, a card, a mobile) survives."""
+    def mask(v: Any) -> Any:
+        if isinstance(v, str):
+            return _DIGIT_RUN.sub(lambda m: "*" * len(m.group()), v)
+        if isinstance(v, list):
+            return [mask(x) for x in v]
+        if isinstance(v, dict):
+            return {k: mask(x) for k, x in v.items()}
+        return v
+    return [mask(e) for e in evidence]
 
 
 def scan_lake(c: Container, tenant: str, since: dt.datetime | None = None) -> Counter[str]:
@@ -159,8 +261,14 @@ def review_queue(c: Container, tenant: str, status: str = "open", limit: int = 1
         rows = conn.execute(select(FLAGS).where(
             (FLAGS.c.tenant_id == tenant) & (FLAGS.c.status == status))
             .order_by(FLAGS.c.msg_time.desc(), FLAGS.c.flag_id).limit(limit).offset(offset))
-        return [{k: (v.isoformat() if isinstance(v, dt.datetime) else v)
-                 for k, v in r._mapping.items() if k != "tenant_id"} for r in rows]
+        return [_plain(r._mapping) for r in rows]
+
+
+def _plain(row: Any) -> dict[str, Any]:
+    out = {k: (v.isoformat() if isinstance(v, dt.datetime) else v)
+           for k, v in row.items() if k not in ("tenant_id", "evidence_json")}
+    out["evidence"] = json.loads(row["evidence_json"]) if row["evidence_json"] else []
+    return out
 
 
 def decide(c: Container, tenant: str, flag_id: str, decision: str, actor: str,
