@@ -39,7 +39,6 @@ import hashlib
 import math
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from functools import partial
 from importlib.resources.abc import Traversable
 from pathlib import Path
@@ -89,18 +88,17 @@ _WIDE = 10_000  # a negation "window" wider than any message: the clause is the 
 Hits = tuple[list[tuple[str, str, int, int]], set[str]]
 
 
-@dataclass
 class MessageTags:
     """One message's labels by family; ``evidence`` (label → list of evidence items) is built
-    when first read: most messages' tags are counted, few are shown or stored."""
+    when first read unless given: most messages' tags are counted, few are shown or stored."""
 
-    interests: list[str] = field(default_factory=list)
-    intents: list[str] = field(default_factory=list)
-    emotions: list[str] = field(default_factory=list)
-    violations: list[str] = field(default_factory=list)
-    _evidence: dict[str, list[dict[str, Any]]] | None = field(default=None, repr=False)
-    _explain: Callable[[], dict[str, list[dict[str, Any]]]] | None = field(
-        default=None, repr=False, compare=False)
+    def __init__(self, interests: list[str] | None = None, intents: list[str] | None = None,
+                 emotions: list[str] | None = None, violations: list[str] | None = None,
+                 evidence: dict[str, list[dict[str, Any]]] | None = None,
+                 explain: Callable[[], dict[str, list[dict[str, Any]]]] | None = None) -> None:
+        self.interests, self.intents = interests or [], intents or []
+        self.emotions, self.violations = emotions or [], violations or []
+        self._evidence, self._explain = evidence, explain
 
     @property
     def evidence(self) -> dict[str, list[dict[str, Any]]]:
@@ -114,6 +112,12 @@ class MessageTags:
 
     def to_json(self) -> dict[str, Any]:
         return {f: self.labels(f) for f in FAMILIES} | {"evidence": self.evidence}
+
+    def __repr__(self) -> str:
+        return "MessageTags(" + ", ".join(f"{f}={self.labels(f)!r}" for f in FAMILIES) + ")"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, MessageTags) and self.to_json() == other.to_json()
 
 
 class HybridTagger:

@@ -101,9 +101,12 @@ def test_a_tenants_own_lexicon_extends_the_default(workspace: Container) -> None
         'format: 1\nversion: "acme-2026.11"\nextends: default\n'
         "categories:\n  guaranteed_return:\n    phrases: [包你回本]\n", "utf-8")
     r = intake_archive(c, "acme", [_line("t1", "advisor", "这次跟着我买，包你回本")])
-    assert r.lexicon_version == "acme-2026.11" and r.flags["review"] == 1
-    flag = review_queue(c, "acme")[0]
-    assert (flag["phrase"], flag["lexicon_version"]) == ("包你回本", "acme-2026.11")
+    assert r.lexicon_version == "acme-2026.11" and r.flags["review"] >= 1
+    # the tenant's phrase is the lexicon's flag (the model may add its own beside it:
+    # "跟着我买" reads as certainty to it)
+    (flag,) = [f for f in review_queue(c, "acme") if f["source"] == "lexicon"]
+    assert (flag["phrase"], flag["category"], flag["lexicon_version"]) == (
+        "包你回本", "guaranteed_return", "acme-2026.11")
 
 
 def test_the_model_catches_paraphrase_and_product_types_are_not_promises(
