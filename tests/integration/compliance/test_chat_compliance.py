@@ -111,28 +111,43 @@ def test_a_tenants_own_lexicon_extends_the_default(workspace: Container) -> None
 
 def test_the_model_catches_paraphrase_and_product_types_are_not_promises(
         workspace: Container) -> None:
-    """Advisor lines from the labelled corpus (caifu/data/text/corpus): a paraphrased promise
-    the lexicon has no phrase for (test split, ad-0250, labelled guaranteed_return) is queued
-    by the model with its score and n-grams; a fund that is not capital-protected and a
+    """Advisor lines from the labelled corpus (caifu/data/text/corpus): every test-split line
+    labelled with a violation that the lexicon has no phrase for (14 of them; pages the model
+    never saw) — the model queues most of them (11 when written; at least half asserted), each
+    with its score and n-grams quoting the message; a fund that is not capital-protected and a
     disclaimer (train split, labelled no violation) are not queued although they say 保本."""
+    from caifu.text.compliance import default_lexicon
+    from caifu.text.corpus import load_corpus
+    from caifu.text.taxonomy import default_taxonomy
+
     c = workspace
     _seed(c)
+    lexicon = default_lexicon()
+    paraphrases = {f"p{k}": i.text for k, i in enumerate(
+        i for i in load_corpus(None, default_taxonomy()).split("test", "advisor")
+        if i.labels["violations"] and not [f for f in lexicon.check(i.text, "advisor")
+                                           if not f.negated])}
+    assert len(paraphrases) >= 10
     r = intake_archive(c, "acme", [
-        _line("p1", "advisor", "我们银行代销的基金都是由一流的基金经理管理,保证您理财高收益"),
+        *(_line(m, "advisor", text) for m, text in paraphrases.items()),
         _line("n1", "advisor", "这款基金本来就不保本,合同里写得很清楚"),
         _line("n2", "advisor", "不承诺保本保息,风险由投资者自行承担"),
         _line("l1", "advisor", "这只产品保本保收益，稳赚不赔，放心买"),
     ])
     assert r.model_version and r.lexicon_version == "2026.1"
     queue = review_queue(c, "acme")
-    assert {f["msg_id"] for f in queue} == {"p1", "l1"}
-    (p1,) = [f for f in queue if f["msg_id"] == "p1"]
-    assert (p1["category"], p1["source"]) == ("guaranteed_return", "model")
-    (ev,) = p1["evidence"]
-    assert ev["source"] == "model" and ev["label"] == "guaranteed_return" and ev["score"] > 0.5
-    text = "我们银行代销的基金都是由一流的基金经理管理,保证您理财高收益"
-    assert all(text[g["span"][0]:g["span"][1]] == g["matched"] for g in ev["ngrams"])
-    assert p1["model_version"] == r.model_version and p1["lexicon_version"] == "2026.1"
+    queued = {f["msg_id"] for f in queue}
+    assert "l1" in queued and not queued & {"n1", "n2"}
+    caught = queued & set(paraphrases)
+    assert len(caught) >= len(paraphrases) / 2, (len(caught), len(paraphrases))
+    for f in queue:
+        if f["msg_id"] not in paraphrases:
+            continue
+        assert f["source"] == "model" and f["model_version"] == r.model_version
+        (ev,) = f["evidence"]
+        assert ev["source"] == "model" and ev["score"] > 0
+        text = paraphrases[f["msg_id"]]
+        assert all(text[g["span"][0]:g["span"][1]] == g["matched"] for g in ev["ngrams"])
     lexicon_flags = [f for f in queue if f["msg_id"] == "l1"]
     assert {f["source"] for f in lexicon_flags} == {"lexicon"}
     assert {f["phrase"] for f in lexicon_flags} >= {"保本", "稳赚不赔"}
