@@ -93,20 +93,44 @@ def test_rule_tag_evidence_satisfies_the_rule(built) -> None:  # type: ignore[no
     assert latest.tags["high_net_worth"] == sum(r["tag_id"] == "high_net_worth" for r in rows)
 
 
+def _chat_truth(demo_exports: Path) -> dict[str, str]:
+    """The demo's label of every generated message (``_ground_truth/chat_labels.parquet``).
+
+    The demo's chats are still templates written from the seed dictionaries' own phrases
+    (``caifu.data.demo.text``); they are being replaced by wording from the real corpus.
+    """
+    t = pq.read_table(demo_exports / "_ground_truth" / "chat_labels.parquet")
+    return dict(zip(t["msg_id"].to_pylist(), t["label"].to_pylist(), strict=True))
+
+
 def test_text_tag_evidence_points_at_the_message(built) -> None:  # type: ignore[no-untyped-def]
+    from caifu.services.text.models import model_dir
+    from caifu.text.classifier import TextModel
+
     c, _, latest = built
     messages = ds.dataset(c.lake.files("acme", "chat_messages"), format="parquet").to_table()
     content = dict(zip(messages["msg_id"].to_pylist(), messages["content"].to_pylist(),
                        strict=True))
     sender = dict(zip(messages["msg_id"].to_pylist(), messages["sender"].to_pylist(),
                       strict=True))
+    definitions = {d.id: d for d in load_definitions(c, "acme")[0]}
+    version = TextModel.load(model_dir(c, "acme")).version
     with c.engine.connect() as conn:
         rows = [r for r in profiles_repo.assignments(conn, "acme") if r["kind"] == "text"]
     assert latest.tags["interest_chinext"] > 0 and latest.tags["intent_redeem"] > 0
     for r in rows:
         ev = json.loads(r["evidence_json"])
         text = content[ev["message_id"]]
-        assert text[ev["start"]:ev["end"]] == ev["matched"]
+        assert ev["label"] in definitions[r["tag_id"]].spec.labels  # type: ignore[union-attr]
+        assert ev["model_version"] == version
+        assert ev["sources"] and set(ev["sources"]) <= {"dictionary", "model"}
+        if "matched" in ev:  # a dictionary's span, exactly as written
+            assert text[ev["start"]:ev["end"]] == ev["matched"]
+        if "model" in ev["sources"]:  # the classifier's score and its top n-grams
+            assert 0 < ev["score"] <= 1
+            for g in ev["ngrams"]:
+                assert text[g["span"][0]:g["span"][1]] == g["matched"]
+        assert "matched" in ev or ev["ngrams"]
         assert sender[ev["message_id"]] == "customer"
         assert ev["mentions"] >= 1
         msg_day = (dt.datetime.fromisoformat(ev["msg_time"]) + dt.timedelta(hours=8)).date()
@@ -116,19 +140,44 @@ def test_text_tag_evidence_points_at_the_message(built) -> None:  # type: ignore
                                                       dt.time()) - dt.timedelta(hours=8)
 
 
-def test_declined_chinext_is_not_interest(built) -> None:  # type: ignore[no-untyped-def]
+# tag -> the demo's message labels (ground truth) that mean it
+DEMO_LABELS = {"interest_chinext": {"open_chinext", "open_chinext_traditional"},
+               "intent_open_permission": {"open_chinext", "open_chinext_traditional"},
+               "intent_level2": {"level2"}, "intent_redeem": {"redeem"},
+               "intent_open_account": {"open_account"}, "intent_add": {"add"}}
+
+
+@pytest.mark.parametrize("tag_id", sorted(DEMO_LABELS))
+def test_text_tags_find_the_demo_customers_who_said_it(built, demo_exports: Path,  # type: ignore[no-untyped-def]
+                                                       tag_id: str) -> None:
+    """Every customer with a message the demo labelled so, in the tag's window, holds it."""
+    from caifu.pipelines.tags import window
+
     c, _, _ = built
+    truth = _chat_truth(demo_exports)
+    spec = {d.id: d for d in load_definitions(c, "acme")[0]}[tag_id].spec
+    days = window(spec)  # type: ignore[arg-type]
+    m = ds.dataset(c.lake.files("acme", "chat_messages"), format="parquet").to_table().to_pylist()
+    said = {r["customer_id"] for r in m
+            if r["customer_id"] and r["sender"] == "customer" and r["msg_type"] == "text"
+            and truth.get(r["msg_id"]) in DEMO_LABELS[tag_id]
+            and 0 <= (AS_OF - (r["msg_time"] + dt.timedelta(hours=8)).date()).days < days}
+    assert said, f"the demo should have customers who said {tag_id}"
+    with c.engine.connect() as conn:
+        held = {r["customer_id"] for r in profiles_repo.assignments(conn, "acme", tag_ids=[tag_id])}
+    assert len(said & held) >= 0.9 * len(said), sorted(said - held)[:5]
+
+
+def test_declined_chinext_is_not_interest(built, demo_exports: Path) -> None:  # type: ignore[no-untyped-def]
+    c, _, _ = built
+    truth = _chat_truth(demo_exports)
+    declined = {m for m, label in truth.items() if label == "reject_chinext"}
+    messages = ds.dataset(c.lake.files("acme", "chat_messages"), format="parquet").to_table()
+    assert declined & set(messages["msg_id"].to_pylist()), "the demo should decline ChiNext"
     with c.engine.connect() as conn:
         rows = profiles_repo.assignments(conn, "acme", tag_ids=["interest_chinext"])
-    for r in rows:
-        matched = json.loads(r["evidence_json"])["matched"]
-        assert matched  # never the text of a "不考虑创业板" message, see the tagger's tests
-    messages = ds.dataset(c.lake.files("acme", "chat_messages"), format="parquet").to_table()
-    declined = {m: t for m, t in zip(messages["msg_id"].to_pylist(),
-                                     messages["content"].to_pylist(), strict=True)
-                if t and t.startswith("不考虑创业板")}
-    assert declined, "the demo should contain declining messages"
-    assert not {json.loads(r["evidence_json"])["message_id"] for r in rows} & set(declined)
+    assert rows
+    assert not {json.loads(r["evidence_json"])["message_id"] for r in rows} & declined
 
 
 def test_history_records_gains_and_losses_by_date(built) -> None:  # type: ignore[no-untyped-def]
@@ -236,6 +285,10 @@ def test_changing_a_definition_needs_a_new_version(built) -> None:  # type: igno
      "tags.x.when: expression at column"),
     ("tags:\n  x:\n    name: X\n    kind: text\n    version: 1\n    dictionaries: [board.nope]\n",
      "unknown dictionary 'board.nope'"),
+    ("tags:\n  x:\n    name: X\n    kind: text\n    version: 1\n    labels: [redeeem]\n",
+     "tags.x.labels: unknown label 'redeeem'; did you mean 'redeem'?"),
+    ("tags:\n  x:\n    name: X\n    kind: text\n    version: 1\n    labels: [off_platform]\n",
+     "tags.x.labels: 'off_platform' is said by the advisor, but the tag reads customer"),
     ("tags:\n  x:\n    name: X\n    kind: rule\n    version: 0\n    when: aum > 0\n",
      "tags.x.version"),
     ("tags:\n  x:\n    name: X\n    kind: rule\n    version: 1\n    when: aum > 0\n    colour: red\n",
