@@ -14,7 +14,7 @@ then what ``caifu demo`` does: ingest, the demo segments, a first build. Cached 
 (``held.jsonl``, in event-time order); every measured run works on a fresh copy of it.
 
 **Replay** (one child process per size and rate). A worker thread runs
-``Events.run_worker(tenant, stop)`` (micro-batches of up to 5,000 events, 0.2 s poll); the
+``Events.run_worker(stop, tenant)`` (micro-batches of up to 5,000 events, 0.2 s poll); the
 main thread submits the held-back events in event-time order, one ``Events.submit`` call
 each, on a fixed schedule of ``rate`` events/s for ``--duration`` s (at least
 ``--min-events``); then the inbox drains. A few events go through first, unmeasured, so the
@@ -477,7 +477,7 @@ def child_replay(args: argparse.Namespace) -> None:
     step = max(1, len(text_chats) // max(1, args.probes))
     probed = set(text_chats[::step][:args.probes])
     stop = threading.Event()
-    worker = threading.Thread(target=worker_events.run_worker, args=(TENANT, stop), daemon=True)
+    worker = threading.Thread(target=worker_events.run_worker, args=(stop, TENANT), daemon=True)
     busy0 = os.times()
     worker.start()
     probe.start()

@@ -13,9 +13,8 @@ reads no file. Three kinds::
       interest_chinext:
         name: 关注创业板
         kind: text                   # from chat messages
-        version: 1
-        dictionaries: [board.chinext]   # seed dictionaries (caifu.text.dictionaries)
-        patterns: [创业板打新]          # extra literal patterns
+        version: 2
+        labels: [chinext]            # taxonomy labels or security:<code> / fund:<code>
         sender: customer             # customer | advisor | any
         lookback_days: 90            # messages this recent count
         valid_days: 90               # the tag lapses this long after the last mention
@@ -26,11 +25,20 @@ reads no file. Three kinds::
         score: churn_90d
         min_score: 0.6
 
-Validation errors name the tag and field, and for expressions the column.
+A text tag holds when the customer's messages in the lookback carry any of its ``labels``
+(what the hybrid chat tagger, ``caifu.text.hybrid``, gives a message: taxonomy label ids such
+as ``redeem`` or ``loss_anxiety``, and named things ``security:600519``, ``fund:110011``), or
+match any of its ``dictionaries`` (seed dictionaries, ``caifu.text.dictionaries``) or
+``patterns`` (literal phrases) — the older form, kept for definitions written before labels.
+A tag may combine them; a message counts once.
+
+Validation errors name the tag and field, and for expressions the column; an unknown label
+names the label and the closest known ones.
 """
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -45,6 +53,8 @@ from caifu.core.errors import ConfigError
 TAG_ID = re.compile(r"^(?:(?![且或非])[\w.\-]){1,64}$")
 # dictionaries built from the tenant's own master data at build time
 MASTER_DICTIONARY = re.compile(r"^(?:security\.\d{6}|fund\.[A-Za-z0-9]{1,16})$")
+# named things the chat tagger finds from the tenant's own master data (interests)
+MASTER_LABEL = re.compile(r"^(?:security:\d{6}|fund:[A-Za-z0-9]{1,16})$")
 FORMAT_VERSION = 1
 
 
@@ -64,6 +74,7 @@ class RuleTag(_Base):
 
 class TextTag(_Base):
     kind: Literal["text"]
+    labels: tuple[str, ...] = ()
     dictionaries: tuple[str, ...] = ()
     patterns: tuple[str, ...] = ()
     sender: Literal["customer", "advisor", "any"] = "customer"
@@ -118,9 +129,13 @@ def _format_pydantic(source: str, err: ValidationError) -> str:
 
 
 def parse_definitions(document: Any, *, source: str, features: Mapping[str, str],
-                      dictionaries: set[str], scores: set[str] | None = None
-                      ) -> list[TagDefinition]:
-    """Validate a parsed tags document; ``ConfigError`` says which tag and field is wrong."""
+                      dictionaries: set[str], scores: set[str] | None = None,
+                      labels: Mapping[str, str] | None = None) -> list[TagDefinition]:
+    """Validate a parsed tags document; ``ConfigError`` says which tag and field is wrong.
+
+    ``labels`` maps each label id of the tenant's chat taxonomy to the side that speaks it
+    (``customer`` or ``advisor``); without it no taxonomy label is known.
+    """
     if document is None:
         document = {}
     if not isinstance(document, dict):
@@ -154,8 +169,10 @@ def parse_definitions(document: Any, *, source: str, features: Mapping[str, str]
             except ex.ExpressionError as err:
                 raise ConfigError(f"{where}.when: {err}") from None
         elif isinstance(spec, TextTag):
-            if not spec.dictionaries and not spec.patterns:
-                raise ConfigError(f"{where}: a text tag needs dictionaries or patterns")
+            if not spec.labels and not spec.dictionaries and not spec.patterns:
+                raise ConfigError(f"{where}: a text tag needs labels (or, the older form, "
+                                  "dictionaries or patterns)")
+            _check_labels(where, spec, labels or {})
             unknown = [d for d in spec.dictionaries
                        if d not in dictionaries and not MASTER_DICTIONARY.match(d)]
             if unknown:
@@ -170,3 +187,23 @@ def parse_definitions(document: Any, *, source: str, features: Mapping[str, str]
                               f"(known: {', '.join(sorted(scores)) or 'none yet'})")
         out.append(TagDefinition(tag_id, spec, expression))
     return out
+
+
+def _check_labels(where: str, spec: TextTag, known: Mapping[str, str]) -> None:
+    """Every label is in the taxonomy (or names a security or fund) and is spoken by the
+    side whose messages the tag reads."""
+    for label in spec.labels:
+        if MASTER_LABEL.match(label):
+            side = "customer"
+        elif label in known:
+            side = known[label]
+        else:
+            close = difflib.get_close_matches(label, list(known), n=3, cutoff=0.6)
+            hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
+            raise ConfigError(f"{where}.labels: unknown label {label!r}{hint} (a label is an "
+                              "id of the chat taxonomy — caifu/data/text/taxonomy.yaml plus "
+                              "the tenant's text/<tenant>/taxonomy.yaml — or security:<code> "
+                              "or fund:<code>; see docs/tags-and-segments.md)")
+        if spec.sender != "any" and side != spec.sender:
+            raise ConfigError(f"{where}.labels: {label!r} is said by the {side}, but the tag "
+                              f"reads {spec.sender} messages (set sender: {side} or any)")

@@ -2,8 +2,9 @@
 
 Each function returns the customers that hold a tag as of a date together with the evidence
 for it, as plain rows (``TagHit``). Rule and model tags are Ibis expressions evaluated on the
-engine; text tags are matched in Python by ``caifu.text`` on the messages the engine selected,
-so every engine gives the same text hits by construction.
+engine; text tags are read in Python by the tenant's hybrid chat tagger
+(``caifu.text.hybrid``, passed in by the caller) on the messages the engine selected, so every
+engine gives the same text hits by construction.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ import pyarrow as pa
 from caifu.core import expressions as ex
 from caifu.core.tags import ModelTag, RuleTag, TagDefinition, TextTag
 from caifu.pipelines.expressions import compile_expression
-from caifu.text.tagging import ChatTagger, TextRule
+from caifu.text.hybrid import HybridTagger
+from caifu.text.tagging import ChatTagger, TextHit, TextRule
 
 
 @dataclass
@@ -113,7 +115,8 @@ def model_tag_hits(scores: ir.Table | None, definitions: Sequence[TagDefinition]
 
 
 def text_rules(definitions: Sequence[TagDefinition], seed: Sequence[TextRule]) -> list[TextRule]:
-    """One ``TextRule`` per text tag: its seed dictionaries' patterns plus its own.
+    """One ``TextRule`` per text tag with ``dictionaries`` or ``patterns`` (the older form):
+    its seed dictionaries' patterns plus its own. Tags with labels only get none.
 
     Seed rules whose tag starts with ``_`` (stop phrases such as 银行卡) are passed through:
     they are never reported but win longest-match contests (银行卡 is not interest in banks).
@@ -123,7 +126,7 @@ def text_rules(definitions: Sequence[TagDefinition], seed: Sequence[TextRule]) -
         by_id.setdefault(rule.tag, []).append(rule)
     out: list[TextRule] = [rule for rule in seed if rule.tag.startswith("_")]
     for d in definitions:
-        if not isinstance(d.spec, TextTag):
+        if not isinstance(d.spec, TextTag) or not (d.spec.dictionaries or d.spec.patterns):
             continue
         patterns: list[str] = list(d.spec.patterns)
         negatable = True
@@ -133,6 +136,12 @@ def text_rules(definitions: Sequence[TagDefinition], seed: Sequence[TextRule]) -
                 negatable = negatable and rule.negatable
         out.append(TextRule(d.id, tuple(dict.fromkeys(patterns)), negatable))
     return out
+
+
+def uses_rules(definitions: Sequence[TagDefinition]) -> bool:
+    """Whether any text tag still uses dictionaries or patterns (needs a ``ChatTagger``)."""
+    return any(isinstance(d.spec, TextTag) and (d.spec.dictionaries or d.spec.patterns)
+               for d in definitions)
 
 
 def window(spec: TextTag) -> int:
@@ -155,39 +164,53 @@ def messages_for_text_tags(messages: ir.Table, definitions: Sequence[TagDefiniti
 
 
 def text_tag_hits(messages: pa.Table, definitions: Sequence[TagDefinition],
-                  tagger: ChatTagger, as_of: dt.date, utc_offset_hours: int) -> list[TagHit]:
-    """Customers whose recent messages mention a text tag often enough, newest as evidence."""
+                  tagger: HybridTagger, as_of: dt.date, utc_offset_hours: int,
+                  rules: ChatTagger | None = None) -> list[TagHit]:
+    """Customers whose recent messages carry a text tag's labels (or match its dictionaries
+    or patterns) often enough, the newest such message as evidence.
+
+    ``tagger`` reads each message as its sender (customer or advisor side); ``rules`` is the
+    ``ChatTagger`` over ``text_rules`` for tags in the older form (``None`` when none is).
+    """
     specs = {d.id: d for d in definitions if isinstance(d.spec, TextTag)}
     if not specs or messages.num_rows == 0:
         return []
     contents = messages["content"].to_pylist()
-    found = tagger.tag_batch(contents)
     ids = messages["msg_id"].to_pylist()
     customers = messages["customer_id"].to_pylist()
     times = messages["msg_time"].to_pylist()
     senders = messages["sender"].to_pylist()
+    labelled = _read_labels(tagger, specs.values(), contents, senders)
+    matched: list[dict[str, TextHit]] = [{} for _ in contents]
+    if rules is not None and uses_rules(definitions):
+        matched = [_first_per_tag(hits) for hits in rules.tag_batch(contents)]
+    model_version = tagger.versions["model"]
     offset = dt.timedelta(hours=utc_offset_hours)
-    # (customer, tag) -> [mentions, newest time, newest evidence]
+    # (customer, tag) -> [mentions, newest time, newest id, newest evidence]
     best: dict[tuple[str, str], list[Any]] = {}
-    for i, hits in enumerate(found):
-        if not hits:
+    for i in range(len(contents)):
+        found = labelled[i]
+        if not found and not matched[i]:
             continue
         local_day = (times[i] + offset).date()
-        for h in _first_per_tag(hits):
-            d = specs.get(h.tag)
-            if d is None:
-                continue
+        for tag_id, d in specs.items():
             spec = d.spec
             assert isinstance(spec, TextTag)
             if spec.sender != "any" and senders[i] != spec.sender:
                 continue
             if (as_of - local_day).days >= window(spec):
                 continue
-            key = (customers[i], h.tag)
+            why = _label_evidence(spec, found, model_version)
+            if why is None and tag_id in matched[i]:
+                h = matched[i][tag_id]
+                why = {"rule": "dictionaries/patterns", "matched": h.matched,
+                       "start": h.start, "end": h.end}
+            if why is None:
+                continue
+            key = (customers[i], tag_id)
             entry = best.get(key)
             evidence = {"definition": d.id, "version": d.version, "message_id": ids[i],
-                        "msg_time": times[i].isoformat(), "matched": h.matched,
-                        "start": h.start, "end": h.end}
+                        "msg_time": times[i].isoformat(), **why}
             if entry is None:
                 best[key] = [1, times[i], ids[i], evidence]
             else:
@@ -207,8 +230,51 @@ def text_tag_hits(messages: pa.Table, definitions: Sequence[TagDefinition],
     return out
 
 
-def _first_per_tag(hits: Iterable[Any]) -> list[Any]:
-    seen: dict[str, Any] = {}
+def _read_labels(tagger: HybridTagger, definitions: Iterable[TagDefinition],
+                 contents: list[str | None], senders: list[str]
+                 ) -> list[dict[str, list[dict[str, Any]]]]:
+    """Per message, the tagger's evidence by label — for the senders some labelled tag reads."""
+    sides: set[str] = set()
+    for d in definitions:
+        spec = d.spec
+        if isinstance(spec, TextTag) and spec.labels:
+            sides |= {"customer", "advisor"} if spec.sender == "any" else {spec.sender}
+    out: list[dict[str, list[dict[str, Any]]]] = [{} for _ in contents]
+    for side in sorted(sides):
+        rows = [i for i, s in enumerate(senders) if s == side and contents[i]]
+        if not rows:
+            continue
+        for i, tags in zip(rows, tagger.tag_batch([contents[i] or "" for i in rows], side),
+                           strict=True):
+            out[i] = tags.evidence
+    return out
+
+
+def _label_evidence(spec: TextTag, found: dict[str, list[dict[str, Any]]],
+                    model_version: str) -> dict[str, Any] | None:
+    """The first of the tag's labels the message carries, with the tagger's evidence for it:
+    the span a dictionary or the lexicon matched (``matched``, ``start``, ``end``, ``rule``)
+    and/or the classifier's ``score`` and top ``ngrams``."""
+    for label in spec.labels:
+        items = found.get(label)
+        if not items:
+            continue
+        why: dict[str, Any] = {"label": label,
+                               "sources": sorted({str(x["source"]) for x in items}),
+                               "model_version": model_version}
+        span = next((x for x in items if "span" in x), None)
+        if span is not None:
+            why.update(matched=span["matched"], start=span["span"][0], end=span["span"][1],
+                       rule=span["rule"])
+        scored = next((x for x in items if x["source"] == "model"), None)
+        if scored is not None:
+            why.update(score=scored["score"], ngrams=scored.get("ngrams", []))
+        return why
+    return None
+
+
+def _first_per_tag(hits: Iterable[TextHit]) -> dict[str, TextHit]:
+    seen: dict[str, TextHit] = {}
     for h in hits:
         seen.setdefault(h.tag, h)
-    return list(seen.values())
+    return seen

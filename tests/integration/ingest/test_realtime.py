@@ -24,6 +24,7 @@ from caifu.services.container import Container
 from caifu.services.ingest.load import Ingest
 from caifu.services.ingest.realtime import Events, inbox_counts, rejected
 from caifu.services.profiles.build import Build
+from caifu.services.profiles.tag_definitions import config_path, default_text
 from caifu.settings import Settings
 from tests.conftest import Broker, ingest_broker
 
@@ -216,6 +217,10 @@ def test_a_new_listing_reaches_the_running_worker(ingested_copy: Container,
                                                   split_demo: Any, tmp_path: Path) -> None:
     c = ingested_copy
     _, held_chat, _ = split_demo
+    path = config_path(c, "acme")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(default_text().rstrip() + "\n  xinrui:\n    name: 关注新锐科技\n"
+                    "    kind: text\n    version: 1\n    labels: ['security:301999']\n", "utf-8")
     Build(c).build("acme")
     events = Events(c)  # one worker, many micro-batches
     events.submit_many("acme", "chat_message", held_chat[:3])
@@ -230,7 +235,7 @@ def test_a_new_listing_reaches_the_running_worker(ingested_copy: Container,
     events.process("acme")
     with c.engine.connect() as conn:
         tags = profiles_repo.assignments(conn, "acme", customer_id=chat["customer_id"])
-    evidence = [json.loads(t["evidence_json"]) for t in tags if t["tag_id"] == "interest_chinext"]
+    evidence = [json.loads(t["evidence_json"]) for t in tags if t["tag_id"] == "xinrui"]
     assert evidence and evidence[0]["message_id"] == "M-new-listing"
-    assert evidence[0]["matched"] == "新锐科技"
+    assert (evidence[0]["label"], evidence[0]["matched"]) == ("security:301999", "新锐科技")
 

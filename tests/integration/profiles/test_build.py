@@ -94,19 +94,33 @@ def test_rule_tag_evidence_satisfies_the_rule(built) -> None:  # type: ignore[no
 
 
 def test_text_tag_evidence_points_at_the_message(built) -> None:  # type: ignore[no-untyped-def]
+    from caifu.services.text.models import model_dir
+    from caifu.text.classifier import TextModel
+
     c, _, latest = built
     messages = ds.dataset(c.lake.files("acme", "chat_messages"), format="parquet").to_table()
     content = dict(zip(messages["msg_id"].to_pylist(), messages["content"].to_pylist(),
                        strict=True))
     sender = dict(zip(messages["msg_id"].to_pylist(), messages["sender"].to_pylist(),
                       strict=True))
+    definitions = {d.id: d for d in load_definitions(c, "acme")[0]}
+    version = TextModel.load(model_dir(c, "acme")).version
     with c.engine.connect() as conn:
         rows = [r for r in profiles_repo.assignments(conn, "acme") if r["kind"] == "text"]
     assert latest.tags["interest_chinext"] > 0 and latest.tags["intent_redeem"] > 0
     for r in rows:
         ev = json.loads(r["evidence_json"])
         text = content[ev["message_id"]]
-        assert text[ev["start"]:ev["end"]] == ev["matched"]
+        assert ev["label"] in definitions[r["tag_id"]].spec.labels  # type: ignore[union-attr]
+        assert ev["model_version"] == version
+        assert ev["sources"] and set(ev["sources"]) <= {"dictionary", "model"}
+        if "matched" in ev:  # a dictionary's span, exactly as written
+            assert text[ev["start"]:ev["end"]] == ev["matched"]
+        if "model" in ev["sources"]:  # the classifier's score and its top n-grams
+            assert 0 < ev["score"] <= 1
+            for g in ev["ngrams"]:
+                assert text[g["span"][0]:g["span"][1]] == g["matched"]
+        assert "matched" in ev or ev["ngrams"]
         assert sender[ev["message_id"]] == "customer"
         assert ev["mentions"] >= 1
         msg_day = (dt.datetime.fromisoformat(ev["msg_time"]) + dt.timedelta(hours=8)).date()
@@ -130,6 +144,39 @@ def test_chinext_interest_points_at_chinext_talk(built, demo_exports: Path) -> N
     for r in rows:
         ev = json.loads(r["evidence_json"])
         assert "chinext" in truth[ev["message_id"]]["interests"], ev
+
+
+# tags whose customers the demo's ground truth names: a message built from corpus lines
+# carrying one of the tag's labels
+DEMO_TAGS = ("interest_chinext", "intent_open_permission", "intent_level2", "intent_redeem",
+             "intent_open_account", "intent_add")
+
+
+@pytest.mark.parametrize("tag_id", DEMO_TAGS)
+def test_text_tags_find_the_demo_customers_who_said_it(built, demo_exports: Path,  # type: ignore[no-untyped-def]
+                                                       tag_id: str) -> None:
+    """Customers with a message whose corpus labels carry one of the tag's labels, in the
+    tag's window, hold it (the demo's lines are train-split lines: this checks the wiring from
+    message to tag, not the tagger's quality, which ``caifu text evaluate`` measures)."""
+    from caifu.pipelines.tags import window
+
+    c, _, _ = built
+    truth = {r["msg_id"]: r for r in
+             pq.read_table(demo_exports / "_ground_truth" / "chat_labels.parquet").to_pylist()}
+    spec = {d.id: d for d in load_definitions(c, "acme")[0]}[tag_id].spec
+    wanted = set(spec.labels)  # type: ignore[union-attr]
+    days = window(spec)  # type: ignore[arg-type]
+    m = ds.dataset(c.lake.files("acme", "chat_messages"), format="parquet").to_table().to_pylist()
+    said = {r["customer_id"] for r in m
+            if r["customer_id"] and r["sender"] == "customer" and r["msg_type"] == "text"
+            and r["msg_id"] in truth
+            and wanted & {v for fam in ("interests", "intents", "emotions")
+                          for v in truth[r["msg_id"]][fam]}
+            and 0 <= (AS_OF - (r["msg_time"] + dt.timedelta(hours=8)).date()).days < days}
+    assert said, f"the demo should have customers who said {tag_id}"
+    with c.engine.connect() as conn:
+        held = {r["customer_id"] for r in profiles_repo.assignments(conn, "acme", tag_ids=[tag_id])}
+    assert len(said & held) >= 0.8 * len(said), (len(said & held), len(said))
 
 
 def test_history_records_gains_and_losses_by_date(built) -> None:  # type: ignore[no-untyped-def]
@@ -237,6 +284,10 @@ def test_changing_a_definition_needs_a_new_version(built) -> None:  # type: igno
      "tags.x.when: expression at column"),
     ("tags:\n  x:\n    name: X\n    kind: text\n    version: 1\n    dictionaries: [board.nope]\n",
      "unknown dictionary 'board.nope'"),
+    ("tags:\n  x:\n    name: X\n    kind: text\n    version: 1\n    labels: [redeeem]\n",
+     "tags.x.labels: unknown label 'redeeem'; did you mean 'redeem'?"),
+    ("tags:\n  x:\n    name: X\n    kind: text\n    version: 1\n    labels: [off_platform]\n",
+     "tags.x.labels: 'off_platform' is said by the advisor, but the tag reads customer"),
     ("tags:\n  x:\n    name: X\n    kind: rule\n    version: 0\n    when: aum > 0\n",
      "tags.x.version"),
     ("tags:\n  x:\n    name: X\n    kind: rule\n    version: 1\n    when: aum > 0\n    colour: red\n",

@@ -66,7 +66,12 @@ def print_customer(view: dict[str, Any], console: Console, names: dict[str, str]
     for tag in view["tags"]:
         ev = tag["evidence"]
         if tag["kind"] == "text":
-            why = f"「{ev.get('matched')}」 in message {ev.get('message_id')} ({ev.get('mentions')}×)"
+            quote = ev.get("matched") or "」「".join(
+                str(g.get("matched")) for g in ev.get("ngrams") or [])
+            score = f", model {ev['score']}" if ev.get("score") is not None else ""
+            label = f"{ev['label']}: " if ev.get("label") else ""
+            why = (f"{label}「{quote}」{score} in message {ev.get('message_id')} "
+                   f"({ev.get('mentions')}×)")
         elif tag["kind"] == "rule":
             why = f"{ev.get('when')}  ← " + ", ".join(
                 f"{k}={v}" for k, v in ev.get("features", {}).items())

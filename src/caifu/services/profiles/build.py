@@ -49,13 +49,16 @@ from caifu.pipelines.tags import (
     rule_tag_hits,
     text_rules,
     text_tag_hits,
+    uses_rules,
 )
 from caifu.services.compliance import privacy
 from caifu.services.container import Container
 from caifu.services.platform.workspace import get_tenant
 from caifu.services.profiles import tag_definitions
 from caifu.services.profiles.segments import Segments
+from caifu.services.text import models as text_models
 from caifu.text.dictionaries import seed_rules
+from caifu.text.hybrid import HybridTagger
 from caifu.text.tagging import ChatTagger
 
 FEATURE_TABLE = "profile_features"
@@ -97,7 +100,9 @@ class Build:
     def __init__(self, container: Container, progress: Progress | None = None) -> None:
         self.c = container
         self.progress = progress or (lambda _msg: None)
-        self._cached_tagger: tuple[str, ChatTagger] | None = None
+        # per tenant: (key, hybrid tagger), (key, ChatTagger of tags in the older form)
+        self._taggers: dict[str, tuple[str, HybridTagger]] = {}
+        self._rules: dict[str, tuple[str, ChatTagger | None]] = {}
 
     # --- inputs --------------------------------------------------------------------------
 
@@ -245,24 +250,35 @@ class Build:
         if messages is None:
             return []
         rows = s.to_arrow(messages)
-        tagger = self._tagger(s, tenant, inputs, definitions)
-        return text_tag_hits(rows, definitions, tagger, as_of, offset)
+        tagger, rules = self._tagger(s, tenant, inputs, definitions)
+        return text_tag_hits(rows, definitions, tagger, as_of, offset, rules)
 
     def _tagger(self, s: EngineSession, tenant: str, inputs: ProfileInputs,
-                definitions: list[TagDefinition]) -> ChatTagger:
-        """The tenant's tagger, rebuilt when its definitions or master data change (the
-        real-time worker keeps one Build for many micro-batches)."""
+                definitions: list[TagDefinition]) -> tuple[HybridTagger, ChatTagger | None]:
+        """The tenant's hybrid tagger (``services.text.models``), rebuilt when its model,
+        taxonomy or master data change, and the ``ChatTagger`` of tags still in the older
+        form (dictionaries/patterns), rebuilt when those definitions change too — the
+        real-time worker keeps one Build for many micro-batches."""
         securities = s.to_arrow(inputs.securities.select(
             "security_code", "short_name", "board", "industry"))
         funds = s.to_arrow(inputs.fund_products.select("fund_code", "name", "fund_type"))
-        digest = hashlib.sha256(repr((tenant, [(d.id, d.version) for d in definitions])).encode())
+        master = hashlib.sha256(tenant.encode())
         for table in (securities, funds):
-            digest.update(_ipc_bytes(table))
-        key = digest.hexdigest()
-        if self._cached_tagger is None or self._cached_tagger[0] != key:
-            rules = text_rules(definitions, seed_rules(securities, funds))
-            self._cached_tagger = (key, ChatTagger(rules))
-        return self._cached_tagger[1]
+            master.update(_ipc_bytes(table))
+        key = f"{text_models.tagger_version(self.c, tenant)}:{master.hexdigest()}"
+        cached = self._taggers.get(tenant)
+        if cached is None or cached[0] != key:
+            cached = (key, text_models.tagger(self.c, tenant, securities, funds))
+            self._taggers[tenant] = cached
+        older = [(d.id, d.version) for d in definitions if uses_rules([d])]
+        rules_key = f"{master.hexdigest()}:{older!r}"
+        rules = self._rules.get(tenant)
+        if rules is None or rules[0] != rules_key:
+            chat = ChatTagger(text_rules(definitions, seed_rules(securities, funds))) \
+                if older else None
+            rules = (rules_key, chat)
+            self._rules[tenant] = rules
+        return cached[1], rules[1]
 
     def write_serving(self, conn: Any, tenant: str, as_of: dt.date, features: pa.Table,
                       hits: list[TagHit], definitions: list[TagDefinition], result: BuildResult,

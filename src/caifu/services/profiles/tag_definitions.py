@@ -17,7 +17,9 @@ from caifu.core.tags import TagDefinition, parse_definitions
 from caifu.pipelines.profile import FEATURE_KINDS
 from caifu.services.container import Container
 from caifu.services.platform.tenant_files import TenantFile, load_yaml
+from caifu.services.text import models as text_models
 from caifu.text.dictionaries import dictionary_ids
+from caifu.text.taxonomy import Taxonomy, default_taxonomy
 
 TAG_FILE = TenantFile("tags")
 default_text = TAG_FILE.default_text
@@ -28,12 +30,17 @@ init_config = TAG_FILE.init
 def load_definitions(c: Container, tenant: str) -> tuple[list[TagDefinition], str]:
     """The tenant's definitions and where they came from."""
     text, source = TAG_FILE.read(c, tenant)
-    return parse_text(text, source), source
+    return parse_text(text, source, text_models.taxonomy(c, tenant)), source
 
 
-def parse_text(text: str, source: str) -> list[TagDefinition]:
+def parse_text(text: str, source: str, taxonomy: Taxonomy | None = None
+               ) -> list[TagDefinition]:
+    """Validate a tags document; text tags' labels against ``taxonomy`` (the tenant's: the
+    default plus its extension; the default when not given)."""
+    tax = taxonomy or default_taxonomy()
+    labels = {i: fam.side for fam in tax.families.values() for i in fam.ids}
     return parse_definitions(load_yaml(text, source), source=source, features=FEATURE_KINDS,
-                             dictionaries=set(dictionary_ids()))
+                             dictionaries=set(dictionary_ids()), labels=labels)
 
 
 def spec_json(d: TagDefinition) -> str:

@@ -286,9 +286,19 @@ def evidence_text(kind: str, ev: dict[str, Any]) -> str:
         text = f"模型分 {_short(ev.get('value'))} ≥ 阈值 {_short(ev.get('min_score'))}"
         return text + (f"；主要因素：{'、'.join(str(t) for t in top)}" if top else "")
     if kind == "text":
-        return (f"聊天中提及「{ev.get('matched', '')}」{ev.get('mentions', 1)} 次，"
+        return (f"聊天中{text_quote(ev)} {ev.get('mentions', 1)} 次，"
                 f"最近 {str(ev.get('msg_time', ''))[:10]}")
     return json.dumps(ev, ensure_ascii=False)[:200]
+
+
+def text_quote(ev: dict[str, Any]) -> str:
+    """What a text tag's evidence quotes: the matched span, else the classifier's top
+    n-grams with its score (``caifu.pipelines.tags``)."""
+    if ev.get("matched"):
+        return f"提及「{ev['matched']}」"
+    grams = "」「".join(str(g.get("matched", "")) for g in ev.get("ngrams") or [])
+    score = f"（模型 {_short(ev.get('score'))}）" if ev.get("score") is not None else ""
+    return f"说到「{grams}」{score}" if grams else f"判为 {ev.get('label', '')}{score}"
 
 
 def _short(v: Any) -> str:

@@ -10,12 +10,18 @@ Files in the workspace, all optional (``<workspace>/text/<tenant>/``):
 
 ``tagger`` uses the tenant's model when there is one (else the shipped model), the seed
 dictionaries plus the tenant's securities and funds, and the default compliance lexicon.
+``tagger_version`` says which model and taxonomy it would use without building it: a caller
+that keeps a tagger (the build, the real-time worker) rebuilds it when that or the master
+data change.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
+from importlib.resources.abc import Traversable
 from pathlib import Path
+from typing import Any
 
 from caifu.adapters.sor.repos import ingest as ingest_repo
 from caifu.core.errors import ConfigError
@@ -83,12 +89,33 @@ def train(c: Container, tenant: str, corpus_dir: Path | None) -> tuple[TextModel
     return model, out
 
 
-def tagger(c: Container, tenant: str) -> HybridTagger:
+def model_dir(c: Container, tenant: str) -> Path | Traversable:
+    """The tenant's own model when ``caifu text train -t TENANT`` wrote one, else the shipped."""
     files = tenant_text(c, tenant)
-    reg = registry()
-    with c.engine.connect() as conn:
-        securities = ingest_repo.rows(conn, tenant, reg["securities"])
-        funds = ingest_repo.rows(conn, tenant, reg["fund_products"])
-    model_dir = files.model_dir if (files.model_dir / "manifest.json").is_file() else None
-    return HybridTagger.load(model_dir if model_dir else packaged_model_dir(),
-                             securities=securities, funds=funds, taxonomy=taxonomy(c, tenant))
+    return files.model_dir if (files.model_dir / "manifest.json").is_file() \
+        else packaged_model_dir()
+
+
+def tagger_version(c: Container, tenant: str) -> str:
+    """A digest of what the tenant's tagger is built from besides master data: its model's
+    manifest (version, weights' SHA-256, calibration) and its taxonomy."""
+    digest = hashlib.sha256(tenant.encode())
+    digest.update(model_dir(c, tenant).joinpath("manifest.json").read_bytes())
+    digest.update(taxonomy(c, tenant).version.encode())
+    tax_file = tenant_text(c, tenant).taxonomy_file
+    if tax_file.is_file():
+        digest.update(tax_file.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def tagger(c: Container, tenant: str, securities: Any = None, funds: Any = None
+           ) -> HybridTagger:
+    """The tenant's tagger; ``securities`` and ``funds`` (Arrow tables) when the caller has
+    them already, else they are read from the system of record."""
+    if securities is None or funds is None:
+        reg = registry()
+        with c.engine.connect() as conn:
+            securities = ingest_repo.rows(conn, tenant, reg["securities"])
+            funds = ingest_repo.rows(conn, tenant, reg["fund_products"])
+    return HybridTagger.load(model_dir(c, tenant), securities=securities, funds=funds,
+                             taxonomy=taxonomy(c, tenant))
