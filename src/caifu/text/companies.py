@@ -31,13 +31,16 @@ rule                      prior  when
 ``party``                 0.6    another organisation name not in the master (``code=None``)
 ========================  =====  ===============================================================
 
-Context adds to the prior (``evidence.because`` lists each step): +0.2 per cue word within 10
-characters in the same sentence (at most +0.4), +0.5 for a code right after the name, +0.4 when
-the same company is linked elsewhere in the document without ambiguity, +0.3 for a name
-followed by ``:`` (a headline's subject), +0.2 for the sentence's subject (only a date or
-punctuation before it); -0.3 for a ``NEGATIVE_CUES`` word right after it (``太阳能电池``). With
-the default threshold of 0.5 an ambiguous name needs one cue and a bit more, or the company
-named elsewhere by code or unambiguous name.
+Context adds to the prior of an ambiguous name only (``evidence.because`` lists each step):
++0.2 per cue word within 10 characters in the same sentence (at most +0.4; for a two-character
+name only a cue right beside it counts), +0.5 for a code right after the name, +0.4 when the same
+company is linked elsewhere in the document without ambiguity, +0.3 for a name followed by ``:``
+(a headline's subject), +0.15 for the sentence's subject; -0.3 for a ``NEGATIVE_CUES`` word
+right after it (``太阳能电池``) and for a two-character name that ends a longer word (``神州长城``
+holds ``长城``). A base shared by several companies links only when the document names one of
+them otherwise. ``ST`` plus the first two characters of exactly one company's name links at 0.7
+(``ST联建`` → 联建光电). A name with a code written right after it takes that code. Scores are
+capped at 1.0; the default threshold is 0.5.
 """
 
 from __future__ import annotations
