@@ -72,9 +72,11 @@ def ingest(paths: Annotated[list[Path], typer.Argument(help="JSON Lines, JSON or
                 rows.append((path.name, report, ""))
             progress.advance(task)
     console.print(_outcomes_table(rows, f"risk news — {tenant}"))
-    for name, report, _ in rows:
-        if report is not None:
-            _print_rejections(report, name)
+    for name, outcome, note in rows:
+        if outcome is not None:
+            _print_rejections(outcome, name)
+        else:
+            console.print(f"  [red]refused:[/] {escape(note)}", highlight=False, soft_wrap=True)
     if refused:
         err.print(f"[bold red]error:[/] {refused} of {len(paths)} file(s) refused whole")
         raise typer.Exit(SourceError.exit_code)

@@ -63,7 +63,7 @@ def signature(title: str, body: str) -> bytes:
     m = MinHash(num_perm=NUM_PERM, seed=SEED)
     m.update_batch([s.encode("utf-8") for s in sorted(shingles(title, body))])
     # datasketch keeps values below 2**32 in uint64; stored as uint32 they take half the room
-    return m.hashvalues.astype("<u4").tobytes()
+    return bytes(m.hashvalues.astype("<u4").tobytes())
 
 
 def _values(sig: bytes) -> np.ndarray:

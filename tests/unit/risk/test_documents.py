@@ -103,7 +103,7 @@ def test_signatures_are_stable_and_bands_cover_the_signature() -> None:
 
 
 def test_json_lines_records_keep_bad_lines_with_their_problem() -> None:
-    data = ('{"title": "a"}\n\n' '{"title": \n').encode() + b'{"title": "\xff"}\r\n[1]\n'
+    data = (b'{"title": "a"}\n\n' b'{"title": \n') + b'{"title": "\xff"}\r\n[1]\n'
     recs = news.json_lines(data)
     assert [r.where for r in recs] == ["line 1", "line 3", "line 4", "line 5"]
     assert recs[0].value == {"title": "a"} and recs[0].problem is None
@@ -114,8 +114,8 @@ def test_json_lines_records_keep_bad_lines_with_their_problem() -> None:
 
 
 def test_csv_rows_and_a_header_without_the_required_columns() -> None:
-    data = ("title,url,published,body\n"
-            'a,https://x.cn/1,2025-03-31,"two\nlines"\n').encode() + \
+    data = (b"title,url,published,body\n"
+            b'a,https://x.cn/1,2025-03-31,"two\nlines"\n') + \
         b"b,https://x.cn/2,2025-03-31,\xb2\xbb\n" + b"c,https://x.cn/3,2025-03-31,x,extra\n"
     recs = news.csv_rows(data, "n.csv")
     assert [r.where for r in recs] == ["row 1 (line 2)", "row 2 (line 4)", "row 3 (line 5)"]

@@ -93,6 +93,9 @@ def csv_rows(data: bytes, name: str, encoding: str = "utf-8") -> list[Record]:
     text = data.decode(encoding, "surrogateescape").lstrip("\ufeff")
     reader = csv.DictReader(io.StringIO(text, newline=""))
     header = [h.strip().lower() for h in reader.fieldnames or []]
+    if any("\udc80" <= ch <= "\udcff" for h in header for ch in h):
+        raise EncodingError(f"the header is not {encoding} (a GBK export? give its encoding, "
+                            "e.g. --encoding gbk)", path=name, line=1)
     missing = [f for f, names in REQUIRED.items() if not set(names) & set(header)]
     if missing:
         raise SchemaMismatchError(f"the header has no {', '.join(missing)} column (it has: "
@@ -102,7 +105,7 @@ def csv_rows(data: bytes, name: str, encoding: str = "utf-8") -> list[Record]:
     for n, row in enumerate(reader, 1):
         where = f"row {n} (line {line})"
         line = reader.line_num + 1
-        extra = row.pop(None, None)  # type: ignore[call-overload]
+        extra = row.pop(None, None)
         raw = json.dumps(row, ensure_ascii=False)
         raw = raw.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
         bad = [k for k, v in row.items() if v and any("\udc80" <= ch <= "\udcff" for ch in v)]
