@@ -66,6 +66,11 @@ POLICY: Final[Mapping[str, Action]] = MappingProxyType({
     "campaigns.send": Action(_OPERATORS, "send campaigns", "audited"),
     "campaigns.read": Action(_TENANT_WIDE, "see campaign funnels"),
     "campaigns.decisions": Action(_TENANT, "see campaign gate decisions", "within the scope"),
+    "risk.ingest": Action(_OPERATORS, "take in risk news"),
+    "risk.read": Action(_TENANT, "read risk news stories",
+                        "public news and announcements, with every source"),
+    "risk.rejections.read": Action(_TENANT_WIDE, "see rejected risk news documents",
+                                   "the documents as received, with the reason"),
 })
 
 

@@ -27,6 +27,7 @@ from caifu.adapters.sor.scrm_models import (
 )
 from caifu.services.container import Container
 from caifu.services.platform.jobs import Jobs
+from caifu.services.risk.intake import Intake
 from tests.api.profiles.test_customers import _token
 from tests.factories import BRANCHES
 
@@ -67,12 +68,17 @@ def _seed_beta(c: Container) -> dict[str, str]:
             tenant_id="beta", campaign_id="BCAMP1", customer_id="B1", outcome="send",
             rule="OK", reasons_json="[]", rule_version="x", decided_at=now))
     job = Jobs(c).submit("beta", "build", {}, "beta.ops")
+    story = Intake(c).take_body("beta", json.dumps({
+        "title": "丙丁专属客群 risk story", "url": "https://beta.example.com/1",
+        "published": "2025-10-30T09:00:00+08:00", "body": "beta"}).encode())
     return {"customer_id": "B1", "segment_id": "vip_x1", "job_id": job["job_id"],
-            "batch": "bbatch0001", "flag_id": "bflag0001", "campaign_id": "BCAMP1"}
+            "batch": "bbatch0001", "flag_id": "bflag0001", "campaign_id": "BCAMP1",
+            "story_id": story.documents[0]["story_id"]}
 
 
 NOWHERE = {"customer_id": "NX404", "segment_id": "no_such_seg", "job_id": "0" * 16,
-           "batch": "nobatch99", "flag_id": "noflag99", "campaign_id": "NOCAMP99"}
+           "batch": "nobatch99", "flag_id": "noflag99", "campaign_id": "NOCAMP99",
+           "story_id": "snostory404"}
 FIXED = {"kind": "chat_message", "by": "channel"}  # path parameters that are not objects
 
 

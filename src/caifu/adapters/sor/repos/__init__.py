@@ -21,6 +21,8 @@ stay beside that use case.
                      tag_assignments, customer_cards)
     scrm_campaigns   campaigns, campaign_runs, campaign_decisions, campaign_contacts,
                      contact_ways
+    risk             risk_documents, risk_stories, risk_story_bands, risk_rejections,
+                     risk_batches: the news intake writes them, the API and CLI read them
 
 Tables that several services touch (``grep`` of each table of ``models``/``scrm_models`` and
 of the contract tables across ``services/`` before this package existed):
