@@ -25,9 +25,9 @@ import platform
 from pathlib import Path
 from typing import Any
 
+from _measure import speed_table
 from rich.console import Console
 from rich.progress import Progress
-from rich.table import Table
 
 from caifu.text import ChatTagger, seed_rules
 from caifu.text.corpus import load_corpus
@@ -64,13 +64,7 @@ def run(args: Any, console: Console, timed: Any, wait_quiet: Any, cache: Path) -
     wait_quiet(args.quiet_wait, console)
     with Progress(console=console, transient=True) as progress:
         speed = timed(fns, texts, args.rounds, args.min_seconds, progress)
-    table = Table(title="hybrid tagger throughput, one core, single thread")
-    for col in ("", "msgs/s (CPU)", "msgs/s (wall)", "background cores"):
-        table.add_column(col, justify="right")
-    for name, r in speed.items():
-        table.add_row(name, f"{r['msgs_per_cpu_s']:,.0f}", f"{r['msgs_per_wall_s']:,.0f}",
-                      f"{r['background_cores']:.2f}")
-    console.print(table)
+    console.print(speed_table("hybrid tagger throughput, one core, single thread", speed))
     ours, ref = speed["hybrid"], speed["reference: ChatTagger alone"]
     ratio = ours["msgs_per_cpu_s"] / ref["msgs_per_cpu_s"]
     verdict = "met" if ours["msgs_per_cpu_s"] >= GOAL else "NOT met"

@@ -6,6 +6,8 @@ puts this folder on the import path).
 
 from __future__ import annotations
 
+from typing import Any
+
 import psutil
 
 
@@ -34,3 +36,16 @@ def pct(values: list[float], q: float) -> float:
     """The ``q`` quantile (nearest rank) of ``values``."""
     s = sorted(values)
     return s[min(len(s) - 1, int(round(q * (len(s) - 1))))]
+
+
+def speed_table(title: str, speed: dict[str, dict[str, Any]]) -> Any:
+    """A Rich table of ``timed`` results: messages/s of CPU and of wall time, background."""
+    from rich.table import Table
+
+    table = Table(title=title)
+    for col in ("", "msgs/s (CPU)", "msgs/s (wall)", "background cores"):
+        table.add_column(col, justify="right")
+    for name, r in speed.items():
+        table.add_row(name, f"{r['msgs_per_cpu_s']:,.0f}", f"{r['msgs_per_wall_s']:,.0f}",
+                      f"{r['background_cores']:.2f}")
+    return table

@@ -54,7 +54,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.json as pajson
 import pyarrow.parquet as pq
-from _measure import busy_cpu
+from _measure import busy_cpu, speed_table
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
@@ -348,13 +348,7 @@ def main() -> None:
         q = quality(chats, labels, hits, hybrid_tags(chats, securities, funds))
     ours, single, ref = (speed[name] for name in fns)
 
-    table = Table(title="(a) throughput, one core, single thread")
-    for col in ("", "msgs/s (CPU)", "msgs/s (wall)", "background cores"):
-        table.add_column(col, justify="right")
-    for name, r in speed.items():
-        table.add_row(name, f"{r['msgs_per_cpu_s']:,.0f}", f"{r['msgs_per_wall_s']:,.0f}",
-                      f"{r['background_cores']:.2f}")
-    console.print(table)
+    console.print(speed_table("(a) throughput, one core, single thread", speed))
     ratio = ours["msgs_per_cpu_s"] / ref["msgs_per_cpu_s"]
     verdict = "met" if ours["msgs_per_cpu_s"] >= GOAL else "NOT met"
     console.print(f"caifu / reference = {ratio:.2f}; goal ≥ {GOAL:,} msgs/s/core: {verdict}")
