@@ -13,7 +13,9 @@
 
 **Advisor side.** The compliance lexicon (``caifu.text.compliance``) is the explainable first
 pass, its categories mapped onto the violation ids (``COMPLIANCE_TO_TAXONOMY``); the advisor
-classifier catches paraphrase.
+classifier catches paraphrase. Its *any violation* column (``classifier.ANY``, threshold set for
+recall 0.90) decides violation against none: when it fires and neither the lexicon nor a label
+did, the violation label nearest its own threshold is flagged.
 
 **Lexicon + classifier.** A dictionary hit for an interest is taken as it is (a named thing is
 named). A dictionary or lexicon hit for an intent, emotion or violation is taken only when the
@@ -30,7 +32,8 @@ anywhere after them in it — the clause, not a window of characters. Clauses en
 **Evidence** for every tag: ``{"source": "dictionary"|"lexicon", "rule", "span", "matched"}`` for
 a hit (``matched`` is ``text[span[0]:span[1]]`` of the original message), and
 ``{"source": "model", "score", "ngrams": [{"ngram", "span", "matched", "weight"}]}`` for the
-classifier (the top n-grams, each quoted from the original message).
+classifier (the top n-grams, each quoted from the original message). Labels are computed for
+every message; a message's evidence is built when ``MessageTags.evidence`` is first read.
 """
 
 from __future__ import annotations
