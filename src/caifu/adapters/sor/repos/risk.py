@@ -228,7 +228,7 @@ def alerts(conn: Connection, tenant: str, scope: customer_scope.Scope | None,
     j = a.join(t, (t.c.tenant_id == a.c.tenant_id) & (t.c.alert_id == a.c.alert_id))
     total = conn.execute(select(func.count()).select_from(j).where(*where)).scalar_one()
     rows = conn.execute(select(*[c for c in a.c if c.name != "tenant_id"], t.c.task_id,
-                               t.c.status, t.c.advisor_id.label("task_advisor_id"))
+                               t.c.status)
                         .select_from(j).where(*where)
                         .order_by(a.c.event_at.desc(), a.c.alert_id)
                         .limit(limit).offset(offset)).mappings().all()
@@ -262,7 +262,8 @@ def tasks(conn: Connection, tenant: str, scope: customer_scope.Scope | None,
 def task(conn: Connection, tenant: str, task_id: str,
          scope: customer_scope.Scope | None = None) -> dict[str, Any] | None:
     t = risk_tasks
-    row = conn.execute(select(t).where(t.c.tenant_id == tenant, t.c.task_id == task_id,
+    cols = [c for c in t.c if c.name != "tenant_id"]
+    row = conn.execute(select(*cols).where(t.c.tenant_id == tenant, t.c.task_id == task_id,
                                        _in_scope(t.c.customer_id, scope))).mappings().first()
     return dict(row) if row else None
 
