@@ -10,9 +10,21 @@ from fastapi import Path as PathParam
 from starlette.concurrency import run_in_threadpool
 
 from caifu.api.deps import ContainerDep, CurrentPrincipal, require
-from caifu.api.schemas.risk import IntakeReceipt, RejectedPage, StoryDetail, StoryPage
+from caifu.api.schemas.risk import (
+    IntakeReceipt,
+    RejectedPage,
+    RiskAlertPage,
+    RiskTaskMoved,
+    RiskTaskPage,
+    StoryClassification,
+    StoryClassified,
+    StoryDetail,
+    StoryPage,
+    TaskStatus,
+    TaskStatusChange,
+)
 from caifu.services.platform.access import tenant_of
-from caifu.services.risk import intake
+from caifu.services.risk import intake, linking, tasks
 
 router = APIRouter()
 
@@ -75,3 +87,61 @@ def list_risk_rejections(p: CurrentPrincipal, c: ContainerDep,
                          ) -> dict[str, Any]:
     """Rejected documents, newest first, as received, with where, field and reason."""
     return _z(intake.list_rejections(c, tenant_of(p), batch, limit, offset))  # type: ignore[no-any-return]
+
+
+# --- alerts and advisor tasks (issue 15, point 6) -------------------------------------------
+
+TaskId = Annotated[str, PathParam(max_length=40, pattern="^rt[a-f0-9]+$")]
+StatusQ = Annotated[TaskStatus | None, Query(description="a task status")]
+
+
+@router.get("/v1/risk/alerts", operation_id="list_risk_alerts", tags=["risk"],
+            response_model=RiskAlertPage, dependencies=[Depends(require("risk.alerts.read"))])
+def list_risk_alerts(p: CurrentPrincipal, c: ContainerDep, status: StatusQ = None,
+                     customer_id: Annotated[str | None, Query(max_length=32)] = None,
+                     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+                     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0
+                     ) -> dict[str, Any]:
+    """Risk alerts of the customers the caller may see, newest event first: the story, the
+    linked company and its evidence, the position (value at risk, unrealised P&L) and the
+    factual warning an advisor may send; customers masked."""
+    return _z(tasks.list_alerts(c, p, status, customer_id, limit, offset))  # type: ignore[no-any-return]
+
+
+@router.get("/v1/risk/tasks", operation_id="list_risk_tasks", tags=["risk"],
+            response_model=RiskTaskPage, dependencies=[Depends(require("risk.tasks.read"))])
+def list_risk_tasks(p: CurrentPrincipal, c: ContainerDep, status: StatusQ = None,
+                    advisor_id: Annotated[str | None, Query(max_length=32)] = None,
+                    customer_id: Annotated[str | None, Query(max_length=32)] = None,
+                    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+                    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0
+                    ) -> dict[str, Any]:
+    """Advisor tasks within the caller's scope (an advisor: his customers'), newest first."""
+    return _z(tasks.list_tasks(c, p, advisor_id, status, customer_id, limit, offset))  # type: ignore[no-any-return]
+
+
+@router.post("/v1/risk/tasks/{task_id}/status", operation_id="set_risk_task_status",
+             tags=["risk"], response_model=RiskTaskMoved,
+             dependencies=[Depends(require("risk.tasks.update"))])
+def set_risk_task_status(task_id: TaskId, change: TaskStatusChange, p: CurrentPrincipal,
+                         c: ContainerDep) -> dict[str, Any]:
+    """One workflow step: open → acknowledged → contacted → done, or dismissed with a reason
+    from any open state; audited with who and when. Another move is 422 naming the allowed
+    ones; a task outside the caller's scope is 404."""
+    moved = tasks.set_status(c, p, task_id, change.status, change.reason)
+    keys = RiskTaskMoved.model_fields
+    return _z({k: v for k, v in moved.items() if k in keys})  # type: ignore[no-any-return]
+
+
+@router.post("/v1/risk/stories/{story_id}/classification", operation_id="classify_risk_story",
+             tags=["risk"], response_model=StoryClassified,
+             dependencies=[Depends(require("risk.classify"))])
+def classify_risk_story(story_id: Annotated[str, PathParam(max_length=40, pattern="^[a-z0-9]+$")],
+                        body: StoryClassification, p: CurrentPrincipal,
+                        c: ContainerDep) -> dict[str, Any]:
+    """An operator's event type and polarity for a story (the manual path until the
+    classifier fills them); audited. Exposure takes only a negative story with an event."""
+    linking.classify_story(c, tenant_of(p), story_id, body.event_type, body.polarity,
+                           p.subject)
+    return {"story_id": story_id, "event_type": body.event_type, "polarity": body.polarity,
+            "classified_by": f"operator:{p.subject}"}

@@ -23,7 +23,9 @@ ACTIONS = frozenset({"unmask", "export", "delete_request", "login", "key_create"
                      # SCRM: WeCom app settings, identity links made or undone, a reviewer's
                      # decision on a chat flag, a campaign sent, an advisor's sidebar view
                      "configure", "link", "unlink", "flag_review", "campaign_send",
-                     "sidebar_view"})
+                     "sidebar_view",
+                     # risk: an operator's event classification of a story, a task's move
+                     "risk_classify", "risk_task"})
 
 
 @dataclass(frozen=True)

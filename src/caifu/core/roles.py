@@ -71,6 +71,14 @@ POLICY: Final[Mapping[str, Action]] = MappingProxyType({
                         "public news and announcements, with every source"),
     "risk.rejections.read": Action(_TENANT_WIDE, "see rejected risk news documents",
                                    "the documents as received, with the reason"),
+    "risk.classify": Action(_OPERATORS, "classify risk stories",
+                            "an operator's event type and polarity, audited"),
+    "risk.alerts.read": Action(_TENANT, "see risk alerts",
+                               "holders' alerts within the scope, customers masked"),
+    "risk.tasks.read": Action(_TENANT, "see risk tasks",
+                              "within the scope: an advisor his customers' tasks"),
+    "risk.tasks.update": Action(_TENANT - {"compliance"}, "move risk tasks",
+                                "within the scope, audited with who and when"),
 })
 
 

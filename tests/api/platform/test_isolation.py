@@ -20,6 +20,7 @@ from sqlalchemy import insert
 
 from caifu.adapters.sor.models import CONTRACT_TABLES, ingest_log, ingest_quarantine
 from caifu.adapters.sor.repos.profiles import save_segment
+from caifu.adapters.sor.risk_models import risk_alerts, risk_tasks
 from caifu.adapters.sor.scrm_models import (
     campaign_decisions,
     campaign_runs,
@@ -67,18 +68,29 @@ def _seed_beta(c: Container) -> dict[str, str]:
         conn.execute(insert(campaign_decisions).values(
             tenant_id="beta", campaign_id="BCAMP1", customer_id="B1", outcome="send",
             rule="OK", reasons_json="[]", rule_version="x", decided_at=now))
+        conn.execute(insert(risk_alerts).values(
+            tenant_id="beta", alert_id="ra" + "b" * 30, story_id="sbeta", security_code="600519",
+            company_name="贵州茅台", event_type="regulatory_investigation", event_at=now,
+            customer_id="B1", advisor_id="TG00001", via="position", snapshot_date=now.date(),
+            quantity=100, market_value=1, cost=1, unrealised_pnl=0, evidence_json="{}",
+            message="赵一", message_may_send=True, message_notes="", repeat_story_ids_json="[]",
+            created_at=now))
+        conn.execute(insert(risk_tasks).values(
+            tenant_id="beta", task_id="rt" + "b" * 30, alert_id="ra" + "b" * 30,
+            customer_id="B1", advisor_id="TG00001", status="open", created_at=now,
+            updated_at=now, updated_by="beta.ops"))
     job = Jobs(c).submit("beta", "build", {}, "beta.ops")
     story = Intake(c).take_body("beta", json.dumps({
         "title": "丙丁专属客群 risk story", "url": "https://beta.example.com/1",
         "published": "2025-10-30T09:00:00+08:00", "body": "beta"}).encode())
     return {"customer_id": "B1", "segment_id": "vip_x1", "job_id": job["job_id"],
             "batch": "bbatch0001", "flag_id": "bflag0001", "campaign_id": "BCAMP1",
-            "story_id": story.documents[0]["story_id"]}
+            "story_id": story.documents[0]["story_id"], "task_id": "rt" + "b" * 30}
 
 
 NOWHERE = {"customer_id": "NX404", "segment_id": "no_such_seg", "job_id": "0" * 16,
            "batch": "nobatch99", "flag_id": "noflag99", "campaign_id": "NOCAMP99",
-           "story_id": "snostory404"}
+           "story_id": "snostory404", "task_id": "rt" + "0" * 30}
 FIXED = {"kind": "chat_message", "by": "channel"}  # path parameters that are not objects
 
 
@@ -106,6 +118,10 @@ def _request(http: httpx.Client, method: str, path: str, op: dict[str, Any],
         body = {"kind": "lifecycle"}
     elif op["operationId"] == "decide_chat_flag":
         body = {"decision": "dismissed"}
+    elif op["operationId"] == "set_risk_task_status":
+        body = {"status": "acknowledged"}
+    elif op["operationId"] == "classify_risk_story":
+        body = {"event_type": "regulatory_investigation", "polarity": "negative"}
     elif method == "post" and "requestBody" in op:
         body = {}
     return http.request(method.upper(), path, params=params, json=body, headers=h)

@@ -9,12 +9,15 @@ by (tenant_id, story_id) — the intake never reads them.
 from __future__ import annotations
 
 from sqlalchemy import (
+    Boolean,
     Column,
+    Date,
     DateTime,
     Float,
     Index,
     Integer,
     LargeBinary,
+    Numeric,
     String,
     Table,
     Text,
@@ -37,6 +40,9 @@ risk_stories = Table(
     Column("event_type", String(40), comment="filled by the event classification (later)"),
     Column("companies_json", Text, comment="filled by the company linking (later)"),
     Column("classified_at", DateTime),
+    Column("polarity", String(10), comment="negative | neutral | positive (with event_type)"),
+    Column("classified_by", String(120), comment="who set event_type: classifier or operator"),
+    Column("linked_at", DateTime, comment="when companies_json was filled"),
     Column("created_at", DateTime, nullable=False),
     Column("updated_at", DateTime, nullable=False),
     comment="舆情故事：同一消息的各处转载合并为一条",
@@ -121,5 +127,72 @@ risk_batches = Table(
     comment="舆情接收批次：收到 = 入库 + 重复 + 拒绝",
 )
 
-__all__ = ["risk_batches", "risk_documents", "risk_rejections",
-           "risk_stories", "risk_story_bands"]
+risk_alerts = Table(
+    "risk_alerts",
+    metadata,
+    Column("tenant_id", String(32), primary_key=True),
+    Column("alert_id", String(40), primary_key=True),
+    Column("story_id", String(40), nullable=False, comment="the story that raised it"),
+    Column("security_code", String(6), nullable=False),
+    Column("company_name", String(200), nullable=False, comment="as written in the story"),
+    Column("event_type", String(40), nullable=False),
+    Column("event_at", DateTime, nullable=False, comment="the story's first published (UTC)"),
+    Column("customer_id", String(32), nullable=False),
+    Column("advisor_id", String(32), comment="the customer's advisor when raised"),
+    Column("via", String(12), nullable=False, comment="position (a fund's holdings: later)"),
+    Column("snapshot_date", Date, nullable=False, comment="the positions snapshot read"),
+    Column("quantity", Numeric(20, 0), nullable=False),
+    Column("market_value", Numeric(18, 2), nullable=False, comment="the value at risk"),
+    Column("cost", Numeric(18, 2), nullable=False),
+    Column("unrealised_pnl", Numeric(18, 2), nullable=False),
+    Column("customer_risk_level", String(4), comment="C1..C5 from the latest assessment"),
+    Column("evidence_json", Text, nullable=False,
+           comment="the linked span (name, rule, score, sentence) and the story's sources"),
+    Column("message", Text, nullable=False, comment="the factual warning an advisor may send"),
+    Column("message_may_send", Boolean, nullable=False),
+    Column("message_notes", Text, nullable=False),
+    Column("repeat_story_ids_json", Text, nullable=False,
+           comment="later stories about the same event: no new alert"),
+    Column("created_at", DateTime, nullable=False),
+    comment="舆情预警：一个事件 × 一位持仓客户",
+)
+Index(None, risk_alerts.c.tenant_id, risk_alerts.c.customer_id, risk_alerts.c.security_code,
+      risk_alerts.c.event_type)
+Index(None, risk_alerts.c.tenant_id, risk_alerts.c.story_id)
+
+risk_tasks = Table(
+    "risk_tasks",
+    metadata,
+    Column("tenant_id", String(32), primary_key=True),
+    Column("task_id", String(40), primary_key=True),
+    Column("alert_id", String(40), nullable=False, unique=False),
+    Column("customer_id", String(32), nullable=False),
+    Column("advisor_id", String(32), comment="assigned: the customer's advisor"),
+    Column("status", String(12), nullable=False,
+           comment="open | acknowledged | contacted | done | dismissed"),
+    Column("reason", Text, comment="why dismissed"),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    Column("updated_by", String(120), nullable=False),
+    comment="投顾舆情任务：每条预警一项",
+)
+Index(None, risk_tasks.c.tenant_id, risk_tasks.c.alert_id, unique=True)
+Index(None, risk_tasks.c.tenant_id, risk_tasks.c.advisor_id, risk_tasks.c.status)
+Index(None, risk_tasks.c.tenant_id, risk_tasks.c.customer_id)
+
+risk_task_events = Table(
+    "risk_task_events",
+    metadata,
+    Column("tenant_id", String(32), primary_key=True),
+    Column("task_id", String(40), primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("from_status", String(12)),
+    Column("to_status", String(12), nullable=False),
+    Column("actor", String(120), nullable=False),
+    Column("at", DateTime, nullable=False),
+    Column("reason", Text),
+    comment="舆情任务状态变更记录（谁、何时、为何）",
+)
+
+__all__ = ["risk_alerts", "risk_batches", "risk_documents", "risk_rejections",
+           "risk_stories", "risk_story_bands", "risk_task_events", "risk_tasks"]

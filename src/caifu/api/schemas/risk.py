@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any, Literal
 
 from pydantic import Field
@@ -98,3 +99,106 @@ class RejectedDocument(Schema):
 
 class RejectedPage(PageOf):
     items: list[RejectedDocument]
+
+
+TaskStatus = Literal["open", "acknowledged", "contacted", "done", "dismissed"]
+
+
+class RiskAlert(Schema):
+    """One alert: an event (story, security, event type) × one holder, with the position."""
+
+    alert_id: str
+    story_id: str
+    security_code: str
+    company_name: str = Field(description="as written in the story")
+    event_type: str
+    event_at: str = Field(description=f"the story's first published time, {UTC}")
+    customer_id: str
+    customer_name: str | None = Field(description="masked")
+    advisor_id: str | None
+    via: Literal["position"]
+    snapshot_date: dt.date
+    quantity: float
+    market_value: float = Field(description="the value at risk, yuan")
+    cost: float
+    unrealised_pnl: float = Field(description="market value − cost, yuan")
+    customer_risk_level: str | None = Field(description="C1..C5, latest assessment")
+    evidence: dict[str, Any] = Field(description="mention (the linked span: name, code, rule, "
+                                                 "score, sentence) and sources (site, url, "
+                                                 "published, title)")
+    message: str = Field(description="the factual warning an advisor may send (no advice)")
+    message_may_send: bool = Field(description="false: opted out or flagged wording")
+    message_notes: list[str]
+    repeat_story_ids: list[str] = Field(description="later stories about the same event")
+    task_id: str
+    status: TaskStatus
+    created_at: str
+
+
+class RiskTask(Schema):
+    task_id: str
+    alert_id: str
+    customer_id: str
+    customer_name: str | None = Field(description="masked")
+    advisor_id: str | None
+    status: TaskStatus
+    reason: str | None = Field(description="why dismissed")
+    created_at: str
+    updated_at: str
+    updated_by: str
+    story_id: str
+    security_code: str
+    company_name: str
+    event_type: str
+    event_at: str
+    market_value: float
+    unrealised_pnl: float
+    message: str
+    message_may_send: bool
+
+
+class TaskMove(Schema):
+    seq: int
+    from_status: str | None
+    to_status: str
+    actor: str
+    at: str
+    reason: str | None
+
+
+class RiskTaskMoved(Schema):
+    task_id: str
+    alert_id: str
+    customer_id: str
+    advisor_id: str | None
+    status: TaskStatus
+    reason: str | None
+    updated_at: str
+    updated_by: str
+    history: list[TaskMove]
+
+
+class TaskStatusChange(Schema):
+    status: Literal["acknowledged", "contacted", "done", "dismissed"]
+    reason: str = Field("", max_length=500, description="required to dismiss (≥ 4 characters)")
+
+
+class RiskAlertPage(PageOf):
+    items: list[RiskAlert]
+
+
+class RiskTaskPage(PageOf):
+    items: list[RiskTask]
+
+
+class StoryClassification(Schema):
+    event_type: str = Field(max_length=40, description="regulatory_investigation … "
+                                                       "earnings_warning, or none")
+    polarity: Literal["negative", "neutral", "positive"]
+
+
+class StoryClassified(Schema):
+    story_id: str
+    event_type: str
+    polarity: str
+    classified_by: str

@@ -5,17 +5,22 @@ never a candidate, never listed, never found."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, distinct, func, insert, select, update
+from sqlalchemy import Connection, and_, distinct, exists, func, insert, select, true, update
 
+from caifu.adapters.sor.repos import customer_scope
 from caifu.adapters.sor.risk_models import (
+    risk_alerts,
     risk_batches,
     risk_documents,
     risk_rejections,
     risk_stories,
     risk_story_bands,
+    risk_task_events,
+    risk_tasks,
 )
 
 _IN_CHUNK = 500
@@ -138,4 +143,153 @@ def batches(conn: Connection, tenant: str, limit: int) -> list[dict[str, Any]]:
                         .where(b.c.tenant_id == tenant)
                         .order_by(b.c.started_at.desc(), b.c.batch_id).limit(limit)
                         ).mappings().all()
+    return [dict(r) for r in rows]
+
+
+# --- linking, classification, alerts and tasks (issue 15, point 6) ---------------------------
+
+def set_companies(conn: Connection, tenant: str, story_id: str, companies_json: str,
+                  now: dt.datetime) -> None:
+    s = risk_stories
+    conn.execute(update(s).where(s.c.tenant_id == tenant, s.c.story_id == story_id)
+                 .values(companies_json=companies_json, linked_at=now))
+
+
+def set_classification(conn: Connection, tenant: str, story_id: str, event_type: str,
+                       polarity: str, by: str, now: dt.datetime) -> None:
+    s = risk_stories
+    conn.execute(update(s).where(s.c.tenant_id == tenant, s.c.story_id == story_id)
+                 .values(event_type=event_type, polarity=polarity, classified_by=by,
+                         classified_at=now))
+
+
+def alerted_events(conn: Connection, tenant: str, story_id: str, codes: Sequence[str],
+                   event_type: str, since: dt.datetime, until: dt.datetime
+                   ) -> dict[tuple[str, str], str]:
+    """(customer, security) → alert id of the alerts this story repeats: raised by the same
+    story, or about the same security and event type with an event time in [since, until]."""
+    a = risk_alerts
+    same_event = and_(a.c.security_code.in_(list(codes)), a.c.event_type == event_type,
+                      a.c.event_at >= since, a.c.event_at <= until)
+    rows = conn.execute(select(a.c.customer_id, a.c.security_code, a.c.alert_id)
+                        .where(a.c.tenant_id == tenant, (a.c.story_id == story_id) | same_event)
+                        .order_by(a.c.event_at, a.c.alert_id))
+    out: dict[tuple[str, str], str] = {}
+    for r in rows:
+        out.setdefault((r.customer_id, r.security_code), r.alert_id)
+    return out
+
+
+def add_repeat(conn: Connection, tenant: str, alert_ids: Sequence[str], story_id: str) -> int:
+    """Note ``story_id`` on alerts it repeats (once each); how many alerts changed."""
+    a = risk_alerts
+    changed = 0
+    for i in range(0, len(alert_ids), _IN_CHUNK):
+        rows = conn.execute(select(a.c.alert_id, a.c.story_id, a.c.repeat_story_ids_json).where(
+            a.c.tenant_id == tenant, a.c.alert_id.in_(alert_ids[i:i + _IN_CHUNK]))).all()
+        for r in rows:
+            seen = json.loads(r.repeat_story_ids_json)
+            if story_id == r.story_id or story_id in seen:
+                continue
+            conn.execute(update(a).where(a.c.tenant_id == tenant, a.c.alert_id == r.alert_id)
+                         .values(repeat_story_ids_json=json.dumps([*seen, story_id])))
+            changed += 1
+    return changed
+
+
+def add_alerts(conn: Connection, tenant: str, alerts: Sequence[dict[str, Any]],
+               tasks: Sequence[dict[str, Any]], events: Sequence[dict[str, Any]]) -> None:
+    if alerts:
+        conn.execute(insert(risk_alerts), [{"tenant_id": tenant, **x} for x in alerts])
+    if tasks:
+        conn.execute(insert(risk_tasks), [{"tenant_id": tenant, **x} for x in tasks])
+    if events:
+        conn.execute(insert(risk_task_events), [{"tenant_id": tenant, **x} for x in events])
+
+
+def _in_scope(column: Any, scope: customer_scope.Scope | None) -> Any:
+    """A condition: the customer in ``column`` is in ``scope`` (None: no restriction)."""
+    if scope is None:
+        return true()
+    cu = customer_scope.customers
+    return exists().where(cu.c.customer_id == column, customer_scope.condition(scope))
+
+
+def alerts(conn: Connection, tenant: str, scope: customer_scope.Scope | None,
+           status: str | None, customer_id: str | None, limit: int, offset: int
+           ) -> tuple[int, list[dict[str, Any]]]:
+    """Alerts with their task's id, status and advisor, newest event first."""
+    a, t = risk_alerts, risk_tasks
+    where = [a.c.tenant_id == tenant, _in_scope(a.c.customer_id, scope)]
+    if status:
+        where.append(t.c.status == status)
+    if customer_id:
+        where.append(a.c.customer_id == customer_id)
+    j = a.join(t, (t.c.tenant_id == a.c.tenant_id) & (t.c.alert_id == a.c.alert_id))
+    total = conn.execute(select(func.count()).select_from(j).where(*where)).scalar_one()
+    rows = conn.execute(select(*[c for c in a.c if c.name != "tenant_id"], t.c.task_id,
+                               t.c.status)
+                        .select_from(j).where(*where)
+                        .order_by(a.c.event_at.desc(), a.c.alert_id)
+                        .limit(limit).offset(offset)).mappings().all()
+    return int(total), [dict(r) for r in rows]
+
+
+def tasks(conn: Connection, tenant: str, scope: customer_scope.Scope | None,
+          advisor_id: str | None, status: str | None, customer_id: str | None, limit: int,
+          offset: int) -> tuple[int, list[dict[str, Any]]]:
+    """Tasks with their alert's story, company, event and position, newest first."""
+    a, t = risk_alerts, risk_tasks
+    where = [t.c.tenant_id == tenant, _in_scope(t.c.customer_id, scope)]
+    if advisor_id:
+        where.append(t.c.advisor_id == advisor_id)
+    if status:
+        where.append(t.c.status == status)
+    if customer_id:
+        where.append(t.c.customer_id == customer_id)
+    j = t.join(a, (a.c.tenant_id == t.c.tenant_id) & (a.c.alert_id == t.c.alert_id))
+    total = conn.execute(select(func.count()).select_from(j).where(*where)).scalar_one()
+    rows = conn.execute(select(*[c for c in t.c if c.name != "tenant_id"], a.c.story_id,
+                               a.c.security_code, a.c.company_name, a.c.event_type,
+                               a.c.event_at, a.c.market_value, a.c.unrealised_pnl,
+                               a.c.message, a.c.message_may_send)
+                        .select_from(j).where(*where)
+                        .order_by(t.c.created_at.desc(), t.c.task_id)
+                        .limit(limit).offset(offset)).mappings().all()
+    return int(total), [dict(r) for r in rows]
+
+
+def task(conn: Connection, tenant: str, task_id: str,
+         scope: customer_scope.Scope | None = None) -> dict[str, Any] | None:
+    t = risk_tasks
+    cols = [c for c in t.c if c.name != "tenant_id"]
+    row = conn.execute(select(*cols).where(t.c.tenant_id == tenant, t.c.task_id == task_id,
+                                       _in_scope(t.c.customer_id, scope))).mappings().first()
+    return dict(row) if row else None
+
+
+def move_task(conn: Connection, tenant: str, task_id: str, current: str, new: str,
+              actor: str, reason: str | None, now: dt.datetime) -> bool:
+    """Move a task from ``current`` to ``new`` and record it; False if its status was no
+    longer ``current`` (someone moved it meanwhile)."""
+    t, e = risk_tasks, risk_task_events
+    done = conn.execute(update(t).where(t.c.tenant_id == tenant, t.c.task_id == task_id,
+                                        t.c.status == current)
+                        .values(status=new, reason=reason, updated_at=now, updated_by=actor))
+    if done.rowcount != 1:
+        return False
+    seq = conn.execute(select(func.coalesce(func.max(e.c.seq), 0)).where(
+        e.c.tenant_id == tenant, e.c.task_id == task_id)).scalar_one()
+    conn.execute(insert(e).values(tenant_id=tenant, task_id=task_id, seq=seq + 1,
+                                  from_status=current, to_status=new, actor=actor, at=now,
+                                  reason=reason))
+    return True
+
+
+def task_history(conn: Connection, tenant: str, task_id: str) -> list[dict[str, Any]]:
+    e = risk_task_events
+    rows = conn.execute(select(e.c.seq, e.c.from_status, e.c.to_status, e.c.actor, e.c.at,
+                               e.c.reason).where(e.c.tenant_id == tenant,
+                                                 e.c.task_id == task_id)
+                        .order_by(e.c.seq)).mappings().all()
     return [dict(r) for r in rows]

@@ -1,0 +1,102 @@
+"""Risk alerts and advisor tasks as their readers see them: scoped, masked, audited moves.
+
+    list_alerts(c, p, status, customer)       alerts of the customers ``p`` may see
+    list_tasks(c, p, advisor, status, customer)
+    set_status(c, p, task_id, status, reason) one workflow step (core rules in risk/alerts),
+                                              audited (``risk_task``) and kept in the task's
+                                              history (who, when, from, to, why)
+
+Scope is ``services/platform/access``: an advisor sees the tasks of his customers, a branch
+manager his branch's, tenant-wide roles all; another tenant's or an out-of-scope task is
+``NotFoundError``, as for customers. Customers are shown by id and masked name only.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from caifu.adapters.sor.repos import customer_scope as scope_repo
+from caifu.adapters.sor.repos import risk as repo
+from caifu.core.errors import ConfigError, NotFoundError
+from caifu.core.identity import Principal
+from caifu.risk.alerts import STATUSES, check_transition
+from caifu.services.container import Container
+from caifu.services.platform.access import scope_of, tenant_of
+from caifu.services.profiles.customers import masked_row
+
+
+def _scope(p: Principal) -> scope_repo.Scope:
+    return scope_of(p)  # tenant-wide roles too: storage-only customers stay out
+
+
+def _names(c: Container, tenant: str, ids: list[str]) -> dict[str, str]:
+    with c.engine.connect() as conn:
+        rows = scope_repo.search_rows(conn, tenant, sorted(set(ids)), ("customer_id", "name"))
+    return {r["customer_id"]: masked_row(r)["name"] for r in rows}
+
+
+def _status(status: str | None) -> None:
+    if status is not None and status not in STATUSES:
+        raise ConfigError(f"unknown task status {status!r}; one of {', '.join(STATUSES)}")
+
+
+def list_alerts(c: Container, p: Principal, status: str | None = None,
+                customer_id: str | None = None, limit: int = 100, offset: int = 0
+                ) -> dict[str, Any]:
+    tenant = tenant_of(p)
+    _status(status)
+    with c.engine.connect() as conn:
+        total, rows = repo.alerts(conn, tenant, _scope(p), status, customer_id, limit, offset)
+    names = _names(c, tenant, [r["customer_id"] for r in rows])
+    items = []
+    for r in rows:
+        evidence = json.loads(r.pop("evidence_json"))
+        r["repeat_story_ids"] = json.loads(r.pop("repeat_story_ids_json"))
+        r["message_notes"] = r["message_notes"].split("\n") if r["message_notes"] else []
+        items.append({**r, "customer_name": names.get(r["customer_id"]),
+                      "evidence": evidence})
+    return {"total": total, "limit": limit, "offset": offset, "items": items}
+
+
+def list_tasks(c: Container, p: Principal, advisor_id: str | None = None,
+               status: str | None = None, customer_id: str | None = None, limit: int = 100,
+               offset: int = 0) -> dict[str, Any]:
+    tenant = tenant_of(p)
+    _status(status)
+    with c.engine.connect() as conn:
+        total, rows = repo.tasks(conn, tenant, _scope(p), advisor_id, status, customer_id,
+                                 limit, offset)
+    names = _names(c, tenant, [r["customer_id"] for r in rows])
+    return {"total": total, "limit": limit, "offset": offset,
+            "items": [{**r, "customer_name": names.get(r["customer_id"])} for r in rows]}
+
+
+def set_status(c: Container, p: Principal, task_id: str, status: str, reason: str = ""
+               ) -> dict[str, Any]:
+    """Move a task one step; audited before it is written. A task the caller may not see is
+    ``NotFoundError``; a move the workflow does not allow is a ``ConfigError`` naming the
+    allowed ones."""
+    from caifu.services.compliance import audit
+
+    tenant = tenant_of(p)
+    with c.engine.connect() as conn:
+        task = repo.task(conn, tenant, task_id, _scope(p))
+    if task is None:
+        raise NotFoundError(f"no risk task {task_id!r}")
+    check_transition(task["status"], status, reason)
+    audit.append(c, tenant, p.subject, "risk_task", customer_ids=[task["customer_id"]],
+                 fields=["status"],
+                 reason=f"task {task_id}: {task['status']} → {status}"
+                        + (f"; {reason.strip()}" if reason.strip() else ""))
+    with c.engine.begin() as conn:
+        moved = repo.move_task(conn, tenant, task_id, task["status"], status, p.subject,
+                               reason.strip() or None, c.clock.now())
+        history = repo.task_history(conn, tenant, task_id)
+    if not moved:
+        raise ConfigError(f"task {task_id} changed meanwhile (it is no longer "
+                          f"{task['status']}): read it again")
+    with c.engine.connect() as conn:
+        after = repo.task(conn, tenant, task_id)
+    assert after is not None
+    return {**after, "history": history}
