@@ -209,7 +209,10 @@ def list_stories(c: Container, tenant: str, limit: int = 50, offset: int = 0
             "items": [_story_public(r) for r in rows]}
 
 
-def get_story(c: Container, tenant: str, story_id: str) -> dict[str, Any]:
+def story_with_documents(c: Container, tenant: str, story_id: str
+                         ) -> tuple[Any, list[dict[str, Any]]]:
+    """The story's row and its documents; ``NotFoundError`` when the tenant has no such
+    story (another tenant's id is the same answer)."""
     from caifu.core.errors import NotFoundError
 
     get_tenant(c, tenant)
@@ -217,7 +220,11 @@ def get_story(c: Container, tenant: str, story_id: str) -> dict[str, Any]:
         row = repo.story(conn, tenant, story_id)
         if row is None:
             raise NotFoundError(f"no story {story_id!r}")
-        docs = repo.story_documents(conn, tenant, story_id)
+        return row, list(repo.story_documents(conn, tenant, story_id))
+
+
+def get_story(c: Container, tenant: str, story_id: str) -> dict[str, Any]:
+    row, docs = story_with_documents(c, tenant, story_id)
     return {**_story_public(row), "sources": [_source_public(d) for d in docs]}
 
 

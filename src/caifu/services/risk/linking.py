@@ -24,6 +24,7 @@ from caifu.core.errors import NotFoundError
 from caifu.risk.alerts import check_classification
 from caifu.services.container import Container
 from caifu.services.platform.workspace import get_tenant
+from caifu.services.risk.intake import story_with_documents
 from caifu.text.companies import CompanyLinker, CompanyMention
 from caifu.text.company_master import NameAlias, PartyRelation
 
@@ -61,12 +62,7 @@ def link_story(c: Container, tenant: str, story_id: str,
                aliases: Sequence[NameAlias] = (), relations: Sequence[PartyRelation] = ()
                ) -> list[dict[str, Any]]:
     """Link the story's founding document and store the companies on the story."""
-    get_tenant(c, tenant)
-    with c.engine.connect() as conn:
-        story = repo.story(conn, tenant, story_id)
-        if story is None:
-            raise NotFoundError(f"no story {story_id!r}")
-        docs = repo.story_documents(conn, tenant, story_id)
+    story, docs = story_with_documents(c, tenant, story_id)
     first = next((d for d in docs if d["document_id"] == story["first_document_id"]), docs[0])
     found = companies_of(first["title"], first["body"], first["published_at"].date(),
                          linker(aliases, relations))
