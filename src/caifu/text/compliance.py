@@ -31,6 +31,7 @@ shipped beside it.
 
 from __future__ import annotations
 
+import copy
 import re
 from bisect import bisect_left
 from collections.abc import Sequence
@@ -61,6 +62,7 @@ Sender = Literal["advisor", "customer"]
 Action = Literal["review", "none", "alert"]
 
 _BEFORE, _AFTER, _PSEUDO, _BREAK, _ALLOW = 1, 2, 4, 8, 16
+_CLAUSE_WIDE = 10_000  # a negation window longer than any message: the clause is the scope
 _CLAUSE_END = re.compile(r"[,.!?;。，！？；\n\r]")
 _DIGITS, _LETTERS = frozenset("0123456789"), frozenset("abcdefghijklmnopqrstuvwxyz")
 _ID = re.compile(r"(?<![0-9a-z])(\d{6})[ -]?(\d{8})[ -]?(\d{3}[0-9x])(?![0-9a-z])")
@@ -170,6 +172,19 @@ class Lexicon:
         present = [t for t in texts if t]
         norms = iter(normalise_many(present))
         return [self._check(t, next(norms), sender) if t else [] for t in texts]
+
+    def check_normalised(self, text: str, s: str, sender: Sender) -> list[Finding]:
+        """``check(text, sender)`` for a caller that already holds ``s = normalise(text)`` (and
+        may have edited it, lengths kept)."""
+        _check_sender(sender)
+        return self._check(text, s, sender) if text else []
+
+    def clause_scoped(self) -> Lexicon:
+        """This lexicon with negation reaching the whole clause instead of ``window``
+        characters (the hybrid tagger's scope); same phrases, version and automaton."""
+        clone = copy.copy(self)
+        clone.window = _CLAUSE_WIDE
+        return clone
 
     def check_content(self, text: str, *, footer_required: bool = True, research: bool = False,
                       advisor_name: str | None = None, risk_level: str | None = None

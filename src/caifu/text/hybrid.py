@@ -84,7 +84,6 @@ COMPLIANCE_TO_TAXONOMY = {"guaranteed_return": "guaranteed_return", "certainty":
 _PRIVATE_DEALING = re.compile(r"代客|代为|代理操作|帮[你您]|替[你您]|账户|账号|密码|验证码")
 SLACK_GRID = (0.0, 0.5, 1.0, 2.0, math.inf)
 _CLAUSE_MARKS = re.compile(r"[~…]|(?<=[\u3400-\u9fff])\s+(?=[\u3400-\u9fff])")
-_NEGATOR_CHARS = re.compile("[不没别未勿莫无拒放暂算]")
 _WIDE = 10_000  # a negation "window" wider than any message: the clause is the scope
 
 
@@ -130,12 +129,10 @@ class HybridTagger:
                  taxonomy: Taxonomy | None = None) -> None:
         self.model, self.taxonomy = model, taxonomy or default_taxonomy()
         self._tagger = ChatTagger(rules, negation_window=_WIDE)
-        # the same dictionaries without negation: what a negated clause mentioned
-        self._unnegated = ChatTagger([TextRule(r.tag, r.patterns, False) for r in rules])
         doc_neg = lexicon.window
         self._columns = {side: {label: c for c, (_, label) in enumerate(m.labels)}
                          for side, m in model.sides.items()}
-        self.lexicon = _clause_scoped(lexicon)
+        self.lexicon = lexicon.clause_scoped()
         self.slack: dict[str, float] = {f: float(v) for f, v in
                                         model.manifest.get("hybrid", {}).get("slack", {}).items()}
         digest = hashlib.sha256(repr(sorted((r.tag, r.patterns) for r in rules)).encode())
@@ -176,12 +173,9 @@ class HybridTagger:
         if not text:
             return [], set()
         s = _CLAUSE_MARKS.sub(_commas, s)
-        raw: list[TextHit] = self._tagger._tag_normalised(text, s)
-        negated = set()
-        if _NEGATOR_CHARS.search(s):
-            kept = {(h.tag, h.start) for h in raw}
-            negated = {DICTIONARY_TO_TAXONOMY.get(h.tag) for h in
-                       self._unnegated._tag_normalised(text, s) if (h.tag, h.start) not in kept}
+        dropped: list[TextHit] = []
+        raw = self._tagger.tag_normalised(text, s, negated=dropped)
+        negated = {DICTIONARY_TO_TAXONOMY.get(h.tag) for h in dropped}
         named = {(h.start, h.end) for h in raw if h.tag.startswith("security.")}
         out = []
         for h in raw:
@@ -198,7 +192,7 @@ class HybridTagger:
         if not text:
             return [], set()
         out, negated = [], set()
-        for f in self.lexicon._check(text, _CLAUSE_MARKS.sub(_commas, s), "advisor"):
+        for f in self.lexicon.check_normalised(text, _CLAUSE_MARKS.sub(_commas, s), "advisor"):
             label = COMPLIANCE_TO_TAXONOMY.get(f.category)
             if label == "profit_sharing" and _PRIVATE_DEALING.search(f.phrase):
                 label = "private_dealing"
@@ -296,14 +290,6 @@ def _commas(m: re.Match[str]) -> str:
 
 def _sigmoid(x: float) -> float:
     return 1 / (1 + math.exp(-x)) if x > -50 else 0.0
-
-
-def _clause_scoped(lexicon: Lexicon) -> Lexicon:
-    """The same lexicon with its negation reaching the whole clause (no character window)."""
-    clone = object.__new__(Lexicon)
-    clone.__dict__.update(lexicon.__dict__)
-    clone.window = _WIDE
-    return clone
 
 
 def calibrate(tagger: HybridTagger, dev: Sequence[Any]) -> dict[str, float]:

@@ -187,17 +187,19 @@ class ChatTagger:
         """Tag hits in ``text``, negated ones dropped, sorted by position then tag."""
         if not text:
             return []
-        return self._tag_normalised(text, normalise(text))
+        return self.tag_normalised(text, normalise(text))
 
     def tag_batch(self, texts: Sequence[str | None]) -> list[list[TextHit]]:
         """``[tag(t) for t in texts]``; ``None`` and empty messages give ``[]``."""
         present = [t for t in texts if t]
         norms = iter(normalise_many(present))
-        return [self._tag_normalised(t, next(norms)) if t else [] for t in texts]
+        return [self.tag_normalised(t, next(norms)) if t else [] for t in texts]
 
-    # --- internals ---------------------------------------------------------------------------
-
-    def _tag_normalised(self, text: str, s: str) -> list[TextHit]:
+    def tag_normalised(self, text: str, s: str,
+                       negated: list[TextHit] | None = None) -> list[TextHit]:
+        """``tag(text)`` for a caller that already holds ``s = normalise(text)`` (and may
+        have edited it, lengths kept). The hits dropped as negated go to ``negated`` when it
+        is given: what a negated clause mentioned."""
         found: list[tuple[int, int, tuple[tuple[str, bool], ...]]] = []
         cues: list[tuple[int, int, int]] = []
         n = len(s)
@@ -235,12 +237,16 @@ class ChatTagger:
         hits = []
         for start, stop in taken:  # in text order, tags sorted within a span
             tags = spans[(start, stop)]
-            negated = (negators is not None and any(neg for _, neg in tags)
-                       and self._negated(s, start, stop, negators))
+            is_negated = (negators is not None and any(neg for _, neg in tags)
+                          and self._negated(s, start, stop, negators))
             matched = text[start:stop]
             for tag, negatable in tags:
-                if not (negated and negatable) and tag[0] != "_":
+                if tag[0] == "_":
+                    continue
+                if not (is_negated and negatable):
                     hits.append(TextHit(tag, matched, start, stop))
+                elif negated is not None:
+                    negated.append(TextHit(tag, matched, start, stop))
         return hits
 
     @staticmethod
