@@ -52,7 +52,6 @@ from caifu.services.ingest.realtime import Events
 from caifu.services.platform.tenant_files import load_yaml
 from caifu.services.platform.workspace import get_tenant
 from caifu.services.text import models as text_models
-from caifu.text.classifier import packaged_model_dir
 from caifu.text.compliance import Finding, Lexicon, excerpt
 from caifu.text.hybrid import COMPLIANCE_TO_TAXONOMY, HybridTagger, MessageTags
 
@@ -74,19 +73,14 @@ def tenant_lexicon(c: Container, tenant: str) -> Lexicon:
 
 def review_tagger(c: Container, tenant: str, lexicon: Lexicon) -> HybridTagger:
     """The advisor-side hybrid: the tenant's model (or the shipped one), taxonomy and lexicon.
-    Built once per (model, lexicon, taxonomy) and kept: intake runs per archive batch."""
-    folder = text_models.tenant_text(c, tenant).model_dir
-    manifest = folder / "manifest.json"
-    model_dir = folder if manifest.is_file() else None
-    taxonomy = text_models.taxonomy(c, tenant)
+    Built once per (model and taxonomy, lexicon) and kept: intake runs per archive batch."""
     lex_file = c.root / "compliance" / f"{tenant}.yaml"
-    key = (str(model_dir), manifest.stat().st_mtime_ns if model_dir else 0, lexicon.source,
-           lexicon.version, lex_file.stat().st_mtime_ns if lex_file.is_file() else 0,
-           taxonomy.version)
+    key = (text_models.tagger_version(c, tenant), lexicon.source, lexicon.version,
+           lex_file.stat().st_mtime_ns if lex_file.is_file() else 0)
     tagger = _TAGGERS.get(key)
     if tagger is None:
-        tagger = HybridTagger.load(model_dir or packaged_model_dir(), lexicon=lexicon,
-                                   taxonomy=taxonomy)
+        tagger = HybridTagger.load(text_models.model_dir(c, tenant), lexicon=lexicon,
+                                   taxonomy=text_models.taxonomy(c, tenant))
         if len(_TAGGERS) > 32:
             _TAGGERS.clear()
         _TAGGERS[key] = tagger

@@ -226,13 +226,9 @@ def alerts(conn: Connection, tenant: str, scope: customer_scope.Scope | None,
     if customer_id:
         where.append(a.c.customer_id == customer_id)
     j = a.join(t, (t.c.tenant_id == a.c.tenant_id) & (t.c.alert_id == a.c.alert_id))
-    total = conn.execute(select(func.count()).select_from(j).where(*where)).scalar_one()
-    rows = conn.execute(select(*[c for c in a.c if c.name != "tenant_id"], t.c.task_id,
-                               t.c.status)
-                        .select_from(j).where(*where)
-                        .order_by(a.c.event_at.desc(), a.c.alert_id)
-                        .limit(limit).offset(offset)).mappings().all()
-    return int(total), [dict(r) for r in rows]
+    return _page(conn, j, where, [*(c for c in a.c if c.name != "tenant_id"), t.c.task_id,
+                                  t.c.status], (a.c.event_at.desc(), a.c.alert_id),
+                 limit, offset)
 
 
 def tasks(conn: Connection, tenant: str, scope: customer_scope.Scope | None,
@@ -248,13 +244,18 @@ def tasks(conn: Connection, tenant: str, scope: customer_scope.Scope | None,
     if customer_id:
         where.append(t.c.customer_id == customer_id)
     j = t.join(a, (a.c.tenant_id == t.c.tenant_id) & (a.c.alert_id == t.c.alert_id))
-    total = conn.execute(select(func.count()).select_from(j).where(*where)).scalar_one()
-    rows = conn.execute(select(*[c for c in t.c if c.name != "tenant_id"], a.c.story_id,
-                               a.c.security_code, a.c.company_name, a.c.event_type,
-                               a.c.event_at, a.c.market_value, a.c.unrealised_pnl,
-                               a.c.message, a.c.message_may_send)
-                        .select_from(j).where(*where)
-                        .order_by(t.c.created_at.desc(), t.c.task_id)
+    return _page(conn, j, where, [*(c for c in t.c if c.name != "tenant_id"), a.c.story_id,
+                                  a.c.security_code, a.c.company_name, a.c.event_type,
+                                  a.c.event_at, a.c.market_value, a.c.unrealised_pnl,
+                                  a.c.message, a.c.message_may_send],
+                 (t.c.created_at.desc(), t.c.task_id), limit, offset)
+
+
+def _page(conn: Connection, joined: Any, where: list[Any], columns: list[Any],
+          order: tuple[Any, ...], limit: int, offset: int) -> tuple[int, list[dict[str, Any]]]:
+    """``(rows matching, one page of them)`` of a joined list query."""
+    total = conn.execute(select(func.count()).select_from(joined).where(*where)).scalar_one()
+    rows = conn.execute(select(*columns).select_from(joined).where(*where).order_by(*order)
                         .limit(limit).offset(offset)).mappings().all()
     return int(total), [dict(r) for r in rows]
 
