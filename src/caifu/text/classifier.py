@@ -153,10 +153,10 @@ class SideModel:
         """``(n-gram, start, contribution)`` of the ``top`` n-grams pushing ``column`` up."""
         if not p.cols:
             return []
-        contrib = self.weights[p.cols, column] * p.value
-        order = np.argsort(-contrib, kind="stable")[:top]
-        return [(self.vocab[p.cols[k]], p.starts[k], float(contrib[k])) for k in order
-                if contrib[k] > 0]
+        weights = self.weights_by_label[column, np.asarray(p.cols)]
+        order = np.argsort(-weights, kind="stable")[:top]
+        return [(self.vocab[p.cols[k]], p.starts[k], float(weights[k]) * p.value)
+                for k in order.tolist() if weights[k] > 0]
 
 
 @dataclass

@@ -246,12 +246,11 @@ def _model_evidence(text: str, ev: dict[str, list[dict[str, Any]]], p: Predictio
                     model: SideModel, columns: list[int]) -> dict[str, list[dict[str, Any]]]:
     """The hits' evidence plus, for each label the classifier predicted, its score and top
     n-grams, each quoted from the original message."""
-    top = _top_ngrams(model, p, columns)
     for c in columns:
         ev.setdefault(model.labels[c][1], []).append(
             {"source": "model", "score": round(_sigmoid(float(p.margins[c])), 3),
              "ngrams": [{"ngram": g, "span": [a, a + len(g)], "matched": text[a:a + len(g)],
-                         "weight": w} for g, a, w in top.get(c, [])]})
+                         "weight": round(w, 3)} for g, a, w in model.explain(p, c)]})
     return ev
 
 
@@ -265,22 +264,6 @@ def _predicted(model: SideModel, preds: Sequence[Prediction]) -> list[list[int]]
     for r, c in zip(rows.tolist(), cols.tolist(), strict=True):
         if not model.labels[c][0].startswith("_"):
             out[r].append(c)
-    return out
-
-
-def _top_ngrams(model: SideModel, p: Prediction, columns: list[int], top: int = 3
-                ) -> dict[int, list[tuple[str, int, float]]]:
-    """Per column, its ``top`` positive n-grams by contribution (weight × the message's
-    feature value), largest first, ties in the message's order."""
-    out: dict[int, list[tuple[str, int, float]]] = {}
-    if not p.cols:
-        return out
-    rows = np.asarray(p.cols)
-    for c in columns:
-        contrib = model.weights_by_label[c, rows]
-        best = np.argsort(-contrib, kind="stable")[:top]
-        out[c] = [(model.vocab[p.cols[r]], p.starts[r], round(float(contrib[r]) * p.value, 3))
-                  for r in best.tolist() if contrib[r] > 0]
     return out
 
 
