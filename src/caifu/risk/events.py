@@ -1,0 +1,554 @@
+"""Risk-event classification: which of the ten events (or none) a news item reports, its
+polarity, severity, and the sentence that carries it — the chat tagger's hybrid design.
+
+**Lexicon first** (``caifu/data/risk/events.yaml``): the exchanges' and the CSRC's terms for each
+event (立案告知书, 平仓线, 无法表示意见 …) and the words that take the risk back (澄清, 结案,
+撤销退市风险警示 …) and of routine notices (回购, 分红 …), matched with Aho-Corasick on the
+normalised text. Each group that fires is a feature and, when it wins, the quoted evidence.
+
+**Then a classifier** trained on the corpus's train split (``caifu risk train``): the text's
+character 1–3-grams (digits read as 0, traditional read as simplified) scaled like the chat
+classifier's (``1/sqrt(max(n, LENGTH_FLOOR))``) plus one column per lexicon group, and a
+multinomial logistic regression over the 11 classes (balanced class weights, ``C`` chosen by
+the dev split's macro-F1). A second one gives the polarity. The lexicon is not a veto: a denial
+("公司未收到立案告知书") carries the investigation's words and the denial's, and the weights
+learnt from real denials decide.
+
+**What is read.** A news item states its event in the headline and the lead: the classifier
+reads the title and the first ``LEAD_CHARS`` characters of the body (the corpus's snippets are
+at most 200). Company linking reads everything.
+
+**Output** per item: ``event_type``, ``polarity`` (negative / neutral / positive: a risk event is
+read over negative and neutral, none over neutral and positive), ``severity`` (the lexicon's,
+per class; none for none), the probability, the sentence that carries the event (the sentence
+whose n-grams and lexicon hits add most to the winning class), and the evidence: lexicon hits
+and the top n-grams, each with its span in the text as written.
+
+**Speed.** N-grams are looked up with numpy, not a Python dict: each character is its code
+point, a 1-, 2- or 3-gram is the code points packed into one 64-bit key (21 bits each), and the
+vocabulary is a sorted key array searched with ``np.searchsorted`` for a whole batch at once.
+
+Files, versioning and reproducibility as the chat model (``model.npz`` with fixed timestamps and
+``manifest.json`` with the corpus digest, parameters, library versions and the npz's SHA-256).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import math
+import re
+from bisect import bisect_right
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib.resources import files
+from importlib.resources.abc import Traversable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from caifu.core.errors import ConfigError
+from caifu.risk.alerts import EVENT_TYPES
+from caifu.risk.corpus import NewsCorpus, NewsItem
+from caifu.text.classifier import _npz_bytes, feature_text, libraries
+from caifu.text.normalise import normalise_many
+
+__all__ = ["EventClassifier", "EventLexicon", "EventModel", "RiskEvent", "default_classifier",
+           "load_lexicon", "packaged_event_model_dir", "train_events"]
+
+FORMAT = 1
+CLASSES: tuple[str, ...] = EVENT_TYPES  # ten events, then "none"
+POLARITY: tuple[str, ...] = ("negative", "neutral", "positive")
+LEAD_CHARS = 300
+LENGTH_FLOOR = 20
+C_GRID = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
+_BITS = 21  # a code point fits in 21 bits; three fit in a 64-bit key
+_SENTENCE = re.compile(r"[^。！？!?；;\n]+[。！？!?；;]?")
+_SEVERITIES = ("low", "medium", "high")
+_CLAUSE_GAP = "[^。！？!?；;,，\\n]{0,30}?"  # "A…B": B follows A within one clause
+VETO_GROUPS = ("cancel:denial", "cancel:ended")
+_NEGATION_REACH = 30
+_CLAUSE_END = "。！？!?；;,，\n"
+
+
+# --- lexicon ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LexiconHit:
+    group: str  # an event class, or cancel:denial | cancel:ended | cancel:routine
+    phrase: str  # as in the lexicon (normalised)
+    start: int
+    end: int
+
+
+@dataclass
+class EventLexicon:
+    version: int
+    digest: str
+    names: dict[str, str]  # class → Chinese name
+    severity: dict[str, str]  # class → low | medium | high
+    groups: list[str]  # feature order
+    phrases: dict[str, list[str]]  # group → normalised phrases; "A…B": A then B in a clause
+    negators: list[str] = field(default_factory=list)
+    _automaton: Any = field(default=None, repr=False)
+    _patterns: list[tuple[int, str, re.Pattern[str]]] = field(default_factory=list, repr=False)
+
+    def __post_init__(self) -> None:
+        import ahocorasick
+
+        by_phrase: dict[str, list[int]] = {}
+        for g, group in enumerate(self.groups):
+            for p in self.phrases[group]:
+                if "…" in p:
+                    a, b = p.split("…", 1)
+                    self._patterns.append((g, p, re.compile(
+                        re.escape(a) + _CLAUSE_GAP + re.escape(b))))
+                else:
+                    by_phrase.setdefault(p, []).append(g)
+        self._negator = re.compile("|".join(map(re.escape, sorted(self.negators, key=len,
+                                                                  reverse=True)))) \
+            if self.negators else None
+        automaton = ahocorasick.Automaton()
+        for p, gs in by_phrase.items():
+            automaton.add_word(p, (p, tuple(gs)))
+        automaton.make_automaton()
+        self._automaton = automaton
+
+    def hits(self, normalised: str) -> list[LexiconHit]:
+        """Every phrase in ``normalised``, except one inside a longer phrase of another group
+        ("保留意见" inside "无保留意见"); a trigger after a negator in its clause also gives a
+        ``cancel:denial`` hit from the negator to the trigger's end."""
+        raw = [LexiconHit(self.groups[g], p, end + 1 - len(p), end + 1)
+               for end, (p, gs) in self._automaton.iter(normalised) for g in gs]
+        for g, p, rx in self._patterns:
+            raw += [LexiconHit(self.groups[g], p, m.start(), m.end())
+                    for m in rx.finditer(normalised)]
+        out = [h for h in raw if not any(
+            o.group != h.group and o.start <= h.start and h.end <= o.end
+            and o.end - o.start > h.end - h.start for o in raw)]
+        if self._negator is not None:
+            out += self._negated(normalised, out)
+        return out
+
+    def _negated(self, normalised: str, hits: list[LexiconHit]) -> list[LexiconHit]:
+        assert self._negator is not None
+        found = []
+        for h in hits:
+            if h.group.startswith("cancel:"):
+                continue
+            before = normalised[max(0, h.start - _NEGATION_REACH):h.start]
+            cut = max((before.rfind(ch) for ch in _CLAUSE_END), default=-1)
+            m = None
+            for m in self._negator.finditer(before, cut + 1):
+                pass
+            if m is not None:
+                start = h.start - len(before) + m.start()
+                found.append(LexiconHit("cancel:denial", f"{m.group()}…{h.phrase}", start,
+                                        h.end))
+        return found
+
+    def group_columns(self, normalised: str) -> list[int]:
+        index = {g: i for i, g in enumerate(self.groups)}
+        return sorted({index[h.group] for h in self.hits(normalised)})
+
+
+def load_lexicon(path: Path | Traversable | None = None) -> EventLexicon:
+    import yaml
+
+    where = path if path is not None else files("caifu.data").joinpath("risk", "events.yaml")
+    data = where.read_bytes()
+    raw = yaml.safe_load(data)
+    problems = []
+    classes, cancel = raw.get("classes") or {}, raw.get("cancel") or {}
+    if set(classes) != set(CLASSES[:-1]):
+        problems.append(f"classes must be exactly {', '.join(CLASSES[:-1])}")
+    for cls, spec in classes.items():
+        if spec.get("severity") not in _SEVERITIES:
+            problems.append(f"{cls}: severity must be one of {', '.join(_SEVERITIES)}")
+        if not spec.get("triggers") or not spec.get("zh"):
+            problems.append(f"{cls}: needs zh and triggers")
+    if problems:
+        raise ConfigError(f"{where}: " + "; ".join(problems))
+    groups = list(CLASSES[:-1]) + [f"cancel:{k}" for k in sorted(cancel)]
+    lists = [classes[c]["triggers"] for c in CLASSES[:-1]] + [cancel[k] for k in sorted(cancel)]
+    phrases = {g: sorted({"…".join(normalise_many(str(p).split("…"))) for p in ps})
+               for g, ps in zip(groups, lists, strict=True)}
+    return EventLexicon(int(raw.get("version", 1)), hashlib.sha256(data).hexdigest()[:16],
+                        {c: str(classes[c]["zh"]) for c in CLASSES[:-1]},
+                        {c: str(classes[c]["severity"]) for c in CLASSES[:-1]}, groups, phrases,
+                        normalise_many([str(n) for n in raw.get("negators") or []]))
+
+
+# --- features --------------------------------------------------------------------------------
+
+
+def _keys(s: str) -> tuple[np.ndarray, np.ndarray]:
+    """The 64-bit keys of ``s``'s 1-, 2- and 3-grams and each one's start."""
+    c = np.frombuffer(s.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+    n = len(c)
+    if n == 0:
+        return np.zeros(0, np.uint64), np.zeros(0, np.int64)
+    b = np.uint64(_BITS)
+    parts = [c]
+    starts = [np.arange(n)]
+    if n >= 2:
+        parts.append((c[:-1] << b) | c[1:])
+        starts.append(np.arange(n - 1))
+    if n >= 3:
+        parts.append((c[:-2] << (b + b)) | (c[1:-1] << b) | c[2:])
+        starts.append(np.arange(n - 2))
+    return np.concatenate(parts), np.concatenate(starts)
+
+
+def _has_space(gram: str) -> bool:
+    return any(ch.isspace() for ch in gram)
+
+
+def _vocabulary(feature_texts: Sequence[str]) -> np.ndarray:
+    grams = {s[i:i + n] for s in feature_texts for n in (1, 2, 3)
+             for i in range(len(s) - n + 1)}
+    return np.array(sorted(_key(g) for g in grams if not _has_space(g)), dtype=np.uint64)
+
+
+def _key(gram: str) -> int:
+    k = 0
+    for ch in gram:
+        k = (k << _BITS) | ord(ch)
+    return k
+
+
+def _gram(key: int) -> str:
+    out = []
+    while key:
+        out.append(chr(key & ((1 << _BITS) - 1)))
+        key >>= _BITS
+    return "".join(reversed(out))
+
+
+@dataclass
+class Encoded:
+    """A batch's known n-grams: per text, its columns and where each first starts."""
+
+    cols: list[np.ndarray]
+    starts: list[np.ndarray]
+    groups: list[list[int]]
+
+
+def _encode(vocab: np.ndarray, lexicon: EventLexicon, normalised: Sequence[str]) -> Encoded:
+    cols, starts, groups = [], [], []
+    for s in normalised:
+        keys, pos = _keys(feature_text(s))
+        idx = np.searchsorted(vocab, keys)
+        idx[idx >= len(vocab)] = 0
+        known = vocab[idx] == keys if len(vocab) else np.zeros(len(keys), bool)
+        col, first = np.unique(idx[known], return_index=True)
+        cols.append(col)
+        starts.append(pos[known][first])
+        groups.append(lexicon.group_columns(s))
+    return Encoded(cols, starts, groups)
+
+
+def _value(n: int) -> float:
+    return 1 / math.sqrt(max(n, LENGTH_FLOOR)) if n else 0.0
+
+
+def _matrix(enc: Encoded, n_vocab: int, n_groups: int) -> Any:
+    from scipy.sparse import csr_matrix
+
+    indptr = np.zeros(len(enc.cols) + 1, dtype=np.int64)
+    lens = [len(c) + len(g) for c, g in zip(enc.cols, enc.groups, strict=True)]
+    indptr[1:] = np.cumsum(lens)
+    indices = np.concatenate(
+        [np.concatenate([c.astype(np.int64), np.asarray(g, np.int64) + n_vocab])
+         for c, g in zip(enc.cols, enc.groups, strict=True)]) if enc.cols else np.zeros(0)
+    data = np.concatenate(
+        [np.concatenate([np.full(len(c), _value(len(c)), np.float32),
+                         np.ones(len(g), np.float32)])
+         for c, g in zip(enc.cols, enc.groups, strict=True)]) if enc.cols else np.zeros(0)
+    return csr_matrix((data, indices, indptr), shape=(len(enc.cols), n_vocab + n_groups),
+                      dtype=np.float32)
+
+
+# --- model -----------------------------------------------------------------------------------
+
+
+@dataclass
+class EventModel:
+    manifest: dict[str, Any]
+    vocab: np.ndarray  # uint64 keys, sorted
+    weights: np.ndarray  # float32 [vocab + groups, classes]
+    intercepts: np.ndarray  # float32 [classes]
+    polarity_weights: np.ndarray  # float32 [vocab + groups, 3]
+    polarity_intercepts: np.ndarray
+
+    @property
+    def version(self) -> str:
+        return str(self.manifest["version"])
+
+    def save(self, folder: Path) -> tuple[Path, Path]:
+        folder.mkdir(parents=True, exist_ok=True)
+        npz = _npz_bytes({"vocab": self.vocab, "weights": self.weights,
+                          "intercepts": self.intercepts,
+                          "polarity_weights": self.polarity_weights,
+                          "polarity_intercepts": self.polarity_intercepts})
+        manifest = {**self.manifest, "npz_sha256": hashlib.sha256(npz).hexdigest()}
+        (folder / "model.npz").write_bytes(npz)
+        text = json.dumps(manifest, ensure_ascii=False, indent=1, sort_keys=True) + "\n"
+        (folder / "manifest.json").write_text(text, encoding="utf-8")
+        return folder / "model.npz", folder / "manifest.json"
+
+    @classmethod
+    def load(cls, folder: Path | Traversable | None = None) -> EventModel:
+        where = folder if folder is not None else packaged_event_model_dir()
+        man_file, npz_file = where.joinpath("manifest.json"), where.joinpath("model.npz")
+        if not (man_file.is_file() and npz_file.is_file()):
+            raise ConfigError(f"{where}: no trained event model (manifest.json and model.npz);"
+                              " run `caifu risk train`")
+        manifest = json.loads(man_file.read_text(encoding="utf-8"))
+        data = npz_file.read_bytes()
+        if manifest.get("format") != FORMAT:
+            raise ConfigError(f"{man_file}: format {manifest.get('format')!r}, expected {FORMAT}")
+        if hashlib.sha256(data).hexdigest() != manifest.get("npz_sha256"):
+            raise ConfigError(f"{npz_file}: does not match its manifest (retrain the model)")
+        with np.load(io.BytesIO(data), allow_pickle=False) as z:
+            return cls(manifest, z["vocab"], z["weights"], z["intercepts"],
+                       z["polarity_weights"], z["polarity_intercepts"])
+
+
+def packaged_event_model_dir() -> Traversable:
+    return files("caifu.data").joinpath("risk", "model")
+
+
+# --- classification --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RiskEvent:
+    event_type: str
+    polarity: str
+    severity: str | None
+    probability: float
+    sentence: str  # as written
+    sentence_span: tuple[int, int]  # in the text as given
+    lexicon: tuple[tuple[str, str, int, int], ...]  # (group, phrase, start, end) in the text
+    ngrams: tuple[tuple[str, int, float], ...]  # (n-gram as written, start, contribution)
+    model_version: str
+    lexicon_version: str
+    decided_by: str = "model"  # model | lexicon_veto (a denial or end overrode the model)
+
+    @property
+    def alert(self) -> bool:
+        """A risk the holders should hear of: an event, read as negative."""
+        return self.event_type != "none" and self.polarity == "negative"
+
+    def as_json(self) -> dict[str, Any]:
+        return {"event_type": self.event_type, "polarity": self.polarity,
+                "severity": self.severity, "evidence": self.evidence()}
+
+    def evidence(self) -> dict[str, Any]:
+        return {"probability": round(self.probability, 4), "sentence": self.sentence,
+                "sentence_span": list(self.sentence_span),
+                "lexicon": [{"group": g, "phrase": p, "start": s, "end": e}
+                            for g, p, s, e in self.lexicon],
+                "ngrams": [{"text": t, "start": s, "weight": round(w, 4)}
+                           for t, s, w in self.ngrams],
+                "decided_by": self.decided_by, "model_version": self.model_version,
+                "lexicon_version": self.lexicon_version}
+
+
+def _sentences(text: str) -> list[tuple[int, int]]:
+    spans = [(m.start(), m.end()) for m in _SENTENCE.finditer(text)]
+    return [(a, b) for a, b in spans if text[a:b].strip()] or [(0, len(text))]
+
+
+class EventClassifier:
+    """``classify(texts)``: one ``RiskEvent`` per text (a headline, or title + body joined
+    by a newline)."""
+
+    def __init__(self, model: EventModel, lexicon: EventLexicon) -> None:
+        if model.manifest.get("lexicon_digest") != lexicon.digest:
+            raise ConfigError("the event model was trained with another lexicon (digest "
+                              f"{model.manifest.get('lexicon_digest')}, this one "
+                              f"{lexicon.digest}): run `caifu risk train`")
+        self.model, self.lexicon = model, lexicon
+        self._n_vocab, self._n_groups = len(model.vocab), len(lexicon.groups)
+        self.weights_by_class = np.ascontiguousarray(model.weights.T)
+
+    @property
+    def version(self) -> str:
+        return self.model.version
+
+    def classify(self, texts: Sequence[str]) -> list[RiskEvent]:
+        leads = [t[:LEAD_CHARS] for t in texts]
+        normalised = normalise_many(leads)
+        enc = _encode(self.model.vocab, self.lexicon, normalised)
+        x = _matrix(enc, self._n_vocab, self._n_groups)
+        margins = np.asarray(x @ self.model.weights) + self.model.intercepts
+        pol = np.asarray(x @ self.model.polarity_weights) + self.model.polarity_intercepts
+        out = []
+        for r, lead in enumerate(leads):
+            k = int(np.argmax(margins[r]))
+            z = margins[r] - margins[r].max()
+            prob = float(np.exp(z[k]) / np.exp(z).sum())
+            hits = self.lexicon.hits(normalised[r])
+            veto = self._veto(lead, CLASSES[k], hits) if CLASSES[k] != "none" else None
+            if veto is not None:
+                k, prob = CLASSES.index("none"), 1.0
+            event = CLASSES[k]
+            if veto is not None:
+                polarity = "positive" if veto.group == "cancel:ended" else "neutral"
+            else:
+                allowed = (0, 1) if event != "none" else (1, 2)
+                polarity = POLARITY[max(allowed, key=lambda j: pol[r, j])]
+            out.append(self._explain(lead, enc, r, k, event, polarity, prob, hits, veto))
+        return out
+
+    @staticmethod
+    def _veto(lead: str, event: str, hits: list[LexiconHit]) -> LexiconHit | None:
+        """A denial or an end in the same sentence as one of ``event``'s own triggers: the
+        event is denied or over (公司未收到立案告知书; 解除留置; 申请撤销退市风险警示)."""
+        spans = _sentences(lead)
+        bounds = [b for _, b in spans]
+
+        def sentence(pos: int) -> int:
+            return min(bisect_right(bounds, pos), len(spans) - 1)
+
+        triggered = {sentence(h.start) for h in hits if h.group == event}
+        for h in hits:
+            if h.group in VETO_GROUPS and sentence(h.start) in triggered:
+                return h
+        return None
+
+    def _explain(self, lead: str, enc: Encoded, r: int, k: int, event: str, polarity: str,
+                 prob: float, all_hits: list[LexiconHit], veto: LexiconHit | None
+                 ) -> RiskEvent:
+        cols, starts = enc.cols[r], enc.starts[r]
+        value = _value(len(cols))
+        w = self.weights_by_class[k, cols] * value if len(cols) else np.zeros(0)
+        hits = [veto] if veto is not None else [
+            h for h in all_hits
+            if h.group == event or (event == "none" and h.group.startswith("cancel:"))]
+        spans = _sentences(lead)
+        bounds = np.array([b for _, b in spans])
+        score = np.zeros(len(spans))
+        if veto is not None:
+            score[min(int(np.searchsorted(bounds, veto.start, side="right")),
+                      len(spans) - 1)] = 1.0
+        else:
+            if len(cols):
+                np.add.at(score, np.minimum(np.searchsorted(bounds, starts, side="right"),
+                                            len(spans) - 1), w)
+            for h in hits:
+                gcol = self._n_vocab + self.lexicon.groups.index(h.group)
+                s = min(int(np.searchsorted(bounds, h.start, side="right")), len(spans) - 1)
+                score[s] += float(self.weights_by_class[k, gcol])
+        best = int(np.argmax(score)) if len(spans) > 1 else 0
+        a, b = spans[best]
+        top = np.argsort(-w, kind="stable")[:5] if len(w) and veto is None else []
+        grams = []
+        for j in top:
+            if w[j] <= 0:
+                break
+            g = _gram(int(self.model.vocab[cols[j]]))
+            s0 = int(starts[j])
+            grams.append((lead[s0:s0 + len(g)], s0, float(w[j])))
+        lex = tuple((h.group, h.phrase, h.start, h.end) for h in hits)
+        return RiskEvent(event, polarity, self.lexicon.severity.get(event), prob,
+                         lead[a:b].strip(), (a, b), lex, tuple(grams), self.model.version,
+                         str(self.lexicon.digest), "lexicon_veto" if veto else "model")
+
+
+@lru_cache(maxsize=4)
+def _cached(folder: str | None) -> EventClassifier:
+    model = EventModel.load(Path(folder) if folder else None)
+    return EventClassifier(model, load_lexicon())
+
+
+def default_classifier(folder: Path | None = None) -> EventClassifier:
+    """The shipped model (or the one in ``folder``) with the shipped lexicon, once a process."""
+    return _cached(str(folder) if folder else None)
+
+
+# --- training --------------------------------------------------------------------------------
+
+
+def params() -> dict[str, Any]:
+    return {"ngrams": [1, 2, 3], "c_grid": list(C_GRID), "model": "multinomial_logistic",
+            "solver": "lbfgs", "class_weight": "balanced", "length_floor": LENGTH_FLOOR,
+            "lead_chars": LEAD_CHARS, "features": "ngrams_scaled+lexicon_groups",
+            "digits": "as_0", "c_by": "dev_macro_f1"}
+
+
+def train_events(corpus: NewsCorpus, lexicon: EventLexicon) -> EventModel:
+    """The event and polarity models from ``corpus``'s train split; ``C`` by dev macro-F1."""
+    from threadpoolctl import threadpool_limits
+
+    train_items, dev_items = corpus.split("train"), corpus.split("dev")
+    prm, libs = params(), libraries()
+    key = json.dumps([corpus.digest, lexicon.digest, prm, libs], sort_keys=True)
+    with threadpool_limits(1):
+        fitted = fit(train_items, dev_items, lexicon)
+    manifest = {"format": FORMAT, "version": hashlib.sha256(key.encode()).hexdigest()[:16],
+                "corpus_sha256": corpus.digest, "lexicon_digest": lexicon.digest,
+                "lexicon_version": lexicon.version, "classes": list(CLASSES),
+                "polarity": list(POLARITY), "groups": lexicon.groups, "params": prm,
+                "libraries": libs, "train_items": len(train_items),
+                "dev_items": len(dev_items), "vocab": int(len(fitted.vocab)),
+                "c": fitted.manifest["c"], "dev_macro_f1": fitted.manifest["dev_macro_f1"]}
+    fitted.manifest = manifest
+    return fitted
+
+
+def fit(train_items: Sequence[NewsItem], dev_items: Sequence[NewsItem],
+        lexicon: EventLexicon) -> EventModel:
+    """Fit on ``train_items``, pick C on ``dev_items`` (no manifest beyond c and the score)."""
+    from sklearn.linear_model import LogisticRegression
+
+    norm_train = normalise_many([i.text for i in train_items])
+    vocab = _vocabulary([feature_text(s) for s in norm_train])
+    n_groups = len(lexicon.groups)
+    x_train = _matrix(_encode(vocab, lexicon, norm_train), len(vocab), n_groups)
+    x_dev = _matrix(_encode(vocab, lexicon, normalise_many([i.text for i in dev_items])),
+                    len(vocab), n_groups)
+    y_train = np.array([CLASSES.index(i.event_type) for i in train_items])
+    y_dev = np.array([CLASSES.index(i.event_type) for i in dev_items])
+    best: tuple[float, float, Any] | None = None
+    for c_value in C_GRID:
+        lr = LogisticRegression(C=c_value, class_weight="balanced", solver="lbfgs",
+                                max_iter=3000, random_state=0).fit(x_train, y_train)
+        score = macro_f1(y_dev, lr.predict(x_dev), len(CLASSES))
+        if best is None or score > best[0] + 1e-12:
+            best = (score, c_value, lr)
+    assert best is not None
+    weights, intercepts = _full(best[2], len(CLASSES))
+    y_pol = np.array([POLARITY.index(i.polarity) for i in train_items])
+    pol = LogisticRegression(C=best[1], class_weight="balanced", solver="lbfgs",
+                             max_iter=3000, random_state=0).fit(x_train, y_pol)
+    pol_w, pol_b = _full(pol, len(POLARITY))
+    return EventModel({"c": best[1], "dev_macro_f1": round(best[0], 4)}, vocab, weights,
+                      intercepts, pol_w, pol_b)
+
+
+def _full(lr: Any, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Weights [features × n] and intercepts [n] with a column for every class (a class absent
+    from train never wins: its intercept is very low)."""
+    weights = np.zeros((lr.coef_.shape[1], n), np.float32)
+    intercepts = np.full(n, -1e3, np.float32)
+    for j, cls in enumerate(lr.classes_):
+        weights[:, int(cls)] = lr.coef_[j]
+        intercepts[int(cls)] = lr.intercept_[j]
+    return weights, intercepts
+
+
+def macro_f1(truth: np.ndarray, pred: np.ndarray, n: int) -> float:
+    scores = []
+    for k in range(n):
+        tp = int(((pred == k) & (truth == k)).sum())
+        denom = int((pred == k).sum()) + int((truth == k).sum())
+        if denom:
+            scores.append(2 * tp / denom)
+    return float(np.mean(scores)) if scores else 0.0
