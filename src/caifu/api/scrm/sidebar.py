@@ -210,7 +210,10 @@ def sidebar_risk_task(tenant: ScopedTenant, body: RiskTaskIn, request: Request,
     except sb.Denied as exc:
         if exc.status != 422:
             return _denied(tenant, exc, fragment=True)
-        customer_id = sb.customer_for(c, p, body.external_userid)  # passed a moment ago
+        try:  # passed a moment ago, unless the customer unfollowed meanwhile
+            customer_id = sb.customer_for(c, p, body.external_userid)
+        except sb.Denied as gone:
+            return _denied(tenant, gone, fragment=True)
         error, status = exc.message, 422
     return _page("sidebar.html", status, mode="customer", fragment="risk",
                  risk=sb.risk_alerts(c, p, customer_id), actions=True, error=error)
