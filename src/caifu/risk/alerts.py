@@ -38,6 +38,10 @@ EVENT_WINDOW: Final = dt.timedelta(days=30)
 
 STATUSES: Final = ("open", "acknowledged", "contacted", "done", "dismissed")
 FINAL: Final = frozenset({"done", "dismissed"})
+OPEN_STATUSES: Final = tuple(x for x in STATUSES if x not in FINAL)
+STATUS_NAMES: Final = {"open": "待处理", "acknowledged": "已确认", "contacted": "已联系客户",
+                       "done": "已完成", "dismissed": "已忽略"}
+OPTED_OUT: Final = "客户已退订消息推送：请勿群发此文本，可通过服务渠道（电话）告知"
 _NEXT: Final = {"open": "acknowledged", "acknowledged": "contacted", "contacted": "done"}
 
 
@@ -55,6 +59,12 @@ def check_transition(current: str, new: str, reason: str = "") -> None:
     allowed = [_NEXT[current], "dismissed"] if current in _NEXT else []
     raise ConfigError(f"a task cannot move from {current} to {new}; from {current}: "
                       + ", ".join(allowed))
+
+
+def next_status(current: str) -> str | None:
+    """The one forward step from ``current``, None from ``done`` and ``dismissed`` (a task in
+    any other state may also be dismissed, with a reason)."""
+    return _NEXT.get(current)
 
 
 def check_classification(event_type: str, polarity: str) -> None:
@@ -97,7 +107,7 @@ def warning(*, company: str, code: str, event_type: str, title: str, published: 
     may_send = True
     if consent is False:
         may_send = False
-        notes.append("客户已退订消息推送：请勿群发此文本，可通过服务渠道（电话）告知")
+        notes.append(OPTED_OUT)
     if prohibited:
         may_send = False
         notes.append("文本含违规表述：" + "、".join(prohibited))

@@ -5,6 +5,8 @@
     POST /wecom/{tenant}/sidebar/context         {"external_userid"} → the customer view as JSON
     POST /wecom/{tenant}/sidebar/card            {"external_userid"} → the same as an HTML fragment
     GET  /wecom/{tenant}/sidebar/customer        ?external_userid= → the same as a whole page
+    POST /wecom/{tenant}/sidebar/risk-task       {"external_userid", "task_id", "status",
+                                                 "reason"} → the risk section re-rendered
     GET  /wecom/{tenant}/sidebar/jsapi           ?url= → {corpId, agentId, timestamp, nonceStr, signature}
     GET  /wecom/{tenant}/sidebar/static/{name}   sidebar.js / sidebar.css (nothing from a CDN)
 
@@ -20,7 +22,7 @@ from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -182,6 +184,39 @@ def sidebar_card(tenant: ScopedTenant, body: ContextIn, request: Request, c: Con
     except sb.Denied as exc:
         return _denied(tenant, exc, fragment=True)
     return _page("sidebar.html", mode="customer", fragment=True, v=v, tenant=tenant)
+
+
+class RiskTaskIn(BaseModel):
+    external_userid: str = Field(max_length=64)
+    task_id: str = Field(max_length=40, pattern="^rt[a-f0-9]+$")
+    status: Literal["acknowledged", "contacted", "done", "dismissed"]
+    reason: str = Field("", max_length=500)
+
+
+@router.post("/wecom/{tenant}/sidebar/risk-task")
+def sidebar_risk_task(tenant: ScopedTenant, body: RiskTaskIn, request: Request,
+                      c: ContainerDep, settings: SettingsDep) -> Response:
+    """One step of a risk task of the chat's customer (the service behind ``POST
+    /v1/risk/tasks/{id}/status``, with the sidebar's session and follow check); answers the
+    customer's risk section as it now is (empty when no open alert is left), or with why not."""
+    who = _advisor(request, c, str(settings.secret_key), tenant)
+    if who is None:
+        return _denied(tenant, sb.Denied("登录已过期，请重新打开侧边栏。", 401), fragment=True)
+    p = who[0]
+    try:
+        customer_id = sb.move_risk_task(c, p, body.external_userid, body.task_id, body.status,
+                                        body.reason)
+        error, status = None, 200
+    except sb.Denied as exc:
+        if exc.status != 422:
+            return _denied(tenant, exc, fragment=True)
+        try:  # passed a moment ago, unless the customer unfollowed meanwhile
+            customer_id = sb.customer_for(c, p, body.external_userid)
+        except sb.Denied as gone:
+            return _denied(tenant, gone, fragment=True)
+        error, status = exc.message, 422
+    return _page("sidebar.html", status, mode="customer", fragment="risk",
+                 risk=sb.risk_alerts(c, p, customer_id), actions=True, error=error)
 
 
 @router.get("/wecom/{tenant}/sidebar/customer")

@@ -3,6 +3,7 @@
     /wecom/{tenant}/sidebar            no session → 302 to WeCom OAuth (state = signed nonce)
     /wecom/{tenant}/sidebar/oauth      code → ``auth/getuserinfo`` → advisor → session cookie
     /wecom/{tenant}/sidebar/context    the page posts the chat's external_userid → the view
+    /wecom/{tenant}/sidebar/risk-task  a risk task of the chat's customer moved one step
 
 Trust: the advisor comes from WeCom's OAuth code exchange, never from the page. The
 external_userid comes from the page's JS-SDK call and is *client-asserted*: before anything
@@ -11,6 +12,10 @@ is shown, ``customer_for`` checks that (advisor, external_userid) is an active f
 ``services/access`` (storage-only customers are out). Every refusal is the same ``Denied``
 with the same words, whether the customer exists or not. Every view is audited
 (``sidebar_view``) before the data is read.
+
+Risk alerts (``services/risk/tasks``): the chat customer's alerts whose task is still open,
+read through the advisor's scope; a task is moved only if it is that customer's, through the
+same ``set_status`` as ``POST /v1/risk/tasks/{id}/status`` (audited ``risk_task``).
 
 Tokens are signed like console sessions (``services/sessions``) but under their own purpose
 string and prefix (``sb_``), so a sidebar cookie is never a console or API credential and
@@ -34,8 +39,9 @@ from zoneinfo import ZoneInfo
 
 from caifu.adapters.sor.repos import profiles as profiles_repo
 from caifu.adapters.sor.repos import scrm as repo
+from caifu.core import roles
 from caifu.core.clock import SYSTEM, aware_utc
-from caifu.core.errors import CaifuError
+from caifu.core.errors import CaifuError, ConfigError, NotFoundError
 from caifu.core.identity import Principal
 from caifu.core.suitability import Investor, judge
 from caifu.services.compliance import audit
@@ -44,6 +50,7 @@ from caifu.services.platform import access
 from caifu.services.platform.workspace import get_tenant
 from caifu.services.profiles.cards import FEATURE_LABELS
 from caifu.services.profiles.customers import card, masked_master
+from caifu.services.risk import tasks as risk_tasks
 from caifu.services.scrm.wecom_app import WeComApp, client_for, get_app
 
 SESSION_MINUTES = 15
@@ -256,7 +263,34 @@ def view(c: Container, p: Principal, advisor: dict[str, Any], external_userid: s
             "card": the_card, "card_note": note, "tags": tags, "today": today.isoformat(),
             "tasks": [{**t, "title": TASK_NAMES.get(t.get("kind", ""), t.get("kind"))}
                       for t in ((the_card or {}).get("tasks") or {}).get("open") or []],
-            "content": suitable_content(c, tenant, investor, today, advisor, held)}
+            "content": suitable_content(c, tenant, investor, today, advisor, held),
+            "risk": risk_alerts(c, p, customer_id)}
+
+
+def risk_alerts(c: Container, p: Principal, customer_id: str) -> list[dict[str, Any]]:
+    """The customer's open risk alerts with their tasks (empty without the right to see them)."""
+    if not roles.may(p.role, "risk.alerts.read"):
+        return []
+    return risk_tasks.open_alerts_of(c, p, customer_id)
+
+
+def move_risk_task(c: Container, p: Principal, external_userid: str, task_id: str,
+                   status: str, reason: str = "") -> str:
+    """Move the chat customer's risk task one step (audited by ``set_status``); the customer's
+    id. Another customer's task, or one out of scope, is the same ``Denied`` as a customer
+    the advisor may not see; a move the workflow refuses is ``Denied`` 422 saying why."""
+    customer_id = customer_for(c, p, external_userid)
+    if not roles.may(p.role, "risk.tasks.update"):
+        raise Denied(DENIED)
+    if status == "dismissed" and len(reason.strip()) < 4:
+        raise Denied("忽略该提示需要填写原因（至少 4 个字）。", 422)
+    try:
+        risk_tasks.set_status_of(c, p, customer_id, task_id, status, reason)
+    except NotFoundError:
+        raise Denied(DENIED) from None
+    except ConfigError as exc:  # a step the workflow does not allow, or moved meanwhile
+        raise Denied(f"任务状态已变化，请刷新后重试（{exc}）。", 422) from None
+    return customer_id
 
 
 def _tags(conn: Any, tenant: str, customer_id: str) -> list[dict[str, Any]]:

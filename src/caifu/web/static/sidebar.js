@@ -1,5 +1,6 @@
 /* The WeCom sidebar page: find the chat's customer, ask the server for his section, send
- * suitable content into the chat.
+ * suitable content into the chat, move a risk alert's task one step (the server answers the
+ * risk section as it now is).
  *
  * Inside WeCom (the page has `window.ww`, the @wecom/jssdk bundle a deployment serves as
  * static/wecom-jssdk.js): ww.register with the agent-config signature from …/jsapi, then
@@ -14,6 +15,7 @@
   var main = document.getElementById("main");
   var base = root.getAttribute("data-base");
   var inWeCom = typeof window.ww !== "undefined";
+  var current = null;  // the chat's external_userid, once known
 
   function say(text) {
     main.innerHTML = "";
@@ -24,6 +26,7 @@
   }
 
   function load(externalUserid) {
+    current = externalUserid;
     return fetch(base + "/card", {
       method: "POST", credentials: "same-origin",
       headers: { "Content-Type": "application/json" },
@@ -65,9 +68,35 @@
     }
   }
 
+  function moveTask(button) {
+    var alert = button.closest("[data-task]");
+    var section = button.closest("section.risk");
+    var reason = alert.querySelector(".risk-reason");
+    button.disabled = true;
+    fetch(base + "/risk-task", {
+      method: "POST", credentials: "same-origin",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ external_userid: current, task_id: alert.getAttribute("data-task"),
+                             status: button.getAttribute("data-status"),
+                             reason: reason ? reason.value : "" })
+    }).then(function (r) {
+      if (r.status === 401) {
+        window.location.replace(base + window.location.search);
+        return null;
+      }
+      return r.text();
+    }).then(function (html) {
+      if (html !== null) { section.outerHTML = html; }  // server-rendered, escaped there
+    }).catch(function () {
+      button.disabled = false;
+      say("网络异常，请稍后重试。");
+    });
+  }
+
   main.addEventListener("click", function (e) {
     var t = e.target;
     if (t && t.classList && t.classList.contains("send")) { sendText(t); }
+    if (t && t.classList && t.classList.contains("risk-step") && current) { moveTask(t); }
   });
 
   if (inWeCom) {

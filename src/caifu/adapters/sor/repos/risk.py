@@ -216,13 +216,16 @@ def _in_scope(column: Any, scope: customer_scope.Scope | None) -> Any:
 
 
 def alerts(conn: Connection, tenant: str, scope: customer_scope.Scope | None,
-           status: str | None, customer_id: str | None, limit: int, offset: int
-           ) -> tuple[int, list[dict[str, Any]]]:
-    """Alerts with their task's id, status and advisor, newest event first."""
+           status: str | None, customer_id: str | None, limit: int, offset: int,
+           among: Sequence[str] = ()) -> tuple[int, list[dict[str, Any]]]:
+    """Alerts with their task's id, status and advisor, newest event first; ``among``: only
+    those whose task is in one of these statuses."""
     a, t = risk_alerts, risk_tasks
     where = [a.c.tenant_id == tenant, _in_scope(a.c.customer_id, scope)]
     if status:
         where.append(t.c.status == status)
+    if among:
+        where.append(t.c.status.in_(list(among)))
     if customer_id:
         where.append(a.c.customer_id == customer_id)
     j = a.join(t, (t.c.tenant_id == a.c.tenant_id) & (t.c.alert_id == a.c.alert_id))
