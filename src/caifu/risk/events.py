@@ -409,17 +409,20 @@ class EventClassifier:
 
     @staticmethod
     def _veto(lead: str, event: str, hits: list[LexiconHit]) -> LexiconHit | None:
-        """A denial or an end in the same sentence as one of ``event``'s own triggers: the
-        event is denied or over (公司未收到立案告知书; 解除留置; 申请撤销退市风险警示)."""
+        """A denial or an end that starts before (or on) one of ``event``'s own triggers in
+        the same sentence: the event is denied or over (公司未收到立案告知书; 申请撤销退市风险
+        警示). One that only follows the trigger is not (被强制平仓…及部分股份解除质押)."""
         spans = _sentences(lead)
         bounds = [b for _, b in spans]
 
         def sentence(pos: int) -> int:
             return min(bisect_right(bounds, pos), len(spans) - 1)
 
-        triggered = {sentence(h.start) for h in hits if h.group == event}
+        triggers = [h for h in hits if h.group == event]
         for h in hits:
-            if h.group in VETO_GROUPS and sentence(h.start) in triggered:
+            if h.group in VETO_GROUPS and any(
+                    sentence(t.start) == sentence(h.start) and h.start < t.end
+                    for t in triggers):
                 return h
         return None
 

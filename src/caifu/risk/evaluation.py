@@ -1,0 +1,128 @@
+"""Scoring the event classifier and the company linker on a news-corpus split: what
+``caifu risk evaluate`` prints and gates on.
+
+``evaluate(classifier, linker, items)`` returns a plain dict:
+
+- ``classes``: per event class (and none) ``tp fp fn support precision recall f1``;
+  ``macro_f1`` over the 11, ``accuracy``;
+- ``polarity``: accuracy of the polarity;
+- ``false_alerts``: over the items labelled ``none`` (denials, clarifications, ends of a risk,
+  routine notices, general news), how many the classifier reads as an alert (an event, negative)
+  — ``classifier`` — and how many would reach a holder, i.e. also name a listed company the
+  linker finds — ``pipeline`` (a story without a listed company alerts nobody);
+- ``linking``: listed companies per item (codes) linked vs labelled, micro P/R/F1;
+- ``scripts``: macro-F1 for simplified and traditional items apart;
+- ``confusion``: ``{true: {predicted: n}}``; ``worst``: the misclassified items, most confident
+  first.
+
+``check(report, recorded, tolerance)`` lists what fell by more than ``tolerance`` below the
+recorded figures (``docs/risk-quality.json``): macro-F1 and linking F1.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+from caifu.risk.corpus import NewsItem
+from caifu.risk.events import CLASSES, EventClassifier
+from caifu.text.companies import CompanyLinker
+
+__all__ = ["check", "evaluate", "recorded_summary"]
+
+WORST = 12
+
+
+def _prf(tp: int, fp: int, fn: int) -> dict[str, float]:
+    p = tp / (tp + fp) if tp + fp else 0.0
+    r = tp / (tp + fn) if tp + fn else 0.0
+    f = 2 * tp / (2 * tp + fp + fn) if tp else 0.0
+    return {"precision": round(p, 4), "recall": round(r, 4), "f1": round(f, 4)}
+
+
+def _macro(truth: Sequence[str], pred: Sequence[str]) -> float:
+    scores = []
+    for c in CLASSES:
+        tp = sum(t == c and p == c for t, p in zip(truth, pred, strict=True))
+        denom = sum(p == c for p in pred) + sum(t == c for t in truth)
+        if denom:
+            scores.append(2 * tp / denom)
+    return round(sum(scores) / len(scores), 4) if scores else 0.0
+
+
+def evaluate(classifier: EventClassifier, linker: CompanyLinker, items: Sequence[NewsItem],
+             split: str = "test") -> dict[str, Any]:
+    events = classifier.classify([i.text for i in items])
+    truth = [i.event_type for i in items]
+    pred = [e.event_type for e in events]
+    classes = {}
+    for c in CLASSES:
+        tp = sum(t == c and p == c for t, p in zip(truth, pred, strict=True))
+        fp = sum(t != c and p == c for t, p in zip(truth, pred, strict=True))
+        fn = sum(t == c and p != c for t, p in zip(truth, pred, strict=True))
+        classes[c] = {"tp": tp, "fp": fp, "fn": fn, "support": tp + fn, **_prf(tp, fp, fn)}
+    confusion: dict[str, Counter[str]] = defaultdict(Counter)
+    for t, p in zip(truth, pred, strict=True):
+        confusion[t][p] += 1
+    link_tp = link_fp = link_fn = 0
+    fa_classifier = fa_pipeline = nones = 0
+    worst = []
+    for item, e in zip(items, events, strict=True):
+        got = {m.code for m in linker.link(item.text) if m.listed and m.code}
+        link_tp += len(item.codes & got)
+        link_fp += len(got - item.codes)
+        link_fn += len(item.codes - got)
+        if item.event_type == "none":
+            nones += 1
+            fa_classifier += e.alert
+            fa_pipeline += e.alert and bool(got)
+        if e.event_type != item.event_type:
+            worst.append((e.probability, item, e))
+    worst.sort(key=lambda w: (-w[0], w[1].id))
+    scripts = {}
+    for script in ("simplified", "traditional"):
+        rows = [(t, p) for t, p, i in zip(truth, pred, items, strict=True) if i.script == script]
+        if rows:
+            scripts[script] = {"items": len(rows),
+                               "macro_f1": _macro([t for t, _ in rows], [p for _, p in rows])}
+    return {
+        "split": split, "items": len(items),
+        "versions": {"model": classifier.version,
+                     "lexicon": classifier.lexicon.digest,
+                     "linker_names": len(linker)},
+        "macro_f1": _macro(truth, pred),
+        "accuracy": round(sum(t == p for t, p in zip(truth, pred, strict=True))
+                          / len(items), 4) if items else 0.0,
+        "classes": classes,
+        "polarity": {"accuracy": round(sum(i.polarity == e.polarity
+                                           for i, e in zip(items, events, strict=True))
+                                       / len(items), 4) if items else 0.0},
+        "false_alerts": {"none_items": nones, "classifier": fa_classifier,
+                         "pipeline": fa_pipeline,
+                         "classifier_rate": round(fa_classifier / nones, 4) if nones else 0.0,
+                         "pipeline_rate": round(fa_pipeline / nones, 4) if nones else 0.0},
+        "linking": {"tp": link_tp, "fp": link_fp, "fn": link_fn,
+                    **_prf(link_tp, link_fp, link_fn)},
+        "scripts": scripts,
+        "confusion": {t: dict(row) for t, row in sorted(confusion.items())},
+        "worst": [{"id": i.id, "text": i.text, "expected": i.event_type,
+                   "predicted": e.event_type, "probability": round(p, 3),
+                   "sentence": e.sentence} for p, i, e in worst[:WORST]],
+    }
+
+
+def recorded_summary(report: dict[str, Any]) -> dict[str, Any]:
+    return {"split": report["split"], "items": report["items"],
+            "model": report["versions"]["model"], "macro_f1": report["macro_f1"],
+            "accuracy": report["accuracy"], "linking_f1": report["linking"]["f1"],
+            "false_alerts": report["false_alerts"], "scripts": report["scripts"],
+            "polarity_accuracy": report["polarity"]["accuracy"]}
+
+
+def check(report: dict[str, Any], recorded: dict[str, Any], tolerance: float = 0.03
+          ) -> list[str]:
+    now = {"macro_f1": report["macro_f1"], "linking_f1": report["linking"]["f1"]}
+    return [f"{k}: {now[k]:.3f} < recorded {recorded[k]:.3f} - {tolerance:.2f}"
+            for k in ("macro_f1", "linking_f1")
+            if k in recorded and now[k] < recorded[k] - tolerance]
