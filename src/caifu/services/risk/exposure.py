@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from decimal import Decimal
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 import ibis
@@ -37,7 +37,6 @@ from caifu.risk import alerts as rules
 from caifu.services.container import Container
 from caifu.services.platform.workspace import get_tenant
 from caifu.text.compliance import default_lexicon
-
 
 VIA_MAX = 255  # risk_alerts.via
 

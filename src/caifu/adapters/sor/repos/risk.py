@@ -22,8 +22,8 @@ from sqlalchemy import (
     update,
 )
 
-from caifu.adapters.sor.repos import customer_scope
 from caifu.adapters.sor.models import CONTRACT_TABLES
+from caifu.adapters.sor.repos import customer_scope
 from caifu.adapters.sor.risk_models import (
     risk_alerts,
     risk_aliases,
