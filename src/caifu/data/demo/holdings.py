@@ -12,6 +12,7 @@ latest report. Percentages follow the 双十 rule: none above 10 % of NAV.
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -57,7 +58,7 @@ def make_top_holdings(world: World, seed: int) -> pa.Table:
     fund_type = [FUND_TYPES[t] for t in world.fund_type]
     launched = np.asarray(world.funds["launched_on"].cast(pa.int32()).to_numpy())
     older, latest = report_dates(world.end)
-    cols: dict[str, list] = {"fund_code": [], "report_date": [], "security_code": [],
+    cols: dict[str, list[Any]] = {"fund_code": [], "report_date": [], "security_code": [],
                              "rank": [], "nav_pct": []}
     for f, code in enumerate(world.fund_codes):
         if fund_type[f] not in EQUITY_LIKE:
