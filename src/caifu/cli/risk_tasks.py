@@ -68,7 +68,8 @@ def exposure(story_id: StoryArg, tenant: TenantOpt, workspace: WorkspaceOpt = No
 
     r = raise_alerts(_container(workspace), tenant, story_id)
     console.print(f"story {story_id} ({r.event_type}): securities {', '.join(r.codes) or '—'}"
-                  f"; snapshot {r.snapshot_date or '—'}; holders {r.holders:,}; new alerts "
+                  f"; snapshot {r.snapshot_date or '—'}; holders {r.holders:,} (fund routes "
+                  f"{r.fund_routes:,}); new alerts "
                   f"and tasks {r.new_alerts:,}; repeats of alerted events {r.repeats:,}")
 
 
@@ -80,13 +81,15 @@ def alerts(tenant: TenantOpt,
     from caifu.services.risk.tasks import list_alerts
 
     page = list_alerts(_container(workspace), _operator(tenant, None), status, None, limit)
-    t = RichTable("alert", "customer", "security", "event", "value at risk", "unrealised P&L",
-                  "task", "status", "send?", title=f"risk alerts — {tenant} ({page['total']:,})")
+    t = RichTable("alert", "customer", "security", "event", "via", "value at risk",
+                  "unrealised P&L", "task", "status", "send?",
+                  title=f"risk alerts — {tenant} ({page['total']:,})")
     for a in page["items"]:
         t.add_row(a["alert_id"][:12], f"{a['customer_id']} {escape(a['customer_name'] or '')}",
                   f"{a['security_code']} {escape(a['company_name'])}", a["event_type"],
-                  f"{a['market_value']:,.2f}", f"{a['unrealised_pnl']:,.2f}", a["task_id"],
-                  a["status"], "yes" if a["message_may_send"] else "no")
+                  escape(a["via"]), f"{a['value_at_risk']:,.2f}",
+                  "—" if a["unrealised_pnl"] is None else f"{a['unrealised_pnl']:,.2f}",
+                  a["task_id"], a["status"], "yes" if a["message_may_send"] else "no")
     console.print(t)
 
 

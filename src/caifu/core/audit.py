@@ -24,8 +24,9 @@ ACTIONS = frozenset({"unmask", "export", "delete_request", "login", "key_create"
                      # decision on a chat flag, a campaign sent, an advisor's sidebar view
                      "configure", "link", "unlink", "flag_review", "campaign_send",
                      "sidebar_view",
-                     # risk: an operator's event classification of a story, a task's move
-                     "risk_classify", "risk_task"})
+                     # risk: an operator's event classification of a story, a task's move,
+                     # a load of the tenant's company aliases or relations
+                     "risk_classify", "risk_task", "risk_reference"})
 
 
 @dataclass(frozen=True)

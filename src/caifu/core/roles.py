@@ -79,6 +79,9 @@ POLICY: Final[Mapping[str, Action]] = MappingProxyType({
                               "within the scope: an advisor his customers' tasks"),
     "risk.tasks.update": Action(_TENANT - {"compliance"}, "move risk tasks",
                                 "within the scope, audited with who and when"),
+    "risk.reference.read": Action(_TENANT, "see the tenant's company aliases and relations"),
+    "risk.reference.load": Action(_OPERATORS, "load company aliases and relations",
+                                  "a file whole or not at all, audited"),
 })
 
 

@@ -94,12 +94,20 @@ class AdvisorMessage:
 
 def warning(*, company: str, code: str, event_type: str, title: str, published: dt.date,
             site_count: int, customer_level: str | None, consent: bool | None,
-            prohibited: tuple[str, ...] = ()) -> AdvisorMessage:
-    """A factual notice of a published story about a company the customer holds. No advice:
-    neither to sell nor to hold; no forecast. ``consent`` False (the customer opted out of
-    messages) withholds it: the advisor contacts him through the service channel instead."""
+            prohibited: tuple[str, ...] = (), direct: bool = True,
+            funds: tuple[str, ...] = ()) -> AdvisorMessage:
+    """A factual notice of a published story about a company the customer holds — directly
+    (``direct``) and/or through the funds named in ``funds`` (``名称（代码）``) whose disclosed
+    top holdings include it. No advice: neither to sell nor to hold; no forecast. ``consent``
+    False (the customer opted out of messages) withholds it: the advisor contacts him through
+    the service channel instead."""
     event = EVENT_NAMES.get(event_type, event_type)
-    text = (f"您好，提示一则与您持有的{company}（{code}）相关的公开信息："
+    held = f"{company}（{code}）"
+    if funds:
+        shown = "、".join(funds[:3]) + (f"等{len(funds)}只基金" if len(funds) > 3 else "")
+        held = (f"{held}（您持有的基金{shown}披露的前十大重仓股也包含该公司）" if direct
+                else f"基金{shown}披露的前十大重仓股{held}")
+    text = (f"您好，提示一则与您持有的{held}相关的公开信息："
             f"{published:%Y年%m月%d日}，有{site_count}处公开来源报道“{title}”"
             f"（事件类别：{event}）。以上为公开信息摘录，不构成投资建议，"
             "请以上市公司公告为准，如需了解详情可联系您的服务投顾。")

@@ -1,5 +1,7 @@
 """Exposure on the small demo broker: a negative story about a held company → alerts and
-advisor tasks for exactly the holders a plain SQL query over positions finds (the oracle);
+advisor tasks for exactly the holders — directly and through funds whose disclosed top
+holdings name the company — that a plain SQL query over positions, fund transactions and
+top holdings finds, with the same values at risk (the oracle);
 repeated stories about the same event raise nothing new; the task workflow is audited; an
 advisor sees only his customers' tasks and another tenant sees none."""
 
@@ -8,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Iterator
+from decimal import Decimal
 
 import duckdb
 import pytest
@@ -27,15 +30,50 @@ OPS = Principal("acme", "ops.li", "ops")
 
 
 def _oracle(c: Container, codes: list[str]) -> set[tuple[str, str]]:
-    """The holder set as plain SQL over the positions' Parquet files."""
-    files = c.lake.files("acme", "positions")
+    """The holder set as plain SQL: directly or through funds (see ``_routes``)."""
+    return set(_routes(c, codes))
+
+
+def _routes(c: Container, codes: list[str]) -> dict[tuple[str, str], dict[str, Decimal]]:
+    """(customer, security) → {route: value at risk}, as plain SQL over the Parquet files:
+    the latest positions snapshot on or before today; fund positions at the end of today
+    (signed shares plus the opening balance the ledger implies, at the fund's NAV of its
+    latest transaction day) through each fund's latest disclosed top holdings."""
+    pos, tx, top = (c.lake.files("acme", t) for t in ("positions", "fund_transactions",
+                                                      "fund_top_holdings"))
+    wanted = ", ".join(f"'{x}'" for x in codes)
     rows = duckdb.sql(f"""
-        WITH p AS (SELECT * FROM read_parquet({files!r}))
-        SELECT customer_id, security_code FROM p
-        WHERE snapshot_date = (SELECT max(snapshot_date) FROM p WHERE snapshot_date <= current_date)
-          AND security_code IN ({", ".join(f"'{x}'" for x in codes)})
-        GROUP BY customer_id, security_code HAVING sum(quantity) > 0""").fetchall()
-    return {(r[0], r[1]) for r in rows}
+        WITH p AS (SELECT * FROM read_parquet({pos!r})),
+        direct AS (
+          SELECT customer_id, security_code, 'position' AS via, sum(market_value) AS var
+          FROM p
+          WHERE snapshot_date = (SELECT max(snapshot_date) FROM p
+                                 WHERE snapshot_date <= current_date)
+            AND security_code IN ({wanted})
+          GROUP BY customer_id, security_code HAVING sum(quantity) > 0),
+        f AS (SELECT * FROM read_parquet({tx!r}) WHERE txn_date <= current_date),
+        b AS (SELECT customer_id, fund_code,
+                     CASE WHEN txn_type = 'redeem' THEN -shares ELSE shares END AS s,
+                     sum(CASE WHEN txn_type = 'redeem' THEN -shares ELSE shares END) OVER (
+                       PARTITION BY customer_id, fund_code
+                       ORDER BY txn_date, txn_type = 'redeem', txn_id) AS bal FROM f),
+        held AS (SELECT customer_id, fund_code, sum(s) + greatest(-min(bal), 0) AS shares
+                 FROM b GROUP BY ALL HAVING sum(s) + greatest(-min(bal), 0) > 0),
+        nav AS (SELECT fund_code, max(nav) AS nav FROM f WHERE (fund_code, txn_date) IN
+                (SELECT (fund_code, max(txn_date)) FROM f GROUP BY fund_code) GROUP BY ALL),
+        t AS (SELECT * FROM read_parquet({top!r}) WHERE report_date <= current_date),
+        latest AS (SELECT * FROM t WHERE (fund_code, report_date) IN
+                   (SELECT (fund_code, max(report_date)) FROM t GROUP BY fund_code)),
+        funds AS (
+          SELECT h.customer_id, l.security_code, 'fund:' || h.fund_code AS via,
+                 round(round(h.shares * nav.nav, 2) * l.nav_pct * 0.01, 2) AS var
+          FROM held h JOIN nav USING (fund_code) JOIN latest l USING (fund_code)
+          WHERE l.security_code IN ({wanted}))
+        SELECT * FROM direct UNION ALL SELECT * FROM funds""").fetchall()
+    out: dict[tuple[str, str], dict[str, Decimal]] = {}
+    for cid, code, via, var in rows:
+        out.setdefault((cid, code), {})[via] = Decimal(var).quantize(Decimal("0.01"))
+    return out
 
 
 def _most_held(c: Container) -> tuple[str, str]:
@@ -90,12 +128,45 @@ def test_holder_set_equals_the_sql_oracle(c: Container, raised: dict) -> None:
     alerts = list_alerts(c, OPS, limit=1000)["items"]
     assert {(a["customer_id"], a["security_code"]) for a in alerts} == oracle
     assert report.holders == report.new_alerts == len(oracle)
-    a = alerts[0]
+    a = next(a for a in alerts if a["market_value"] is not None)
     assert a["unrealised_pnl"] == a["market_value"] - a["cost"]
     assert a["evidence"]["mention"]["code"] == raised["code"]
     assert a["evidence"]["sources"][0]["url"] == "https://news.example.cn/a/1"
     assert "不构成投资建议" in a["message"] and "卖出" not in a["message"]
     assert "*" in (a["customer_name"] or "*")  # masked
+
+
+def test_routes_and_values_at_risk_equal_the_sql_oracle(c: Container, raised: dict) -> None:
+    """Every alert lists exactly the oracle's routes with the oracle's values; one alert per
+    (customer, security) however many routes; the demo has customers exposed only through
+    funds, and customers exposed both ways."""
+    routes = _routes(c, [raised["code"]])
+    alerts = list_alerts(c, OPS, limit=1000)["items"]
+    assert len(alerts) == len(routes)
+    kinds = {"position": 0, "funds only": 0, "both": 0}
+    for a in alerts:
+        want = routes[(a["customer_id"], a["security_code"])]
+        got = {r["via"]: Decimal(r["value_at_risk"]) for r in a["routes"]}
+        assert got == want, a["customer_id"]
+        assert Decimal(str(a["value_at_risk"])) == sum(want.values())
+        assert a["via"] == "+".join(r["via"] for r in a["routes"])
+        funds = [r for r in a["routes"] if r["via"] != "position"]
+        for r in funds:  # value at risk = the fund position's value × disclosed % of NAV
+            assert r["via"] == f"fund:{r['fund_code']}" and r["fund_name"]
+            assert Decimal(r["value_at_risk"]) == (Decimal(r["market_value"])
+                                                   * Decimal(r["nav_pct"]) / 100
+                                                   ).quantize(Decimal("0.01"))
+        if "position" in want:
+            assert a["routes"][0]["via"] == "position"
+            assert Decimal(str(a["market_value"])) == want["position"]
+            kinds["both" if funds else "position"] += 1
+        else:
+            assert a["market_value"] is None and a["quantity"] is None
+            assert "基金" in a["message"] and "前十大重仓股" in a["message"]
+            kinds["funds only"] += 1
+    assert all(kinds.values()), kinds
+    assert raised["report"].fund_routes == sum(len(v) - ("position" in v)
+                                               for v in routes.values())
 
 
 def test_repeated_stories_raise_no_new_alerts_or_tasks(c: Container, raised: dict) -> None:
@@ -156,10 +227,16 @@ def test_scope_advisor_sees_only_his_customers_and_no_other_tenant(c: Container,
     a, b = advisors[:2]
     pa_ = Principal("acme", "adv.a", "advisor", advisor_id=a)
     mine = list_tasks(c, pa_, limit=1000)["items"]
-    assert mine and all(t["advisor_id"] == a for t in mine)
+    with c.engine.connect() as conn:  # his customers: assigned, or followed on WeCom
+        followed = {r[0] for r in conn.exec_driver_sql(
+            "SELECT customer_id FROM wecom_follows WHERE tenant_id = 'acme' AND advisor_id = ? "
+            "AND status = 'active' AND customer_id IS NOT NULL", (a,))}
+    assert mine and all(t["advisor_id"] == a or t["customer_id"] in followed for t in mine)
     assert {t["task_id"] for t in mine} == {t["task_id"] for t in everything
-                                            if t["advisor_id"] == a}
-    b_task = next(t for t in everything if t["advisor_id"] == b and t["status"] == "open")
+                                            if t["advisor_id"] == a
+                                            or t["customer_id"] in followed}
+    b_task = next(t for t in everything if t["advisor_id"] == b and t["status"] == "open"
+                  and t["customer_id"] not in followed)
     with pytest.raises(NotFoundError):
         set_status(c, pa_, b_task["task_id"], "acknowledged")
     assert list_alerts(c, pa_, limit=1000)["total"] == len(mine)

@@ -20,7 +20,8 @@ from caifu.data.contracts.docs import render
 ROOT = Path(__file__).resolve().parents[3]
 REQUIRED_TABLES = {
     "tenants", "branches", "advisors", "customers", "accounts", "securities", "fund_products",
-    "suitability_assessments", "trades", "positions", "cash_flows", "fund_transactions",
+    "suitability_assessments", "fund_top_holdings", "trades", "positions", "cash_flows",
+    "fund_transactions",
     "app_events", "wecom_follows", "chat_messages", "content_items", "campaigns",
     "campaign_touches",
 }

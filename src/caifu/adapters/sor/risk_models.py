@@ -139,12 +139,18 @@ risk_alerts = Table(
     Column("event_at", DateTime, nullable=False, comment="the story's first published (UTC)"),
     Column("customer_id", String(32), nullable=False),
     Column("advisor_id", String(32), comment="the customer's advisor when raised"),
-    Column("via", String(12), nullable=False, comment="position (a fund's holdings: later)"),
-    Column("snapshot_date", Date, nullable=False, comment="the positions snapshot read"),
-    Column("quantity", Numeric(20, 0), nullable=False),
-    Column("market_value", Numeric(18, 2), nullable=False, comment="the value at risk"),
-    Column("cost", Numeric(18, 2), nullable=False),
-    Column("unrealised_pnl", Numeric(18, 2), nullable=False),
+    Column("via", String(255), nullable=False,
+           comment="the routes: position, fund:<code>, joined with +"),
+    Column("snapshot_date", Date, nullable=False,
+           comment="the positions snapshot read (fund routes only: the day valued)"),
+    Column("quantity", Numeric(20, 0), comment="the direct position's; null: funds only"),
+    Column("market_value", Numeric(18, 2), comment="the direct position's; null: funds only"),
+    Column("cost", Numeric(18, 2), comment="the direct position's; null: funds only"),
+    Column("unrealised_pnl", Numeric(18, 2), comment="the direct position's; null: funds only"),
+    Column("value_at_risk", Numeric(18, 2),
+           comment="every route: position value + fund values × disclosed % of NAV"),
+    Column("routes_json", Text, comment="each route: via, value at risk, value, cost, P&L; "
+                                        "a fund's code, name, report date, % of NAV"),
     Column("customer_risk_level", String(4), comment="C1..C5 from the latest assessment"),
     Column("evidence_json", Text, nullable=False,
            comment="the linked span (name, rule, score, sentence) and the story's sources"),
@@ -194,5 +200,36 @@ risk_task_events = Table(
     comment="舆情任务状态变更记录（谁、何时、为何）",
 )
 
-__all__ = ["risk_alerts", "risk_batches", "risk_documents", "risk_rejections",
-           "risk_stories", "risk_story_bands", "risk_task_events", "risk_tasks"]
+risk_aliases = Table(
+    "risk_aliases",
+    metadata,
+    Column("tenant_id", String(32), primary_key=True),
+    Column("name", String(100), primary_key=True, comment="the name as written in news"),
+    Column("code", String(6), primary_key=True, comment="the listed company it stands for"),
+    Column("kind", String(8), nullable=False, comment="former (a former name) | alias"),
+    Column("valid_from", Date, comment="a former name: first day it was the name"),
+    Column("valid_to", Date, comment="a former name: last day it was the name"),
+    Column("note", String(200)),
+    Column("loaded_at", DateTime, nullable=False),
+    Column("loaded_by", String(120), nullable=False),
+    comment="租户的公司别名与曾用名（舆情公司识别）",
+)
+
+risk_relations = Table(
+    "risk_relations",
+    metadata,
+    Column("tenant_id", String(32), primary_key=True),
+    Column("party", String(200), primary_key=True,
+           comment="an unlisted party: controlling shareholder, bond issuer, subsidiary"),
+    Column("code", String(6), primary_key=True, comment="the listed company it is tied to"),
+    Column("relation", String(40), nullable=False,
+           comment="controlling_shareholder | shareholder | subsidiary | bond_issuer | …"),
+    Column("note", String(200)),
+    Column("loaded_at", DateTime, nullable=False),
+    Column("loaded_by", String(120), nullable=False),
+    comment="租户的关联方表：非上市主体 → 上市公司",
+)
+
+__all__ = ["risk_aliases", "risk_alerts", "risk_batches", "risk_documents", "risk_rejections",
+           "risk_relations", "risk_stories", "risk_story_bands", "risk_task_events",
+           "risk_tasks"]

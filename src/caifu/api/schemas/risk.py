@@ -116,12 +116,21 @@ class RiskAlert(Schema):
     customer_id: str
     customer_name: str | None = Field(description="masked")
     advisor_id: str | None
-    via: Literal["position"]
-    snapshot_date: dt.date
-    quantity: float
-    market_value: float = Field(description="the value at risk, yuan")
-    cost: float
-    unrealised_pnl: float = Field(description="market value − cost, yuan")
+    via: str = Field(description="the routes: position, fund:<code>, joined with +")
+    snapshot_date: dt.date = Field(description="the positions snapshot read (funds only: the "
+                                               "day the fund positions are valued)")
+    quantity: float | None = Field(description="the direct position; null: held only "
+                                               "through funds")
+    market_value: float | None = Field(description="the direct position's, yuan")
+    cost: float | None
+    unrealised_pnl: float | None = Field(description="market value − cost, yuan")
+    value_at_risk: float | None = Field(description="every route: the direct position's value "
+                                                    "+ each fund position × its disclosed % "
+                                                    "of NAV, yuan")
+    routes: list[dict[str, Any]] = Field(description="each route: via, value_at_risk, "
+                                                     "market_value, cost, unrealised_pnl; a "
+                                                     "fund's fund_code, fund_name, shares, "
+                                                     "report_date, nav_pct")
     customer_risk_level: str | None = Field(description="C1..C5, latest assessment")
     evidence: dict[str, Any] = Field(description="mention (the linked span: name, code, rule, "
                                                  "score, sentence) and sources (site, url, "
@@ -151,8 +160,9 @@ class RiskTask(Schema):
     company_name: str
     event_type: str
     event_at: str
-    market_value: float
-    unrealised_pnl: float
+    market_value: float | None = Field(description="the direct position's; null: funds only")
+    unrealised_pnl: float | None
+    value_at_risk: float | None
     message: str
     message_may_send: bool
 

@@ -66,6 +66,9 @@ def run_demo(workspace: Path, settings: Settings, customers: int, seed: int,
     results, elapsed = ingest_with_progress(c, demo.TENANT, [data_dir], None, None, console)
     print_batches(results, elapsed, console)
     demo.create_demo_segments(c)
+    ref = demo.load_risk_reference(c)
+    console.print(f"risk reference: {ref['aliases']} company aliases (former names), "
+                  f"{ref['relations']} relations (caifu risk aliases list -t demo)")
     # models first: the build turns their scores into model tags
     print_scores(score_with_progress(c, demo.TENANT, None, None, console), console)
     result = build_with_progress(c, demo.TENANT, "duckdb", None, console)

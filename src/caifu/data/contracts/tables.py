@@ -186,6 +186,24 @@ SUITABILITY = Table(
     ),
 )
 
+FUND_TOP_HOLDINGS = Table(
+    "fund_top_holdings", "基金披露的重仓股（季报前十大重仓股）", "lake",
+    ("fund_code", "report_date", "security_code"),
+    columns=(
+        C("fund_code", "string", "基金代码", 1, required=True, ref="fund_products.fund_code",
+          normalise="nfkc"),
+        C("report_date", "date", "报告期（截止日）", 1, required=True, not_future=True),
+        C("security_code", "string", "股票代码", 1, required=True, ref="securities.security_code",
+          normalise="nfkc"),
+        C("rank", "int", "重仓排名", 1, min=1, max=50),
+        C("nav_pct", "decimal", "占基金资产净值比例（%）", 1, required=True, min=Decimal(0),
+          max=Decimal(100), precision=7, scale=4),
+    ),
+    notes="Public disclosures (e.g. the quarterly 前十大重仓股), as a data vendor delivers them. "
+          "Exposure reads each fund's latest `report_date` on or before the day: value at "
+          "risk through a fund = the customer's fund position × `nav_pct` / 100.",
+)
+
 TRADES = Table(
     "trades", "证券成交（集中交易）", "lake", ("trade_id",), agrees=_OWNED,
     columns=(
@@ -356,6 +374,6 @@ CAMPAIGN_TOUCHES = Table(
 
 TABLES = (
     TENANTS, BRANCHES, ADVISORS, CUSTOMERS, ACCOUNTS, SECURITIES, FUND_PRODUCTS, SUITABILITY,
-    TRADES, POSITIONS, CASH_FLOWS, FUND_TRANSACTIONS, APP_EVENTS, WECOM_FOLLOWS, CHAT_MESSAGES,
+    FUND_TOP_HOLDINGS, TRADES, POSITIONS, CASH_FLOWS, FUND_TRANSACTIONS, APP_EVENTS, WECOM_FOLLOWS, CHAT_MESSAGES,
     CONTENT_ITEMS, CAMPAIGNS, CAMPAIGN_TOUCHES,
 )

@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from caifu.core.errors import ConfigError
-from caifu.data.demo import activity, chats, engagement, funds, people
+from caifu.data.demo import activity, chats, engagement, funds, holdings, people
 from caifu.data.demo.faults import OVERLAP_PER_100K, Faults
 from caifu.data.demo.sources import SPECS, spec_of_file, table_of_file
 from caifu.data.demo.world import World, build_world, day_number
@@ -102,7 +102,8 @@ def generate(out_dir: Path, customers: int = 100_000, seed: int = 7,
     try:
         for name, table in (("branches", world.branches), ("advisors", world.advisors),
                             ("securities", world.securities), ("fund_products", world.funds),
-                            ("content_items", world.contents), ("campaigns", camps.table)):
+                            ("content_items", world.contents), ("campaigns", camps.table),
+                            ("fund_top_holdings", holdings.make_top_holdings(world, seed))):
             _write(sinks, name, table)
         known_codes = set(world.securities["security_code"].to_pylist())
         for c in range(n_chunks):

@@ -77,6 +77,8 @@ SPECS: dict[str, SourceSpec] = {
         values={"txn_type": {"subscribe": "认购", "purchase": "申购", "redeem": "赎回",
                              "dividend": "红利再投资"}}),
     "fund_products": SourceSpec("fund_products.csv", "fund_products", "csv"),
+    # a data vendor's feed of funds' quarterly disclosures (前十大重仓股)
+    "fund_top_holdings": SourceSpec("fund_top_holdings.csv", "fund_top_holdings", "csv"),
     "campaigns": SourceSpec("campaigns.csv", "campaigns", "csv"),
     "wecom_follows": SourceSpec("wecom_follows.csv", "wecom_follows", "csv"),
     "securities": SourceSpec("securities.parquet", "securities", "parquet"),

@@ -89,6 +89,24 @@ class DemoUser:
     sees: str  # what this role may see, for the printout
 
 
+def load_risk_reference(c: Container, tenant: str = TENANT) -> dict[str, int]:
+    """The demo tenant's company aliases (real former names of companies in the A-share
+    list) and relations (real unlisted shareholders), as an operator would load them."""
+    from importlib.resources import as_file, files
+
+    from caifu.core.identity import Principal
+    from caifu.services.risk.reference import load
+
+    loaded = {}
+    for table in ("aliases", "relations"):
+        with as_file(files("caifu.data").joinpath("risk", f"demo_{table}.csv")) as path:
+            r = load(c, Principal(tenant, "demo", "ops"), table, path)
+        if not r.loaded:
+            raise AssertionError(f"demo {table}: {r.rejected}")  # shipped files are checked
+        loaded[table] = r.added + r.updated
+    return loaded
+
+
 def create_demo_users(c: Container, tenant: str = TENANT) -> list[DemoUser]:
     """One console user per role, with fresh random passwords (printed by `caifu demo
     --serve`; the demo workspace is rebuilt on every run). The branch manager gets the branch

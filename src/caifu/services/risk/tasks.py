@@ -65,6 +65,8 @@ def list_alerts(c: Container, p: Principal, status: str | None = None,
     for r in rows:
         evidence = json.loads(r.pop("evidence_json"))
         r["repeat_story_ids"] = json.loads(r.pop("repeat_story_ids_json"))
+        routes = r.pop("routes_json")
+        r["routes"] = json.loads(routes) if routes else [{"via": "position"}]
         r["message_notes"] = r["message_notes"].split("\n") if r["message_notes"] else []
         items.append({**r, "customer_name": names.get(r["customer_id"]),
                       "evidence": evidence})

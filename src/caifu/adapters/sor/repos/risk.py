@@ -9,14 +9,28 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, and_, distinct, exists, func, insert, select, true, update
+from sqlalchemy import (
+    Connection,
+    and_,
+    delete,
+    distinct,
+    exists,
+    func,
+    insert,
+    select,
+    true,
+    update,
+)
 
+from caifu.adapters.sor.models import CONTRACT_TABLES
 from caifu.adapters.sor.repos import customer_scope
 from caifu.adapters.sor.risk_models import (
     risk_alerts,
+    risk_aliases,
     risk_batches,
     risk_documents,
     risk_rejections,
+    risk_relations,
     risk_stories,
     risk_story_bands,
     risk_task_events,
@@ -24,6 +38,7 @@ from caifu.adapters.sor.risk_models import (
 )
 
 _IN_CHUNK = 500
+_REFERENCE = {"aliases": risk_aliases, "relations": risk_relations}
 
 
 def existing_documents(conn: Connection, tenant: str, document_ids: Sequence[str]) -> set[str]:
@@ -250,6 +265,7 @@ def tasks(conn: Connection, tenant: str, scope: customer_scope.Scope | None,
     return _page(conn, j, where, [*(c for c in t.c if c.name != "tenant_id"), a.c.story_id,
                                   a.c.security_code, a.c.company_name, a.c.event_type,
                                   a.c.event_at, a.c.market_value, a.c.unrealised_pnl,
+                                  a.c.value_at_risk,
                                   a.c.message, a.c.message_may_send],
                  (t.c.created_at.desc(), t.c.task_id), limit, offset)
 
@@ -297,3 +313,58 @@ def task_history(conn: Connection, tenant: str, task_id: str) -> list[dict[str, 
                                                  e.c.task_id == task_id)
                         .order_by(e.c.seq)).mappings().all()
     return [dict(r) for r in rows]
+
+
+def fund_names(conn: Connection, tenant: str, fund_codes: Sequence[str]) -> dict[str, str]:
+    """The tenant's fund products' names by code (for the routes of an alert)."""
+    f = CONTRACT_TABLES["fund_products"]
+    out: dict[str, str] = {}
+    for i in range(0, len(fund_codes), _IN_CHUNK):
+        out.update(conn.execute(select(f.c.fund_code, f.c.name).where(
+            f.c.tenant_id == tenant, f.c.fund_code.in_(fund_codes[i:i + _IN_CHUNK]))).tuples().all())
+    return out
+
+
+# A tenant's reference data for the company linker: aliases and party relations.
+
+def reference_rows(conn: Connection, tenant: str, table: str) -> list[dict[str, Any]]:
+    """Every row of the tenant's ``aliases`` or ``relations`` table, in key order."""
+    t = _REFERENCE[table]
+    cols = [c for c in t.c if c.name != "tenant_id"]
+    keys = [c for c in t.primary_key.columns if c.name != "tenant_id"]
+    return [dict(r) for r in conn.execute(select(*cols).where(t.c.tenant_id == tenant)
+                                          .order_by(*keys)).mappings()]
+
+
+def reference_version(conn: Connection, tenant: str) -> tuple[Any, ...]:
+    """A stamp that changes whenever the tenant's aliases or relations change: rows and the
+    latest load time of each table."""
+    out: list[Any] = []
+    for t in (risk_aliases, risk_relations):
+        out += list(conn.execute(select(func.count(), func.max(t.c.loaded_at))
+                                 .where(t.c.tenant_id == tenant)).one())
+    return tuple(out)
+
+
+def replace_reference(conn: Connection, tenant: str, table: str,
+                      rows: Sequence[dict[str, Any]], *, replace_all: bool) -> tuple[int, int]:
+    """Upsert ``rows`` (by key) into the tenant's ``aliases`` or ``relations``; with
+    ``replace_all`` the tenant's other rows go. ``(added, updated)``."""
+    t = _REFERENCE[table]
+    keys = [c.name for c in t.primary_key.columns if c.name != "tenant_id"]
+    stored = {tuple(r[k] for k in keys) for r in reference_rows(conn, tenant, table)}
+    if replace_all:
+        conn.execute(delete(t).where(t.c.tenant_id == tenant))
+    added = updated = 0
+    for r in rows:
+        key = tuple(r[k] for k in keys)
+        if key in stored and not replace_all:
+            conn.execute(update(t).where(t.c.tenant_id == tenant,
+                                         *(t.c[k] == r[k] for k in keys)).values(**r))
+        else:
+            conn.execute(insert(t).values(tenant_id=tenant, **r))
+        if key in stored:
+            updated += 1
+        else:
+            added += 1
+    return added, updated
