@@ -90,7 +90,7 @@ def evaluate(classifier: EventClassifier, linker: CompanyLinker, items: Sequence
         "split": split, "items": len(items),
         "versions": {"model": classifier.version,
                      "lexicon": classifier.lexicon.digest,
-                     "linker_names": len(linker)},
+                     "linker_names": linker.pattern_count},
         "macro_f1": _macro(truth, pred),
         "accuracy": round(sum(t == p for t, p in zip(truth, pred, strict=True))
                           / len(items), 4) if items else 0.0,

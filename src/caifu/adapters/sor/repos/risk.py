@@ -171,11 +171,14 @@ def set_companies(conn: Connection, tenant: str, story_id: str, companies_json: 
 
 
 def set_classification(conn: Connection, tenant: str, story_id: str, event_type: str,
-                       polarity: str, by: str, now: dt.datetime) -> None:
+                       polarity: str, by: str, now: dt.datetime, severity: str | None = None,
+                       evidence_json: str | None = None, model_version: str | None = None
+                       ) -> None:
     s = risk_stories
     conn.execute(update(s).where(s.c.tenant_id == tenant, s.c.story_id == story_id)
                  .values(event_type=event_type, polarity=polarity, classified_by=by,
-                         classified_at=now))
+                         classified_at=now, severity=severity,
+                         event_evidence_json=evidence_json, event_model_version=model_version))
 
 
 def alerted_events(conn: Connection, tenant: str, story_id: str, codes: Sequence[str],
