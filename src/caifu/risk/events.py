@@ -142,10 +142,9 @@ class EventLexicon:
                 continue
             before = normalised[max(0, h.start - _NEGATION_REACH):h.start]
             cut = max((before.rfind(ch) for ch in _CLAUSE_END), default=-1)
-            m = None
-            for m in self._negator.finditer(before, cut + 1):
-                pass
-            if m is not None:
+            matches = list(self._negator.finditer(before, cut + 1))
+            if matches:
+                m = matches[-1]  # the nearest negator
                 start = h.start - len(before) + m.start()
                 found.append(LexiconHit("cancel:denial", f"{m.group()}…{h.phrase}", start,
                                         h.end))

@@ -65,7 +65,7 @@ def classify_stories(c: Container, tenant: str, story_ids: Sequence[str],
             repo.set_classification(conn, tenant, sid, e.event_type, e.polarity, "classifier",
                                     now, e.severity,
                                     json.dumps(e.evidence(), ensure_ascii=False), version)
-    out: dict[str, RiskEvent | None] = {sid: None for sid in story_ids}
+    out: dict[str, RiskEvent | None] = dict.fromkeys(story_ids)
     out.update(zip(todo, events, strict=True))
     return out
 
