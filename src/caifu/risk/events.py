@@ -64,6 +64,9 @@ CLASSES: tuple[str, ...] = EVENT_TYPES  # ten events, then "none"
 POLARITY: tuple[str, ...] = ("negative", "neutral", "positive")
 LEAD_CHARS = 300
 LENGTH_FLOOR = 20
+# a lexicon group's feature value (an n-gram's is 1/sqrt(max(n, LENGTH_FLOOR)) <= 0.22): 0.5,
+# 1 and 2 gave the same 5-fold macro-F1 (0.870, 0.865, 0.867); 2 the fewest false alerts
+LEXICON_VALUE = 2.0
 C_GRID = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
 _BITS = 21  # a code point fits in 21 bits; three fit in a 64-bit key
 _SENTENCE = re.compile(r"[^。！？!?；;\n]+[。！？!?；;]?")
@@ -266,7 +269,7 @@ def _matrix(enc: Encoded, n_vocab: int, n_groups: int) -> Any:
          for c, g in zip(enc.cols, enc.groups, strict=True)]) if enc.cols else np.zeros(0)
     data = np.concatenate(
         [np.concatenate([np.full(len(c), _value(len(c)), np.float32),
-                         np.ones(len(g), np.float32)])
+                         np.full(len(g), LEXICON_VALUE, np.float32)])
          for c, g in zip(enc.cols, enc.groups, strict=True)]) if enc.cols else np.zeros(0)
     return csr_matrix((data, indices, indptr), shape=(len(enc.cols), n_vocab + n_groups),
                       dtype=np.float32)

@@ -129,9 +129,23 @@ class CompanyMaster:
 
     @classmethod
     def shipped(cls) -> CompanyMaster:
-        from caifu.data.reference import a_share_codes
+        """The vendored lists: a code's 2026 short name is its name, and its 2023 name, when
+        different (a rename, an ST mark put on or taken off), a former name without dates;
+        codes only in the 2023 list (B shares, companies delisted since) keep that name."""
+        from caifu.data.reference import a_share_codes, a_share_names_2026
 
-        return cls.from_table(a_share_codes())
+        old = dict(zip(a_share_codes()["stock_code"].to_pylist(),
+                       a_share_codes()["short_name"].to_pylist(), strict=True))
+        new = dict(zip(a_share_names_2026()["stock_code"].to_pylist(),
+                       a_share_names_2026()["short_name"].to_pylist(), strict=True))
+        rows = []
+        for code in sorted(old.keys() | new.keys()):
+            name, former = new.get(code) or old[code], old.get(code)
+            if former and compact(former) == compact(name):
+                name, former = former, None  # the 2023 form keeps its padding (万  科Ａ)
+            rows.append({"code": code, "short_name": name,
+                         "former_names": [former] if former else []})
+        return cls.from_records(rows)
 
     @classmethod
     def from_table(cls, table: Any) -> CompanyMaster:

