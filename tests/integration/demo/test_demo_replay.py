@@ -95,7 +95,8 @@ def test_the_replay_is_real_train_lines_about_held_companies(c: Container, first
     assert 1 <= labels.count("none") <= 2
     for x in lines:
         assert corpus[x.item.id] == x.item and x.item.split == "train"
-        assert _holders(c, sorted(x.item.codes)), x.item.id  # a labelled company is held
+        # a labelled company, held, that the linker found
+        assert _holders(c, sorted(x.item.codes & {code for code, _ in x.linked})), x.item.id
         day = dt.date.fromisoformat(x.published[:10])
         assert END - dt.timedelta(days=SPREAD_DAYS) <= day < END
     assert [x.published for x in lines] == sorted(x.published for x in lines)
@@ -213,3 +214,7 @@ def test_choose_takes_one_line_per_event_type_and_neutral_single_company_nones()
     assert [i.id for i in choose(items, held)] == ["a1", "a4", "a8", "a9"]
     assert [i.id for i in choose(items, held, risks=1, nones=1)] == ["a1", "a8"]
     assert choose(items, set()) == []
+    # with the linker's codes: a line whose held company the linker misses is left out
+    linked = {"a1": {"000001"}, "a4": {"999999"}, "a8": {"000002"}, "a9": set(),
+              "b1": {"000001"}, "a5": {"000001"}}
+    assert [i.id for i in choose(items, held, linked)] == ["a1", "a8", "b1"]

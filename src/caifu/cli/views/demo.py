@@ -140,6 +140,10 @@ def print_replay(c: Container, tenant: str, replayed: Replay, console: Console,
         console.print(f"intake batch {r.batch_id}: {r.received} received, {r.new_stories} new "
                       f"stories, {r.duplicates} already taken in, {r.rejected} rejected — "
                       f"{replayed.new_alerts:,} alerts and tasks raised", soft_wrap=True)
+    if replayed.unlinked:
+        console.print(f"[dim]left out: {replayed.unlinked} of {replayed.candidates} train "
+                      "lines about held companies, where the linker finds none of them[/]",
+                      soft_wrap=True)
     page = list_tasks(c, Principal(tenant, "demo", "ops"), limit=500)
     shown: list[dict[str, Any]] = []
     for task in page["items"]:  # one per story, then more while there is room

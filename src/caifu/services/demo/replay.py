@@ -4,7 +4,10 @@ path a new story takes (link → event classifier → alerts and advisor tasks).
 
     corpus train split ──► lines naming listed codes (the labels' codes)
         └─► held: codes some customer holds today, directly or through a fund's latest
-            disclosed top holdings (services/risk/exposure.exposed — the alerts' own query)
+            disclosed top holdings (services/risk/exposure.exposed — the alerts' own query),
+            that the tenant's linker finds in the line too (a line whose held company the
+            linker misses would show nothing; the misses are counted and printed, and
+            measured by ``caifu risk evaluate``)
               └─► choose: the first line (by id) of each risk event type, up to RISKS, and the
                   first NONES lines labelled ``none`` and neutral (a routine notice, a
                   denial): nothing should be raised for those
@@ -22,7 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +38,7 @@ from caifu.services.container import Container
 from caifu.services.risk.events import StoryOutcome, process_stories
 from caifu.services.risk.exposure import exposed
 from caifu.services.risk.intake import Intake, IntakeReport
+from caifu.services.risk.linking import companies_of, tenant_linker
 
 SOURCE = "demo-replay"
 RISKS = 8  # lines with a risk event, one per event type
@@ -64,15 +68,19 @@ class ReplayedLine:
 class Replay:
     lines: list[ReplayedLine] = field(default_factory=list)
     intake: IntakeReport | None = None
+    candidates: int = 0  # train lines naming a held company (by their labels)
+    unlinked: int = 0  # of those, lines where the linker finds none of the held ones
 
     @property
     def new_alerts(self) -> int:
         return sum(x.outcome.new_alerts for x in self.lines if x.outcome)
 
 
-def choose(items: Sequence[NewsItem], held: set[str], risks: int = RISKS,
+def choose(items: Sequence[NewsItem], held: set[str],
+           linked: Mapping[str, set[str]] | None = None, risks: int = RISKS,
            nones: int = NONES) -> list[NewsItem]:
-    """Train-split lines naming a held code (at most ``MAX_CODES``): the first of each risk
+    """Train-split lines naming a held code (at most ``MAX_CODES`` codes) — one the linker
+    finds too when ``linked`` (line id → codes linked) is given: the first of each risk
     event type (by id), up to ``risks`` types, and the first ``nones`` lines labelled
     ``none`` and neutral about one company; sorted by id."""
     picked: list[NewsItem] = []
@@ -81,7 +89,7 @@ def choose(items: Sequence[NewsItem], held: set[str], risks: int = RISKS,
     for item in sorted(items, key=lambda i: i.id):
         codes = item.codes
         if item.split != "train" or not codes or len(codes) > MAX_CODES \
-                or not codes & held:
+                or not codes & held & (codes if linked is None else linked.get(item.id, set())):
             continue
         if item.event_type == "none":
             # neutral, one company: a routine notice or a denial about it (a positive one
@@ -117,9 +125,16 @@ def replay(c: Container, tenant: str, end: dt.date,
     corpus = list(items) if items is not None else list(load_news_corpus().items)
     today = c.clock.now().date()
     train = [i for i in corpus if i.split == "train" and i.codes]
-    chosen = choose(train, held_codes(c, tenant, [x for i in train for x in i.codes], today))
+    held = held_codes(c, tenant, [x for i in train for x in i.codes], today)
+    using = tenant_linker(c, tenant)
+    linked = {i.id: {m["code"] for m in companies_of(i.text, "", end, using)
+                     if m["listed"] and m["code"]}
+              for i in train if i.codes & held}
+    out_of_reach = sum(1 for i in train if i.id in linked and not i.codes & held & linked[i.id])
+    chosen = choose(train, held, linked)
     out = Replay([ReplayedLine(i, at) for i, at in zip(chosen, schedule(len(chosen), end),
-                                                         strict=True)])
+                                                         strict=True)],
+                 candidates=len(linked), unlinked=out_of_reach)
     if not chosen:
         return out
     body = "\n".join(json.dumps({"title": x.item.text, "url": x.item.url,
