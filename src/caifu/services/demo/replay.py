@@ -162,9 +162,11 @@ def replay(c: Container, tenant: str, end: dt.date,
         x.outcome = outcomes[x.story_id]
         mentions = json.loads((stories[x.story_id] or {}).get("companies_json") or "[]")
         names: dict[str, str] = {}
-        for m in mentions:  # the first mention of a code names it (not "600200.SH")
-            if m["listed"] and m["code"]:
-                names.setdefault(m["code"], m["name"])
+        for m in mentions:  # the first mention by name names it; a code form ("600200.SH")
+            if m["listed"] and m["code"]:  # only when the line has no other
+                shown = names.get(m["code"])
+                if shown is None or (shown.isascii() and not m["name"].isascii()):
+                    names[m["code"]] = m["name"]
         x.linked = list(names.items())
         x.holders = x.outcome.holders if x.outcome.new_alerts or x.outcome.repeats else \
             len({(r["customer_id"], r["security_code"])
