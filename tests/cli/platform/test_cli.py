@@ -65,6 +65,9 @@ def test_demo_builds_its_own_workspace_and_refuses_anyone_elses(tmp_path: Path) 
     assert "WeCom SCRM" in out and "contact add_external_contact" in out
     assert "forged or replayed callbacks refused: 2 (BAD_SIGNATURE, STALE_TIMESTAMP)" in out
     assert "campaign funnel" in out and "/wecom/demo/sidebar?ctx=wm" in out
+    # the risk replay: real headlines through intake → alerts and tasks (its own tests are
+    # tests/integration/demo/test_demo_replay.py)
+    assert "risk replay" in out and "alerts and tasks raised" in out
     # the sidebar hint names the port --serve will use, and a customer the page shows
     flat = out.replace("\n", "")
     assert "caifu demo --serve --port 8123" in flat

@@ -7,8 +7,10 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -20,6 +22,9 @@ from caifu.data.demo import DemoSummary
 from caifu.services.container import Container
 from caifu.services.profiles.tag_definitions import load_definitions
 from caifu.settings import Settings
+
+if TYPE_CHECKING:
+    from caifu.services.demo.replay import Replay
 
 
 @contextmanager
@@ -55,6 +60,7 @@ DEFAULT_PORT = 8000
 def run_demo(workspace: Path, settings: Settings, customers: int, seed: int,
              console: Console, port: int = DEFAULT_PORT) -> None:
     from caifu.services.demo import broker as demo
+    from caifu.services.demo.replay import replay
 
     t0 = time.perf_counter()
     console.rule("[bold]caifu demo — 演示券商")
@@ -85,6 +91,10 @@ def run_demo(workspace: Path, settings: Settings, customers: int, seed: int,
     console.print(f"customer cards: {cards.cards:,} written "
                   f"({cards.timings['total']:.0f} s)", soft_wrap=True)
     scrm = scrm_with_progress(c, demo.TENANT, cards.as_of, console)
+    with console.status("risk replay: real headlines through intake, linking, the event "
+                        "classifier and exposure"):
+        replayed = replay(c, demo.TENANT, summary.end_date)
+    print_replay(c, demo.TENANT, replayed, console)
     console.print(f"[bold green]demo ready[/] in {time.perf_counter() - t0:.0f} s — workspace "
                   f"{c.root}")
     w = f"-t demo -w {workspace}"
@@ -94,7 +104,70 @@ def run_demo(workspace: Path, settings: Settings, customers: int, seed: int,
                       highlight=False)
     console.print(f"next: caifu customer CUSTOMER_ID {w}  |  caifu segment list {w}  |  "
                   f"caifu tags list {w}  |  caifu value {w}  |  caifu lifecycle {w}  |  "
-                  f"caifu redemption {w}  |  caifu quarantine {w}", soft_wrap=True)
+                  f"caifu redemption {w}  |  caifu quarantine {w}  |  caifu risk tasks {w}",
+                  soft_wrap=True)
+
+
+def print_replay(c: Container, tenant: str, replayed: Replay, console: Console,
+                 tasks_shown: int = 6) -> None:
+    """The replayed headlines (what each became) and a few of the advisor tasks raised."""
+    from caifu.core.identity import Principal
+    from caifu.risk.alerts import EVENT_NAMES, STATUS_NAMES
+    from caifu.services.risk.tasks import list_tasks
+
+    if not replayed.lines:
+        console.print("risk replay: no corpus line names a company the demo's customers hold")
+        return
+    t = Table("headline", "published", "event", "severity", "companies", "holders",
+              "new alerts = tasks", title="risk replay — real headlines (corpus train split) "
+              "about held companies", title_justify="left")
+    t.columns[0].no_wrap = True
+    for x in replayed.lines:
+        o = x.outcome
+        event = "rejected" if o is None else (
+            "none — not a risk" if o.event_type in (None, "none") else
+            EVENT_NAMES.get(o.event_type, o.event_type))
+        companies = "、".join(f"{name} {code}" for code, name in x.linked) or "—"
+        if x.unlinked_labels:  # the corpus names a company the linker did not find
+            companies += f" [dim](labelled {', '.join(x.unlinked_labels)}: not linked)[/]"
+        new = "—" if o is None else str(o.new_alerts) + (
+            f" ({o.repeats} repeats)" if o.repeats else "")
+        t.add_row(escape(_short(x.item.text)), x.published[:10], event,
+                  (o.severity if o else None) or "", companies, f"{x.holders:,}", new)
+    console.print(t)
+    if replayed.intake is not None:
+        r = replayed.intake
+        console.print(f"intake batch {r.batch_id}: {r.received} received, {r.new_stories} new "
+                      f"stories, {r.duplicates} already taken in, {r.rejected} rejected — "
+                      f"{replayed.new_alerts:,} alerts and tasks raised", soft_wrap=True)
+    if replayed.unlinked:
+        console.print(f"[dim]left out: {replayed.unlinked} of {replayed.candidates} train "
+                      "lines about held companies, where the linker finds none of them[/]",
+                      soft_wrap=True)
+    page = list_tasks(c, Principal(tenant, "demo", "ops"), limit=500)
+    shown: list[dict[str, Any]] = []
+    for task in page["items"]:  # one per story, then more while there is room
+        if len(shown) < tasks_shown and task["story_id"] not in {s["story_id"] for s in shown}:
+            shown.append(task)
+    shown += [x for x in page["items"] if x not in shown][:tasks_shown - len(shown)]
+    if not shown:
+        return
+    tt = Table("task", "advisor", "customer", "holding", "event", "value at risk", "status",
+               title=f"advisor tasks ({page['total']:,}; caifu risk tasks -t {tenant})",
+               title_justify="left")
+    for task in shown:
+        tt.add_row(task["task_id"], task["advisor_id"] or "",
+                   f"{task['customer_id']} {escape(task['customer_name'] or '')}",
+                   f"{task['security_code']} {escape(task['company_name'])}",
+                   EVENT_NAMES.get(task["event_type"], task["event_type"]),
+                   f"{task['value_at_risk']:,.2f}",
+                   STATUS_NAMES.get(task["status"], task["status"]))
+    console.print(tt)
+
+
+def _short(text: str, n: int = 26) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= n else text[:n - 1] + "…"
 
 
 def serve_demo(workspace: Path, settings: Settings, port: int, console: Console) -> None:
