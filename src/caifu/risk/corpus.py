@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections import Counter
 from dataclasses import dataclass
 from importlib.resources import files
@@ -78,9 +79,12 @@ def load_news_corpus(directory: Path | Traversable | None = None) -> NewsCorpus:
                 item = _item(line, f"{name}:{n}", problems)
                 if item is not None:
                     items.append(item)
-    for what, counts in (("id", Counter(i.id for i in items)),
-                         ("text", Counter(i.text for i in items))):
-        problems += [f"{what} {k!r} appears {v} times" for k, v in counts.items() if v > 1]
+    for what, key in (("id", lambda i: i.id), ("text", lambda i: i.text)):
+        where_of: dict[str, list[str]] = {}
+        for i in items:
+            where_of.setdefault(key(i), []).append(i.source)
+        problems += [f"the same {what} {k!r} is at {', '.join(at)}"
+                     for k, at in where_of.items() if len(at) > 1]
     pages = Counter(canonical_url(i.url) for i in items)
     problems += [f"{url}: {v} lines from one page (at most {MAX_PER_PAGE})"
                  for url, v in pages.items() if v > MAX_PER_PAGE]
@@ -119,7 +123,8 @@ def _item(line: str, where: str, problems: list[str]) -> NewsItem | None:
     companies = raw["companies"]
     if not isinstance(companies, list) or not all(
             isinstance(c, dict) and isinstance(c.get("name"), str)
-            and (c.get("code") is None or (isinstance(c["code"], str) and len(c["code"]) == 6))
+            and (c.get("code") is None or (isinstance(c["code"], str)
+                                           and re.fullmatch(r"[0-9]{6}", c["code"]) is not None))
             for c in companies):
         bad.append("companies must be [{name, code (6 digits or null)}]")
     elif isinstance(text, str):

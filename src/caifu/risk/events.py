@@ -12,7 +12,8 @@ classifier's (``1/sqrt(max(n, LENGTH_FLOOR))``) plus one column per lexicon grou
 multinomial logistic regression over the 11 classes (balanced class weights, ``C`` chosen by
 the dev split's macro-F1). A second one gives the polarity. The lexicon is not a veto: a denial
 ("公司未收到立案告知书") carries the investigation's words and the denial's, and the weights
-learnt from real denials decide.
+learnt from real denials decide — except where a denial or an end takes back every trigger of
+the winning event (``EventClassifier._veto``): then the answer is none.
 
 **What is read.** A news item states its event in the headline and the lead: the classifier
 reads the title and the first ``LEAD_CHARS`` characters of the body (the corpus's snippets are
@@ -39,7 +40,6 @@ import io
 import json
 import math
 import re
-from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -71,10 +71,11 @@ C_GRID = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
 _BITS = 21  # a code point fits in 21 bits; three fit in a 64-bit key
 _SENTENCE = re.compile(r"[^。！？!?；;\n]+[。！？!?；;]?")
 _SEVERITIES = ("low", "medium", "high")
-_CLAUSE_GAP = "[^。！？!?；;,，\\n]{0,30}?"  # "A…B": B follows A within one clause
+_CLAUSE_GAP = "[^。！？!?；;,，\\s]{0,30}?"  # "A…B": B follows A within one clause
 VETO_GROUPS = ("cancel:denial", "cancel:ended")
 _NEGATION_REACH = 30
-_CLAUSE_END = "。！？!?；;,，\n"
+_CLAUSE_END = "。！？!?；;,， \u3000\t\n"
+VETO_REACH = 12  # a denial or end this close before a trigger, in its clause, takes it back
 
 
 # --- lexicon ---------------------------------------------------------------------------------
@@ -99,6 +100,7 @@ class EventLexicon:
     negators: list[str] = field(default_factory=list)
     _automaton: Any = field(default=None, repr=False)
     _patterns: list[tuple[int, str, re.Pattern[str]]] = field(default_factory=list, repr=False)
+    _index: dict[str, int] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         import ahocorasick
@@ -112,6 +114,7 @@ class EventLexicon:
                         re.escape(a) + _CLAUSE_GAP + re.escape(b))))
                 else:
                     by_phrase.setdefault(p, []).append(g)
+        self._index = {g: i for i, g in enumerate(self.groups)}
         self._negator = re.compile("|".join(map(re.escape, sorted(self.negators, key=len,
                                                                   reverse=True)))) \
             if self.negators else None
@@ -153,9 +156,9 @@ class EventLexicon:
                                         h.end))
         return found
 
-    def group_columns(self, normalised: str) -> list[int]:
-        index = {g: i for i, g in enumerate(self.groups)}
-        return sorted({index[h.group] for h in self.hits(normalised)})
+    @property
+    def group_index(self) -> dict[str, int]:
+        return self._index
 
 
 def load_lexicon(path: Path | Traversable | None = None) -> EventLexicon:
@@ -164,15 +167,31 @@ def load_lexicon(path: Path | Traversable | None = None) -> EventLexicon:
     where = path if path is not None else files("caifu.data").joinpath("risk", "events.yaml")
     data = where.read_bytes()
     raw = yaml.safe_load(data)
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: expected a mapping with classes, cancel and negators")
     problems = []
     classes, cancel = raw.get("classes") or {}, raw.get("cancel") or {}
-    if set(classes) != set(CLASSES[:-1]):
-        problems.append(f"classes must be exactly {', '.join(CLASSES[:-1])}")
+    if not isinstance(classes, dict) or not isinstance(cancel, dict):
+        raise ConfigError(f"{where}: classes and cancel must be mappings")
+    missing = [c for c in CLASSES[:-1] if c not in classes]
+    unknown = sorted(set(classes) - set(CLASSES[:-1]))
+    if missing or unknown:
+        problems.append(f"classes must be exactly {', '.join(CLASSES[:-1])} (missing: "
+                        f"{', '.join(missing) or '-'}; unknown: {', '.join(unknown) or '-'})")
     for cls, spec in classes.items():
+        if not isinstance(spec, dict):
+            problems.append(f"{cls}: expected a mapping with zh, severity and triggers")
+            continue
         if spec.get("severity") not in _SEVERITIES:
             problems.append(f"{cls}: severity must be one of {', '.join(_SEVERITIES)}")
-        if not spec.get("triggers") or not spec.get("zh"):
+        if not spec.get("zh") or not isinstance(spec.get("triggers"), list) \
+                or not spec["triggers"]:
             problems.append(f"{cls}: needs zh and triggers")
+    for group, phrases in cancel.items():
+        if not isinstance(phrases, list) or not phrases:
+            problems.append(f"cancel.{group}: expected a non-empty list of phrases")
+    if not isinstance(raw.get("negators") or [], list):
+        problems.append("negators: expected a list of words")
     if problems:
         raise ConfigError(f"{where}: " + "; ".join(problems))
     groups = list(CLASSES[:-1]) + [f"cancel:{k}" for k in sorted(cancel)]
@@ -240,18 +259,34 @@ class Encoded:
     groups: list[list[int]]
 
 
-def _encode(vocab: np.ndarray, lexicon: EventLexicon, normalised: Sequence[str]) -> Encoded:
-    cols, starts, groups = [], [], []
-    for s in normalised:
-        keys, pos = _keys(feature_text(s))
+def _encode(vocab: np.ndarray, normalised: Sequence[str], groups: list[list[int]]
+            ) -> Encoded:
+    """The batch's known n-grams, looked up in one ``searchsorted``: the texts are joined by
+    a newline (no n-gram with white space is in the vocabulary, so none crosses a text)."""
+    texts = [feature_text(s) for s in normalised]
+    keys, pos = _keys("\n".join(texts))
+    offsets = np.cumsum([0] + [len(t) + 1 for t in texts[:-1]]) if texts else np.zeros(0)
+    if len(vocab) and len(keys):
         idx = np.searchsorted(vocab, keys)
         idx[idx >= len(vocab)] = 0
-        known = vocab[idx] == keys if len(vocab) else np.zeros(len(keys), bool)
-        col, first = np.unique(idx[known], return_index=True)
-        cols.append(col)
-        starts.append(pos[known][first])
-        groups.append(lexicon.group_columns(s))
+        known = vocab[idx] == keys
+    else:
+        idx, known = np.zeros(len(keys), np.int64), np.zeros(len(keys), bool)
+    doc = np.searchsorted(offsets, pos[known], side="right") - 1
+    combined = doc.astype(np.int64) * max(len(vocab), 1) + idx[known]
+    uniq, first = np.unique(combined, return_index=True)
+    uniq_doc = uniq // max(len(vocab), 1)
+    bounds = np.searchsorted(uniq_doc, np.arange(len(texts) + 1))
+    starts_all = pos[known][first] - offsets[doc[first]] if len(first) else first
+    cols = [uniq[a:b] - r * max(len(vocab), 1)
+            for r, (a, b) in enumerate(zip(bounds[:-1], bounds[1:], strict=True))]
+    starts = [starts_all[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
     return Encoded(cols, starts, groups)
+
+
+def _group_columns(lexicon: EventLexicon, hits: list[LexiconHit]) -> list[int]:
+    index = lexicon.group_index
+    return sorted({index[h.group] for h in hits})
 
 
 def _value(n: int) -> float:
@@ -387,7 +422,9 @@ class EventClassifier:
     def classify(self, texts: Sequence[str]) -> list[RiskEvent]:
         leads = [t[:LEAD_CHARS] for t in texts]
         normalised = normalise_many(leads)
-        enc = _encode(self.model.vocab, self.lexicon, normalised)
+        all_hits = [self.lexicon.hits(s) for s in normalised]
+        enc = _encode(self.model.vocab, normalised,
+                      [_group_columns(self.lexicon, h) for h in all_hits])
         x = _matrix(enc, self._n_vocab, self._n_groups)
         margins = np.asarray(x @ self.model.weights) + self.model.intercepts
         pol = np.asarray(x @ self.model.polarity_weights) + self.model.polarity_intercepts
@@ -396,7 +433,7 @@ class EventClassifier:
             k = int(np.argmax(margins[r]))
             z = margins[r] - margins[r].max()
             prob = float(np.exp(z[k]) / np.exp(z).sum())
-            hits = self.lexicon.hits(normalised[r])
+            hits = all_hits[r]
             veto = self._veto(lead, CLASSES[k], hits) if CLASSES[k] != "none" else None
             if veto is not None:
                 k, prob = CLASSES.index("none"), 1.0
@@ -411,22 +448,27 @@ class EventClassifier:
 
     @staticmethod
     def _veto(lead: str, event: str, hits: list[LexiconHit]) -> LexiconHit | None:
-        """A denial or an end that starts before (or on) one of ``event``'s own triggers in
-        the same sentence: the event is denied or over (公司未收到立案告知书; 申请撤销退市风险
-        警示). One that only follows the trigger is not (被强制平仓…及部分股份解除质押)."""
-        spans = _sentences(lead)
-        bounds = [b for _, b in spans]
-
-        def sentence(pos: int) -> int:
-            return min(bisect_right(bounds, pos), len(spans) - 1)
-
+        """The denial or end that takes back *every* trigger of ``event`` in the lead — each
+        is inside a denial or end (未收到…立案告知书, 撤销…退市风险警示), or one ends at most
+        ``VETO_REACH`` characters before it in its clause (公司未收到中国证监会立案告知书) —
+        or None. One trigger left standing (被留置…, 所涉事项与公司无关), a denial after the
+        trigger (被强制平仓…及部分股份解除质押) or far before it (澄清… 40 characters on …减持)
+        is no veto: the model decides."""
         triggers = [h for h in hits if h.group == event]
-        for h in hits:
-            if h.group in VETO_GROUPS and any(
-                    sentence(t.start) == sentence(h.start) and h.start < t.end
-                    for t in triggers):
-                return h
-        return None
+        vetoes = [h for h in hits if h.group in VETO_GROUPS]
+        if not triggers or not vetoes:
+            return None
+        used = None
+        for t in triggers:
+            by = next((v for v in vetoes if v.start <= t.start and t.end <= v.end), None)
+            if by is None:
+                by = next((v for v in vetoes if v.end <= t.start <= v.end + VETO_REACH
+                           and not any(ch in _CLAUSE_END for ch in lead[v.end:t.start])),
+                          None)
+            if by is None:
+                return None
+            used = used or by
+        return used
 
     def _explain(self, lead: str, enc: Encoded, r: int, k: int, event: str, polarity: str,
                  prob: float, all_hits: list[LexiconHit], veto: LexiconHit | None
@@ -453,7 +495,11 @@ class EventClassifier:
                 score[s] += float(self.weights_by_class[k, gcol])
         best = int(np.argmax(score)) if len(spans) > 1 else 0
         a, b = spans[best]
-        top = np.argsort(-w, kind="stable")[:5] if len(w) and veto is None else []
+        if len(w) and veto is None:
+            part = np.argpartition(-w, min(5, len(w) - 1))[:5] if len(w) > 5 else np.arange(len(w))
+            top = part[np.argsort(-w[part], kind="stable")]
+        else:
+            top = []
         grams = []
         for j in top:
             if w[j] <= 0:
@@ -516,9 +562,11 @@ def fit(train_items: Sequence[NewsItem], dev_items: Sequence[NewsItem],
     norm_train = normalise_many([i.text for i in train_items])
     vocab = _vocabulary([feature_text(s) for s in norm_train])
     n_groups = len(lexicon.groups)
-    x_train = _matrix(_encode(vocab, lexicon, norm_train), len(vocab), n_groups)
-    x_dev = _matrix(_encode(vocab, lexicon, normalise_many([i.text for i in dev_items])),
-                    len(vocab), n_groups)
+    norm_dev = normalise_many([i.text for i in dev_items])
+    x_train = _matrix(_encode(vocab, norm_train, [_group_columns(lexicon, lexicon.hits(s))
+                                                  for s in norm_train]), len(vocab), n_groups)
+    x_dev = _matrix(_encode(vocab, norm_dev, [_group_columns(lexicon, lexicon.hits(s))
+                                              for s in norm_dev]), len(vocab), n_groups)
     y_train = np.array([CLASSES.index(i.event_type) for i in train_items])
     y_dev = np.array([CLASSES.index(i.event_type) for i in dev_items])
     best: tuple[float, float, Any] | None = None

@@ -128,7 +128,7 @@ def test_evaluate_json_shape() -> None:
     r = runner.invoke(app, ["risk", "evaluate", "--json", "--split", "dev"])
     assert r.exit_code == 0, r.output
     report = json.loads(r.stdout)
-    assert set(report) == {"split", "items", "versions", "macro_f1", "accuracy", "classes",
+    assert set(report) == {"split", "items", "versions", "macro_f1", "macro_f1_supported", "accuracy", "classes",
                            "polarity", "false_alerts", "linking", "scripts", "confusion",
                            "worst"}
     assert report["split"] == "dev" and list(report["classes"]) == list(CLASSES)

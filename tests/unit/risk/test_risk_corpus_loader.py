@@ -113,8 +113,8 @@ def test_more_than_25_problems_are_counted_not_all_shown(tmp_path: Path) -> None
 def test_repeated_ids_and_texts_and_crowded_pages(tmp_path: Path) -> None:
     rows = [GOOD, {**GOOD, "id": "x-2"}, {**OTHER, "id": GOOD["id"]}]
     msg = _problems(_write(tmp_path / "c", rows))
-    assert f"id '{GOOD['id']}' appears 2 times" in msg
-    assert f"text {GOOD['text']!r} appears 2 times" in msg
+    assert f"the same id '{GOOD['id']}' is at c.jsonl:1, c.jsonl:3" in msg
+    assert f"the same text {GOOD['text']!r} is at c.jsonl:1, c.jsonl:2" in msg
     page = [{**OTHER, "id": f"p-{n}", "text": f"{OTHER['text']}{n}"}
             for n in range(MAX_PER_PAGE + 1)]
     msg = _problems(_write(tmp_path / "d", page))
@@ -123,16 +123,11 @@ def test_repeated_ids_and_texts_and_crowded_pages(tmp_path: Path) -> None:
         MAX_PER_PAGE
 
 
-@pytest.mark.xfail(strict=True, reason="gap: a repeated id or text is reported by value only "
-                   "(\"id 'rn-0002' appears 2 times\"), not with the file:line of each copy as "
-                   "every other rule (and the chat corpus: 'the same text is at c.jsonl:1') is")
 def test_a_repeated_id_names_both_lines(tmp_path: Path) -> None:
     msg = _problems(_write(tmp_path / "c", [GOOD, {**OTHER, "id": GOOD["id"]}]))
     assert "c.jsonl:2" in msg and "c.jsonl:1" in msg
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a code is checked for length only, so "
-                   "'60085X' passes although the README and the message say 6 digits")
 def test_a_code_must_be_six_digits(tmp_path: Path) -> None:
     row = {**GOOD, "companies": [{"name": "ST中天", "code": "60085X"}]}
     msg = _problems(_write(tmp_path / "c", [row]))
