@@ -42,13 +42,15 @@ def _processing_table(processed: list, title: str) -> RichTable:  # type: ignore
     t = RichTable("story", "title", "event", "severity", "by", "listed", "holders",
                   "new alerts", "repeats", "s", title=title)
     t.columns[1].overflow = "fold"
+    for col in (0, 2, 5):
+        t.columns[col].no_wrap = True
     for p in processed:
         o = p.outcome
         if p.error:
-            t.add_row(p.story_id[:12], escape(p.title[:60]), "[red]failed[/]", "", "", "", "",
+            t.add_row(p.story_id[:12], escape(p.title[:40]), "[red]failed[/]", "", "", "", "",
                       "", "", f"{p.seconds:.2f}")
             continue
-        t.add_row(p.story_id[:12], escape(p.title[:60]), o.event_type or "", o.severity or "",
+        t.add_row(p.story_id[:12], escape(p.title[:40]), o.event_type or "", o.severity or "",
                   o.decided_by, " ".join(o.listed), f"{o.holders:,}", f"{o.new_alerts:,}",
                   f"{o.repeats:,}", f"{p.seconds:.2f}")
     return t
