@@ -24,7 +24,7 @@ from caifu.api.schemas.risk import (
     TaskStatusChange,
 )
 from caifu.services.platform.access import tenant_of
-from caifu.services.risk import intake, linking, tasks
+from caifu.services.risk import intake, linking, processing, tasks
 
 router = APIRouter()
 
@@ -52,10 +52,22 @@ async def intake_risk_documents(p: CurrentPrincipal, c: ContainerDep,
     ``title``, ``url``, ``published`` (ISO 8601; without an offset read in the tenant's time
     zone), ``body``, and optional ``source``, ``language``, ``script``. Every document is
     accounted for: stored (a new story, or folded into one as an exact or near duplicate), a
-    duplicate, or rejected with where, field and reason — rejected ones are kept."""
+    duplicate, or rejected with where, field and reason — rejected ones are kept.
+
+    Each story the batch founded is then processed before the answer (``processing``): linked
+    to companies, classified, and — a negative risk naming a listed company — an alert and an
+    advisor task for every holder, so the tasks exist when this returns. The documents are
+    committed first: a story whose processing fails keeps them, its ``error`` says why (kept
+    on the story; ``caifu risk process`` runs it again) and the other stories go on."""
     body = await request.body()  # bounded by the service's max_body_bytes
-    report = await run_in_threadpool(intake.Intake(c).take_body, tenant_of(p), body)
-    return report.plain()
+    tenant = tenant_of(p)
+
+    def take_and_process() -> dict[str, Any]:
+        report = intake.Intake(c).take_body(tenant, body)
+        done = processing.after_intake(c, tenant, report)
+        return {**report.plain(), "processing": [s.plain() for s in done]}
+
+    return await run_in_threadpool(take_and_process)
 
 
 @router.get("/v1/risk/stories", operation_id="list_risk_stories", tags=["risk"],

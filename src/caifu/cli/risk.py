@@ -18,6 +18,8 @@ risk_app = typer.Typer(no_args_is_help=True,
                        help="Risk news (舆情): news and announcements folded into stories.")
 app.add_typer(risk_app, name="risk")
 
+PROCESSING_FAILED = 4  # the documents are stored; a story's processing failed
+
 EncodingOpt = Annotated[str, typer.Option(help="Encoding of CSV/JSON Lines files (utf-8, gbk)")]
 
 
@@ -35,6 +37,40 @@ def _outcomes_table(rows: list[tuple[str, object, str]], title: str) -> RichTabl
     return t
 
 
+def _processing_table(processed: list, title: str) -> RichTable:  # type: ignore[type-arg]
+    """Stories → event, severity, holders, new alerts (or why processing failed)."""
+    t = RichTable("story", "title", "event", "severity", "by", "listed", "holders",
+                  "new alerts", "repeats", "s", title=title)
+    t.columns[1].overflow = "fold"
+    for col in (0, 2, 5):
+        t.columns[col].no_wrap = True
+    for p in processed:
+        o = p.outcome
+        if p.error:
+            t.add_row(p.story_id[:12], escape(p.title[:40]), "[red]failed[/]", "", "", "", "",
+                      "", "", f"{p.seconds:.2f}")
+            continue
+        t.add_row(p.story_id[:12], escape(p.title[:40]), o.event_type or "", o.severity or "",
+                  o.decided_by, " ".join(o.listed), f"{o.holders:,}", f"{o.new_alerts:,}",
+                  f"{o.repeats:,}", f"{p.seconds:.2f}")
+    return t
+
+
+def _print_processing(processed: list, title: str) -> int:  # type: ignore[type-arg]
+    """Print the processing table and each failure; how many failed."""
+    if not processed:
+        return 0
+    console.print(_processing_table(processed, title))
+    failed = [p for p in processed if p.error]
+    for p in failed:
+        console.print(f"  [red]processing failed[/] {p.story_id}: {escape(p.error or '')}",
+                      highlight=False, soft_wrap=True)
+    if failed:
+        console.print(f"  the documents are stored; run again: caifu risk process -t … "
+                      f"{' '.join(p.story_id for p in failed)}", highlight=False)
+    return len(failed)
+
+
 def _print_rejections(report: object, name: str, limit: int = 10) -> None:
     rejections = report.rejections  # type: ignore[attr-defined]
     for rej in rejections[:limit]:
@@ -50,12 +86,17 @@ def ingest(paths: Annotated[list[Path], typer.Argument(help="JSON Lines, JSON or
            encoding: EncodingOpt = "utf-8") -> None:
     """Take in news files: each file one batch, received = stored + duplicates + rejected.
     Rejected documents are kept (``caifu risk rejections``); a file refused whole (format,
-    encoding, header) is reported and the others go on; exit 3 if any was refused."""
+    encoding, header) is reported and the others go on; exit 3 if any was refused. The
+    stories each file founded are then linked, classified and — a negative risk — turned
+    into alerts and advisor tasks for every holder; exit 4 if a story's processing failed
+    (its documents are stored; ``caifu risk process`` runs it again)."""
     from caifu.services.risk.intake import Intake
+    from caifu.services.risk.processing import StoryProcessed, after_intake
 
     c = _container(workspace)
     intake = Intake(c)
     rows: list[tuple[str, object, str]] = []
+    processed: list[StoryProcessed] = []
     refused = 0
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
                   TextColumn("{task.completed}/{task.total} files"), TimeElapsedColumn(),
@@ -70,6 +111,8 @@ def ingest(paths: Annotated[list[Path], typer.Argument(help="JSON Lines, JSON or
                 rows.append((path.name, None, str(exc)))
             else:
                 rows.append((path.name, report, ""))
+                progress.update(task, description=f"processing: {escape(path.name)}")
+                processed.extend(after_intake(c, tenant, report))
             progress.advance(task)
     console.print(_outcomes_table(rows, f"risk news — {tenant}"))
     for name, outcome, note in rows:
@@ -77,9 +120,14 @@ def ingest(paths: Annotated[list[Path], typer.Argument(help="JSON Lines, JSON or
             _print_rejections(outcome, name)
         else:
             console.print(f"  [red]refused:[/] {escape(note)}", highlight=False, soft_wrap=True)
+    failed = _print_processing(processed, f"new stories → alerts and tasks — {tenant}")
     if refused:
         err.print(f"[bold red]error:[/] {refused} of {len(paths)} file(s) refused whole")
         raise typer.Exit(SourceError.exit_code)
+    if failed:
+        err.print(f"[bold red]error:[/] processing failed for {failed} stor"
+                  f"{'y' if failed == 1 else 'ies'} (stored; caifu risk process retries)")
+        raise typer.Exit(PROCESSING_FAILED)
 
 
 @risk_app.command("watch")
@@ -102,6 +150,8 @@ def watch(folder: Annotated[Path, typer.Argument(help="The folder to watch")],
                 console.print(_outcomes_table(
                     [(o.name, o.report, o.error or f"→ {o.moved_to.parent.name}/")
                      for o in outcomes], f"risk news — {tenant}"))
+                _print_processing([p for o in outcomes for p in o.processed],
+                                  f"new stories → alerts and tasks — {tenant}")
             if once:
                 return
             time.sleep(interval)
@@ -157,3 +207,25 @@ def rejections(tenant: TenantOpt,
         t.add_row(r["batch_id"][:14], escape(r["origin"]), r["location"], r["field"] or "",
                   r["reason"], escape(r["message"]), escape(r["raw"][:300]))
     console.print(t)
+
+
+@risk_app.command("process")
+def process(tenant: TenantOpt,
+            story_ids: Annotated[list[str] | None, typer.Argument(
+                help="Story ids (default: every unprocessed story)")] = None,
+            limit: Annotated[int, typer.Option(help="At most this many unprocessed stories")]
+            = 1000, workspace: WorkspaceOpt = None) -> None:
+    """Link, classify and raise alerts and tasks for stories: the given ones, or every
+    unprocessed story (never classified, or whose last processing failed). Safe to repeat: a
+    story seen again raises nothing new. Exit 4 if one failed again."""
+    from caifu.services.risk.processing import process as run
+    from caifu.services.risk.processing import unprocessed
+
+    c = _container(workspace)
+    todo = list(story_ids or []) or unprocessed(c, tenant, limit)
+    if not todo:
+        console.print(f"no unprocessed stories for {tenant}")
+        return
+    failed = _print_processing(run(c, tenant, todo), f"stories → alerts and tasks — {tenant}")
+    if failed:
+        raise typer.Exit(PROCESSING_FAILED)

@@ -30,6 +30,26 @@ class DocumentOutcome(Schema):
     similarity: float | None = Field(description="estimated Jaccard (near folds)")
 
 
+class StoryProcessed(Schema):
+    """A story the batch founded, through link → classify → alerts and advisor tasks."""
+
+    story_id: str
+    title: str = Field(description="the first document's title")
+    event_type: str | None = Field(description="the event (null: processing failed first)")
+    polarity: Literal["negative", "neutral", "positive"] | None
+    severity: Literal["low", "medium", "high"] | None = Field(
+        description="null for none or when processing failed")
+    decided_by: str = Field(description="classifier, or operator (an operator's class "
+                                        "stands); empty when processing failed")
+    listed: list[str] = Field(description="codes of the listed companies the story names")
+    holders: int = Field(description="(customer, security) pairs exposed, any route")
+    new_alerts: int = Field(description="alerts and advisor tasks raised now")
+    repeats: int = Field(description="holders already alerted about this event")
+    error: str | None = Field(description="why processing failed (the documents are stored; "
+                                          "kept on the story, retried by caifu risk process)")
+    seconds: float = Field(description="time this story's processing took")
+
+
 class IntakeReceipt(Schema):
     """``received = stored + duplicates + rejected``; ``stored = new_stories + folded_exact
     + folded_near``."""
@@ -47,6 +67,8 @@ class IntakeReceipt(Schema):
     balanced: bool
     rejections: list[DocumentRejection]
     documents: list[DocumentOutcome]
+    processing: list[StoryProcessed] = Field(
+        description="each story the batch founded, processed before the answer")
 
 
 class StoryPublic(Schema):

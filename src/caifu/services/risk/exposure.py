@@ -186,6 +186,10 @@ def raise_alerts(c: Container, tenant: str, story_id: str) -> ExposureReport:
         fund_names = repo.fund_names(conn, tenant, sorted(
             {r["fund_code"] for r in rows if r["fund_code"]}))
         alerts, tasks, events, repeats = [], [], [], []
+        drafts: dict[tuple[Any, ...], rules.AdvisorMessage] = {}
+        checked: dict[str, tuple[str, ...]] = {}
+        evidence = {code: json.dumps({"mention": m, "sources": sources}, ensure_ascii=False)
+                    for code, m in mentions.items()}
         for h in held:
             key = (h.customer_id, h.security_code)
             if key in seen:
@@ -203,11 +207,19 @@ def raise_alerts(c: Container, tenant: str, story_id: str) -> ExposureReport:
                      "customer_level": level,
                      "consent": master.marketing_consent if master else None,
                      "direct": direct is not None, "funds": funds}
-            draft = rules.warning(**words)
-            found = lexicon.check_content(draft.text, footer_required=False).findings
-            prohibited = tuple(dict.fromkeys(f.matched for f in found if f.action == "review"))
-            if prohibited:
-                draft = rules.warning(**words, prohibited=prohibited)
+            # holders of one story share a handful of drafts (consent, level, funds): each
+            # distinct one is written and checked once
+            wkey = tuple(words.values())
+            draft = drafts.get(wkey)
+            if draft is None:
+                draft = rules.warning(**words)
+                if draft.text not in checked:
+                    found = lexicon.check_content(draft.text, footer_required=False).findings
+                    checked[draft.text] = tuple(dict.fromkeys(
+                        f.matched for f in found if f.action == "review"))
+                if checked[draft.text]:
+                    draft = rules.warning(**words, prohibited=checked[draft.text])
+                drafts[wkey] = draft
             aid = rules.alert_id(story_id, *key)
             advisor = master.advisor_id if master else None
             first = direct or h.routes[0]
@@ -224,8 +236,7 @@ def raise_alerts(c: Container, tenant: str, story_id: str) -> ExposureReport:
                 "routes_json": json.dumps([_route_plain(r, fund_names) for r in h.routes],
                                           ensure_ascii=False),
                 "customer_risk_level": level,
-                "evidence_json": json.dumps({"mention": m, "sources": sources},
-                                            ensure_ascii=False),
+                "evidence_json": evidence[h.security_code],
                 "message": draft.text, "message_may_send": draft.may_send,
                 "message_notes": "\n".join(draft.notes), "repeat_story_ids_json": "[]",
                 "created_at": now})

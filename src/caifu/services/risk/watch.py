@@ -11,7 +11,10 @@ network share, where inotify sees nothing. A file is taken only once its size an
 modification time have not changed between two polls, so a file still being copied in is
 left for the next round; names starting with ``.`` or ending in ``.tmp``/``.part`` are
 never taken. A file whose documents are partly rejected is *processed*: its rejected
-documents are kept in ``risk_rejections``.
+documents are kept in ``risk_rejections``. The stories a file founded are then processed
+(``services/risk/processing``: link → classify → alerts and advisor tasks), each story's
+outcome or error in the file's ``Outcome.processed``; the file is moved first, so a failure
+in processing never takes it in twice (``caifu risk process`` retries the story).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from caifu.core.errors import SourceError
 from caifu.services.container import Container
 from caifu.services.platform.workspace import get_tenant
 from caifu.services.risk.intake import Intake, IntakeReport
+from caifu.services.risk.processing import StoryProcessed, after_intake
 
 PROCESSED, REJECTED = "processed", "rejected"
 
@@ -35,6 +39,7 @@ class Outcome:
     moved_to: Path
     report: IntakeReport | None = None  # None: the file was refused whole
     error: str = ""
+    processed: list[StoryProcessed] = field(default_factory=list)  # the stories it founded
 
 
 @dataclass
@@ -83,7 +88,9 @@ class Watcher:
                                                                     encoding="utf-8")
                 out.append(Outcome(path.name, dest, None, str(exc)))
             else:
-                out.append(Outcome(path.name, _move(path, self.folder / PROCESSED), report))
+                moved = _move(path, self.folder / PROCESSED)  # its documents are committed
+                out.append(Outcome(path.name, moved, report,
+                                   processed=after_intake(self.c, self.tenant, report)))
             self._seen.pop(path, None)
         return out
 

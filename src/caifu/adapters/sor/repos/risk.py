@@ -181,6 +181,24 @@ def set_classification(conn: Connection, tenant: str, story_id: str, event_type:
                          event_evidence_json=evidence_json, event_model_version=model_version))
 
 
+def set_processing_error(conn: Connection, tenant: str, story_id: str, error: str | None,
+                         at: dt.datetime | None) -> None:
+    """Record why a story's processing failed (``error``), or clear it (None) once it ran."""
+    s = risk_stories
+    conn.execute(update(s).where(s.c.tenant_id == tenant, s.c.story_id == story_id)
+                 .values(processing_error=error, processing_failed_at=at))
+
+
+def unprocessed_stories(conn: Connection, tenant: str, limit: int) -> list[str]:
+    """Stories never classified, or whose last processing failed: earliest published first."""
+    s = risk_stories
+    rows = conn.execute(select(s.c.story_id).where(
+        s.c.tenant_id == tenant,
+        s.c.classified_at.is_(None) | s.c.processing_error.is_not(None))
+        .order_by(s.c.first_published_at, s.c.story_id).limit(limit)).scalars().all()
+    return list(rows)
+
+
 def alerted_events(conn: Connection, tenant: str, story_id: str, codes: Sequence[str],
                    event_type: str, since: dt.datetime, until: dt.datetime
                    ) -> dict[tuple[str, str], str]:
