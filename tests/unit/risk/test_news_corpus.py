@@ -47,8 +47,8 @@ def test_every_line_follows_the_guide() -> None:
 
 def test_company_linking_on_the_corpus() -> None:
     """Listed companies per document (codes), linked vs labelled. With the 2023 list only:
-    P 0.979, R 0.830 on the first 600 lines; with the 2026 names as well (903 lines): P 0.981,
-    R 0.869 (F1 0.922; issue 15's goal is 0.95) — the misses are names neither list has
+    P 0.979, R 0.830 on the first 600 lines; with the 2026 names as well (1,146 lines): P 0.981,
+    R 0.864 (F1 0.917; issue 15's goal is 0.95) — the misses are names neither list has
     (renamed before 2023: 金刚玻璃, 雏鹰农牧; registered names: 上海研华智能科技股份有限公司)
     and text with pinyin glosses inside names (未名醫(yī)藥)."""
     linker = CompanyLinker()
