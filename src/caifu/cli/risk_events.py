@@ -22,7 +22,7 @@ from rich.table import Table
 
 from caifu.cli.common import TenantOpt, WorkspaceOpt, _container, console, err
 from caifu.cli.risk import risk_app
-from caifu.cli.text import _lines, _parse
+from caifu.cli.text import _lines, _parse, show_and_gate
 from caifu.core.errors import ConfigError
 
 CorpusOpt = Annotated[Path | None, typer.Option(
@@ -100,30 +100,10 @@ def evaluate(split: Annotated[str, typer.Option(help="train, dev or test")] = "t
         classifier = default_classifier(model)
         loaded = load_news_corpus(corpus)
         report = evaluation.evaluate(classifier, linker(), loaded.split(split), split)
-    if loaded.digest != classifier.model.manifest.get("corpus_sha256"):
-        err.print("[yellow]warning:[/] the model was trained on another corpus than this one "
-                  "(retrain with `caifu risk train`): its dev/test figures may be on seen text",
-                  highlight=False, soft_wrap=True)
-    if as_json:
-        sys.stdout.write(json.dumps(report, ensure_ascii=False, indent=1) + "\n")
-    else:
-        _print_report(report)
-    if record is not None:
-        record.parent.mkdir(parents=True, exist_ok=True)
-        record.write_text(json.dumps(evaluation.recorded_summary(report), ensure_ascii=False,
-                                     indent=1, sort_keys=True) + "\n", encoding="utf-8")
-        err.print(f"recorded to {record}", highlight=False)
-    if check is not None:
-        if not check.is_file():
-            raise ConfigError(f"--check {check}: no such file (write it with --record)")
-        failures = evaluation.check(report, json.loads(check.read_text(encoding="utf-8")),
-                                    tolerance)
-        for failure in failures:
-            err.print(f"[bold red]dropped:[/] {escape(failure)}", highlight=False)
-        if failures:
-            raise typer.Exit(1)
-        err.print(f"quality gate: nothing dropped more than {tolerance:.2f} from {check}",
-                  highlight=False)
+    show_and_gate(report, _print_report, as_json, record, check, tolerance,
+                  evaluation.recorded_summary, evaluation.check,
+                  stale=loaded.digest != classifier.model.manifest.get("corpus_sha256"),
+                  retrain="caifu risk train", what="nothing")
 
 
 def _print_report(r: dict[str, Any]) -> None:

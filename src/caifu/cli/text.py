@@ -186,29 +186,40 @@ def evaluate(split: Annotated[str, typer.Option(help="train, dev or test")] = "t
         tagger = HybridTagger.load(model)
         loaded = load_corpus(corpus, tagger.taxonomy)
         report = evaluation.evaluate(tagger, loaded.split(split), split)
-    if loaded.digest != tagger.model.manifest.get("corpus_sha256"):
+    show_and_gate(report, _print_report, as_json, record, check, tolerance,
+                  evaluation.recorded_summary, evaluation.check,
+                  stale=loaded.digest != tagger.model.manifest.get("corpus_sha256"),
+                  retrain="caifu text train", what="no family")
+
+
+def show_and_gate(report: dict[str, Any], show: Any, as_json: bool, record: Path | None,
+                  check: Path | None, tolerance: float, summary: Any, compare: Any,
+                  stale: bool, retrain: str, what: str) -> None:
+    """What ``caifu text evaluate`` and ``caifu risk evaluate`` do with a report: warn when the
+    model was trained on another corpus, print it (or JSON), write the summary (``--record``)
+    and fail when a figure fell more than ``tolerance`` below the recorded one (``--check``)."""
+    if stale:
         err.print("[yellow]warning:[/] the model was trained on another corpus than this one "
-                  "(retrain with `caifu text train`): its dev/test figures may be on seen text",
+                  f"(retrain with `{retrain}`): its dev/test figures may be on seen text",
                   highlight=False, soft_wrap=True)
     if as_json:
         sys.stdout.write(json.dumps(report, ensure_ascii=False, indent=1) + "\n")
     else:
-        _print_report(report)
+        show(report)
     if record is not None:
         record.parent.mkdir(parents=True, exist_ok=True)
-        record.write_text(json.dumps(evaluation.recorded_summary(report), ensure_ascii=False,
-                                     indent=1, sort_keys=True) + "\n", encoding="utf-8")
+        record.write_text(json.dumps(summary(report), ensure_ascii=False, indent=1,
+                                     sort_keys=True) + "\n", encoding="utf-8")
         err.print(f"recorded to {record}", highlight=False)
     if check is not None:
         if not check.is_file():
             raise ConfigError(f"--check {check}: no such file (write it with --record)")
-        failures = evaluation.check(report, json.loads(check.read_text(encoding="utf-8")),
-                                    tolerance)
+        failures = compare(report, json.loads(check.read_text(encoding="utf-8")), tolerance)
         for failure in failures:
             err.print(f"[bold red]dropped:[/] {escape(failure)}", highlight=False)
         if failures:
             raise typer.Exit(1)
-        err.print(f"quality gate: no family dropped more than {tolerance:.2f} from {check}",
+        err.print(f"quality gate: {what} dropped more than {tolerance:.2f} from {check}",
                   highlight=False)
 
 

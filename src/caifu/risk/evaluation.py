@@ -32,17 +32,11 @@ from typing import Any
 from caifu.risk.corpus import NewsCorpus, NewsItem
 from caifu.risk.events import CLASSES, EventClassifier, EventLexicon, RiskEvent, fit
 from caifu.text.companies import CompanyLinker
+from caifu.text.evaluation import prf as _prf
 
 __all__ = ["check", "cross_validate", "evaluate", "recorded_summary"]
 
 WORST = 12
-
-
-def _prf(tp: int, fp: int, fn: int) -> dict[str, float]:
-    p = tp / (tp + fp) if tp + fp else 0.0
-    r = tp / (tp + fn) if tp + fn else 0.0
-    f = 2 * tp / (2 * tp + fp + fn) if tp else 0.0
-    return {"precision": round(p, 4), "recall": round(r, 4), "f1": round(f, 4)}
 
 
 def _macro(truth: Sequence[str], pred: Sequence[str]) -> float:

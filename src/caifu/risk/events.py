@@ -53,7 +53,12 @@ import numpy as np
 from caifu.core.errors import ConfigError
 from caifu.risk.alerts import EVENT_TYPES
 from caifu.risk.corpus import NewsCorpus, NewsItem
-from caifu.text.classifier import _npz_bytes, feature_text, libraries
+from caifu.text.classifier import (
+    feature_text,
+    libraries,
+    read_model_files,
+    write_model_files,
+)
 from caifu.text.normalise import normalise_many
 
 __all__ = ["EventClassifier", "EventLexicon", "EventModel", "RiskEvent", "default_classifier",
@@ -327,30 +332,16 @@ class EventModel:
         return str(self.manifest["version"])
 
     def save(self, folder: Path) -> tuple[Path, Path]:
-        folder.mkdir(parents=True, exist_ok=True)
-        npz = _npz_bytes({"vocab": self.vocab, "weights": self.weights,
-                          "intercepts": self.intercepts,
-                          "polarity_weights": self.polarity_weights,
-                          "polarity_intercepts": self.polarity_intercepts})
-        manifest = {**self.manifest, "npz_sha256": hashlib.sha256(npz).hexdigest()}
-        (folder / "model.npz").write_bytes(npz)
-        text = json.dumps(manifest, ensure_ascii=False, indent=1, sort_keys=True) + "\n"
-        (folder / "manifest.json").write_text(text, encoding="utf-8")
-        return folder / "model.npz", folder / "manifest.json"
+        return write_model_files(folder, {
+            "vocab": self.vocab, "weights": self.weights, "intercepts": self.intercepts,
+            "polarity_weights": self.polarity_weights,
+            "polarity_intercepts": self.polarity_intercepts}, self.manifest)
 
     @classmethod
     def load(cls, folder: Path | Traversable | None = None) -> EventModel:
-        where = folder if folder is not None else packaged_event_model_dir()
-        man_file, npz_file = where.joinpath("manifest.json"), where.joinpath("model.npz")
-        if not (man_file.is_file() and npz_file.is_file()):
-            raise ConfigError(f"{where}: no trained event model (manifest.json and model.npz);"
-                              " run `caifu risk train`")
-        manifest = json.loads(man_file.read_text(encoding="utf-8"))
-        data = npz_file.read_bytes()
-        if manifest.get("format") != FORMAT:
-            raise ConfigError(f"{man_file}: format {manifest.get('format')!r}, expected {FORMAT}")
-        if hashlib.sha256(data).hexdigest() != manifest.get("npz_sha256"):
-            raise ConfigError(f"{npz_file}: does not match its manifest (retrain the model)")
+        manifest, data = read_model_files(
+            folder if folder is not None else packaged_event_model_dir(), FORMAT,
+            "no trained event model (manifest.json and model.npz); run `caifu risk train`")
         with np.load(io.BytesIO(data), allow_pickle=False) as z:
             return cls(manifest, z["vocab"], z["weights"], z["intercepts"],
                        z["polarity_weights"], z["polarity_intercepts"])

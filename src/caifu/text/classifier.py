@@ -169,34 +169,20 @@ class TextModel:
         return str(self.manifest["version"])
 
     def save(self, folder: Path) -> tuple[Path, Path]:
-        folder.mkdir(parents=True, exist_ok=True)
         arrays: dict[str, np.ndarray] = {}
         for side, m in sorted(self.sides.items()):
             arrays[f"{side}.vocab"] = np.array(m.vocab, dtype=np.str_)
             arrays[f"{side}.weights"] = m.weights.astype(np.float32)
             arrays[f"{side}.intercepts"] = m.intercepts.astype(np.float32)
             arrays[f"{side}.thresholds"] = m.thresholds.astype(np.float32)
-        npz = _npz_bytes(arrays)
-        manifest = {**self.manifest, "npz_sha256": hashlib.sha256(npz).hexdigest()}
-        (folder / "model.npz").write_bytes(npz)
-        text = json.dumps(manifest, ensure_ascii=False, indent=1, sort_keys=True) + "\n"
-        (folder / "manifest.json").write_text(text, encoding="utf-8")
-        return folder / "model.npz", folder / "manifest.json"
+        return write_model_files(folder, arrays, self.manifest)
 
     @classmethod
     def load(cls, folder: Path | Traversable | None = None) -> TextModel:
         """The model in ``folder`` (the packaged one if None); checks the npz's hash."""
-        where = folder if folder is not None else packaged_model_dir()
-        man_file, npz_file = where.joinpath("manifest.json"), where.joinpath("model.npz")
-        if not (man_file.is_file() and npz_file.is_file()):
-            raise ConfigError(f"{where}: no trained model (manifest.json and model.npz); "
-                              "run `caifu text train`")
-        manifest = json.loads(man_file.read_text(encoding="utf-8"))
-        data = npz_file.read_bytes()
-        if manifest.get("format") != FORMAT:
-            raise ConfigError(f"{man_file}: format {manifest.get('format')!r}, expected {FORMAT}")
-        if hashlib.sha256(data).hexdigest() != manifest.get("npz_sha256"):
-            raise ConfigError(f"{npz_file}: does not match its manifest (retrain the model)")
+        manifest, data = read_model_files(
+            folder if folder is not None else packaged_model_dir(), FORMAT,
+            "no trained model (manifest.json and model.npz); run `caifu text train`")
         with np.load(io.BytesIO(data), allow_pickle=False) as z:
             sides = {side: SideModel(side, [tuple(x) for x in meta["labels"]],  # type: ignore[misc]
                                      z[f"{side}.vocab"].tolist(), z[f"{side}.weights"],
@@ -207,6 +193,34 @@ class TextModel:
 
 def packaged_model_dir() -> Traversable:
     return files("caifu.data").joinpath("text", "model")
+
+
+def write_model_files(folder: Path, arrays: dict[str, np.ndarray], manifest: dict[str, Any]
+                      ) -> tuple[Path, Path]:
+    """``model.npz`` (reproducible bytes) and ``manifest.json`` with the npz's SHA-256."""
+    folder.mkdir(parents=True, exist_ok=True)
+    npz = _npz_bytes(arrays)
+    text = json.dumps({**manifest, "npz_sha256": hashlib.sha256(npz).hexdigest()},
+                      ensure_ascii=False, indent=1, sort_keys=True) + "\n"
+    (folder / "model.npz").write_bytes(npz)
+    (folder / "manifest.json").write_text(text, encoding="utf-8")
+    return folder / "model.npz", folder / "manifest.json"
+
+
+def read_model_files(where: Path | Traversable, fmt: int, missing: str
+                     ) -> tuple[dict[str, Any], bytes]:
+    """The manifest and the npz bytes in ``where``, checked: both present (else ``missing``),
+    the format, and the npz against its SHA-256 in the manifest."""
+    man_file, npz_file = where.joinpath("manifest.json"), where.joinpath("model.npz")
+    if not (man_file.is_file() and npz_file.is_file()):
+        raise ConfigError(f"{where}: {missing}")
+    manifest = json.loads(man_file.read_text(encoding="utf-8"))
+    data = npz_file.read_bytes()
+    if manifest.get("format") != fmt:
+        raise ConfigError(f"{man_file}: format {manifest.get('format')!r}, expected {fmt}")
+    if hashlib.sha256(data).hexdigest() != manifest.get("npz_sha256"):
+        raise ConfigError(f"{npz_file}: does not match its manifest (retrain the model)")
+    return manifest, data
 
 
 def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:

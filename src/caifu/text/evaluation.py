@@ -31,7 +31,7 @@ __all__ = ["check", "evaluate"]
 WORST = 10
 
 
-def _prf(tp: int, fp: int, fn: int) -> dict[str, float]:
+def prf(tp: int, fp: int, fn: int) -> dict[str, float]:
     p = tp / (tp + fp) if tp + fp else 0.0
     r = tp / (tp + fn) if tp + fn else 0.0
     f = 2 * tp / (2 * tp + fp + fn) if tp else 0.0
@@ -78,9 +78,9 @@ def evaluate(tagger: HybridTagger, items: Sequence[CorpusItem], split: str = "te
         "split": split, "items": len(items),
         "versions": dict(tagger.versions),
         "labels": {}, "families": {},
-        "violation_vs_none": {**_prf(binary["tp"], binary["fp"], binary["fn"]),
+        "violation_vs_none": {**prf(binary["tp"], binary["fp"], binary["fn"]),
                               "items": sum(binary.values())},
-        "scripts": {s: {**_prf(c["tp"], c["fp"], c["fn"])} for s, c in sorted(scripts.items())},
+        "scripts": {s: {**prf(c["tp"], c["fp"], c["fn"])} for s, c in sorted(scripts.items())},
         "confusion": {f: {t: dict(sorted(row.items())) for t, row in sorted(conf.items())}
                       for f, conf in confusion.items()},
         "worst": [w[2] for w in worst[:WORST]],
@@ -89,10 +89,10 @@ def evaluate(tagger: HybridTagger, items: Sequence[CorpusItem], split: str = "te
         fam_counts = counts[fam]
         report["labels"][fam] = {
             label: {"tp": c["tp"], "fp": c["fp"], "fn": c["fn"], "support": c["support"],
-                    **_prf(c["tp"], c["fp"], c["fn"])}
+                    **prf(c["tp"], c["fp"], c["fn"])}
             for label, c in sorted(fam_counts.items())}
         tp, fp, fn = (sum(c[k] for c in fam_counts.values()) for k in ("tp", "fp", "fn"))
-        report["families"][fam] = {**_prf(tp, fp, fn), "tp": tp, "fp": fp, "fn": fn,
+        report["families"][fam] = {**prf(tp, fp, fn), "tp": tp, "fp": fp, "fn": fn,
                                    "items": len(sides[tagger.taxonomy.families[fam].side])}
     return report
 

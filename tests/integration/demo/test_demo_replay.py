@@ -12,7 +12,6 @@ import datetime as dt
 import re
 from collections.abc import Iterator
 
-import duckdb
 import pytest
 from rich.console import Console
 from sqlalchemy import select
@@ -25,44 +24,15 @@ from caifu.services.container import Container
 from caifu.services.demo.broker import load_risk_reference
 from caifu.services.demo.replay import SOURCE, SPREAD_DAYS, Replay, choose, replay
 from tests.conftest import Broker
+from tests.integration.risk.oracle import holders
 
 END = dt.date(2026, 10, 30)  # the generator's default end date, which small_broker uses
 TENANT = "acme"
 
 
 def _holders(c: Container, codes: list[str]) -> set[tuple[str, str]]:
-    """(customer, security) holding one of ``codes`` today, as plain SQL over the Parquet
-    files: the latest positions snapshot on or before today with quantity > 0, or a fund
-    position (signed shares plus the opening balance the ledger implies) of a fund whose
-    latest disclosed top holdings name the security."""
-    if not codes:
-        return set()
-    pos, tx, top = (c.lake.files(TENANT, t) for t in ("positions", "fund_transactions",
-                                                      "fund_top_holdings"))
-    wanted = ", ".join(f"'{x}'" for x in codes)
-    rows = duckdb.sql(f"""
-        WITH p AS (SELECT * FROM read_parquet({pos!r})),
-        direct AS (
-          SELECT customer_id, security_code FROM p
-          WHERE snapshot_date = (SELECT max(snapshot_date) FROM p
-                                 WHERE snapshot_date <= current_date)
-            AND security_code IN ({wanted})
-          GROUP BY ALL HAVING sum(quantity) > 0),
-        f AS (SELECT * FROM read_parquet({tx!r}) WHERE txn_date <= current_date),
-        b AS (SELECT customer_id, fund_code,
-                     CASE WHEN txn_type = 'redeem' THEN -shares ELSE shares END AS s,
-                     sum(CASE WHEN txn_type = 'redeem' THEN -shares ELSE shares END) OVER (
-                       PARTITION BY customer_id, fund_code
-                       ORDER BY txn_date, txn_type = 'redeem', txn_id) AS bal FROM f),
-        held AS (SELECT customer_id, fund_code FROM b GROUP BY ALL
-                 HAVING sum(s) + greatest(-min(bal), 0) > 0),
-        t AS (SELECT * FROM read_parquet({top!r}) WHERE report_date <= current_date),
-        latest AS (SELECT * FROM t WHERE (fund_code, report_date) IN
-                   (SELECT (fund_code, max(report_date)) FROM t GROUP BY fund_code)),
-        funds AS (SELECT h.customer_id, l.security_code FROM held h JOIN latest l
-                  USING (fund_code) WHERE l.security_code IN ({wanted}))
-        SELECT * FROM direct UNION SELECT * FROM funds""").fetchall()
-    return {(cid, code) for cid, code in rows}
+    """(customer, security) holding one of ``codes`` today: the exposure oracle's plain SQL."""
+    return holders(c, codes, TENANT)
 
 
 @pytest.fixture(scope="module")

@@ -28,7 +28,7 @@ from caifu.services.risk import processing
 from caifu.settings import Settings
 from tests.conftest import Broker
 from tests.integration.risk.holdings import hold
-from tests.integration.risk.test_exposure import _routes
+from tests.integration.risk.oracle import routes as _routes
 from tests.serving import serving
 
 SECRET = "k3y-for-tests-only-0123456789abcdefghijklmnop"
