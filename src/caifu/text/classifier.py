@@ -56,6 +56,10 @@ _DIGITS = str.maketrans("123456789", "000000000")
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 _MIN_DEV_POSITIVES = 3  # fewer: the threshold stays at 0 (probability ½)
 _CUT_RANGE = (-1.5, 3.0)  # a threshold outside is a dev split too small to trust
+# a label needs this much evidence above an empty message's margin (the intercept): with the
+# 1,554-line corpus the dev-best cut for complaint fell below its intercept, and every
+# greeting became a complaint (tests/cli/text/test_shipped_model.py caught it)
+MIN_EVIDENCE = 0.5
 # the advisor side's "any violation" column: one classifier for violation against none, whose
 # threshold is set for recall (the review queue's goal: recall >= 0.90 at precision >= 0.85)
 ANY = ("_any", "violation")
@@ -255,6 +259,7 @@ def params() -> dict[str, Any]:
     return {"ngrams": list(NGRAMS), "c_grid": list(C_GRID), "model": "logistic_regression",
             "solver": "liblinear", "class_weight": "balanced", "features": "binary_l2",
             "digits": "as_0", "threshold": "max_f1_on_dev", "length_floor": LENGTH_FLOOR,
+            "min_evidence": MIN_EVIDENCE,
             "any_violation": {"c": ANY_C, "recall": ANY_RECALL, "folds": _FOLDS}}
 
 
@@ -334,7 +339,8 @@ def _train_side(side: str, train_items: list[CorpusItem], dev_items: list[Corpus
             weights[:, c], intercepts[c] = best[2][c]
             margins = np.asarray(x_dev @ weights[:, c].astype(np.float32)) + np.float32(
                 intercepts[c])
-            thresholds[c] = _threshold(margins, y_dev[:, c])
+            thresholds[c] = _threshold(margins, y_dev[:, c],
+                                       floor=float(intercepts[c]) + MIN_EVIDENCE)
     if side == "advisor":
         w_any, b_any, cut = _any_violation(x_train, y_train.any(axis=1), train_items)
         labels.append(ANY)
@@ -399,8 +405,10 @@ def _micro_f1(x: Any, y: np.ndarray, fitted: dict[int, tuple[np.ndarray, float]]
     return 2 * tp / (2 * tp + fp + fn) if tp else 0.0
 
 
-def _threshold(margins: np.ndarray, truth: np.ndarray) -> float:
-    """The margin cut with the best F1 on dev (ties: nearest 0); 0 without a positive."""
+def _threshold(margins: np.ndarray, truth: np.ndarray, floor: float = -math.inf) -> float:
+    """The margin cut with the best F1 on dev (ties: nearest 0); 0 without a positive. No cut
+    below ``floor``: a message without evidence (its margin is the intercept) stays
+    unlabelled."""
     if truth.sum() < _MIN_DEV_POSITIVES:
         return 0.0
     values = np.unique(margins)
@@ -410,7 +418,7 @@ def _threshold(margins: np.ndarray, truth: np.ndarray) -> float:
         pred = margins >= cut
         tp = int((pred & truth).sum())
         f1 = 2 * tp / (int(pred.sum()) + int(truth.sum()))
-        if not _CUT_RANGE[0] <= cut <= _CUT_RANGE[1]:
+        if not max(_CUT_RANGE[0], floor) <= cut <= _CUT_RANGE[1]:
             continue
         if f1 > best_f1 + 1e-12 or (abs(f1 - best_f1) <= 1e-12 and abs(cut) < abs(best_cut)):
             best_cut, best_f1 = float(cut), f1

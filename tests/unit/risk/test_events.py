@@ -100,7 +100,8 @@ def test_the_shipped_lexicon_loads() -> None:
                                    "share_pledge_risk", "shareholder_reduction", "bond_default",
                                    "delisting_risk", "audit_qualified_opinion",
                                    "executive_detained", "major_litigation", "earnings_warning"]
-    assert lexicon.groups[10:] == ["cancel:denial", "cancel:ended", "cancel:routine"]
+    assert lexicon.groups[10:] == ["cancel:denial", "cancel:ended", "cancel:general",
+                                   "cancel:routine"]
     assert lexicon.severity["bond_default"] == "high"
     assert lexicon.severity["shareholder_reduction"] == "low"
     # phrases are kept normalised (traditional read as simplified), the "A…B" halves apart;
