@@ -52,7 +52,7 @@ NAMES = {"960001": '基准"混合"\\1号', "960003": "稳健\n债券"}
 
 def test_route_json_is_json_dumps_of_the_plain_route() -> None:
     routes = _Routes(pa.Table.from_pylist(ROWS, TYPES), NAMES)
-    by_via = {(routes.customer_id[i], routes.security_code[i], routes.via[i]): routes.json(i)
+    by_via = {(routes.customer_id[i], routes.security_code[i], routes.via[i]): routes.json[i]
               for i in range(routes.n)}
     for r in ROWS:
         want = json.dumps(_route_plain(r, NAMES), ensure_ascii=False)

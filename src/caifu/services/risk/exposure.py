@@ -167,59 +167,67 @@ def exposed_table(c: Container, tenant: str, codes: list[str], as_of: dt.date
         con.disconnect()
 
 
-def _json_decimal(v: Any) -> str:
-    """A decimal (or None) as ``json.dumps(str(v))`` writes it: digits need no escaping."""
-    return "null" if v is None else f'"{v}"'
+def _json_text(col: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Decimals or dates as ``json.dumps(str(v))`` / ``json.dumps(v.isoformat())`` write
+    them (``"3492.47"``, ``"2026-12-07"``: nothing to escape), ``null`` for a null."""
+    quoted = pc.binary_join_element_wise('"', pc.cast(col, pa.string()), '"', "")
+    return pc.fill_null(quoted, "null")
+
+
+def _json_strings(col: pa.ChunkedArray, name: Any = None) -> pa.Array:
+    """Each value (or ``name(value)``) as ``json.dumps`` writes it, escapes and all; a
+    column has a handful of distinct values (``position``, a few funds)."""
+    enc = pc.dictionary_encode(col.combine_chunks())
+    values = [json.dumps(name(v) if name else v, ensure_ascii=False)
+              for v in enc.dictionary.to_pylist()]
+    return pc.take(pa.array(values, pa.string()), enc.indices)
+
+
+def _routes_json(t: pa.Table, fund_names: dict[str, str]) -> pa.ChunkedArray:
+    """Each row's element of ``routes_json``: ``json.dumps(_route_plain(row, fund_names),
+    ensure_ascii=False)`` to the byte, built column-wise by Arrow."""
+    def j(*parts: Any) -> Any:
+        return pc.binary_join_element_wise(*parts, "")
+
+    text = {c: _json_text(t.column(c)) for c in (
+        "value_at_risk", "market_value", "cost", "unrealised_pnl", "snapshot_date",
+        "quantity", "shares", "report_date", "nav_pct")}
+    head = j('{"via": ', _json_strings(t.column("via")),
+             ', "value_at_risk": ', text["value_at_risk"],
+             ', "market_value": ', text["market_value"], ', "cost": ', text["cost"],
+             ', "unrealised_pnl": ', text["unrealised_pnl"], ', "as_of": ', text["snapshot_date"])
+    position = j(head, ', "quantity": ', text["quantity"], "}")
+    fund = j(head, ', "fund_code": ', _json_strings(t.column("fund_code")),
+             ', "fund_name": ', _json_strings(t.column("fund_code"), fund_names.get),
+             ', "shares": ', text["shares"], ', "report_date": ', text["report_date"],
+             ', "nav_pct": ', text["nav_pct"], "}")
+    return pc.if_else(pc.equal(t.column("via"), "position"), position, fund)
 
 
 class _Routes:
-    """The holder query's rows, column-wise, and each route's ``routes_json`` element —
-    the text ``json.dumps(_route_plain(row), ensure_ascii=False)`` gives, built without a
-    dict per row (a story about a widely held stock has 100k+ routes)."""
+    """The holder query's rows, column-wise, and each route's ``routes_json`` element,
+    built without a dict per row (a story about a widely held stock has 100k+ routes)."""
 
     def __init__(self, table: pa.Table, fund_names: dict[str, str]) -> None:
         # by customer and security (as ``group_routes``), so each holder's routes are a run
         table = table.sort_by([("customer_id", "ascending"), ("security_code", "ascending")])
-        cols = table.to_pydict()
         self.n = table.num_rows
-        self.customer_id: list[str] = cols["customer_id"]
-        self.security_code: list[str] = cols["security_code"]
-        self.via: list[str] = cols["via"]
-        self.fund_code: list[str | None] = cols["fund_code"]
-        self.snapshot_date: list[dt.date] = cols["snapshot_date"]
-        self.report_date: list[dt.date | None] = cols["report_date"]
-        self.nav_pct: list[Decimal | None] = cols["nav_pct"]
-        self.quantity: list[Decimal | None] = cols["quantity"]
-        self.shares: list[Decimal | None] = cols["shares"]
-        self.market_value: list[Decimal | None] = cols["market_value"]
-        self.cost: list[Decimal | None] = cols["cost"]
-        self.unrealised_pnl: list[Decimal | None] = cols["unrealised_pnl"]
-        self.value_at_risk: list[Decimal] = cols["value_at_risk"]
+        self.json: list[str] = _routes_json(table, fund_names).to_pylist()
+
+        def col(name: str) -> list[Any]:
+            return table.column(name).to_pylist()  # type: ignore[no-any-return]
+
+        self.customer_id: list[str] = col("customer_id")
+        self.security_code: list[str] = col("security_code")
+        self.via: list[str] = col("via")
+        self.fund_code: list[str | None] = col("fund_code")
+        self.snapshot_date: list[dt.date] = col("snapshot_date")
+        self.quantity: list[Decimal | None] = col("quantity")
+        self.market_value: list[Decimal | None] = col("market_value")
+        self.cost: list[Decimal | None] = col("cost")
+        self.unrealised_pnl: list[Decimal | None] = col("unrealised_pnl")
+        self.value_at_risk: list[Decimal] = col("value_at_risk")
         self.fund_names = fund_names
-        self._quoted: dict[Any, str] = {}
-
-    def quote(self, s: Any) -> str:
-        q = self._quoted.get(s)
-        if q is None:
-            q = self._quoted[s] = json.dumps(s, ensure_ascii=False)
-        return q
-
-    def json(self, i: int) -> str:
-        d = _json_decimal
-        head = (f'{{"via": {self.quote(self.via[i])}, '
-                f'"value_at_risk": {d(self.value_at_risk[i])}, '
-                f'"market_value": {d(self.market_value[i])}, "cost": {d(self.cost[i])}, '
-                f'"unrealised_pnl": {d(self.unrealised_pnl[i])}, '
-                f'"as_of": {self.quote(self.snapshot_date[i].isoformat())}')
-        if self.via[i] == "position":
-            return f'{head}, "quantity": {d(self.quantity[i])}}}'
-        code = self.fund_code[i]
-        report = self.report_date[i]
-        return (f'{head}, "fund_code": {self.quote(code)}, '
-                f'"fund_name": {self.quote(self.fund_names.get(code))}, '  # type: ignore[arg-type]
-                f'"shares": {d(self.shares[i])}, '
-                f'"report_date": {self.quote(report.isoformat())}, '  # type: ignore[union-attr]
-                f'"nav_pct": {d(self.nav_pct[i])}}}')
 
     def grouped(self) -> list[tuple[str, str, list[int]]]:
         """``group_routes`` over row indexes: (customer, security, routes) by customer and
@@ -325,7 +333,7 @@ def raise_alerts(c: Container, tenant: str, story_id: str) -> ExposureReport:
                 None if d is None else routes.market_value[d],
                 None if d is None else routes.cost[d],
                 None if d is None else routes.unrealised_pnl[d],
-                var, "[" + ", ".join(routes.json(i) for i in idx) + "]", level,
+                var, "[" + ", ".join([routes.json[i] for i in idx]) + "]", level,
                 evidence[code], draft))
             seen[key] = aid
             report.alert_ids.append(aid)
