@@ -23,14 +23,18 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 import ibis
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from caifu.adapters.sor.repos import risk as repo
 from caifu.adapters.sor.repos import scrm as scrm_repo
+from caifu.adapters.sor.store import bulk_transaction
 from caifu.core.errors import ConfigError, NotFoundError
 from caifu.pipelines.risk_exposure import holders
 from caifu.risk import alerts as rules
@@ -140,8 +144,16 @@ def exposed(c: Container, tenant: str, codes: list[str], as_of: dt.date
     """Every route by which a customer holds one of ``codes`` on ``as_of``: the latest
     positions snapshot on or before it, and fund positions through the funds' latest
     disclosed top holdings (``pipelines/risk_exposure.holders``)."""
+    table = exposed_table(c, tenant, codes, as_of)
+    return [] if table is None else table.to_pylist()
+
+
+def exposed_table(c: Container, tenant: str, codes: list[str], as_of: dt.date
+                  ) -> pa.Table | None:
+    """``exposed`` as an Arrow table (columns ``pipelines.risk_exposure.COLUMNS``); None when
+    nothing can be held."""
     if not codes:
-        return []
+        return None
     con = ibis.duckdb.connect()
     try:
         positions = c.lake_table(con, tenant, "positions")
@@ -149,10 +161,91 @@ def exposed(c: Container, tenant: str, codes: list[str], as_of: dt.date
         top = c.lake_table(con, tenant, "fund_top_holdings")
         expr = holders(positions, codes, as_of, fund_tx, top)
         if expr is None:
-            return []
-        return con.to_pyarrow(expr).to_pylist()  # type: ignore[no-any-return]
+            return None
+        return con.to_pyarrow(expr)
     finally:
         con.disconnect()
+
+
+def _json_text(col: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Decimals or dates as ``json.dumps(str(v))`` / ``json.dumps(v.isoformat())`` write
+    them (``"3492.47"``, ``"2026-12-07"``: nothing to escape), ``null`` for a null."""
+    quoted = pc.binary_join_element_wise('"', pc.cast(col, pa.string()), '"', "")
+    return pc.fill_null(quoted, "null")
+
+
+def _json_strings(col: pa.ChunkedArray, name: Any = None) -> pa.Array:
+    """Each value (or ``name(value)``) as ``json.dumps`` writes it, escapes and all; a
+    column has a handful of distinct values (``position``, a few funds)."""
+    enc = pc.dictionary_encode(col.combine_chunks())
+    values = [json.dumps(name(v) if name else v, ensure_ascii=False)
+              for v in enc.dictionary.to_pylist()]
+    return pc.take(pa.array(values, pa.string()), enc.indices)
+
+
+def _routes_json(t: pa.Table, fund_names: dict[str, str]) -> pa.ChunkedArray:
+    """Each row's element of ``routes_json``: ``json.dumps(_route_plain(row, fund_names),
+    ensure_ascii=False)`` to the byte, built column-wise by Arrow."""
+    def j(*parts: Any) -> Any:
+        return pc.binary_join_element_wise(*parts, "")
+
+    text = {c: _json_text(t.column(c)) for c in (
+        "value_at_risk", "market_value", "cost", "unrealised_pnl", "snapshot_date",
+        "quantity", "shares", "report_date", "nav_pct")}
+    head = j('{"via": ', _json_strings(t.column("via")),
+             ', "value_at_risk": ', text["value_at_risk"],
+             ', "market_value": ', text["market_value"], ', "cost": ', text["cost"],
+             ', "unrealised_pnl": ', text["unrealised_pnl"], ', "as_of": ', text["snapshot_date"])
+    position = j(head, ', "quantity": ', text["quantity"], "}")
+    fund = j(head, ', "fund_code": ', _json_strings(t.column("fund_code")),
+             ', "fund_name": ', _json_strings(t.column("fund_code"), fund_names.get),
+             ', "shares": ', text["shares"], ', "report_date": ', text["report_date"],
+             ', "nav_pct": ', text["nav_pct"], "}")
+    return pc.if_else(pc.equal(t.column("via"), "position"), position, fund)
+
+
+class _Routes:
+    """The holder query's rows, column-wise, and each route's ``routes_json`` element,
+    built without a dict per row (a story about a widely held stock has 100k+ routes)."""
+
+    def __init__(self, table: pa.Table, fund_names: dict[str, str]) -> None:
+        # by customer and security (as ``group_routes``), so each holder's routes are a run
+        table = table.sort_by([("customer_id", "ascending"), ("security_code", "ascending")])
+        self.n = table.num_rows
+        self.json: list[str] = _routes_json(table, fund_names).to_pylist()
+
+        def col(name: str) -> list[Any]:
+            return table.column(name).to_pylist()  # type: ignore[no-any-return]
+
+        self.customer_id: list[str] = col("customer_id")
+        self.security_code: list[str] = col("security_code")
+        self.via: list[str] = col("via")
+        self.fund_code: list[str | None] = col("fund_code")
+        self.snapshot_date: list[dt.date] = col("snapshot_date")
+        self.quantity: list[Decimal | None] = col("quantity")
+        self.market_value: list[Decimal | None] = col("market_value")
+        self.cost: list[Decimal | None] = col("cost")
+        self.unrealised_pnl: list[Decimal | None] = col("unrealised_pnl")
+        self.value_at_risk: list[Decimal] = col("value_at_risk")
+        self.fund_names = fund_names
+
+    def grouped(self) -> list[tuple[str, str, list[int]]]:
+        """``group_routes`` over row indexes: (customer, security, routes) by customer and
+        security, the direct position first, then funds by value at risk (largest first)
+        and code."""
+        cid, code = self.customer_id, self.security_code
+        bounds = [i for i in range(1, self.n)
+                  if cid[i] != cid[i - 1] or code[i] != code[i - 1]]
+        out = [(cid[a], code[a], list(range(a, b)))
+               for a, b in zip([0, *bounds], [*bounds, self.n], strict=True)]
+        for _, _, idx in out:
+            if len(idx) > 1:
+                idx.sort(key=lambda i: (self.via[i] != "position", -self.value_at_risk[i],
+                                        self.via[i]))
+        return out
+
+    def via_text(self, idx: list[int]) -> str:
+        return Exposure("", "", [{"via": self.via[i]} for i in idx]).via
 
 
 def raise_alerts(c: Container, tenant: str, story_id: str) -> ExposureReport:
@@ -165,53 +258,58 @@ def raise_alerts(c: Container, tenant: str, story_id: str) -> ExposureReport:
             mentions.setdefault(m["code"], m)  # the first mention is the evidence
     report = ExposureReport(story_id, story["event_type"], sorted(mentions))
     now = c.clock.now()
-    rows = exposed(c, tenant, report.codes, now.date())
-    held = group_routes(rows)
-    report.holders = len(held)
-    report.fund_routes = sum(r["via"] != "position" for r in rows)
-    if not held:
+    table = exposed_table(c, tenant, report.codes, now.date())
+    if table is None or table.num_rows == 0:
         return report
-    report.snapshot_date = max(r["snapshot_date"] for r in rows if r["via"] == "position") \
-        if any(r["via"] == "position" for r in rows) else None
+    vias = table.column("via")
+    direct_rows = table.filter(pc.equal(vias, "position"))
+    report.fund_routes = table.num_rows - direct_rows.num_rows
+    if direct_rows.num_rows:
+        report.snapshot_date = pc.max(direct_rows.column("snapshot_date")).as_py()
     sources = [{"site": d["site"], "url": d["url"], "published_at": d["published_at"]
                 .isoformat() + "Z", "title": d["title"]} for d in docs]
     event_at = story["first_published_at"]
-    ids = sorted({h.customer_id for h in held})
+    event_type = story["event_type"]
     lexicon = default_lexicon()
-    with c.lock(tenant, "risk-alerts"), c.engine.begin() as conn:
-        seen = repo.alerted_events(conn, tenant, story_id, report.codes, story["event_type"],
+    evidence = {code: json.dumps({"mention": m, "sources": sources}, ensure_ascii=False)
+                for code, m in mentions.items()}
+    with c.lock(tenant, "risk-alerts"), bulk_transaction(c.engine) as conn:
+        fund_codes = pc.unique(table.column("fund_code").drop_null()).to_pylist()
+        routes = _Routes(table, repo.fund_names(conn, tenant, sorted(fund_codes)))
+        held = routes.grouped()
+        report.holders = len(held)
+        ids = sorted({cid for cid, _, _ in held})
+        seen = repo.alerted_events(conn, tenant, story_id, report.codes, event_type,
                                    event_at - rules.EVENT_WINDOW, event_at + rules.EVENT_WINDOW)
         masters = {m.customer_id: m for m in scrm_repo.marketing_masters(conn, tenant, ids)}
         levels = scrm_repo.latest_assessments(conn, tenant, ids)
-        fund_names = repo.fund_names(conn, tenant, sorted(
-            {r["fund_code"] for r in rows if r["fund_code"]}))
-        alerts, tasks, events, repeats = [], [], [], []
+        rows: list[tuple[Any, ...]] = []
+        repeats = []
         drafts: dict[tuple[Any, ...], rules.AdvisorMessage] = {}
         checked: dict[str, tuple[str, ...]] = {}
-        evidence = {code: json.dumps({"mention": m, "sources": sources}, ensure_ascii=False)
-                    for code, m in mentions.items()}
-        for h in held:
-            key = (h.customer_id, h.security_code)
+        fund_label = {code: f"{routes.fund_names.get(code, '')}（{code}）"
+                      for code in fund_codes}
+        for cid, code, idx in held:
+            key = (cid, code)
             if key in seen:
                 repeats.append(seen[key])
                 continue
-            m = mentions[h.security_code]
-            master = masters.get(h.customer_id)
-            level = levels[h.customer_id].risk_level if h.customer_id in levels else None
-            direct = h.direct
-            funds = tuple(f"{fund_names.get(r['fund_code'], '')}（{r['fund_code']}）"
-                          for r in h.routes if r["via"] != "position")
-            words = {"company": m["name"], "code": m["code"],
-                     "event_type": story["event_type"], "title": story["title"],
-                     "published": event_at.date(), "site_count": story["site_count"],
-                     "customer_level": level,
-                     "consent": master.marketing_consent if master else None,
-                     "direct": direct is not None, "funds": funds}
+            m = mentions[code]
+            master = masters.get(cid)
+            level = levels[cid].risk_level if cid in levels else None
+            consent = master.marketing_consent if master else None
+            first = idx[0]
+            direct = first if routes.via[first] == "position" else None
+            funds = tuple(fund_label[routes.fund_code[i]] for i in idx if i != direct)
             # holders of one story share a handful of drafts (consent, level, funds): each
             # distinct one is written and checked once
-            wkey = tuple(words.values())
+            wkey = (code, level, consent, direct is not None, funds)
             draft = drafts.get(wkey)
             if draft is None:
+                words = {"company": m["name"], "code": m["code"], "event_type": event_type,
+                         "title": story["title"], "published": event_at.date(),
+                         "site_count": story["site_count"], "customer_level": level,
+                         "consent": consent, "direct": direct is not None, "funds": funds}
                 draft = rules.warning(**words)
                 if draft.text not in checked:
                     found = lexicon.check_content(draft.text, footer_required=False).findings
@@ -220,35 +318,50 @@ def raise_alerts(c: Container, tenant: str, story_id: str) -> ExposureReport:
                 if checked[draft.text]:
                     draft = rules.warning(**words, prohibited=checked[draft.text])
                 drafts[wkey] = draft
-            aid = rules.alert_id(story_id, *key)
-            advisor = master.advisor_id if master else None
-            first = direct or h.routes[0]
-            alerts.append({
-                "alert_id": aid, "story_id": story_id, "security_code": h.security_code,
-                "company_name": m["name"][:200], "event_type": story["event_type"],
-                "event_at": event_at, "customer_id": h.customer_id, "advisor_id": advisor,
-                "via": h.via, "snapshot_date": first["snapshot_date"],
-                "quantity": direct["quantity"] if direct else None,
-                "market_value": direct["market_value"] if direct else None,
-                "cost": direct["cost"] if direct else None,
-                "unrealised_pnl": direct["unrealised_pnl"] if direct else None,
-                "value_at_risk": h.value_at_risk,
-                "routes_json": json.dumps([_route_plain(r, fund_names) for r in h.routes],
-                                          ensure_ascii=False),
-                "customer_risk_level": level,
-                "evidence_json": evidence[h.security_code],
-                "message": draft.text, "message_may_send": draft.may_send,
-                "message_notes": "\n".join(draft.notes), "repeat_story_ids_json": "[]",
-                "created_at": now})
-            tid = rules.task_id(aid)
-            tasks.append({"task_id": tid, "alert_id": aid, "customer_id": h.customer_id,
-                          "advisor_id": advisor, "status": "open", "reason": None,
-                          "created_at": now, "updated_at": now, "updated_by": "system"})
-            events.append({"task_id": tid, "seq": 1, "from_status": None, "to_status": "open",
-                           "actor": "system", "at": now, "reason": f"story {story_id}"})
+            aid = rules.alert_id(story_id, cid, code)
+            if len(idx) == 1:
+                var = routes.value_at_risk[first]
+                via = routes.via[first]
+            else:
+                var = sum((routes.value_at_risk[i] for i in idx), Decimal("0.00"))
+                via = routes.via_text(idx)
+            d = direct
+            rows.append((
+                aid, code, m["name"][:200], cid, master.advisor_id if master else None, via,
+                routes.snapshot_date[first],
+                None if d is None else routes.quantity[d],
+                None if d is None else routes.market_value[d],
+                None if d is None else routes.cost[d],
+                None if d is None else routes.unrealised_pnl[d],
+                var, "[" + ", ".join([routes.json[i] for i in idx]) + "]", level,
+                evidence[code], draft))
             seen[key] = aid
             report.alert_ids.append(aid)
-        repo.add_alerts(conn, tenant, alerts, tasks, events)
+        rows.sort(key=lambda r: r[0])  # the primary key's order: B-tree pages fill in turn
+        n = len(rows)
+        if n:
+            (aids, codes, names, cids, advisors, vias_, snaps, qty, mv, cost, pnl, var_,
+             routes_json, levels_, evid, drafts_) = zip(*rows, strict=True)
+            tids = [rules.task_id(a) for a in aids]
+            alerts: dict[str, Sequence[Any]] = {
+                "alert_id": aids, "story_id": [story_id] * n, "security_code": codes,
+                "company_name": names, "event_type": [event_type] * n,
+                "event_at": [event_at] * n, "customer_id": cids, "advisor_id": advisors,
+                "via": vias_, "snapshot_date": snaps, "quantity": qty, "market_value": mv,
+                "cost": cost, "unrealised_pnl": pnl, "value_at_risk": var_,
+                "routes_json": routes_json, "customer_risk_level": levels_,
+                "evidence_json": evid, "message": [x.text for x in drafts_],
+                "message_may_send": [x.may_send for x in drafts_],
+                "message_notes": ["\n".join(x.notes) for x in drafts_],
+                "repeat_story_ids_json": ["[]"] * n, "created_at": [now] * n}
+            tasks: dict[str, Sequence[Any]] = {"task_id": tids, "alert_id": aids, "customer_id": cids,
+                     "advisor_id": advisors, "status": ["open"] * n, "reason": [None] * n,
+                     "created_at": [now] * n, "updated_at": [now] * n,
+                     "updated_by": ["system"] * n}
+            events: dict[str, Sequence[Any]] = {"task_id": tids, "seq": [1] * n, "from_status": [None] * n,
+                      "to_status": ["open"] * n, "actor": ["system"] * n, "at": [now] * n,
+                      "reason": [f"story {story_id}"] * n}
+            repo.add_alerts(conn, tenant, alerts, tasks, events)
         repo.add_repeat(conn, tenant, sorted(set(repeats)), story_id)
-    report.new_alerts, report.repeats = len(alerts), len(repeats)
+    report.new_alerts, report.repeats = n, len(repeats)
     return report

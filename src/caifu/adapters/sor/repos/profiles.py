@@ -28,6 +28,19 @@ from caifu.data.contracts import Table as Contract
 from caifu.data.contracts.arrow import arrow_type
 
 
+def _processed(process: Any, values: Sequence[Any]) -> list[Any]:
+    """``[process(v) for v in values]``, processing a run of the same object once: a column
+    of one timestamp (``created_at`` of a batch) costs a bind call per row otherwise."""
+    out: list[Any] = []
+    last: Any = out  # no value is this list
+    got: Any = None
+    for v in values:
+        if v is not last:
+            last, got = v, process(v)
+        out.append(got)
+    return out
+
+
 def bulk_insert(conn: Connection, t: Table, columns: Mapping[str, Sequence[Any]]) -> int:
     """Insert column-wise data in the connection's transaction; returns the row count."""
     names = list(columns)
@@ -39,7 +52,7 @@ def bulk_insert(conn: Connection, t: Table, columns: Mapping[str, Sequence[Any]]
     for name in names:
         process = t.c[name].type.dialect_impl(dialect).bind_processor(dialect)
         values = columns[name]
-        processed.append([process(v) for v in values] if process else values)
+        processed.append(_processed(process, values) if process else values)
     rows = list(zip(*processed, strict=True))
     quoted = ", ".join(dialect.identifier_preparer.quote(c) for c in names)
     table = dialect.identifier_preparer.format_table(t)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import (
@@ -24,6 +24,7 @@ from sqlalchemy import (
 
 from caifu.adapters.sor.models import CONTRACT_TABLES
 from caifu.adapters.sor.repos import customer_scope
+from caifu.adapters.sor.repos.profiles import bulk_insert
 from caifu.adapters.sor.risk_models import (
     risk_alerts,
     risk_aliases,
@@ -233,14 +234,17 @@ def add_repeat(conn: Connection, tenant: str, alert_ids: Sequence[str], story_id
     return changed
 
 
-def add_alerts(conn: Connection, tenant: str, alerts: Sequence[dict[str, Any]],
-               tasks: Sequence[dict[str, Any]], events: Sequence[dict[str, Any]]) -> None:
-    if alerts:
-        conn.execute(insert(risk_alerts), [{"tenant_id": tenant, **x} for x in alerts])
-    if tasks:
-        conn.execute(insert(risk_tasks), [{"tenant_id": tenant, **x} for x in tasks])
-    if events:
-        conn.execute(insert(risk_task_events), [{"tenant_id": tenant, **x} for x in events])
+def add_alerts(conn: Connection, tenant: str, alerts: Mapping[str, Sequence[Any]],
+               tasks: Mapping[str, Sequence[Any]], events: Mapping[str, Sequence[Any]]) -> None:
+    """Insert alerts, their tasks and the tasks' first events, given column-wise (one
+    sequence per column, the same length in each table). A story about a widely held stock
+    raises 100k+ alerts: they go to the driver in bulk (COPY on PostgreSQL, ``executemany``
+    of tuples on SQLite) rather than through SQLAlchemy's per-row parameter handling."""
+    for table, columns in ((risk_alerts, alerts), (risk_tasks, tasks),
+                           (risk_task_events, events)):
+        n = len(next(iter(columns.values()), ()))
+        if n:
+            bulk_insert(conn, table, {"tenant_id": [tenant] * n, **columns})
 
 
 def _in_scope(column: Any, scope: customer_scope.Scope | None) -> Any:
