@@ -77,3 +77,23 @@ def test_an_operators_classification_stands(c: Container) -> None:
     classify_story(c, "acme", stories[0], "none", "neutral", "ops.li")
     (out,) = process_stories(c, "acme", stories)
     assert (out.event_type, out.decided_by, out.new_alerts) == ("none", "operator", 0)
+
+
+def test_a_storage_only_holder_is_not_alerted(c: Container) -> None:
+    """A customer under "storage only" (a data-subject request: his records are kept by law,
+    nothing else may use them) holds the security: nobody is asked to contact him."""
+    from caifu.adapters.sor.models import restricted_customers
+
+    hold(c, "acme", [("C1", "688496", 100, "1000.00", "900.00"),
+                     ("C2", "688496", 50, "500.00", "450.00")])
+    with c.engine.begin() as conn:
+        conn.execute(restricted_customers.insert().values(
+            tenant_id="acme", customer_id="C2", since=dt.datetime(2026, 1, 1),
+            request_id="dsr1", legal_basis="证券法: account records kept 20 years"))
+    stories = _take(c, "清越科技公告,公司于近日收到中国证监会出具的《立案告知书》。",
+                    "https://news.example.cn/r/4")
+    (out,) = process_stories(c, "acme", stories)
+    assert (out.holders, out.new_alerts) == (2, 1)
+    with c.engine.connect() as conn:
+        assert conn.execute(select(risk_alerts.c.customer_id)).scalars().all() == ["C1"]
+        assert conn.execute(select(risk_tasks.c.customer_id)).scalars().all() == ["C1"]

@@ -30,8 +30,8 @@ OPS = Principal("acme", "ops.li", "ops")
 
 def seed_risk(c: Container) -> str:
     """On top of ``test_sidebar.seed``: C5, a customer wangxm follows who holds nothing; C1
-    (wangxm's chat), C3 (lina's) and C4 (storage only) hold 宁德时代; the story raised. The
-    story id."""
+    (wangxm's chat), C3 (lina's) and C4 (storage only) hold 宁德时代; the story raised — C4
+    not alerted (storage only: nobody is asked to contact him). The story id."""
     T = CONTRACT_TABLES
     with c.engine.begin() as conn:
         conn.execute(insert(T["customers"]).values(
@@ -47,12 +47,12 @@ def seed_risk(c: Container) -> str:
                      ("C4", "300750", 100, "20000.00", "19680.00")])
     story, report = raise_story(c, "acme", TITLE, "https://news.example.cn/catl/1",
                                 "2026-01-05 09:30")
-    assert report.new_alerts == 3
+    assert (report.new_alerts, report.restricted) == (2, 1)
     return story
 
 
 def task_of(c: Container, customer_id: str) -> str:
-    """From the table: C4 is storage only, out of every reader's scope."""
+    """From the table (whoever's scope it is in)."""
     with c.engine.connect() as conn:
         [task] = conn.execute(select(risk_tasks.c.task_id).where(
             risk_tasks.c.customer_id == customer_id)).scalars().all()
@@ -136,12 +136,12 @@ def test_moving_the_task_from_the_sidebar_is_audited(side) -> None:  # type: ign
 def test_another_customers_task_is_refused_like_another_customer(side) -> None:  # type: ignore[no-untyped-def]
     http, c, fake = side
     sign_in(http, fake)
-    for customer, ext in (("C3", "wmC1"), ("C3", "wmC3"), ("C4", "wmC4"), ("C1", "wmC5")):
+    for customer, ext in (("C3", "wmC1"), ("C3", "wmC3"), ("C1", "wmC5")):
         r = _move(http, task_of(c, customer), "acknowledged", ext=ext)
         assert r.status_code == 403 and sb.DENIED in r.text, (customer, ext)
     with c.engine.connect() as conn:
         statuses = dict(conn.execute(select(risk_tasks.c.customer_id, risk_tasks.c.status)).all())
-    assert statuses == {"C1": "open", "C3": "open", "C4": "open"}
+    assert statuses == {"C1": "open", "C3": "open"}  # storage-only C4 has no task at all
     assert "C4" not in {t["customer_id"] for t in list_tasks(c, OPS)["items"]}
     with c.engine.connect() as conn:
         assert conn.execute(select(audit_log.c.seq).where(
@@ -162,7 +162,7 @@ def test_an_opt_out_after_the_alert_withholds_the_message(side) -> None:  # type
     with c.engine.begin() as conn:
         conn.execute(update(CONTRACT_TABLES["customers"]).where(
             CONTRACT_TABLES["customers"].c.customer_id == "C1").values(marketing_consent=False))
-        assert conn.execute(select(risk_tasks.c.status)).scalars().all() == ["open"] * 3
+        assert conn.execute(select(risk_tasks.c.status)).scalars().all() == ["open"] * 2
     sign_in(http, fake)
     html = http.post("/wecom/acme/sidebar/card", json={"external_userid": "wmC1"}).text
     assert 'data-testid="risk-no-send"' in html and "发送提示到聊天" not in html

@@ -38,6 +38,7 @@ from caifu.adapters.sor.store import bulk_transaction
 from caifu.core.errors import ConfigError, NotFoundError
 from caifu.pipelines.risk_exposure import holders
 from caifu.risk import alerts as rules
+from caifu.services.compliance.privacy import restricted_ids
 from caifu.services.container import Container
 from caifu.services.platform.workspace import get_tenant
 from caifu.text.compliance import default_lexicon
@@ -55,13 +56,15 @@ class ExposureReport:
     fund_routes: int = 0  # (customer, security, fund) routes among them
     new_alerts: int = 0
     repeats: int = 0
+    restricted: int = 0  # holders under "storage only" (a data-subject request): not alerted
     alert_ids: list[str] = field(default_factory=list)
 
     def plain(self) -> dict[str, Any]:
         return {"story_id": self.story_id, "event_type": self.event_type, "codes": self.codes,
                 "snapshot_date": self.snapshot_date, "holders": self.holders,
                 "fund_routes": self.fund_routes, "new_alerts": self.new_alerts,
-                "repeats": self.repeats, "alert_ids": self.alert_ids}
+                "repeats": self.repeats, "restricted": self.restricted,
+                "alert_ids": self.alert_ids}
 
 
 @dataclass
@@ -278,6 +281,11 @@ def raise_alerts(c: Container, tenant: str, story_id: str) -> ExposureReport:
         routes = _Routes(table, repo.fund_names(conn, tenant, sorted(fund_codes)))
         held = routes.grouped()
         report.holders = len(held)
+        # a customer under "storage only" is hidden from all but compliance: his records stay,
+        # nobody is asked to contact him about them
+        hidden = restricted_ids(c, tenant)
+        report.restricted = sum(cid in hidden for cid, _, _ in held)
+        held = [h for h in held if h[0] not in hidden]
         ids = sorted({cid for cid, _, _ in held})
         seen = repo.alerted_events(conn, tenant, story_id, report.codes, event_type,
                                    event_at - rules.EVENT_WINDOW, event_at + rules.EVENT_WINDOW)
