@@ -17,12 +17,11 @@ from typing import Annotated, Any, TextIO
 
 import typer
 from rich.markup import escape
-from rich.progress import Progress, SpinnerColumn, TextColumn
 from rich.table import Table
 
 from caifu.cli.common import TenantOpt, WorkspaceOpt, _container, console, err
 from caifu.cli.risk import risk_app
-from caifu.cli.text import _lines, _parse, show_and_gate
+from caifu.cli.text import _lines, _parse, _spinner, show_and_gate
 from caifu.core.errors import ConfigError
 
 CorpusOpt = Annotated[Path | None, typer.Option(
@@ -32,13 +31,6 @@ ModelOpt = Annotated[Path | None, typer.Option(
 BATCH = 1000
 # what issue 15 asks of the test split
 GOALS = {"macro_f1": 0.90, "linking_f1": 0.95, "false_alert_rate": 0.02}
-
-
-def _spinner(what: str) -> Progress:
-    p = Progress(SpinnerColumn(), TextColumn("{task.description}"), console=err,
-                 transient=True)
-    p.add_task(what, total=None)
-    return p
 
 
 @risk_app.command("train")
