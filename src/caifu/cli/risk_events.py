@@ -19,9 +19,9 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from caifu.cli.common import TenantOpt, WorkspaceOpt, _container, console, err
+from caifu.cli.common import TenantOpt, WorkspaceOpt, _container, console
 from caifu.cli.risk import risk_app
-from caifu.cli.text import _lines, _parse, _spinner, show_and_gate
+from caifu.cli.text import _spinner, run_batches, show_and_gate
 from caifu.core.errors import ConfigError
 
 CorpusOpt = Annotated[Path | None, typer.Option(
@@ -169,24 +169,5 @@ def classify(file: Annotated[Path | None, typer.Argument(
         raise ConfigError("--workspace needs --tenant (whose aliases and relations)")
     using = tenant_linker(_container(workspace), tenant) if tenant else linker()
     classifier = default_classifier(model)
-    out = sys.stdout
-    batch: list[tuple[Any, str]] = []
-    good = bad = 0
-    for n, line in _lines(file):
-        if not line.strip():
-            continue
-        parsed = _parse(n, line)
-        if isinstance(parsed, str):
-            err.print(f"[red]skipped[/] {escape(parsed)}", highlight=False)
-            bad += 1
-            continue
-        batch.append(parsed)
-        good += 1
-        if len(batch) >= BATCH:
-            _flush(classifier, using, batch, out)
-    _flush(classifier, using, batch, out)
-    out.flush()
-    err.print(f"{good:,} document(s) classified, {bad:,} bad line(s) skipped "
-              f"(model {classifier.version})", highlight=False)
-    if bad:
-        raise typer.Exit(1)
+    run_batches(file, lambda batch: _flush(classifier, using, batch, sys.stdout),
+                "document(s) classified", f"model {classifier.version}", BATCH)

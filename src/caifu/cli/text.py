@@ -142,7 +142,15 @@ def tag(side: Annotated[str, typer.Option(help="Who speaks: customer or advisor"
         tagger = models.tagger(c, tenant)  # type: ignore[arg-type]
     else:
         tagger = HybridTagger.load(model)
-    out = sys.stdout
+    run_batches(file, lambda batch: _flush(tagger, side, batch, sys.stdout),
+                "message(s) tagged", f"model {tagger.versions['model']}")
+
+
+def run_batches(file: Path | None, flush: Any, done: str, model: str, size: int = BATCH
+                ) -> None:
+    """JSON Lines ``{"id", "text"}`` from ``file`` (stdin if None) to ``flush`` in batches of
+    ``size``; a bad line is reported on stderr with its number and skipped, and the command
+    then exits 1 (after every good line was written)."""
     batch: list[tuple[Any, str]] = []
     good = bad = 0
     for n, line in _lines(file):
@@ -155,12 +163,12 @@ def tag(side: Annotated[str, typer.Option(help="Who speaks: customer or advisor"
             continue
         good += 1
         batch.append(parsed)
-        if len(batch) >= BATCH:
-            _flush(tagger, side, batch, out)
-    _flush(tagger, side, batch, out)
-    out.flush()
-    err.print(f"{good:,} message(s) tagged, {bad:,} bad line(s) skipped "
-              f"(model {tagger.versions['model']})", highlight=False)
+        if len(batch) >= size:
+            flush(batch)
+    if batch:
+        flush(batch)
+    sys.stdout.flush()
+    err.print(f"{good:,} {done}, {bad:,} bad line(s) skipped ({model})", highlight=False)
     if bad:
         raise typer.Exit(1)
 

@@ -55,6 +55,7 @@ from caifu.risk.alerts import EVENT_TYPES
 from caifu.risk.corpus import NewsCorpus, NewsItem
 from caifu.text.classifier import (
     feature_text,
+    grams,
     libraries,
     read_model_files,
     write_model_files,
@@ -88,7 +89,7 @@ VETO_REACH = 12  # a denial or end this close before a trigger, in its clause, t
 
 @dataclass(frozen=True)
 class LexiconHit:
-    group: str  # an event class, or cancel:denial | cancel:ended | cancel:routine
+    group: str  # an event class, or cancel:<group> (denial, ended, general, routine)
     phrase: str  # as in the lexicon (normalised)
     start: int
     end: int
@@ -230,14 +231,10 @@ def _keys(s: str) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(parts), np.concatenate(starts)
 
 
-def _has_space(gram: str) -> bool:
-    return any(ch.isspace() for ch in gram)
-
-
 def _vocabulary(feature_texts: Sequence[str]) -> np.ndarray:
-    grams = {s[i:i + n] for s in feature_texts for n in (1, 2, 3)
-             for i in range(len(s) - n + 1)}
-    return np.array(sorted(_key(g) for g in grams if not _has_space(g)), dtype=np.uint64)
+    """Every 1-3-gram without white space of the texts (the chat classifier's ``grams``)."""
+    return np.array(sorted({_key(g) for s in feature_texts for g, _ in grams(s)}),
+                    dtype=np.uint64)
 
 
 def _key(gram: str) -> int:
@@ -428,12 +425,11 @@ class EventClassifier:
             veto = self._veto(lead, CLASSES[k], hits) if CLASSES[k] != "none" else None
             if veto is not None:
                 k, prob = CLASSES.index("none"), 1.0
-            event = CLASSES[k]
-            if veto is not None:
                 polarity = "positive" if veto.group == "cancel:ended" else "neutral"
             else:
-                allowed = (0, 1) if event != "none" else (1, 2)
+                allowed = (0, 1) if CLASSES[k] != "none" else (1, 2)
                 polarity = POLARITY[max(allowed, key=lambda j: pol[r, j])]
+            event = CLASSES[k]
             out.append(self._explain(lead, enc, r, k, event, polarity, prob, hits, veto))
         return out
 
@@ -472,18 +468,20 @@ class EventClassifier:
             if h.group == event or (event == "none" and h.group.startswith("cancel:"))]
         spans = _sentences(lead)
         bounds = np.array([b for _, b in spans])
+
+        def sentence_of(pos: Any) -> Any:  # the sentence a position (or positions) is in
+            return np.minimum(np.searchsorted(bounds, pos, side="right"), len(spans) - 1)
+
         score = np.zeros(len(spans))
         if veto is not None:
-            score[min(int(np.searchsorted(bounds, veto.start, side="right")),
-                      len(spans) - 1)] = 1.0
+            score[sentence_of(veto.start)] = 1.0
         else:
             if len(cols):
-                np.add.at(score, np.minimum(np.searchsorted(bounds, starts, side="right"),
-                                            len(spans) - 1), w)
+                np.add.at(score, sentence_of(starts), w)
+            index = self.lexicon.group_index
             for h in hits:
-                gcol = self._n_vocab + self.lexicon.groups.index(h.group)
-                s = min(int(np.searchsorted(bounds, h.start, side="right")), len(spans) - 1)
-                score[s] += float(self.weights_by_class[k, gcol])
+                score[sentence_of(h.start)] += float(
+                    self.weights_by_class[k, self._n_vocab + index[h.group]])
         best = int(np.argmax(score)) if len(spans) > 1 else 0
         a, b = spans[best]
         if len(w) and veto is None:

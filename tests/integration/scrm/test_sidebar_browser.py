@@ -5,7 +5,9 @@ not follow. Nothing leaves loopback: every other request is aborted."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
@@ -23,21 +25,16 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 
-def test_the_sidebar_in_chromium(sqlite_workspace: Container, tmp_path: Path) -> None:
-    executable = chromium("sidebar browser test")
-    from playwright.sync_api import Route, sync_playwright
+def wecom_router(fake: Any, visits: list[str], authorize: list[str] | None = None
+                 ) -> Callable[[Any], None]:
+    """A Playwright route handler. Loopback goes through. The sidebar's redirect to WeCom's
+    authorize page is answered as WeCom answers inside its client: straight back to
+    ``redirect_uri`` with a fresh code for wangxm and the same state. (Playwright does not
+    route the hops of a redirect the browser follows itself, so the redirect is taken here.)
+    Anything else is aborted. Every request is noted in ``visits``, every authorize URL in
+    ``authorize``."""
 
-    fake = new_fake()
-    seed(sqlite_workspace, fake)
-    visits: list[str] = []
-    authorize: list[str] = []
-
-    def answer(route: Route) -> None:
-        """Loopback goes through. The sidebar's redirect to WeCom's authorize page is
-        answered as WeCom answers inside its client: straight back to ``redirect_uri`` with a
-        fresh code for the advisor and the same state. (Playwright does not route the hops of
-        a redirect the browser follows itself, so the redirect is taken here.) Anything else
-        is aborted."""
+    def answer(route: Any) -> None:
         url = urlsplit(route.request.url)
         visits.append(f"{url.hostname}{url.path}")
         if url.hostname != "127.0.0.1":
@@ -51,12 +48,27 @@ def test_the_sidebar_in_chromium(sqlite_workspace: Container, tmp_path: Path) ->
         if resp.status != 302 or not where.startswith(sb.OAUTH_AUTHORIZE):
             route.fulfill(response=resp)
             return
-        authorize.append(where)
+        if authorize is not None:
+            authorize.append(where)
         q = parse_qs(urlsplit(where).query)
         back = q["redirect_uri"][0] + "?" + urlencode(
             {"code": fake.issue_oauth_code("wangxm"), "state": q["state"][0]})
         route.fulfill(status=302, headers={"Location": back,
                                            "Set-Cookie": resp.headers["set-cookie"]})
+
+    return answer
+
+
+def test_the_sidebar_in_chromium(sqlite_workspace: Container, tmp_path: Path) -> None:
+    executable = chromium("sidebar browser test")
+    from playwright.sync_api import sync_playwright
+
+    fake = new_fake()
+    seed(sqlite_workspace, fake)
+    visits: list[str] = []
+    authorize: list[str] = []
+
+    answer = wecom_router(fake, visits, authorize)
 
     with serving_socket(make_app(sqlite_workspace)) as http, sync_playwright() as pw:
         origin = str(http.base_url).rstrip("/")

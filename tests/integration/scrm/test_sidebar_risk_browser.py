@@ -6,7 +6,6 @@ section. Nothing leaves loopback."""
 from __future__ import annotations
 
 import json
-from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 from sqlalchemy import select
@@ -14,10 +13,9 @@ from sqlalchemy import select
 from caifu.adapters.sor.models import audit_log
 from caifu.adapters.sor.risk_models import risk_tasks
 from caifu.services.container import Container
-from caifu.services.scrm import sidebar as sb
 from tests.conftest import chromium
 from tests.integration.scrm.test_sidebar import make_app, new_fake, seed
-from tests.integration.scrm.test_sidebar_browser import ARGS
+from tests.integration.scrm.test_sidebar_browser import ARGS, wecom_router
 from tests.integration.scrm.test_sidebar_risk import TITLE, seed_risk, task_of
 from tests.serving import serving_socket
 
@@ -26,7 +24,7 @@ pytestmark = pytest.mark.slow  # a browser: `-m "not slow"` skips it
 
 def test_a_risk_alert_acknowledged_in_chromium(sqlite_workspace: Container) -> None:
     executable = chromium("sidebar risk browser test")
-    from playwright.sync_api import Route, sync_playwright
+    from playwright.sync_api import sync_playwright
 
     c = sqlite_workspace
     fake = new_fake()
@@ -35,27 +33,7 @@ def test_a_risk_alert_acknowledged_in_chromium(sqlite_workspace: Container) -> N
     task = task_of(c, "C1")
     visits: list[str] = []
 
-    def answer(route: Route) -> None:
-        """Loopback goes through; WeCom's authorize page answers straight back with a code
-        for wangxm (as in ``test_sidebar_browser``); anything else is aborted."""
-        url = urlsplit(route.request.url)
-        visits.append(f"{url.hostname}{url.path}")
-        if url.hostname != "127.0.0.1":
-            route.abort()
-            return
-        if url.path != "/wecom/acme/sidebar":
-            route.continue_()
-            return
-        resp = route.fetch(max_redirects=0)
-        where = resp.headers.get("location", "")
-        if resp.status != 302 or not where.startswith(sb.OAUTH_AUTHORIZE):
-            route.fulfill(response=resp)
-            return
-        q = parse_qs(urlsplit(where).query)
-        back = q["redirect_uri"][0] + "?" + urlencode(
-            {"code": fake.issue_oauth_code("wangxm"), "state": q["state"][0]})
-        route.fulfill(status=302, headers={"Location": back,
-                                           "Set-Cookie": resp.headers["set-cookie"]})
+    answer = wecom_router(fake, visits)  # as in test_sidebar_browser
 
     with serving_socket(make_app(c)) as http, sync_playwright() as pw:
         origin = str(http.base_url).rstrip("/")
