@@ -97,7 +97,6 @@ class RecommendConfig(_Strict):
     actions: dict[str, Action] = {}
     caps: Caps = Caps()
     rules: tuple[Rule, ...] = ()
-    blend: dict[str, float] = {}
 
 
 def _default_document() -> dict[str, Any]:

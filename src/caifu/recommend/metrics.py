@@ -47,6 +47,7 @@ def quality(lists: np.ndarray, truth: sp.csr_matrix, item_share: np.ndarray,
     −log2 of a listed item's share of the training interactions (``item_share``)."""
     k = lists.shape[1]
     truth = truth.tocsr()
+    truth.eliminate_zeros()  # an explicit 0 is not a relevant item
     n_rel = np.diff(truth.indptr)
     has = n_rel > 0
     gains = _gains(lists, truth)
