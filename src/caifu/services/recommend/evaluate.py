@@ -87,9 +87,10 @@ def _context(data: rin.TenantData, rows: dict[str, int], cutoff: int, x: np.ndar
 def evaluate(c: Container, tenant: str, *, window: int = 30, k: int = 10,
              engine: str = "duckdb", progress: Callable[[str], None] = lambda _m: None
              ) -> Evaluation:
+    config, _ = rin.load_config(c, tenant)  # a mistake in it is reported before any work
     tz = _timezone(c, tenant)
     progress("reading the catalogue and the interaction log")
-    data = rin.read(c, tenant)
+    data = rin.read(c, tenant, config)
     if len(data.interactions) == 0:
         raise ValueError(f"tenant {tenant!r} has no interactions with catalogue items")
     newest_day = int(data.interactions.day.max())

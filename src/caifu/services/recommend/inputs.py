@@ -67,8 +67,7 @@ class TenantData:
     item_board: np.ndarray
 
 
-def read(c: Container, tenant: str) -> TenantData:
-    config, _ = load_config(c, tenant)
+def read(c: Container, tenant: str, config: rconfig.RecommendConfig) -> TenantData:
     cat = build(sor_table(c, tenant, "content_items"), sor_table(c, tenant, "fund_products"),
                 config)
     accounts = sor_table(c, tenant, "accounts")
