@@ -199,7 +199,32 @@ class LambdaRank:
         return self
 
     def score(self, ctx: Context, rows: np.ndarray) -> np.ndarray:
+        """Every item for each of ``rows`` (n, items)."""
         if self.model is None:
             raise ValueError("LambdaRank is not fitted")
         x = block_features(ctx, rows)
-        return np.asarray(self.model.booster_.predict(x), np.float64).reshape(len(rows), len(ctx.cat))
+        return np.asarray(self.model.booster_.predict(x), np.float64).reshape(len(rows),
+                                                                             len(ctx.cat))
+
+    def score_candidates(self, ctx: Context, rows: np.ndarray, cand: np.ndarray
+                         ) -> np.ndarray:
+        """Only the candidate items (n, c; -1 = none) of each of ``rows``: (n, items) with
+        −inf outside the candidates — what makes a million customers affordable."""
+        if self.model is None:
+            raise ValueError("LambdaRank is not fitted")
+        out = np.full((len(rows), len(ctx.cat)), -np.inf)
+        r, j = np.nonzero(cand >= 0)
+        if len(r):
+            x = pair_features(ctx, rows[r], cand[r, j])
+            out[r, cand[r, j]] = self.model.booster_.predict(x)
+        return out
+
+
+def cheap_scores(ctx: Context, rows: np.ndarray) -> np.ndarray:
+    """Popularity in the segment + collaborative score + the customer's history with the
+    item's kind, board and risk level, each rank-normalised: the candidate generator."""
+    affinity = sum(h[rows][:, g] / (ctx._total[rows, None] + 1.0)
+                   for h, g in zip(ctx._hist_by[:3], ctx.groups[:3], strict=True))
+    return (rank_normalised(ctx.popularity.score(ctx.level[rows]))
+            + rank_normalised(ctx.collaborative.score(rows))
+            + rank_normalised(np.asarray(affinity, np.float64)))
