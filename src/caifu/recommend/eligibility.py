@@ -44,6 +44,10 @@ NO_EXPIRY = np.iinfo(np.int32).max
 ALL_VARIETIES = (1 << len(VARIETIES)) - 1
 
 
+CUSTOMER_FIELDS = ("customer_id", "level", "lowest", "valid_until", "professional", "objective",
+                   "horizon", "varieties", "varieties_known", "consent")
+
+
 @dataclass
 class Customers:
     """What the mask needs of each customer, as parallel numpy columns (one row a customer).
@@ -66,6 +70,10 @@ class Customers:
 
     def __len__(self) -> int:
         return len(self.customer_id)
+
+    def take(self, rows: np.ndarray) -> Customers:
+        """The customers at ``rows``, in that order."""
+        return Customers(*(getattr(self, f)[rows] for f in CUSTOMER_FIELDS))
 
     def investor(self, row: int) -> Investor:
         """The same customer as ``core.suitability`` sees him (for ``recheck``)."""
@@ -164,6 +172,17 @@ class Exclusions:
             return pair[0][keep] - start, pair[1][keep]
         return Exclusions(cut(self.held), cut(self.recently_sent),
                           cut(self.prerequisite_unmet), self.capped[start:stop])
+
+    def take(self, rows: np.ndarray, n_customers: int) -> Exclusions:
+        """The exclusions of customers ``rows`` (any order), renumbered to their positions."""
+        pos = np.full(n_customers, -1, np.int64)
+        pos[rows] = np.arange(len(rows))
+
+        def cut(pair: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+            p = pos[pair[0]]
+            return p[p >= 0], pair[1][p >= 0]
+        return Exclusions(cut(self.held), cut(self.recently_sent),
+                          cut(self.prerequisite_unmet), self.capped[rows])
 
 
 def refusals(cust: Customers, cat: Catalogue, today: dt.date, excl: Exclusions,

@@ -20,6 +20,7 @@ tenant's boosts, which multiply ``rank_normalised`` scores.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import lightgbm as lgb
@@ -104,6 +105,7 @@ class Context:
     cutoff: int  # day number
     popularity: Popularity
     collaborative: Collaborative
+    customer_names: list[str] = field(default_factory=list)  # customer_x's columns
     groups: list[np.ndarray] = field(default_factory=list)  # item attribute codes
 
     def __post_init__(self) -> None:
@@ -168,17 +170,23 @@ class LambdaRank:
     seed: int = 16
     model: lgb.LGBMRanker | None = None
 
-    def fit(self, ctx: Context, labels: sp.csr_matrix, eligible: np.ndarray,
-            feature_names: list[str]) -> LambdaRank:
+    def fit(self, ctx: Context, labels: sp.csr_matrix,
+            eligible: Callable[[np.ndarray], np.ndarray], feature_names: list[str]
+            ) -> LambdaRank:
+        """``eligible(rows)``: the mask of those customers on the training cutoff."""
         rng = np.random.default_rng(self.seed)
-        positive = np.flatnonzero(np.asarray((labels.multiply(eligible) > 0).sum(axis=1))
-                                  .ravel())
+        took = np.flatnonzero(np.diff(labels.tocsr().indptr) > 0)
+        ok_took = eligible(took)
+        lab_took = labels[took].toarray()
+        has = ((lab_took > 0) & ok_took).any(axis=1)
+        positive = np.flatnonzero(has)  # positions in ``took``
         if len(positive) > self.max_customers:
             positive = np.sort(rng.choice(positive, self.max_customers, replace=False))
         pair_rows, pair_items, ys, groups = [], [], [], []
-        lab = labels[positive].toarray()
-        for j, r in enumerate(positive):
-            ok = eligible[r]
+        lab = lab_took[positive]
+        for j, p in enumerate(positive):
+            r = took[p]
+            ok = ok_took[p]
             pos = np.flatnonzero(ok & (lab[j] > 0))
             neg = np.flatnonzero(ok & (lab[j] == 0))
             neg = rng.choice(neg, min(self.negatives, len(neg)), replace=False)
@@ -225,6 +233,6 @@ def cheap_scores(ctx: Context, rows: np.ndarray) -> np.ndarray:
     item's kind, board and risk level, each rank-normalised: the candidate generator."""
     affinity = sum(h[rows][:, g] / (ctx._total[rows, None] + 1.0)
                    for h, g in zip(ctx._hist_by[:3], ctx.groups[:3], strict=True))
-    return (rank_normalised(ctx.popularity.score(ctx.level[rows]))
-            + rank_normalised(ctx.collaborative.score(rows))
-            + rank_normalised(np.asarray(affinity, np.float64)))
+    return np.asarray(rank_normalised(ctx.popularity.score(ctx.level[rows]))
+                      + rank_normalised(ctx.collaborative.score(rows))
+                      + rank_normalised(np.asarray(affinity, np.float64)), np.float64)

@@ -131,9 +131,64 @@ def customers_as_of(data: TenantData, ids: list[str], day: dt.date) -> Customers
     return out
 
 
-def exclusions_as_of(data: TenantData, rows: dict[str, int], day: dt.date) -> Exclusions:
+def _num(features: pa.Table, name: str, default: float = 0.0) -> np.ndarray:
+    if name not in features.column_names:
+        return np.full(features.num_rows, default)
+    col = features[name].cast(pa.float64())
+    return np.asarray(col.fill_null(default).to_numpy(zero_copy_only=False), np.float64)
+
+
+def prerequisites(features: pa.Table, day: dt.date) -> dict[str, np.ndarray]:
+    """Each prerequisite an action may require, per customer of ``features`` (profile features
+    as of ``day``, in their row order) — docs/recommendations.md states each rule."""
+    first = features["first_trade_date"].cast(pa.date32()).cast(pa.int32()).fill_null(
+        np.iinfo(np.int32).max).to_numpy(zero_copy_only=False)
+    aum = _num(features, "aum")
+    fund_now, fund_before = _num(features, "fund_value"), _num(features, "fund_30d_ago")
+    since_trade = _num(features, "days_since_last_trade", float("inf"))
+    return {
+        "chinext_not_open": _num(features, "chinext_opened") == 0,
+        "star_not_open": _num(features, "star_opened") == 0,
+        "level2_not_active": _num(features, "level2_active") == 0,
+        "assets_100k": aum >= 100_000,
+        "assets_500k": aum >= 500_000,
+        "trading_24_months": first <= (day - EPOCH).days - 730,
+        "trades_recently": _num(features, "trades_90d") > 0,
+        "holds_funds": fund_now > 0,
+        "fund_in_loss": (fund_before > 0) & (fund_now < 0.97 * fund_before),
+        "dormant": since_trade >= 180,
+    }
+
+
+def unmet(cat: Catalogue, config: rconfig.RecommendConfig, features: pa.Table,
+          rows: dict[str, int], day: dt.date) -> tuple[np.ndarray, np.ndarray]:
+    """(customer row, action row) pairs whose action's prerequisites are not all met; a
+    customer without profile features on ``day`` meets none."""
+    have = prerequisites(features, day)
+    pos = np.array([rows.get(c, -1) for c in features["customer_id"].to_pylist()], np.int64)
+    known = np.zeros(len(rows), bool)
+    known[pos[pos >= 0]] = True
+    out_c: list[np.ndarray] = []
+    out_i: list[np.ndarray] = []
+    for name, action in config.actions.items():
+        item = cat.index.get("A:" + name)
+        if item is None or not action.requires:
+            continue
+        met = np.zeros(len(rows), bool)
+        met[pos[pos >= 0]] = np.logical_and.reduce([have[r] for r in action.requires])[pos >= 0]
+        fails = np.flatnonzero(~met)
+        out_c.append(fails)
+        out_i.append(np.full(len(fails), item, np.int64))
+    if not out_c:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    return np.concatenate(out_c).astype(np.int64), np.concatenate(out_i)
+
+
+def exclusions_as_of(data: TenantData, rows: dict[str, int], day: dt.date,
+                     features: pa.Table | None = None) -> Exclusions:
     """Funds held on ``day`` (net shares > 0) and permissions already open are not offered;
-    an action whose prerequisite the data cannot show is refused (PREREQUISITE)."""
+    an action whose prerequisites the profile on ``day`` does not show is refused
+    (PREREQUISITE; without ``features`` every action with prerequisites is)."""
     cat, d = data.cat, (day - EPOCH).days
     held_c: list[int] = []
     held_i: list[int] = []
@@ -161,7 +216,11 @@ def exclusions_as_of(data: TenantData, rows: dict[str, int], day: dt.date) -> Ex
                 held_i.append(i)
     held = (np.array(held_c, np.int64), np.array(held_i, np.int64))
     empty = (np.zeros(0, np.int64), np.zeros(0, np.int64))
-    return Exclusions(held, empty, empty, np.zeros(len(rows), bool))
+    if features is None:
+        features = pa.table({"customer_id": pa.array([], pa.string()),
+                             "first_trade_date": pa.array([], pa.date32())})
+    return Exclusions(held, empty, unmet(cat, data.config, features, rows, day),
+                      np.zeros(len(rows), bool))
 
 
 def customer_features(features: pa.Table, ids: list[str]) -> tuple[np.ndarray, list[str]]:
