@@ -182,11 +182,14 @@ def test_same_seed_same_bytes_other_seed_differs(demo: Path, tmp_path: Path) -> 
     assert names == [p.name for p in _data_files(again)]
     for name in [*names, "sources.yaml"]:
         assert (demo / name).read_bytes() == (again / name).read_bytes(), name
-    for name in ("injected_errors.json", "latent_traits.parquet", "chat_labels.parquet"):
+    for name in ("injected_errors.json", "latent_traits.parquet", "chat_labels.parquet",
+                 "preference_vectors.parquet", "item_topics.parquet"):
         gt = Path("_ground_truth") / name
         assert (demo / gt).read_bytes() == (again / gt).read_bytes(), name
     assert (demo / "khzl.csv").read_bytes() != (other / "khzl.csv").read_bytes()
     assert (demo / "trades_2026.parquet").read_bytes() != (other / "trades_2026.parquet").read_bytes()
+    prefs = Path("_ground_truth") / "preference_vectors.parquet"
+    assert (demo / prefs).read_bytes() != (other / prefs).read_bytes()
 
 
 def test_resident_ids_validate_except_injected(demo: Path) -> None:
@@ -318,7 +321,11 @@ def test_chats_are_train_lines_of_the_corpus_with_their_labels(demo: Path) -> No
 
 def test_chat_scenarios_follow_the_customers_traits(demo: Path) -> None:
     """Who asks what still depends on who he is: leavers ask about transferring out,
-    customers who already opened ChiNext do not ask how to open it."""
+    customers who already opened ChiNext do not ask how to open it.
+
+    Leavers are ~3 % of 400 customers and write a few dozen messages, so the transfer-out
+    question is compared per message: chats.py weighs it 1.0 for a leaver against 0.02 for
+    anyone else (50×); seeds 11–13 give 16–54×, and 5× is asserted."""
     traits = {r["customer_id"]: r for r in
               pq.read_table(demo / "_ground_truth" / "latent_traits.parquet").to_pylist()}
     truth = {r["msg_id"]: r["label"] for r in
@@ -329,6 +336,11 @@ def test_chat_scenarios_follow_the_customers_traits(demo: Path) -> None:
         if m["sender"] == "customer" and m["customer_id"]:
             kind = traits[m["customer_id"]]["churn_kind"]
             asked.setdefault(truth[m["msg_id"]], Counter())[kind] += 1
-    leavers = sum(asked["transfer_out"].values())
-    assert asked["transfer_out"]["transfer_out"] / leavers > 0.5
+    written = Counter[str]()
+    for by_kind in asked.values():
+        written.update(by_kind)
+    leavers = asked["transfer_out"]["transfer_out"] / written["transfer_out"]
+    others = (sum(asked["transfer_out"].values()) - asked["transfer_out"]["transfer_out"]) / (
+        written.total() - written["transfer_out"])
+    assert leavers > 5 * others
     assert sum(asked["redeem"].values()) and sum(asked["open_chinext"].values())

@@ -6,9 +6,10 @@ fund transactions, APP events, WeCom follows and chats, content, campaigns and t
 in the formats brokers' systems export (GBK CSV with Chinese headers, UTF-8 CSV, Parquet,
 JSON Lines), plus ``sources.yaml`` mapping every file to its table.
 
-Behaviour comes from per-customer latent traits; the true values, the labels of generated
-chat messages and the list of deliberately bad rows go to ``_ground_truth/`` for tests and
-model evaluation. The product never reads that folder.
+Behaviour comes from per-customer latent traits and content/product preferences
+(``preferences``); the true values, the labels of generated chat messages and the list of
+deliberately bad rows go to ``_ground_truth/`` for tests and model evaluation. The product
+never reads that folder.
 """
 
 from caifu.data.demo.generator import DemoSummary, generate

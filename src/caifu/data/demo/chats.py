@@ -152,6 +152,8 @@ def make_chats(world: World, pop: Population, follows: dict, fund_of: np.ndarray
 
     texts: list[str] = []
     drawn: list[tuple[Line, ...]] = []
+    shared: dict[int, int] = {}  # message -> the content item its link card carries
+    published = world.contents["published_at"].cast(pa.int64()).to_numpy()  # ascending
     labels, senders, times, convs = [], [], [], []
     r = rng.random((len(conv), 8))
     lines = pools()
@@ -177,8 +179,10 @@ def make_chats(world: World, pop: Population, follows: dict, fund_of: np.ndarray
         if reply[i]:
             u = r[i, 7]
             if VIOLATION_SHARE <= u < VIOLATION_SHARE + CONTENT_SHARE:
-                title = world.content_titles[int(r[i, 5] * len(world.content_titles))]
-                texts.append(title)  # shared as a link card (below), not said
+                # an item already published when he replies (the first one at the very start)
+                item = int(r[i, 5] * max(int(np.searchsorted(published, t_reply[i])), 1))
+                shared[len(texts)] = item
+                texts.append(world.content_titles[item])  # shared as a link card (below), not said
                 drawn.append(())
                 labels.append("advisor_content")
             else:
@@ -204,7 +208,7 @@ def make_chats(world: World, pop: Population, follows: dict, fund_of: np.ndarray
     for i in np.flatnonzero((mtype == 2) & (sender == 0)):
         content[i] = "https://mp.weixin.qq.com/s/" + "demo" + str(i % 997)
     for i in np.flatnonzero((mtype == 2) & (sender == 1)):
-        content[i] = f"{texts[i]} https://wealth.example.com/content/CT{i % 100 + 1:05d}"
+        content[i] = f"{texts[i]} https://wealth.example.com/content/{world.content_ids[shared[i]]}"
     o = np.lexsort((sender, t))
     msg_ids = _ids("M", pop.chunk, m)
     cust_c = cust[conv_m[o]]

@@ -6,6 +6,8 @@ open it), Level-2-interested ones the Level-2 page. Campaigns target eligible cu
 marketing consent; ChiNext and Level-2 campaigns have a real, trait-dependent uplift (a
 clicked customer may open the permission earlier than he otherwise would), and every
 conversion is an observable event (permission, deposit, fund purchase, trade) in its window.
+Which content item or fund page a customer opens, and how likely he opens and clicks a
+campaign's message, follow his hidden preferences (``preferences``).
 """
 
 from __future__ import annotations
@@ -15,9 +17,17 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
+from caifu.data.demo import preferences
 from caifu.data.demo.activity import DayIndex, _ids
 from caifu.data.demo.people import DEVICES, NO_DAY, Population
-from caifu.data.demo.world import BOARD_CHINEXT, World, day_number, local_micros, to_date
+from caifu.data.demo.world import (
+    BOARD_CHINEXT,
+    US_PER_DAY,
+    World,
+    day_number,
+    local_micros,
+    to_date,
+)
 from caifu.data.demo.writers import dates, decimals, pick, timestamps
 
 EVENT_TYPES = np.array(["login", "view_quote", "view_position", "search", "add_watchlist",
@@ -62,6 +72,7 @@ class Campaigns:
     goal: list[str]
     channel: list[str]
     share: np.ndarray  # share of eligible customers targeted
+    content: np.ndarray  # index into world.content_ids, -1 none
 
 
 def build_campaigns(world: World, seed: int) -> Campaigns:
@@ -81,8 +92,10 @@ def build_campaigns(world: World, seed: int) -> Campaigns:
         "goal": [c[2] for c in CAMPAIGNS], "starts_on": dates(start), "ends_on": dates(end),
         "spend": decimals(spend.astype(np.int64)),
     })
+    index = {cid: i for i, cid in enumerate(world.content_ids)}
     return Campaigns(table, start, end, ids, [c[2] for c in CAMPAIGNS],
-                     [c[1] for c in CAMPAIGNS], rng.uniform(0.04, 0.15, len(CAMPAIGNS)))
+                     [c[1] for c in CAMPAIGNS], rng.uniform(0.04, 0.15, len(CAMPAIGNS)),
+                     np.array([-1 if c is None else index[c] for c in content]))
 
 
 def target_campaigns(world: World, pop: Population, camps: Campaigns, rng: np.random.Generator,
@@ -121,8 +134,10 @@ def target_campaigns(world: World, pop: Population, camps: Campaigns, rng: np.ra
         rel = relevance[cust]
         sent = rng.random(m) < 0.97
         delivered = sent & (rng.random(m) < (0.8 if camps.channel[c] == "app_push" else 0.93))
-        opened = delivered & (rng.random(m) < 0.12 + 0.4 * rel)
-        clicked = opened & (rng.random(m) < 0.35)
+        liking = (np.ones(m) if camps.content[c] < 0 else
+                  preferences.open_factor(pop.taste[cust], world.topics, int(camps.content[c])))
+        opened = delivered & (rng.random(m) < (0.12 + 0.4 * rel) * liking)
+        clicked = opened & (rng.random(m) < 0.35 * liking)
         t0 = local_micros(np.full(m, s), np.full(m, 8 * 3600 + 1800)) + rng.integers(0, 3600, m) * 10**6
         t_open = t0 + (rng.random(m) * 3 * 86400).astype(np.int64) * 10**6
         t_click = t_open + rng.integers(5, 600, m) * 10**6
@@ -248,13 +263,11 @@ def make_app_events(world: World, pop: Population, rng: np.random.Generator) -> 
 def _event_table(world: World, pop: Population, rng: np.random.Generator, cust: np.ndarray,
                  t: np.ndarray, etype: np.ndarray) -> pa.Table:
     e = len(cust)
-    published = np.sort(world.contents["published_at"].cast(pa.int64()).to_numpy())
-    order_c = np.argsort(world.contents["published_at"].cast(pa.int64()).to_numpy(), kind="stable")
-    n_pub = np.searchsorted(published, t)
-    etype = np.where((etype == CONTENT) & (n_pub == 0), SEARCH, etype)
-    content = np.where(etype == CONTENT,
-                       order_c[np.minimum((rng.random(e) * n_pub).astype(np.int64),
-                                          np.maximum(n_pub - 1, 0))], -1)
+    published = world.contents["published_at"].cast(pa.int64()).to_numpy()
+    etype = np.where((etype == CONTENT) & (t <= published.min()), SEARCH, etype)
+    content = _by_taste(world.topics.content, world.topics.content_quality, pop, cust, t,
+                        etype == CONTENT, rng.random(e), preferences.CONTENT_TEMPERATURE,
+                        published, recency=True)
     wb = np.stack([np.ones(e), 0.2 + 1.5 * pop.chinext_i[cust], 0.1 + 0.5 * pop.risk[cust],
                    np.full(e, 0.05), np.full(e, 0.3)], axis=1)
     cw = np.cumsum(wb, axis=1)
@@ -265,7 +278,9 @@ def _event_table(world: World, pop: Population, rng: np.random.Generator, cust: 
         sec[rows] = world.board_members[b][rng.choice(len(world.board_members[b]), len(rows),
                                                       p=world.board_pop[b])]
     with_sec = np.isin(etype, (QUOTE, WATCH, LEVEL2)) | ((etype == SEARCH) & (rng.random(e) < .6))
-    fund = np.where(etype == FUND, rng.choice(len(world.fund_pop), e, p=world.fund_pop), -1)
+    announced = np.where(world.fund_new, world.days[world.fund_launch] - 15, 0) * US_PER_DAY
+    fund = _by_taste(world.topics.fund, world.topics.fund_quality, pop, cust, t, etype == FUND,
+                     rng.random(e), preferences.FUND_VIEW_TEMPERATURE, announced)
     star_page = (etype == PERMISSION) & (board != BOARD_CHINEXT) & (rng.random(e) < 0.2)
     page = np.where(star_page, len(PAGES), etype)
     device = np.where(rng.random(e) < 0.95, pop.device[cust], rng.integers(0, 4, e))
@@ -279,3 +294,15 @@ def _event_table(world: World, pop: Population, rng: np.random.Generator, cust: 
         "content_id": pick(world.content_ids, np.maximum(content[o], 0), content[o] >= 0),
         "device": pick(DEVICES, device[o]),
     })
+
+
+def _by_taste(loadings: np.ndarray, quality: np.ndarray, pop: Population, cust: np.ndarray,
+              t: np.ndarray, rows: np.ndarray, uniform: np.ndarray, temperature: float,
+              since: np.ndarray, recency: bool = False) -> np.ndarray:
+    """The item each event in ``rows`` looked at, drawn by the customer's utility among the
+    items available at its time (-1 for the other events)."""
+    out = np.full(len(cust), -1, np.int64)
+    at = np.flatnonzero(rows)
+    out[at] = preferences.draw_items(pop.taste, loadings, quality, temperature, cust[at],
+                                     uniform[at], at=t[at], since=since, recency=recency)
+    return out

@@ -5,7 +5,8 @@ customer's redemption propensity, and earlier still when the market falls: a cus
 with high propensity who holds through one of the world's sell-offs tends to redeem a few
 days after it (the "fund-redemption analysis" has something real to find). Customers who
 transfer out redeem everything before they leave. Products are matched to the customer's
-assessed level (R <= C) except for a small share of self-directed purchases above it.
+assessed level (R <= C) except for a small share of self-directed purchases above it;
+among those, each customer favours the funds of high utility to him (``preferences``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
+from caifu.data.demo import preferences
 from caifu.data.demo.activity import DayIndex, _active_span, _ids
 from caifu.data.demo.people import Population
 from caifu.data.demo.world import FUND_TYPES, World
@@ -32,14 +34,24 @@ class FundBook:
     first_fund: np.ndarray  # per customer: a fund index they bought, -1 none
 
 
-def _fund_choice(world: World, rng: np.random.Generator, level: np.ndarray) -> np.ndarray:
+def _fund_choice(world: World, rng: np.random.Generator, level: np.ndarray,
+                 taste: np.ndarray, who: np.ndarray) -> np.ndarray:
+    """The fund of each purchase by customer ``taste[who]`` of level ``level``: among the
+    funds of his level by his utility (``preferences.PURCHASE_TEMPERATURE``), and 3 % on his
+    own request among all funds.
+
+    One uniform per draw, as ``rng.choice`` took, so the stream after it stays put."""
+    topics = world.topics
     out = np.empty(len(level), np.int64)
     for c in range(1, 6):
         rows = np.flatnonzero(level == c)
-        p = world.fund_pop * (world.fund_risk <= c)
-        out[rows] = rng.choice(len(p), len(rows), p=p / p.sum())
-    above = rng.random(len(level)) < 0.03  # bought at the customer's own request
-    out[above] = rng.choice(len(world.fund_pop), int(above.sum()), p=world.fund_pop)
+        out[rows] = preferences.draw_items(taste, topics.fund, topics.fund_quality,
+                                           preferences.PURCHASE_TEMPERATURE, who[rows],
+                                           rng.random(len(rows)), weight=world.fund_risk <= c)
+    above = np.flatnonzero(rng.random(len(level)) < 0.03)  # bought at the customer's own request
+    out[above] = preferences.draw_items(taste, topics.fund, topics.fund_quality,
+                                        preferences.PURCHASE_TEMPERATURE, who[above],
+                                        rng.random(len(above)))
     return out
 
 
@@ -50,7 +62,7 @@ def make_fund_transactions(world: World, pop: Population, rng: np.random.Generat
     k = np.where(holder, rng.poisson((0.8 + 6 * pop.fund_aff) * (b - a) / nd), 0)
     cust = np.repeat(np.arange(n), k)
     day = a[cust] + np.floor(rng.random(len(cust)) * (b - a)[cust]).astype(np.int64)
-    fund = _fund_choice(world, rng, pop.c_level[cust])
+    fund = _fund_choice(world, rng, pop.c_level[cust], pop.taste, cust)
     launch = world.fund_launch[fund]
     subscribe = world.fund_new[fund] & (day < launch) & (launch - day <= 15)
     late = (day < launch) & ~subscribe

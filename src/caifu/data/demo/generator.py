@@ -1,9 +1,10 @@
 """Generate a whole demo broker: its exports, ``sources.yaml`` and the ground truth.
 
 Customers are generated in fixed-size chunks, each from its own random stream
-(``[seed, 1, chunk]``), against one shared world (``[seed, 0]``); every file is appended to
-chunk by chunk. So memory stays flat as the customer count grows, and the same seed,
-customer count and end date give byte-identical files.
+(``[seed, 1, chunk]``; their content and product preferences from ``[seed, 4, chunk]``),
+against one shared world (``[seed, 0]``); every file is appended to chunk by chunk. So
+memory stays flat as the customer count grows, and the same seed, customer count and end
+date give byte-identical files.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from caifu.core.errors import ConfigError
-from caifu.data.demo import activity, chats, engagement, funds, holdings, people
+from caifu.data.demo import activity, chats, engagement, funds, holdings, people, preferences
 from caifu.data.demo.faults import OVERLAP_PER_100K, Faults
 from caifu.data.demo.sources import SPECS, spec_of_file, table_of_file
 from caifu.data.demo.world import World, build_world, day_number
@@ -29,6 +30,7 @@ from caifu.data.demo.writers import Sinks, SourceSpec, export_form, write_source
 
 CHUNK = 50_000
 GROUND_TRUTH = "_ground_truth"
+GROUND_TRUTH_SPEC = SourceSpec("*.parquet", "ground_truth", "parquet")
 Progress = Callable[[str, int, int], None]
 
 
@@ -100,6 +102,8 @@ def generate(out_dir: Path, customers: int = 100_000, seed: int = 7,
     truth = Sinks(out_dir / GROUND_TRUTH)
     records: list[dict[str, object]] = []
     try:
+        truth.append("item_topics.parquet", GROUND_TRUTH_SPEC,
+                     preferences.item_table(world.contents, world.funds, world.topics))
         for name, table in (("branches", world.branches), ("advisors", world.advisors),
                             ("securities", world.securities), ("fund_products", world.funds),
                             ("content_items", world.contents), ("campaigns", camps.table),
@@ -156,7 +160,7 @@ def _chunk(world: World, camps: engagement.Campaigns, sinks: Sinks, truth: Sinks
            known_codes: set[str]) -> list[dict[str, object]]:
     rng = np.random.default_rng([seed, 1, c])
     faults = Faults(np.random.default_rng([seed, 3, c]), c, n, world.end)
-    pop = people.make_population(world, rng, c, c * CHUNK, n)
+    pop = people.make_population(world, rng, c, c * CHUNK, n, np.random.default_rng([seed, 4, c]))
     funnels = engagement.target_campaigns(world, pop, camps, rng,
                                           {g for g in camps.goal if g != "reactivation"})
     book = activity.make_trades(world, pop, rng)
@@ -185,9 +189,10 @@ def _chunk(world: World, camps: engagement.Campaigns, sinks: Sinks, truth: Sinks
     _write(sinks, "wecom_follows", follows)
     _write(sinks, "chat_messages", messages)
     _write(sinks, "campaign_touches", touches)
-    gt = SourceSpec("*.parquet", "ground_truth", "parquet")
-    truth.append("latent_traits.parquet", gt, people.latent_table(pop))
-    truth.append("chat_labels.parquet", gt, labels)
+    truth.append("latent_traits.parquet", GROUND_TRUTH_SPEC, people.latent_table(pop))
+    truth.append("preference_vectors.parquet", GROUND_TRUTH_SPEC,
+                 preferences.preference_table(pop.customer_id, pop.taste))
+    truth.append("chat_labels.parquet", GROUND_TRUTH_SPEC, labels)
     return faults.records
 
 

@@ -2,8 +2,10 @@
 
 Behaviour comes from per-customer latent traits (activity rate, risk appetite, churn hazard,
 ChiNext / Level-2 interest, redemption propensity, fund affinity, app engagement, acquisition
-channel). The traits go to ``_ground_truth/latent_traits.parquet``; the product only ever sees
-what they cause: accounts and permissions, assessments, trades, events, chats.
+channel), and preferences over content and products that partly follow them
+(``preferences``). The traits go to ``_ground_truth/latent_traits.parquet``, the preferences to
+``preference_vectors.parquet`` beside it; the product only ever sees what they cause:
+accounts and permissions, assessments, trades, events, chats.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import pyarrow as pa
 
 from caifu.core.ids import USCC_ALPHABET, make_uscc, resident_id_for
 from caifu.data.contracts.tables import CHANNELS
-from caifu.data.demo import text
+from caifu.data.demo import preferences, text
 from caifu.data.demo.world import World, day_number, mobiles, person_names, to_date
 from caifu.data.demo.writers import dates
 
@@ -77,6 +79,7 @@ class Population:
     mobile: np.ndarray  # "" = none
     status: np.ndarray
     consent: np.ndarray  # agreed to marketing
+    taste: np.ndarray  # hidden preference over preferences.TOPICS (customers × topics)
 
     @property
     def n(self) -> int:
@@ -125,7 +128,10 @@ def _resident_ids(rng: np.random.Generator, chunk: int, birth: np.ndarray, male:
 
 
 def make_population(world: World, rng: np.random.Generator, chunk: int, cid0: int,
-                    n: int) -> Population:
+                    n: int, taste_rng: np.random.Generator) -> Population:
+    """``n`` customers from ``rng``; their content and product preferences come from
+    ``taste_rng``, a stream of their own, so every other trait is drawn as it was before
+    preferences existed."""
     start_d, end_d = day_number(world.start), day_number(world.end)
     cid = np.arange(cid0, cid0 + n)
     institution = rng.random(n) < 0.015
@@ -228,13 +234,17 @@ def make_population(world: World, rng: np.random.Generator, chunk: int, cid0: in
                       rng.integers(0, 4, n))
     commission = rng.choice([0.0001, 0.00015, 0.0002, 0.00025, 0.0003], n,
                             p=[0.15, 0.25, 0.25, 0.2, 0.15])
+    consent = rng.random(n) < 0.82
+    taste = preferences.customer_preferences(
+        taste_rng, risk=risk, chinext_i=chinext_i, level2_i=level2_i, fund_aff=fund_aff,
+        activity=activity, age=age, has_advisor=advisor >= 0)
     return Population(
         chunk, cid, np.array([str(1_000_000_001 + c) for c in cid]),
         np.array([f"31{c + 1:010d}" for c in cid]), institution, male, birth, opened, branch,
         advisor, channel, wealth, activity, risk, chinext_i, level2_i, redeem_p, fund_aff, app_eng,
         hazard, churn_day, churn_kind, closed_day, active_from, active_to, c_level, chinext_day,
         star_day, bse_day, margin_day, l2_since, l2_until, device, commission, names, id_type, ids,
-        mobile, status.astype(str), rng.random(n) < 0.82)
+        mobile, status.astype(str), consent, taste)
 
 
 def _opt_days(days: np.ndarray) -> pa.Array:

@@ -123,13 +123,13 @@ FUND_TYPE_SHARE = {"money": 0.12, "bond": 0.22, "hybrid": 0.28, "equity": 0.14, 
 # a stock or a fund. Chat messages are not made here: they are lines of the labelled corpus's
 # train split (caifu.data.demo.chat_lines).
 SECTORS = ("新能源", "半导体", "白酒", "医药", "证券", "光伏", "军工", "人工智能", "银行", "红利")
-INDEXES = ("上证50", "沪深300", "中证500", "创业板指", "科创50")
+INDEXES = ("上证50", "沪深300", "中证500", "创业板指", "科创50", "北证50")
 
 CONTENT_TITLES = {
     "research_report": ("{sector}行业深度：景气拐点已现", "{index}估值分析与配置建议", "{stock}点评：业绩符合预期",
-                        "宏观周报：流动性与风险偏好", "{sector}板块月度跟踪"),
+                        "宏观周报：流动性与风险偏好", "{sector}板块月度跟踪", "{index}ETF资金流向周报"),
     "advisor_view": ("投顾观点：{index}震荡中如何布局", "投顾早报：关注{sector}机会", "周末谈：{stock}还能拿吗",
-                     "投顾观点：{sector}回调后的机会"),
+                     "投顾观点：{sector}回调后的机会", "投顾观点：{index}ETF定投正当时"),
     "event": ("事件点评：降准落地影响几何", "{stock}发布年报，净利润增长", "事件：{sector}政策密集出台",
               "美联储议息会议点评"),
     "product_intro": ("{fund}产品介绍", "定投好帮手：{fund}", "稳健之选：{fund}"),

@@ -16,12 +16,13 @@ import pyarrow as pa
 
 from caifu.core.ids import USCC_ALPHABET, make_uscc
 from caifu.data import reference
-from caifu.data.demo import text
+from caifu.data.demo import preferences, text
 from caifu.data.demo.writers import EPOCH, dates, decimals, timestamps
 
 BOARD_MAIN, BOARD_CHINEXT, BOARD_STAR, BOARD_BSE, BOARD_ETF = range(5)
 BOARD_NAMES = ("main", "chinext", "star", "bse", None)
 FUND_TYPES = tuple(text.FUND_KINDS)
+N_CONTENTS = 300  # two years of research, views, events and product notes: ~3 a week
 MOBILE_PREFIXES = np.array([130, 131, 132, 133, 135, 136, 137, 138, 139, 150, 151, 152, 155, 156,
                             157, 158, 159, 166, 176, 177, 178, 180, 181, 182, 183, 185, 186, 187,
                             188, 189, 191, 198, 199])
@@ -118,6 +119,7 @@ class World:
     contents: pa.Table
     content_ids: np.ndarray
     content_titles: list[str]
+    topics: preferences.ItemTopics  # hidden loadings and quality of contents and funds
 
     @property
     def n_days(self) -> int:
@@ -151,9 +153,10 @@ def build_world(seed: int, end: date, customers: int) -> World:
     sec = _securities(rng, market)
     funds = _funds(rng, start, end, days, market)
     contents, content_ids, titles = _contents(rng, start, end, adv_ids, sec, funds)
+    topics = preferences.item_topics(rng, contents, sec[0], funds[0], funds[8])
     return World(seed, start, end, days, snapshots, fall_days, branches, branch_weight,
                  branch_city, advisors, adv_ids, adv_branch, adv_active, *sec, *funds,
-                 contents, content_ids, titles)
+                 contents, content_ids, titles, topics)
 
 
 def _branches(rng: np.random.Generator, end: date) -> tuple[pa.Table, np.ndarray, np.ndarray]:
@@ -331,7 +334,7 @@ def _funds(rng: np.random.Generator, start: date, end: date, days: np.ndarray,
 
 def _contents(rng: np.random.Generator, start: date, end: date, adv_ids: np.ndarray,
               sec: tuple, funds: tuple) -> tuple[pa.Table, np.ndarray, list[str]]:
-    n = 100
+    n = N_CONTENTS
     kinds = list(text.CONTENT_TITLES)
     kind = rng.choice(len(kinds), n, p=[0.3, 0.35, 0.15, 0.2])
     sec_codes, sec_names, sec_board = sec[1], sec[2], sec[3]
