@@ -32,15 +32,21 @@ def evaluate(tenant: TenantOpt, workspace: WorkspaceOpt = None,
              k: Annotated[int, typer.Option("--k", min=1, max=100, help="List length")] = 10,
              engine: EngineOpt = "duckdb",
              json_out: Annotated[Path | None, typer.Option(
-                 "--json", help="Also write the results as JSON")] = None) -> None:
+                 "--json", help="Also write the results as JSON")] = None,
+             truth: Annotated[Path | None, typer.Option(
+                 help="A demo's _ground_truth folder: also judge the lists against the "
+                      "hidden preferences [the demo workspace's, when there is one]")] = None
+             ) -> None:
     """Compare the rankers on a time split; exit 1 if any list breaks suitability."""
+    from caifu.services.recommend.evaluate import default_truth
     from caifu.services.recommend.evaluate import evaluate as run
 
     c = _container(workspace)
+    truth = truth or default_truth(c)
     with _spinner("evaluating the rankers") as progress:
         task = progress.tasks[0].id
         try:
-            result = run(c, tenant, window=window, k=k, engine=engine,
+            result = run(c, tenant, window=window, k=k, engine=engine, truth_dir=truth,
                          progress=lambda m: progress.update(task, description=m))
         except (ValueError, ConfigError) as exc:
             err.print(f"[red]{exc}[/red]")
@@ -48,15 +54,23 @@ def evaluate(tenant: TenantOpt, workspace: WorkspaceOpt = None,
     table = Table(title=f"{tenant}: top-{k} as of {result.cutoff} vs what customers took up "
                         f"in the next {window} days ({result.customers:,} customers, "
                         f"{result.eligible_items} of {result.items} items eligible for anyone)")
+    hidden = any(r.hidden for r in result.rankers)
     for col in ("ranker", f"NDCG@{k}", f"recall@{k}", "MAP", "coverage", "novelty",
+                *((f"hidden NDCG@{k}", f"hidden recall@{k}") if hidden else ()),
                 "violations", "seconds"):
         table.add_column(col, justify="left" if col == "ranker" else "right")
     for r in result.rankers:
-        o = r.observed
+        o, h = r.observed, r.hidden or {}
         table.add_row(r.name, f"{o['ndcg']:.3f}", f"{o['recall']:.3f}", f"{o['map']:.3f}",
-                      f"{o['coverage']:.1%}", f"{o['novelty']:.2f}", str(r.violations),
-                      f"{r.seconds:.1f}")
+                      f"{o['coverage']:.1%}", f"{o['novelty']:.2f}",
+                      *((f"{h.get('ndcg', 0):.3f}", f"{h.get('recall', 0):.3f}")
+                        if hidden else ()),
+                      str(r.violations), f"{r.seconds:.1f}")
     console.print(table)
+    if hidden:
+        console.print("hidden: against each customer's 10 truly best eligible content items "
+                      "and funds (the demo's hidden preferences); oracle: ranked by those "
+                      "preferences — the best any ranker could do on this data")
     for note in result.notes:
         console.print(f"[yellow]{note}[/yellow]")
     if json_out is not None:
