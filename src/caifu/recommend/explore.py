@@ -132,7 +132,7 @@ def propensity(lists: np.ndarray, eligible: np.ndarray, eps: float, rows: np.nda
 def _last_slot_p(is_t: np.ndarray, c: np.ndarray, eps: float) -> np.ndarray:
     """π of the item in the last slot: t's (1 − ε) + ε/c, or a pool item's ε/c."""
     share = eps / np.maximum(c, 1)
-    return np.where(is_t, (1 - eps) + share, share)
+    return np.asarray(np.where(is_t, (1 - eps) + share, share))
 
 
 def _head_mask(lists: np.ndarray, m: int) -> np.ndarray:
@@ -146,7 +146,7 @@ def _head_mask(lists: np.ndarray, m: int) -> np.ndarray:
 
 def _pool_size(lists: np.ndarray, eligible: np.ndarray) -> np.ndarray:
     """c per customer: eligible items outside the first k−1 (those are all eligible)."""
-    return eligible.sum(axis=1) - (lists[:, : lists.shape[1] - 1] >= 0).sum(axis=1)
+    return np.asarray(eligible.sum(axis=1) - (lists[:, : lists.shape[1] - 1] >= 0).sum(axis=1))
 
 
 def _check(lists: np.ndarray, eligible: np.ndarray, eps: float) -> tuple[int, int]:
