@@ -38,7 +38,7 @@ def evaluate(tenant: TenantOpt, workspace: WorkspaceOpt = None,
                       "hidden preferences [the demo workspace's, when there is one]")] = None
              ) -> None:
     """Compare the rankers on a time split; exit 1 if any list breaks suitability."""
-    from caifu.services.recommend.evaluate import default_truth
+    from caifu.services.recommend.evaluate import default_truth, save
     from caifu.services.recommend.evaluate import evaluate as run
 
     c = _container(workspace)
@@ -73,6 +73,8 @@ def evaluate(tenant: TenantOpt, workspace: WorkspaceOpt = None,
                       "preferences — the best any ranker could do on this data")
     for note in result.notes:
         console.print(f"[yellow]{note}[/yellow]")
+    saved = save(c, result)
+    console.print(f"saved for the value report: {saved}")
     if json_out is not None:
         json_out.write_text(json.dumps(result.as_dict(), ensure_ascii=False, indent=1) + "\n",
                             "utf-8")

@@ -9,6 +9,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from caifu.cli import app
+from caifu.services.recommend.evaluate import latest
 
 
 def test_evaluate_prints_every_ranker_with_zero_violations(scored, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -37,6 +38,8 @@ def test_evaluate_prints_every_ranker_with_zero_violations(scored, tmp_path: Pat
         assert 0 < o["coverage"] <= 1
     # the test window follows the cutoff: nothing a ranker learnt comes from after it
     assert result["cutoff"] < result["newest"]
+    # kept in the workspace for the value report's section 5
+    assert latest(c, "acme") == result
 
 
 def test_evaluate_explains_a_bad_tenant_config(scored, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -13,6 +13,7 @@ eligible items. Every list is re-checked by ``core.suitability.judge`` (violatio
 from __future__ import annotations
 
 import datetime as dt
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -156,6 +157,23 @@ def evaluate(c: Container, tenant: str, *, window: int = 30, k: int = 10,
         result.rankers.append(RankerResult(name, q.as_dict(), rc.violations, seconds,
                                            h.as_dict() if h else None))
     return result
+
+
+def save(c: Container, result: Evaluation) -> Path:
+    """Keep the evaluation in the workspace (``recommend/evaluations/<tenant>/<cutoff>.json``)
+    for the value report."""
+    folder = c.root / "recommend" / "evaluations" / result.tenant
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{result.cutoff.isoformat()}.json"
+    path.write_text(json.dumps(result.as_dict(), ensure_ascii=False, indent=1) + "\n", "utf-8")
+    return path
+
+
+def latest(c: Container, tenant: str) -> dict[str, Any] | None:
+    """The newest saved evaluation of the tenant, if any."""
+    folder = c.root / "recommend" / "evaluations" / tenant
+    runs = sorted(folder.glob("*.json")) if folder.exists() else []
+    return dict(json.loads(runs[-1].read_text("utf-8"))) if runs else None
 
 
 def _eligible_items(f: policy.Fitted) -> int:
