@@ -67,7 +67,7 @@ RESEARCH_NOTE = "仅供参考，不构成投资建议"
 TASK_NAMES = {"reassure_fund_holder": "赎回前安抚"}
 KIND_NAMES = {"rule": "规则", "model": "模型", "text": "聊天"}
 CONTENT_TYPES = {"research_report": "研报", "advisor_view": "投顾观点", "event": "事件",
-                 "product_intro": "产品介绍"}
+                 "product_intro": "产品介绍", "fund": "基金", "action": "服务"}
 
 
 class Denied(CaifuError):
