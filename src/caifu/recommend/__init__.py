@@ -14,6 +14,8 @@ The flow, each step a module with no connections (``services/recommend`` feeds i
   customer × item × interaction features;
 - ``topk``        — exactly k eligible items per customer when k exist, under the tenant's
   business rules (boost, filter, limit per type);
+- ``explore``     — the served list: top-k with its last slot explored (epsilon-greedy), each
+  shown item with its exact inclusion probability, reproducible per customer and day;
 - ``metrics``     — NDCG@k, recall@k, MAP, coverage, novelty; ``ope`` — inverse-propensity
   estimates of a new policy's click and conversion rate from the logged recommendations.
 """

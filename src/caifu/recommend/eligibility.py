@@ -227,25 +227,36 @@ def recheck(cust: Customers, cat: Catalogue, today: dt.date, rows: np.ndarray,
             items: np.ndarray, max_examples: int = 20) -> Recheck:
     """Judge every chosen (customer row, item row) again with ``core.suitability.judge``;
     a pair it does not find suitable is a violation (and so is a non-consenting customer or an
-    item outside its validity). Returns the count and the first few, for the log."""
+    item outside its validity). Returns the count and the first few, for the log.
+
+    Customers with the same answers (level, lowest category, expired or not on ``today``,
+    professional, objective, horizon, varieties, consent) get the same verdict for the same
+    item, so ``judge`` runs once per distinct (answers, item) — a few thousand calls for ten
+    million pairs — and every pair takes its combination's verdict."""
     day = (today - EPOCH).days
-    violations = 0
-    examples: list[dict[str, str]] = []
-    investors: dict[int, Investor] = {}
-    for r, i in zip(rows.tolist(), items.tolist(), strict=True):
-        inv = investors.get(r)
-        if inv is None:
-            inv = investors[r] = cust.investor(r)
-        verdict = judge(inv, cat.level(i), today, horizon=cat.horizon_name(i),
+    rows = np.asarray(rows, np.int64)
+    items = np.asarray(items, np.int64)
+    if len(rows) == 0:
+        return Recheck(0, 0, [])
+    keys = np.stack([cust.level[rows], cust.lowest[rows], cust.valid_until[rows] < day,
+                     cust.professional[rows], cust.objective[rows], cust.horizon[rows],
+                     cust.varieties[rows], cust.varieties_known[rows], cust.consent[rows],
+                     items], axis=1).astype(np.int64)
+    combos, first, inverse = np.unique(keys, axis=0, return_index=True, return_inverse=True)
+    bad_combo: list[str | None] = []
+    for j in range(len(combos)):
+        r, i = int(rows[first[j]]), int(items[first[j]])
+        verdict = judge(cust.investor(r), cat.level(i), today, horizon=cat.horizon_name(i),
                         variety=cat.variety_name(i))
         problem = None if verdict.may_recommend else verdict.rule
         if problem is None and not cust.consent[r]:
             problem = "NO_CONSENT"
         if problem is None and not (cat.valid_from[i] <= day <= cat.valid_until[i]):
             problem = "NOT_VALID"
-        if problem is not None:
-            violations += 1
-            if len(examples) < max_examples:
-                examples.append({"customer_id": str(cust.customer_id[r]),
-                                 "item_id": str(cat.item_id[i]), "rule": problem})
-    return Recheck(len(rows), violations, examples)
+        bad_combo.append(problem)
+    bad = np.array([b is not None for b in bad_combo])[inverse.ravel()]
+    examples = [{"customer_id": str(cust.customer_id[rows[j]]),
+                 "item_id": str(cat.item_id[items[j]]),
+                 "rule": str(bad_combo[int(inverse.ravel()[j])])}
+                for j in np.flatnonzero(bad)[:max_examples]]
+    return Recheck(len(rows), int(bad.sum()), examples)

@@ -34,8 +34,17 @@ def _column(ctx: Context, rows: np.ndarray, name: str) -> np.ndarray:
     return np.asarray(np.nan_to_num(ctx.customer_x[rows, ctx.customer_names.index(name)]), np.float64)
 
 
+_NUMBERS = np.asarray([str(i) for i in range(1000)], dtype=object)
+
+
 def _num(values: np.ndarray) -> np.ndarray:
-    return np.asarray([str(int(v)) for v in values], dtype=object)
+    """Counts as text (a lookup: ten million f-strings would cost seconds)."""
+    v = np.asarray(values).astype(np.int64)
+    small = (v >= 0) & (v < len(_NUMBERS))
+    out = _NUMBERS[np.where(small, v, 0)]
+    if not small.all():
+        out[~small] = [str(int(x)) for x in v[~small]]
+    return np.asarray(out, dtype=object)
 
 
 def explain(ctx: Context, rows: np.ndarray, items: np.ndarray, most: int = 2) -> np.ndarray:
@@ -62,7 +71,7 @@ def explain(ctx: Context, rows: np.ndarray, items: np.ndarray, most: int = 2) ->
                            ctx.collaborative.item[items])
     collab_cut = _collab_cut(ctx)
     seg = ctx.popularity.by_segment[ctx.level[rows], items]
-    seg_cut = np.quantile(ctx.popularity.by_segment, 0.9, axis=1)[ctx.level[rows]]
+    seg_cut = np.quantile(ctx.popularity.by_segment, 0.9, axis=1)[ctx.level[rows]]  # 6 rows
     level = ctx.level[rows]
     facts: list[tuple[np.ndarray, np.ndarray]] = [
         (has_board & traded, "近一年交易过" + BOARD_NAMES[b] + "股票"),
@@ -93,8 +102,14 @@ def explain(ctx: Context, rows: np.ndarray, items: np.ndarray, most: int = 2) ->
 
 
 def _collab_cut(ctx: Context) -> float:
-    """The 90th percentile of collaborative scores (on a fixed sample of ≤ 5,000 customers)."""
+    """The 90th percentile of collaborative scores (on a fixed sample of ≤ 5,000 customers),
+    computed once per context."""
+    cached = getattr(ctx, "_collab_cut", None)
+    if cached is not None:
+        return float(cached)
     users = ctx.collaborative.user
     rng = np.random.default_rng(0)
     sample = rng.choice(len(users), min(5000, len(users)), replace=False)
-    return float(np.quantile(users[sample] @ ctx.collaborative.item.T, 0.9))
+    cut = float(np.quantile(users[sample] @ ctx.collaborative.item.T, 0.9))
+    ctx._collab_cut = cut  # type: ignore[attr-defined]
+    return cut

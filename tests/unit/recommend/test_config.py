@@ -37,3 +37,14 @@ def test_mistakes_name_the_file_and_the_field(document: dict[str, object], field
     with pytest.raises(ConfigError) as exc:
         config.parse(document, "recommend/acme.yaml")
     assert "recommend/acme.yaml" in str(exc.value) and field in str(exc.value)
+
+
+def test_a_title_the_lexicon_flags_is_never_offered() -> None:
+    import numpy as np
+
+    from caifu.services.recommend.inputs import compliance_ok
+    from caifu.text.compliance import Lexicon
+
+    titles = np.array(["稳赚不赔的基金，跟着买就行", "沪深300指数基金介绍", "我们不承诺保本，请注意风险"],
+                      dtype=object)
+    assert compliance_ok(titles, Lexicon.load()).tolist() == [False, True, True]

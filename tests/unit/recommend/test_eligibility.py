@@ -101,3 +101,21 @@ def test_the_reported_rule_is_the_first_in_judges_order() -> None:
                                     (ON - dt.date(1970, 1, 1)).days)
     assert [el.RULES[c] for c in codes[0]] == ["LEVEL_MISMATCH", "HORIZON_MISMATCH",
                                               "VARIETY_MISMATCH", "OK", "OK"]
+
+
+def test_recheck_counts_every_pair_judge_refuses() -> None:
+    ok_inv = investor("C4", None, "long", None, None)
+    low = investor("C2", None, "long", None, None)
+    cust = el.customers_from_investors(["a", "b"], [ok_inv, low], [True, False])
+    cat = catalogue([(3, 0, -1), (4, 0, -1)])
+    rows, items = np.array([0, 0, 1, 1, 0]), np.array([0, 1, 0, 1, 1])
+    got = el.recheck(cust, cat, ON, rows, items)
+    # b refused R4 (LEVEL_MISMATCH) and R3 (LEVEL_MISMATCH — decided before his consent)
+    assert (got.checked, got.violations) == (5, 2)
+    assert {(e["customer_id"], e["item_id"], e["rule"]) for e in got.examples} == {
+        ("b", "I0", "LEVEL_MISMATCH"), ("b", "I1", "LEVEL_MISMATCH")}
+    # consent alone: a C5 who refused marketing
+    cust = el.customers_from_investors(["c"], [investor("C5", None, "long", None, None)],
+                                       [False])
+    assert el.recheck(cust, cat, ON, np.array([0]), np.array([0])).examples == [
+        {"customer_id": "c", "item_id": "I0", "rule": "NO_CONSENT"}]

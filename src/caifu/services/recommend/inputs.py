@@ -26,7 +26,9 @@ from caifu.recommend import config as rconfig
 from caifu.recommend.catalogue import EPOCH, Catalogue, build
 from caifu.recommend.eligibility import NO_EXPIRY, Customers, Exclusions
 from caifu.recommend.interactions import Interactions, collect
+from caifu.services.compliance.chat_review import tenant_lexicon
 from caifu.services.container import Container
+from caifu.text.compliance import Lexicon
 
 BOARDS = ("main", "chinext", "star", "bse", "etf")
 
@@ -53,6 +55,14 @@ def lake_table(c: Container, tenant: str, name: str, columns: list[str]) -> pa.T
     return pa.concat_tables([pq.read_table(Path(f), columns=columns) for f in files])
 
 
+def compliance_ok(titles: np.ndarray, lexicon: Lexicon) -> np.ndarray:
+    """False for an item whose title the tenant's compliance lexicon flags for review (a
+    guarantee, certainty, inside information … not negated): it is never offered."""
+    return np.array([not any(f.action == "review" and not f.negated for f in
+                             lexicon.check_content(str(t), footer_required=False).findings)
+                     for t in titles], bool)
+
+
 @dataclass
 class TenantData:
     """The tables the recommender reads, once per run."""
@@ -70,6 +80,7 @@ class TenantData:
 def read(c: Container, tenant: str, config: rconfig.RecommendConfig) -> TenantData:
     cat = build(sor_table(c, tenant, "content_items"), sor_table(c, tenant, "fund_products"),
                 config)
+    cat.compliance_ok = compliance_ok(cat.title, tenant_lexicon(c, tenant))
     accounts = sor_table(c, tenant, "accounts")
     events = lake_table(c, tenant, "app_events",
                         ["customer_id", "event_time", "event_type", "content_id", "fund_code"])

@@ -93,14 +93,15 @@ class Fitted:
               ) -> tuple[np.ndarray, np.ndarray]:
         """Top-k item rows (n, k; -1 = fewer eligible) and their scores for ``rows``."""
         ok = self.elig.of(rows) if eligible is None else eligible
-        cand = top_k(rk.cheap_scores(self.ctx, rows), ok, self.data.cat.item_type, CANDIDATES)
+        cheap = rk.cheap_scores(self.ctx, rows)
+        cand = top_k(cheap, ok, self.data.cat.item_type, CANDIDATES)
         score = self.ranker.score_candidates(self.ctx, rows, cand)
         finite = np.isfinite(score)
-        ranked = np.where(finite, rk.rank_normalised(np.where(finite, score, -1e300)), 0.0)
+        # a positive, order-keeping transform, so the tenant's boosts can multiply it
+        ranked = np.where(finite, 1 / (1 + np.exp(-np.where(finite, score, 0.0))), 0.0)
         ranked = ranked * self.rules.factor[None, :]
         lists = top_k(ranked, ok & finite, self.data.cat.item_type, k, self.rules.limit)
-        lists = _fill(lists, ok, rk.cheap_scores(self.ctx, rows), self.data.cat.item_type, k,
-                      self.rules.limit)
+        lists = _fill(lists, ok, cheap, self.data.cat.item_type, k, self.rules.limit)
         scores = np.where(lists >= 0, np.take_along_axis(score, np.maximum(lists, 0), 1),
                           np.nan)
         return lists, scores
