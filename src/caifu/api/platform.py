@@ -1,4 +1,4 @@
-"""Routes: health, sign-in, tag and segment catalogue, events. Thin: parse, call one service, shape the answer."""
+"""Routes: health and metrics, sign-in, tag and segment catalogue, events. Thin: parse, call one service, shape the answer."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi import Path as PathParam
+from fastapi.responses import PlainTextResponse
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -40,6 +41,17 @@ def readyz(c: ContainerDep) -> Health:
     with c.engine.connect() as conn:
         conn.execute(text("SELECT 1"))
     return Health(status="ready")
+
+
+@router.get("/metrics", operation_id="metrics", tags=["health"], response_class=PlainTextResponse,
+            dependencies=[Depends(require("metrics.read"))],
+            responses={200: {"content": {"text/plain": {}},
+                             "description": "Prometheus text format 0.0.4"}})
+def metrics(p: CurrentPrincipal, c: ContainerDep) -> PlainTextResponse:
+    """This process's operational counters (``services/platform/telemetry``) in Prometheus'
+    text format: a tenant's roles see their tenant's series, a platform_admin every one."""
+    return PlainTextResponse(c.counters.render(p.tenant_id),
+                             media_type="text/plain; version=0.0.4; charset=utf-8")
 
 
 class LoginIn(BaseModel):

@@ -60,11 +60,10 @@ def tenant_list(workspace: WorkspaceOpt = None) -> None:
 def docs(out: Annotated[Path, typer.Option(help="Where to write data-model.md")] = Path("docs/data-model.md"),
          features_out: Annotated[Path, typer.Option(help="Where to write profile-features.md")] = Path("docs/profile-features.md")) -> None:
     """Regenerate docs/data-model.md and docs/profile-features.md from the code."""
-    from caifu.data.contracts import registry
-    from caifu.data.contracts.docs import render
+    from caifu.adapters.sor.docs import data_model
     from caifu.pipelines import profile_docs
 
-    for path, text in ((out, render(registry())), (features_out, profile_docs.render())):
+    for path, text in ((out, data_model()), (features_out, profile_docs.render())):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
         console.print(f"wrote {path}")

@@ -1,24 +1,42 @@
 """``caifu recommend``: next best action (issue 16).
 
     caifu recommend evaluate -t T [-w WS] [--window 30] [--k 10] [--json FILE]
+    caifu recommend batch -t T [-w WS] [--k 10] --out FILE.parquet|FILE.csv
+    caifu recommend publish -t T [-w WS] [--k 10] [--spares 10]
+    caifu recommend show -t T CUSTOMER_ID [--k 10] [--text]
+    caifu recommend outcomes -t T [-w WS] [--window 14]
 
 ``evaluate`` stands at a past day, makes every ranker's top-k lists behind the suitability
 mask, and compares them with what the customers took up afterwards (NDCG@k, recall@k, MAP,
-coverage, novelty), with the suitability re-check's violations (must be 0).
+coverage, novelty), with the suitability re-check's violations (must be 0). ``batch`` writes
+every customer's list to a file; ``publish`` ranks every customer as of the newest day and
+writes the lists the sidebar and the API serve; ``show`` previews what the sidebar would show
+a customer now; ``outcomes`` marks logged recommendations converted from the interaction log.
 """
 
 from __future__ import annotations
 
+import getpass
 import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from caifu.cli.common import EngineOpt, TenantOpt, WorkspaceOpt, _container, app, console, err
 from caifu.cli.text import _spinner
 from caifu.core.errors import ConfigError
+from caifu.core.identity import Principal
 
 recommend_app = typer.Typer(no_args_is_help=True,
                             help="Next best action: suitability-safe recommendations")
@@ -128,3 +146,100 @@ def batch(tenant: TenantOpt, out: Annotated[Path, typer.Option(
                   f"re-check violations: {result.violations}")
     if result.violations:
         raise typer.Exit(1)
+
+
+SIDEBAR_K = 10  # what the sidebar lists (services/scrm/sidebar.RANKED_SHOWN)
+
+
+@recommend_app.command("publish")
+def publish(tenant: TenantOpt, workspace: WorkspaceOpt = None,
+            k: Annotated[int, typer.Option("--k", min=1, max=50, help="List length")] = 10,
+            spares: Annotated[int, typer.Option(
+                min=0, max=50, help="Items kept behind each list, to fill refused places")] = 10,
+            engine: EngineOpt = "duckdb") -> None:
+    """Rank every customer as of the newest day and publish the lists the sidebar and the
+    API serve (replacing the previous ones in one transaction)."""
+    from caifu.services.recommend import serving
+
+    c = _container(workspace)
+    with _spinner("fitting the policy") as spin:
+        task = spin.tasks[0].id
+        fitted = serving.fit_newest(c, tenant, engine=engine,
+                                    progress=lambda m: spin.update(task, description=m))
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                  MofNCompleteColumn(), TimeElapsedColumn(), console=err) as bar:
+        task = bar.add_task("ranking and publishing", total=len(fitted.ids))
+        done = serving.publish(c, fitted, k, spares,
+                               progress=lambda n, total: bar.update(task, completed=n,
+                                                                    total=total))
+    t = Table(title=f"{tenant}: recommendation lists as of {done.as_of} "
+                    f"(policy {done.policy_version})")
+    for col in ("customers", "items", f"fewer than {k}", "none eligible", "storage only",
+                "seconds"):
+        t.add_column(col, justify="right")
+    t.add_row(f"{done.customers:,}", f"{done.items:,}", f"{done.short:,}", f"{done.empty:,}",
+              f"{done.skipped_restricted:,}", f"{done.seconds:.1f}")
+    console.print(t)
+
+
+@recommend_app.command("show")
+def show(customer_id: Annotated[str, typer.Argument(help="The customer id")],
+         tenant: TenantOpt, workspace: WorkspaceOpt = None,
+         k: Annotated[int, typer.Option("--k", min=1, max=50, help="List length")] = SIDEBAR_K,
+         text: Annotated[bool, typer.Option(help="Also print each item's send text")] = False
+         ) -> None:
+    """What the sidebar would show for a customer now, with reasons — a preview: nothing is
+    logged."""
+    from caifu.services.recommend import serving
+
+    c = _container(workspace)
+    served = serving.for_customer(c, Principal(tenant, getpass.getuser(), "ops"), customer_id,
+                                  k, "sidebar", record=False)
+    if not served.published:
+        for note in served.notes:
+            console.print(f"[yellow]{escape(note)}[/yellow]")
+        raise typer.Exit(1)
+    t = Table(title=f"{escape(customer_id)}: top {k} as of {served.as_of} "
+                    f"({served.investor_level or '未测评'}; policy {served.policy_version})")
+    for col in ("#", "item", "type", "risk", "score", "reason", "suitability"):
+        t.add_column(col, justify="right" if col in ("#", "score") else "left")
+    for item in served.items:
+        score = "" if item["score"] is None else f"{item['score']:.3f}"
+        t.add_row(str(item["rank"]), escape(f"{item['title']} ({item['item_id']})"),
+                  item["type"], item["risk_level"], score, escape(item["reason"] or ""),
+                  escape(item["suitability"]))
+    console.print(t)
+    if served.blocked:
+        console.print(f"[yellow]{escape(served.blocked)}[/yellow]")
+    for what, counts in (("refused now", served.refused), ("held back", served.withheld)):
+        if counts:
+            console.print(f"{what}: " + ", ".join(f"{r} {n}" for r, n in sorted(counts.items())))
+    if text:
+        for item in served.items:
+            console.print(f"\n[bold]{item['rank']}.[/bold] {escape(item['text'])}")
+
+
+@recommend_app.command("outcomes")
+def outcomes(tenant: TenantOpt, workspace: WorkspaceOpt = None,
+             window: Annotated[int, typer.Option(min=1, max=365,
+                                                 help="Attribution window in days")] = 14
+             ) -> None:
+    """Mark logged recommendations converted where the customer took the item up within
+    the window (read the content, bought the fund, took the action)."""
+    from caifu.adapters.sor.repos import recommend as repo
+    from caifu.services.recommend import outcomes as run
+
+    c = _container(workspace)
+    with _spinner("attributing conversions") as spin:
+        task = spin.tasks[0].id
+        done = run.convert(c, tenant, window,
+                           progress=lambda m: spin.update(task, description=m))
+    console.print(f"{done.converted:,} of {done.checked:,} open recommendations converted "
+                  f"within {window} days (interaction log to {done.newest or '—'})")
+    with c.engine.connect() as conn:
+        counts = repo.outcome_counts(conn, tenant)
+    t = Table(title=f"{tenant}: recommendation log")
+    for col in counts:
+        t.add_column(col, justify="right")
+    t.add_row(*(f"{n:,}" for n in counts.values()))
+    console.print(t)

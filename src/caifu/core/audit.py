@@ -26,7 +26,10 @@ ACTIONS = frozenset({"unmask", "export", "delete_request", "login", "key_create"
                      "sidebar_view",
                      # risk: an operator's event classification of a story, a task's move,
                      # a load of the tenant's company aliases or relations
-                     "risk_classify", "risk_task", "risk_reference"})
+                     "risk_classify", "risk_task", "risk_reference",
+                     # recommendations: a customer's list read by the API, an item the advisor
+                     # sent or dismissed from the sidebar
+                     "recommend_view", "recommend_send", "recommend_dismiss"})
 
 
 @dataclass(frozen=True)

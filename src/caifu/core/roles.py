@@ -82,6 +82,10 @@ POLICY: Final[Mapping[str, Action]] = MappingProxyType({
     "risk.reference.read": Action(_TENANT, "see the tenant's company aliases and relations"),
     "risk.reference.load": Action(_OPERATORS, "load company aliases and relations",
                                   "a file whole or not at all, audited"),
+    "recommendations.read": Action(_TENANT, "read a customer's recommendations",
+                                   "within the scope, audited and logged"),
+    "metrics.read": Action(_TENANT_WIDE | {"platform_admin"}, "read the service's metrics",
+                           "a tenant's roles their tenant's series, a platform_admin all"),
 })
 
 

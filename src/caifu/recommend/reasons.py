@@ -10,10 +10,14 @@ pairs: a batch writes ten million of them.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from caifu.recommend.catalogue import ACTION, CONTENT, FUND
-from caifu.recommend.rankers import Context
+
+if TYPE_CHECKING:  # LightGBM, under the rankers, is not needed to name a fund type
+    from caifu.recommend.rankers import Context
 
 KIND_NAMES = {"research_report": "研报", "advisor_view": "投顾观点", "event": "活动",
               "product_intro": "产品介绍", "money": "货币基金", "bond": "债券基金",

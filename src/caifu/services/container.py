@@ -24,6 +24,7 @@ from caifu.adapters.lake.delta import Lake
 from caifu.adapters.sor.store import current_revision, head_revision, open_engine
 from caifu.core.clock import Clock, SystemClock
 from caifu.core.errors import ConfigError, WorkspaceError
+from caifu.services.platform.telemetry import Counters
 from caifu.settings import Settings
 
 WORKSPACE_FILE = "caifu.yaml"
@@ -43,6 +44,8 @@ class Container:
     wecom_shared: dict[str, Any] = field(default_factory=dict)
     # what time it is (naive UTC): tests put a core.clock.FixedClock here
     clock: Clock = field(default_factory=SystemClock)
+    # this process's operational counters, exported at GET /metrics (services/platform/telemetry)
+    counters: Counters = field(default_factory=Counters)
 
     @contextmanager
     def scratch(self, job: str) -> Iterator[Path]:

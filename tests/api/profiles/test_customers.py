@@ -210,7 +210,8 @@ def test_health_and_openapi(client) -> None:  # type: ignore[no-untyped-def]
         "create_campaign_run", "send_campaign", "poll_campaign", "compare_campaigns",
         "campaign_funnel", "campaign_decisions",
         "intake_risk_documents", "list_risk_stories", "get_risk_story", "list_risk_rejections",
-        "classify_risk_story", "list_risk_alerts", "list_risk_tasks", "set_risk_task_status"}
+        "classify_risk_story", "list_risk_alerts", "list_risk_tasks", "set_risk_task_status",
+        "get_recommendations", "metrics"}
 
 
 def test_the_service_refuses_a_placeholder_secret() -> None:

@@ -71,8 +71,8 @@ def test_entries_are_checked_before_writing() -> None:
         "unmask needs a reason (at least 4 characters), recorded with it"]
     assert check_entry("peek", " ", "", [""], needs) == [
         "unknown audit action 'peek'; known: campaign_send, configure, delete_request, export, "
-        "flag_review, key_create, key_revoke, link, login, risk_classify, risk_reference, "
-        "risk_task, search, "
+        "flag_review, key_create, key_revoke, link, login, recommend_dismiss, recommend_send, "
+        "recommend_view, risk_classify, risk_reference, risk_task, search, "
         "sidebar_view, unlink, unmask",
         "an audit record needs an actor (who did it)",
         "empty customer id in an audit record"]

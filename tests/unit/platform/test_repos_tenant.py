@@ -23,6 +23,8 @@ WITHOUT_TENANT = {
     "scrm_campaigns.contact_by_token": "a tracking link carries only its token; returns the "
                                        "row's tenant",
     "profiles.bulk_insert": "writes column data the caller built, tenant column included",
+    "recommend.by_token": "a sent recommendation's tracking link carries only its token; "
+                          "returns the row's tenant",
 }
 
 
@@ -45,7 +47,7 @@ def _query_functions() -> list[tuple[str, inspect.Signature]]:
 
 
 def test_the_package_holds_the_context_repositories() -> None:
-    assert _modules() == ["customer_scope", "ingest", "profiles", "risk", "scrm",
+    assert _modules() == ["customer_scope", "ingest", "profiles", "recommend", "risk", "scrm",
                           "scrm_campaigns", "wecom_groups"]
     assert len(_query_functions()) >= 90
 

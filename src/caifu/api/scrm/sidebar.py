@@ -7,6 +7,8 @@
     GET  /wecom/{tenant}/sidebar/customer        ?external_userid= → the same as a whole page
     POST /wecom/{tenant}/sidebar/risk-task       {"external_userid", "task_id", "status",
                                                  "reason"} → the risk section re-rendered
+    POST /wecom/{tenant}/sidebar/recommendation  {"external_userid", "rec_id", "outcome":
+                                                 sent | dismissed} → {"stamped": bool}
     GET  /wecom/{tenant}/sidebar/jsapi           ?url= → {corpId, agentId, timestamp, nonceStr, signature}
     GET  /wecom/{tenant}/sidebar/static/{name}   sidebar.js / sidebar.css (nothing from a CDN)
 
@@ -161,7 +163,7 @@ def _view(request: Request, c: Any, secret: str, tenant: str, external_userid: s
     who = _advisor(request, c, secret, tenant)
     if who is None:
         raise sb.Denied("登录已过期，请重新打开侧边栏。", 401)
-    return sb.view(c, who[0], who[1], external_userid)
+    return sb.view(c, who[0], who[1], external_userid, link_base=str(request.base_url))
 
 
 @router.post("/wecom/{tenant}/sidebar/context")
@@ -217,6 +219,29 @@ def sidebar_risk_task(tenant: ScopedTenant, body: RiskTaskIn, request: Request,
         error, status = exc.message, 422
     return _page("sidebar.html", status, mode="customer", fragment="risk",
                  risk=sb.risk_alerts(c, p, customer_id), actions=True, error=error)
+
+
+class RecommendationIn(BaseModel):
+    external_userid: str = Field(max_length=64)
+    rec_id: str = Field(pattern="^[a-f0-9]{32}$")
+    outcome: Literal["sent", "dismissed"]
+
+
+@router.post("/wecom/{tenant}/sidebar/recommendation")
+def sidebar_recommendation(tenant: ScopedTenant, body: RecommendationIn, request: Request,
+                           c: ContainerDep, settings: SettingsDep) -> Response:
+    """The advisor sent a recommendation into the chat (the page reports it once WeCom
+    accepted the message) or dismissed it: stamped on the log, audited. A recommendation
+    that is not the chat customer's is refused like a customer out of scope."""
+    who = _advisor(request, c, str(settings.secret_key), tenant)
+    if who is None:
+        return JSONResponse({"detail": "登录已过期，请重新打开侧边栏。"}, status_code=401)
+    try:
+        stamped = sb.recommendation_outcome(c, who[0], body.external_userid, body.rec_id,
+                                            body.outcome)
+    except sb.Denied as exc:
+        return JSONResponse({"detail": exc.message}, status_code=exc.status)
+    return JSONResponse({"stamped": stamped}, headers={"Cache-Control": "no-store"})
 
 
 @router.get("/wecom/{tenant}/sidebar/customer")

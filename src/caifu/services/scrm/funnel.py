@@ -32,6 +32,7 @@ from caifu.core.errors import NotFoundError
 from caifu.scrm import campaigns as gate
 from caifu.services.container import Container
 from caifu.services.platform.workspace import get_tenant
+from caifu.services.recommend import outcomes
 from caifu.services.scrm.campaigns import Campaigns
 
 
@@ -194,14 +195,18 @@ class CampaignFunnel:
 
 def record_hit(c: Container, token: str, kind: str, on: dt.datetime | None = None) -> str | None:
     """A tracking-link visit: ``open`` marks opened, ``click`` opened and clicked (the first
-    time each). The content URL to redirect to, or None for an unknown token or a URL that
-    is not http(s) — the caller answers 404 and learns nothing else."""
+    time each) — a campaign contact's, or else a recommendation's an advisor sent from the
+    sidebar (``services/recommend/outcomes``). The content URL to redirect to, or None for an
+    unknown token or a URL that is not http(s) — the caller answers 404 and learns nothing
+    else."""
     if not token or len(token) > 32 or kind not in ("open", "click"):
         return None
     on = on or c.clock.now()
     with c.engine.begin() as conn:
         row = runs.contact_by_token(conn, token)
-        if row is None or not str(row.url or "").startswith(("https://", "http://")):
-            return None
-        runs.mark_hit(conn, row.tenant_id, row.campaign_id, row.customer_id, kind, on)
-    return str(row.url)
+        if row is not None and str(row.url or "").startswith(("https://", "http://")):
+            runs.mark_hit(conn, row.tenant_id, row.campaign_id, row.customer_id, kind, on)
+            return str(row.url)
+    if row is not None:  # a campaign's link to no web page
+        return None
+    return outcomes.record_hit(c, token, kind, on)

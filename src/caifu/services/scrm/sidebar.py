@@ -4,6 +4,7 @@
     /wecom/{tenant}/sidebar/oauth      code → ``auth/getuserinfo`` → advisor → session cookie
     /wecom/{tenant}/sidebar/context    the page posts the chat's external_userid → the view
     /wecom/{tenant}/sidebar/risk-task  a risk task of the chat's customer moved one step
+    /wecom/{tenant}/sidebar/recommendation  a recommendation sent or dismissed (audited)
 
 Trust: the advisor comes from WeCom's OAuth code exchange, never from the page. The
 external_userid comes from the page's JS-SDK call and is *client-asserted*: before anything
@@ -58,7 +59,8 @@ STATE_MINUTES = 10  # a WeCom OAuth code lives 5 minutes; the round trip must fi
 SESSION_COOKIE = "caifu_sidebar"
 STATE_COOKIE = "caifu_sidebar_state"
 OAUTH_AUTHORIZE = "https://open.weixin.qq.com/connect/oauth2/authorize"
-CONTENT_SHOWN = 5  # suitable items listed
+CONTENT_SHOWN = 5  # suitable items listed before any recommendation list is published
+RANKED_SHOWN = 10  # recommendations listed once one is
 CONTENT_CANDIDATES = 200  # newest items judged
 EXTERNAL_USERID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 DENIED = "无法查看该客户：仅可查看与你有企业微信好友关系、且在你服务范围内的客户。"
@@ -67,7 +69,7 @@ RESEARCH_NOTE = "仅供参考，不构成投资建议"
 TASK_NAMES = {"reassure_fund_holder": "赎回前安抚"}
 KIND_NAMES = {"rule": "规则", "model": "模型", "text": "聊天"}
 CONTENT_TYPES = {"research_report": "研报", "advisor_view": "投顾观点", "event": "事件",
-                 "product_intro": "产品介绍"}
+                 "product_intro": "产品介绍", "fund": "基金", "action": "服务"}
 
 
 class Denied(CaifuError):
@@ -242,9 +244,17 @@ def customer_for(c: Container, p: Principal, external_userid: str) -> str:
     return str(row.customer_id)
 
 
-def view(c: Container, p: Principal, advisor: dict[str, Any], external_userid: str
-         ) -> dict[str, Any]:
-    """Everything the sidebar shows for the chat's customer, masked; audited first."""
+def view(c: Container, p: Principal, advisor: dict[str, Any], external_userid: str,
+         link_base: str | None = None) -> dict[str, Any]:
+    """Everything the sidebar shows for the chat's customer, masked; audited first.
+
+    Content: the customer's published recommendations, ranked, each with its reason, judged
+    again now (``services/recommend/serving``: what is shown is logged; a content item's
+    send text carries a tracking link under ``link_base``); before the tenant's first
+    ``caifu recommend publish``, or for a customer the last one did not cover, the newest
+    content he may be sent — the same for everyone, and labelled so."""
+    from caifu.services.recommend import serving
+
     tenant = p.tenant_id
     assert tenant is not None
     customer_id = customer_for(c, p, external_userid)
@@ -256,15 +266,33 @@ def view(c: Container, p: Principal, advisor: dict[str, Any], external_userid: s
     with c.engine.connect() as conn:
         the_card, note = card(conn, tenant, customer_id)
         tags = _tags(conn, tenant, customer_id)
-    investor = _investor(c, tenant, customer_id)
-    held = _held_codes(the_card)
+    ranked = serving.for_customer(c, p, customer_id, RANKED_SHOWN, "sidebar", advisor=advisor,
+                                  link_base=link_base)
+    content = None
+    if not ranked.published:
+        content = suitable_content(c, tenant, _investor(c, tenant, customer_id), today,
+                                   advisor, _held_codes(the_card))
     return {"customer": master, "advisor": {"advisor_id": advisor["advisor_id"],
                                             "name": advisor["name"]},
             "card": the_card, "card_note": note, "tags": tags, "today": today.isoformat(),
             "tasks": [{**t, "title": TASK_NAMES.get(t.get("kind", ""), t.get("kind"))}
                       for t in ((the_card or {}).get("tasks") or {}).get("open") or []],
-            "content": suitable_content(c, tenant, investor, today, advisor, held),
-            "risk": risk_alerts(c, p, customer_id)}
+            "recommended": ranked.as_dict() if ranked.published else None,
+            "content": content, "risk": risk_alerts(c, p, customer_id)}
+
+
+def recommendation_outcome(c: Container, p: Principal, external_userid: str, rec_id: str,
+                           outcome: str) -> bool:
+    """The advisor sent (from WeCom) or dismissed a recommendation shown for the chat's
+    customer — audited (``services/recommend/outcomes.mark``). Another customer's
+    recommendation is the same ``Denied`` as a customer the advisor may not see."""
+    from caifu.services.recommend import outcomes
+
+    customer_id = customer_for(c, p, external_userid)
+    try:
+        return outcomes.mark(c, p, customer_id, rec_id, outcome)
+    except NotFoundError:
+        raise Denied(DENIED) from None
 
 
 def risk_alerts(c: Container, p: Principal, customer_id: str) -> list[dict[str, Any]]:

@@ -1,6 +1,7 @@
 /* The WeCom sidebar page: find the chat's customer, ask the server for his section, send
  * suitable content into the chat, move a risk alert's task one step (the server answers the
- * risk section as it now is).
+ * risk section as it now is), report a recommendation sent (once WeCom accepted the message)
+ * or dismissed — the server stamps the recommendation log and audits it.
  *
  * Inside WeCom (the page has `window.ww`, the @wecom/jssdk bundle a deployment serves as
  * static/wecom-jssdk.js): ww.register with the agent-config signature from …/jsapi, then
@@ -55,11 +56,32 @@
     return window.ww.getCurExternalContact().then(function (res) { return res.userId; });
   }
 
+  function outcome(item, what) {  // a recommendation (li[data-rec]) sent or dismissed
+    return fetch(base + "/recommendation", {
+      method: "POST", credentials: "same-origin",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ external_userid: current, rec_id: item.getAttribute("data-rec"),
+                             outcome: what })
+    }).then(function (r) {
+      if (r.status === 401) { window.location.replace(base + window.location.search); }
+      return r.ok;
+    });
+  }
+
   function sendText(button) {
-    var pre = button.parentNode.querySelector(".send-text");
+    var holder = button.closest("li, article") || button.parentNode;
+    var pre = holder.querySelector(".send-text");
     var text = pre.textContent;
+    var item = button.closest("[data-rec]");
     if (inWeCom) {
       window.ww.sendChatMessage({ msgtype: "text", text: { content: text } })
+        .then(function () {
+          if (item && current) {
+            return outcome(item, "sent").then(function (ok) {
+              if (ok) { button.textContent = "已发送"; button.disabled = true; }
+            });
+          }
+        })
         .catch(function () { pre.hidden = false; });
     } else {  // outside WeCom nothing can be sent: show the text that would go out
       pre.hidden = false;
@@ -93,9 +115,19 @@
     });
   }
 
+  function dismiss(button) {
+    var item = button.closest("[data-rec]");
+    button.disabled = true;
+    outcome(item, "dismissed").then(function (ok) {
+      if (ok) { item.classList.add("dismissed"); button.textContent = "已标记不合适"; }
+      else { button.disabled = false; }
+    }).catch(function () { button.disabled = false; say("网络异常，请稍后重试。"); });
+  }
+
   main.addEventListener("click", function (e) {
     var t = e.target;
     if (t && t.classList && t.classList.contains("send")) { sendText(t); }
+    if (t && t.classList && t.classList.contains("rec-dismiss") && current) { dismiss(t); }
     if (t && t.classList && t.classList.contains("risk-step") && current) { moveTask(t); }
   });
 

@@ -2,9 +2,9 @@
 one module per bounded context, so each table's queries and tenant filter live in one place.
 
 Every function takes the connection and the tenant explicitly (there is no query path without
-a tenant; the two exceptions, a scheduler scan and a tracking-token lookup, are named in
-``scrm_campaigns`` and return each row's tenant) and returns plain rows, dicts or Arrow
-tables. The service opens the connection or transaction; a query only one use case runs may
+a tenant; the exceptions, a scheduler scan and the tracking-token lookups, are named in
+``scrm_campaigns`` and ``recommend`` and return each row's tenant) and returns plain rows,
+dicts or Arrow tables. The service opens the connection or transaction; a query only one use case runs may
 stay beside that use case.
 
     ingest           contract tables in bulk (keys, rows, insert, update), ingest_log,
@@ -23,6 +23,8 @@ stay beside that use case.
                      contact_ways
     risk             risk_documents, risk_stories, risk_story_bands, risk_rejections,
                      risk_batches: the news intake writes them, the API and CLI read them
+    recommend        recommendation_lists, recommendation_log; content_items, fund_products
+                     and customers as a served list is judged again against them
 
 Tables that several services touch (``grep`` of each table of ``models``/``scrm_models`` and
 of the contract tables across ``services/`` before this package existed):
