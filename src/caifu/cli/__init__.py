@@ -9,6 +9,7 @@ from caifu.cli import demo as demo  # noqa: F401
 from caifu.cli import ingest as ingest  # noqa: F401
 from caifu.cli import platform as platform  # noqa: F401
 from caifu.cli import profiles as profiles  # noqa: F401
+from caifu.cli import recommend as recommend  # noqa: F401
 from caifu.cli import risk as risk  # noqa: F401
 from caifu.cli import risk_events as risk_events  # noqa: F401
 from caifu.cli import risk_reference as risk_reference  # noqa: F401

@@ -17,7 +17,19 @@ with ``RULE_VERSION`` and keep it for 20 years.
 ⚠ may never be actively recommended (only sold at the investor's own request after a
 notice); ✘ is prohibited outright. Beyond the matrix: an expired or missing assessment
 blocks any recommendation, and so does a product above what the investor's stated objective
-admits.
+admits, one whose holding period is longer than the investor's horizon (投资期限), or one of a
+variety (投资品种) he did not say he invests in — the three dimensions the SAC guideline
+matches on (level, horizon, variety).
+
+Horizon: ``short`` (under a year) < ``medium`` (1–5 years) < ``long`` (over 5 years); a
+product's horizon is the shortest holding period it is meant for (a money fund ``short``, a
+three-year closed fund ``medium``). An investor whose assessment recorded no horizon is judged
+as ``short`` — the only reading that cannot recommend too long a product.
+
+Variety: ``cash`` (deposits, money funds, government bills) ⊂ … the five classes below, each
+a separate answer of the questionnaire. An assessment that recorded no varieties (older
+questionnaire versions did not ask) does not restrict the variety; an empty set recorded
+admits none.
 """
 
 from __future__ import annotations
@@ -32,9 +44,15 @@ RULE_VERSION: Final = "suitability-2017-sac.1"
 # the highest product level each stated objective admits (a broker may tighten this)
 OBJECTIVE_MAX: Final = {"preserve": "R1", "income": "R2", "steady": "R3", "growth": "R4",
                         "aggressive": "R5"}
+OBJECTIVES: Final = tuple(OBJECTIVE_MAX)
+HORIZONS: Final = ("short", "medium", "long")
+# 投资品种: cash (存款、货币基金、国债), fixed income (债券、债券基金、固收理财), equity
+# (股票、混合/股票/指数基金), derivative (期货、期权、融资融券、结构化产品), alternative (私募、
+# 另类及其他高风险品种)
+VARIETIES: Final = ("cash", "fixed_income", "equity", "derivative", "alternative")
 
 Outcome = Literal["suitable", "unsuitable", "prohibited", "no_assessment", "expired",
-                  "objective_mismatch"]
+                  "objective_mismatch", "horizon_mismatch", "variety_mismatch"]
 
 
 @dataclass(frozen=True)
@@ -47,6 +65,8 @@ class Investor:
     no_civil_capacity: bool = False
     objective: str | None = None
     professional: bool = False
+    horizon: str | None = None  # short | medium | long; None: not recorded (judged as short)
+    varieties: frozenset[str] | None = None  # None: not asked; see the module docstring
 
     @property
     def lowest_category(self) -> bool:
@@ -78,9 +98,23 @@ def lowest(levels: list[str | None]) -> str | None:
     return min((lv for lv in levels if lv is not None), key=level_rank)
 
 
-def judge(investor: Investor, product_level: str, on: dt.date) -> Verdict:
-    """May ``product_level`` be actively recommended to ``investor`` on day ``on``?"""
+def horizon_rank(horizon: str) -> int:
+    """1..3 for short, medium, long."""
+    if horizon not in HORIZONS:
+        raise ValueError(f"not an investment horizon: {horizon!r}")
+    return HORIZONS.index(horizon) + 1
+
+
+def judge(investor: Investor, product_level: str, on: dt.date, *,
+          horizon: str | None = None, variety: str | None = None) -> Verdict:
+    """May ``product_level`` be actively recommended to ``investor`` on day ``on``?
+
+    ``horizon`` and ``variety`` describe the product when it has them (a fund, a permission);
+    research content has neither and is judged on its level alone."""
     r = level_rank(product_level)
+    if variety is not None and variety not in VARIETIES:
+        raise ValueError(f"not an investment variety: {variety!r}")
+    product_h = horizon_rank(horizon) if horizon is not None else None
 
     def verdict(outcome: Outcome, rule: str, *reasons: str) -> Verdict:
         return Verdict(outcome, outcome == "suitable", rule, investor.level, product_level,
@@ -102,4 +136,13 @@ def judge(investor: Investor, product_level: str, on: dt.date) -> Verdict:
     if cap is not None and r > level_rank(cap):
         return verdict("objective_mismatch", "OBJECTIVE_MISMATCH",
                        f"投资目标（{investor.objective}）至多适配 {cap}")
+    if product_h is not None and product_h > 1:
+        own = investor.horizon
+        if own not in HORIZONS or product_h > horizon_rank(own):
+            return verdict("horizon_mismatch", "HORIZON_MISMATCH",
+                           f"产品投资期限（{horizon}）长于投资者的投资期限（{own or '未记录'}）")
+    if (variety is not None and investor.varieties is not None
+            and variety not in investor.varieties):
+        return verdict("variety_mismatch", "VARIETY_MISMATCH",
+                       f"投资者未选择投资品种「{variety}」")
     return verdict("suitable", "OK", f"{investor.level} 可推荐 {product_level}")

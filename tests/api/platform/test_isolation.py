@@ -20,7 +20,12 @@ from sqlalchemy import insert
 
 from caifu.adapters.sor.models import CONTRACT_TABLES, ingest_log, ingest_quarantine
 from caifu.adapters.sor.repos.profiles import save_segment
-from caifu.adapters.sor.risk_models import risk_alerts, risk_tasks
+from caifu.adapters.sor.risk_models import (
+    risk_alert_evidence,
+    risk_alert_messages,
+    risk_alerts,
+    risk_tasks,
+)
 from caifu.adapters.sor.scrm_models import (
     campaign_decisions,
     campaign_runs,
@@ -68,13 +73,17 @@ def _seed_beta(c: Container) -> dict[str, str]:
         conn.execute(insert(campaign_decisions).values(
             tenant_id="beta", campaign_id="BCAMP1", customer_id="B1", outcome="send",
             rule="OK", reasons_json="[]", rule_version="x", decided_at=now))
+        conn.execute(insert(risk_alert_evidence).values(
+            tenant_id="beta", evidence_hash="e" * 32, evidence_json="{}"))
+        conn.execute(insert(risk_alert_messages).values(
+            tenant_id="beta", message_hash="m" * 32, message="赵一", message_may_send=True,
+            message_notes=""))
         conn.execute(insert(risk_alerts).values(
             tenant_id="beta", alert_id="ra" + "b" * 30, story_id="sbeta", security_code="600519",
             company_name="贵州茅台", event_type="regulatory_investigation", event_at=now,
             customer_id="B1", advisor_id="TG00001", via="position", snapshot_date=now.date(),
-            quantity=100, market_value=1, cost=1, unrealised_pnl=0, evidence_json="{}",
-            message="赵一", message_may_send=True, message_notes="", repeat_story_ids_json="[]",
-            created_at=now))
+            quantity=100, market_value=1, cost=1, unrealised_pnl=0, evidence_hash="e" * 32,
+            message_hash="m" * 32, repeat_story_ids_json="[]", created_at=now))
         conn.execute(insert(risk_tasks).values(
             tenant_id="beta", task_id="rt" + "b" * 30, alert_id="ra" + "b" * 30,
             customer_id="B1", advisor_id="TG00001", status="open", created_at=now,

@@ -34,6 +34,15 @@ def test_every_section_is_there_with_its_charts(report) -> None:  # type: ignore
     assert r.models is not None and "尚无模型" not in html
     for t in r.models["targets"]:
         assert f"{t['backtest']['lightgbm']['auc']:.3f}" in html
+    # section 5 shows the newest `caifu recommend evaluate` of the workspace, when there is one
+    # (tests/cli/recommend runs one on this broker; the order of the two modules is free)
+    assert "推荐效果" in html
+    if r.recommendations is None:
+        assert "尚无推荐评估" in html
+    else:
+        for ranker in r.recommendations["rankers"]:
+            assert f"<td class=\"l\">{ranker['name']}</td><td>{ranker['observed']['ndcg']:.3f}" \
+                in html
 
 
 def test_numbers_match_the_analyses(report) -> None:  # type: ignore[no-untyped-def]

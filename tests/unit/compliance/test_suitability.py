@@ -45,3 +45,35 @@ def test_objective_caps_the_level() -> None:
 def test_group_is_judged_by_its_lowest_member() -> None:
     assert lowest(["C4", "C2", "C5"]) == "C2"
     assert lowest(["C4", None]) is None and lowest([]) is None
+
+
+def test_horizon_longer_than_the_investors_is_not_recommended() -> None:
+    inv = Investor("C5", VALID, horizon="medium")
+    assert judge(inv, "R3", ON, horizon="medium").may_recommend
+    v = judge(inv, "R3", ON, horizon="long")
+    assert (v.outcome, v.rule) == ("horizon_mismatch", "HORIZON_MISMATCH")
+    assert "long" in v.reasons[0] and "medium" in v.reasons[0]
+    # a horizon the assessment did not record is read as the shortest
+    assert judge(Investor("C5", VALID), "R3", ON, horizon="short").may_recommend
+    assert judge(Investor("C5", VALID), "R3", ON, horizon="medium").rule == "HORIZON_MISMATCH"
+    # research content has no horizon: judged on its level alone
+    assert judge(Investor("C5", VALID), "R3", ON).may_recommend
+
+
+def test_variety_not_chosen_is_not_recommended() -> None:
+    inv = Investor("C4", VALID, varieties=frozenset({"cash", "fixed_income"}))
+    assert judge(inv, "R2", ON, variety="fixed_income").may_recommend
+    v = judge(inv, "R2", ON, variety="equity")
+    assert (v.outcome, v.rule, v.may_recommend) == ("variety_mismatch", "VARIETY_MISMATCH",
+                                                   False)
+    assert judge(Investor("C4", VALID, varieties=frozenset()), "R1", ON,
+                 variety="cash").rule == "VARIETY_MISMATCH"  # an empty answer admits none
+    assert judge(Investor("C4", VALID), "R2", ON, variety="equity").may_recommend  # not asked
+    with pytest.raises(ValueError, match="variety"):
+        judge(inv, "R2", ON, variety="stocks")
+
+
+def test_level_is_decided_before_horizon_and_variety() -> None:
+    inv = Investor("C2", VALID, horizon="short", varieties=frozenset({"cash"}))
+    assert judge(inv, "R4", ON, horizon="long", variety="equity").rule == "LEVEL_MISMATCH"
+    assert judge(inv, "R2", ON, horizon="long", variety="equity").rule == "HORIZON_MISMATCH"

@@ -160,11 +160,10 @@ risk_alerts = Table(
     Column("routes_json", Text, comment="each route: via, value at risk, value, cost, P&L; "
                                         "a fund's code, name, report date, % of NAV"),
     Column("customer_risk_level", String(4), comment="C1..C5 from the latest assessment"),
-    Column("evidence_json", Text, nullable=False,
-           comment="the linked span (name, rule, score, sentence) and the story's sources"),
-    Column("message", Text, nullable=False, comment="the factual warning an advisor may send"),
-    Column("message_may_send", Boolean, nullable=False),
-    Column("message_notes", Text, nullable=False),
+    Column("evidence_hash", String(32), nullable=False,
+           comment="its evidence in risk_alert_evidence (the same for the story's holders)"),
+    Column("message_hash", String(32), nullable=False,
+           comment="its advisor message in risk_alert_messages (one per distinct wording)"),
     Column("repeat_story_ids_json", Text, nullable=False,
            comment="later stories about the same event: no new alert"),
     Column("created_at", DateTime, nullable=False),
@@ -173,6 +172,33 @@ risk_alerts = Table(
 Index(None, risk_alerts.c.tenant_id, risk_alerts.c.customer_id, risk_alerts.c.security_code,
       risk_alerts.c.event_type)
 Index(None, risk_alerts.c.tenant_id, risk_alerts.c.story_id)
+
+# An alert's long text, once per tenant and content (SHA-256 of it, 128 bits in hex): a story
+# about a widely held stock raises 100k+ alerts that share one evidence per company and a few
+# hundred wordings of the message, ≈ 2.2 kB of the ≈ 2.4 kB an alert took with them inline.
+# Keyed by content, not by story: a story raised again after more copies folded into it (more
+# sources) keeps its earlier alerts' evidence as it was. Never shared across tenants.
+risk_alert_evidence = Table(
+    "risk_alert_evidence",
+    metadata,
+    Column("tenant_id", String(32), primary_key=True),
+    Column("evidence_hash", String(32), primary_key=True, comment="of evidence_json"),
+    Column("evidence_json", Text, nullable=False,
+           comment="the linked span (name, rule, score, sentence) and the story's sources"),
+    comment="舆情预警证据：同一故事同一公司的各条预警共用一份",
+)
+
+risk_alert_messages = Table(
+    "risk_alert_messages",
+    metadata,
+    Column("tenant_id", String(32), primary_key=True),
+    Column("message_hash", String(32), primary_key=True,
+           comment="of the message, message_may_send and message_notes"),
+    Column("message", Text, nullable=False, comment="the factual warning an advisor may send"),
+    Column("message_may_send", Boolean, nullable=False),
+    Column("message_notes", Text, nullable=False),
+    comment="投顾提示话术：相同措辞的预警共用一份",
+)
 
 risk_tasks = Table(
     "risk_tasks",
@@ -238,6 +264,6 @@ risk_relations = Table(
     comment="租户的关联方表：非上市主体 → 上市公司",
 )
 
-__all__ = ["risk_aliases", "risk_alerts", "risk_batches", "risk_documents", "risk_rejections",
-           "risk_relations", "risk_stories", "risk_story_bands", "risk_task_events",
-           "risk_tasks"]
+__all__ = ["risk_alert_evidence", "risk_alert_messages", "risk_alerts", "risk_aliases",
+           "risk_batches", "risk_documents", "risk_rejections", "risk_relations",
+           "risk_stories", "risk_story_bands", "risk_task_events", "risk_tasks"]

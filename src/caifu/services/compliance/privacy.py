@@ -38,6 +38,7 @@ from sqlalchemy import update as sql_update
 
 from caifu.adapters.sor.models import dsr_requests, event_inbox
 from caifu.adapters.sor.models import restricted_customers as restricted_t
+from caifu.adapters.sor.repos.risk import alert_view
 from caifu.adapters.sor.schema import metadata
 from caifu.core.errors import ConfigError, NotFoundError
 from caifu.pipelines.profile import ProfileInputs
@@ -87,6 +88,19 @@ def _table(conn: Connection, name: str) -> Table:
     # as the database has it, not as this process's models say: every column is read, one
     # a migration added included (money arrives as text on SQLite, exact either way)
     return Table(name, MetaData(), autoload_with=conn)
+
+
+def _customer_rows(conn: Connection, tenant: str, name: str, customer_id: str) -> list[Any]:
+    """The customer's rows of ``name`` as its readers see them: a risk alert with its
+    evidence and message, which are stored once for many alerts (``alert_view``)."""
+    t = _table(conn, name)
+    source: Any = t
+    columns: list[Any] = list(t.c)
+    if name == "risk_alerts":
+        source, columns = alert_view(t, _table(conn, "risk_alert_evidence"),
+                                     _table(conn, "risk_alert_messages"))
+    return list(conn.execute(select(*columns).select_from(source).where(
+        t.c.tenant_id == tenant, t.c.customer_id == customer_id)))
 
 
 def lake_customer_tables(c: Container, tenant: str, with_data: bool = True) -> list[str]:
@@ -191,9 +205,8 @@ def export_customer(c: Container, tenant: str, customer_id: str, actor: str,
                            "sor": {}, "lake": {}}
     with c.engine.connect() as conn:
         for name in sor_tables:
-            t = _table(conn, name)
-            doc["sor"][name] = [_row(r._mapping) for r in conn.execute(select(t).where(
-                t.c.tenant_id == tenant, t.c.customer_id == customer_id))]
+            doc["sor"][name] = [_row(r._mapping)
+                                for r in _customer_rows(conn, tenant, name, customer_id)]
         for name, column in PAYLOADS.items():
             t = _table(conn, name)
             doc["sor"][name] = [_row(r._mapping)

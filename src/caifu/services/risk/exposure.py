@@ -8,7 +8,8 @@ task per alert.
               └─► per (customer, security): a repeat of an alerted event?  (the same story,
                   or the same security and event type within EVENT_WINDOW) → noted on that
                   alert, nothing new
-                  else → risk_alerts row (every route, evidence, the advisor's message)
+                  else → risk_alerts row (every route, the keys of the evidence and of the
+                         advisor's message, each stored once per tenant and content)
                        + risk_tasks row (open, assigned to the customer's advisor)
 
 One alert per (customer, security, story) whatever the routes: a customer holding the stock
@@ -276,6 +277,7 @@ def raise_alerts(c: Container, tenant: str, story_id: str) -> ExposureReport:
     lexicon = default_lexicon()
     evidence = {code: json.dumps({"mention": m, "sources": sources}, ensure_ascii=False)
                 for code, m in mentions.items()}
+    evidence_key = {code: repo.text_key(text) for code, text in evidence.items()}
     with c.lock(tenant, "risk-alerts"), bulk_transaction(c.engine) as conn:
         fund_codes = pc.unique(table.column("fund_code").drop_null()).to_pylist()
         routes = _Routes(table, repo.fund_names(conn, tenant, sorted(fund_codes)))
@@ -293,7 +295,8 @@ def raise_alerts(c: Container, tenant: str, story_id: str) -> ExposureReport:
         levels = scrm_repo.latest_assessments(conn, tenant, ids)
         rows: list[tuple[Any, ...]] = []
         repeats = []
-        drafts: dict[tuple[Any, ...], rules.AdvisorMessage] = {}
+        drafts: dict[tuple[Any, ...], str] = {}  # wording → message_hash
+        messages: dict[str, tuple[str, bool, str]] = {}
         checked: dict[str, tuple[str, ...]] = {}
         fund_label = {code: f"{routes.fund_names.get(code, '')}（{code}）"
                       for code in fund_codes}
@@ -312,8 +315,8 @@ def raise_alerts(c: Container, tenant: str, story_id: str) -> ExposureReport:
             # holders of one story share a handful of drafts (consent, level, funds): each
             # distinct one is written and checked once
             wkey = (code, level, consent, direct is not None, funds)
-            draft = drafts.get(wkey)
-            if draft is None:
+            message = drafts.get(wkey)
+            if message is None:
                 words = {"company": m["name"], "code": m["code"], "event_type": event_type,
                          "title": story["title"], "published": event_at.date(),
                          "site_count": story["site_count"], "customer_level": level,
@@ -325,7 +328,9 @@ def raise_alerts(c: Container, tenant: str, story_id: str) -> ExposureReport:
                         f.matched for f in found if f.action == "review"))
                 if checked[draft.text]:
                     draft = rules.warning(**words, prohibited=checked[draft.text])
-                drafts[wkey] = draft
+                text = (draft.text, draft.may_send, "\n".join(draft.notes))
+                message = drafts[wkey] = repo.text_key(*text)
+                messages[message] = text
             aid = rules.alert_id(story_id, cid, code)
             if len(idx) == 1:
                 var = routes.value_at_risk[first]
@@ -342,14 +347,14 @@ def raise_alerts(c: Container, tenant: str, story_id: str) -> ExposureReport:
                 None if d is None else routes.cost[d],
                 None if d is None else routes.unrealised_pnl[d],
                 var, "[" + ", ".join([routes.json[i] for i in idx]) + "]", level,
-                evidence[code], draft))
+                evidence_key[code], message))
             seen[key] = aid
             report.alert_ids.append(aid)
         rows.sort(key=lambda r: r[0])  # the primary key's order: B-tree pages fill in turn
         n = len(rows)
         if n:
             (aids, codes, names, cids, advisors, vias_, snaps, qty, mv, cost, pnl, var_,
-             routes_json, levels_, evid, drafts_) = zip(*rows, strict=True)
+             routes_json, levels_, evid, msgs) = zip(*rows, strict=True)
             tids = [rules.task_id(a) for a in aids]
             alerts: dict[str, Sequence[Any]] = {
                 "alert_id": aids, "story_id": [story_id] * n, "security_code": codes,
@@ -358,9 +363,7 @@ def raise_alerts(c: Container, tenant: str, story_id: str) -> ExposureReport:
                 "via": vias_, "snapshot_date": snaps, "quantity": qty, "market_value": mv,
                 "cost": cost, "unrealised_pnl": pnl, "value_at_risk": var_,
                 "routes_json": routes_json, "customer_risk_level": levels_,
-                "evidence_json": evid, "message": [x.text for x in drafts_],
-                "message_may_send": [x.may_send for x in drafts_],
-                "message_notes": ["\n".join(x.notes) for x in drafts_],
+                "evidence_hash": evid, "message_hash": msgs,
                 "repeat_story_ids_json": ["[]"] * n, "created_at": [now] * n}
             tasks: dict[str, Sequence[Any]] = {"task_id": tids, "alert_id": aids, "customer_id": cids,
                      "advisor_id": advisors, "status": ["open"] * n, "reason": [None] * n,
@@ -369,7 +372,9 @@ def raise_alerts(c: Container, tenant: str, story_id: str) -> ExposureReport:
             events: dict[str, Sequence[Any]] = {"task_id": tids, "seq": [1] * n, "from_status": [None] * n,
                       "to_status": ["open"] * n, "actor": ["system"] * n, "at": [now] * n,
                       "reason": [f"story {story_id}"] * n}
-            repo.add_alerts(conn, tenant, alerts, tasks, events)
+            repo.add_alerts(conn, tenant, alerts, tasks, events,
+                            {evidence_key[code]: evidence[code] for code in set(codes)},
+                            messages)  # every wording drafted is some new alert's
         repo.add_repeat(conn, tenant, sorted(set(repeats)), story_id)
     report.new_alerts, report.repeats = n, len(repeats)
     return report

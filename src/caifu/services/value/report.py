@@ -23,6 +23,7 @@ import pyarrow as pa
 from caifu.services.container import Container
 from caifu.services.platform.workspace import get_tenant
 from caifu.services.profiles.lifecycle import Lifecycle, LifecycleResult
+from caifu.services.recommend.evaluate import latest as latest_evaluation
 from caifu.services.value.customer_value import CustomerValue, CustomerValueResult
 from caifu.services.value.redemption import RedemptionAnalysis, RedemptionResult, has_fund_data
 from caifu.services.value.scoring import latest_run
@@ -40,6 +41,7 @@ class ValueReport:
     redemption_basis: str  # why this period (shown to operations, in Chinese)
     reassurance: RedemptionResult | None  # question 4: holders to reassure now (as of the date)
     models: dict[str, Any] | None  # the newest `caifu score` run.json, if any
+    recommendations: dict[str, Any] | None = None  # the newest `caifu recommend evaluate`
     notes: list[str] = field(default_factory=list)
 
 
@@ -69,9 +71,13 @@ def gather(c: Container, tenant: str, as_of: dt.date | None = None) -> ValueRepo
         notes.append("no model run yet: run `caifu score` for the churn and propensity section")
     elif models["as_of"] != as_of.isoformat():
         notes.append(f"the newest model run is as of {models['as_of']}, not {as_of}")
+    recommendations = latest_evaluation(c, tenant)
+    if recommendations is None:
+        notes.append("no recommendation evaluation yet: run `caifu recommend evaluate` for the "
+                     "next-best-action section")
     return ValueReport(tenant, tenant_row.name or tenant, as_of,
                        dt.datetime.now(dt.UTC).replace(microsecond=0), value, lifecycle,
-                       redemption, basis, now, models, notes)
+                       redemption, basis, now, models, recommendations, notes)
 
 
 def _latest_wave(waves: pa.Table, as_of: dt.date) -> tuple[dt.date, dt.date] | None:

@@ -5,12 +5,14 @@ never a candidate, never listed, never found."""
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import (
     Connection,
+    Table,
     and_,
     delete,
     distinct,
@@ -21,11 +23,15 @@ from sqlalchemy import (
     true,
     update,
 )
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql import FromClause
 
 from caifu.adapters.sor.models import CONTRACT_TABLES
 from caifu.adapters.sor.repos import customer_scope
 from caifu.adapters.sor.repos.profiles import bulk_insert
 from caifu.adapters.sor.risk_models import (
+    risk_alert_evidence,
+    risk_alert_messages,
     risk_alerts,
     risk_aliases,
     risk_batches,
@@ -234,17 +240,63 @@ def add_repeat(conn: Connection, tenant: str, alert_ids: Sequence[str], story_id
     return changed
 
 
+def text_key(*parts: str | bool) -> str:
+    """The key of an alert's shared text: ``text_key(evidence_json)`` is its
+    ``evidence_hash``, ``text_key(message, may_send, notes)`` its ``message_hash``. SHA-256
+    of the parts as a JSON list, 128 bits in hex (as unlikely to collide as alert ids)."""
+    return hashlib.sha256(json.dumps(parts, ensure_ascii=False).encode()).hexdigest()[:32]
+
+
+def _insert_absent(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Insert the rows whose key is not there yet (another story's raise may have stored
+    the same text; the risk-alerts lock is per workspace, a shared database is not)."""
+    if not rows:
+        return
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    conn.execute(dialect.insert(table).on_conflict_do_nothing(), rows)
+
+
 def add_alerts(conn: Connection, tenant: str, alerts: Mapping[str, Sequence[Any]],
-               tasks: Mapping[str, Sequence[Any]], events: Mapping[str, Sequence[Any]]) -> None:
+               tasks: Mapping[str, Sequence[Any]], events: Mapping[str, Sequence[Any]],
+               evidence: Mapping[str, str],
+               messages: Mapping[str, tuple[str, bool, str]]) -> None:
     """Insert alerts, their tasks and the tasks' first events, given column-wise (one
-    sequence per column, the same length in each table). A story about a widely held stock
-    raises 100k+ alerts: they go to the driver in bulk (COPY on PostgreSQL, ``executemany``
-    of tuples on SQLite) rather than through SQLAlchemy's per-row parameter handling."""
+    sequence per column, the same length in each table), and the text they reference:
+    ``evidence`` (``evidence_hash`` → JSON) and ``messages`` (``message_hash`` → message,
+    may send, notes), each stored once per tenant. A story about a widely held stock raises
+    100k+ alerts: they go to the driver in bulk (COPY on PostgreSQL, ``executemany`` of
+    tuples on SQLite) rather than through SQLAlchemy's per-row parameter handling."""
+    _insert_absent(conn, risk_alert_evidence, [
+        {"tenant_id": tenant, "evidence_hash": k, "evidence_json": v}
+        for k, v in sorted(evidence.items())])
+    _insert_absent(conn, risk_alert_messages, [
+        {"tenant_id": tenant, "message_hash": k, "message": text, "message_may_send": may,
+         "message_notes": notes} for k, (text, may, notes) in sorted(messages.items())])
     for table, columns in ((risk_alerts, alerts), (risk_tasks, tasks),
                            (risk_task_events, events)):
         n = len(next(iter(columns.values()), ()))
         if n:
             bulk_insert(conn, table, {"tenant_id": [tenant] * n, **columns})
+
+
+def alert_view(alerts: Table, evidence: Table, messages: Table
+               ) -> tuple[FromClause, list[Any]]:
+    """Alerts as every reader gets them, and as ``risk_alerts`` held them up to migration
+    0012: each reference to shared text replaced, in its place, by the text's columns
+    (``evidence_hash`` → ``evidence_json``; ``message_hash`` → ``message``,
+    ``message_may_send``, ``message_notes``). The tables may be the models or, for an
+    export, reflected from the database (its column order)."""
+    shared = {"evidence_hash": evidence, "message_hash": messages}
+    joined: FromClause = alerts
+    columns: list[Any] = []
+    for col in alerts.c:
+        t = shared.get(col.name)
+        if t is None:
+            columns.append(col)
+            continue
+        joined = joined.join(t, (t.c.tenant_id == alerts.c.tenant_id) & (t.c[col.name] == col))
+        columns += [c for c in t.c if c.name not in ("tenant_id", col.name)]
+    return joined, columns
 
 
 def _in_scope(column: Any, scope: customer_scope.Scope | None) -> Any:
@@ -268,10 +320,11 @@ def alerts(conn: Connection, tenant: str, scope: customer_scope.Scope | None,
         where.append(t.c.status.in_(list(among)))
     if customer_id:
         where.append(a.c.customer_id == customer_id)
-    j = a.join(t, (t.c.tenant_id == a.c.tenant_id) & (t.c.alert_id == a.c.alert_id))
-    return _page(conn, j, where, [*(c for c in a.c if c.name != "tenant_id"), t.c.task_id,
-                                  t.c.status], (a.c.event_at.desc(), a.c.alert_id),
-                 limit, offset)
+    on = (t.c.tenant_id == a.c.tenant_id) & (t.c.alert_id == a.c.alert_id)
+    view, columns = alert_view(a, risk_alert_evidence, risk_alert_messages)
+    return _page(conn, a.join(t, on), view.join(t, on), where,
+                 [*(c for c in columns if c.name != "tenant_id"), t.c.task_id, t.c.status],
+                 (a.c.event_at.desc(), a.c.alert_id), limit, offset)
 
 
 def tasks(conn: Connection, tenant: str, scope: customer_scope.Scope | None,
@@ -286,19 +339,23 @@ def tasks(conn: Connection, tenant: str, scope: customer_scope.Scope | None,
         where.append(t.c.status == status)
     if customer_id:
         where.append(t.c.customer_id == customer_id)
+    m = risk_alert_messages
     j = t.join(a, (a.c.tenant_id == t.c.tenant_id) & (a.c.alert_id == t.c.alert_id))
-    return _page(conn, j, where, [*(c for c in t.c if c.name != "tenant_id"), a.c.story_id,
-                                  a.c.security_code, a.c.company_name, a.c.event_type,
-                                  a.c.event_at, a.c.market_value, a.c.unrealised_pnl,
-                                  a.c.value_at_risk,
-                                  a.c.message, a.c.message_may_send],
+    with_message = j.join(m, (m.c.tenant_id == a.c.tenant_id)
+                          & (m.c.message_hash == a.c.message_hash))
+    return _page(conn, j, with_message, where,
+                 [*(c for c in t.c if c.name != "tenant_id"), a.c.story_id,
+                  a.c.security_code, a.c.company_name, a.c.event_type, a.c.event_at,
+                  a.c.market_value, a.c.unrealised_pnl, a.c.value_at_risk, m.c.message,
+                  m.c.message_may_send],
                  (t.c.created_at.desc(), t.c.task_id), limit, offset)
 
 
-def _page(conn: Connection, joined: Any, where: list[Any], columns: list[Any],
+def _page(conn: Connection, counted: Any, joined: Any, where: list[Any], columns: list[Any],
           order: tuple[Any, ...], limit: int, offset: int) -> tuple[int, list[dict[str, Any]]]:
-    """``(rows matching, one page of them)`` of a joined list query."""
-    total = conn.execute(select(func.count()).select_from(joined).where(*where)).scalar_one()
+    """``(rows matching, one page of them)`` of a joined list query; ``counted`` is the
+    join without the alerts' shared text (an inner join to it changes no count)."""
+    total = conn.execute(select(func.count()).select_from(counted).where(*where)).scalar_one()
     rows = conn.execute(select(*columns).select_from(joined).where(*where).order_by(*order)
                         .limit(limit).offset(offset)).mappings().all()
     return int(total), [dict(r) for r in rows]

@@ -1,0 +1,174 @@
+"""The recommendation policy of a tenant as of a day: fitted once, asked for many lists.
+
+``fit`` stands at day D: the eligibility of every customer on D (assessment in force,
+consent, holdings), the interaction history up to D for popularity, the collaborative
+factors and the pair features, and a LambdaRank trained on the split before D (features as of
+D − window, labels in (D − window, D]). ``Fitted.lists`` then ranks blocks of customers:
+candidates from the cheap scorers (``rankers.cheap_scores``), LambdaRank on the candidates
+only, the tenant's boosts and limits, exactly k eligible items. The evaluation uses the same
+object at a past day; the batch and the sidebar at today.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import scipy.sparse as sp
+
+from caifu.adapters.engines.session import EngineSession
+from caifu.analytics import propensity
+from caifu.pipelines.profile import ProfileInputs, profile_features
+from caifu.recommend import rankers as rk
+from caifu.recommend.catalogue import EPOCH
+from caifu.recommend.eligibility import Customers, Exclusions, refusals
+from caifu.recommend.topk import Rules, top_k
+from caifu.services.container import Container
+from caifu.services.platform.workspace import get_tenant
+from caifu.services.profiles.build import Build, utc_offset_hours
+from caifu.services.recommend import inputs as rin
+
+CANDIDATES = 40  # items per customer LambdaRank scores (the cheap scorers' best eligible)
+BLOCK = 2000
+
+
+@dataclass
+class Eligibility:
+    """The mask of one day, computed a block of customers at a time."""
+
+    data: rin.TenantData
+    cust: Customers
+    excl: Exclusions
+    day: dt.date
+    rules: Rules
+
+    def of(self, rows: np.ndarray) -> np.ndarray:
+        """The mask of customer ``rows`` (in their order), (len(rows), items) bool."""
+        if len(rows) and rows[-1] - rows[0] == len(rows) - 1 and (np.diff(rows) == 1).all():
+            excl = self.excl.rows(int(rows[0]), int(rows[-1]) + 1)  # a block: a slice
+        else:
+            excl = self.excl.take(rows, len(self.cust))
+        codes = refusals(self.cust.take(rows), self.data.cat, self.day, excl,
+                         self.rules.filtered)
+        return np.asarray(codes == 0)
+
+
+def eligibility(data: rin.TenantData, ids: list[str], rows: dict[str, int], day: dt.date,
+                rules: Rules, features: pa.Table) -> Eligibility:
+    return Eligibility(data, rin.customers_as_of(data, ids, day),
+                       rin.exclusions_as_of(data, rows, day, features), day, rules)
+
+
+def context(data: rin.TenantData, rows: dict[str, int], day: dt.date, x: np.ndarray,
+            level: np.ndarray, names: list[str]) -> rk.Context:
+    d = (day - EPOCH).days
+    n_items = len(data.cat)
+    hist = data.interactions.window(None, d)
+    history = hist.counts(rows, n_items)
+    recent = data.interactions.window(d - 30, d).counts(rows, n_items)
+    pop = rk.Popularity().fit(history, level, 6)
+    collab = rk.Collaborative().fit(hist.matrix(rows, n_items))
+    return rk.Context(data.cat, history, recent, x, level, data.item_board, d, pop, collab,
+                      names)
+
+
+@dataclass
+class Fitted:
+    tenant: str
+    day: dt.date
+    data: rin.TenantData
+    ids: list[str]
+    rows: dict[str, int]
+    elig: Eligibility
+    ctx: rk.Context
+    ranker: rk.LambdaRank
+    rules: Rules
+    version: str  # the tenant configuration's version + the model's digest
+
+    def lists(self, rows: np.ndarray, k: int, eligible: np.ndarray | None = None
+              ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k item rows (n, k; -1 = fewer eligible) and their scores for ``rows``."""
+        ok = self.elig.of(rows) if eligible is None else eligible
+        cheap = rk.cheap_scores(self.ctx, rows)
+        cand = top_k(cheap, ok, self.data.cat.item_type, CANDIDATES)
+        score = self.ranker.score_candidates(self.ctx, rows, cand)
+        finite = np.isfinite(score)
+        # a positive, order-keeping transform, so the tenant's boosts can multiply it
+        ranked = np.where(finite, 1 / (1 + np.exp(-np.where(finite, score, 0.0))), 0.0)
+        ranked = ranked * self.rules.factor[None, :]
+        lists = top_k(ranked, ok & finite, self.data.cat.item_type, k, self.rules.limit)
+        lists = _fill(lists, ok, cheap, self.data.cat.item_type, k, self.rules.limit)
+        scores = np.where(lists >= 0, np.take_along_axis(score, np.maximum(lists, 0), 1),
+                          np.nan)
+        return lists, scores
+
+
+def _fill(lists: np.ndarray, ok: np.ndarray, cheap: np.ndarray, item_type: np.ndarray,
+          k: int, limit: np.ndarray) -> np.ndarray:
+    """A customer with more than CANDIDATES eligible items always has k candidates; with
+    fewer, his candidates are all his eligible items — so a short list only happens when
+    fewer than k are eligible. Kept as a guard: any hole is filled by the cheap scores."""
+    short = (lists < 0).any(axis=1) & (ok.sum(axis=1) > (lists >= 0).sum(axis=1))
+    if short.any():
+        lists[short] = top_k(cheap[short], ok[short], item_type, k, limit)
+    return lists
+
+
+def _features(s: EngineSession, inputs: ProfileInputs, day: dt.date, ids: list[str],
+              tz: str) -> tuple[np.ndarray, list[str], pa.Table]:
+    """The ranker's customer features (no positions-snapshot features: a broker may export
+    snapshots for month-ends only) and the whole profile table (for prerequisites)."""
+    table = s.to_arrow(profile_features(inputs, day, utc_offset_hours(tz, day)))
+    keep = [n for n in table.column_names if n not in propensity.POSITION_FEATURES]
+    x, names = rin.customer_features(table.select(keep), ids)
+    return x, names, table
+
+
+def fit(c: Container, tenant: str, day: dt.date, *, window: int = 30,
+        engine: str = "duckdb", data: rin.TenantData | None = None,
+        progress: Callable[[str], None] = lambda _m: None) -> Fitted:
+    if data is None:
+        config, _ = rin.load_config(c, tenant)
+        data = rin.read(c, tenant, config)
+    tz = get_tenant(c, tenant).timezone
+    train_cut = day - dt.timedelta(days=window)
+    ids = sorted(set(data.customers["customer_id"].to_pylist()))
+    rows = {cid: i for i, cid in enumerate(ids)}
+    rules = Rules.of(data.cat, data.config)
+    progress("profile features")
+    with c.job_session(engine, "recommend-fit") as s:
+        inputs = Build(c).load_inputs(s, tenant)
+        x_train, names, p_train = _features(s, inputs, train_cut, ids, tz)
+        x_now, _, p_now = _features(s, inputs, day, ids, tz)
+    progress("eligibility")
+    elig_train = eligibility(data, ids, rows, train_cut, rules, p_train)
+    elig_now = eligibility(data, ids, rows, day, rules, p_now)
+    progress("popularity and the collaborative model")
+    ctx_train = context(data, rows, train_cut, x_train, elig_train.cust.level, names)
+    ctx_now = context(data, rows, day, x_now, elig_now.cust.level, names)
+    labels = data.interactions.window((train_cut - EPOCH).days, (day - EPOCH).days).matrix(
+        rows, len(data.cat))
+    progress("LambdaRank")
+    ranker = rk.LambdaRank().fit(ctx_train, labels, elig_train.of,
+                                 names + list(rk.ITEM_FEATURES) + list(rk.PAIR_FEATURES))
+    assert ranker.model is not None
+    digest = hashlib.sha256(ranker.model.booster_.model_to_string().encode()).hexdigest()[:12]
+    return Fitted(tenant, day, data, ids, rows, elig_now, ctx_now, ranker, rules,
+                  f"{data.config.version}/{digest}")
+
+
+def truth_after(f: Fitted, stop: dt.date, eligible_rows: Callable[[np.ndarray], np.ndarray]
+                ) -> sp.csr_matrix:
+    """What each customer took up in (f.day, stop], eligible items only."""
+    m = f.data.interactions.window((f.day - EPOCH).days, (stop - EPOCH).days).matrix(
+        f.rows, len(f.data.cat))
+    took = np.flatnonzero(np.diff(m.indptr) > 0)
+    ri, ci = np.nonzero(eligible_rows(took))
+    mask = sp.csr_matrix((np.ones(len(ri), np.float32), (took[ri], ci)), shape=m.shape)
+    out = sp.csr_matrix(m.multiply(mask))
+    out.eliminate_zeros()
+    return out
