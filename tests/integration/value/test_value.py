@@ -61,7 +61,9 @@ def _truth(out: Path) -> dict[str, dict]:
 
 def test_the_fit_converges_and_every_customer_opened_by_as_of_has_a_finite_row(valued) -> None:  # type: ignore[no-untyped-def]
     c, r, _ = valued
-    assert r.as_of == AS_OF and r.notes == []
+    # the one note data may call for: a campaign that reached a handful of customers may
+    # convert none (at 2,500 customers the first campaign reaches 6), and its spend is noted
+    assert r.as_of == AS_OF and [n for n in r.notes if "carried by nobody" not in n] == []
     assert r.bgnbd is not None and r.bgnbd.report.converged
     assert r.gamma_gamma is not None and r.gamma_gamma.report.converged
     # a broker's customers lapse (a/(a+b) > 0) and spend varies between them (q > 1)

@@ -76,7 +76,7 @@ SECTOR_POPULARITY = np.array([0.14, 0.13, 0.12, 0.12, 0.08, 0.08, 0.07, 0.13, 0.
 
 CONTENT_TEMPERATURE = 1.0
 FUND_VIEW_TEMPERATURE = 1.0
-PURCHASE_TEMPERATURE = 0.85  # buys as concentrated on the top funds as before (top 10 ≈ 56 %)
+PURCHASE_TEMPERATURE = 0.9  # buys as concentrated on the top funds as before: top 10 ≈ 57 %
 RECENCY_DAYS = 30.0  # a content item's attention halves after this many days, then keeps falling
 US_PER_DAY = 86_400 * 10**6
 _BLOCK = 4096  # rows per block when drawing, so memory stays flat (block × items floats)
@@ -208,14 +208,17 @@ def customer_preferences(rng: np.random.Generator, *, risk: np.ndarray, chinext_
     p[:, _AT["content_advisor_view"]] = np.where(has_advisor, 0.3, -0.2)
     p[:, _AT["content_event"]] = 0.8 * (level2_i - 0.2)
     p[:, _AT["content_product_intro"]] = 1.5 * (fund_aff - 0.3)
-    shape = {"money": 1.5 * (0.35 - risk), "bond": 1.2 * (0.45 - risk), "hybrid": np.full(n, 0.2),
-             "equity": 1.5 * (risk - 0.5), "index": 0.8 * (risk - 0.4),
-             "qdii": 1.2 * (risk - 0.55), "fof": np.where(age > 50, 0.6, -0.3)}
+    # most buyers keep below the level their questionnaire allows: the preferred risk level
+    # sits at 0.7 × appetite, and safe funds lead until appetite is high (these two keep the
+    # fund types bought near their shares before preferences existed: money and bond ~2/3)
+    shape = {"money": 1.5 * (0.7 - risk), "bond": 1.2 * (0.7 - risk), "hybrid": np.zeros(n),
+             "equity": 1.5 * (risk - 0.7), "index": 0.8 * (risk - 0.7),
+             "qdii": 1.2 * (risk - 0.7), "fof": np.where(age > 50, 0.6, -0.3)}
     for f, v in shape.items():
         p[:, _AT[f"fund_{f}"]] = v + 1.0 * (fund_aff - 0.3)
     level = np.linspace(0, 1, len(RISK_LEVELS))
     p[:, [_AT[f"risk_{r.lower()}"] for r in RISK_LEVELS]] = \
-        1.0 - 3.0 * (level[None, :] - risk[:, None]) ** 2
+        1.0 - 3.0 * (level[None, :] - 0.7 * risk[:, None]) ** 2
     return p + rng.normal(0, 0.5, p.shape)
 
 
