@@ -30,6 +30,9 @@ def run(campaign_id: CampaignArg, tenant: TenantOpt,
         segment: Annotated[str | None, typer.Option(help="Target a segment")] = None,
         customer: Annotated[list[str] | None, typer.Option(
             help="Target these customers (repeatable)")] = None,
+        top_k: Annotated[int | None, typer.Option(
+            "--top-k", help="Target the customers whose published recommendations hold the "
+                            "campaign's content in their top K")] = None,
         group: Annotated[str | None, typer.Option(help="Preference group (channel group)")] = None,
         advisor: Annotated[list[str] | None, typer.Option(
             help="Advisors for the channel QR (repeatable)")] = None,
@@ -45,7 +48,7 @@ def run(campaign_id: CampaignArg, tenant: TenantOpt,
         s = Campaigns(_container(workspace)).create_run(
             tenant, campaign_id, actor=actor, segment_id=segment, customer_ids=customer,
             group_id=group, advisor_ids=advisor, attribution_days=attribution_days,
-            cap=FrequencyCap(max_sends, cap_days))
+            cap=FrequencyCap(max_sends, cap_days), recommended_k=top_k)
     except ValueError as exc:  # FrequencyCap's own check of its numbers
         raise ConfigError(str(exc)) from None
     console.print(f"活动 {s.campaign_id}（{s.channel}）：目标 {s.targeted} 人，可发送 "

@@ -457,3 +457,34 @@ def for_api(c: Container, p: Principal, customer_id: str, k: int, link_base: str
 
 __all__ = ["Chooser", "Offer", "Published", "Served", "deterministic", "fit_newest",
            "for_api", "for_customer", "investor", "publish"]
+
+
+@dataclass(frozen=True)
+class Audience:
+    """The customers whose published list has an item within its first k places."""
+
+    item_id: str
+    k: int
+    customer_ids: list[str]
+    policy_versions: list[str]
+    as_of: list[str]
+
+
+def audience(c: Container, tenant: str, item_id: str, k: int) -> Audience:
+    """Who would be offered ``item_id`` among his top ``k`` (of the published lists) — a
+    campaign's "this item ranks in the customer's top k" target. The campaign gate then judges
+    each of them again, as it does every target."""
+    if not 1 <= k <= 100:
+        raise ValueError("k: between 1 and 100")
+    with c.engine.connect() as conn:
+        rows = repo.lists_naming(conn, tenant, item_id)
+    ids: list[str] = []
+    versions: set[str] = set()
+    days: set[str] = set()
+    for row in rows:
+        items = json.loads(row.items_json)[:k]
+        if any(i.get("item_id") == item_id for i in items):
+            ids.append(str(row.customer_id))
+            versions.add(str(row.policy_version))
+            days.add(str(row.as_of))
+    return Audience(item_id, k, ids, sorted(versions), sorted(days))

@@ -104,9 +104,12 @@ class Campaigns:
                    segment_id: str | None = None, customer_ids: Iterable[str] | None = None,
                    group_id: str | None = None, advisor_ids: Iterable[str] | None = None,
                    scheduled_at: dt.datetime | None = None, attribution_days: int = 14,
-                   cap: gate.FrequencyCap | None = None, on: dt.datetime | None = None
-                   ) -> RunSummary:
-        """Gate the campaign's targets and store every decision (replacing an unsent run's)."""
+                   cap: gate.FrequencyCap | None = None, on: dt.datetime | None = None,
+                   recommended_k: int | None = None) -> RunSummary:
+        """Gate the campaign's targets and store every decision (replacing an unsent run's).
+
+        ``recommended_k``: target the customers whose published recommendation list has the
+        campaign's content item within its first k places (``caifu recommend publish``)."""
         camp = self.campaign(tenant, campaign_id)
         channel = camp["channel"]
         if channel not in WECOM_CHANNELS:
@@ -123,9 +126,11 @@ class Campaigns:
         content = self._content(tenant, camp["content_id"])
         if channel != "channel_qr" and content is None:
             raise ConfigError(f"campaign {campaign_id} has no content item to send")
-        chosen = [x is not None for x in (segment_id, customer_ids, group_id, advisor_ids)]
+        chosen = [x is not None for x in (segment_id, customer_ids, group_id, advisor_ids,
+                                          recommended_k)]
         if sum(chosen) != 1:
-            raise ConfigError("target exactly one of: a segment, customer ids, a preference "
+            raise ConfigError("target exactly one of: a segment, customer ids, the customers "
+                              "whose top k recommendations hold the content, a preference "
                               "group (channel group) or advisors (channel channel_qr)")
         target: dict[str, Any] = {"cap": {"max_sends": cap.max_sends, "days": cap.days}}
         decisions: list[gate.Decision] = []
@@ -149,7 +154,21 @@ class Campaigns:
         else:
             if group_id is not None or advisor_ids is not None:
                 raise ConfigError("a mass_send run targets a segment or customer ids")
-            if segment_id is not None:
+            if recommended_k is not None:
+                from caifu.services.recommend.serving import audience
+
+                assert content is not None
+                try:
+                    aud = audience(self.c, tenant, content["content_id"], recommended_k)
+                except ValueError as exc:
+                    raise ConfigError(str(exc)) from None
+                if not aud.policy_versions:
+                    raise ConfigError(f"no published recommendation list has {aud.item_id} in "
+                                      f"its top {recommended_k}: run `caifu recommend publish`")
+                ids = aud.customer_ids
+                target.update(kind="recommended", item_id=aud.item_id, k=recommended_k,
+                              policy_versions=aud.policy_versions, as_of=aud.as_of)
+            elif segment_id is not None:
                 from caifu.services.profiles.segments import Segments
 
                 day, members = Segments(self.c).members(tenant, segment_id)

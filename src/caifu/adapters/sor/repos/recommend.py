@@ -8,6 +8,8 @@ same exception as ``scrm_campaigns.contact_by_token``.
 
 from __future__ import annotations
 
+import json
+
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -44,6 +46,18 @@ def list_of(conn: Connection, tenant: str, customer_id: str) -> Row[Any] | None:
     return conn.execute(select(t.c.as_of, t.c.policy_version, t.c.generated_at, t.c.k,
                                t.c.items_json)
                         .where(t.c.tenant_id == tenant, t.c.customer_id == customer_id)).first()
+
+
+def lists_naming(conn: Connection, tenant: str, item_id: str) -> list[Row[Any]]:
+    """The published lists that contain ``item_id`` anywhere (a text pre-filter; the caller
+    reads the rank from ``items_json``)."""
+    t = lists_t
+    needle = json.dumps(item_id, ensure_ascii=False)
+    return list(conn.execute(select(t.c.customer_id, t.c.as_of, t.c.policy_version, t.c.k,
+                                    t.c.items_json)
+                             .where(t.c.tenant_id == tenant,
+                                    t.c.items_json.contains(needle, autoescape=True))
+                             .order_by(t.c.customer_id)).all())
 
 
 def has_lists(conn: Connection, tenant: str) -> bool:
