@@ -8,9 +8,8 @@ same exception as ``scrm_campaigns.contact_by_token``.
 
 from __future__ import annotations
 
-import json
-
 import datetime as dt
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
