@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,7 +35,24 @@ from caifu.services.profiles.build import Build, utc_offset_hours
 from caifu.services.recommend import inputs as rin
 
 CANDIDATES = 40  # items per customer LambdaRank scores (the cheap scorers' best eligible)
-BLOCK = 2000
+BLOCK = 2000  # customers per block of the batch (``batch.write(block=...)``)
+
+
+class Stages:
+    """Wall seconds per stage of listing, summed over calls (``with stages("mask"): ...``):
+    the batch reports them and bench/recommend_batch.py prints them. Two clock reads per
+    stage and block — nothing beside the work they time."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - t0
 
 
 @dataclass
@@ -88,22 +107,36 @@ class Fitted:
     ranker: rk.LambdaRank
     rules: Rules
     version: str  # the tenant configuration's version + the model's digest
+    candidates: int = CANDIDATES  # items per customer the ranker scores
+    trees: int | None = None  # the ranker's first trees only (None: all of them)
 
-    def lists(self, rows: np.ndarray, k: int, eligible: np.ndarray | None = None
-              ) -> tuple[np.ndarray, np.ndarray]:
-        """Top-k item rows (n, k; -1 = fewer eligible) and their scores for ``rows``."""
-        ok = self.elig.of(rows) if eligible is None else eligible
-        cheap = rk.cheap_scores(self.ctx, rows)
-        cand = top_k(cheap, ok, self.data.cat.item_type, CANDIDATES)
-        score = self.ranker.score_candidates(self.ctx, rows, cand)
-        finite = np.isfinite(score)
-        # a positive, order-keeping transform, so the tenant's boosts can multiply it
-        ranked = np.where(finite, 1 / (1 + np.exp(-np.where(finite, score, 0.0))), 0.0)
-        ranked = ranked * self.rules.factor[None, :]
-        lists = top_k(ranked, ok & finite, self.data.cat.item_type, k, self.rules.limit)
-        lists = _fill(lists, ok, cheap, self.data.cat.item_type, k, self.rules.limit)
-        scores = np.where(lists >= 0, np.take_along_axis(score, np.maximum(lists, 0), 1),
-                          np.nan)
+    def lists(self, rows: np.ndarray, k: int, eligible: np.ndarray | None = None,
+              stages: Stages | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Item rows (n, k; -1 = fewer eligible) and their scores for ``rows``."""
+        stage = stages or Stages()
+        item_type = self.data.cat.item_type
+        with stage("mask"):
+            ok = self.elig.of(rows) if eligible is None else eligible
+        with stage("cheap scores"):
+            cheap = rk.cheap_scores(self.ctx, rows)
+        with stage("candidate top-k"):
+            cand = top_k(cheap, ok, item_type, self.candidates)
+        score = np.full((len(rows), len(self.data.cat)), -np.inf)
+        r, j = np.nonzero(cand >= 0)
+        if len(r):  # some customer has an eligible item
+            with stage("features"):
+                x = rk.pair_features(self.ctx, rows[r], cand[r, j])
+            with stage("LightGBM predict"):
+                score[r, cand[r, j]] = self.ranker.predict(x, self.trees)
+        with stage("final top-k"):
+            finite = np.isfinite(score)
+            # a positive, order-keeping transform, so the tenant's boosts can multiply it
+            ranked = np.where(finite, 1 / (1 + np.exp(-np.where(finite, score, 0.0))), 0.0)
+            ranked = ranked * self.rules.factor[None, :]
+            lists = top_k(ranked, ok & finite, item_type, k, self.rules.limit)
+            lists = _fill(lists, ok, cheap, item_type, k, self.rules.limit)
+            scores = np.where(lists >= 0, np.take_along_axis(score, np.maximum(lists, 0), 1),
+                              np.nan)
         return lists, scores
 
 
