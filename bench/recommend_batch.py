@@ -94,7 +94,8 @@ def run_batch(f: policy.Fitted, out: Path, block: int, k: int) -> dict[str, Any]
     return {"customers": result.customers, "rows": result.rows, "empty": result.empty,
             "short": result.short, "violations": result.violations, "seconds": wall,
             "cpu_seconds": own, "background_cores": max(busy_cpu() - busy0 - own, 0) / wall,
-            "stages": result.stages, "bytes": out.stat().st_size}
+            "stages": result.stages, "stages_cpu": result.stages_cpu,
+            "bytes": out.stat().st_size}
 
 
 def sidebar(f: policy.Fitted, n: int, k: int, seed: int) -> dict[str, Any]:
@@ -102,20 +103,24 @@ def sidebar(f: policy.Fitted, n: int, k: int, seed: int) -> dict[str, Any]:
     rows = np.random.default_rng(seed).choice(len(f.ids), n, replace=False)
     stages = policy.Stages()
     f.lists(rows[:1], k)  # first call: imports and caches
-    times = []
+    times, cpu = [], []
     with bar() as p:
         task = p.add_task("sidebar: one customer's top-10", total=n)
         for i, r in enumerate(rows):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             f.lists(np.array([r]), k, stages=stages)
             times.append(time.perf_counter() - t0)
+            cpu.append(time.process_time() - c0)
             if i % 100 == 0:
                 p.update(task, completed=i + 1)
         p.update(task, completed=n)
     ms = [t * 1000 for t in times]
+    cpu_ms = [t * 1000 for t in cpu]
     return {"calls": n, "p50_ms": pct(ms, 0.5), "p99_ms": pct(ms, 0.99), "max_ms": max(ms),
-            "mean_ms": float(np.mean(ms)),
-            "stages_ms": {s: v / n * 1000 for s, v in stages.seconds.items()}}
+            "mean_ms": float(np.mean(ms)), "cpu_p50_ms": pct(cpu_ms, 0.5),
+            "cpu_p99_ms": pct(cpu_ms, 0.99),
+            "stages_ms": {s: v / n * 1000 for s, v in stages.seconds.items()},
+            "stages_cpu_ms": {s: v / n * 1000 for s, v in stages.cpu.items()}}
 
 
 def tradeoff(t: Tenant, k: int, block: int) -> list[dict[str, Any]]:
@@ -181,23 +186,27 @@ def report(args: argparse.Namespace, t: Tenant, b: dict[str, Any] | None,
         console.print(
             f"reference, mask + popularity argpartition top-{args.k}: {ref['seconds']:.1f} s "
             f"(mask {ref['mask_seconds']:.1f} s, top-k {ref['topk_seconds']:.1f} s) = "
-            f"{n / ref['seconds']:,.0f} customers/s; batch / reference = "
-            f"[bold]{b['seconds'] / ref['seconds']:.1f}×[/bold]")
-        st = Table(title="batch time by stage (wall)")
-        for col in ("stage", "seconds", "share", "µs per customer"):
+            f"{n / ref['seconds']:,.0f} customers/s, {ref['cpu_seconds']:.1f} CPU-s; batch / "
+            f"reference = [bold]{b['seconds'] / ref['seconds']:.1f}×[/bold] wall, "
+            f"{b['cpu_seconds'] / ref['cpu_seconds']:.1f}× CPU")
+        st = Table(title="batch time by stage")
+        for col in ("stage", "wall s", "CPU s", "CPU share", "CPU µs per customer"):
             st.add_column(col, justify="left" if col == "stage" else "right")
-        total = sum(b["stages"].values())
+        total = sum(b["stages_cpu"].values())
         for name in STAGES:
-            s = b["stages"].get(name, 0.0)
-            st.add_row(name, f"{s:.1f}", f"{s / total:.0%}", f"{s / n * 1e6:.0f}")
-        st.add_row("(outside the stages)", f"{b['seconds'] - total:.1f}", "", "")
+            s, c = b["stages"].get(name, 0.0), b["stages_cpu"].get(name, 0.0)
+            st.add_row(name, f"{s:.1f}", f"{c:.1f}", f"{c / total:.0%}", f"{c / n * 1e6:.0f}")
+        st.add_row("(outside the stages)", f"{b['seconds'] - sum(b['stages'].values()):.1f}",
+                   f"{b['cpu_seconds'] - total:.1f}", "", "")
         console.print(st)
     if side is not None:
         console.print(f"sidebar, Fitted.lists on one customer × {side['calls']:,}: p50 "
                       f"{side['p50_ms']:.1f} ms, [bold]p99 {side['p99_ms']:.1f} ms[/bold] "
-                      f"(goal ≤ 20), mean {side['mean_ms']:.1f}, max {side['max_ms']:.1f}; by "
-                      "stage (mean ms): " + ", ".join(f"{k} {v:.2f}" for k, v in
-                                                       side["stages_ms"].items()))
+                      f"(goal ≤ 20), mean {side['mean_ms']:.1f}, max {side['max_ms']:.1f}; CPU "
+                      f"p50 {side['cpu_p50_ms']:.1f} ms, p99 {side['cpu_p99_ms']:.1f} ms; by "
+                      "stage (mean wall / CPU ms): " + ", ".join(
+                          f"{k} {v:.2f}/{side['stages_cpu_ms'][k]:.2f}"
+                          for k, v in side["stages_ms"].items()))
     if trade:
         tt = Table(title="trade-off on the training split's customers with uptake")
         for col in ("candidates", "trees", "CPU ms / customer", "NDCG@10", "recall@10",

@@ -40,13 +40,15 @@ class BatchResult:
     violations: int  # suitability re-check of every written pair (must be 0)
     seconds: float
     stages: dict[str, float]  # wall seconds per stage (``policy.Stages``)
+    stages_cpu: dict[str, float]  # process CPU seconds per stage
 
 
 def block_table(f: Fitted, rows: np.ndarray, k: int, stages: Stages | None = None,
-                ids: np.ndarray | None = None) -> tuple[pa.Table, np.ndarray, int]:
+                ids: np.ndarray | None = None, memo: dict[int, str | None] | None = None
+                ) -> tuple[pa.Table, np.ndarray, int]:
     """The rows of one block of customers, each customer's list length, and the block's
-    re-check violations. ``ids``: ``f.ids`` as an array (made once per batch, not per
-    block)."""
+    re-check violations. ``ids``: ``f.ids`` as an array (made once per batch, not per block);
+    ``memo``: the re-check's verdicts so far (``eligibility.recheck``)."""
     stage = stages or Stages()
     lists, scores = f.lists(rows, k, stages=stage)
     chosen = lists >= 0
@@ -55,7 +57,7 @@ def block_table(f: Fitted, rows: np.ndarray, k: int, stages: Stages | None = Non
     with stage("reasons"):
         reasons = explain(f.ctx, r, items)
     with stage("re-check"):
-        rc = recheck(f.elig.cust, f.data.cat, f.day, r, items)
+        rc = recheck(f.elig.cust, f.data.cat, f.day, r, items, memo=memo)
     with stage("write"):
         if ids is None:
             ids = np.asarray(f.ids, dtype=object)
@@ -84,6 +86,8 @@ def write(f: Fitted, out: Path, k: int = 10,
         raise ValueError(f"block must be at least 1 customer, not {block}")
     t0 = time.perf_counter()
     n = len(f.ids)
+    ids = np.asarray(f.ids, dtype=object)
+    memo: dict[int, str | None] = {}
     stages = Stages()
     written = empty = short = violations = 0
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -93,7 +97,7 @@ def write(f: Fitted, out: Path, k: int = 10,
     try:
         for start in range(0, n, block):
             rows = np.arange(start, min(start + block, n))
-            table, counts, v = block_table(f, rows, k, stages)
+            table, counts, v = block_table(f, rows, k, stages, ids, memo)
             empty += int((counts == 0).sum())
             short += int(((counts > 0) & (counts < k)).sum())
             violations += v
@@ -104,4 +108,4 @@ def write(f: Fitted, out: Path, k: int = 10,
     finally:
         writer.close()
     return BatchResult(n, written, empty, short, violations, time.perf_counter() - t0,
-                       stages.seconds)
+                       stages.seconds, stages.cpu)
