@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
+import scipy.sparse as sp
 
 from caifu.analytics.propensity import NOT_FEATURES, POSITION_FEATURES
 from caifu.data.contracts.tables import CHANNELS
@@ -46,7 +47,7 @@ BOARDS = rin.BOARDS
 class Tenant:
     fitted: policy.Fitted  # as of TODAY, every customer
     train: policy.Fitted  # as of TODAY − WINDOW, the training sample (its model is the same)
-    train_truth: object  # scipy csr: the sample's uptake in (TODAY − WINDOW, TODAY]
+    held_out_truth: sp.csr_matrix  # the held-out half's uptake in (TODAY − WINDOW, TODAY]
     interactions: int
     fit_seconds: dict[str, float]
 
@@ -231,7 +232,9 @@ def build_tenant(n: int, seed: int, step: Callable[[str], None] = lambda _m: Non
     elig_train = policy.Eligibility(data, s_cust, excl.take(sample, n), train_day, rules)
     ctx_train = policy.context(data, s_rows, train_day, x[sample], s_cust.level, names)
     labels = inter.window(today - WINDOW, today).matrix(s_rows, len(cat))
-    ranker = rk.LambdaRank().fit(ctx_train, labels, elig_train.of,
+    # the model learns from the even half of the sample; the odd half is held out (trade-off)
+    held_out = sp.diags((np.arange(len(sample)) % 2 == 1).astype(np.float32))
+    ranker = rk.LambdaRank().fit(ctx_train, (labels - held_out @ labels).tocsr(), elig_train.of,
                                  names + list(rk.ITEM_FEATURES) + list(rk.PAIR_FEATURES))
     assert ranker.model is not None
     digest = hashlib.sha256(ranker.model.booster_.model_to_string().encode()).hexdigest()[:12]
@@ -246,4 +249,4 @@ def build_tenant(n: int, seed: int, step: Callable[[str], None] = lambda _m: Non
     ctx = policy.context(data, rows, TODAY, x, cust.level, names)
     fitted = policy.Fitted("bench", TODAY, data, ids, rows, elig, ctx, ranker, rules, version)
     seconds["context as of today (popularity, ALS, taste)"] = time.perf_counter() - t0
-    return Tenant(fitted, train, labels, len(inter), seconds)
+    return Tenant(fitted, train, (held_out @ labels).tocsr(), len(inter), seconds)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import lightgbm as lgb
 import numpy as np
@@ -248,18 +249,19 @@ class LambdaRank:
         return np.asarray(self.model.booster_.predict(x), np.float64).reshape(len(rows),
                                                                              len(ctx.cat))
 
-    def predict(self, x: np.ndarray, trees: int | None = None) -> np.ndarray:
+    def predict(self, x: np.ndarray, trees: int | None = None, threads: int | None = None
+                ) -> np.ndarray:
         """The scores of ``pair_features`` rows ``x``; ``trees``: the first ones only (what
-        fewer trees would cost, without a second model)."""
+        fewer trees would cost, without a second model); ``threads``: LightGBM's (None: the
+        model's). A few rows (the sidebar's one customer) always get one thread: waking a
+        second costs more than it saves, and milliseconds on a busy machine."""
         if self.model is None:
             raise ValueError("LambdaRank is not fitted")
-        # a few rows (the sidebar's one customer): one thread — waking a second costs more
-        # than it saves, and milliseconds on a busy machine
-        booster = self.model.booster_
         if len(x) < SMALL_PREDICT:
-            return np.asarray(booster.predict(x, num_iteration=trees, num_threads=1),
-                              np.float64)
-        return np.asarray(booster.predict(x, num_iteration=trees), np.float64)
+            threads = 1
+        extra: dict[str, Any] = {} if threads is None else {"num_threads": threads}
+        return np.asarray(self.model.booster_.predict(x, num_iteration=trees, **extra),
+                          np.float64)
 
 
 def standardised(x: np.ndarray) -> np.ndarray:

@@ -62,7 +62,7 @@ def explain(ctx: Context, rows: np.ndarray, items: np.ndarray, most: int = 2) ->
         sel = has_board & (board == i)
         if sel.any():
             traded[sel] = _column(ctx, rows[sel], f"traded_{key}_365d") > 0
-    n_board = np.where(has_board, ctx._hist_by[1][rows, b + 1], 0)
+    n_board = np.where(has_board, ctx._hist_by[1][rows, np.where(has_board, b + 1, 0)], 0)
     n_kind = ctx._hist_by[0][rows, ctx.kind_code[items]]
     seen = np.asarray(ctx.history[rows, items]).ravel() > 0
     trades = _column(ctx, rows, "trades_90d")

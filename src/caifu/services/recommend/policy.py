@@ -39,23 +39,31 @@ BLOCK = 2000  # customers per block of the batch (``batch.write(block=...)``)
 
 
 class Stages:
-    """Wall seconds and process CPU seconds (every thread's) per stage of listing, summed
-    over calls (``with stages("mask"): ...``): the batch reports them and
-    bench/recommend_batch.py prints them — CPU time too, as wall time on a shared machine
-    mostly measures the neighbours. Four clock reads per stage and block."""
+    """Wall seconds and CPU seconds per stage of listing, summed over calls (``with
+    stages("mask"): ...``): the batch reports them and bench/recommend_batch.py prints them —
+    CPU time too, as wall time on a shared machine mostly measures the neighbours. ``cpu``:
+    the process's clock (every thread's, LightGBM's too) by default, ``time.thread_time``
+    for one worker thread of several. Four clock reads per stage and block."""
 
-    def __init__(self) -> None:
+    def __init__(self, cpu_clock: Callable[[], float] = time.process_time) -> None:
         self.seconds: dict[str, float] = {}
         self.cpu: dict[str, float] = {}
+        self._clock = cpu_clock
 
     @contextmanager
     def __call__(self, name: str) -> Iterator[None]:
-        t0, c0 = time.perf_counter(), time.process_time()
+        t0, c0 = time.perf_counter(), self._clock()
         try:
             yield
         finally:
             self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - t0
-            self.cpu[name] = self.cpu.get(name, 0.0) + time.process_time() - c0
+            self.cpu[name] = self.cpu.get(name, 0.0) + self._clock() - c0
+
+    def add(self, other: Stages) -> None:
+        """Another thread's stages into these."""
+        for mine, theirs in ((self.seconds, other.seconds), (self.cpu, other.cpu)):
+            for name, s in theirs.items():
+                mine[name] = mine.get(name, 0.0) + s
 
 
 @dataclass
@@ -109,6 +117,7 @@ class Fitted:
     version: str  # the tenant configuration's version + the model's digest
     candidates: int = CANDIDATES  # items per customer the ranker scores
     trees: int | None = None  # the ranker's first trees only (None: all of them)
+    predict_threads: int | None = None  # LightGBM's threads (None: the model's)
 
     def lists(self, rows: np.ndarray, k: int, eligible: np.ndarray | None = None,
               stages: Stages | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -121,18 +130,22 @@ class Fitted:
             cheap = rk.cheap_scores(self.ctx, rows)
         with stage("candidate top-k"):
             cand = top_k(cheap, ok, item_type, self.candidates)
-        score = np.full((len(rows), len(self.data.cat)), -np.inf)
+        shape = (len(rows), len(self.data.cat))
+        score = np.full(shape, -np.inf)
+        ranked = np.zeros(shape)
         r, j = np.nonzero(cand >= 0)
+        items = cand[r, j]
         if len(r):  # some customer has an eligible item
             with stage("features"):
-                x = rk.pair_features(self.ctx, rows[r], cand[r, j])
+                x = rk.pair_features(self.ctx, rows[r], items)
             with stage("LightGBM predict"):
-                score[r, cand[r, j]] = self.ranker.predict(x, self.trees)
+                s = self.ranker.predict(x, self.trees, self.predict_threads)
         with stage("final top-k"):
+            if len(r):
+                score[r, items] = s
+                # a positive, order-keeping transform, so the tenant's boosts can multiply it
+                ranked[r, items] = 1 / (1 + np.exp(-s)) * self.rules.factor[items]
             finite = np.isfinite(score)
-            # a positive, order-keeping transform, so the tenant's boosts can multiply it
-            ranked = np.where(finite, 1 / (1 + np.exp(-np.where(finite, score, 0.0))), 0.0)
-            ranked = ranked * self.rules.factor[None, :]
             lists = top_k(ranked, ok & finite, item_type, k, self.rules.limit)
             lists = _fill(lists, ok, cheap, item_type, k, self.rules.limit)
             scores = np.where(lists >= 0, np.take_along_axis(score, np.maximum(lists, 0), 1),
