@@ -106,7 +106,12 @@ def batch(tenant: TenantOpt, out: Annotated[Path, typer.Option(
               "--out", help="Output file: .parquet or .csv")],
           workspace: WorkspaceOpt = None,
           k: Annotated[int, typer.Option("--k", min=1, max=100, help="List length")] = 10,
-          engine: EngineOpt = "duckdb") -> None:
+          engine: EngineOpt = "duckdb",
+          block: Annotated[int, typer.Option(min=1, max=100_000,
+                                             help="Customers per block")] = 2000,
+          workers: Annotated[int, typer.Option(min=1, max=64,
+                                               help="Blocks listed at once (threads)")] = 2
+          ) -> None:
     """Every customer's top-k list (customer id, rank, item id, item type, score, reason,
     policy version) as of the newest data; exit 1 if any row breaks suitability."""
     import datetime as dt
@@ -139,7 +144,8 @@ def batch(tenant: TenantOpt, out: Annotated[Path, typer.Option(
                   TimeElapsedColumn(), console=err) as bar:
         task = bar.add_task("customers", total=len(fitted.ids))
         result = batch_service.write(fitted, out, k,
-                                     progress=lambda done, _n: bar.update(task, completed=done))
+                                     progress=lambda done, _n: bar.update(task, completed=done),
+                                     block=block, workers=workers)
     console.print(f"{out}: {result.rows:,} rows for {result.customers:,} customers as of {day} "
                   f"({result.short:,} with fewer than {k} eligible items, {result.empty:,} "
                   f"with none) in {result.seconds:.1f} s; policy {fitted.version}; "

@@ -121,6 +121,40 @@ def customers_from_investors(ids: list[str], investors: list[Investor],
                      horizon, varieties, known, np.asarray(consent, bool))
 
 
+# Bit fields of ``answers``: (name, width). Each column is checked to fit its field, so two
+# customers with different answers can never share a key (and a verdict).
+_ANSWER_BITS = (("level", 3), ("lowest", 1), ("expired", 1), ("professional", 1),
+                ("objective", 3), ("horizon", 2), ("varieties", 16), ("varieties_known", 1))
+ANSWER_WIDTH = sum(w for _, w in _ANSWER_BITS)
+
+
+def answers(cust: Customers, rows: np.ndarray, day: int) -> np.ndarray:
+    """Everything ``judge`` reads of each customer on ``day``, packed into one int64: C-level,
+    lowest category, expired or not, professional, objective, horizon, varieties and whether
+    they were asked. Customers with equal answers get equal verdicts for equal products, so
+    the mask and the re-check decide once per distinct answers, not once per customer."""
+    cols = {"level": cust.level[rows], "lowest": cust.lowest[rows],
+            "expired": cust.valid_until[rows] < day, "professional": cust.professional[rows],
+            "objective": cust.objective[rows], "horizon": cust.horizon[rows],
+            "varieties": cust.varieties[rows], "varieties_known": cust.varieties_known[rows]}
+    key = np.zeros(len(rows), np.int64)
+    shift = 0
+    for name, width in _ANSWER_BITS:
+        col = cols[name].astype(np.int64)
+        if len(col) and (col.min() < 0 or col.max() >= 1 << width):
+            raise ValueError(f"customer column {name} outside 0..{(1 << width) - 1}")
+        key |= col << shift
+        shift += width
+    return key
+
+
+def product_key(cat: Catalogue) -> np.ndarray:
+    """Everything ``judge`` reads of each item — R-level, horizon, variety — as one int64 of
+    8 bits (its verdicts are those of any item with the same three)."""
+    return (cat.risk.astype(np.int64) | cat.horizon.astype(np.int64) << 3
+            | (cat.variety.astype(np.int64) + 1) << 5)
+
+
 # the highest R-level each objective admits, indexed by the objective code (0: not stated)
 _OBJECTIVE_CAP = np.array([5] + [level_rank(OBJECTIVE_MAX[o]) for o in OBJECTIVES], np.int8)
 
@@ -216,6 +250,50 @@ def refusals(cust: Customers, cat: Catalogue, today: dt.date, excl: Exclusions,
     return out
 
 
+class Mask:
+    """``refusals(...) == 0`` for any rows of ``cust`` — the same mask, made fast enough for a
+    million customers a block at a time and for one customer in the sidebar: the suitability
+    rules run once per distinct ``answers`` (a few thousand among a million customers) and
+    are gathered; consent, the frequency cap, validity, the compliance flag and the tenant's
+    filter are vectors; the pair facts (held, recently sent, prerequisite unmet) are sorted by
+    customer once and sliced. The unit tests hold it equal to ``refusals``."""
+
+    def __init__(self, cust: Customers, cat: Catalogue, today: dt.date, excl: Exclusions,
+                 filtered: np.ndarray | None = None) -> None:
+        day = (today - EPOCH).days
+        _, first, combo = np.unique(answers(cust, np.arange(len(cust)), day),
+                                    return_index=True, return_inverse=True)
+        self._combo = combo.ravel()
+        self._suitable: np.ndarray = suitability_refusals(cust.take(first), cat, day) == 0
+        self._customer_ok = cust.consent & ~excl.capped
+        self._item_ok = cat.valid_on(day) & cat.compliance_ok
+        if filtered is not None:
+            self._item_ok &= ~filtered
+        facts = (excl.held, excl.recently_sent, excl.prerequisite_unmet)
+        c = np.concatenate([f[0] for f in facts]).astype(np.int64)
+        i = np.concatenate([f[1] for f in facts]).astype(np.int64)
+        order = np.argsort(c, kind="stable")
+        self._pair_c, self._pair_i = c[order], i[order]
+
+    def of(self, rows: np.ndarray) -> np.ndarray:
+        """(len(rows), items) bool, True where nothing refuses the pair."""
+        rows = np.asarray(rows, np.int64)
+        ok: np.ndarray = self._suitable[self._combo[rows]]
+        ok &= self._customer_ok[rows, None]
+        ok &= self._item_ok[None, :]
+        if len(rows) == 0:
+            return ok
+        if rows[-1] - rows[0] == len(rows) - 1 and (np.diff(rows) == 1).all():
+            lo, hi = np.searchsorted(self._pair_c, [rows[0], rows[-1] + 1])
+            ok[self._pair_c[lo:hi] - rows[0], self._pair_i[lo:hi]] = False
+        else:
+            pos = np.full(len(self._combo), -1, np.int64)
+            pos[rows] = np.arange(len(rows))
+            at = pos[self._pair_c]
+            ok[at[at >= 0], self._pair_i[at >= 0]] = False
+        return ok
+
+
 @dataclass
 class Recheck:
     checked: int
@@ -224,39 +302,46 @@ class Recheck:
 
 
 def recheck(cust: Customers, cat: Catalogue, today: dt.date, rows: np.ndarray,
-            items: np.ndarray, max_examples: int = 20) -> Recheck:
+            items: np.ndarray, max_examples: int = 20,
+            memo: dict[int, str | None] | None = None) -> Recheck:
     """Judge every chosen (customer row, item row) again with ``core.suitability.judge``;
     a pair it does not find suitable is a violation (and so is a non-consenting customer or an
     item outside its validity). Returns the count and the first few, for the log.
 
-    Customers with the same answers (level, lowest category, expired or not on ``today``,
-    professional, objective, horizon, varieties, consent) get the same verdict for the same
-    item, so ``judge`` runs once per distinct (answers, item) — a few thousand calls for ten
-    million pairs — and every pair takes its combination's verdict."""
+    ``judge`` sees of a pair only the customer's answers (``answers``) and the item's R-level,
+    horizon and variety (``product_key``), so it runs once per distinct (answers, consent,
+    product) — a few thousand calls for ten million pairs — and every pair takes its
+    combination's verdict; the item's validity is checked per pair. ``memo`` (the problem
+    per combination, None = suitable) carries verdicts from block to block of one batch."""
     day = (today - EPOCH).days
     rows = np.asarray(rows, np.int64)
     items = np.asarray(items, np.int64)
     if len(rows) == 0:
         return Recheck(0, 0, [])
-    keys = np.stack([cust.level[rows], cust.lowest[rows], cust.valid_until[rows] < day,
-                     cust.professional[rows], cust.objective[rows], cust.horizon[rows],
-                     cust.varieties[rows], cust.varieties_known[rows], cust.consent[rows],
-                     items], axis=1).astype(np.int64)
-    combos, first, inverse = np.unique(keys, axis=0, return_index=True, return_inverse=True)
-    bad_combo: list[str | None] = []
-    for j in range(len(combos)):
-        r, i = int(rows[first[j]]), int(items[first[j]])
-        verdict = judge(cust.investor(r), cat.level(i), today, horizon=cat.horizon_name(i),
-                        variety=cat.variety_name(i))
-        problem = None if verdict.may_recommend else verdict.rule
-        if problem is None and not cust.consent[r]:
-            problem = "NO_CONSENT"
-        if problem is None and not (cat.valid_from[i] <= day <= cat.valid_until[i]):
-            problem = "NOT_VALID"
-        bad_combo.append(problem)
-    bad = np.array([b is not None for b in bad_combo])[inverse.ravel()]
+    memo = {} if memo is None else memo
+    keys = (((answers(cust, rows, day) << 1) | cust.consent[rows].astype(np.int64)) << 8
+            | product_key(cat)[items])
+    combos, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    problems: list[str | None] = []
+    for j, key in enumerate(combos.tolist()):
+        if key not in memo:
+            memo[key] = _judged(cust, cat, today, int(rows[first[j]]), int(items[first[j]]))
+        problems.append(memo[key])
+    inverse = inverse.ravel()
+    refused = np.array([p is not None for p in problems])[inverse]
+    bad = refused | ~cat.valid_on(day)[items]
     examples = [{"customer_id": str(cust.customer_id[rows[j]]),
                  "item_id": str(cat.item_id[items[j]]),
-                 "rule": str(bad_combo[int(inverse.ravel()[j])])}
+                 "rule": str(problems[inverse[j]]) if refused[j] else "NOT_VALID"}
                 for j in np.flatnonzero(bad)[:max_examples]]
     return Recheck(len(rows), int(bad.sum()), examples)
+
+
+def _judged(cust: Customers, cat: Catalogue, today: dt.date, r: int, i: int) -> str | None:
+    """The rule refusing customer row ``r`` item ``i`` by ``judge``, then consent; None when
+    suitable."""
+    verdict = judge(cust.investor(r), cat.level(i), today, horizon=cat.horizon_name(i),
+                    variety=cat.variety_name(i))
+    if not verdict.may_recommend:
+        return verdict.rule
+    return None if cust.consent[r] else "NO_CONSENT"

@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import lightgbm as lgb
 import numpy as np
@@ -30,6 +31,7 @@ import scipy.sparse as sp
 from caifu.recommend.catalogue import Catalogue
 
 log = logging.getLogger(__name__)
+SMALL_PREDICT = 10_000  # rows LightGBM predicts on one thread
 
 
 def rank_normalised(scores: np.ndarray) -> np.ndarray:
@@ -126,6 +128,8 @@ class Context:
         taste = np.asarray(self.history @ self.item_text, np.float32)
         self.customer_text = taste / np.maximum(np.linalg.norm(taste, axis=1, keepdims=True),
                                                 1e-9)
+        segments = np.arange(len(self.popularity.by_segment))
+        self.popularity_standardised = standardised(self.popularity.score(segments))
 
 
 def title_vectors(titles: np.ndarray, dims: int = 32, seed: int = 16) -> np.ndarray:
@@ -163,19 +167,25 @@ PAIR_FEATURES = ("segment_share", "collaborative", "text_affinity", "seen_item",
 
 def pair_features(ctx: Context, rows: np.ndarray, items: np.ndarray) -> np.ndarray:
     """(pairs, features) float32 for the pairs (rows[j], items[j]): customer features, item
-    attributes, pair features — gathered, so a sample of pairs costs only itself."""
+    attributes, pair features — gathered, so a sample of pairs costs only itself, into one
+    array allocated once (a million customers' candidates are forty million rows)."""
     cat = ctx.cat
-    item = ctx.item_x[items]
-    seg = ctx.popularity.by_segment[ctx.level[rows], items]
-    collab = np.einsum("ij,ij->i", ctx.collaborative.user[rows], ctx.collaborative.item[items])
-    text = np.einsum("ij,ij->i", ctx.customer_text[rows], ctx.item_text[items])
-    seen = np.asarray(ctx.history[rows, items]).ravel()
+    n_cust, n_item, n_group = ctx.customer_x.shape[1], ctx.item_x.shape[1], len(ctx.groups)
+    out = np.empty((len(rows), n_cust + n_item + 5 + 2 * n_group), np.float32)
+    out[:, :n_cust] = ctx.customer_x[rows]
+    out[:, n_cust:n_cust + n_item] = ctx.item_x[items]
+    pair = out[:, n_cust + n_item:]
+    pair[:, 0] = ctx.popularity.by_segment[ctx.level[rows], items]
+    pair[:, 1] = np.einsum("ij,ij->i", ctx.collaborative.user[rows],
+                           ctx.collaborative.item[items])
+    pair[:, 2] = np.einsum("ij,ij->i", ctx.customer_text[rows], ctx.item_text[items])
+    pair[:, 3] = np.asarray(ctx.history[rows, items]).ravel() if len(rows) else 0
+    pair[:, 4] = cat.risk[items].astype(np.float32) - ctx.level[rows]
     total = ctx._total[rows] + 1.0
-    hist = [h[rows, g[items]] for h, g in zip(ctx._hist_by, ctx.groups, strict=True)]
-    pair = np.column_stack([seg, collab, text, seen,
-                            cat.risk[items].astype(np.float32) - ctx.level[rows],
-                            *hist, *(h / total for h in hist)])
-    return np.hstack([ctx.customer_x[rows], item, pair]).astype(np.float32)
+    for g, (h, codes) in enumerate(zip(ctx._hist_by, ctx.groups, strict=True)):
+        pair[:, 5 + g] = h[rows, codes[items]]
+        pair[:, 5 + n_group + g] = pair[:, 5 + g] / total
+    return out
 
 
 def block_features(ctx: Context, rows: np.ndarray) -> np.ndarray:
@@ -239,18 +249,19 @@ class LambdaRank:
         return np.asarray(self.model.booster_.predict(x), np.float64).reshape(len(rows),
                                                                              len(ctx.cat))
 
-    def score_candidates(self, ctx: Context, rows: np.ndarray, cand: np.ndarray
-                         ) -> np.ndarray:
-        """Only the candidate items (n, c; -1 = none) of each of ``rows``: (n, items) with
-        −inf outside the candidates — what makes a million customers affordable."""
+    def predict(self, x: np.ndarray, trees: int | None = None, threads: int | None = None
+                ) -> np.ndarray:
+        """The scores of ``pair_features`` rows ``x``; ``trees``: the first ones only (what
+        fewer trees would cost, without a second model); ``threads``: LightGBM's (None: the
+        model's). A few rows (the sidebar's one customer) always get one thread: waking a
+        second costs more than it saves, and milliseconds on a busy machine."""
         if self.model is None:
             raise ValueError("LambdaRank is not fitted")
-        out = np.full((len(rows), len(ctx.cat)), -np.inf)
-        r, j = np.nonzero(cand >= 0)
-        if len(r):
-            x = pair_features(ctx, rows[r], cand[r, j])
-            out[r, cand[r, j]] = self.model.booster_.predict(x)
-        return out
+        if len(x) < SMALL_PREDICT:
+            threads = 1
+        extra: dict[str, Any] = {} if threads is None else {"num_threads": threads}
+        return np.asarray(self.model.booster_.predict(x, num_iteration=trees, **extra),
+                          np.float64)
 
 
 def standardised(x: np.ndarray) -> np.ndarray:
@@ -259,18 +270,24 @@ def standardised(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x, np.float64)
     mean = x.mean(axis=1, keepdims=True)
     sd = x.std(axis=1, keepdims=True)
-    return np.asarray(np.where(sd > 0, (x - mean) / np.where(sd > 0, sd, 1.0), 0.0),
-                      np.float64)
+    spread = sd > 0
+    out: np.ndarray = x - mean
+    out /= np.where(spread, sd, 1.0)
+    out[~spread[:, 0]] = 0.0
+    return out
 
 
 def cheap_scores(ctx: Context, rows: np.ndarray) -> np.ndarray:
     """Popularity in the segment + collaborative score + the customer's history with the
     item's kind, board and risk level + his taste in title words, each standardised per
-    customer: the candidate generator."""
-    affinity = sum(h[rows][:, g] / (ctx._total[rows, None] + 1.0)
-                   for h, g in zip(ctx._hist_by[:3], ctx.groups[:3], strict=True))
-    text = ctx.customer_text[rows] @ ctx.item_text.T
-    return np.asarray(standardised(ctx.popularity.score(ctx.level[rows]))
-                      + standardised(ctx.collaborative.score(rows))
-                      + standardised(np.asarray(affinity, np.float64))
-                      + standardised(np.asarray(text, np.float64)), np.float64)
+    customer: the candidate generator. (Popularity is standardised once per segment.)"""
+    denominator = ctx._total[rows, None] + 1.0
+    affinity = None
+    for h, g in zip(ctx._hist_by[:3], ctx.groups[:3], strict=True):
+        part = (h[rows] / denominator)[:, g]  # divided per group, then spread over items
+        affinity = part if affinity is None else affinity + part
+    out: np.ndarray = ctx.popularity_standardised[ctx.level[rows]]
+    out += standardised(ctx.collaborative.score(rows))
+    out += standardised(np.asarray(affinity, np.float64))
+    out += standardised(np.asarray(ctx.customer_text[rows] @ ctx.item_text.T, np.float64))
+    return out

@@ -10,6 +10,7 @@ pairs: a batch writes ten million of them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -48,7 +49,8 @@ def _num(values: np.ndarray) -> np.ndarray:
 
 
 def explain(ctx: Context, rows: np.ndarray, items: np.ndarray, most: int = 2) -> np.ndarray:
-    """Reason texts (object array) for the pairs (rows[j], items[j])."""
+    """Reason texts (object array) for the pairs (rows[j], items[j]). A fact's text is made
+    only for the pairs that still take one (at most ``most`` each), not for every pair."""
     cat = ctx.cat
     n = len(rows)
     if n == 0:
@@ -57,13 +59,13 @@ def explain(ctx: Context, rows: np.ndarray, items: np.ndarray, most: int = 2) ->
     has_board = board >= 0
     b = np.maximum(board, 0)
     itype = cat.item_type[items]
-    kind_name = np.asarray([KIND_NAMES.get(str(k), "") for k in cat.kind[items]], dtype=object)
+    kind_name = np.asarray([KIND_NAMES.get(str(k), "") for k in cat.kind], dtype=object)[items]
     traded = np.zeros(n, bool)
     for i, key in enumerate(BOARD_KEYS):
         sel = has_board & (board == i)
         if sel.any():
             traded[sel] = _column(ctx, rows[sel], f"traded_{key}_365d") > 0
-    n_board = np.where(has_board, ctx._hist_by[1][rows, b + 1], 0)
+    n_board = np.where(has_board, ctx._hist_by[1][rows, np.where(has_board, b + 1, 0)], 0)
     n_kind = ctx._hist_by[0][rows, ctx.kind_code[items]]
     seen = np.asarray(ctx.history[rows, items]).ravel() > 0
     trades = _column(ctx, rows, "trades_90d")
@@ -73,29 +75,36 @@ def explain(ctx: Context, rows: np.ndarray, items: np.ndarray, most: int = 2) ->
     seg = ctx.popularity.by_segment[ctx.level[rows], items]
     seg_cut = np.quantile(ctx.popularity.by_segment, 0.9, axis=1)[ctx.level[rows]]  # 6 rows
     level = ctx.level[rows]
-    facts: list[tuple[np.ndarray, np.ndarray]] = [
-        (has_board & traded, "近一年交易过" + BOARD_NAMES[b] + "股票"),
-        (has_board & (n_board >= 2), "近期看过 " + _num(n_board) + " 次" + BOARD_NAMES[b]
-         + "相关内容"),
+    permission = np.isin(cat.kind, ["open_chinext", "open_star"])[items]
+    # (which pairs state the fact, its text for the pairs at positions s)
+    facts: list[tuple[np.ndarray, Callable[[np.ndarray], np.ndarray]]] = [
+        (has_board & traded, lambda s: "近一年交易过" + BOARD_NAMES[b[s]] + "股票"),
+        (has_board & (n_board >= 2), lambda s: "近期看过 " + _num(n_board[s]) + " 次"
+         + BOARD_NAMES[b[s]] + "相关内容"),
         ((itype == CONTENT) & (n_kind >= 1) & (kind_name != ""),
-         "近期看过 " + _num(n_kind) + " 篇" + kind_name),
+         lambda s: "近期看过 " + _num(n_kind[s]) + " 篇" + kind_name[s]),
         ((itype == FUND) & (n_kind >= 1) & (kind_name != ""),
-         "关注过" + kind_name + "（" + _num(n_kind) + " 次）"),
-        (seen, np.where(itype == CONTENT, "看过这一内容", "看过这一产品").astype(object)),
-        ((itype == ACTION) & np.isin(cat.kind[items], ["open_chinext", "open_star"])
-         & (trades > 0), "近 90 天有 " + _num(trades) + " 笔交易"),
+         lambda s: "关注过" + kind_name[s] + "（" + _num(n_kind[s]) + " 次）"),
+        (seen, lambda s: np.where(itype[s] == CONTENT, "看过这一内容",
+                                  "看过这一产品").astype(object)),
+        ((itype == ACTION) & permission & (trades > 0),
+         lambda s: "近 90 天有 " + _num(trades[s]) + " 笔交易"),
         ((collab_all > 0) & (collab_all >= collab_cut),
-         np.full(n, "与您相似的客户常看", dtype=object)),
-        (seg >= seg_cut, np.where(level > 0, "C" + _num(level) + " 投资者近期热门",
-                                  "近期热门").astype(object)),
+         lambda s: np.full(len(s), "与您相似的客户常看", dtype=object)),
+        (seg >= seg_cut, lambda s: np.where(level[s] > 0, "C" + _num(level[s]) + " 投资者近期热门",
+                                            "近期热门").astype(object)),
         ((itype == CONTENT) & (ctx.cutoff - cat.valid_from[items] <= 7),
-         np.full(n, "本周新发布", dtype=object)),
+         lambda s: np.full(len(s), "本周新发布", dtype=object)),
     ]
     out = np.full(n, "", dtype=object)
     count = np.zeros(n, np.int64)
     for hit, text in facts:
-        take = hit & (count < most)
-        out[take] = np.where(count[take] > 0, out[take] + "；" + text[take], text[take])
+        take = np.flatnonzero(hit & (count < most))
+        if len(take) == 0:
+            continue
+        words = text(take)
+        second = count[take] > 0
+        out[take] = np.where(second, out[take] + ("；" + words), words)
         count[take] += 1
     out[count == 0] = DEFAULT
     return out

@@ -119,3 +119,84 @@ def test_recheck_counts_every_pair_judge_refuses() -> None:
                                        [False])
     assert el.recheck(cust, cat, ON, np.array([0]), np.array([0])).examples == [
         {"customer_id": "c", "item_id": "I0", "rule": "NO_CONSENT"}]
+
+
+def _random_customers(rng: np.random.Generator, n: int) -> el.Customers:
+    """Every kind of answer, some expired, some professional, some without consent."""
+    investors = [investor(str(rng.choice(np.array(LEVELS[1:], dtype=object)))
+                          if rng.random() < 0.9 else None,
+                          str(rng.choice(OBJECTIVES)) if rng.random() < 0.9 else None,
+                          str(rng.choice(HORIZONS)) if rng.random() < 0.9 else None,
+                          VARIETY_SETS[rng.integers(0, len(VARIETY_SETS))],
+                          ON + dt.timedelta(days=int(rng.integers(-30, 300)))
+                          if rng.random() < 0.9 else None,
+                          professional=bool(rng.random() < 0.05))
+                 for _ in range(n)]
+    return el.customers_from_investors([f"c{i}" for i in range(n)], investors,
+                                       list(rng.random(n) < 0.9))
+
+
+def _pairs(rng: np.random.Generator, n: int, m: int, size: int) -> tuple[np.ndarray, np.ndarray]:
+    return rng.integers(0, n, size), rng.integers(0, m, size)
+
+
+def test_the_fast_mask_is_refusals_equal_to_zero() -> None:
+    """``Mask`` decides suitability once per distinct answers and slices the pair facts; it
+    must equal ``refusals(...) == 0`` for a contiguous block, a single customer and any
+    scattered rows."""
+    rng = np.random.default_rng(5)
+    n = 3000
+    cust = _random_customers(rng, n)
+    cat = catalogue(PRODUCTS)
+    day = (ON - dt.date(1970, 1, 1)).days
+    cat.valid_from[::7] = day + 1  # not yet valid
+    cat.compliance_ok[::11] = False
+    excl = el.Exclusions(_pairs(rng, n, len(cat), 5000), _pairs(rng, n, len(cat), 3000),
+                         _pairs(rng, n, len(cat), 4000), rng.random(n) < 0.05)
+    filtered = np.zeros(len(cat), bool)
+    filtered[::13] = True
+    mask = el.Mask(cust, cat, ON, excl, filtered)
+    for rows in (np.arange(1000, 2000), np.array([17]), rng.permutation(n)[:700]):
+        got = mask.of(rows)
+        contiguous = len(rows) == 1 or bool((np.diff(rows) == 1).all())
+        part = excl.rows(int(rows[0]), int(rows[-1]) + 1) if contiguous else excl.take(rows, n)
+        want = el.refusals(cust.take(rows), cat, ON, part, filtered) == 0
+        assert got.shape == want.shape and (got == want).all()
+        assert len(rows) == 1 or 0 < got.mean() < 1  # both outcomes occur
+
+
+def test_answers_refuse_a_value_outside_its_bits() -> None:
+    cust = _random_customers(np.random.default_rng(1), 4)
+    cust.objective[2] = 9  # three bits hold 0..7: two customers could share a key
+    with pytest.raises(ValueError, match="objective"):
+        el.answers(cust, np.arange(4), 0)
+
+
+def test_recheck_gives_each_pair_judges_verdict_across_blocks() -> None:
+    """The re-check judges each distinct (answers, consent, product) once and carries the
+    verdicts in ``memo`` from block to block: every pair must still get exactly what
+    ``judge`` (then consent, then validity) says of it."""
+    rng = np.random.default_rng(9)
+    n = 2000
+    cust = _random_customers(rng, n)
+    cat = catalogue(PRODUCTS)
+    day = (ON - dt.date(1970, 1, 1)).days
+    cat.valid_until[::9] = day - 1  # expired content
+    rows, items = _pairs(rng, n, len(cat), 12_000)
+    want = []
+    for r, i in zip(rows.tolist(), items.tolist(), strict=True):
+        verdict = judge(cust.investor(r), cat.level(i), ON, horizon=cat.horizon_name(i),
+                        variety=cat.variety_name(i))
+        rule = (verdict.rule if not verdict.may_recommend else
+                "NO_CONSENT" if not cust.consent[r] else
+                "NOT_VALID" if not cat.valid_on(day)[i] else None)
+        if rule is not None:
+            want.append({"customer_id": f"c{r}", "item_id": f"I{i}", "rule": rule})
+    memo: dict[int, str | None] = {}
+    first = el.recheck(cust, cat, ON, rows[:6000], items[:6000], 10**6, memo)
+    judged = len(memo)
+    second = el.recheck(cust, cat, ON, rows[6000:], items[6000:], 10**6, memo)
+    assert first.checked + second.checked == 12_000
+    assert first.examples + second.examples == want
+    assert first.violations + second.violations == len(want) > 1000
+    assert len(memo) < judged * 2  # the second block reused verdicts of the first

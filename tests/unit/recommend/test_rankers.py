@@ -85,3 +85,75 @@ def test_interactions_grade_views_clicks_and_purchases() -> None:
                     ("c2", "F000001", CONVERTED)]
     best = got.matrix({"c1": 0, "c2": 1}, len(cat)).toarray()
     assert best[0, cat.index["CT2"]] == CLICKED and best[1, cat.index["F000001"]] == CONVERTED
+
+
+def _context(seed: int = 3) -> rk.Context:
+    """A small context: 200 customers × 40 items (three kinds, two boards), a random log."""
+    from caifu.recommend.catalogue import NEVER, Catalogue
+
+    rng = np.random.default_rng(seed)
+    n, m = 200, 40
+    kinds = np.array(["research_report", "bond", "open_chinext"], dtype=object)[
+        rng.integers(0, 3, m)]
+    topics = ("创业板成长", "债券稳健", "科创板半导体", "消费白马")
+    titles = np.array([f"{topics[i % 4]}观点第{i}期" for i in range(m)], dtype=object)
+    cat = Catalogue(np.array([f"I{i}" for i in range(m)], dtype=object),
+                    rng.integers(0, 3, m).astype(np.int8), kinds, titles,
+                    rng.integers(1, 6, m).astype(np.int8), rng.integers(0, 4, m).astype(np.int8),
+                    rng.integers(-1, 5, m).astype(np.int8), rng.integers(0, 100, m).astype(np.int32),
+                    np.full(m, NEVER, np.int32), np.full(m, "", dtype=object),
+                    np.full(m, "", dtype=object), np.ones(m, bool))
+    history = sp.csr_matrix(rng.poisson(0.4, (n, m)).astype(np.float32))
+    level = rng.integers(0, 6, n).astype(np.int8)
+    x = rng.normal(size=(n, 4)).astype(np.float32)
+    x[rng.random(x.shape) < 0.1] = np.nan
+    return rk.Context(cat, history, history.multiply(rng.random((n, m)) < 0.3).tocsr(), x,
+                      level, rng.integers(-1, 2, m), 120,
+                      rk.Popularity().fit(history, level, 6),
+                      rk.Collaborative(factors=4, iterations=3).fit(history),
+                      ["a", "b", "c", "d"])
+
+
+def test_cheap_scores_are_the_four_standardised_scorers_summed() -> None:
+    """Popularity is standardised once per segment and the history's share once per item
+    group; the sum must be exactly the definition's, customer by customer."""
+    ctx = _context()
+    rows = np.arange(20, 180)
+    total = ctx._total[rows, None] + 1.0
+    affinity = sum(h[rows][:, g] / total
+                   for h, g in zip(ctx._hist_by[:3], ctx.groups[:3], strict=True))
+    want = (rk.standardised(ctx.popularity.score(ctx.level[rows]))
+            + rk.standardised(ctx.collaborative.score(rows))
+            + rk.standardised(np.asarray(affinity, np.float64))
+            + rk.standardised(np.asarray(ctx.customer_text[rows] @ ctx.item_text.T,
+                                         np.float64)))
+    assert np.array_equal(rk.cheap_scores(ctx, rows), want)
+
+
+def test_standardised_rows_have_mean_0_and_spread_1_or_are_0_when_flat() -> None:
+    x = np.array([[1.0, 2.0, 3.0, 6.0], [5.0, 5.0, 5.0, 5.0]])
+    z = rk.standardised(x)
+    assert np.allclose(z[0].mean(), 0) and np.isclose(z[0].std(), 1)
+    assert np.allclose(z[0], (x[0] - 3.0) / np.sqrt(3.5))
+    assert z[1].tolist() == [0.0, 0.0, 0.0, 0.0]
+
+
+def test_pair_features_gather_each_named_column() -> None:
+    ctx = _context()
+    rows = np.array([0, 0, 5, 199, 42])
+    items = np.array([3, 39, 0, 17, 17])
+    names = ctx.customer_names + list(rk.ITEM_FEATURES) + list(rk.PAIR_FEATURES)
+    x = rk.pair_features(ctx, rows, items)
+    assert x.dtype == np.float32 and x.shape == (5, len(names))
+    col = {name: x[:, j] for j, name in enumerate(names)}
+    assert np.array_equal(x[:, :4], ctx.customer_x[rows], equal_nan=True)
+    assert np.array_equal(col["risk"], ctx.cat.risk[items].astype(np.float32))
+    assert np.array_equal(col["seen_item"], ctx.history.toarray()[rows, items])
+    assert np.array_equal(col["segment_share"], np.float32(
+        ctx.popularity.by_segment[ctx.level[rows], items]))
+    assert np.array_equal(col["risk_minus_level"], ctx.cat.risk[items] - ctx.level[rows])
+    kind_count = np.array([ctx.history.toarray()[r, ctx.kind_code == ctx.kind_code[i]].sum()
+                           for r, i in zip(rows, items, strict=True)], np.float32)
+    assert np.array_equal(col["hist_kind"], kind_count)
+    assert np.allclose(col["share_kind"], kind_count / (ctx.history.toarray()[rows].sum(1) + 1))
+    assert rk.pair_features(ctx, rows[:0], items[:0]).shape == (0, len(names))

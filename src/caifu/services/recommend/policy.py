@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,7 +27,7 @@ from caifu.analytics import propensity
 from caifu.pipelines.profile import ProfileInputs, profile_features
 from caifu.recommend import rankers as rk
 from caifu.recommend.catalogue import EPOCH
-from caifu.recommend.eligibility import Customers, Exclusions, refusals
+from caifu.recommend.eligibility import Customers, Exclusions, Mask
 from caifu.recommend.topk import Rules, top_k
 from caifu.services.container import Container
 from caifu.services.platform.workspace import get_tenant
@@ -33,12 +35,40 @@ from caifu.services.profiles.build import Build, utc_offset_hours
 from caifu.services.recommend import inputs as rin
 
 CANDIDATES = 40  # items per customer LambdaRank scores (the cheap scorers' best eligible)
-BLOCK = 2000
+BLOCK = 2000  # customers per block of the batch (``batch.write(block=...)``)
+
+
+class Stages:
+    """Wall seconds and CPU seconds per stage of listing, summed over calls (``with
+    stages("mask"): ...``): the batch reports them and bench/recommend_batch.py prints them —
+    CPU time too, as wall time on a shared machine mostly measures the neighbours. ``cpu``:
+    the process's clock (every thread's, LightGBM's too) by default, ``time.thread_time``
+    for one worker thread of several. Four clock reads per stage and block."""
+
+    def __init__(self, cpu_clock: Callable[[], float] = time.process_time) -> None:
+        self.seconds: dict[str, float] = {}
+        self.cpu: dict[str, float] = {}
+        self._clock = cpu_clock
+
+    @contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        t0, c0 = time.perf_counter(), self._clock()
+        try:
+            yield
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - t0
+            self.cpu[name] = self.cpu.get(name, 0.0) + self._clock() - c0
+
+    def add(self, other: Stages) -> None:
+        """Another thread's stages into these."""
+        for mine, theirs in ((self.seconds, other.seconds), (self.cpu, other.cpu)):
+            for name, s in theirs.items():
+                mine[name] = mine.get(name, 0.0) + s
 
 
 @dataclass
 class Eligibility:
-    """The mask of one day, computed a block of customers at a time."""
+    """The mask of one day (``eligibility.Mask``), asked a block of customers at a time."""
 
     data: rin.TenantData
     cust: Customers
@@ -46,15 +76,12 @@ class Eligibility:
     day: dt.date
     rules: Rules
 
+    def __post_init__(self) -> None:
+        self._mask = Mask(self.cust, self.data.cat, self.day, self.excl, self.rules.filtered)
+
     def of(self, rows: np.ndarray) -> np.ndarray:
         """The mask of customer ``rows`` (in their order), (len(rows), items) bool."""
-        if len(rows) and rows[-1] - rows[0] == len(rows) - 1 and (np.diff(rows) == 1).all():
-            excl = self.excl.rows(int(rows[0]), int(rows[-1]) + 1)  # a block: a slice
-        else:
-            excl = self.excl.take(rows, len(self.cust))
-        codes = refusals(self.cust.take(rows), self.data.cat, self.day, excl,
-                         self.rules.filtered)
-        return np.asarray(codes == 0)
+        return self._mask.of(rows)
 
 
 def eligibility(data: rin.TenantData, ids: list[str], rows: dict[str, int], day: dt.date,
@@ -88,22 +115,41 @@ class Fitted:
     ranker: rk.LambdaRank
     rules: Rules
     version: str  # the tenant configuration's version + the model's digest
+    candidates: int = CANDIDATES  # items per customer the ranker scores
+    trees: int | None = None  # the ranker's first trees only (None: all of them)
+    predict_threads: int | None = None  # LightGBM's threads (None: the model's)
 
-    def lists(self, rows: np.ndarray, k: int, eligible: np.ndarray | None = None
-              ) -> tuple[np.ndarray, np.ndarray]:
-        """Top-k item rows (n, k; -1 = fewer eligible) and their scores for ``rows``."""
-        ok = self.elig.of(rows) if eligible is None else eligible
-        cheap = rk.cheap_scores(self.ctx, rows)
-        cand = top_k(cheap, ok, self.data.cat.item_type, CANDIDATES)
-        score = self.ranker.score_candidates(self.ctx, rows, cand)
-        finite = np.isfinite(score)
-        # a positive, order-keeping transform, so the tenant's boosts can multiply it
-        ranked = np.where(finite, 1 / (1 + np.exp(-np.where(finite, score, 0.0))), 0.0)
-        ranked = ranked * self.rules.factor[None, :]
-        lists = top_k(ranked, ok & finite, self.data.cat.item_type, k, self.rules.limit)
-        lists = _fill(lists, ok, cheap, self.data.cat.item_type, k, self.rules.limit)
-        scores = np.where(lists >= 0, np.take_along_axis(score, np.maximum(lists, 0), 1),
-                          np.nan)
+    def lists(self, rows: np.ndarray, k: int, eligible: np.ndarray | None = None,
+              stages: Stages | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Item rows (n, k; -1 = fewer eligible) and their scores for ``rows``."""
+        stage = stages or Stages()
+        item_type = self.data.cat.item_type
+        with stage("mask"):
+            ok = self.elig.of(rows) if eligible is None else eligible
+        with stage("cheap scores"):
+            cheap = rk.cheap_scores(self.ctx, rows)
+        with stage("candidate top-k"):
+            cand = top_k(cheap, ok, item_type, self.candidates)
+        shape = (len(rows), len(self.data.cat))
+        score = np.full(shape, -np.inf)
+        ranked = np.zeros(shape)
+        r, j = np.nonzero(cand >= 0)
+        items = cand[r, j]
+        if len(r):  # some customer has an eligible item
+            with stage("features"):
+                x = rk.pair_features(self.ctx, rows[r], items)
+            with stage("LightGBM predict"):
+                s = self.ranker.predict(x, self.trees, self.predict_threads)
+        with stage("final top-k"):
+            if len(r):
+                score[r, items] = s
+                # a positive, order-keeping transform, so the tenant's boosts can multiply it
+                ranked[r, items] = 1 / (1 + np.exp(-s)) * self.rules.factor[items]
+            finite = np.isfinite(score)
+            lists = top_k(ranked, ok & finite, item_type, k, self.rules.limit)
+            lists = _fill(lists, ok, cheap, item_type, k, self.rules.limit)
+            scores = np.where(lists >= 0, np.take_along_axis(score, np.maximum(lists, 0), 1),
+                              np.nan)
         return lists, scores
 
 
