@@ -23,7 +23,7 @@ from pydantic import (
     model_validator,
 )
 
-from caifu.core.errors import ConfigError
+from caifu.core.errors import ConfigError, invalid_config
 from caifu.data.contracts.tables import CHANNELS
 
 FORMAT_VERSION = 1
@@ -155,12 +155,7 @@ def parse_value_config(document: Any, source: str) -> ValueConfig:
     try:
         config = ValueConfig.model_validate(document)
     except ValidationError as err:
-        lines = [f"{source}: invalid customer-value configuration"]
-        for e in err.errors():
-            loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
-            message = str(e["msg"]).removeprefix("Value error, ")
-            lines.append(f"  {loc}: {message} (got {e.get('input')!r})")
-        raise ConfigError("\n".join(lines)) from None
+        raise invalid_config(source, "customer-value configuration", err) from None
     if config.version != FORMAT_VERSION:
         raise ConfigError(f"{source}: format version {config.version} is not supported (this "
                           f"caifu reads version {FORMAT_VERSION})")

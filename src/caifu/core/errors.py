@@ -55,7 +55,7 @@ continues. Errors are for what stops a whole file.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 
 class CaifuError(Exception):
@@ -174,3 +174,15 @@ class SchemaMismatchError(SourceError):
     """The file's columns do not match the table contract and mapping."""
 
     code = "source.schema"
+
+
+def invalid_config(source: str, what: str, err: Any) -> ConfigError:
+    """A pydantic ``ValidationError`` of a configuration file as one error naming the file and
+    each field (``recommend/acme.yaml: invalid recommendation configuration`` then
+    ``  caps.per_customer_per_7_days: … (got -1)``)."""
+    lines = [f"{source}: invalid {what}"]
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        message = str(e["msg"]).removeprefix("Value error, ")
+        lines.append(f"  {loc}: {message} (got {e.get('input')!r})")
+    return ConfigError("\n".join(lines))

@@ -15,7 +15,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from caifu.core.errors import ConfigError
+from caifu.core.errors import ConfigError, invalid_config
 from caifu.core.suitability import HORIZONS, R_LEVELS, VARIETIES
 
 FORMAT_VERSION = 1
@@ -115,12 +115,7 @@ def parse(document: Any, source: str) -> RecommendConfig:
     try:
         config = RecommendConfig.model_validate(merged)
     except ValidationError as err:
-        lines = [f"{source}: invalid recommendation configuration"]
-        for e in err.errors():
-            loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
-            message = str(e["msg"]).removeprefix("Value error, ")
-            lines.append(f"  {loc}: {message} (got {e.get('input')!r})")
-        raise ConfigError("\n".join(lines)) from None
+        raise invalid_config(source, "recommendation configuration", err) from None
     if config.format != FORMAT_VERSION:
         raise ConfigError(f"{source}: format {config.format} is not supported (this caifu "
                           f"reads format {FORMAT_VERSION})")
