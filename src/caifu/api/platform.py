@@ -43,9 +43,11 @@ def readyz(c: ContainerDep) -> Health:
     return Health(status="ready")
 
 
-@router.get("/metrics", operation_id="metrics", tags=["health"], response_class=PlainTextResponse,
+# no response_class: FastAPI would give the refusals (403, 422 …) its text/plain media type
+# too; the function returns the text response itself and 200 declares it
+@router.get("/metrics", operation_id="metrics", tags=["health"],
             dependencies=[Depends(require("metrics.read"))],
-            responses={200: {"content": {"text/plain": {}},
+            responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}},
                              "description": "Prometheus text format 0.0.4"}})
 def metrics(p: CurrentPrincipal, c: ContainerDep) -> PlainTextResponse:
     """This process's operational counters (``services/platform/telemetry``) in Prometheus'

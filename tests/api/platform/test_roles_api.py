@@ -7,14 +7,15 @@ from __future__ import annotations
 
 from fastapi.routing import APIRoute
 
-from caifu.api import compliance, ingest, platform, profiles, risk, value
+from caifu.api import compliance, ingest, platform, profiles, recommend, risk, value
 from caifu.api.deps import Require
 from caifu.api.scrm import callback, campaigns
 from caifu.core import roles
 from tests.api.platform.test_isolation import NOWHERE, SKIP, _request
 from tests.api.profiles.test_customers import _token
 
-ROUTERS = (platform, ingest, profiles, value, compliance, callback, campaigns, risk)
+ROUTERS = (platform, ingest, profiles, value, compliance, callback, campaigns, risk,
+           recommend)
 USERS = {"root.admin": "platform_admin", "acme.admin": "tenant_admin", "acme.ops": "ops",
          "acme.bm": "branch_manager", "acme.advisor": "advisor",
          "acme.compliance": "compliance"}
@@ -67,10 +68,10 @@ def test_each_role_is_refused_exactly_where_the_table_says(client) -> None:  # t
                     + ", ".join(roles.allowed(action))), where
                 refused.setdefault(role, set()).add(op["operationId"])
     # the matrix is not vacuous: the platform admin is refused all but the customer 360
-    # (out of his empty scope: 404) and the callback refusals no tenant owns; an advisor the
-    # tenant-wide and the operators' routes
+    # (out of his empty scope: 404), the callback refusals no tenant owns and the metrics
+    # (every tenant's); an advisor the tenant-wide and the operators' routes
     assert refused["platform_admin"] == {op["operationId"] for _, _, op in ops} - {
-        "get_customer", "list_wecom_rejections"}
+        "get_customer", "list_wecom_rejections", "metrics"}
     assert {"redemption_answers", "list_jobs", "submit_job", "export_customer_data",
             "decide_chat_flag", "send_campaign"} <= refused["advisor"]
     assert refused["compliance"] >= {"submit_job", "upload_file", "push_events"}

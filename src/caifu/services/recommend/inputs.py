@@ -11,10 +11,10 @@ import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 import yaml
 
 from caifu.adapters.sor.repos import ingest as ingest_repo
@@ -52,7 +52,15 @@ def lake_table(c: Container, tenant: str, name: str, columns: list[str]) -> pa.T
     files = c.lake.files(tenant, name)
     if not files:
         return None
-    return pa.concat_tables([pq.read_table(Path(f), columns=columns) for f in files])
+    # files of one table may differ in physical types (a real-time append beside the nightly
+    # ingest): DuckDB unifies them by name, as the profile build's reads do
+    con = duckdb.connect()
+    try:
+        rel = con.read_parquet([str(Path(f)) for f in files], union_by_name=True)
+        table = rel.select(*(duckdb.ColumnExpression(c) for c in columns)).to_arrow_table()
+    finally:
+        con.close()
+    return table
 
 
 def compliance_ok(titles: np.ndarray, lexicon: Lexicon) -> np.ndarray:
