@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi import Path as PathParam
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import PlainTextResponse, Response
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -43,9 +43,9 @@ def readyz(c: ContainerDep) -> Health:
     return Health(status="ready")
 
 
-# no response_class: FastAPI would give the refusals (403, 422 …) its text/plain media type
-# too; the function returns the text response itself and 200 declares it
-@router.get("/metrics", operation_id="metrics", tags=["health"],
+# response_class=Response (no media type): FastAPI then adds no JSON body to 200 and keeps the
+# refusals (403, 422 …) in JSON; PlainTextResponse would give them its text/plain too
+@router.get("/metrics", operation_id="metrics", tags=["health"], response_class=Response,
             dependencies=[Depends(require("metrics.read"))],
             responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}},
                              "description": "Prometheus text format 0.0.4"}})
