@@ -5,13 +5,16 @@
     caifu recommend publish -t T [-w WS] [--k 10] [--spares 10]
     caifu recommend show -t T CUSTOMER_ID [--k 10] [--text]
     caifu recommend outcomes -t T [-w WS] [--window 14]
+    caifu recommend ope -t T [-w WS] [--target newest|popularity|logging]
+        [--reward clicked|converted] [--since 30] [--k 10] [--bootstrap 0]
 
 ``evaluate`` stands at a past day, makes every ranker's top-k lists behind the suitability
 mask, and compares them with what the customers took up afterwards (NDCG@k, recall@k, MAP,
 coverage, novelty), with the suitability re-check's violations (must be 0). ``batch`` writes
 every customer's list to a file; ``publish`` ranks every customer as of the newest day and
 writes the lists the sidebar and the API serve; ``show`` previews what the sidebar would show
-a customer now; ``outcomes`` marks logged recommendations converted from the interaction log.
+a customer now; ``outcomes`` marks logged recommendations converted from the interaction log;
+``ope`` estimates another policy's clicks or conversions per list from the log.
 """
 
 from __future__ import annotations
@@ -249,3 +252,59 @@ def outcomes(tenant: TenantOpt, workspace: WorkspaceOpt = None,
         t.add_column(col, justify="right")
     t.add_row(*(f"{n:,}" for n in counts.values()))
     console.print(t)
+
+
+@recommend_app.command("ope")
+def off_policy(tenant: TenantOpt, workspace: WorkspaceOpt = None,
+               target: Annotated[str, typer.Option(
+                   help="The policy judged: newest (the fitted policy), popularity, or "
+                        "logging (the served policy itself: a check)")] = "newest",
+               reward: Annotated[str, typer.Option(help="clicked or converted")] = "clicked",
+               since: Annotated[int, typer.Option(min=1, max=3650,
+                                                  help="Lists shown in the last DAYS")] = 30,
+               k: Annotated[int, typer.Option("--k", min=1, max=50,
+                                              help="The target's list length")] = SIDEBAR_K,
+               bootstrap: Annotated[int, typer.Option(
+                   min=0, max=100_000, help="Bootstrap resamples of customers (0: normal "
+                                            "intervals)")] = 0,
+               engine: EngineOpt = "duckdb") -> None:
+    """Estimate a target policy's clicks (or conversions) per list from the recommendation
+    log, with 95 % intervals, the effective sample size and the unsupported share."""
+    from caifu.services.recommend import offpolicy
+
+    c = _container(workspace)
+    with _spinner("reading the log") as spin:
+        task = spin.tasks[0].id
+        done = offpolicy.evaluate(c, tenant, target=target, reward=reward, since_days=since,
+                                  k=k, bootstrap=bootstrap, engine=engine,
+                                  progress=lambda m: spin.update(task, description=m))
+    e = done.estimate
+    method = "bootstrap" if bootstrap else "normal"
+    t = Table(title=f"{tenant}: {reward} per list for target {target}"
+                    f"{'' if target == 'logging' else f' (top {k})'} — {e.lists:,} lists of "
+                    f"{e.customers:,} customers shown since {done.since:%Y-%m-%d}")
+    for col in ("estimator", "per list", "95 % low", "95 % high", "±"):
+        t.add_column(col, justify="left" if col == "estimator" else "right")
+    for name, iv in (("IPS", e.ips), ("SNIPS", e.snips), (f"clipped IPS (cap {e.cap:g})",
+                                                          e.clipped),
+                     ("logging (on-policy)", e.logging)):
+        t.add_row(name, f"{iv.value:.4f}", f"{iv.low:.4f}", f"{iv.high:.4f}",
+                  f"{iv.half_width:.4f}")
+    console.print(t)
+    facts = Table(show_header=True)
+    for col in ("lists", "customers", "explored lists", "shown items", "ESS",
+                "target items / list", "unsupported share", "unsupported ≤ / list",
+                "clipped rows"):
+        facts.add_column(col, justify="right")
+    facts.add_row(f"{e.lists:,}", f"{e.customers:,}", f"{done.explored_lists:,}",
+                  f"{e.shown_rows:,}", f"{e.effective_sample_size:,.1f}",
+                  f"{e.target_items_per_list:.2f}", f"{e.unsupported_share:.1%}",
+                  f"{e.unsupported_per_list:.3f}", f"{e.clipped_rows:,}")
+    console.print(facts)
+    console.print(f"intervals: {method}, clustered by customer; exploration rate(s) "
+                  f"{', '.join(f'{x:g}' for x in done.epsilons) or '—'}; shown on "
+                  f"{len(done.days)} day(s), {done.days[0]} … {done.days[-1]}"
+                  + (f"; target policy {', '.join(done.target_versions)}"
+                     if done.target_versions else ""))
+    for note in done.notes:
+        console.print(f"[yellow]{escape(note)}[/yellow]")

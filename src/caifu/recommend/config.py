@@ -58,6 +58,15 @@ class Caps(_Strict):
     resend_after_days: int = Field(default=30, ge=0, le=3650)
 
 
+class Explore(_Strict):
+    """The served list's exploration (``recommend/explore``): with probability ``epsilon``
+    the last slot shows an item drawn uniformly from the rest of the passing list, so
+    ``caifu recommend ope`` can judge another policy from the log. 0 = deterministic."""
+
+    epsilon: float = Field(default=0.0, ge=0.0, le=1.0)
+    seed: int = Field(default=0, ge=0, lt=1 << 64)
+
+
 class Match(_Strict):
     """Which items a rule applies to: every given field must match."""
 
@@ -96,6 +105,7 @@ class RecommendConfig(_Strict):
     content_valid_days: int = Field(default=60, ge=1, le=3650)
     actions: dict[str, Action] = {}
     caps: Caps = Caps()
+    explore: Explore = Explore()
     rules: tuple[Rule, ...] = ()
 
 

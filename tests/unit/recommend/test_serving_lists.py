@@ -1,6 +1,6 @@
 """The published list's JSON (``serving.item_fragments`` + the per-customer arrays a publish
 writes): each item with what the read-time re-check needs, scores and reasons as ranked, and
-the deterministic serving policy's propensities."""
+the serving policy's choice of what to show, with or without exploration."""
 
 from __future__ import annotations
 
@@ -55,7 +55,25 @@ def test_lists_keep_the_order_scores_and_reasons() -> None:
     assert [x["reason"] for x in out[0] + out[2]] == list(reasons)
 
 
-def test_the_deterministic_policy_shows_the_first_k_with_probability_one() -> None:
-    assert serving.deterministic(5, 3) == ([0, 1, 2], [1.0, 1.0, 1.0])
-    assert serving.deterministic(2, 3) == ([0, 1], [1.0, 1.0])
-    assert serving.deterministic(0, 3) == ([], [])
+def test_without_exploration_the_first_k_are_shown_with_probability_one() -> None:
+    draws = np.array([0.0, 0.99])  # would explore at any positive rate
+    for passing, want in ((5, [0, 1, 2]), (2, [0, 1]), (0, [])):
+        got = serving.choose(passing, 3, 0.0, draws)
+        assert (got.positions, got.propensities, got.explored) == (
+            want, [1.0] * len(want), False)
+    assert serving.choose(5, 3, 0.0, draws).pool == [2, 3, 4]  # t first, then the spares
+    assert serving.choose(2, 3, 0.0, draws).pool == []
+
+
+def test_an_exploring_draw_fills_the_last_slot_from_the_pool() -> None:
+    """6 passing, k = 3: head {0, 1}, pool {2, 3, 4, 5} (c = 4), ε = 0.5 — π(t) = 0.5 + 0.125,
+    a pool item 0.125; the second uniform 0.6 picks the 3rd of 4 pool items (position 4)."""
+    got = serving.choose(6, 3, 0.5, np.array([0.2, 0.6]))
+    assert (got.positions, got.propensities, got.explored) == (
+        [0, 1, 4], [1.0, 1.0, 0.125], True)
+    kept = serving.choose(6, 3, 0.5, np.array([0.7, 0.6]))  # 0.7 ≥ ε: not exploring
+    assert (kept.positions, kept.propensities, kept.explored) == (
+        [0, 1, 2], [1.0, 1.0, 0.625], False)
+    short = serving.choose(2, 3, 0.5, np.array([0.2, 0.6]))  # fewer than k: nothing to explore
+    assert (short.positions, short.propensities, short.explored, short.pool) == (
+        [0, 1], [1.0, 1.0], False, [])

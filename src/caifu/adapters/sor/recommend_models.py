@@ -5,12 +5,25 @@ customer and the log of every recommendation shown with its outcomes.
 ``caifu recommend publish``, read by primary key for the sidebar and the API.
 ``recommendation_log`` is append-mostly: a row per item shown (rank, score, propensity,
 policy version), later stamped with what became of it — sent, opened, clicked, converted,
-dismissed — so off-policy estimates (``recommend/ope``) can be computed from it.
+dismissed — so off-policy estimates (``recommend/ope``) can be computed from it. Since migration 0015 a
+row also names its list and how that list explored (rate, whether it did, the pool of the
+last slot), so the log knows the probability of the items it did *not* show as well.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Date, DateTime, Float, Index, Integer, String, Table, Text
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+)
 
 from caifu.adapters.sor.metadata import metadata
 
@@ -53,6 +66,13 @@ recommendation_log = Table(
     Column("clicked_at", DateTime),
     Column("converted_at", DateTime, comment="uptake within the attribution window"),
     Column("dismissed_at", DateTime, comment="the advisor dismissed it"),
+    Column("list_id", String(32), comment="the list it was shown in: the rows of one showing"),
+    Column("explored", Boolean,
+           comment="the list's last slot came from the exploration draw (recommend/explore)"),
+    Column("epsilon", Float, comment="the exploration rate the list was served with"),
+    Column("explore_pool", Text,
+           comment="on the last slot's row: JSON item ids the last slot could have held, the "
+                   "deterministic one first — with epsilon, every item's inclusion probability"),
     comment="推荐日志：每次展示的推荐（排名、得分、倾向概率、策略版本）及其结果",
 )
 Index(None, recommendation_log.c.tenant_id, recommendation_log.c.customer_id,

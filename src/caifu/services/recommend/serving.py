@@ -16,10 +16,15 @@ sent within the resend window or dismissed are withheld, and a customer at the f
 gets none — from the log, not counted as re-check refusals. What is shown is logged
 (``recommendation_log``) with its rank, score, policy version and propensity.
 
-Propensity: the served policy is deterministic — the first k that pass — so every shown item
-had probability 1.0 of being shown, and that is what is logged. ``Chooser`` is the seam where
-an exploring policy (``recommend/explore``) plugs in: it picks the positions to show among
-the passing items and says with what probability each would be shown.
+Propensity: the served list follows ``recommend/explore`` over the passing items — the
+published order is the deterministic list, the passing items its customer's eligible set (the
+re-check is the mask, so the explored slot never leaves it). With the tenant's
+``explore.epsilon`` at 0 (the default) that is the first k that pass, each with probability
+1.0; above 0 the last slot explores, drawn by ``audit_draws(seed, customer, day)`` — the same
+customer on the same day gets the same list, a preview included. Each logged row carries its
+inclusion probability, the list's id and rate and whether it explored; the last slot's row the
+pool it was drawn from (``choose``), so ``services/recommend/offpolicy`` knows the
+probability of every passing item, shown or not.
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ from caifu.core.suitability import Investor, Verdict, judge
 from caifu.recommend import config as rconfig
 from caifu.recommend.catalogue import EPOCH, ITEM_TYPES, NEVER, Catalogue
 from caifu.recommend.eligibility import recheck
+from caifu.recommend.explore import audit_draws, explore
 from caifu.recommend.reasons import KIND_NAMES, explain
 from caifu.services.compliance import audit
 from caifu.services.container import Container
@@ -62,15 +68,32 @@ BLOCK = 2000  # customers ranked at a time by a publish
 REFUSED = "caifu_recommend_recheck_refused_total"
 CAP_DAYS = 7  # the frequency cap's window (``caps.per_customer_per_7_days``)
 ACTION_LABEL, FUND_LABEL = "服务", "基金"
-# position-of-passing-item → shown? with what probability: (positions, propensities)
-Chooser = Callable[[int, int], tuple[list[int], list[float]]]
 
 
-def deterministic(passing: int, k: int) -> tuple[list[int], list[float]]:
-    """The first k passing items, each shown with probability 1 — the true propensity of a
-    policy that does not explore."""
+@dataclass(frozen=True)
+class Choice:
+    """Which of the passing items a list shows (positions in the published order, slot by
+    slot) and with what probability each is shown at all."""
+
+    positions: list[int]
+    propensities: list[float]
+    explored: bool  # the last slot came from the exploration draw
+    pool: list[int]  # what the last slot could have held, the deterministic one first
+
+
+def choose(passing: int, k: int, eps: float, draws: np.ndarray) -> Choice:
+    """``explore.explore`` over ``passing`` items ranked in the published order (all of them
+    eligible: they passed the re-check), with the customer's two ``draws`` (shape (2,) or
+    (1, 2), from ``explore.audit_draws``). ``eps`` = 0 gives the first k, each with 1.0."""
     n = min(passing, k)
-    return list(range(n)), [1.0] * n
+    lists = np.full((1, k), -1, np.int64)
+    lists[0, :n] = np.arange(n)
+    shown = explore(lists, np.ones((1, passing), bool), eps, np.reshape(draws, (1, 2)))
+    slots = shown.items[0]
+    keep = slots >= 0
+    pool = list(range(k - 1, passing)) if passing >= k else []
+    return Choice([int(x) for x in slots[keep]], [float(x) for x in shown.propensity[0][keep]],
+                  bool(shown.explored[0]), pool)
 
 
 # --- publishing ------------------------------------------------------------------------------
@@ -244,6 +267,7 @@ class Served:
     withheld: dict[str, int] = field(default_factory=dict)  # sent, dismissed, capped (log)
     blocked: str | None = None  # why nothing may be recommended to him at all
     notes: list[str] = field(default_factory=list)
+    explored: bool = False  # the last slot came from the exploration draw
 
     def as_dict(self) -> dict[str, Any]:
         return {"customer_id": self.customer_id, "k": self.k, "published": self.published,
@@ -340,9 +364,9 @@ def _withheld(item_id: str, recent: list[Any], since: dt.datetime, capped: bool)
 
 def for_customer(c: Container, p: Principal, customer_id: str, k: int = 10,
                  surface: str = "api", *, advisor: dict[str, Any] | None = None,
-                 link_base: str | None = None, record: bool = True,
-                 choose: Chooser = deterministic) -> Served:
-    """The customer's published list judged again now, the first k that pass, logged (with
+                 link_base: str | None = None, record: bool = True) -> Served:
+    """The customer's published list judged again now, k of those that pass as the tenant's
+    exploration draws them (the first k when it does not explore), logged (with
     ``record``: the log rows and the re-check counter; a preview passes False). ``advisor``
     signs the send texts (default: the principal's advisor, else the customer's); with
     ``link_base`` a content item's text carries a tracking link ``<link_base>/t/<token>``
@@ -394,9 +418,15 @@ def for_customer(c: Container, p: Principal, customer_id: str, k: int = 10,
             continue
         assert offer is not None and verdict is not None
         passing.append((item, offer, verdict))
-    positions, propensities = choose(len(passing), k)
+    choice = choose(len(passing), k, config.explore.epsilon,
+                    audit_draws(config.explore.seed, [customer_id], (today - EPOCH).days))
+    served.explored = choice.explored
+    list_id = uuid.uuid4().hex
+    pool = json.dumps([passing[i][0]["item_id"] for i in choice.pool], ensure_ascii=False) \
+        if choice.pool else None
     logged = []
-    for rank, (pos, propensity) in enumerate(zip(positions, propensities, strict=True), 1):
+    for rank, (pos, propensity) in enumerate(
+            zip(choice.positions, choice.propensities, strict=True), 1):
         item, offer, verdict = passing[pos]
         rec_id = uuid.uuid4().hex
         token = secrets.token_urlsafe(16) if offer.url and link_base and record else None
@@ -407,7 +437,10 @@ def for_customer(c: Container, p: Principal, customer_id: str, k: int = 10,
                        "item_id": item["item_id"], "item_type": item["item_type"],
                        "surface": surface, "rank": rank, "score": item.get("score"),
                        "propensity": propensity, "policy_version": row.policy_version,
-                       "shown_at": now, "shown_by": p.subject, "tracking_token": token})
+                       "shown_at": now, "shown_by": p.subject, "tracking_token": token,
+                       "list_id": list_id, "explored": choice.explored,
+                       "epsilon": config.explore.epsilon,
+                       "explore_pool": pool if rank == k else None})
     if record:
         _record(c, tenant, surface, served.refused, logged)
     return served
@@ -455,7 +488,7 @@ def for_api(c: Container, p: Principal, customer_id: str, k: int, link_base: str
     return for_customer(c, p, customer_id, k, "api", link_base=link_base)
 
 
-__all__ = ["Chooser", "Offer", "Published", "Served", "deterministic", "fit_newest",
+__all__ = ["Choice", "Offer", "Published", "Served", "choose", "fit_newest",
            "for_api", "for_customer", "investor", "publish"]
 
 

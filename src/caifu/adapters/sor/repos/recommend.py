@@ -85,6 +85,19 @@ def log_rows(conn: Connection, tenant: str, customer_id: str) -> list[Row[Any]]:
                              .order_by(t.c.shown_at, t.c.rank)).all())
 
 
+def shown_since(conn: Connection, tenant: str, since: dt.datetime) -> list[Row[Any]]:
+    """What an off-policy estimate reads: every row shown at or after ``since`` — ``rec_id,
+    list_id, customer_id, item_id, surface, rank, propensity, shown_at, explored, epsilon,
+    explore_pool, clicked_at, converted_at`` — a list's rows together, by rank."""
+    t = log_t
+    return list(conn.execute(
+        select(t.c.rec_id, t.c.list_id, t.c.customer_id, t.c.item_id, t.c.surface, t.c.rank,
+               t.c.propensity, t.c.shown_at, t.c.explored, t.c.epsilon, t.c.explore_pool,
+               t.c.clicked_at, t.c.converted_at)
+        .where(t.c.tenant_id == tenant, t.c.shown_at >= since)
+        .order_by(t.c.shown_at, t.c.customer_id, t.c.list_id, t.c.rank)).all())
+
+
 def recent_actions(conn: Connection, tenant: str, customer_id: str, since: dt.datetime
                    ) -> list[Row[Any]]:
     """``item_id, sent_at, dismissed_at`` of the customer's recommendations sent or dismissed
