@@ -135,7 +135,7 @@ def tradeoff(t: Tenant, k: int, block: int) -> list[dict[str, Any]]:
     eligible_items = int(len(f.data.cat))
     base: np.ndarray | None = None
     out = []
-    settings = [(c, tr) for c in (40, 30, 20, 10) for tr in (150, 100, 75, 50)]
+    settings = [(c, tr) for c in (60, 40, 30, 20, 10) for tr in (50, 30)]
     with bar() as p:
         task = p.add_task("trade-off: candidates × trees", total=len(settings))
         for cand, trees in settings:
