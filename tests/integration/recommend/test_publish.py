@@ -18,6 +18,7 @@ from caifu.adapters.sor.models import restricted_customers
 from caifu.adapters.sor.recommend_models import recommendation_lists
 from caifu.adapters.sor.repos import recommend as repo
 from caifu.adapters.sor.repos import scrm as scrm_repo
+from caifu.adapters.sor.repos.customer_scope import Scope
 from caifu.core.clock import FixedClock
 from caifu.core.errors import ConfigError
 from caifu.core.identity import Principal
@@ -59,7 +60,8 @@ def test_every_customer_gets_the_policys_list(published: Published, tmp_path: Pa
                                    recommendation_lists.c.policy_version,
                                    recommendation_lists.c.k).distinct()).all()
         latest = scrm_repo.latest_assessments(conn, "acme", f.ids)
-        masters = {cid: repo.customer_row(conn, "acme", cid) for cid in f.ids}
+        everyone = Scope(tenant="acme", kind="tenant", include_restricted=True)
+        masters = {cid: repo.customer_row(conn, everyone, cid) for cid in f.ids}
         funds = repo.fund_rows(conn, "acme", [x["item_id"][1:] for v in stored.values()
                                               for x in v if x["item_type"] == "fund"])
     assert meta == [(f.day, f.version, K)]

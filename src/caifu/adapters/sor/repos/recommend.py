@@ -13,14 +13,16 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, Row, delete, func, insert, or_, select, update
 
 from caifu.adapters.sor.models import CONTRACT_TABLES
 from caifu.adapters.sor.recommend_models import recommendation_lists as lists_t
 from caifu.adapters.sor.recommend_models import recommendation_log as log_t
+from caifu.adapters.sor.repos.customer_scope import Scope, condition
 from caifu.adapters.sor.repos.profiles import bulk_insert
 from caifu.adapters.sor.repos.scrm import key_chunks
 
+tenants_t = CONTRACT_TABLES["tenants"]
 OUTCOMES = ("sent", "opened", "clicked", "converted", "dismissed")
 
 
@@ -178,9 +180,12 @@ def fund_rows(conn: Connection, tenant: str, codes: Sequence[str]) -> dict[str, 
     return out
 
 
-def customer_row(conn: Connection, tenant: str, customer_id: str) -> Row[Any] | None:
-    """``marketing_consent, professional, advisor_id`` of the customer."""
+def customer_row(conn: Connection, scope: Scope, customer_id: str) -> Row[Any] | None:
+    """``marketing_consent, professional, advisor_id`` of the customer and his tenant's
+    ``timezone`` — None when he is not within ``scope`` (one query for the sidebar's scope
+    check, master data and the tenant's calendar)."""
     t = CONTRACT_TABLES["customers"]
-    return conn.execute(select(t.c.marketing_consent, t.c.professional, t.c.advisor_id)
-                        .where(and_(t.c.tenant_id == tenant,
-                                    t.c.customer_id == customer_id))).first()
+    return conn.execute(select(t.c.marketing_consent, t.c.professional, t.c.advisor_id,
+                               tenants_t.c.timezone)
+                        .join_from(t, tenants_t, tenants_t.c.tenant_id == t.c.tenant_id)
+                        .where(t.c.customer_id == customer_id, condition(scope))).first()
