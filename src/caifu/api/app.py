@@ -14,7 +14,7 @@ from caifu.api import compliance, errors, ingest, platform, profiles, recommend,
 from caifu.api.limits import BodyLimit
 from caifu.api.logs import AccessLog
 from caifu.api.ratelimit import LoginThrottle, RateLimiter
-from caifu.api.scrm import callback, campaigns, sidebar
+from caifu.api.scrm import callback, campaigns, groups, sidebar
 from caifu.core.errors import ConfigError
 from caifu.services.container import Container
 from caifu.services.container import build as build_container
@@ -87,7 +87,7 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
                        upload_limit=settings.max_upload_bytes)
     app.add_middleware(AccessLog)  # outermost: a refused body is logged too
     for module in (platform, ingest, profiles, recommend, value, compliance, callback, campaigns,
-                   sidebar, risk):
+                   groups, sidebar, risk):
         app.include_router(module.router, responses=errors.RESPONSES)
 
     errors.install(app)

@@ -84,6 +84,8 @@ POLICY: Final[Mapping[str, Action]] = MappingProxyType({
                                   "a file whole or not at all, audited"),
     "recommendations.read": Action(_TENANT, "read a customer's recommendations",
                                    "within the scope, audited and logged"),
+    "groups.content": Action(_TENANT, "see preference groups' content plans",
+                             "counts over the group's members, no customer shown"),
     "metrics.read": Action(_TENANT_WIDE | {"platform_admin"}, "read the service's metrics",
                            "a tenant's roles their tenant's series, a platform_admin all"),
 })

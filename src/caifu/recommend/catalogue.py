@@ -23,6 +23,7 @@ import pyarrow as pa
 
 from caifu.core.suitability import HORIZONS, VARIETIES, level_rank
 from caifu.recommend.config import RecommendConfig
+from caifu.text.compliance import Lexicon
 
 ITEM_TYPES = ("content", "fund", "action")
 CONTENT, FUND, ACTION = range(3)
@@ -76,6 +77,15 @@ class Catalogue:
     def variety_name(self, row: int) -> str | None:
         v = int(self.variety[row])
         return VARIETIES[v] if v >= 0 else None
+
+
+def compliance_ok(titles: np.ndarray, lexicon: Lexicon) -> np.ndarray:
+    """False for an item whose title the tenant's compliance lexicon flags for review (a
+    guarantee, certainty, inside information … not negated): it is never offered — to a
+    customer (the mask) or to a group (``services/scrm/group_content``)."""
+    return np.array([not any(f.action == "review" and not f.negated for f in
+                             lexicon.check_content(str(t), footer_required=False).findings)
+                     for t in titles], bool)
 
 
 def _code(values: list[str | None], names: tuple[str, ...], what: str) -> list[int]:

@@ -30,6 +30,7 @@ from caifu.adapters.sor.scrm_models import (
     campaign_decisions,
     campaign_runs,
     chat_compliance_flags,
+    preference_groups,
 )
 from caifu.services.container import Container
 from caifu.services.platform.jobs import Jobs
@@ -88,18 +89,23 @@ def _seed_beta(c: Container) -> dict[str, str]:
             tenant_id="beta", task_id="rt" + "b" * 30, alert_id="ra" + "b" * 30,
             customer_id="B1", advisor_id="TG00001", status="open", created_at=now,
             updated_at=now, updated_by="beta.ops"))
+        conn.execute(insert(preference_groups).values(
+            tenant_id="beta", group_id="bgroup1", name="丙丁专属客群交流群",
+            rule="tag:interest_chinext", level_policy="lowest_member", created_at=now,
+            updated_at=now))
     job = Jobs(c).submit("beta", "build", {}, "beta.ops")
     story = Intake(c).take_body("beta", json.dumps({
         "title": "丙丁专属客群 risk story", "url": "https://beta.example.com/1",
         "published": "2025-10-30T09:00:00+08:00", "body": "beta"}).encode())
     return {"customer_id": "B1", "segment_id": "vip_x1", "job_id": job["job_id"],
             "batch": "bbatch0001", "flag_id": "bflag0001", "campaign_id": "BCAMP1",
-            "story_id": story.documents[0]["story_id"], "task_id": "rt" + "b" * 30}
+            "story_id": story.documents[0]["story_id"], "task_id": "rt" + "b" * 30,
+            "group_id": "bgroup1"}
 
 
 NOWHERE = {"customer_id": "NX404", "segment_id": "no_such_seg", "job_id": "0" * 16,
            "batch": "nobatch99", "flag_id": "noflag99", "campaign_id": "NOCAMP99",
-           "story_id": "snostory404", "task_id": "rt" + "0" * 30}
+           "story_id": "snostory404", "task_id": "rt" + "0" * 30, "group_id": "nogroup99"}
 FIXED = {"kind": "chat_message", "by": "channel"}  # path parameters that are not objects
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any, Literal
 
 from pydantic import Field
@@ -87,3 +88,47 @@ class Rejection(Schema):
 class RejectionList(Schema):
     scope: Literal["tenant", "platform"] = "tenant"
     rejections: list[Rejection]
+
+
+class PlannedContent(Schema):
+    rank: int = Field(description="1 = post first")
+    item_id: str = Field(description="the content id")
+    title: str
+    content_type: str
+    label: str = Field(description="the content type in words")
+    risk_level: str = Field(description="R1..R5 as the item stands now")
+    url: str | None
+    basis: str = Field(description="lists: the members' votes; popularity: the fallback")
+    score: float = Field(description="the vote Σ (k + 1 − r) / k, or the readers (popularity)")
+    members: int = Field(description="members holding it in their top k")
+    reason: str = Field(description="why, in words: 群内 7/12 位成员的推荐前10含此内容")
+
+
+class GroupContentPlan(Schema):
+    """A preference group's next content items: ranked by its members' published lists,
+    only what may be pushed to the group as a whole on the plan day."""
+
+    group_id: str
+    name: str
+    day: dt.date = Field(description="the plan day (the tenant's calendar)")
+    n: int
+    k: int
+    reach: int = Field(description="members a post reaches, unlinked chat members included")
+    reach_source: str = Field(description="chat (its active members) or plan (members, "
+                                          "invitees)")
+    with_lists: int = Field(description="members with a published recommendation list")
+    policy_versions: list[str]
+    judged: str = Field(description="how the group's level was chosen, in words")
+    investor_level: str | None = Field(description="the C level the group is judged at")
+    max_level: str | None = Field(description="the highest R level the group may receive")
+    catalogue: int = Field(description="content items of the tenant")
+    eligible: int = Field(description="of them, those that may be posted on the plan day")
+    refused: dict[str, int] = Field(description="the others by their first refusing rule: "
+                                                "NOT_VALID, a suitability rule, COMPLIANCE, "
+                                                "RECENTLY_POSTED")
+    voted: int = Field(description="content items in the members' top k")
+    voted_refused: dict[str, int] = Field(description="of those, refused by rule "
+                                                      "(WITHDRAWN: gone from the catalogue)")
+    basis: str = Field(description="lists, popularity, lists+popularity or none")
+    items: list[PlannedContent]
+    notes: list[str]

@@ -5,6 +5,7 @@
     caifu wecom decide EXTERNAL_USERID CUSTOMER_ID --approve|--reject -t demo --note …
     caifu wecom unlink EXTERNAL_USERID -t demo --reason …
     caifu groups list|plan|seed-demo -t demo
+    caifu groups content GROUP_ID -t demo [--n 5] [--k 10] [--on 2026-10-30]
 
 ``groups`` registers itself on import; the link commands join the ``wecom`` command group
 through ``add_link_commands(wecom_cmd)``.
@@ -12,6 +13,7 @@ through ``add_link_commands(wecom_cmd)``.
 
 from __future__ import annotations
 
+import datetime as dt
 import getpass
 from typing import Annotated
 
@@ -19,6 +21,7 @@ import typer
 from rich.table import Table as RichTable
 
 from caifu.cli.common import TenantOpt, WorkspaceOpt, _container, app, console
+from caifu.core.errors import ConfigError
 
 ActorOpt = Annotated[str | None, typer.Option(help="Who decides [default: OS user]")]
 groups_app = typer.Typer(no_args_is_help=True,
@@ -126,6 +129,47 @@ def groups_plan(group_id: str, tenant: TenantOpt,
     for status in ("invite", "member", "left", "excluded"):
         for r in [r for r in p.rows if r.status == status][:show]:
             t.add_row(r.status, r.customer_id, r.risk_level or "", r.reason)
+    console.print(t)
+
+
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{rule} {n}" for rule, n in counts.items()) or "none"
+
+
+@groups_app.command("content")
+def groups_content(group_id: str, tenant: TenantOpt,
+                   n: Annotated[int, typer.Option("--n", help="Items to plan")] = 5,
+                   k: Annotated[int, typer.Option(
+                       "--k", help="Places of each member's list that vote")] = 10,
+                   on: Annotated[str | None, typer.Option(
+                       "--on", help="Plan day YYYY-MM-DD [default: today]")] = None,
+                   workspace: WorkspaceOpt = None) -> None:
+    """The next content items to post in the group's chat: ranked by the members' published
+    recommendation lists, only what may be pushed to the group as a whole (its level
+    policy, validity, the compliance lexicon, not posted within the resend window)."""
+    from caifu.services.scrm.group_content import content_plan
+
+    try:
+        day = dt.date.fromisoformat(on) if on else None
+    except ValueError:
+        raise ConfigError(f"--on {on!r}: not a date YYYY-MM-DD") from None
+    p = content_plan(_container(workspace), tenant, group_id, n, k, day)
+    console.print(f"{p.name} ({p.group_id}) · plan day {p.day} · judged: {p.judged} · "
+                  f"may receive up to {p.max_level or 'nothing'}")
+    console.print(f"reach {p.reach} ({p.reach_source}) · {p.with_lists} with a published list"
+                  + (f" ({', '.join(p.policy_versions)})" if p.policy_versions else "")
+                  + f" · ranked by: {p.basis}")
+    console.print(f"content items {p.catalogue} · eligible {p.eligible} · refused: "
+                  f"{_counts(p.refused)}")
+    console.print(f"in the members' top {p.k}: {p.voted} content items · refused: "
+                  f"{_counts(p.voted_refused)}")
+    for note in p.notes:
+        console.print(f"note: {note}", highlight=False)
+    t = RichTable("#", "item", "level", "type", "basis", "score", "title", "reason",
+                  title=f"content plan: {len(p.items)} of {p.n}")
+    for i in p.items:
+        t.add_row(str(i.rank), i.item_id, i.risk_level, i.label, i.basis, f"{i.score:g}",
+                  i.title, i.reason)
     console.print(t)
 
 

@@ -23,12 +23,11 @@ from caifu.core.suitability import HORIZONS, OBJECTIVES, VARIETIES
 from caifu.data.contracts import registry
 from caifu.data.contracts.arrow import contract_schema
 from caifu.recommend import config as rconfig
-from caifu.recommend.catalogue import EPOCH, Catalogue, build
+from caifu.recommend.catalogue import EPOCH, Catalogue, build, compliance_ok
 from caifu.recommend.eligibility import NO_EXPIRY, Customers, Exclusions
 from caifu.recommend.interactions import Interactions, collect
 from caifu.services.compliance.chat_review import tenant_lexicon
 from caifu.services.container import Container
-from caifu.text.compliance import Lexicon
 
 BOARDS = ("main", "chinext", "star", "bse", "etf")
 
@@ -61,14 +60,6 @@ def lake_table(c: Container, tenant: str, name: str, columns: list[str]) -> pa.T
     finally:
         con.close()
     return table
-
-
-def compliance_ok(titles: np.ndarray, lexicon: Lexicon) -> np.ndarray:
-    """False for an item whose title the tenant's compliance lexicon flags for review (a
-    guarantee, certainty, inside information … not negated): it is never offered."""
-    return np.array([not any(f.action == "review" and not f.negated for f in
-                             lexicon.check_content(str(t), footer_required=False).findings)
-                     for t in titles], bool)
 
 
 @dataclass

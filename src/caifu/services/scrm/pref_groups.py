@@ -175,24 +175,48 @@ def plan_rows(c: Container, tenant: str, group_id: str, status: str | None = Non
         return repo.plan_rows(conn, tenant, group_id, status)
 
 
+@dataclass(frozen=True)
+class Reach:
+    """Whom a post to the group reaches, each with his latest assessment (None: none)."""
+
+    members: dict[str, g.Assessment | None]
+    unidentified: int  # chat members no customer is linked to (judged as unassessed)
+    source: str  # "chat" (its active members) or "plan" (the stored plan's members, invitees)
+
+
+def reach_of(conn: Connection, tenant: str, group: Mapping[str, Any]) -> Reach:
+    """The chat's active members when the group has a chat with members, otherwise the
+    stored plan's members and invitees."""
+    active, _, unidentified = _chat_members(conn, tenant, group["chat_id"])
+    source = "chat"
+    if not active and not unidentified:
+        active = set(repo.plan_customers(conn, tenant, group["group_id"], ("member", "invite")))
+        source = "plan"
+    levels = latest_assessments(conn, tenant, active)
+    return Reach({cid: levels.get(cid) for cid in sorted(active)}, unidentified, source)
+
+
+def judge_level(group: Mapping[str, Any], reach: Reach, product_level: str, day: dt.date
+                ) -> g.GroupVerdict:
+    """``scrm.groups.judge_group`` for the group as ``reach`` finds it (ConfigError for a
+    level that is not R1..R5)."""
+    try:
+        return g.judge_group(group["level_policy"], group["risk_level"], reach.members,
+                             product_level, day, reach.unidentified)
+    except ValueError as exc:  # an unknown product level
+        raise ConfigError(str(exc)) from None
+
+
 def content_level_ok(c: Container, tenant: str, group_id: str, product_level: str,
                      on: dt.date | None = None) -> g.GroupVerdict:
     """May content of ``product_level`` (R1..R5) be pushed to the group?
 
-    Judged against who it would reach: the chat's active members when the group has a chat
-    with members, otherwise the stored plan's members and invitees. Chat members no customer
-    is linked to count as unassessed.
+    Judged against who it would reach (``reach_of``): the chat's active members when the
+    group has a chat with members, otherwise the stored plan's members and invitees. Chat
+    members no customer is linked to count as unassessed.
     """
     group = get_group(c, tenant, group_id)
     day = on or c.clock.now().date()
     with c.engine.connect() as conn:
-        active, _, unidentified = _chat_members(conn, tenant, group["chat_id"])
-        if not active and not unidentified:
-            active = set(repo.plan_customers(conn, tenant, group_id, ("member", "invite")))
-        levels = latest_assessments(conn, tenant, active)
-    members: dict[str, g.Assessment | None] = {cid: levels.get(cid) for cid in active}
-    try:
-        return g.judge_group(group["level_policy"], group["risk_level"], members, product_level,
-                             day, unidentified)
-    except ValueError as exc:  # an unknown product level
-        raise ConfigError(str(exc)) from None
+        reach = reach_of(conn, tenant, group)
+    return judge_level(group, reach, product_level, day)

@@ -49,6 +49,19 @@ def list_of(conn: Connection, tenant: str, customer_id: str) -> Row[Any] | None:
                         .where(t.c.tenant_id == tenant, t.c.customer_id == customer_id)).first()
 
 
+def lists_of(conn: Connection, tenant: str, customer_ids: Sequence[str]) -> dict[str, Row[Any]]:
+    """customer id → ``customer_id, as_of, policy_version, k, items_json`` of the published
+    lists of those customers who have one (by primary key, in chunks)."""
+    t = lists_t
+    out: dict[str, Row[Any]] = {}
+    for part in key_chunks(customer_ids):
+        for r in conn.execute(select(t.c.customer_id, t.c.as_of, t.c.policy_version, t.c.k,
+                                     t.c.items_json)
+                              .where(t.c.tenant_id == tenant, t.c.customer_id.in_(part))):
+            out[r.customer_id] = r
+    return out
+
+
 def lists_naming(conn: Connection, tenant: str, item_id: str) -> list[Row[Any]]:
     """The published lists that contain ``item_id`` anywhere (a text pre-filter; the caller
     reads the rank from ``items_json``)."""
@@ -167,6 +180,15 @@ def content_rows(conn: Connection, tenant: str, ids: Sequence[str]) -> dict[str,
                               .where(t.c.tenant_id == tenant, t.c.content_id.in_(part))):
             out[r.content_id] = r
     return out
+
+
+def content_catalogue(conn: Connection, tenant: str) -> list[Row[Any]]:
+    """Every content item of the tenant — ``content_id, content_type, title, risk_level,
+    published_at, url`` — by id: the set a group's content plan chooses from."""
+    t = CONTRACT_TABLES["content_items"]
+    return list(conn.execute(select(t.c.content_id, t.c.content_type, t.c.title, t.c.risk_level,
+                                    t.c.published_at, t.c.url)
+                             .where(t.c.tenant_id == tenant).order_by(t.c.content_id)).all())
 
 
 def fund_rows(conn: Connection, tenant: str, codes: Sequence[str]) -> dict[str, Row[Any]]:

@@ -137,6 +137,24 @@ def recent_sends(conn: Connection, tenant: str, campaign_id: str, ids: Sequence[
     return out
 
 
+def group_posts(conn: Connection, tenant: str, since: dt.datetime) -> list[Row[Any]]:
+    """``campaign_id, content_id, target_json, sent_at`` of every ``group`` campaign sent to
+    a chat at or after ``since`` (``sent_at``: its members' latest send) — the record of what
+    was posted to which preference group (``target_json`` names the group)."""
+    r = campaign_runs
+    sent = func.max(k.c.sent_at)
+    return list(conn.execute(
+        select(campaigns_t.c.campaign_id, campaigns_t.c.content_id, r.c.target_json,
+               sent.label("sent_at"))
+        .join(r, and_(r.c.tenant_id == campaigns_t.c.tenant_id,
+                      r.c.campaign_id == campaigns_t.c.campaign_id))
+        .join(k, and_(k.c.tenant_id == r.c.tenant_id, k.c.campaign_id == r.c.campaign_id))
+        .where(campaigns_t.c.tenant_id == tenant, campaigns_t.c.channel == "group",
+               k.c.sent_at >= since)
+        .group_by(campaigns_t.c.campaign_id, campaigns_t.c.content_id, r.c.target_json)
+        .order_by(campaigns_t.c.campaign_id)).all())
+
+
 def pending_deliveries(conn: Connection, tenant: str, campaign_id: str) -> list[Row[Any]]:
     """``customer_id, msgid, external_userid`` of messages sent and not known delivered."""
     return list(conn.execute(select(k.c.customer_id, k.c.msgid, k.c.external_userid).where(
