@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from caifu import __version__
+from caifu.adapters.sor.store import Checkpointer
 from caifu.api import compliance, errors, ingest, platform, profiles, recommend, risk, value
 from caifu.api.limits import BodyLimit
 from caifu.api.logs import AccessLog
@@ -36,6 +37,8 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own = container is None
         app.state.container = container or build_container(settings, settings.workspace)
+        checkpointer = Checkpointer(app.state.container.engine)
+        checkpointer.start()
         app.state.settings = settings
         app.state.limiter = RateLimiter()
         app.state.login_throttle = LoginThrottle(settings.login_failures_per_user,
@@ -78,6 +81,7 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
             app.state.callbacks.counter.flush(app.state.container)
         except Exception:  # the counts are logged per rejection as well
             logging.getLogger(__name__).exception("rejection counts not flushed at shutdown")
+        checkpointer.stop()
         if own:
             app.state.container.close()
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
@@ -58,10 +60,62 @@ def bulk_transaction(engine: Engine) -> Iterator[Connection]:
                 conn.commit()
 
 
+class Checkpointer:
+    """SQLite, in a long-running process (the API): the WAL is copied into the database file
+    by a thread of its own, not by whichever request's commit crosses SQLite's 1,000-page
+    mark — that commit otherwise pays the checkpoint, the tail of the sidebar's latency
+    (bench/recommend_serving.py: p99 8–10 ms → 2.4–4.2 ms at 100k lists). ``start`` turns the
+    automatic checkpoint off on the engine's connections (the pool is emptied so every
+    connection gets it) and checkpoints every ``interval`` seconds, PASSIVE (it never waits
+    for readers or blocks writers); ``stop`` checkpoints once more and gives the connections
+    their automatic checkpoint back. A no-op on PostgreSQL."""
+
+    def __init__(self, engine: Engine, interval: float = 1.0) -> None:
+        self.engine, self.interval = engine, interval
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @staticmethod
+    def _manual(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.execute("PRAGMA wal_autocheckpoint=0")
+
+    def start(self) -> None:
+        if self.engine.dialect.name != "sqlite" or self._thread is not None:
+            return
+        event.listen(self.engine, "connect", self._manual)
+        self.engine.dispose()
+        self._thread = threading.Thread(target=self._run, name="caifu-checkpoint", daemon=True)
+        self._thread.start()
+
+    def checkpoint(self) -> None:
+        with self.engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.checkpoint()
+            except Exception:  # the next tick tries again; the WAL only grows meanwhile
+                logging.getLogger(__name__).exception("WAL checkpoint failed")
+
+    def stop(self) -> None:
+        if self._thread is None:
+            return
+        self._stop.set()
+        self._thread.join()
+        self._thread = None
+        event.remove(self.engine, "connect", self._manual)
+        self.engine.dispose()
+        self.checkpoint()
+
+
 def open_engine(url: str) -> Engine:
-    """An engine for the SoR at ``url`` (sqlite:///path or postgresql+psycopg://…)."""
+    """An engine for the SoR at ``url`` (sqlite:///path or postgresql+psycopg://…). A pooled
+    connection is pinged before use on a server database only: a SQLite file cannot drop the
+    connection, and the ping was one more round trip on every checkout."""
     try:
-        engine = create_engine(url, future=True, pool_pre_ping=True)
+        engine = create_engine(url, future=True,
+                               pool_pre_ping=not url.startswith("sqlite"))
     except Exception as exc:  # bad URL, missing driver
         raise WorkspaceError(f"cannot open the system of record at {url!r}: {exc}") from exc
     if engine.dialect.name == "sqlite":
