@@ -17,12 +17,16 @@ The data flow (``services/value/scoring.py`` drives it):
 - **explain** (``explain``): LightGBM's per-feature contributions (SHAP values in log-odds)
   for each scored customer; the top three that push the score up are the reasons shown.
 
-A model is saved as LightGBM's own text format plus a JSON of the feature names and the
-isotonic curve — no pickles, so a model file can be read, diffed and audited.
+A model is saved as LightGBM's own text format plus a JSON of the feature names, the
+isotonic curve and the last day its training outcomes reached (``labels_until``) — no
+pickles, so a model file can be read, diffed and audited; ``load`` reads the pair back (the
+booster from its text, the calibrator from its curve; the logistic baseline is not saved, so
+a loaded model has none — it is a comparison in the backtest, never used to score).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import math
@@ -106,6 +110,21 @@ def design_matrix(features: pa.Table, columns: list[str]) -> Design:
     return Design(names, x, features["customer_id"].to_pylist())
 
 
+def derived_columns() -> list[str]:
+    """The columns ``design_matrix`` adds after the profile's own, in its order."""
+    return ["c_level_number", "is_institution", *(f"channel_{ch}" for ch in CHANNELS)]
+
+
+def profile_columns(names: list[str]) -> list[str]:
+    """A model's feature names without the derived tail: the ``columns`` to give
+    ``design_matrix`` so that it rebuilds the model's matrix column for column."""
+    tail = derived_columns()
+    if names[len(names) - len(tail):] != tail:
+        raise ModelError("the model's features do not end with the derived columns "
+                         f"{', '.join(tail)}: not a matrix design_matrix made")
+    return names[:len(names) - len(tail)]
+
+
 def _as_float(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
     t = col.type
     if pa.types.is_boolean(t) or pa.types.is_integer(t) or pa.types.is_decimal(t):
@@ -138,11 +157,15 @@ class TrainedModel:
     names: list[str]
     booster: lgb.Booster
     calibrator: Calibrator
-    baseline: Any  # sklearn pipeline (median-imputed, standardised logistic regression)
+    baseline: Any  # sklearn pipeline (median-imputed, standardised logistic regression);
+    # None in a loaded model (the baseline is not saved)
     medians: np.ndarray
     best_iteration: int
     train_rows: int
     train_positives: int
+    # the last day of the newest outcome window the model learnt from (None: not recorded);
+    # applied at a day before it, the model has seen that day's future
+    labels_until: dt.date | None = None
 
     def raw(self, x: np.ndarray) -> np.ndarray:
         return np.asarray(self.booster.predict(x, num_iteration=self.best_iteration))
@@ -151,13 +174,29 @@ class TrainedModel:
         return np.clip(self.calibrator(self.raw(x)), 0.0, 1.0)
 
     def predict_baseline(self, x: np.ndarray) -> np.ndarray:
+        if self.baseline is None:
+            raise ModelError(f"{self.target}: this model was loaded from its files, which do "
+                             "not hold the logistic baseline")
         return np.asarray(self.baseline.predict_proba(_impute(x, self.medians))[:, 1])
 
     def to_json(self) -> dict[str, Any]:
         return {"target": self.target, "features": self.names,
                 "best_iteration": self.best_iteration,
                 "calibration": {"x": self.calibrator.x, "y": self.calibrator.y},
-                "train_rows": self.train_rows, "train_positives": self.train_positives}
+                "train_rows": self.train_rows, "train_positives": self.train_positives,
+                "labels_until": None if self.labels_until is None
+                else self.labels_until.isoformat()}
+
+
+def check_not_after(model: TrainedModel, day: dt.date, source: str) -> None:
+    """Refuse a model whose outcomes reach past ``day``: scored as of ``day``, it would
+    rank customers by what it learnt of their future (an evaluation would flatter it)."""
+    if model.labels_until is None:
+        raise ModelError(f"{source}: the model does not record how far its training outcomes "
+                         f"reach; it cannot be shown not to have seen the days after {day}")
+    if model.labels_until > day:
+        raise ModelError(f"{source}: trained on outcomes up to {model.labels_until}, after "
+                         f"{day}; use a model trained with outcomes up to {day} at the latest")
 
 
 def _impute(x: np.ndarray, medians: np.ndarray) -> np.ndarray:
@@ -274,3 +313,35 @@ def save(model: TrainedModel, metrics: dict[str, Any]) -> tuple[str, str]:
     meta = model.to_json() | {"metrics": metrics}
     return (model.booster.model_to_string(num_iteration=model.best_iteration),
             json.dumps(meta, ensure_ascii=False, indent=2, default=float))
+
+
+def load(text: str, meta_json: str, source: str = "model",
+         labels_until: dt.date | None = None) -> TrainedModel:
+    """A model from what ``save`` wrote: the booster from LightGBM's text, the calibrator
+    from the JSON's curve — predictions equal the saved model's. No baseline (not saved).
+    ``labels_until`` stands in for a JSON written before the field existed (the caller knows
+    it from the run that trained the model); ``source`` names the files in errors."""
+    try:
+        meta = json.loads(meta_json)
+        names = [str(n) for n in meta["features"]]
+        cal = meta["calibration"]
+        calibrator = Calibrator([float(v) for v in cal["x"]], [float(v) for v in cal["y"]])
+        best = int(meta["best_iteration"])
+        until = meta.get("labels_until")
+        target = str(meta["target"])
+        rows, positives = int(meta.get("train_rows", 0)), int(meta.get("train_positives", 0))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ModelError(f"{source}: not a saved model's JSON ({type(exc).__name__}: {exc})"
+                         ) from None
+    if len(calibrator.x) != len(calibrator.y) or not calibrator.x:
+        raise ModelError(f"{source}: calibration.x and calibration.y must be equally long "
+                         "and not empty")
+    try:
+        booster = lgb.Booster(model_str=text)
+    except lgb.basic.LightGBMError as exc:
+        raise ModelError(f"{source}: not a LightGBM text model ({exc})") from None
+    if booster.num_feature() != len(names):
+        raise ModelError(f"{source}: the booster has {booster.num_feature()} features, the "
+                         f"JSON names {len(names)}")
+    return TrainedModel(target, names, booster, calibrator, None, np.zeros(0), best, rows,
+                        positives, dt.date.fromisoformat(until) if until else labels_until)

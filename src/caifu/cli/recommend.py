@@ -92,6 +92,30 @@ def evaluate(tenant: TenantOpt, workspace: WorkspaceOpt = None,
         console.print("hidden: against each customer's 10 truly best eligible content items "
                       "and funds (the demo's hidden preferences); oracle: ranked by those "
                       "preferences — the best any ranker could do on this data")
+    console.print("propensity (actions): lists only actions, so over every item it is judged "
+                  "on what it is not for; the comparison below is the one that counts")
+    if result.actions:
+        ka = result.action_k
+        acts = Table(title=f"actions only: each ranker's top-{ka} eligible actions vs the "
+                           f"actions taken up ({result.actions[0].observed['evaluated']:,} "
+                           "customers took one)")
+        for col in ("ranker", f"NDCG@{ka}", f"recall@{ka}", "MAP", "coverage",
+                    "violations"):
+            acts.add_column(col, justify="left" if col == "ranker" else "right")
+        for r in result.actions:
+            o = r.observed
+            acts.add_row(r.name, f"{o['ndcg']:.3f}", f"{o['recall']:.3f}", f"{o['map']:.3f}",
+                         f"{o['coverage']:.1%}", str(r.violations))
+        console.print(acts)
+    for a in result.by_action:
+        per = Table(title=f"{a['item_id']}: the {a['eligible']:,} customers eligible on the "
+                          f"cutoff ranked for it; {a['took_up']:,} took it up")
+        for col in ("ranker", "AUC", "PR-AUC", "lift top 10%"):
+            per.add_column(col, justify="left" if col == "ranker" else "right")
+        for name, m in a["rankers"].items():
+            per.add_row(name, f"{m['auc']:.3f}", f"{m['pr_auc']:.3f}",
+                        f"{m['lift_top_decile']:.2f}")
+        console.print(per)
     for note in result.notes:
         console.print(f"[yellow]{note}[/yellow]")
     saved = save(c, result)
@@ -99,7 +123,7 @@ def evaluate(tenant: TenantOpt, workspace: WorkspaceOpt = None,
     if json_out is not None:
         json_out.write_text(json.dumps(result.as_dict(), ensure_ascii=False, indent=1) + "\n",
                             "utf-8")
-    if any(r.violations for r in result.rankers):
+    if any(r.violations for r in [*result.rankers, *result.actions]):
         err.print("[red]suitability violations found at the re-check[/red]")
         raise typer.Exit(1)
 

@@ -125,6 +125,9 @@ def test_models_beat_the_heuristic_and_write_their_files(scored) -> None:  # typ
     assert not set(meta["features"]) & propensity.NOT_FEATURES  # today's state never a feature
     assert (folder / "churn_90d.txt").read_text().startswith("tree")
     assert meta["calibration"]["x"] == sorted(meta["calibration"]["x"])
+    # the production model learnt from the profiles at as-of − 180 and − 90 days and their
+    # 90-day outcomes: they end on the as-of date (what the recommender's leak guard reads)
+    assert meta["labels_until"] == AS_OF.isoformat() == run["cutoffs"]["scored"][0]
 
 
 def test_scores_recover_the_hidden_traits(scored) -> None:  # type: ignore[no-untyped-def]

@@ -11,8 +11,9 @@ import scipy.sparse as sp
 
 from caifu.recommend import config
 from caifu.recommend import rankers as rk
-from caifu.recommend.catalogue import build
+from caifu.recommend.catalogue import ACTION, build
 from caifu.recommend.interactions import CLICKED, CONVERTED, VIEWED, collect
+from caifu.recommend.topk import top_k
 
 
 def _taste_log(seed: int = 1) -> tuple[sp.csr_matrix, np.ndarray]:
@@ -157,3 +158,46 @@ def test_pair_features_gather_each_named_column() -> None:
     assert np.array_equal(col["hist_kind"], kind_count)
     assert np.allclose(col["share_kind"], kind_count / (ctx.history.toarray()[rows].sum(1) + 1))
     assert rk.pair_features(ctx, rows[:0], items[:0]).shape == (0, len(names))
+
+
+def _with_propensity(ctx: rk.Context) -> tuple[rk.Context, np.ndarray]:
+    """Items 0–3 made actions: 0 and 1 scored by target column 0, 2 by column 1, 3 unscored;
+    propensities drawn by hand (customer 7 has none for target 1)."""
+    rng = np.random.default_rng(8)
+    ctx.cat.item_type[:4] = ACTION
+    ctx.cat.item_type[4:][ctx.cat.item_type[4:] == ACTION] = 0
+    target = np.full(len(ctx.cat), -1)
+    target[[0, 1, 2]] = [0, 0, 1]
+    p = rng.random((len(ctx.level), 2)).astype(np.float32)
+    p[7, 1] = np.nan
+    ctx.propensity, ctx.item_target = p, target
+    return ctx, p
+
+
+def test_the_propensity_pair_feature_is_the_action_targets_score_only_when_switched_on() -> None:
+    ctx, p = _with_propensity(_context())
+    rows, items = np.array([0, 5, 5, 7, 9]), np.array([0, 1, 2, 2, 20])
+    names = ctx.customer_names + list(rk.ITEM_FEATURES) + list(rk.PAIR_FEATURES)
+    assert rk.pair_features(ctx, rows, items).shape == (5, len(names))  # off by default
+    ctx.propensity_feature = True
+    x = rk.pair_features(ctx, rows, items)
+    assert x.shape == (5, len(names) + 1)
+    # 0 and 1 share target 0; 2 is target 1; customer 7 has none; item 20 is no action
+    np.testing.assert_array_equal(x[:, -1], [p[0, 0], p[5, 0], p[5, 1], np.nan, np.nan])
+
+
+def test_the_propensity_ranker_orders_actions_by_the_models_scores() -> None:
+    ctx, p = _with_propensity(_context())
+    rows = np.arange(0, 50)
+    s = rk.propensity_scores(ctx, rows)
+    action = ctx.cat.item_type == ACTION
+    lists = top_k(s, np.broadcast_to(action, s.shape), ctx.cat.item_type, 4)
+    for i, r in enumerate(rows):
+        scored = {0: p[r, 0], 1: p[r, 0], 2: p[r, 1]}
+        known = sorted((v, item) for item, v in scored.items() if np.isfinite(v))
+        # the scored actions first, by probability (0 and 1 tie: either order), then 3
+        got = lists[i].tolist()
+        assert [scored[j] for j in got[:len(known)]] == sorted(
+            (v for v, _ in known), reverse=True), (r, got)
+        assert set(got) == {0, 1, 2, 3} and got[len(known)] in ({3} if len(known) == 3
+                                                                 else {2, 3})

@@ -106,6 +106,45 @@ def test_saved_model_is_text_and_json() -> None:
     assert '"features": [\n    "signal"' in meta and '"auc": 0.9' in meta
 
 
+def test_loaded_model_predicts_exactly_what_the_saved_one_did() -> None:
+    x, y, _ = _planted(5_000, 5)
+    m = models.fit("toy", x, y)
+    m.labels_until = dt.date(2026, 9, 30)
+    text, meta = models.save(m, {"auc": 0.9})
+    back = models.load(text, meta, "toy.json")
+    fresh, _, _ = _planted(3_000, 6)  # rows the model never saw, with missing values
+    assert np.array_equal(back.raw(fresh.x), m.raw(fresh.x))
+    assert np.array_equal(back.predict(fresh.x), m.predict(fresh.x))
+    assert (back.target, back.names, back.best_iteration) == ("toy", m.names, m.best_iteration)
+    assert back.labels_until == dt.date(2026, 9, 30)
+    with pytest.raises(models.ModelError, match="baseline"):  # not saved, so not loaded
+        back.predict_baseline(fresh.x)
+
+
+def test_load_names_the_file_of_a_broken_model() -> None:
+    x, y, _ = _planted(5_000, 5)
+    text, meta = models.save(models.fit("toy", x, y), {})
+    with pytest.raises(models.ModelError, match="m.json.*calibration"):
+        models.load(text, meta.replace('"calibration"', '"curve"'), "m.json")
+    with pytest.raises(models.ModelError, match="m.json: the booster has 4 features"):
+        models.load(text, meta.replace('"signal",', '"signal", "extra",'), "m.json")
+    # a JSON from before labels_until was saved takes the caller's date
+    old = meta.replace('"labels_until": null', '"labels_until": ""')
+    assert models.load(text, old, "m.json", dt.date(2026, 1, 31)).labels_until == \
+        dt.date(2026, 1, 31)
+
+
+def test_a_model_that_saw_outcomes_after_the_day_is_refused() -> None:
+    x, y, _ = _planted(5_000, 5)
+    m = models.fit("toy", x, y)
+    with pytest.raises(models.ModelError, match="does not record"):
+        models.check_not_after(m, dt.date(2026, 9, 30), "toy")
+    m.labels_until = dt.date(2026, 10, 30)
+    with pytest.raises(models.ModelError, match="outcomes up to 2026-10-30, after 2026-09-30"):
+        models.check_not_after(m, dt.date(2026, 9, 30), "toy")
+    models.check_not_after(m, dt.date(2026, 10, 30), "toy")  # the day itself is known
+
+
 # --- design matrix ------------------------------------------------------------------------------
 
 
@@ -135,6 +174,10 @@ def test_design_matrix_columns_and_encodings() -> None:
     np.testing.assert_array_equal(d.x[:, app_col], [1, 0, 1])
     with pytest.raises(models.ModelError, match="holdings_value"):
         models.design_matrix(features, ["holdings_value"])
+    # a model's names give back the profile columns that rebuild its matrix
+    assert models.profile_columns(d.names) == columns
+    with pytest.raises(models.ModelError, match="derived columns"):
+        models.profile_columns(columns)
 
 
 # --- labels on hand-built tables ---------------------------------------------------------------

@@ -16,7 +16,7 @@ import hashlib
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
@@ -33,6 +33,7 @@ from caifu.services.container import Container
 from caifu.services.platform.workspace import get_tenant
 from caifu.services.profiles.build import Build, utc_offset_hours
 from caifu.services.recommend import inputs as rin
+from caifu.services.recommend import propensities as prop
 
 # items per customer LambdaRank scores (the cheap scorers' best eligible). Chosen on two
 # demo seeds (7 and 11, 20,000 customers, docs/benchmarks.md "Recommendation quality"): 20,
@@ -96,7 +97,9 @@ def eligibility(data: rin.TenantData, ids: list[str], rows: dict[str, int], day:
 
 
 def context(data: rin.TenantData, rows: dict[str, int], day: dt.date, x: np.ndarray,
-            level: np.ndarray, names: list[str]) -> rk.Context:
+            level: np.ndarray, names: list[str], propensity: np.ndarray | None = None,
+            item_target: np.ndarray | None = None, propensity_feature: bool = False
+            ) -> rk.Context:
     d = (day - EPOCH).days
     n_items = len(data.cat)
     hist = data.interactions.window(None, d)
@@ -105,7 +108,8 @@ def context(data: rin.TenantData, rows: dict[str, int], day: dt.date, x: np.ndar
     pop = rk.Popularity().fit(history, level, 6)
     collab = rk.Collaborative().fit(hist.matrix(rows, n_items))
     return rk.Context(data.cat, history, recent, x, level, data.item_board, d, pop, collab,
-                      names)
+                      names, propensity=propensity, item_target=item_target,
+                      propensity_feature=propensity_feature)
 
 
 @dataclass
@@ -120,6 +124,7 @@ class Fitted:
     ranker: rk.LambdaRank
     rules: Rules
     version: str  # the tenant configuration's version + the model's digest
+    notes: list[str] = field(default_factory=list)  # where the propensity models came from
     candidates: int = CANDIDATES  # items per customer the ranker scores
     trees: int | None = None  # the ranker's first trees only (None: all of them)
     predict_threads: int | None = None  # LightGBM's threads (None: the model's)
@@ -181,7 +186,12 @@ def _features(s: EngineSession, inputs: ProfileInputs, day: dt.date, ids: list[s
 
 def fit(c: Container, tenant: str, day: dt.date, *, window: int = 30,
         engine: str = "duckdb", data: rin.TenantData | None = None,
-        progress: Callable[[str], None] = lambda _m: None) -> Fitted:
+        progress: Callable[[str], None] = lambda _m: None, propensities: bool = False,
+        propensity_feature: bool = False) -> Fitted:
+    """The policy as of ``day``. ``propensities``: also each customer's propensity for the
+    scored actions as of ``day`` (``ctx.propensity``; the evaluation's propensity ranker);
+    ``propensity_feature``: LambdaRank learns from it too (``rk.Context``; off by default,
+    see there), which needs the models of the training cutoff as well."""
     if data is None:
         config, _ = rin.load_config(c, tenant)
         data = rin.read(c, tenant, config)
@@ -190,26 +200,47 @@ def fit(c: Container, tenant: str, day: dt.date, *, window: int = 30,
     ids = sorted(set(data.customers["customer_id"].to_pylist()))
     rows = {cid: i for i, cid in enumerate(ids)}
     rules = Rules.of(data.cat, data.config)
+    targets = prop.score_targets(data.config)  # an unknown target is refused, used or not
+    if not (propensities or propensity_feature):
+        targets = []
+    item_target = prop.action_targets(data.cat, data.config, targets)
     progress("profile features")
     with c.job_session(engine, "recommend-fit") as s:
         inputs = Build(c).load_inputs(s, tenant)
         x_train, names, p_train = _features(s, inputs, train_cut, ids, tz)
         x_now, _, p_now = _features(s, inputs, day, ids, tz)
+        cache: dict[dt.date, pa.Table] = {}
+        offset = utc_offset_hours(tz, day)
+        if targets:
+            progress("propensity models")
+        # each cutoff its own models: the training pairs' propensities must not have seen
+        # the label window after train_cut, any more than the lists' may see after day
+        m_train = prop.for_day(c, s, inputs, tenant, train_cut, targets, offset, cache) \
+            if propensity_feature else None
+        m_now = prop.for_day(c, s, inputs, tenant, day, targets, offset, cache) \
+            if targets else None
     progress("eligibility")
     elig_train = eligibility(data, ids, rows, train_cut, rules, p_train)
     elig_now = eligibility(data, ids, rows, day, rules, p_now)
     progress("popularity and the collaborative model")
-    ctx_train = context(data, rows, train_cut, x_train, elig_train.cust.level, names)
-    ctx_now = context(data, rows, day, x_now, elig_now.cust.level, names)
+    ctx_train = context(data, rows, train_cut, x_train, elig_train.cust.level, names,
+                        prop.customer_propensity(m_train, p_train, ids) if m_train else None,
+                        item_target, propensity_feature)
+    ctx_now = context(data, rows, day, x_now, elig_now.cust.level, names,
+                      prop.customer_propensity(m_now, p_now, ids) if m_now else None,
+                      item_target, propensity_feature)
     labels = data.interactions.window((train_cut - EPOCH).days, (day - EPOCH).days).matrix(
         rows, len(data.cat))
     progress("LambdaRank")
+    extra = [rk.PROPENSITY_FEATURE] if propensity_feature else []
     ranker = rk.LambdaRank().fit(ctx_train, labels, elig_train.of,
-                                 names + list(rk.ITEM_FEATURES) + list(rk.PAIR_FEATURES))
+                                 names + list(rk.ITEM_FEATURES) + list(rk.PAIR_FEATURES)
+                                 + extra)
     assert ranker.model is not None
     digest = hashlib.sha256(ranker.model.booster_.model_to_string().encode()).hexdigest()[:12]
     return Fitted(tenant, day, data, ids, rows, elig_now, ctx_now, ranker, rules,
-                  f"{data.config.version}/{digest}")
+                  f"{data.config.version}/{digest}",
+                  [*(m_train.notes() if m_train else []), *(m_now.notes() if m_now else [])])
 
 
 def truth_after(f: Fitted, stop: dt.date, eligible_rows: Callable[[np.ndarray], np.ndarray]

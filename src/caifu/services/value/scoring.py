@@ -170,32 +170,16 @@ class Scoring:
         needed = {d - dt.timedelta(days=back) for d in dates for back in (0, 30, 90)}
         return all(any(n - slack <= h <= n for h in have) for n in needed)
 
-    def _examples(self, s: EngineSession, inputs: ProfileInputs, name: str,
-                  features: dict[dt.date, pa.Table], columns: list[str],
-                  cutoffs: list[dt.date], offset: int, newest: dt.date
-                  ) -> tuple[propensity.Design, np.ndarray]:
-        designs, ys = [], []
-        for cutoff in cutoffs:
-            w = label_window(cutoff, TARGETS[name].horizon_days, newest)
-            lab = s.to_arrow(labels(inputs, name, w, offset))
-            rows = features[cutoff].join(lab, "customer_id", join_type="inner")
-            rows = rows.sort_by("customer_id")
-            designs.append(propensity.design_matrix(rows, columns))
-            ys.append(np.asarray(rows["label"].to_numpy(zero_copy_only=False), dtype=np.int8))
-        design = propensity.Design(designs[0].names, np.vstack([d.x for d in designs]),
-                               [c for d in designs for c in d.customer_ids])
-        return design, np.concatenate(ys)
-
     def _target(self, s: EngineSession, inputs: ProfileInputs, name: str,
                 features: dict[dt.date, pa.Table], columns: list[str],
                 backtest_train: list[dt.date], test: dt.date, prod_train: list[dt.date],
                 as_of: dt.date, offset: int, newest: dt.date, result: TargetResult,
                 folder: Any, tag_minimum: dict[str, float]) -> pa.Table:
         target = TARGETS[name]
-        x_train, y_train = self._examples(s, inputs, name, features, columns, backtest_train,
-                                          offset, newest)
-        x_test, y_test = self._examples(s, inputs, name, features, columns, [test], offset,
-                                        newest)
+        x_train, y_train = training_examples(s, inputs, name, features, columns,
+                                             backtest_train, offset, newest)
+        x_test, y_test = training_examples(s, inputs, name, features, columns, [test], offset,
+                                           newest)
         trained = propensity.fit(name, x_train, y_train)
         heuristic = x_test.x[:, x_test.names.index(target.heuristic)] * target.heuristic_sign
         heuristic = np.nan_to_num(heuristic, nan=np.nanmin(heuristic) if len(heuristic) else 0)
@@ -206,9 +190,10 @@ class Scoring:
             "heuristic": _rank_metrics(y_test, heuristic, target.heuristic),
             "train_rows": int(len(y_train)), "train_positives": int(y_train.sum()),
         }
-        x_prod, y_prod = self._examples(s, inputs, name, features, columns, prod_train,
-                                        offset, newest)
+        x_prod, y_prod = training_examples(s, inputs, name, features, columns, prod_train,
+                                           offset, newest)
         model = propensity.fit(name, x_prod, y_prod)
+        model.labels_until = max(prod_train) + dt.timedelta(days=target.horizon_days)
         eligible = s.to_arrow(labels(inputs, name, LabelWindow(as_of, target.horizon_days),
                                      offset).select("customer_id"))
         now = features[as_of].join(eligible, "customer_id", join_type="inner").sort_by(
@@ -234,6 +219,26 @@ class Scoring:
             "reasons_json": pa.array([json.dumps(r, ensure_ascii=False) for r in reasons],
                                      pa.string()),
         })
+
+
+def training_examples(s: EngineSession, inputs: ProfileInputs, name: str,
+                      features: dict[dt.date, pa.Table], columns: list[str],
+                      cutoffs: list[dt.date], offset: int, known_until: dt.date
+                      ) -> tuple[propensity.Design, np.ndarray]:
+    """The rows of ``cutoffs`` (features as of each) with their outcomes; every outcome
+    window must end by ``known_until`` (``label_window`` refuses otherwise) — the newest
+    data for scoring, the day a model will be applied at for the recommender."""
+    designs, ys = [], []
+    for cutoff in cutoffs:
+        w = label_window(cutoff, TARGETS[name].horizon_days, known_until)
+        lab = s.to_arrow(labels(inputs, name, w, offset))
+        rows = features[cutoff].join(lab, "customer_id", join_type="inner")
+        rows = rows.sort_by("customer_id")
+        designs.append(propensity.design_matrix(rows, columns))
+        ys.append(np.asarray(rows["label"].to_numpy(zero_copy_only=False), dtype=np.int8))
+    design = propensity.Design(designs[0].names, np.vstack([d.x for d in designs]),
+                               [c for d in designs for c in d.customer_ids])
+    return design, np.concatenate(ys)
 
 
 def _to_explain(p: np.ndarray, tag_minimum: float | None = None) -> np.ndarray:
