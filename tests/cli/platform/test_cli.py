@@ -68,6 +68,10 @@ def test_demo_builds_its_own_workspace_and_refuses_anyone_elses(tmp_path: Path) 
     # the risk replay: real headlines through intake → alerts and tasks (its own tests are
     # tests/integration/demo/test_demo_replay.py)
     assert "risk replay" in out and "alerts and tasks raised" in out
+    # next best action: the rankers compared, every customer's list published for the sidebar
+    assert "next best action" in out and "lambdarank" in out
+    flat_out = out.replace("\n", "")
+    assert "recommendation lists published as of" in flat_out and "300 customers" in flat_out
     # the sidebar hint names the port --serve will use, and a customer the page shows
     flat = out.replace("\n", "")
     assert "caifu demo --serve --port 8123" in flat

@@ -16,6 +16,7 @@ from rich.table import Table
 
 from caifu.cli.views.ingest import ingest_with_progress, print_batches
 from caifu.cli.views.profiles import build_with_progress, print_build, print_examples
+from caifu.cli.views.recommend import recommend_with_progress
 from caifu.cli.views.scrm import scrm_with_progress
 from caifu.cli.views.value import print_scores, score_with_progress, value_report
 from caifu.data.demo import DemoSummary
@@ -81,6 +82,8 @@ def run_demo(workspace: Path, settings: Settings, customers: int, seed: int,
     names = {d.id: d.name for d in load_definitions(c, demo.TENANT)[0]}
     print_build(result, console, names)
     print_examples(c, demo.TENANT, console, names)
+    # before the value report (its section 5) and the sidebar (which serves the lists)
+    recommend_with_progress(c, demo.TENANT, console)
     report_path = value_report(c, demo.TENANT, console)
     with console.status("redemption answers and advisor tasks for the API"):
         job = demo.record_redemption_answers(c)
