@@ -50,6 +50,9 @@ HORIZONS: Final = ("short", "medium", "long")
 # (股票、混合/股票/指数基金), derivative (期货、期权、融资融券、结构化产品), alternative (私募、
 # 另类及其他高风险品种)
 VARIETIES: Final = ("cash", "fixed_income", "equity", "derivative", "alternative")
+# the names a questionnaire export writes them under (the assessment contract reads both)
+VARIETY_NAMES: Final = {"cash": "现金管理", "fixed_income": "固定收益", "equity": "权益",
+                        "derivative": "衍生品", "alternative": "另类"}
 
 Outcome = Literal["suitable", "unsuitable", "prohibited", "no_assessment", "expired",
                   "objective_mismatch", "horizon_mismatch", "variety_mismatch"]
@@ -103,6 +106,18 @@ def horizon_rank(horizon: str) -> int:
     if horizon not in HORIZONS:
         raise ValueError(f"not an investment horizon: {horizon!r}")
     return HORIZONS.index(horizon) + 1
+
+
+def varieties_of(stored: str | None) -> frozenset[str] | None:
+    """The varieties an assessment row recorded (its ``varieties`` column: codes joined by
+    ","), None when the questionnaire did not ask (the column is NULL)."""
+    if stored is None:
+        return None
+    chosen = frozenset(v for v in stored.split(",") if v)
+    unknown = chosen - set(VARIETIES)
+    if unknown:
+        raise ValueError(f"not an investment variety: {', '.join(sorted(unknown))}")
+    return chosen
 
 
 def judge(investor: Investor, product_level: str, on: dt.date, *,

@@ -10,13 +10,14 @@ Java-compatible.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from functools import reduce
 
 import ibis
 import ibis.expr.datatypes as dtypes
 import ibis.expr.types as ir
 
-from caifu.data.contracts import Column
+from caifu.data.contracts import SEPARATORS, SPACES, Column
 
 _TRUE = ("true", "1", "y", "yes", "t", "是")
 _FALSE = ("false", "0", "n", "no", "f", "否")
@@ -107,7 +108,7 @@ def parse_text(col: Column, s: ir.StringValue) -> tuple[ir.Value, list[Finding]]
     n = col.name
     match col.kind:
         case "string":
-            return s, []
+            return members(col, s) if col.members else (s, [])
         case "int":
             v, plain = _printed_back(s, "int64")
             # a canonical BIGINT may have 19 digits; the contract allows 18
@@ -150,6 +151,24 @@ def parse_text(col: Column, s: ir.StringValue) -> tuple[ir.Value, list[Finding]]
                            else_=ibis.null().cast("boolean"))
             return v, [finding(v.isnull(), n, "NOT_BOOLEAN")]
     raise AssertionError(col.kind)
+
+
+def members(col: Column, s: ir.StringValue) -> tuple[ir.StringValue, list[Finding]]:
+    """A set column's stored form (``caifu.data.contracts.members_of``, the same rule): the
+    separators become ",", so the value framed by commas holds ``,<spelling>,`` for each
+    member present, and is valid when it is nothing but known spellings between commas."""
+    spellings = col.spellings
+    framed = "," + s.lower().re_replace(f"^[{SPACES}]+|[{SPACES}]+$", "").re_replace(
+        SEPARATORS, ",") + ","
+    known = "|".join(re.escape(k) for k in sorted(spellings, key=len, reverse=True))
+    ok = framed.re_search(f"^,(({known}),)+$")
+    present = [ibis.ifelse(reduce(lambda a, b: a | b, (framed.contains(f",{k},")
+                                                      for k, m in spellings.items() if m == member)),
+                           member, ibis.null().cast("string"))
+               for member in col.members or ()]
+    stored = ibis.literal(",").join(present)
+    return ibis.ifelse(ok, stored, ibis.null().cast("string")), [
+        finding(~ok, col.name, "ENUM")]
 
 
 _FIRST_DAY = ibis.literal(dt.date(1, 1, 1))
@@ -203,6 +222,10 @@ def parse_native(col: Column, v: ir.Value) -> tuple[ir.Value, list[Finding]]:
         return out, [finding(out.isnull(), n, "NOT_DECIMAL"),
                      finding(out.notnull() & ~exact, n, "DECIMAL_SCALE")]
     if col.kind == "string":
-        return out, [finding(out.isnull(), n, _NOT["string"])]
+        found = [finding(out.isnull(), n, _NOT["string"])]
+        if col.members:
+            out, more = members(col, out)
+            found += more
+        return out, found
     exact = out.try_cast(v.type()) == v
     return out, [finding(out.isnull() | ~exact, n, _NOT[col.kind])]

@@ -45,3 +45,20 @@ def test_whitespace_only_text_is_missing_on_every_engine(engine: EngineSession) 
     assert [r["note"] for r in rows] == [None] * len(blanks) + names[len(blanks):]
     for value in names:
         assert (value.strip() == "") == (value in blanks)
+
+
+SETS = Table("answers", "测试", "sor", ("k",), (
+    Column("k", "string", "键", required=True),
+    Column("v", "string", "品种", members=("cash", "fixed_income", "equity"),
+           aliases=(("现金管理", "cash"), ("固定收益", "fixed_income"), ("权益类", "equity"))),
+))
+
+
+def test_a_set_column_reads_alike_on_every_engine(engine: EngineSession) -> None:
+    # separators of every kind, full-width spaces, case, repeats; then what is not a member
+    values = ["权益类、现金管理", " CASH ；固定收益 ", "\u3000equity\u3000,cash", "cash,cash",
+              "cash,,equity", "cash;黄金", "fixed-income", None]
+    rows = _check(engine, SETS, {"k": [f"k{i}" for i in range(len(values))], "v": values})
+    assert [(r["v"], r[REASONS]) for r in rows] == [
+        ("cash,equity", ""), ("cash,fixed_income", ""), ("cash,equity", ""), ("cash", ""),
+        (None, "v:ENUM;"), (None, "v:ENUM;"), (None, "v:ENUM;"), (None, "")]

@@ -108,6 +108,20 @@ def test_a_new_assessment_counts_at_once_and_the_spares_fill(world: Container) -
     assert _ids(served) == ["N1", "A:subscribe_level2", "F000002"]
 
 
+def test_the_varieties_the_customer_chose_bind_the_sidebar(world: Container) -> None:
+    c = world
+    # this morning C1 answered cash and fixed income only: the hybrid fund F000001 (equity)
+    # goes, the money fund F000002 (cash) and the content (no variety) stay
+    assess(c, "acme", "S1-new", "C1", "C3", on=AS_OF, varieties="cash,fixed_income")
+    served = serving.for_customer(c, OPS, "C1", 3, "sidebar")
+    assert _ids(served) == ["N1", "N2", "A:subscribe_level2"]
+    assert served.refused == {"VARIETY_MISMATCH": 1, "NOT_VALID": 1}
+    assert _refused(c, tenant="acme", rule="VARIETY_MISMATCH") == 1
+    # not asked (NULL) restricts nothing: F000001 is served again
+    assess(c, "acme", "S1-newer", "C1", "C3", on=AS_OF)
+    assert _ids(serving.for_customer(c, OPS, "C1", 3, "sidebar")) == ["N1", "F000001", "N2"]
+
+
 def test_expired_or_missing_assessment_blocks_everything(world: Container) -> None:
     c = world
     assess(c, "acme", "S1-old", "C1", "C3", on=AS_OF, valid_until=AS_OF - dt.timedelta(days=1))

@@ -2,7 +2,8 @@
 
 A contract says, per column: type, whether it is required, allowed values or range, format
 check, reference to another table, Chinese description, JR/T 0158-2018 data level and PII
-flag. Everything else is generated from it: the SoR models and migrations, the lake schemas,
+flag. A *set* column (``members``) holds several of its allowed values in one field, as a
+questionnaire's multiple-choice answer does: ``members_of`` reads it. Everything else is generated from it: the SoR models and migrations, the lake schemas,
 the ingest checks (``pipelines.staging``) and ``docs/data-model.md``.
 
 Contracts are pure data: no I/O here.
@@ -10,6 +11,7 @@ Contracts are pure data: no I/O here.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -47,6 +49,30 @@ class Column:
     scale: int = 2
     mask: str | None = None  # a caifu.core.levels mask kind, for level >= 3
     normalise: Normalise | None = None
+    # a set column: any of these, separated by SEPARATORS, stored as those present in this
+    # order joined by ","; ``aliases`` are other spellings of a member (a source's Chinese
+    # names), read as that member
+    members: tuple[str, ...] | None = None
+    aliases: tuple[tuple[str, str], ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.members is None:
+            if self.aliases:
+                raise ContractError(f"{self.name}: aliases need members")
+            return
+        if self.kind != "string" or self.enum is not None:
+            raise ContractError(f"{self.name}: a set column is a string column without enum")
+        if any("," in m or m != m.lower() for m in self.members):
+            raise ContractError(f"{self.name}: members are lower case, without ','")
+        for alias, member in self.aliases:
+            if member not in self.members or alias != alias.lower():
+                raise ContractError(f"{self.name}: alias {alias!r} names no member, or has "
+                                    "upper case")
+
+    @property
+    def spellings(self) -> dict[str, str]:
+        """Every accepted (lower-case) spelling of a set column's members -> the member."""
+        return {**{m: m for m in self.members or ()}, **dict(self.aliases)}
 
     @property
     def type_name(self) -> str:
@@ -62,6 +88,29 @@ class Column:
             "timestamp": "TIMESTAMP",
             "bool": "BOOLEAN",
         }[self.kind]
+
+
+# what separates the members of a set column's value: ASCII and full-width commas and
+# semicolons, and the enumeration comma of Chinese text, each with any spaces (ASCII or
+# full-width) around it; written so that Python, RE2 (DuckDB) and Java (Spark) read it alike
+SPACES = " \u3000"
+SEPARATORS = f"[{SPACES}]*[,;，；、][{SPACES}]*"
+
+
+def members_of(col: Column, text: str) -> str | None:
+    """A set column's stored form of ``text`` (its members in contract order, joined by ","),
+    or None when a part of it names no member — the row's ``<column>:ENUM``.
+
+    ``"权益、现金管理"`` → ``"cash,equity"``; case is ignored, a repeated member counts once,
+    an empty part (``"cash,,equity"``) is no member. ``pipelines.parsing`` is the same rule
+    as an Ibis expression."""
+    assert col.members is not None, col.name
+    spellings = col.spellings
+    parts = re.split(SEPARATORS, text.strip(SPACES).lower())
+    if any(p not in spellings for p in parts):
+        return None
+    present = {spellings[p] for p in parts}
+    return ",".join(m for m in col.members if m in present)
 
 
 @dataclass(frozen=True)

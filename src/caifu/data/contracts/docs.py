@@ -12,6 +12,13 @@ def _rules(c: Column) -> str:
                      + (", upper case" if c.normalise == "nfkc_upper" else ""))
     if c.enum:
         parts.append("one of " + ", ".join(f"`{v}`" for v in c.enum))
+    if c.members:
+        names: dict[str, list[str]] = {}
+        for alias, member in c.aliases:
+            names.setdefault(member, []).append(alias)
+        parts.append("any of " + ", ".join(
+            f"`{m}`" + (f" ({'/'.join(names[m])})" if m in names else "") for m in c.members)
+            + ", separated by `,` `;` `，` `；` `、`; stored as codes in this order")
     if c.min is not None:
         parts.append(f"≥ {c.min}")
     if c.max is not None:

@@ -2,7 +2,8 @@
 
 Files are checked in bulk by ``pipelines/staging.py``; events that arrive one at a time (the
 real-time path) are checked here with the same rules and the same ``column:RULE`` reason
-codes: unknown columns, required, type and decimal scale (never rounded), enums, length,
+codes: unknown columns, required, type and decimal scale (never rounded), enums and sets
+(``members_of``), length,
 pattern, ranges, identifier validators and not-in-future. References to master data need
 the system of record and are checked by the caller.
 
@@ -20,7 +21,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from caifu.core.ids import VALIDATORS, normalise_code
-from caifu.data.contracts import Column, Table
+from caifu.data.contracts import Column, Table, members_of
 
 FUTURE_SLACK = dt.timedelta(minutes=5)  # clocks of the sending systems drift
 
@@ -114,6 +115,9 @@ def check_record(contract: Table, record: Mapping[str, Any], *, utc_offset: dt.t
         if col.normalise and isinstance(value, str):
             value = normalise_code(value, upper=col.normalise == "nfkc_upper").strip()
         typed, reason = _convert(col, value, utc_offset)
+        if col.members and reason is None:
+            typed = members_of(col, typed)
+            reason = None if typed is not None else "ENUM"
         if reason:
             reasons.append(f"{col.name}:{reason}")
             row[col.name] = None

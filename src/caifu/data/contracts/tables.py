@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from caifu.core.suitability import VARIETIES, VARIETY_NAMES
 from caifu.core.tenancy import TENANT_ID_PATTERN
 from caifu.data.contracts import Column as C
 from caifu.data.contracts import Table
@@ -183,7 +184,15 @@ SUITABILITY = Table(
                                                   "aggressive")),
         C("horizon", "string", "投资期限", 2, enum=("short", "medium", "long")),
         C("valid_until", "date", "有效期至", 2, required=True),
+        C("varieties", "string", "投资品种（多选）", 2, members=VARIETIES, aliases=(
+            *((name, v) for v, name in VARIETY_NAMES.items()),
+            ("现金管理类", "cash"), ("固定收益类", "fixed_income"), ("固收", "fixed_income"),
+            ("权益类", "equity"), ("衍生品类", "derivative"), ("另类投资", "alternative"))),
     ),
+    notes="`varieties` is the questionnaire's multiple choice of 投资品种 (the SAC guideline's "
+          "third dimension beside level and horizon): codes or Chinese names, separated by "
+          "commas, semicolons or 、; stored as codes in the order listed. Empty: not asked "
+          "(older questionnaires), which restricts no variety.",
 )
 
 FUND_TOP_HOLDINGS = Table(

@@ -1,7 +1,8 @@
 """Generate a whole demo broker: its exports, ``sources.yaml`` and the ground truth.
 
 Customers are generated in fixed-size chunks, each from its own random stream
-(``[seed, 1, chunk]``; their content and product preferences from ``[seed, 4, chunk]``),
+(``[seed, 1, chunk]``; their content and product preferences from ``[seed, 4, chunk]``,
+their assessments' 投资品种 answers from ``[seed, 5, chunk]``),
 against one shared world (``[seed, 0]``); every file is appended to chunk by chunk. So
 memory stays flat as the customer count grows, and the same seed, customer count and end
 date give byte-identical files.
@@ -178,7 +179,8 @@ def _chunk(world: World, camps: engagement.Campaigns, sinks: Sinks, truth: Sinks
     _append(sinks, "customers", faults.customers(
         export_form(people.customers_table(world, pop), spec), spec, spec.file_name))
     _write(sinks, "accounts", people.accounts_table(pop))
-    _write(sinks, "suitability_assessments", people.suitability_table(world, pop, rng))
+    _write(sinks, "suitability_assessments", people.suitability_table(
+        world, pop, rng, np.random.default_rng([seed, 5, c])))
     _trades_by_year(sinks, faults, faults.trades(book.table, "trades", known_codes), world.end, n)
     _write(sinks, "positions", book.positions)
     _append(sinks, "cash_flows", faults.cash_flows(flows, "cash_flows.parquet"))

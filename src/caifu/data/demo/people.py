@@ -17,6 +17,7 @@ import numpy as np
 import pyarrow as pa
 
 from caifu.core.ids import USCC_ALPHABET, make_uscc, resident_id_for
+from caifu.core.suitability import VARIETIES
 from caifu.data.contracts.tables import CHANNELS
 from caifu.data.demo import preferences, text
 from caifu.data.demo.world import World, day_number, mobiles, person_names, to_date
@@ -290,7 +291,10 @@ def accounts_table(pop: Population) -> pa.Table:
     })
 
 
-def suitability_table(world: World, pop: Population, rng: np.random.Generator) -> pa.Table:
+def suitability_table(world: World, pop: Population, rng: np.random.Generator,
+                      variety_rng: np.random.Generator) -> pa.Table:
+    """Assessments: the latest per customer and, for some, an earlier one. ``variety_rng``
+    draws the 投资品种 answers alone, so adding them left every other column as it was."""
     end_d = day_number(world.end)
     n = pop.n
     three_years = 3 * 365
@@ -332,7 +336,26 @@ def suitability_table(world: World, pop: Population, rng: np.random.Generator) -
         "no_loss_tolerance": no_loss[order], "no_civil_capacity": no_civil[order],
         "objective": objective[order], "horizon": horizon[order],
         "valid_until": dates(day + three_years - 1),
+        "varieties": _varieties(level, version[order], variety_rng),
     })
+
+
+def _varieties(level: np.ndarray, version: np.ndarray, rng: np.random.Generator) -> pa.Array:
+    """The 投资品种 answer of assessments of C ``level``: a conservative investor cash and
+    fixed income, a C3 equity too, C4/C5 often derivatives, C5 some alternatives. The
+    SAC-2017 questionnaire did not ask, and a tenth of the later answers were not kept: NULL,
+    no variety restriction."""
+    u = rng.random((len(level), 6))
+    chosen = np.stack([
+        (level <= 2) | (u[:, 0] < 0.7),  # cash
+        (level >= 2) | (u[:, 1] < 0.5),  # fixed_income
+        (level >= 3) | ((level == 2) & (u[:, 2] < 0.4)),  # equity
+        ((level == 4) & (u[:, 3] < 0.4)) | ((level == 5) & (u[:, 3] < 0.7)),  # derivative
+        (level == 5) & (u[:, 4] < 0.5),  # alternative
+    ], axis=1)
+    codes = [",".join(v for v, on in zip(VARIETIES, row, strict=True) if on) for row in chosen]
+    asked = (version != "SAC-2017") & (u[:, 5] >= 0.1)
+    return pa.array(codes, pa.string(), mask=~asked)
 
 
 def latent_table(pop: Population) -> pa.Table:

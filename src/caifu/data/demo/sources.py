@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from fnmatch import fnmatch
 
+from caifu.core.suitability import VARIETY_NAMES
 from caifu.data.demo.writers import SourceSpec
 
 YES_NO = {"true": "是", "false": "否"}
@@ -62,13 +63,14 @@ SPECS: dict[str, SourceSpec] = {
                  "questionnaire_version": "问卷版本", "assessed_on": "测评日期", "score": "问卷得分",
                  "risk_level": "风险承受能力", "no_loss_tolerance": "不能承受任何损失",
                  "no_civil_capacity": "无完全民事行为能力", "objective": "投资目标",
-                 "horizon": "投资期限", "valid_until": "有效期至"},
+                 "horizon": "投资期限", "valid_until": "有效期至", "varieties": "投资品种"},
         values={"risk_level": {"C1": "保守型", "C2": "相对保守型", "C3": "稳健型",
                                "C4": "相对积极型", "C5": "积极型"},
                 "no_loss_tolerance": YES_NO, "no_civil_capacity": YES_NO,
                 "objective": {"preserve": "保值", "income": "稳定收益", "steady": "稳健增值",
                               "growth": "成长", "aggressive": "积极进取"},
-                "horizon": {"short": "短期", "medium": "中期", "long": "长期"}}),
+                "horizon": {"short": "短期", "medium": "中期", "long": "长期"}},
+        sets={"varieties": VARIETY_NAMES}),
     "fund_transactions": SourceSpec(
         "jjjy*.csv", "fund_transactions", "csv", "gbk", file="jjjy.csv",
         headers={"txn_id": "确认流水号", "customer_id": "客户号", "fund_account": "资金账号",

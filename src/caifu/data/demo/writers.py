@@ -41,6 +41,9 @@ class SourceSpec:
     headers: Mapping[str, str] | None = None
     # contract column -> {contract value: source value}; sources.yaml gets the inverse
     values: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    # set column (contract ``members``) -> {member: source name}: the file joins the names
+    # with "、", which the contract reads itself, so sources.yaml maps nothing
+    sets: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     date_format: str = "%Y-%m-%d"
     identity_columns: bool = False  # spell out contract -> contract in sources.yaml
 
@@ -168,6 +171,12 @@ def map_values(arr: pa.Array, mapping: Mapping[str, str]) -> pa.Array:
     return pc.if_else(pc.is_null(idx), arr, mapped)
 
 
+def name_members(arr: pa.Array, names: Mapping[str, str]) -> pa.Array:
+    """A set column's stored values ("cash,equity") as a source writes them ("现金管理、权益")."""
+    distinct = [v for v in pc.unique(arr).to_pylist() if v is not None]  # at most 2**members
+    return map_values(arr, {v: "、".join(names[m] for m in v.split(",")) for v in distinct})
+
+
 def export_form(table: pa.Table, spec: SourceSpec) -> pa.Table:
     """Contract-typed table -> the columns, names and values the source file carries."""
     if spec.fmt == "parquet":
@@ -177,6 +186,8 @@ def export_form(table: pa.Table, spec: SourceSpec) -> pa.Table:
         arr = as_text(table[name], spec.date_format)
         if name in spec.values:
             arr = map_values(arr, spec.values[name])
+        if name in spec.sets:
+            arr = name_members(arr, spec.sets[name])
         cols.append(arr)
         names.append(spec.headers[name] if spec.headers else name)
     return pa.table(cols, names=names)

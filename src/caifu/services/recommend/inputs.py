@@ -19,7 +19,7 @@ import yaml
 
 from caifu.adapters.sor.repos import ingest as ingest_repo
 from caifu.analytics import propensity
-from caifu.core.suitability import HORIZONS, OBJECTIVES, VARIETIES
+from caifu.core.suitability import HORIZONS, OBJECTIVES, VARIETIES, varieties_of
 from caifu.data.contracts import registry
 from caifu.data.contracts.arrow import contract_schema
 from caifu.recommend import config as rconfig
@@ -134,10 +134,11 @@ def customers_as_of(data: TenantData, ids: list[str], day: dt.date) -> Customers
             out.objective[i] = OBJECTIVES.index(str(row["objective"])) + 1
         if row.get("horizon") in HORIZONS:
             out.horizon[i] = HORIZONS.index(str(row["horizon"])) + 1
-        raw = row.get("varieties")
-        if isinstance(raw, str):
+        raw = row["varieties"]  # None: the questionnaire did not ask
+        chosen = None if raw is None else varieties_of(str(raw))
+        if chosen is not None:
             out.varieties_known[i] = True
-            out.varieties[i] = sum(1 << VARIETIES.index(v) for v in raw.split(",") if v)
+            out.varieties[i] = sum(1 << VARIETIES.index(v) for v in chosen)
     return out
 
 

@@ -48,7 +48,7 @@ from caifu.adapters.sor.repos import scrm as scrm_repo
 from caifu.adapters.sor.store import bulk_transaction
 from caifu.core.errors import ConfigError, NotFoundError
 from caifu.core.identity import Principal
-from caifu.core.suitability import Investor, Verdict, judge
+from caifu.core.suitability import Investor, Verdict, judge, varieties_of
 from caifu.recommend import config as rconfig
 from caifu.recommend.catalogue import EPOCH, ITEM_TYPES, NEVER, Catalogue
 from caifu.recommend.eligibility import recheck
@@ -298,12 +298,10 @@ def investor(assessment: Any, professional: bool) -> Investor:
     (``recommend/eligibility``)."""
     if assessment is None:
         return Investor(None, professional=professional)
-    # read as the mask reads it: the contract has no varieties column yet (not asked)
-    raw = assessment._mapping.get("varieties")
     return Investor(assessment.risk_level, assessment.valid_until,
                     bool(assessment.no_loss_tolerance), bool(assessment.no_civil_capacity),
                     assessment.objective, professional, assessment.horizon,
-                    frozenset(v for v in raw.split(",") if v) if isinstance(raw, str) else None)
+                    varieties_of(assessment.varieties))
 
 
 def _offers(conn: Any, tenant: str, items: list[dict[str, Any]],

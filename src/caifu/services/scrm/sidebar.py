@@ -44,7 +44,7 @@ from caifu.core import roles
 from caifu.core.clock import SYSTEM, aware_utc
 from caifu.core.errors import CaifuError, ConfigError, NotFoundError
 from caifu.core.identity import Principal
-from caifu.core.suitability import Investor, judge
+from caifu.core.suitability import Investor, judge, varieties_of
 from caifu.services.compliance import audit
 from caifu.services.container import Container
 from caifu.services.platform import access
@@ -386,7 +386,8 @@ def _investor(c: Container, tenant: str, customer_id: str) -> Investor:
     if row is None:
         return Investor(None)
     return Investor(row.risk_level, row.valid_until, bool(row.no_loss_tolerance),
-                    bool(row.no_civil_capacity), row.objective)
+                    bool(row.no_civil_capacity), row.objective, horizon=row.horizon,
+                    varieties=varieties_of(row.varieties))
 
 
 def suitable_content(c: Container, tenant: str, investor: Investor, today: dt.date,
