@@ -9,6 +9,12 @@ shown has μ = ε/c (the deterministic one (1 − ε) + ε/c), and any other ite
 before migration 0015 have no pool: their unshown items count as μ = 0 (unsupported), and
 their rows are grouped into lists by (customer, surface, time shown).
 
+**Campaign sends are left out** (surface ``campaign``, ``services/recommend/campaign_log``):
+a top-k campaign picks the customers for one item, it does not draw a list for a customer,
+so its one-item "lists" (propensity 1.0) are no sample of the list policy being judged —
+counted against a target's k items they would only add unsupported pairs and a different
+reward channel (a WeCom mass send, not a list on the sidebar). They are counted in a note.
+
 **The target**, per list, as of the list's day in the tenant's time zone:
 
 - ``newest``: the top k of the tenant's policy (``services/recommend/policy``) fitted at
@@ -49,6 +55,7 @@ TARGETS = ("newest", "popularity", "logging")
 REWARDS = ("clicked", "converted")
 BLOCK = 2000  # customers ranked at a time for the target
 TOLERANCE = 1e-9  # a logged propensity against the one its pool implies
+LEFT_OUT = ("campaign",)  # surfaces whose rows are no draw of the list policy (above)
 
 
 @dataclass
@@ -201,15 +208,22 @@ def evaluate(c: Container, tenant: str, *, target: str = "newest", reward: str =
     since = c.clock.now() - dt.timedelta(days=since_days)
     progress("reading the recommendation log")
     with c.engine.connect() as conn:
-        rows = repo.shown_since(conn, tenant, since)
+        logged = repo.shown_since(conn, tenant, since)
+    rows = [r for r in logged if r.surface not in LEFT_OUT]
+    campaign_rows = len(logged) - len(rows)
     if not rows:
+        what = (f"recommendation lists logged since {since:%Y-%m-%d %H:%M} UTC (only "
+                f"{campaign_rows} campaign send(s), which an estimate leaves out)"
+                if campaign_rows else f"recommendations logged since {since:%Y-%m-%d %H:%M} "
+                "UTC (recommendation_log is empty there)")
         raise NotFoundError(
-            f"tenant {tenant!r} has no recommendations logged since {since:%Y-%m-%d %H:%M} UTC "
-            "(recommendation_log is empty there): serve lists in the sidebar or the API — "
-            "with explore.epsilon > 0 in the tenant's recommend configuration — or widen "
-            "--since")
+            f"tenant {tenant!r} has no {what}: serve lists in the sidebar or the API — with "
+            "explore.epsilon > 0 in the tenant's recommend configuration — or widen --since")
     lists = logged_lists(rows, tz, reward)
     notes: list[str] = []
+    if campaign_rows:
+        notes.append(f"{campaign_rows} campaign send(s) on the log left out: a top-k campaign "
+                     "picks customers for one item, not a list for a customer")
     targets: list[set[str]] | None = None
     versions: list[str] = []
     if target != "logging":

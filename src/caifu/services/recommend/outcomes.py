@@ -4,7 +4,8 @@ time only:
     sent        the advisor sent it into the chat from the sidebar (audited ``recommend_send``)
     dismissed   the advisor dismissed it on the sidebar (audited ``recommend_dismiss``)
     opened      the customer followed the tracking link in the sent text (``GET /t/{token}``,
-    clicked     through ``services/scrm/funnel.record_hit``, as a campaign's link is)
+    clicked     through ``services/scrm/funnel.record_hit``, as a campaign's link is;
+                a campaign send's row shares its contact's token, and the hit stamps both)
     converted   ``caifu recommend outcomes -t T``: he took the item up within the attribution
                 window after it was shown — read the content, bought the fund, opened the
                 permission or service — in the interaction log (``recommend/interactions``)
@@ -21,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from sqlalchemy import Connection
 
 from caifu.adapters.sor.repos import recommend as repo
 from caifu.core.errors import ConfigError, NotFoundError
@@ -68,10 +70,16 @@ def record_hit(c: Container, token: str, kind: str, on: dt.datetime | None = Non
         url = str(content.url or "") if content is not None else ""
         if not url.startswith(("https://", "http://")):
             return None
-        repo.mark(conn, row.tenant_id, row.rec_id, "opened", on)
-        if kind == "click":
-            repo.mark(conn, row.tenant_id, row.rec_id, "clicked", on)
+        stamp_hit(conn, row.tenant_id, row.rec_id, kind, on)
     return url
+
+
+def stamp_hit(conn: Connection, tenant: str, rec_id: str, kind: str, on: dt.datetime) -> None:
+    """``open``: opened; ``click``: opened and clicked — each the first time only (in the
+    caller's transaction: a campaign's hit stamps its contact and its logged row together)."""
+    repo.mark(conn, tenant, rec_id, "opened", on)
+    if kind == "click":
+        repo.mark(conn, tenant, rec_id, "clicked", on)
 
 
 @dataclass

@@ -39,6 +39,7 @@ from caifu.scrm import campaigns as gate
 from caifu.services.compliance import audit
 from caifu.services.compliance.chat_review import tenant_lexicon
 from caifu.services.container import Container
+from caifu.services.recommend import campaign_log
 from caifu.services.scrm import campaign_gating as gating
 from caifu.services.scrm.wecom_app import client_for
 from caifu.text.compliance import Lexicon
@@ -64,6 +65,8 @@ class SendSummary:
     sent: int
     failed: int
     contact_ways: int = 0
+    logged: int = 0  # sends logged as recommendations (runs targeting by ``recommended_k``)
+    not_logged: int = 0  # … whose published list no longer held the item at send time
 
 
 class Campaigns:
@@ -234,7 +237,12 @@ class Campaigns:
 
     def send(self, tenant: str, campaign_id: str, *, actor: str, link_base: str,
              on: dt.datetime | None = None) -> SendSummary:
-        """Send a gated run through WeCom; audited with the customers sent to."""
+        """Send a gated run through WeCom; audited with the customers sent to.
+
+        A run targeting ``recommended_k`` logs each message sent as a recommendation shown
+        (surface ``campaign``, ``services/recommend/campaign_log``), in the same transaction
+        as the contacts' ``sent_at``; the other targets (segments, customer ids, groups,
+        channel QR) are not recommendations and are not logged."""
         camp = self.campaign(tenant, campaign_id)
         run = self.run(tenant, campaign_id)
         if run is None or run["status"] != "gated":
@@ -245,6 +253,7 @@ class Campaigns:
         advisors = self._advisors(tenant)
         client = client_for(self.c, tenant)
         sent: list[tuple[str, str]] = []  # (customer, msgid)
+        tokens: dict[str, str | None] = {}  # customer → his tracking token
         failed = ways = 0
         try:
             if channel == "channel_qr":
@@ -253,6 +262,7 @@ class Campaigns:
                 assert content is not None
                 with self.c.engine.connect() as conn:
                     todo = runs.contacts_to_send(conn, tenant, campaign_id)
+                tokens = {r.customer_id: r.tracking_token for r in todo}
                 if channel == "group":
                     with self.c.engine.connect() as conn:
                         chat = gating.chat_group(conn, tenant, run["target"]["group_id"])
@@ -283,13 +293,26 @@ class Campaigns:
                             sent.append((r.customer_id, res.msgid))
         finally:
             client.close()
+        logged = None
         with self.c.engine.begin() as conn:
             runs.mark_sent(conn, tenant, campaign_id, sent, on)
             runs.mark_run_sent(conn, tenant, campaign_id, on)
+            if run["target"].get("kind") == "recommended":
+                logged = campaign_log.log_sends(
+                    conn, tenant, run["target"]["item_id"],
+                    [campaign_log.Send(cid, tokens.get(cid)) for cid, _ in sent],
+                    actor=actor, on=on)
+        if logged is not None and logged.not_listed:
+            logging.getLogger(__name__).warning(
+                "campaign %s: %d send(s) not logged as recommendations, the item is no longer "
+                "in their published lists: %s", campaign_id, len(logged.not_listed),
+                ", ".join(logged.not_listed[:20]), extra={"tenant": tenant})
         audit.append(self.c, tenant, actor, "campaign_send",
                      customer_ids=[cid for cid, _ in sent],
                      reason=f"活动 {campaign_id}（{channel}）发送 {len(sent)} 人")
-        return SendSummary(campaign_id, channel, len(sent), failed, ways)
+        return SendSummary(campaign_id, channel, len(sent), failed, ways,
+                           logged.logged if logged else 0,
+                           len(logged.not_listed) if logged else 0)
 
     def _send_qr(self, tenant: str, campaign_id: str, camp: dict[str, Any],
                  run: dict[str, Any], advisors: dict[str, dict[str, Any]], client: Any,

@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo
 
 import ibis
 
+from caifu.adapters.sor.repos import recommend as rec_repo
 from caifu.adapters.sor.repos import scrm as repo
 from caifu.adapters.sor.repos import scrm_campaigns as runs
 from caifu.core.errors import NotFoundError
@@ -195,8 +196,9 @@ class CampaignFunnel:
 
 def record_hit(c: Container, token: str, kind: str, on: dt.datetime | None = None) -> str | None:
     """A tracking-link visit: ``open`` marks opened, ``click`` opened and clicked (the first
-    time each) — a campaign contact's, or else a recommendation's an advisor sent from the
-    sidebar (``services/recommend/outcomes``). The content URL to redirect to, or None for an
+    time each) — a campaign contact's (and the recommendation logged for it, when the run
+    targeted a top k: ``services/recommend/campaign_log``), or else a recommendation's an
+    advisor sent from the sidebar (``services/recommend/outcomes``). The content URL to redirect to, or None for an
     unknown token or a URL that is not http(s) — the caller answers 404 and learns nothing
     else."""
     if not token or len(token) > 32 or kind not in ("open", "click"):
@@ -206,6 +208,9 @@ def record_hit(c: Container, token: str, kind: str, on: dt.datetime | None = Non
         row = runs.contact_by_token(conn, token)
         if row is not None and str(row.url or "").startswith(("https://", "http://")):
             runs.mark_hit(conn, row.tenant_id, row.campaign_id, row.customer_id, kind, on)
+            logged = rec_repo.by_token(conn, token)  # a top-k campaign's send, on the log
+            if logged is not None and logged.tenant_id == row.tenant_id:
+                outcomes.stamp_hit(conn, row.tenant_id, logged.rec_id, kind, on)
             return str(row.url)
     if row is not None:  # a campaign's link to no web page
         return None

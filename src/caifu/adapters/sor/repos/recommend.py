@@ -141,6 +141,17 @@ def by_token(conn: Connection, token: str) -> Row[Any] | None:
                         .where(t.c.tracking_token == token)).first()
 
 
+def logged_tokens(conn: Connection, tenant: str, tokens: Sequence[str]) -> set[str]:
+    """Which of ``tokens`` a logged recommendation of the tenant carries already (the token
+    index, in chunks): a campaign send retried is not logged twice."""
+    t = log_t
+    out: set[str] = set()
+    for part in key_chunks(tokens):
+        out.update(r[0] for r in conn.execute(select(t.c.tracking_token).where(
+            t.c.tracking_token.in_(part), t.c.tenant_id == tenant)))
+    return out
+
+
 def unconverted(conn: Connection, tenant: str, since: dt.datetime) -> list[Row[Any]]:
     """``rec_id, customer_id, item_id, item_type, shown_at`` of recommendations shown at or
     after ``since`` and not converted yet."""
