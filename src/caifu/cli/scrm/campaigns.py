@@ -71,9 +71,11 @@ def send(campaign_id: CampaignArg, tenant: TenantOpt,
     s = Campaigns(_container(workspace)).send(tenant, campaign_id, actor=actor,
                                               link_base=link_base)
     extra = f"，渠道活码 {s.contact_ways} 个" if s.contact_ways else ""
-    if s.logged or s.not_logged:  # a top-k run: its sends are on the recommendation log
+    if s.logged or s.not_logged:  # a top-k run or a group post: on the recommendation log
         extra += f"，记入推荐日志 {s.logged} 人"
-        if s.not_logged:
+        if s.not_logged and s.channel == "group":
+            extra += f"（该内容不在本群的内容计划中，不是推荐：{s.not_logged} 位成员未记入）"
+        elif s.not_logged:
             extra += f"（{s.not_logged} 人的推荐清单已不含该内容，未记入）"
     console.print(f"活动 {s.campaign_id}：已发送 {s.sent} 人，失败 {s.failed} 人{extra}")
 

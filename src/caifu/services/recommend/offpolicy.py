@@ -14,6 +14,9 @@ a top-k campaign picks the customers for one item, it does not draw a list for a
 so its one-item "lists" (propensity 1.0) are no sample of the list policy being judged —
 counted against a target's k items they would only add unsupported pairs and a different
 reward channel (a WeCom mass send, not a list on the sidebar). They are counted in a note.
+**Group posts are left out** the same way (surface ``group``,
+``services/recommend/group_log``): one post to a chat, chosen for the group, shown to every
+member alike — no draw of a list for one customer. They are counted in the note too.
 
 **The target**, per list, as of the list's day in the tenant's time zone:
 
@@ -55,7 +58,7 @@ TARGETS = ("newest", "popularity", "logging")
 REWARDS = ("clicked", "converted")
 BLOCK = 2000  # customers ranked at a time for the target
 TOLERANCE = 1e-9  # a logged propensity against the one its pool implies
-LEFT_OUT = ("campaign",)  # surfaces whose rows are no draw of the list policy (above)
+LEFT_OUT = ("campaign", "group")  # surfaces whose rows are no draw of the list policy (above)
 
 
 @dataclass
@@ -189,6 +192,15 @@ def policy_log(lists: list[LoggedList], targets: list[set[str]] | None) -> ope.P
                          np.array(customer, object))
 
 
+def _left_out(logged: Sequence[Any]) -> str:
+    """The rows of the ``LEFT_OUT`` surfaces in words: "2 campaign send(s) and 3 group post
+    row(s)" ("" when none)."""
+    sends = sum(1 for r in logged if r.surface == "campaign")
+    posts = sum(1 for r in logged if r.surface == "group")
+    return " and ".join(w for w in (f"{sends} campaign send(s)" if sends else "",
+                                    f"{posts} group post row(s)" if posts else "") if w)
+
+
 def evaluate(c: Container, tenant: str, *, target: str = "newest", reward: str = "clicked",
              since_days: int = 30, k: int = 10, bootstrap: int = 0, cap: float = 10.0,
              seed: int = 0, engine: str = "duckdb",
@@ -210,20 +222,20 @@ def evaluate(c: Container, tenant: str, *, target: str = "newest", reward: str =
     with c.engine.connect() as conn:
         logged = repo.shown_since(conn, tenant, since)
     rows = [r for r in logged if r.surface not in LEFT_OUT]
-    campaign_rows = len(logged) - len(rows)
+    left_out = _left_out(logged)
     if not rows:
         what = (f"recommendation lists logged since {since:%Y-%m-%d %H:%M} UTC (only "
-                f"{campaign_rows} campaign send(s), which an estimate leaves out)"
-                if campaign_rows else f"recommendations logged since {since:%Y-%m-%d %H:%M} "
+                f"{left_out}, which an estimate leaves out)"
+                if left_out else f"recommendations logged since {since:%Y-%m-%d %H:%M} "
                 "UTC (recommendation_log is empty there)")
         raise NotFoundError(
             f"tenant {tenant!r} has no {what}: serve lists in the sidebar or the API — with "
             "explore.epsilon > 0 in the tenant's recommend configuration — or widen --since")
     lists = logged_lists(rows, tz, reward)
     notes: list[str] = []
-    if campaign_rows:
-        notes.append(f"{campaign_rows} campaign send(s) on the log left out: a top-k campaign "
-                     "picks customers for one item, not a list for a customer")
+    if left_out:
+        notes.append(f"{left_out} on the log left out: a top-k campaign picks customers for "
+                     "one item and a group post one item for a chat, not a list for a customer")
     targets: list[set[str]] | None = None
     versions: list[str] = []
     if target != "logging":

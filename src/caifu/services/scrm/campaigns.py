@@ -39,7 +39,7 @@ from caifu.scrm import campaigns as gate
 from caifu.services.compliance import audit
 from caifu.services.compliance.chat_review import tenant_lexicon
 from caifu.services.container import Container
-from caifu.services.recommend import campaign_log
+from caifu.services.recommend import campaign_log, group_log
 from caifu.services.scrm import campaign_gating as gating
 from caifu.services.scrm.wecom_app import client_for
 from caifu.text.compliance import Lexicon
@@ -65,8 +65,9 @@ class SendSummary:
     sent: int
     failed: int
     contact_ways: int = 0
-    logged: int = 0  # sends logged as recommendations (runs targeting by ``recommended_k``)
-    not_logged: int = 0  # … whose published list no longer held the item at send time
+    logged: int = 0  # sends logged as recommendations (a ``recommended_k`` run, a group post)
+    not_logged: int = 0  # … not logged: the item was no longer in his published list (top
+    # k), or was not in the group's content plan (group) at send time
 
 
 class Campaigns:
@@ -241,8 +242,10 @@ class Campaigns:
 
         A run targeting ``recommended_k`` logs each message sent as a recommendation shown
         (surface ``campaign``, ``services/recommend/campaign_log``), in the same transaction
-        as the contacts' ``sent_at``; the other targets (segments, customer ids, groups,
-        channel QR) are not recommendations and are not logged."""
+        as the contacts' ``sent_at``. A group post of an item in the group's content plan is
+        logged for each member (surface ``group``, ``services/recommend/group_log``); a post
+        of an item outside the plan is not, and counts its members in ``not_logged``. The
+        other targets (segments, customer ids, channel QR) are not recommendations."""
         camp = self.campaign(tenant, campaign_id)
         run = self.run(tenant, campaign_id)
         if run is None or run["status"] != "gated":
@@ -294,6 +297,17 @@ class Campaigns:
         finally:
             client.close()
         logged = None
+        posted = None  # a group post: the item's place in the group's plan (read-only)
+        if channel == "group" and sent:
+            try:
+                posted = group_log.place(self.c, tenant, run["target"]["group_id"],
+                                         str(camp["content_id"]), [cid for cid, _ in sent], on)
+            except (ConfigError, NotFoundError):  # the post is made: record it regardless
+                logging.getLogger(__name__).exception(
+                    "campaign %s: the group's content plan could not be built, the post is "
+                    "not logged as a recommendation", campaign_id, extra={"tenant": tenant})
+                posted = group_log.Placement(str(camp["content_id"]), None, None, None,
+                                             tuple(cid for cid, _ in sent))
         with self.c.engine.begin() as conn:
             runs.mark_sent(conn, tenant, campaign_id, sent, on)
             runs.mark_run_sent(conn, tenant, campaign_id, on)
@@ -302,6 +316,13 @@ class Campaigns:
                     conn, tenant, run["target"]["item_id"],
                     [campaign_log.Send(cid, tokens.get(cid)) for cid, _ in sent],
                     actor=actor, on=on)
+            group = (group_log.log_post(conn, tenant, campaign_id, posted, actor=actor, on=on)
+                     if posted is not None else None)
+        if group is not None and group.not_planned:
+            logging.getLogger(__name__).warning(
+                "campaign %s: the group post of %s is not logged as a recommendation, the "
+                "item is not in group %s's content plan", campaign_id, camp["content_id"],
+                run["target"]["group_id"], extra={"tenant": tenant})
         if logged is not None and logged.not_listed:
             logging.getLogger(__name__).warning(
                 "campaign %s: %d send(s) not logged as recommendations, the item is no longer "
@@ -310,6 +331,9 @@ class Campaigns:
         audit.append(self.c, tenant, actor, "campaign_send",
                      customer_ids=[cid for cid, _ in sent],
                      reason=f"活动 {campaign_id}（{channel}）发送 {len(sent)} 人")
+        if group is not None:
+            return SendSummary(campaign_id, channel, len(sent), failed, ways, group.logged,
+                               group.not_planned)
         return SendSummary(campaign_id, channel, len(sent), failed, ways,
                            logged.logged if logged else 0,
                            len(logged.not_listed) if logged else 0)

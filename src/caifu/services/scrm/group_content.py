@@ -95,9 +95,9 @@ class ContentPlan:
     notes: list[str] = field(default_factory=list)
 
 
-def _today(c: Container, tenant: str) -> dt.date:
-    now = c.clock.now()
-    return now.replace(tzinfo=dt.UTC).astimezone(ZoneInfo(get_tenant(c, tenant).timezone)).date()
+def _day_of(c: Container, tenant: str, when: dt.datetime) -> dt.date:
+    """The tenant's calendar day of ``when`` (naive UTC)."""
+    return when.replace(tzinfo=dt.UTC).astimezone(ZoneInfo(get_tenant(c, tenant).timezone)).date()
 
 
 def _posted(rows: list[Any], group_id: str) -> set[str]:
@@ -175,6 +175,20 @@ def content_plan(c: Container, tenant: str, group_id: str, n: int = 5, k: int = 
     """The group's next ``n`` content items, ranked by its members' top ``k`` and restricted
     to what may be posted to the group on ``on`` (default: today in the tenant's time zone).
     NotFoundError for an unknown group, ConfigError for n or k out of range."""
+    return _plan(c, tenant, group_id, n, k, on or _day_of(c, tenant, c.clock.now()),
+                 c.clock.now())[0]
+
+
+def plan_at(c: Container, tenant: str, group_id: str, when: dt.datetime, n: int = 50,
+            k: int = 10) -> tuple[ContentPlan, pref_groups.Reach]:
+    """The plan as it stands at ``when`` (naive UTC; its day in the tenant's time zone, the
+    resend window counted back from it), with the members it counted — for a group post's
+    log (``services/recommend/group_log``), which needs the members the plan never shows."""
+    return _plan(c, tenant, group_id, n, k, _day_of(c, tenant, when), when)
+
+
+def _plan(c: Container, tenant: str, group_id: str, n: int, k: int, day: dt.date,
+          now: dt.datetime) -> tuple[ContentPlan, pref_groups.Reach]:
     if not 1 <= n <= 50 or not 1 <= k <= 100:
         raise ConfigError(f"n must be 1–50 and k 1–100 (got n={n}, k={k})")
     try:
@@ -182,8 +196,6 @@ def content_plan(c: Container, tenant: str, group_id: str, n: int = 5, k: int = 
     except ConfigError as exc:  # the group id is a name the caller looks up
         raise NotFoundError(str(exc)) from None
     config = tenant_config(c, tenant)
-    now = c.clock.now()
-    day = on or _today(c, tenant)
     since = now - dt.timedelta(days=config.caps.resend_after_days)
     with c.engine.connect() as conn:
         reach = pref_groups.reach_of(conn, tenant, group)
@@ -239,7 +251,7 @@ def content_plan(c: Container, tenant: str, group_id: str, n: int = 5, k: int = 
                                             ("popularity", len(plan.items) > from_lists))
                           if used) or "none"
     _notes(plan, from_lists, any_lists, tenant)
-    return plan
+    return plan, reach
 
 
 def _item(rank: int, row: Any, basis: str, score: float, members: int, reason: str

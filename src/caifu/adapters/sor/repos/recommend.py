@@ -152,6 +152,17 @@ def logged_tokens(conn: Connection, tenant: str, tokens: Sequence[str]) -> set[s
     return out
 
 
+def logged_rec_ids(conn: Connection, tenant: str, rec_ids: Sequence[str]) -> set[str]:
+    """Which of ``rec_ids`` are logged already (the primary key, in chunks): a group post
+    retried is not logged twice (``services/recommend/group_log.rec_id``)."""
+    t = log_t
+    out: set[str] = set()
+    for part in key_chunks(rec_ids):
+        out.update(r[0] for r in conn.execute(select(t.c.rec_id).where(
+            t.c.tenant_id == tenant, t.c.rec_id.in_(part))))
+    return out
+
+
 def unconverted(conn: Connection, tenant: str, since: dt.datetime) -> list[Row[Any]]:
     """``rec_id, customer_id, item_id, item_type, shown_at`` of recommendations shown at or
     after ``since`` and not converted yet."""
