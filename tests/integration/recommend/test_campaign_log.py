@@ -23,11 +23,10 @@ from caifu.core.clock import FixedClock
 from caifu.core.errors import ConfigError
 from caifu.core.identity import Principal
 from caifu.services.container import Container
-from caifu.services.recommend import campaign_log, outcomes, serving
+from caifu.services.recommend import campaign_log, outcomes
 from caifu.services.scrm.campaigns import Campaigns
 from caifu.services.scrm.funnel import record_hit
 from tests.integration.recommend import world as rworld
-from tests.integration.recommend.test_serving_explore import explore_config
 from tests.integration.scrm.test_campaigns import ON, URL, _lake, _seed
 
 K = 3
@@ -163,13 +162,7 @@ OPS = Principal("acme", "acme.ops", "ops")
 
 def test_ope_leaves_campaign_rows_out_and_says_so(workspace: Container) -> None:
     c = workspace
-    rworld.seed(c)
-    rworld.write_lists(c, "acme", {"C1": rworld.C1_LIST, "C3": rworld.C1_LIST})
-    explore_config(c, 0.5)
-    for d in range(5):
-        c.clock = FixedClock(rworld.NOON + dt.timedelta(days=d))
-        for cid in ("C1", "C3"):
-            serving.for_customer(c, OPS, cid, 2, "sidebar")
+    rworld.served_days(c)
     with c.engine.begin() as conn:  # a campaign send of N1 to both, clicked: not a list
         rows = conn.execute(select(recommendation_log.c.rec_id, recommendation_log.c.rank)
                             ).all()

@@ -36,11 +36,10 @@ from caifu.core.clock import FixedClock
 from caifu.core.errors import ConfigError
 from caifu.core.identity import Principal
 from caifu.services.container import Container
-from caifu.services.recommend import group_log, outcomes, serving
+from caifu.services.recommend import group_log, outcomes
 from caifu.services.scrm.campaigns import Campaigns
 from tests.integration.recommend import world as rworld
 from tests.integration.recommend.test_campaign_log import _list
-from tests.integration.recommend.test_serving_explore import explore_config
 from tests.integration.scrm.test_campaigns import ON, _lake, _seed
 
 T = CONTRACT_TABLES
@@ -187,13 +186,7 @@ OPS = Principal("acme", "acme.ops", "ops")
 
 def test_ope_leaves_group_rows_out_and_says_so(workspace: Container) -> None:
     c = workspace
-    rworld.seed(c)
-    rworld.write_lists(c, "acme", {"C1": rworld.C1_LIST, "C3": rworld.C1_LIST})
-    explore_config(c, 0.5)
-    for d in range(5):
-        c.clock = FixedClock(rworld.NOON + dt.timedelta(days=d))
-        for cid in ("C1", "C3"):
-            serving.for_customer(c, OPS, cid, 2, "sidebar")
+    rworld.served_days(c)
     placed = group_log.Placement("N1", 1, 1.5, rworld.VERSION, ("C1", "C3"))
     with c.engine.begin() as conn:
         rows = conn.execute(select(recommendation_log.c.rec_id, recommendation_log.c.rank)

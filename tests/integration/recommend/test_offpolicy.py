@@ -23,7 +23,7 @@ from caifu.core.identity import Principal
 from caifu.services.container import Container
 from caifu.services.recommend import offpolicy, serving
 from tests.integration.recommend.conftest import Published
-from tests.integration.recommend.test_serving_explore import explore_config
+from tests.integration.recommend.world import explore_config
 
 pytestmark = pytest.mark.slow  # a fitted policy on a demo broker
 

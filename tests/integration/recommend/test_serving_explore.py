@@ -17,7 +17,7 @@ from caifu.core.clock import FixedClock
 from caifu.core.identity import Principal
 from caifu.services.container import Container
 from caifu.services.recommend import serving
-from tests.integration.recommend.world import C1_LIST, NOON, seed, write_lists
+from tests.integration.recommend.world import C1_LIST, NOON, explore_config, seed, write_lists
 
 OPS = Principal("acme", "acme.ops", "ops")
 EPS = 0.5
@@ -27,13 +27,6 @@ DAYS = 40  # N1 stays valid to 2026-12-27, 58 days after NOON
 PASSING = {"C1": ["N1", "F000001", "N2", "A:subscribe_level2", "F000002"],
            "C3": ["N1", "A:subscribe_level2", "F000002"]}
 K = {"C1": 3, "C3": 2}
-
-
-def explore_config(c: Container, epsilon: float, seed_: int = 7) -> None:
-    folder = c.root / "recommend"
-    folder.mkdir(exist_ok=True)
-    (folder / "acme.yaml").write_text(f"explore: {{epsilon: {epsilon}, seed: {seed_}}}\n",
-                                      "utf-8")
 
 
 @pytest.fixture

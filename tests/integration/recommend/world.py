@@ -103,3 +103,30 @@ C1_LIST = [
     item("N3", "content", "R1", 0.2, "符合您的风险等级与投资偏好", valid_from="2026-08-01",
          valid_until="2026-09-30"),
 ]
+
+
+def explore_config(c: Container, epsilon: float, seed_: int = 7) -> None:
+    """The tenant ``acme`` serves with exploration ``epsilon`` (its recommend YAML)."""
+    folder = c.root / "recommend"
+    folder.mkdir(exist_ok=True)
+    (folder / "acme.yaml").write_text(f"explore: {{epsilon: {epsilon}, seed: {seed_}}}\n",
+                                      "utf-8")
+
+
+def served_days(c: Container, days: int = 5, customers: Sequence[str] = ("C1", "C3"),
+                epsilon: float = 0.5) -> None:
+    """The seeded world with ``C1_LIST`` published for ``customers``, each served k=2 on the
+    sidebar once a day for ``days`` days from NOON, exploring at ``epsilon``: a log of
+    sidebar lists for the off-policy tests."""
+    from caifu.core.clock import FixedClock
+    from caifu.core.identity import Principal
+    from caifu.services.recommend import serving
+
+    seed(c)
+    write_lists(c, "acme", dict.fromkeys(customers, C1_LIST))
+    explore_config(c, epsilon)
+    ops = Principal("acme", "acme.ops", "ops")
+    for d in range(days):
+        c.clock = FixedClock(NOON + dt.timedelta(days=d))
+        for cid in customers:
+            serving.for_customer(c, ops, cid, 2, "sidebar")
