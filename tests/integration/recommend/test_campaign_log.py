@@ -12,13 +12,11 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
-from typer.testing import CliRunner
 
 from caifu.adapters.sor.recommend_models import recommendation_log
 from caifu.adapters.sor.repos import recommend as repo
 from caifu.adapters.sor.scrm_models import campaign_contacts
 from caifu.adapters.wecom.fake import FakeWeCom
-from caifu.cli import app
 from caifu.core.clock import FixedClock
 from caifu.core.errors import ConfigError
 from caifu.core.identity import Principal
@@ -164,11 +162,7 @@ def test_ope_leaves_campaign_rows_out_and_says_so(workspace: Container) -> None:
     c = workspace
     rworld.served_days(c)
     with c.engine.begin() as conn:  # a campaign send of N1 to both, clicked: not a list
-        rows = conn.execute(select(recommendation_log.c.rec_id, recommendation_log.c.rank)
-                            ).all()
-        clicked = [r.rec_id for r in rows if r.rank == 1]
-        for rec_id in clicked:
-            repo.mark(conn, "acme", rec_id, "clicked", rworld.NOON)
+        clicked = rworld.click_first_slots(conn)
         got = campaign_log.log_sends(conn, "acme", "N1", [
             campaign_log.Send("C1", "tok-c1"), campaign_log.Send("C3", "tok-c3")],
             actor="acme.ops", on=rworld.NOON + dt.timedelta(days=1))
@@ -176,8 +170,7 @@ def test_ope_leaves_campaign_rows_out_and_says_so(workspace: Container) -> None:
         for r in conn.execute(select(recommendation_log.c.rec_id).where(
                 recommendation_log.c.surface == "campaign")):
             repo.mark(conn, "acme", r.rec_id, "clicked", rworld.NOON + dt.timedelta(days=1))
-    out = CliRunner().invoke(app, ["recommend", "ope", "-t", "acme", "-w", str(c.root),
-                                   "--target", "logging", "--since", "365"])
+    out = rworld.ope_logging(c)
     assert out.exit_code == 0, out.output
     # 10 sidebar lists, one click each: 1.0 per list (with the campaign rows it would be 12
     # lists, 12 clicks — still 1.0 — so the count is what tells them apart)
@@ -189,7 +182,6 @@ def test_ope_leaves_campaign_rows_out_and_says_so(workspace: Container) -> None:
     with c.engine.begin() as conn:  # only campaign sends left: refused, naming them
         conn.execute(recommendation_log.delete().where(
             recommendation_log.c.surface != "campaign"))
-    out = CliRunner().invoke(app, ["recommend", "ope", "-t", "acme", "-w", str(c.root),
-                                   "--target", "logging", "--since", "365"])
+    out = rworld.ope_logging(c)
     assert out.exit_code == 2
     assert "only 2 campaign send(s)" in " ".join(out.output.split())

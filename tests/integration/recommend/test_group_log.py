@@ -189,19 +189,14 @@ def test_ope_leaves_group_rows_out_and_says_so(workspace: Container) -> None:
     rworld.served_days(c)
     placed = group_log.Placement("N1", 1, 1.5, rworld.VERSION, ("C1", "C3"))
     with c.engine.begin() as conn:
-        rows = conn.execute(select(recommendation_log.c.rec_id, recommendation_log.c.rank)
-                            ).all()
-        clicked = [r.rec_id for r in rows if r.rank == 1]
-        for rec_id in clicked:
-            repo.mark(conn, "acme", rec_id, "clicked", rworld.NOON)
+        clicked = rworld.click_first_slots(conn)
         got = group_log.log_post(conn, "acme", "HDG", placed, actor="acme.ops",
                                  on=rworld.NOON + dt.timedelta(days=1))
         assert got.logged == 2
         for cid in ("C1", "C3"):  # even if they were stamped, they are no list's clicks
             repo.mark(conn, "acme", group_log.rec_id("HDG", cid), "clicked",
                       rworld.NOON + dt.timedelta(days=1))
-    out = CliRunner().invoke(app, ["recommend", "ope", "-t", "acme", "-w", str(c.root),
-                                   "--target", "logging", "--since", "365"])
+    out = rworld.ope_logging(c)
     assert out.exit_code == 0, out.output
     assert "10 lists of 2 customers" in out.output
     line = next(x for x in out.output.splitlines() if "logging (on-policy)" in x)
@@ -210,7 +205,6 @@ def test_ope_leaves_group_rows_out_and_says_so(workspace: Container) -> None:
 
     with c.engine.begin() as conn:  # only group rows left: refused, naming them
         conn.execute(recommendation_log.delete().where(recommendation_log.c.surface != "group"))
-    out = CliRunner().invoke(app, ["recommend", "ope", "-t", "acme", "-w", str(c.root),
-                                   "--target", "logging", "--since", "365"])
+    out = rworld.ope_logging(c)
     assert out.exit_code == 2
     assert "only 2 group post row(s)" in " ".join(out.output.split())

@@ -130,3 +130,25 @@ def served_days(c: Container, days: int = 5, customers: Sequence[str] = ("C1", "
         c.clock = FixedClock(NOON + dt.timedelta(days=d))
         for cid in customers:
             serving.for_customer(c, ops, cid, 2, "sidebar")
+
+
+def click_first_slots(conn: Any, tenant: str = "acme") -> list[str]:
+    """Every logged item at rank 1 clicked at NOON; their rec ids."""
+    from sqlalchemy import select
+
+    from caifu.adapters.sor.recommend_models import recommendation_log as log
+
+    clicked = [r.rec_id for r in conn.execute(select(log.c.rec_id, log.c.rank)) if r.rank == 1]
+    for rec_id in clicked:
+        repo.mark(conn, tenant, rec_id, "clicked", NOON)
+    return clicked
+
+
+def ope_logging(c: Container) -> Any:
+    """``caifu recommend ope --target logging`` over the whole log (a CliRunner result)."""
+    from typer.testing import CliRunner
+
+    from caifu.cli import app
+
+    return CliRunner().invoke(app, ["recommend", "ope", "-t", "acme", "-w", str(c.root),
+                                    "--target", "logging", "--since", "365"])
