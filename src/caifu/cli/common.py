@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
 from pathlib import Path
 from typing import Annotated, NoReturn
@@ -12,7 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 from typer.core import TyperGroup
 
-from caifu.core.errors import CaifuError
+from caifu.core.errors import CaifuError, ConfigError
 from caifu.settings import Settings
 
 
@@ -63,3 +64,11 @@ def _container(workspace: Path | None):  # type: ignore[no-untyped-def]
     s = _settings(workspace)
     return build(s, s.workspace)
 
+
+
+def option_date(value: str | None, option: str) -> dt.date | None:
+    """An option's YYYY-MM-DD value (None when not given); ConfigError naming the option."""
+    try:
+        return dt.date.fromisoformat(value) if value else None
+    except ValueError:
+        raise ConfigError(f"{option} {value!r}: not a date YYYY-MM-DD") from None

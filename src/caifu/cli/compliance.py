@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from pathlib import Path
 from typing import Annotated
@@ -10,8 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from caifu.cli.common import TenantOpt, WorkspaceOpt, _container, app, console, err
-from caifu.core.errors import ConfigError
+from caifu.cli.common import TenantOpt, WorkspaceOpt, _container, app, console, err, option_date
 
 privacy_app = typer.Typer(no_args_is_help=True,
                           help="Data-subject requests (PIPL): export, erasure or storage only.")
@@ -56,7 +54,7 @@ def privacy_erase(tenant: TenantOpt, customer: CustomerArg, reason: ReasonOpt, a
     kept (≥ 20 years). Running it again completes an interrupted erasure."""
     from caifu.services.compliance import privacy
 
-    day = _date(today)
+    day = option_date(today, "--today")
     r = privacy.erase_customer(_container(workspace), tenant, customer, actor, reason, day)
     console.print(_counts(f"{r.outcome}: {customer} (request {r.request_id})", r.deleted))
     if r.kept:
@@ -84,13 +82,6 @@ def privacy_retire(tenant: TenantOpt, workspace: WorkspaceOpt = None) -> None:
     done = privacy.retire_files(_container(workspace), tenant)
     console.print(f"{done['removed']:,} old lake file(s) deleted, {done['waiting']:,} not yet "
                   "due")
-
-
-def _date(value: str | None) -> dt.date | None:
-    try:
-        return dt.date.fromisoformat(value) if value else None
-    except ValueError:
-        raise ConfigError(f"--today {value!r}: not a date YYYY-MM-DD") from None
 
 
 audit_app = typer.Typer(no_args_is_help=True, help="The audit log (append-only, hash-chained).")

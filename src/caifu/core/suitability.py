@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 C_LEVELS: Final = ("C1", "C2", "C3", "C4", "C5")
 R_LEVELS: Final = ("R1", "R2", "R3", "R4", "R5")
@@ -118,6 +118,18 @@ def varieties_of(stored: str | None) -> frozenset[str] | None:
     if unknown:
         raise ValueError(f"not an investment variety: {', '.join(sorted(unknown))}")
     return chosen
+
+
+def investor_of(assessment: Any, professional: bool = False) -> Investor:
+    """The investor as ``judge`` sees him from his newest assessment row (any object with the
+    contract's column attributes; None: never assessed) — the one reading the sidebar, the
+    recommendations' re-check and the campaign gate share."""
+    if assessment is None:
+        return Investor(None, professional=professional)
+    return Investor(assessment.risk_level, assessment.valid_until,
+                    bool(assessment.no_loss_tolerance), bool(assessment.no_civil_capacity),
+                    assessment.objective, professional, assessment.horizon,
+                    varieties_of(assessment.varieties))
 
 
 def judge(investor: Investor, product_level: str, on: dt.date, *,

@@ -94,6 +94,11 @@ class Customers:
             if known else None)
 
 
+def variety_bits(chosen: frozenset[str]) -> int:
+    """The varieties an investor chose as the mask's bit set (bit i: ``VARIETIES[i]``)."""
+    return sum(1 << VARIETIES.index(v) for v in chosen)
+
+
 def customers_from_investors(ids: list[str], investors: list[Investor],
                              consent: list[bool]) -> Customers:
     """Columns from ``Investor`` records (how services and tests build them)."""
@@ -116,7 +121,7 @@ def customers_from_investors(ids: list[str], investors: list[Investor],
         horizon[i] = HORIZONS.index(inv.horizon) + 1 if inv.horizon in HORIZONS else 0
         if inv.varieties is not None:
             known[i] = True
-            varieties[i] = sum(1 << VARIETIES.index(v) for v in inv.varieties)
+            varieties[i] = variety_bits(inv.varieties)
     return Customers(np.asarray(ids, dtype=object), level, lowest, until, prof, objective,
                      horizon, varieties, known, np.asarray(consent, bool))
 

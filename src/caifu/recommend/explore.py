@@ -89,7 +89,7 @@ def explore(lists: np.ndarray, eligible: np.ndarray, eps: float,
         items[rows, k - 1] = np.argmax(running > pick[:, None], axis=1)
     prop = np.where(items >= 0, 1.0, 0.0)
     last = items[:, k - 1]
-    prop[:, k - 1] = np.where(last < 0, 0.0, _last_slot_p(last == lists[:, k - 1], c, eps))
+    prop[:, k - 1] = np.where(last < 0, 0.0, last_slot_p(last == lists[:, k - 1], c, eps))
     return Shown(items, prop, explored)
 
 
@@ -124,12 +124,12 @@ def propensity(lists: np.ndarray, eligible: np.ndarray, eps: float, rows: np.nda
     c = _pool_size(lists, eligible)[rows]
     in_head = (lists[rows, : k - 1] == items[:, None]).any(axis=1)
     is_last = lists[rows, k - 1] == items
-    p = np.where(is_last, _last_slot_p(np.ones(len(rows), bool), c, eps),
+    p = np.where(is_last, last_slot_p(np.ones(len(rows), bool), c, eps),
                  eps / np.maximum(c, 1))
     return np.where(eligible[rows, items], np.where(in_head, 1.0, p), 0.0)
 
 
-def _last_slot_p(is_t: np.ndarray, c: np.ndarray, eps: float) -> np.ndarray:
+def last_slot_p(is_t: np.ndarray, c: np.ndarray, eps: float) -> np.ndarray:
     """π of the item in the last slot: t's (1 − ε) + ε/c, or a pool item's ε/c."""
     share = eps / np.maximum(c, 1)
     return np.asarray(np.where(is_t, (1 - eps) + share, share))

@@ -219,9 +219,12 @@ def pair_propensity(ctx: Context, rows: np.ndarray, items: np.ndarray) -> np.nda
 def action_propensity(ctx: Context, rows: np.ndarray) -> np.ndarray:
     """The propensity ranker's scores, (len(rows), items): each action's propensity for the
     customer; NaN for everything else (content, funds, unscored actions)."""
-    m = len(ctx.cat)
-    return pair_propensity(ctx, np.repeat(rows, m), np.tile(np.arange(m), len(rows))
-                           ).reshape(len(rows), m).astype(np.float64)
+    out = np.full((len(rows), len(ctx.cat)), np.nan)
+    if ctx.propensity is None or ctx.item_target is None or not len(rows):
+        return out
+    scored = ctx.item_target >= 0  # the few scored actions: gathered, not every pair built
+    out[:, scored] = ctx.propensity[np.asarray(rows)][:, ctx.item_target[scored]]
+    return out
 
 
 def block_features(ctx: Context, rows: np.ndarray) -> np.ndarray:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import ibis.expr.types as ir
+import pyarrow as pa
 import yaml
 from ibis.backends.duckdb import Backend
 from sqlalchemy import Engine
@@ -108,6 +109,23 @@ class Container:
         """
         files = self.lake.files(tenant, table)
         return con.read_parquet(files) if files else None
+
+    def lake_query(self, tenant: str, table: str, sql: str,
+                   params: list[Any] | None = None) -> pa.Table | None:
+        """``sql`` over a lake table (named ``table`` in it) as Arrow, in an ephemeral DuckDB;
+        None while the table has no data. Its files may differ in physical types (a real-time
+        append beside the nightly ingest): DuckDB unifies them by column name."""
+        files = self.lake.files(tenant, table)
+        if not files:
+            return None
+        import duckdb
+
+        con = duckdb.connect()
+        try:
+            con.read_parquet([str(f) for f in files], union_by_name=True).create_view(table)
+            return con.sql(sql, params=params or None).to_arrow_table()
+        finally:
+            con.close()
 
     def close(self) -> None:
         self.engine.dispose()

@@ -13,15 +13,13 @@ through ``add_link_commands(wecom_cmd)``.
 
 from __future__ import annotations
 
-import datetime as dt
 import getpass
 from typing import Annotated
 
 import typer
 from rich.table import Table as RichTable
 
-from caifu.cli.common import TenantOpt, WorkspaceOpt, _container, app, console
-from caifu.core.errors import ConfigError
+from caifu.cli.common import TenantOpt, WorkspaceOpt, _container, app, console, option_date
 
 ActorOpt = Annotated[str | None, typer.Option(help="Who decides [default: OS user]")]
 groups_app = typer.Typer(no_args_is_help=True,
@@ -149,10 +147,7 @@ def groups_content(group_id: str, tenant: TenantOpt,
     policy, validity, the compliance lexicon, not posted within the resend window)."""
     from caifu.services.scrm.group_content import content_plan
 
-    try:
-        day = dt.date.fromisoformat(on) if on else None
-    except ValueError:
-        raise ConfigError(f"--on {on!r}: not a date YYYY-MM-DD") from None
+    day = option_date(on, "--on")
     p = content_plan(_container(workspace), tenant, group_id, n, k, day)
     console.print(f"{p.name} ({p.group_id}) · plan day {p.day} · judged: {p.judged} · "
                   f"may receive up to {p.max_level or 'nothing'}")

@@ -9,22 +9,19 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from pathlib import Path
 
-import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import yaml
 
 from caifu.adapters.sor.repos import ingest as ingest_repo
 from caifu.analytics import propensity
-from caifu.core.suitability import HORIZONS, OBJECTIVES, VARIETIES, varieties_of
+from caifu.core.suitability import HORIZONS, OBJECTIVES, varieties_of
 from caifu.data.contracts import registry
 from caifu.data.contracts.arrow import contract_schema
 from caifu.recommend import config as rconfig
 from caifu.recommend.catalogue import EPOCH, Catalogue, build, compliance_ok
-from caifu.recommend.eligibility import NO_EXPIRY, Customers, Exclusions
+from caifu.recommend.eligibility import NO_EXPIRY, Customers, Exclusions, variety_bits
 from caifu.recommend.interactions import Interactions, collect
 from caifu.services.compliance.chat_review import tenant_lexicon
 from caifu.services.container import Container
@@ -34,10 +31,11 @@ BOARDS = ("main", "chinext", "star", "bse", "etf")
 
 def load_config(c: Container, tenant: str) -> tuple[rconfig.RecommendConfig, str]:
     """The tenant's ``recommend/<tenant>.yaml`` over the packaged default, and its source."""
+    from caifu.services.recommend.serving import tenant_config
+
     path = c.root / "recommend" / f"{tenant}.yaml"
-    if not path.exists():
-        return rconfig.default(), "caifu/data/recommend/default.yaml"
-    return rconfig.parse(yaml.safe_load(path.read_text("utf-8")), str(path)), str(path)
+    return tenant_config(c, tenant), str(path) if path.exists() else \
+        "caifu/data/recommend/default.yaml"
 
 
 def sor_table(c: Container, tenant: str, name: str) -> pa.Table:
@@ -48,18 +46,8 @@ def sor_table(c: Container, tenant: str, name: str) -> pa.Table:
 
 
 def lake_table(c: Container, tenant: str, name: str, columns: list[str]) -> pa.Table | None:
-    files = c.lake.files(tenant, name)
-    if not files:
-        return None
-    # files of one table may differ in physical types (a real-time append beside the nightly
-    # ingest): DuckDB unifies them by name, as the profile build's reads do
-    con = duckdb.connect()
-    try:
-        rel = con.read_parquet([str(Path(f)) for f in files], union_by_name=True)
-        table = rel.select(*(duckdb.ColumnExpression(c) for c in columns)).to_arrow_table()
-    finally:
-        con.close()
-    return table
+    quoted = ", ".join('"' + x + '"' for x in columns)
+    return c.lake_query(tenant, name, f"select {quoted} from {name}")
 
 
 @dataclass
@@ -134,11 +122,10 @@ def customers_as_of(data: TenantData, ids: list[str], day: dt.date) -> Customers
             out.objective[i] = OBJECTIVES.index(str(row["objective"])) + 1
         if row.get("horizon") in HORIZONS:
             out.horizon[i] = HORIZONS.index(str(row["horizon"])) + 1
-        raw = row["varieties"]  # None: the questionnaire did not ask
-        chosen = None if raw is None else varieties_of(str(raw))
+        chosen = varieties_of(row["varieties"])  # None: the questionnaire did not ask
         if chosen is not None:
             out.varieties_known[i] = True
-            out.varieties[i] = sum(1 << VARIETIES.index(v) for v in chosen)
+            out.varieties[i] = variety_bits(chosen)
     return out
 
 

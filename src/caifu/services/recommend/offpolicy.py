@@ -48,6 +48,7 @@ import numpy as np
 from caifu.adapters.sor.repos import recommend as repo
 from caifu.core.errors import ConfigError, NotFoundError
 from caifu.recommend import ope
+from caifu.recommend.explore import last_slot_p
 from caifu.services.container import Container
 from caifu.services.platform.workspace import get_tenant
 
@@ -93,11 +94,11 @@ def _reward(row: Any, reward: str) -> float:
 
 
 def _pool_mu(pool: Sequence[str], eps: float) -> dict[str, float]:
-    """μ of each item of a last slot's pool (``explore``): the deterministic one first."""
+    """μ of each item of a last slot's pool (``explore.last_slot_p``): the deterministic one
+    first."""
     c = len(pool)
-    out = dict.fromkeys(pool, eps / c)
-    out[pool[0]] = (1 - eps) + eps / c
-    return out
+    mu = last_slot_p(np.arange(c) == 0, np.full(c, c), eps)
+    return dict(zip(pool, mu.tolist(), strict=True))
 
 
 def logged_lists(rows: Sequence[Any], tz: str, reward: str) -> list[LoggedList]:

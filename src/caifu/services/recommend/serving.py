@@ -48,7 +48,8 @@ from caifu.adapters.sor.repos import scrm as scrm_repo
 from caifu.adapters.sor.store import bulk_transaction
 from caifu.core.errors import ConfigError, NotFoundError
 from caifu.core.identity import Principal
-from caifu.core.suitability import Investor, Verdict, judge, varieties_of
+from caifu.core.suitability import Verdict, judge
+from caifu.core.suitability import investor_of as investor
 from caifu.recommend import config as rconfig
 from caifu.recommend.catalogue import EPOCH, ITEM_TYPES, NEVER, Catalogue
 from caifu.recommend.eligibility import recheck
@@ -290,18 +291,6 @@ def _config(root: Path, tenant: str, stamp: int) -> rconfig.RecommendConfig:
 def tenant_config(c: Container, tenant: str) -> rconfig.RecommendConfig:
     path = c.root / "recommend" / f"{tenant}.yaml"
     return _config(c.root, tenant, path.stat().st_mtime_ns if path.exists() else 0)
-
-
-def investor(assessment: Any, professional: bool) -> Investor:
-    """The customer as ``judge`` sees him, from his newest assessment row — level, expiry,
-    the lowest-category flags, objective, horizon and varieties, as the mask reads them
-    (``recommend/eligibility``)."""
-    if assessment is None:
-        return Investor(None, professional=professional)
-    return Investor(assessment.risk_level, assessment.valid_until,
-                    bool(assessment.no_loss_tolerance), bool(assessment.no_civil_capacity),
-                    assessment.objective, professional, assessment.horizon,
-                    varieties_of(assessment.varieties))
 
 
 def _offers(conn: Any, tenant: str, items: list[dict[str, Any]],

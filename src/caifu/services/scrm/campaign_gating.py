@@ -21,7 +21,7 @@ from caifu.adapters.sor.repos import scrm as repo
 from caifu.adapters.sor.repos import scrm_campaigns as runs
 from caifu.adapters.sor.repos import wecom_groups as groups_repo
 from caifu.core.errors import ConfigError, NotFoundError
-from caifu.core.suitability import Investor, varieties_of
+from caifu.core.suitability import Investor, investor_of
 from caifu.scrm import campaigns as gate
 from caifu.text.compliance import Lexicon
 
@@ -64,12 +64,7 @@ def investors(conn: Connection, tenant: str, ids: Sequence[str]
     latest = repo.latest_assessments(conn, tenant, ids)
     out: dict[str, tuple[Investor, Any]] = {}
     for m in repo.marketing_masters(conn, tenant, ids):
-        got = latest.get(m.customer_id)
-        inv = Investor(level=None, professional=bool(m.professional)) if got is None else \
-            Investor(got.risk_level, got.valid_until, bool(got.no_loss_tolerance),
-                     bool(got.no_civil_capacity), got.objective, bool(m.professional),
-                     got.horizon, varieties_of(got.varieties))
-        out[m.customer_id] = (inv, m)
+        out[m.customer_id] = (investor_of(latest.get(m.customer_id), bool(m.professional)), m)
     return out
 
 

@@ -32,11 +32,9 @@ import datetime as dt
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import duckdb
 import numpy as np
 
 from caifu.adapters.sor.repos import recommend as rec_repo
@@ -53,7 +51,6 @@ from caifu.services.recommend.serving import tenant_config
 from caifu.services.scrm import pref_groups, sidebar
 
 POPULARITY_DAYS = 90
-BASES = ("lists", "popularity")
 
 
 @dataclass(frozen=True)
@@ -114,21 +111,15 @@ def readers(c: Container, tenant: str, start: dt.datetime, stop: dt.datetime) ->
     """content id → distinct customers who read it in the APP (``app_events`` view_content)
     at ``start <= event_time < stop`` (naive UTC): one aggregate over the lake's files, in
     an ephemeral DuckDB."""
-    files = c.lake.files(tenant, "app_events")
-    if not files:
+    got = c.lake_query(
+        tenant, "app_events",
+        "select content_id, count(distinct customer_id) as n from app_events "
+        "where event_type = 'view_content' and content_id is not null "
+        "and event_time >= ? and event_time < ? group by content_id", [start, stop])
+    if got is None:
         return {}
-    con = duckdb.connect()
-    try:
-        rel = con.read_parquet([str(Path(f)) for f in files], union_by_name=True)
-        rel.create_view("app_events")
-        rows = con.execute(
-            "select content_id, count(distinct customer_id) from app_events "
-            "where event_type = 'view_content' and content_id is not null "
-            "and event_time >= ? and event_time < ? group by content_id",
-            [start, stop]).fetchall()
-    finally:
-        con.close()
-    return {str(cid): int(n) for cid, n in rows}
+    return {str(cid): int(n) for cid, n in zip(got["content_id"].to_pylist(),
+                                              got["n"].to_pylist(), strict=True)}
 
 
 class _Rules:
@@ -175,8 +166,8 @@ def content_plan(c: Container, tenant: str, group_id: str, n: int = 5, k: int = 
     """The group's next ``n`` content items, ranked by its members' top ``k`` and restricted
     to what may be posted to the group on ``on`` (default: today in the tenant's time zone).
     NotFoundError for an unknown group, ConfigError for n or k out of range."""
-    return _plan(c, tenant, group_id, n, k, on or _day_of(c, tenant, c.clock.now()),
-                 c.clock.now())[0]
+    now = c.clock.now()  # one instant: the plan's day and its resend window agree
+    return _plan(c, tenant, group_id, n, k, on or _day_of(c, tenant, now), now)[0]
 
 
 def plan_at(c: Container, tenant: str, group_id: str, when: dt.datetime, n: int = 50,
@@ -211,10 +202,9 @@ def _plan(c: Container, tenant: str, group_id: str, n: int, k: int, day: dt.date
     rows = {r.content_id: r for r in catalogue}
     eligible = [i for i, rule in refusal.items() if rule is None]
 
-    tops = {cid: [str(x["item_id"]) for x in json.loads(row.items_json)[:k]]
-            for cid, row in lists.items()}
-    types = {str(x["item_id"]): x["item_type"] for row in lists.values()
-             for x in json.loads(row.items_json)[:k]}
+    heads = {cid: json.loads(row.items_json)[:k] for cid, row in lists.items()}
+    tops = {cid: [str(x["item_id"]) for x in head] for cid, head in heads.items()}
+    types = {str(x["item_id"]): x["item_type"] for head in heads.values() for x in head}
     votes = [v for v in gc.tally(tops, k).values() if types.get(v.item_id) == "content"]
     size = len(reach.members) + reach.unidentified
     level_verdict = rules.verdict("R1")

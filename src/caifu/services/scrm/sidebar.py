@@ -44,7 +44,7 @@ from caifu.core import roles
 from caifu.core.clock import SYSTEM, aware_utc
 from caifu.core.errors import CaifuError, ConfigError, NotFoundError
 from caifu.core.identity import Principal
-from caifu.core.suitability import Investor, judge, varieties_of
+from caifu.core.suitability import Investor, investor_of, judge
 from caifu.services.compliance import audit
 from caifu.services.container import Container
 from caifu.services.platform import access
@@ -383,11 +383,7 @@ def _investor(c: Container, tenant: str, customer_id: str) -> Investor:
     may be a day old): an assessment made this morning counts now."""
     with c.engine.connect() as conn:
         row = repo.latest_assessments(conn, tenant, [customer_id]).get(customer_id)
-    if row is None:
-        return Investor(None)
-    return Investor(row.risk_level, row.valid_until, bool(row.no_loss_tolerance),
-                    bool(row.no_civil_capacity), row.objective, horizon=row.horizon,
-                    varieties=varieties_of(row.varieties))
+    return investor_of(row)
 
 
 def suitable_content(c: Container, tenant: str, investor: Investor, today: dt.date,

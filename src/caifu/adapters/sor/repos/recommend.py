@@ -43,20 +43,17 @@ def insert_lists(conn: Connection, tenant: str, columns: Mapping[str, Sequence[A
 
 def list_of(conn: Connection, tenant: str, customer_id: str) -> Row[Any] | None:
     """The customer's published list, by primary key."""
-    t = lists_t
-    return conn.execute(select(t.c.as_of, t.c.policy_version, t.c.generated_at, t.c.k,
-                               t.c.items_json)
-                        .where(t.c.tenant_id == tenant, t.c.customer_id == customer_id)).first()
+    return lists_of(conn, tenant, [customer_id]).get(customer_id)
 
 
 def lists_of(conn: Connection, tenant: str, customer_ids: Sequence[str]) -> dict[str, Row[Any]]:
-    """customer id → ``customer_id, as_of, policy_version, k, items_json`` of the published
-    lists of those customers who have one (by primary key, in chunks)."""
+    """customer id → ``customer_id, as_of, policy_version, generated_at, k, items_json`` of
+    the published lists of those customers who have one (by primary key, in chunks)."""
     t = lists_t
     out: dict[str, Row[Any]] = {}
     for part in key_chunks(customer_ids):
-        for r in conn.execute(select(t.c.customer_id, t.c.as_of, t.c.policy_version, t.c.k,
-                                     t.c.items_json)
+        for r in conn.execute(select(t.c.customer_id, t.c.as_of, t.c.policy_version,
+                                     t.c.generated_at, t.c.k, t.c.items_json)
                               .where(t.c.tenant_id == tenant, t.c.customer_id.in_(part))):
             out[r.customer_id] = r
     return out
@@ -143,23 +140,22 @@ def by_token(conn: Connection, token: str) -> Row[Any] | None:
 
 def logged_tokens(conn: Connection, tenant: str, tokens: Sequence[str]) -> set[str]:
     """Which of ``tokens`` a logged recommendation of the tenant carries already (the token
-    index, in chunks): a campaign send retried is not logged twice."""
-    t = log_t
-    out: set[str] = set()
-    for part in key_chunks(tokens):
-        out.update(r[0] for r in conn.execute(select(t.c.tracking_token).where(
-            t.c.tracking_token.in_(part), t.c.tenant_id == tenant)))
-    return out
+    index): a campaign send retried is not logged twice."""
+    return _logged(conn, tenant, "tracking_token", tokens)
 
 
 def logged_rec_ids(conn: Connection, tenant: str, rec_ids: Sequence[str]) -> set[str]:
-    """Which of ``rec_ids`` are logged already (the primary key, in chunks): a group post
-    retried is not logged twice (``services/recommend/group_log.rec_id``)."""
-    t = log_t
+    """Which of ``rec_ids`` are logged already (the primary key): a group post retried is not
+    logged twice (``services/recommend/group_log.rec_id``)."""
+    return _logged(conn, tenant, "rec_id", rec_ids)
+
+
+def _logged(conn: Connection, tenant: str, column: str, values: Sequence[str]) -> set[str]:
+    c = log_t.c[column]
     out: set[str] = set()
-    for part in key_chunks(rec_ids):
-        out.update(r[0] for r in conn.execute(select(t.c.rec_id).where(
-            t.c.tenant_id == tenant, t.c.rec_id.in_(part))))
+    for part in key_chunks(values):
+        out.update(r[0] for r in conn.execute(select(c).where(
+            log_t.c.tenant_id == tenant, c.in_(part))))
     return out
 
 
@@ -192,14 +188,22 @@ def outcome_counts(conn: Connection, tenant: str) -> dict[str, int]:
 
 # --- what a list is judged against again -----------------------------------------------------
 
+_CONTENT = CONTRACT_TABLES["content_items"]
+
+
+def _content() -> Any:
+    """The columns a content item is judged and shown by."""
+    t = _CONTENT
+    return select(t.c.content_id, t.c.content_type, t.c.title, t.c.risk_level,
+                  t.c.published_at, t.c.url)
+
+
 def content_rows(conn: Connection, tenant: str, ids: Sequence[str]) -> dict[str, Row[Any]]:
     """content id → ``content_type, title, risk_level, published_at, url`` as stored now."""
-    t = CONTRACT_TABLES["content_items"]
     out: dict[str, Row[Any]] = {}
     for part in key_chunks(ids):
-        for r in conn.execute(select(t.c.content_id, t.c.content_type, t.c.title,
-                                     t.c.risk_level, t.c.published_at, t.c.url)
-                              .where(t.c.tenant_id == tenant, t.c.content_id.in_(part))):
+        for r in conn.execute(_content().where(_CONTENT.c.tenant_id == tenant,
+                                               _CONTENT.c.content_id.in_(part))):
             out[r.content_id] = r
     return out
 
@@ -207,10 +211,8 @@ def content_rows(conn: Connection, tenant: str, ids: Sequence[str]) -> dict[str,
 def content_catalogue(conn: Connection, tenant: str) -> list[Row[Any]]:
     """Every content item of the tenant — ``content_id, content_type, title, risk_level,
     published_at, url`` — by id: the set a group's content plan chooses from."""
-    t = CONTRACT_TABLES["content_items"]
-    return list(conn.execute(select(t.c.content_id, t.c.content_type, t.c.title, t.c.risk_level,
-                                    t.c.published_at, t.c.url)
-                             .where(t.c.tenant_id == tenant).order_by(t.c.content_id)).all())
+    return list(conn.execute(_content().where(_CONTENT.c.tenant_id == tenant)
+                             .order_by(_CONTENT.c.content_id)).all())
 
 
 def fund_rows(conn: Connection, tenant: str, codes: Sequence[str]) -> dict[str, Row[Any]]:
