@@ -1,0 +1,208 @@
+"""One metric, answered for one caller: the one query path of the CLI, the API and reports.
+
+    answer(c, principal, "aum", by=("branch",), grain="month", start=..., end=...)
+
+- **Scope**: the caller's customers only (an advisor's AUM is his customers'); storage-only
+  customers count for nobody. A figure that names no customer (ingest batches, group members)
+  is tenant-wide: a caller scoped to some customers is refused it.
+- **Levels**: a metric's level is the highest JR/T 0158 level among the columns it reads. A
+  level-3 figure is shown only for rows behind at least ``min_group_size`` distinct
+  customers; a smaller group's value is withheld (``suppressed``) unless a role that may unmask
+  asks for it with a reason — recorded in the audit log before the query runs.
+- Every answer carries the metric's version, its definition hash and the catalog version.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import ibis.expr.types as ir
+import pyarrow as pa
+
+from caifu.adapters.engines.session import EngineSession
+from caifu.adapters.sor.repos import customer_scope as scope_repo
+from caifu.adapters.sor.repos import ingest as ingest_repo
+from caifu.adapters.sor.repos import metrics as metrics_repo
+from caifu.core.errors import ConfigError, PermissionDeniedError
+from caifu.core.identity import SCOPE, Principal
+from caifu.data.contracts import registry
+from caifu.data.contracts.arrow import contract_schema
+from caifu.pipelines.metrics import compile as mc
+from caifu.pipelines.metrics.spec import Catalog, Metric
+from caifu.services.compliance import audit, privacy
+from caifu.services.container import Container
+from caifu.services.metrics.catalog import catalog as catalog_of
+from caifu.services.platform.access import scope_of, tenant_of
+from caifu.services.platform.workspace import get_tenant
+from caifu.services.profiles.build import utc_offset_hours
+
+MIN_GROUP_SIZE = 10
+DEFAULT_SPAN = {"day": 30, "week": 84, "month": 365, "quarter": 730, "year": 1095, "all": 365}
+
+
+@dataclass
+class Answer:
+    metric: Metric
+    catalog: Catalog
+    query: mc.Query
+    engine: str
+    scope: str
+    level: int
+    min_group_size: int
+    unmasked: bool
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def suppressed(self) -> int:
+        return sum(1 for r in self.rows if r["suppressed"])
+
+    def plain(self) -> dict[str, Any]:
+        m = self.metric
+        return {
+            "metric": m.name, "version": m.version,
+            "definition_hash": self.catalog.definition_hash(m.name),
+            "catalog_version": self.catalog.version, "kind": m.kind, "format": m.format,
+            "label": dict(m.label), "description": dict(m.description), "owner": m.owner,
+            "level": self.level, "grain": self.query.grain,
+            "from": self.query.start.isoformat(), "to": self.query.end.isoformat(),
+            "by": list(self.query.by), "scope": self.scope, "engine": self.engine,
+            "min_group_size": self.min_group_size, "unmasked": self.unmasked,
+            "suppressed": self.suppressed,
+            "rows": [{k: _json(v) for k, v in r.items()} for r in self.rows],
+        }
+
+
+def _json(v: Any) -> Any:
+    if isinstance(v, Decimal):
+        return format(v, "f")
+    if isinstance(v, dt.date):
+        return v.isoformat()
+    return v
+
+
+class Tables(Mapping[str, ir.Table]):
+    """The tenant's tables on the engine, read when a query first needs them."""
+
+    def __init__(self, c: Container, s: EngineSession, tenant: str, catalog: Catalog) -> None:
+        self.c, self.s, self.tenant, self.catalog = c, s, tenant, catalog
+        self._sources = {ds.source: ds for ds in catalog.datasets.values() if ds.base is None}
+        self._loaded: dict[str, ir.Table] = {}
+
+    def __getitem__(self, source: str) -> ir.Table:
+        if source not in self._loaded:
+            self._loaded[source] = self._load(source)
+        return self._loaded[source]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._sources)
+
+    def __len__(self) -> int:
+        return len(self._sources)
+
+    def _load(self, source: str) -> ir.Table:
+        ds = self._sources.get(source)
+        if ds is None:
+            raise KeyError(source)
+        name = f"m_{self.tenant}_{source.replace(':', '_')}"
+        if source.startswith("sor:"):
+            with self.c.engine.connect() as conn:
+                data = metrics_repo.table_rows(conn, self.tenant, ds.table,
+                                               {n: col.kind for n, col in ds.columns.items()})
+            return self.s.from_arrow(name, data)
+        contract = registry()[source]
+        if contract.store == "lake":
+            files = self.c.lake.files(self.tenant, source)
+            if files:
+                return self.s.read_parquet(name, files)
+            return self.s.from_arrow(name, contract_schema(contract).empty_table())
+        with self.c.engine.connect() as conn:
+            data = ingest_repo.rows(conn, self.tenant, contract)
+        return self.s.from_arrow(name, data if data is not None
+                                 else contract_schema(contract).empty_table())
+
+
+def default_range(today: dt.date, grain: str, start: dt.date | None, end: dt.date | None
+                  ) -> tuple[dt.date, dt.date]:
+    """``end`` defaults to today; ``start`` to a span before it (a year of months, 30 days,
+    12 weeks, 8 quarters, 3 years), from the first day of that period."""
+    end = end or today
+    if start is None:
+        start = mc.period_start(end - dt.timedelta(days=DEFAULT_SPAN[grain] - 1),
+                                "day" if grain == "all" else grain, end)
+    return start, end
+
+
+def answer(c: Container, p: Principal, metric: str, *, by: tuple[str, ...] = (),
+           grain: str = "month", start: dt.date | None = None, end: dt.date | None = None,
+           engine: str = "duckdb", unmask: bool = False, reason: str = "",
+           min_group_size: int = MIN_GROUP_SIZE) -> Answer:
+    tenant = tenant_of(p)
+    tenant_row = get_tenant(c, tenant)
+    cat = catalog_of(c, tenant)
+    m = cat.metric(metric)
+    today = c.clock.now().date()
+    start, end = default_range(today, grain, start, end)
+    offset = utc_offset_hours(tenant_row.timezone, start)
+    q = mc.Query(m.name, start, end, tuple(by), grain, offset)
+    q.check(cat)
+    kind = SCOPE[p.role]
+    level = cat.level(m)
+    if kind != "tenant":
+        wide = [d for d in cat.base_datasets(m) if cat.datasets[d].customer is None]
+        if wide:
+            raise PermissionDeniedError(
+                f"{m.name} is a tenant-wide figure ({', '.join(wide)} names no customer); "
+                f"a {p.role} sees figures of his own customers")
+    if unmask:
+        if not p.can_unmask:
+            raise PermissionDeniedError(f"a {p.role} may not see small groups' level-3 figures")
+        if not reason.strip():
+            raise ConfigError("--unmask needs a reason (it goes to the audit log)")
+        audit.append(c, tenant, p.subject, "unmask", fields=[f"metric:{m.name}"],
+                     reason=reason)
+    scope_label = {"tenant": "tenant", "branch": f"branch {p.branch_id}",
+                   "own_customers": f"advisor {p.advisor_id}"}.get(kind, kind)
+    result = Answer(m, cat, q, engine, scope_label, level, min_group_size, unmask)
+    with c.job_session(engine, f"metric-{tenant}") as s:
+        scope = _scope(c, s, p, tenant)
+        table = mc.query(cat, q, Tables(c, s, tenant, cat), scope)
+        order = ["period", *q.by]
+        data = s.to_arrow(table.order_by(*order))
+    result.rows = _rows(data, q, level, min_group_size, unmask)
+    return result
+
+
+def _scope(c: Container, s: EngineSession, p: Principal, tenant: str) -> mc.Scope | None:
+    sc = scope_of(p)
+    if sc.kind == "tenant":
+        if sc.include_restricted:
+            return None
+        dropped = sorted(privacy.restricted_ids(c, tenant))
+        if not dropped:
+            return None
+        return mc.Scope(drop=s.from_arrow(f"m_{tenant}_dropped",
+                                          pa.table({"customer_id": dropped})))
+    with c.engine.connect() as conn:
+        ids = sorted(scope_repo.ids_in_scope(conn, sc))
+    return mc.Scope(keep=s.from_arrow(f"m_{tenant}_scope",
+                                      pa.table({"customer_id": pa.array(ids, pa.string())})))
+
+
+def _rows(data: pa.Table, q: mc.Query, level: int, k: int, unmasked: bool
+          ) -> list[dict[str, Any]]:
+    out = []
+    for r in data.to_pylist():
+        n = r["customers"]
+        small = level >= 3 and n is not None and n < k
+        value = r["value"]
+        if isinstance(value, float) and value != value:  # NaN: no value
+            value = None
+        row = {"period": r["period"], **{d: r[d] for d in q.by},
+               "value": None if small and not unmasked else value,
+               "customers": n, "suppressed": small and not unmasked}
+        out.append(row)
+    return out
