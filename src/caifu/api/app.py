@@ -11,7 +11,17 @@ from fastapi import FastAPI
 
 from caifu import __version__
 from caifu.adapters.sor.store import Checkpointer
-from caifu.api import compliance, errors, ingest, platform, profiles, recommend, risk, value
+from caifu.api import (
+    compliance,
+    errors,
+    ingest,
+    metrics,
+    platform,
+    profiles,
+    recommend,
+    risk,
+    value,
+)
 from caifu.api.limits import BodyLimit
 from caifu.api.logs import AccessLog
 from caifu.api.ratelimit import LoginThrottle, RateLimiter
@@ -90,8 +100,8 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes,
                        upload_limit=settings.max_upload_bytes)
     app.add_middleware(AccessLog)  # outermost: a refused body is logged too
-    for module in (platform, ingest, profiles, recommend, value, compliance, callback, campaigns,
-                   groups, sidebar, risk):
+    for module in (platform, ingest, profiles, recommend, value, metrics, compliance, callback,
+                   campaigns, groups, sidebar, risk):
         app.include_router(module.router, responses=errors.RESPONSES)
 
     errors.install(app)

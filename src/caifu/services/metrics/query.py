@@ -125,6 +125,19 @@ class Tables(Mapping[str, ir.Table]):
                                  else contract_schema(contract).empty_table())
 
 
+def listing(cat: Catalog) -> dict[str, Any]:
+    """The catalog as plain data: what ``caifu metrics list --json`` and the API show."""
+    return {"catalog_version": cat.version, "metrics": [
+        {"name": m.name, "version": m.version, "kind": m.kind, "format": m.format,
+         "owner": m.owner, "level": cat.level(m), "label": dict(m.label),
+         "description": dict(m.description), "definition_hash": cat.definition_hash(m.name),
+         "dimensions": cat.dimensions_of(m)} for m in cat.metrics.values()]}
+
+
+def catalog_listing(c: Container, p: Principal) -> dict[str, Any]:
+    return listing(catalog_of(c, tenant_of(p)))
+
+
 def default_range(today: dt.date, grain: str, start: dt.date | None, end: dt.date | None
                   ) -> tuple[dt.date, dt.date]:
     """``end`` defaults to today; ``start`` to a span before it (a year of months, 30 days,
