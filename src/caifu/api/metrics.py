@@ -17,14 +17,14 @@ Grain = Literal["day", "week", "month", "quarter", "year", "all"]
 
 
 @router.get("/v1/metrics", operation_id="list_metrics", tags=["metrics"],
-            response_model=MetricCatalog, dependencies=[Depends(require("metrics.read"))])
+            response_model=MetricCatalog, dependencies=[Depends(require("kpis.read"))])
 def list_metrics(p: CurrentPrincipal, c: ContainerDep) -> dict[str, Any]:
     """Every metric of the tenant: id, version, owner, data level, definition hash, cuts."""
     return catalog_listing(c, p)
 
 
 @router.get("/v1/metrics/{name}", operation_id="query_metric", tags=["metrics"],
-            response_model=MetricAnswer, dependencies=[Depends(require("metrics.read"))])
+            response_model=MetricAnswer, dependencies=[Depends(require("kpis.read"))])
 def query_metric(name: str, p: CurrentPrincipal, c: ContainerDep,
                  by: Annotated[list[str] | None, Query(
                      description="dimensions to cut by (repeat the parameter)")] = None,

@@ -53,7 +53,7 @@ POLICY: Final[Mapping[str, Action]] = MappingProxyType({
     "jobs.read": Action(_TENANT_WIDE, "see jobs"),
     "value.read": Action(_TENANT, "see customer value",
                          "per-customer rows, roll-ups and the reassurance list within the scope"),
-    "metrics.read": Action(_TENANT, "query metrics",
+    "kpis.read": Action(_TENANT, "query business metrics (KPIs)",
                            "figures of the customers in the scope; tenant-wide figures "
                            "(no customer behind them) for tenant-wide roles only"),
     "value.redemption": Action(_TENANT_WIDE, "see the tenant-wide redemption answers",

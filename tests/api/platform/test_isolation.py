@@ -106,7 +106,8 @@ def _seed_beta(c: Container) -> dict[str, str]:
 NOWHERE = {"customer_id": "NX404", "segment_id": "no_such_seg", "job_id": "0" * 16,
            "batch": "nobatch99", "flag_id": "noflag99", "campaign_id": "NOCAMP99",
            "story_id": "snostory404", "task_id": "rt" + "0" * 30, "group_id": "nogroup99"}
-FIXED = {"kind": "chat_message", "by": "channel"}  # path parameters that are not objects
+FIXED = {"kind": "chat_message", "by": "channel", "name": "aum"}  # path parameters that are not
+# objects (a metric is the same definition in every tenant)
 
 
 def _request(http: httpx.Client, method: str, path: str, op: dict[str, Any],

@@ -169,7 +169,7 @@ def answer(c: Container, p: Principal, metric: str, *, by: tuple[str, ...] = (),
         if wide:
             raise PermissionDeniedError(
                 f"{m.name} is a tenant-wide figure ({', '.join(wide)} names no customer); "
-                f"a {p.role} sees figures of his own customers")
+                f"a {p.role.replace('_', ' ')} sees figures of the customers in his scope")
     if unmask:
         if not p.can_unmask:
             raise PermissionDeniedError(f"a {p.role} may not see small groups' level-3 figures")
