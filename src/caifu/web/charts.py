@@ -123,3 +123,19 @@ def quartile_bars(groups: Sequence[str], p25: Sequence[float], median: Sequence[
     ax.invert_yaxis()
     ax.set_xlabel(xlabel)
     return svg(fig)
+
+
+def sparkline(values: Sequence[float | None], width: int = 160, height: int = 28) -> str:
+    """A line of ``values`` as a small SVG (gaps where a value is missing), drawn directly:
+    a dozen points per row of a table do not need matplotlib."""
+    points = [(i, v) for i, v in enumerate(values) if v is not None]
+    if len(points) < 2:
+        return ""
+    lo, hi = min(v for _, v in points), max(v for _, v in points)
+    span = (hi - lo) or 1.0
+    step = (width - 4) / max(len(values) - 1, 1)
+    xy = " ".join(f"{2 + i * step:.1f},{height - 3 - (v - lo) / span * (height - 6):.1f}"
+                  for i, v in points)
+    return (f'<svg width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
+            f'role="img"><polyline fill="none" stroke="{PALETTE[0]}" stroke-width="1.5" '
+            f'points="{xy}"/></svg>')

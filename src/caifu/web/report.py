@@ -18,6 +18,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from caifu.analytics.lifecycle import STAGE_NAMES, STAGES
 from caifu.analytics.value import NONE_GROUP
+from caifu.pipelines.metrics.compile import periods
 from caifu.services.value.report import ValueReport
 from caifu.web import charts
 
@@ -40,7 +41,7 @@ def _env() -> Environment:
 
 def render(r: ValueReport) -> str:
     return _env().get_template("value_report.html").render(
-        r=r, value=_value(r), lifecycle=_lifecycle(r), models=_models(r),
+        r=r, kpis=_kpis(r), value=_value(r), lifecycle=_lifecycle(r), models=_models(r),
         redemption=_redemption(r))
 
 
@@ -55,6 +56,24 @@ def write(r: ValueReport, out: Path) -> Path:
 
 def _rows(t: pa.Table) -> list[dict[str, Any]]:
     return t.to_pylist()
+
+
+def _kpis(r: ValueReport) -> list[dict[str, Any]]:
+    """One row per headline metric: the newest month, the one before, 12 months as a line."""
+    out = []
+    for a in r.kpis:
+        by_month = {row["period"]: row["value"] for row in a.rows}
+        months = [p for p, _, _ in periods(a.query.start, a.query.end, "month")]
+        series = [None if by_month.get(m) is None else float(by_month[m]) for m in months]
+        last, prev = (by_month.get(months[-1]), by_month.get(months[-2])) \
+            if len(months) > 1 else (None, None)
+        change = None if last is None or prev in (None, 0) else float(last) / float(prev) - 1
+        out.append({"name": a.metric.name, "label": a.metric.label.get("zh", a.metric.name),
+                    "format": a.metric.format, "version": a.metric.version,
+                    "hash": a.catalog.definition_hash(a.metric.name), "last": last,
+                    "prev": prev, "change": change, "month": months[-1],
+                    "withheld": a.suppressed, "chart": charts.sparkline(series)})
+    return out
 
 
 def _value(r: ValueReport) -> dict[str, Any]:

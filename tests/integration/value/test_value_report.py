@@ -3,6 +3,7 @@ nothing fetched, no personal data — and a real browser renders it."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import subprocess
 from pathlib import Path
@@ -12,7 +13,10 @@ import pytest
 from sqlalchemy import select
 
 from caifu.adapters.sor.models import CONTRACT_TABLES
-from caifu.services.value.report import ValueReport, gather
+from caifu.core.identity import Principal
+from caifu.services.metrics.catalog import shipped
+from caifu.services.metrics.query import answer
+from caifu.services.value.report import HEADLINE, ValueReport, gather
 from caifu.web.report import render, write
 from tests.conftest import chromium
 
@@ -26,11 +30,13 @@ def report(scored) -> tuple[ValueReport, str]:  # type: ignore[no-untyped-def]
 
 def test_every_section_is_there_with_its_charts(report) -> None:  # type: ignore[no-untyped-def]
     r, html = report
-    for heading in ("客户价值与效率", "客户生命周期", "流失与倾向模型", "基金赎回分析",
-                    "问题一", "问题二", "问题三", "问题四"):
+    for heading in ("经营指标", "客户价值与效率", "客户生命周期", "流失与倾向模型",
+                    "基金赎回分析", "问题一", "问题二", "问题三", "问题四"):
         assert heading in html, heading
-    # CLV histogram, channels, advisors, lifecycle, models, redeemed funds, holding periods
-    assert html.count("<svg") == 7
+    # CLV histogram, channels, advisors, lifecycle, models, redeemed funds, holding periods,
+    # and a 12-month line per headline metric that has two months of values
+    lines = sum(1 for a in r.kpis if sum(row["value"] is not None for row in a.rows) >= 2)
+    assert lines >= 8 and html.count("<svg") == 7 + lines
     assert r.models is not None and "尚无模型" not in html
     for t in r.models["targets"]:
         assert f"{t['backtest']['lightgbm']['auc']:.3f}" in html
@@ -43,6 +49,24 @@ def test_every_section_is_there_with_its_charts(report) -> None:  # type: ignore
         for ranker in r.recommendations["rankers"]:
             assert f"<td class=\"l\">{ranker['name']}</td><td>{ranker['observed']['ndcg']:.3f}" \
                 in html
+
+
+def test_headline_figures_come_from_the_metric_layer(scored, report) -> None:  # type: ignore[no-untyped-def]
+    c, _, _ = scored
+    r, html = report
+    assert [a.metric.name for a in r.kpis] == list(HEADLINE)
+    cat = shipped()
+    for name in HEADLINE:
+        assert f"<code>{name}</code> v{cat.metric(name).version} · {cat.definition_hash(name)}" \
+            in html
+    # the newest month's figure is what `caifu metrics query` answers for it
+    month = dt.date(r.as_of.year, r.as_of.month, 1)
+    for name in ("active_traders", "customers_total", "new_customers"):
+        direct = answer(c, Principal("acme", "t", "ops"), name, grain="month", start=month,
+                        end=r.as_of)
+        assert direct.rows and direct.rows[-1]["period"] == month
+        assert re.search(rf"<code>{name}</code>[^<]*</td><td>{direct.rows[-1]['value']:,}</td>",
+                         html), name
 
 
 def test_numbers_match_the_analyses(report) -> None:  # type: ignore[no-untyped-def]
@@ -119,7 +143,10 @@ def test_a_broker_without_fund_data_still_gets_its_report(tmp_path: Path) -> Non
     html = render(r)
     assert r.redemption is None and r.reassurance is None
     assert "no fund transactions: the fund-redemption section is left out" in r.notes
-    assert "本节从略" in html and "客户价值与效率" in html and html.count("<svg") == 4
+    lines = sum(1 for a in r.kpis if sum(row["value"] is not None for row in a.rows) >= 2)
+    assert "本节从略" in html and "客户价值与效率" in html and html.count("<svg") == 4 + lines
+    fund_sales = next(a for a in r.kpis if a.metric.name == "fund_sales")
+    assert fund_sales.rows == []  # no fund data: the metric answers nothing, not zeros
     c.close()
 
 

@@ -153,40 +153,54 @@ def answer(c: Container, p: Principal, metric: str, *, by: tuple[str, ...] = (),
            grain: str = "month", start: dt.date | None = None, end: dt.date | None = None,
            engine: str = "duckdb", unmask: bool = False, reason: str = "",
            min_group_size: int = MIN_GROUP_SIZE) -> Answer:
+    """One metric for ``p`` (see the module's docstring)."""
+    [one] = answers(c, p, [metric], by=by, grain=grain, start=start, end=end, engine=engine,
+                    unmask=unmask, reason=reason, min_group_size=min_group_size)
+    return one
+
+
+def answers(c: Container, p: Principal, metrics: list[str], *, by: tuple[str, ...] = (),
+            grain: str = "month", start: dt.date | None = None, end: dt.date | None = None,
+            engine: str = "duckdb", unmask: bool = False, reason: str = "",
+            min_group_size: int = MIN_GROUP_SIZE) -> list[Answer]:
+    """Several metrics of one cut and range in one engine session: each table is read once
+    (the value report's headline figures, a console page)."""
     tenant = tenant_of(p)
     tenant_row = get_tenant(c, tenant)
     cat = catalog_of(c, tenant)
-    m = cat.metric(metric)
     today = c.clock.now().date()
     start, end = default_range(today, grain, start, end)
     offset = utc_offset_hours(tenant_row.timezone, start)
-    q = mc.Query(m.name, start, end, tuple(by), grain, offset)
-    q.check(cat)
     kind = SCOPE[p.role]
-    level = cat.level(m)
-    if kind != "tenant":
-        wide = [d for d in cat.base_datasets(m) if cat.datasets[d].customer is None]
-        if wide:
-            raise PermissionDeniedError(
-                f"{m.name} is a tenant-wide figure ({', '.join(wide)} names no customer); "
-                f"a {p.role.replace('_', ' ')} sees figures of the customers in his scope")
+    scope_label = {"tenant": "tenant", "branch": f"branch {p.branch_id}",
+                   "own_customers": f"advisor {p.advisor_id}"}.get(kind, kind)
+    out: list[Answer] = []
+    for name in metrics:
+        m = cat.metric(name)
+        q = mc.Query(m.name, start, end, tuple(by), grain, offset)
+        q.check(cat)
+        if kind != "tenant":
+            wide = [d for d in cat.base_datasets(m) if cat.datasets[d].customer is None]
+            if wide:
+                raise PermissionDeniedError(
+                    f"{m.name} is a tenant-wide figure ({', '.join(wide)} names no customer); "
+                    f"a {p.role.replace('_', ' ')} sees figures of the customers in his scope")
+        out.append(Answer(m, cat, q, engine, scope_label, cat.level(m), min_group_size, unmask))
     if unmask:
         if not p.can_unmask:
             raise PermissionDeniedError(f"a {p.role} may not see small groups' level-3 figures")
         if not reason.strip():
             raise ConfigError("--unmask needs a reason (it goes to the audit log)")
-        audit.append(c, tenant, p.subject, "unmask", fields=[f"metric:{m.name}"],
-                     reason=reason)
-    scope_label = {"tenant": "tenant", "branch": f"branch {p.branch_id}",
-                   "own_customers": f"advisor {p.advisor_id}"}.get(kind, kind)
-    result = Answer(m, cat, q, engine, scope_label, level, min_group_size, unmask)
+        audit.append(c, tenant, p.subject, "unmask",
+                     fields=[f"metric:{a.metric.name}" for a in out], reason=reason)
     with c.job_session(engine, f"metric-{tenant}") as s:
         scope = _scope(c, s, p, tenant)
-        table = mc.query(cat, q, Tables(c, s, tenant, cat), scope)
-        order = ["period", *q.by]
-        data = s.to_arrow(table.order_by(*order))
-    result.rows = _rows(data, q, level, min_group_size, unmask)
-    return result
+        tables = Tables(c, s, tenant, cat)
+        for a in out:
+            table = mc.query(cat, a.query, tables, scope)
+            data = s.to_arrow(table.order_by("period", *a.query.by))
+            a.rows = _rows(data, a.query, a.level, min_group_size, unmask)
+    return out
 
 
 def _scope(c: Container, s: EngineSession, p: Principal, tenant: str) -> mc.Scope | None:

@@ -20,7 +20,9 @@ from typing import Any
 
 import pyarrow as pa
 
+from caifu.core.identity import Principal
 from caifu.services.container import Container
+from caifu.services.metrics.query import Answer, answers
 from caifu.services.platform.workspace import get_tenant
 from caifu.services.profiles.lifecycle import Lifecycle, LifecycleResult
 from caifu.services.recommend.evaluate import latest as latest_evaluation
@@ -43,6 +45,21 @@ class ValueReport:
     models: dict[str, Any] | None  # the newest `caifu score` run.json, if any
     recommendations: dict[str, Any] | None = None  # the newest `caifu recommend evaluate`
     notes: list[str] = field(default_factory=list)
+    kpis: list[Answer] = field(default_factory=list)  # headline metrics, 12 months, by month
+
+
+# the report's headline figures: governed metrics (src/caifu/data/metrics), never computed here
+HEADLINE = ("customers_total", "new_customers", "funded_accounts", "active_traders", "aum",
+            "net_inflow", "fund_sales", "fund_redemptions", "commission_revenue",
+            "chinext_conversion", "wecom_follows", "campaign_conversion")
+
+
+def headline(c: Container, tenant: str, as_of: dt.date) -> list[Answer]:
+    """The headline metrics by month over the 12 months to ``as_of``, tenant-wide."""
+    m = as_of.month - 11
+    start = dt.date(as_of.year + (m - 1) // 12, (m - 1) % 12 + 1, 1)
+    return answers(c, Principal(tenant, "value-report", "ops"), list(HEADLINE), grain="month",
+                   start=start, end=as_of)
 
 
 def gather(c: Container, tenant: str, as_of: dt.date | None = None) -> ValueReport:
@@ -77,7 +94,8 @@ def gather(c: Container, tenant: str, as_of: dt.date | None = None) -> ValueRepo
                      "next-best-action section")
     return ValueReport(tenant, tenant_row.name or tenant, as_of,
                        dt.datetime.now(dt.UTC).replace(microsecond=0), value, lifecycle,
-                       redemption, basis, now, models, recommendations, notes)
+                       redemption, basis, now, models, recommendations, notes,
+                       headline(c, tenant, as_of))
 
 
 def _latest_wave(waves: pa.Table, as_of: dt.date) -> tuple[dt.date, dt.date] | None:
