@@ -11,7 +11,17 @@ from fastapi import FastAPI
 
 from caifu import __version__
 from caifu.adapters.sor.store import Checkpointer
-from caifu.api import compliance, errors, ingest, platform, profiles, recommend, risk, value
+from caifu.api import (
+    compliance,
+    dictionary,
+    errors,
+    ingest,
+    platform,
+    profiles,
+    recommend,
+    risk,
+    value,
+)
 from caifu.api.limits import BodyLimit
 from caifu.api.logs import AccessLog
 from caifu.api.ratelimit import LoginThrottle, RateLimiter
@@ -91,7 +101,7 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
                        upload_limit=settings.max_upload_bytes)
     app.add_middleware(AccessLog)  # outermost: a refused body is logged too
     for module in (platform, ingest, profiles, recommend, value, compliance, callback, campaigns,
-                   groups, sidebar, risk):
+                   groups, sidebar, risk, dictionary):
         app.include_router(module.router, responses=errors.RESPONSES)
 
     errors.install(app)
