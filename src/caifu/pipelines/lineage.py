@@ -26,6 +26,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import ibis
 import ibis.expr.types as ir
@@ -150,7 +151,7 @@ def trace(expr: ir.Table, schemas: Mapping[str, Mapping[str, str]]) -> Traced:
 def trace_sql(sql: str, schemas: Mapping[str, Mapping[str, str]],
               outputs: Sequence[str] | None = None) -> Traced:
     tree = sqlglot.parse_one(sql, dialect="duckdb")
-    engine_schema = {engine_name(t): dict(cols) for t, cols in schemas.items()}
+    engine_schema: dict[str, object] = {engine_name(t): dict(cols) for t, cols in schemas.items()}
     tree = qualify(tree, schema=engine_schema, dialect="duckdb",
                    validate_qualify_columns=False, identify=False)
     root = build_scope(tree)
@@ -176,7 +177,8 @@ def _shared(columns: Iterable[ColumnLineage]) -> frozenset[Source]:
 def _projection_names(scope: Scope) -> list[str]:
     if isinstance(scope.expression, exp.SetOperation):
         return _projection_names(scope.set_operation_scopes[0])
-    return [p.alias_or_name for p in scope.expression.selects]
+    select: Any = scope.expression
+    return [p.alias_or_name for p in select.selects]
 
 
 def _combine(outer: tuple[str, str], inner: tuple[str, str]) -> tuple[str, str]:
@@ -213,7 +215,7 @@ class _Walker:
             for branch in scope.set_operation_scopes:
                 out |= self.column(branch, _projection_names(branch)[i])
             return frozenset(out)
-        select = scope.expression
+        select: Any = scope.expression
         proj = next((p for p in select.selects if p.alias_or_name == name), None)
         if proj is None:
             if any(isinstance(p, exp.Star) for p in select.selects):
@@ -236,7 +238,7 @@ class _Walker:
         key = id(scope)
         if key in self._context:
             return self._context[key]
-        select = scope.expression
+        select: Any = scope.expression
         out: set[Edge] = set()
         for clause, subtype in (("where", "FILTER"), ("having", "FILTER"),
                                 ("qualify", "FILTER"), ("group", "GROUP_BY")):

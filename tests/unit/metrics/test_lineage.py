@@ -16,7 +16,7 @@ from caifu.services.metrics.lineage import shipped_lineage
 from caifu.services.metrics.query import MIN_GROUP_SIZE
 
 CATALOG = shipped()
-D, I = ln.DIRECT, ln.INDIRECT
+D, IND = ln.DIRECT, ln.INDIRECT
 
 
 @pytest.fixture(scope="module")
@@ -43,8 +43,8 @@ def test_a_join_filter_and_group_by_are_indirect_the_sum_direct() -> None:
         FROM lineage__trades AS t JOIN lineage__customers AS c ON t.customer_id = c.customer_id
         WHERE t.side = 'buy' GROUP BY c.branch_id""", SCHEMAS)
     T, C = (lambda col: ln.Source("trades", col)), (lambda col: ln.Source("customers", col))
-    shared = {ln.Edge(T("customer_id"), I, "JOIN"), ln.Edge(C("customer_id"), I, "JOIN"),
-              ln.Edge(T("side"), I, "FILTER"), ln.Edge(C("branch_id"), I, "GROUP_BY")}
+    shared = {ln.Edge(T("customer_id"), IND, "JOIN"), ln.Edge(C("customer_id"), IND, "JOIN"),
+              ln.Edge(T("side"), IND, "FILTER"), ln.Edge(C("branch_id"), IND, "GROUP_BY")}
     assert t.columns["branch"].edges == {ln.Edge(C("branch_id"), D, "IDENTITY"), *shared}
     assert t.columns["bought"].edges == {ln.Edge(T("amount"), D, "AGGREGATION"), *shared}
     assert t.dataset == {T("customer_id"), C("customer_id"), T("side"), C("branch_id")}
@@ -61,10 +61,10 @@ def test_lineage_follows_subqueries_ctes_unions_and_case_conditions() -> None:
     T, C = (lambda col: ln.Source("trades", col)), (lambda col: ln.Source("customers", col))
     assert t.columns["customer_id"].edges == {
         ln.Edge(T("customer_id"), D, "IDENTITY"), ln.Edge(C("customer_id"), D, "IDENTITY"),
-        ln.Edge(T("side"), I, "FILTER")}
+        ln.Edge(T("side"), IND, "FILTER")}
     # the filter on side reaches positive through the CASE: the outer step names it
-    assert t.columns["positive"].edges == {ln.Edge(T("amount"), I, "CONDITIONAL"),
-                                           ln.Edge(T("side"), I, "CONDITIONAL")}
+    assert t.columns["positive"].edges == {ln.Edge(T("amount"), IND, "CONDITIONAL"),
+                                           ln.Edge(T("side"), IND, "CONDITIONAL")}
 
 
 def test_a_column_made_of_constants_has_no_lineage_so_the_guard_below_catches_it() -> None:

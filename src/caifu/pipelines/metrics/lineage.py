@@ -91,9 +91,9 @@ def column_facts(catalog: Catalog, registry: Registry) -> dict[ln.Source, Column
             out[ln.Source(t.name, c.name)] = ColumnFacts(c.level, c.pii, c.kind, c.desc)
     for ds in catalog.datasets.values():
         if ds.source.startswith("sor:"):
-            for c in ds.columns.values():
-                out[ln.Source(ds.source, c.name)] = ColumnFacts(c.level, c.pii, c.kind,
-                                                                c.desc)
+            for info in ds.columns.values():
+                out[ln.Source(ds.source, info.name)] = ColumnFacts(info.level, info.pii,
+                                                                   info.kind, info.desc)
     return out
 
 

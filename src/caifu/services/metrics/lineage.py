@@ -24,7 +24,7 @@ import datetime as dt
 import functools
 import json
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -285,10 +285,3 @@ def export(c: Container | None, tenant: str | None, out: Path,
     return {"jobs": jobs, "events": len(events), "metrics": len(lin.metrics),
             "features": len(lin.profile.columns), "tags": len(lin.tags)}
 
-
-def summary(lin: Lineage) -> Mapping[str, Any]:
-    """Counts for the CLI."""
-    return {"metrics": len(lin.metrics), "features": len(lin.profile.columns),
-            "tags": len(lin.tags), "sources": len({s for m in lin.metrics.values()
-                                                   for s in m.traced.sources}
-                                                  | lin.profile.sources)}
