@@ -13,6 +13,7 @@ from caifu import __version__
 from caifu.adapters.sor.store import Checkpointer
 from caifu.api import (
     compliance,
+    dictionary,
     errors,
     ingest,
     metrics,
@@ -101,7 +102,7 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
                        upload_limit=settings.max_upload_bytes)
     app.add_middleware(AccessLog)  # outermost: a refused body is logged too
     for module in (platform, ingest, profiles, recommend, value, metrics, compliance, callback,
-                   campaigns, groups, sidebar, risk):
+                   campaigns, groups, sidebar, risk, dictionary):
         app.include_router(module.router, responses=errors.RESPONSES)
 
     errors.install(app)

@@ -7,6 +7,7 @@
 from caifu.cli import compliance as compliance  # noqa: F401  (each registers its commands)
 from caifu.cli import demo as demo  # noqa: F401
 from caifu.cli import ingest as ingest  # noqa: F401
+from caifu.cli import lineage as lineage  # noqa: F401
 from caifu.cli import metrics as metrics  # noqa: F401
 from caifu.cli import platform as platform  # noqa: F401
 from caifu.cli import profiles as profiles  # noqa: F401

@@ -58,12 +58,16 @@ def tenant_list(workspace: WorkspaceOpt = None) -> None:
 
 @app.command()
 def docs(out: Annotated[Path, typer.Option(help="Where to write data-model.md")] = Path("docs/data-model.md"),
-         features_out: Annotated[Path, typer.Option(help="Where to write profile-features.md")] = Path("docs/profile-features.md")) -> None:
-    """Regenerate docs/data-model.md and docs/profile-features.md from the code."""
+         features_out: Annotated[Path, typer.Option(help="Where to write profile-features.md")] = Path("docs/profile-features.md"),
+         dictionary_out: Annotated[Path, typer.Option(help="Where to write data-dictionary.md")] = Path("docs/data-dictionary.md")) -> None:
+    """Regenerate docs/data-model.md, docs/profile-features.md and docs/data-dictionary.md
+    from the code."""
     from caifu.adapters.sor.docs import data_model
     from caifu.pipelines import profile_docs
+    from caifu.services.metrics import dictionary
 
-    for path, text in ((out, data_model()), (features_out, profile_docs.render())):
+    for path, text in ((out, data_model()), (features_out, profile_docs.render()),
+                       (dictionary_out, dictionary.render_shipped())):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
         console.print(f"wrote {path}")

@@ -91,6 +91,8 @@ POLICY: Final[Mapping[str, Action]] = MappingProxyType({
                              "counts over the group's members, no customer shown"),
     "metrics.read": Action(_TENANT_WIDE | {"platform_admin"}, "read the service's metrics",
                            "a tenant's roles their tenant's series, a platform_admin all"),
+    "dictionary.read": Action(_TENANT, "read the data dictionary",
+                              "tables, columns, levels and lineage; no customer data"),
 })
 
 
