@@ -30,6 +30,7 @@ from decimal import Decimal
 from typing import Any
 
 import ibis
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -208,48 +209,77 @@ def _routes_json(t: pa.Table, fund_names: dict[str, str]) -> pa.ChunkedArray:
     return pc.if_else(pc.equal(t.column("via"), "position"), position, fund)
 
 
-class _Routes:
-    """The holder query's rows, column-wise, and each route's ``routes_json`` element,
-    built without a dict per row (a story about a widely held stock has 100k+ routes)."""
+class _Held:
+    """The holder query's rows as one entry per (customer, security), column-wise — what
+    ``group_routes`` gives as ``Exposure`` objects, without a dict or an object per row (a
+    story about a widely held stock has 100k+ holders). Entries are ordered by customer and
+    security; each entry's routes are the direct position first, then funds by value at risk
+    (largest first) and code. Per entry: ``customer_id``, ``security_code``, ``direct``
+    (held directly), ``via`` (``Exposure.via``), ``value_at_risk`` (the routes' sum),
+    ``routes_json`` (``json.dumps`` of each route's ``_route_plain``, as a JSON list),
+    ``funds`` (the fund routes' codes, in order), ``snapshot_date`` (the first route's) and
+    the direct position's ``quantity``, ``market_value``, ``cost`` and ``unrealised_pnl``
+    (None when held only through funds). Only entries with more than one route (a customer
+    holding the stock and funds that hold it) are put together in Python."""
 
     def __init__(self, table: pa.Table, fund_names: dict[str, str]) -> None:
-        # by customer and security (as ``group_routes``), so each holder's routes are a run
-        table = table.sort_by([("customer_id", "ascending"), ("security_code", "ascending")])
-        self.n = table.num_rows
-        self.json: list[str] = _routes_json(table, fund_names).to_pylist()
+        t = table.append_column("fund_route", pc.not_equal(table.column("via"), "position"))
+        t = t.sort_by([("customer_id", "ascending"), ("security_code", "ascending"),
+                       ("fund_route", "ascending"), ("value_at_risk", "descending"),
+                       ("via", "ascending")]).combine_chunks()
+        n = t.num_rows
+        cid, code = t.column("customer_id"), t.column("security_code")
+        starts = np.zeros(min(n, 1), dtype=np.int64)
+        if n > 1:
+            change = pc.or_(pc.not_equal(cid.slice(1), cid.slice(0, n - 1)),
+                            pc.not_equal(code.slice(1), code.slice(0, n - 1)))
+            starts = np.concatenate([starts, np.flatnonzero(
+                change.to_numpy(zero_copy_only=False)) + 1])
+        sizes = np.diff(np.append(starts, n))
+        first = pa.array(starts)
+        json_text = _routes_json(t, fund_names)
 
-        def col(name: str) -> list[Any]:
-            return table.column(name).to_pylist()  # type: ignore[no-any-return]
+        def at_first(col: Any) -> Any:
+            return pc.take(col, first)
 
-        self.customer_id: list[str] = col("customer_id")
-        self.security_code: list[str] = col("security_code")
-        self.via: list[str] = col("via")
-        self.fund_code: list[str | None] = col("fund_code")
-        self.snapshot_date: list[dt.date] = col("snapshot_date")
-        self.quantity: list[Decimal | None] = col("quantity")
-        self.market_value: list[Decimal | None] = col("market_value")
-        self.cost: list[Decimal | None] = col("cost")
-        self.unrealised_pnl: list[Decimal | None] = col("unrealised_pnl")
-        self.value_at_risk: list[Decimal] = col("value_at_risk")
-        self.fund_names = fund_names
+        direct = pc.equal(at_first(t.column("via")), "position")
 
-    def grouped(self) -> list[tuple[str, str, list[int]]]:
-        """``group_routes`` over row indexes: (customer, security, routes) by customer and
-        security, the direct position first, then funds by value at risk (largest first)
-        and code."""
-        cid, code = self.customer_id, self.security_code
-        bounds = [i for i in range(1, self.n)
-                  if cid[i] != cid[i - 1] or code[i] != code[i - 1]]
-        out = [(cid[a], code[a], list(range(a, b)))
-               for a, b in zip([0, *bounds], [*bounds, self.n], strict=True)]
-        for _, _, idx in out:
-            if len(idx) > 1:
-                idx.sort(key=lambda i: (self.via[i] != "position", -self.value_at_risk[i],
-                                        self.via[i]))
-        return out
+        def direct_only(name: str) -> pa.Array:
+            col = at_first(t.column(name))
+            return pc.if_else(direct, col, pa.scalar(None, col.type))
 
-    def via_text(self, idx: list[int]) -> str:
-        return Exposure("", "", [{"via": self.via[i]} for i in idx]).via
+        self.n = len(starts)
+        self.customer_id: list[str] = at_first(cid).to_pylist()
+        self.security_code: list[str] = at_first(code).to_pylist()
+        self.direct: list[bool] = direct.to_pylist()
+        # Arrow arrays: what is written as it is (a Python object per value costs)
+        self.snapshot_date: pa.Array = at_first(t.column("snapshot_date"))
+        self.quantity: pa.Array = direct_only("quantity")
+        self.market_value: pa.Array = direct_only("market_value")
+        self.cost: pa.Array = direct_only("cost")
+        self.unrealised_pnl: pa.Array = direct_only("unrealised_pnl")
+        var = t.column("value_at_risk")
+        self.value_at_risk: pa.Array = at_first(var)
+        self.via: list[str] = at_first(t.column("via")).to_pylist()
+        self.routes_json: list[str] = pc.binary_join_element_wise(
+            "[", at_first(json_text), "]", "").to_pylist()
+        first_fund = at_first(t.column("fund_code")).to_pylist()
+        self.funds: list[tuple[str, ...]] = [() if f is None else (f,) for f in first_fund]
+        several = np.flatnonzero(sizes > 1)
+        if not len(several):
+            return
+        # the value at risk of every route, summed per holder (exact: decimals)
+        group = np.repeat(np.arange(self.n), sizes)
+        sums = pa.table({"g": group, "v": var}).group_by("g", use_threads=False).aggregate(
+            [("v", "sum")]).sort_by("g").column("v_sum")
+        self.value_at_risk = pc.cast(sums, var.type).combine_chunks()
+        for j in several.tolist():  # several routes: put together here
+            rows = slice(int(starts[j]), int(starts[j] + sizes[j]))
+            vias = t.column("via")[rows].to_pylist()
+            self.via[j] = Exposure("", "", [{"via": v} for v in vias]).via
+            self.routes_json[j] = "[" + ", ".join(json_text[rows].to_pylist()) + "]"
+            funds = t.column("fund_code")[rows].to_pylist()
+            self.funds[j] = tuple(funds[1:] if self.direct[j] else funds)
 
 
 def raise_alerts(c: Container, tenant: str, story_id: str) -> ExposureReport:
@@ -280,100 +310,100 @@ def raise_alerts(c: Container, tenant: str, story_id: str) -> ExposureReport:
     evidence_key = {code: repo.text_key(text) for code, text in evidence.items()}
     with c.lock(tenant, "risk-alerts"), bulk_transaction(c.engine) as conn:
         fund_codes = pc.unique(table.column("fund_code").drop_null()).to_pylist()
-        routes = _Routes(table, repo.fund_names(conn, tenant, sorted(fund_codes)))
-        held = routes.grouped()
-        report.holders = len(held)
+        fund_names = repo.fund_names(conn, tenant, sorted(fund_codes))
+        held = _Held(table, fund_names)
+        report.holders = held.n
         # a customer under "storage only" is hidden from all but compliance: his records stay,
         # nobody is asked to contact him about them
         hidden = restricted_ids(c, tenant)
-        report.restricted = sum(cid in hidden for cid, _, _ in held)
-        held = [h for h in held if h[0] not in hidden]
-        ids = sorted({cid for cid, _, _ in held})
+        cids, codes = held.customer_id, held.security_code
+        keep = range(held.n)
+        if hidden:
+            keep = [j for j in keep if cids[j] not in hidden]  # type: ignore[assignment]
+            report.restricted = held.n - len(keep)
+        ids = sorted({cids[j] for j in keep})
         seen = repo.alerted_events(conn, tenant, story_id, report.codes, event_type,
                                    event_at - rules.EVENT_WINDOW, event_at + rules.EVENT_WINDOW)
+        repeats = [seen[(cids[j], codes[j])] for j in keep if (cids[j], codes[j]) in seen]
+        new = [j for j in keep if (cids[j], codes[j]) not in seen] if seen else list(keep)
         masters = {m.customer_id: m for m in scrm_repo.marketing_masters(conn, tenant, ids)}
         levels = scrm_repo.latest_assessments(conn, tenant, ids)
-        rows: list[tuple[Any, ...]] = []
-        repeats = []
+        n = len(new)
+        new_cids = [cids[j] for j in new]
+        new_codes = [codes[j] for j in new]
+        master_of = [masters.get(cid) for cid in new_cids]
+        advisors = [None if m is None else m.advisor_id for m in master_of]
+        consents = [None if m is None else m.marketing_consent for m in master_of]
+        levels_ = [None if cid not in levels else levels[cid].risk_level for cid in new_cids]
+        # holders of one story share a handful of drafts (code, level, consent, held
+        # directly, funds): each distinct one is written and checked once
+        fund_label = {code: f"{fund_names.get(code, '')}（{code}）" for code in fund_codes}
+        wkeys = list(zip(new_codes, levels_, consents, [held.direct[j] for j in new],
+                         [held.funds[j] for j in new], strict=True))
         drafts: dict[tuple[Any, ...], str] = {}  # wording → message_hash
         messages: dict[str, tuple[str, bool, str]] = {}
         checked: dict[str, tuple[str, ...]] = {}
-        fund_label = {code: f"{routes.fund_names.get(code, '')}（{code}）"
-                      for code in fund_codes}
-        for cid, code, idx in held:
-            key = (cid, code)
-            if key in seen:
-                repeats.append(seen[key])
-                continue
+        for code, level, consent, direct, funds in dict.fromkeys(wkeys):
             m = mentions[code]
-            master = masters.get(cid)
-            level = levels[cid].risk_level if cid in levels else None
-            consent = master.marketing_consent if master else None
-            first = idx[0]
-            direct = first if routes.via[first] == "position" else None
-            funds = tuple(fund_label[routes.fund_code[i]] for i in idx if i != direct)
-            # holders of one story share a handful of drafts (consent, level, funds): each
-            # distinct one is written and checked once
-            wkey = (code, level, consent, direct is not None, funds)
-            message = drafts.get(wkey)
-            if message is None:
-                words = {"company": m["name"], "code": m["code"], "event_type": event_type,
-                         "title": story["title"], "published": event_at.date(),
-                         "site_count": story["site_count"], "customer_level": level,
-                         "consent": consent, "direct": direct is not None, "funds": funds}
-                draft = rules.warning(**words)
-                if draft.text not in checked:
-                    found = lexicon.check_content(draft.text, footer_required=False).findings
-                    checked[draft.text] = tuple(dict.fromkeys(
-                        f.matched for f in found if f.action == "review"))
-                if checked[draft.text]:
-                    draft = rules.warning(**words, prohibited=checked[draft.text])
-                text = (draft.text, draft.may_send, "\n".join(draft.notes))
-                message = drafts[wkey] = repo.text_key(*text)
-                messages[message] = text
-            aid = rules.alert_id(story_id, cid, code)
-            if len(idx) == 1:
-                var = routes.value_at_risk[first]
-                via = routes.via[first]
-            else:
-                var = sum((routes.value_at_risk[i] for i in idx), Decimal("0.00"))
-                via = routes.via_text(idx)
-            d = direct
-            rows.append((
-                aid, code, m["name"][:200], cid, master.advisor_id if master else None, via,
-                routes.snapshot_date[first],
-                None if d is None else routes.quantity[d],
-                None if d is None else routes.market_value[d],
-                None if d is None else routes.cost[d],
-                None if d is None else routes.unrealised_pnl[d],
-                var, "[" + ", ".join([routes.json[i] for i in idx]) + "]", level,
-                evidence_key[code], message))
-            seen[key] = aid
-            report.alert_ids.append(aid)
-        rows.sort(key=lambda r: r[0])  # the primary key's order: B-tree pages fill in turn
-        n = len(rows)
+            words = {"company": m["name"], "code": m["code"], "event_type": event_type,
+                     "title": story["title"], "published": event_at.date(),
+                     "site_count": story["site_count"], "customer_level": level,
+                     "consent": consent, "direct": direct,
+                     "funds": tuple(fund_label[f] for f in funds)}
+            draft = rules.warning(**words)
+            if draft.text not in checked:
+                found = lexicon.check_content(draft.text, footer_required=False).findings
+                checked[draft.text] = tuple(dict.fromkeys(
+                    f.matched for f in found if f.action == "review"))
+            if checked[draft.text]:
+                draft = rules.warning(**words, prohibited=checked[draft.text])
+            text = (draft.text, draft.may_send, "\n".join(draft.notes))
+            drafts[(code, level, consent, direct, funds)] = message = repo.text_key(*text)
+            messages[message] = text
+        aids = [rules.alert_id(story_id, cid, code)
+                for cid, code in zip(new_cids, new_codes, strict=True)]
+        report.alert_ids = aids
+        names = {code: m["name"][:200] for code, m in mentions.items()}
+        # the primary key's order: B-tree pages fill in turn
+        order = sorted(range(n), key=aids.__getitem__)
+
+        rows = pa.array([new[i] for i in order], pa.int64())
+
+        def col(values: Sequence[Any], at: Sequence[int] | None = None) -> list[Any]:
+            return [values[i] for i in order] if at is None else [values[at[i]] for i in order]
+
+        def arrow(values: pa.Array) -> pa.Array:
+            return values.take(rows)
+
         if n:
-            (aids, codes, names, cids, advisors, vias_, snaps, qty, mv, cost, pnl, var_,
-             routes_json, levels_, evid, msgs) = zip(*rows, strict=True)
-            tids = [rules.task_id(a) for a in aids]
+            (aids_, cids_, codes_, advisors_, levels__) = (col(aids), col(new_cids),
+                                                        col(new_codes), col(advisors),
+                                                        col(levels_))
+            tids = [rules.task_id(a) for a in aids_]
             alerts: dict[str, Sequence[Any]] = {
-                "alert_id": aids, "story_id": [story_id] * n, "security_code": codes,
-                "company_name": names, "event_type": [event_type] * n,
-                "event_at": [event_at] * n, "customer_id": cids, "advisor_id": advisors,
-                "via": vias_, "snapshot_date": snaps, "quantity": qty, "market_value": mv,
-                "cost": cost, "unrealised_pnl": pnl, "value_at_risk": var_,
-                "routes_json": routes_json, "customer_risk_level": levels_,
-                "evidence_hash": evid, "message_hash": msgs,
+                "alert_id": aids_, "story_id": [story_id] * n, "security_code": codes_,
+                "company_name": [names[code] for code in codes_],
+                "event_type": [event_type] * n, "event_at": [event_at] * n,
+                "customer_id": cids_, "advisor_id": advisors_, "via": col(held.via, new),
+                "snapshot_date": arrow(held.snapshot_date),
+                "quantity": arrow(held.quantity),
+                "market_value": arrow(held.market_value), "cost": arrow(held.cost),
+                "unrealised_pnl": arrow(held.unrealised_pnl),
+                "value_at_risk": arrow(held.value_at_risk),
+                "routes_json": col(held.routes_json, new), "customer_risk_level": levels__,
+                "evidence_hash": [evidence_key[code] for code in codes_],
+                "message_hash": [drafts[k] for k in col(wkeys)],
                 "repeat_story_ids_json": ["[]"] * n, "created_at": [now] * n}
-            tasks: dict[str, Sequence[Any]] = {"task_id": tids, "alert_id": aids, "customer_id": cids,
-                     "advisor_id": advisors, "status": ["open"] * n, "reason": [None] * n,
-                     "created_at": [now] * n, "updated_at": [now] * n,
-                     "updated_by": ["system"] * n}
-            events: dict[str, Sequence[Any]] = {"task_id": tids, "seq": [1] * n, "from_status": [None] * n,
-                      "to_status": ["open"] * n, "actor": ["system"] * n, "at": [now] * n,
-                      "reason": [f"story {story_id}"] * n}
+            tasks: dict[str, Sequence[Any]] = {
+                "task_id": tids, "alert_id": aids_, "customer_id": cids_,
+                "advisor_id": advisors_, "status": ["open"] * n, "reason": [None] * n,
+                "created_at": [now] * n, "updated_at": [now] * n, "updated_by": ["system"] * n}
+            events: dict[str, Sequence[Any]] = {
+                "task_id": tids, "seq": [1] * n, "from_status": [None] * n,
+                "to_status": ["open"] * n, "actor": ["system"] * n, "at": [now] * n,
+                "reason": [f"story {story_id}"] * n}
             repo.add_alerts(conn, tenant, alerts, tasks, events,
-                            {evidence_key[code]: evidence[code] for code in set(codes)},
+                            {evidence_key[code]: evidence[code] for code in set(codes_)},
                             messages)  # every wording drafted is some new alert's
         repo.add_repeat(conn, tenant, sorted(set(repeats)), story_id)
     report.new_alerts, report.repeats = n, len(repeats)

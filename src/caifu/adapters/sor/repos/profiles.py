@@ -12,7 +12,21 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import pyarrow as pa
-from sqlalchemy import Connection, Row, Table, and_, delete, func, insert, or_, select, update
+import pyarrow.compute as pc
+from sqlalchemy import (
+    Connection,
+    Date,
+    Numeric,
+    Row,
+    Table,
+    and_,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 
 from caifu.adapters.sor.models import (
     CONTRACT_TABLES,
@@ -41,8 +55,25 @@ def _processed(process: Any, values: Sequence[Any]) -> list[Any]:
     return out
 
 
-def bulk_insert(conn: Connection, t: Table, columns: Mapping[str, Sequence[Any]]) -> int:
-    """Insert column-wise data in the connection's transaction; returns the row count."""
+def _sqlite_arrow(values: pa.Array | pa.ChunkedArray, to: Any) -> list[Any] | None:
+    """What SQLite's bind processor makes of an Arrow decimal or date column's values,
+    computed by Arrow (None: another type): a ``Numeric`` is bound as ``float(Decimal)``,
+    which is the float nearest the decimal's text — Arrow writes a decimal's text exactly
+    and reads text to the nearest double, so the values are the same, without a Decimal
+    and a call per value; a ``Date`` is bound as its ISO text (``YYYY-MM-DD``)."""
+    if pa.types.is_decimal(values.type) and type(to) is Numeric:
+        return pc.cast(pc.cast(values, pa.string()), pa.float64()).to_pylist()  # type: ignore[no-any-return]
+    if pa.types.is_date32(values.type) and type(to) is Date:
+        return pc.cast(values, pa.string()).to_pylist()  # type: ignore[no-any-return]
+    return None
+
+
+def bulk_insert(conn: Connection, t: Table,
+                columns: Mapping[str, Sequence[Any] | pa.Array | pa.ChunkedArray]) -> int:
+    """Insert column-wise data in the connection's transaction; returns the row count. A
+    column is a sequence of Python values or an Arrow array (its Python values, each bound
+    by the column type's processor — on SQLite a decimal or date column is converted by
+    Arrow to what that processor gives)."""
     names = list(columns)
     n = len(columns[names[0]]) if names else 0
     if n == 0:
@@ -52,6 +83,13 @@ def bulk_insert(conn: Connection, t: Table, columns: Mapping[str, Sequence[Any]]
     for name in names:
         process = t.c[name].type.dialect_impl(dialect).bind_processor(dialect)
         values = columns[name]
+        if isinstance(values, pa.Array | pa.ChunkedArray):
+            done = (_sqlite_arrow(values, t.c[name].type) if dialect.name == "sqlite" and process
+                    else None)
+            if done is not None:
+                processed.append(done)
+                continue
+            values = values.to_pylist()
         processed.append(_processed(process, values) if process else values)
     rows = list(zip(*processed, strict=True))
     quoted = ", ".join(dialect.identifier_preparer.quote(c) for c in names)
