@@ -1,3 +1,13 @@
 """caifu (财富): the wealth-business data and engagement platform for securities brokers."""
 
+import os as _os
+
 __version__ = "0.1.0"
+
+# Models trained with BLAS (the risk event model's L-BFGS) are reproducible bit for bit only
+# on one set of OpenBLAS kernels: OpenBLAS picks its kernels by CPU at load time, and the
+# AVX-512 (SkylakeX) kernels sum in another order than the AVX2 ones, moving the weights by
+# up to 1e-3 (`caifu risk train` then no longer gives the shipped bytes). caifu asks for the
+# AVX2 (Haswell) kernels, which every x86-64 CPU of the last decade runs, before numpy loads;
+# a deployment that sets OPENBLAS_CORETYPE itself keeps its choice.
+_os.environ.setdefault("OPENBLAS_CORETYPE", "Haswell")
