@@ -204,6 +204,7 @@ def main() -> None:
     ap.add_argument("--metrics", default=",".join(HAND), help="comma-separated subset")
     args = ap.parse_args()
 
+    import _measure
     import ibis
     import psutil
     from rich.console import Console
@@ -213,8 +214,6 @@ def main() -> None:
     from caifu.adapters.engines.session import DuckDBSession
     from caifu.pipelines.metrics import compile as mc
     from caifu.services.metrics.catalog import shipped
-
-    import _measure
 
     console = Console()
     console.print(f"broker: {args.customers:,} customers, seed {args.seed}")
