@@ -141,8 +141,10 @@ class _Builder:
         if type(n) in _ARITH:
             return getattr(self.value(n.this), _ARITH[type(n)])(self.value(n.expression))
         if isinstance(n, exp.Div):
-            den = self.value(n.expression)
-            return self.value(n.this) / den.nullif(0)
+            # in double on every engine: Spark divides decimals at a fixed scale (6 digits),
+            # DuckDB in double
+            num, den = _double(self.value(n.this)), _double(self.value(n.expression))
+            return num / den.nullif(0)
         if type(n) in _COMPARE:
             return self._truth(getattr(self.value(n.this), _COMPARE[type(n)])(
                 self.value(n.expression)))
@@ -201,8 +203,14 @@ class _Builder:
                 return self.value(inner).nunique(where=where)
             return self.value(arg).count(where=where)
         v = self.value(arg)
+        if isinstance(n, exp.Avg):  # Spark averages decimals as decimals, DuckDB in double
+            v = _double(v)
         method = {exp.Sum: "sum", exp.Avg: "mean", exp.Min: "min", exp.Max: "max"}[type(n)]
         return getattr(v, method)(where=where)
+
+
+def _double(v: Any) -> Any:
+    return v.cast("float64") if v.type().is_decimal() else v
 
 
 def _count_rows(resolve: Resolver, where: ir.BooleanValue | None) -> Any:
