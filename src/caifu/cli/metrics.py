@@ -161,3 +161,12 @@ def _fmt(v: Any, fmt: str) -> str:
     if isinstance(v, float):
         return f"{v:,.4g}"
     return f"{v:,}"
+
+
+def _register_interchange() -> None:
+    from caifu.cli.metrics_osi import register
+
+    register(metrics_app)  # `caifu metrics export | import` (Open Semantic Interchange)
+
+
+_register_interchange()

@@ -242,17 +242,27 @@ class _Compiler:
             "__pend": [e for _, _, e in periods(self.q.start, self.q.end, self.q.grain)],
         }, schema={"__period": "date", "__pstart": "date", "__pend": "date"})
         t = self._narrow(self._frame(ds.name, self._needs(m, dims)), ds)
-        since = self._local_date(t[m.valid_from], ds.columns[m.valid_from].kind)
-        t = t.mutate(__since=since)
+        # only the columns the aggregate reads cross the spine: every row meets every period
+        t = t.select(*self._used(t, m, ds), __since=self._local_date(
+            t[m.valid_from], ds.columns[m.valid_from].kind),
+            **({} if m.valid_to is None else {"__until": self._local_date(
+                t[m.valid_to], ds.columns[m.valid_to].kind)}))
+        alive = [t["__since"] <= spine["__pend"]]
         if m.valid_to is not None:
-            t = t.mutate(__until=self._local_date(t[m.valid_to], ds.columns[m.valid_to].kind))
-        t = t.cross_join(spine)
-        alive = t["__since"] <= t["__pend"]
-        if m.valid_to is not None:
-            alive &= t["__until"].isnull() | (t["__until"] > t["__pend"])
-        t = t.filter(alive)
+            alive.append(t["__until"].isnull() | (t["__until"] > spine["__pend"]))
+        t = t.join(spine, alive)
         return self._aggregate(t, m, ds, dims, {"period_start": "__pstart",
                                                 "period_end": "__pend"})
+
+    @staticmethod
+    def _used(t: ir.Table, m: Metric, ds: Dataset) -> list[str]:
+        """The frame's columns a metric's measure and filter read, its key (COUNT(*)), its
+        customer column, and the dimension and related columns the frame added."""
+        names = {ref.name for tree in m.trees.values() for ref in sqlexpr.columns(tree)
+                 if ref.dataset in (None, ds.name) and ref.name in t.columns}
+        names |= {ds.key[0], *([ds.customer] if ds.customer else [])}
+        names |= {c for c in t.columns if c.startswith(("__d_", "__c_"))}
+        return [c for c in t.columns if c in names]
 
     def _derived(self, m: Metric, dims: list[Dimension]) -> ir.Table:
         assert "expr" in m.trees
