@@ -136,7 +136,8 @@ def logical_name(engine: str) -> str | None:
     if not engine.startswith(ENGINE_PREFIX):
         return None
     name = engine.removeprefix(ENGINE_PREFIX)
-    return "sor:" + name.removeprefix("sor__") if name.startswith("sor__") else name
+    store, sep, table = name.partition("__")
+    return f"{store}:{table}" if sep and store in ("sor", "lake") else name
 
 
 def trace(expr: ir.Table, schemas: Mapping[str, Mapping[str, str]]) -> Traced:

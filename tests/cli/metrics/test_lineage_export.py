@@ -47,8 +47,8 @@ def _columns() -> dict[str, set[str]]:
     """Every real column by OpenLineage dataset name."""
     out = {f"{t.store}.{t.name}": set(t.column_names) for t in registry()}
     for ds in shipped().datasets.values():
-        if ds.source.startswith("sor:"):
-            out["sor." + ds.table] = set(ds.columns)
+        if ds.own_columns:
+            out[ds.source.replace(":", ".", 1)] = set(ds.columns)
     out["lake.profile_features"] = {f.name for f in profile.FEATURES}
     return out
 

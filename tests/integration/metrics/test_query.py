@@ -24,7 +24,7 @@ from caifu.core.errors import ConfigError, PermissionDeniedError
 from caifu.core.identity import Principal
 from caifu.data.contracts import registry
 from caifu.services.container import Container
-from caifu.services.metrics.query import answer
+from caifu.services.metrics.query import answer, answers
 from tests.conftest import Broker
 
 pytestmark = pytest.mark.slow  # a demo broker or a browser: `-m "not slow"` skips it
@@ -232,3 +232,19 @@ def test_a_bad_cut_or_grain_says_what_is_allowed(ws: Container) -> None:
         answer(ws, OPS, "aum", grain="fortnight", start=START, end=END)
     with pytest.raises(ConfigError, match="did you mean aum"):
         answer(ws, OPS, "aun", start=START, end=END)
+
+
+def test_clv_totals_are_the_newest_value_run(ws: Container) -> None:
+    from caifu.services.value.customer_value import VALUE_TABLE, CustomerValue
+
+    result = CustomerValue(ws).run("acme")
+    run = ws.lake.latest_snapshot("acme", VALUE_TABLE)
+    assert run is not None and run.num_rows == result.customers > 500
+    day = result.as_of
+    got = {a.metric.name: a.rows[0]["value"] for a in answers(
+        ws, OPS, ["clv_total", "efficiency_total", "negative_efficiency_share"], grain="all",
+        start=day.replace(day=1), end=day)}
+    assert got["clv_total"] == sum(run["clv"].to_pylist())
+    assert got["efficiency_total"] == sum(run["efficiency"].to_pylist())
+    negative = sum(1 for v in run["efficiency"].to_pylist() if v < 0) / run.num_rows
+    assert got["negative_efficiency_share"] == pytest.approx(negative, rel=1e-12)

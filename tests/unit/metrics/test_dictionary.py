@@ -26,7 +26,7 @@ def test_every_contract_and_declared_operational_column_has_english() -> None:
     missing = [f"{t.name}.{c.name}" for t in registry() for c in t.columns
                if not str((en.get(t.name) or {}).get("columns", {}).get(c.name) or "").strip()]
     missing += [f"{ds.source}.{c}" for ds in shipped().datasets.values()
-                if ds.source.startswith("sor:") for c in ds.columns
+                if ds.own_columns for c in ds.columns
                 if not str((en.get(ds.source) or {}).get("columns", {}).get(c) or "").strip()]
     assert missing == [], "add them to src/caifu/data/contracts/english.yaml"
     assert all(str((en.get(t.name) or {}).get("desc") or "").strip() for t in registry())
@@ -35,7 +35,7 @@ def test_every_contract_and_declared_operational_column_has_english() -> None:
 def test_english_names_no_column_that_does_not_exist() -> None:
     known = {t.name: set(t.column_names) for t in registry()}
     known |= {ds.source: set(ds.columns) for ds in shipped().datasets.values()
-              if ds.source.startswith("sor:")}
+              if ds.own_columns}
     stale = [f"{t}.{c}" for t, entry in dictionary.english().items()
              for c in (entry.get("columns") or {}) if c not in known.get(t, set())]
     assert stale == []

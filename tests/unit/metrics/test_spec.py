@@ -137,7 +137,7 @@ def test_a_tenant_cannot_redefine_a_shipped_metric() -> None:
 def test_datasets_and_dimensions_are_checked() -> None:
     with pytest.raises(ConfigError, match="source 'nope' is no contract table"):
         build(base={"datasets": [{"name": "xx", "source": "nope"}]})
-    with pytest.raises(ConfigError, match="an operational table needs its key"):
+    with pytest.raises(ConfigError, match="a sor table needs its key"):
         build(base={"datasets": [{"name": "xx", "source": "sor:ingest_log",
                                   "columns": {"a": {"type": "int", "level": 1}}}]})
     with pytest.raises(ConfigError, match="column a: level is a JR/T 0158 level"):

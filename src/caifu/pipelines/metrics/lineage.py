@@ -90,7 +90,7 @@ def column_facts(catalog: Catalog, registry: Registry) -> dict[ln.Source, Column
         for c in t.columns:
             out[ln.Source(t.name, c.name)] = ColumnFacts(c.level, c.pii, c.kind, c.desc)
     for ds in catalog.datasets.values():
-        if ds.source.startswith("sor:"):
+        if ds.own_columns:
             for info in ds.columns.values():
                 out[ln.Source(ds.source, info.name)] = ColumnFacts(info.level, info.pii,
                                                                    info.kind, info.desc)

@@ -84,7 +84,7 @@ def _text(value: Mapping[str, str]) -> str:
 
 def _source(catalog: Catalog, ds: Dataset) -> str:
     if ds.base is None:
-        return f"sor.{ds.table}" if ds.source.startswith("sor:") else ds.table
+        return ds.source.replace(":", ".", 1) if ds.own_columns else ds.table
     base = catalog.datasets[ds.base]
     inner = _source(catalog, base)
     frm = f"({inner}) AS {base.name}" if base.base is not None else inner

@@ -50,6 +50,7 @@ KINDS = ("simple", "stock", "derived")
 FORMATS = ("count", "money", "ratio", "number", "shares")
 TYPES = ("string", "int", "decimal", "float", "date", "timestamp", "bool")
 NAME = r"^[a-z][a-z0-9_]{1,63}$"
+DECLARED = ("sor:", "lake:")  # sources whose columns the metric file declares
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,7 @@ class ColumnInfo:
 @dataclass(frozen=True)
 class Dataset:
     name: str
-    source: str  # a contract table, or "sor:<table>"
+    source: str  # a contract table, "sor:<table>" or "lake:<table>" (columns declared)
     key: tuple[str, ...]
     columns: Mapping[str, ColumnInfo]
     time: str | None = None
@@ -80,7 +81,13 @@ class Dataset:
 
     @property
     def table(self) -> str:
-        return self.source.removeprefix("sor:")
+        return self.source.partition(":")[2] or self.source
+
+    @property
+    def own_columns(self) -> bool:
+        """Whether the columns come from the metric file (an operational SoR table or a
+        derived lake table), not from a contract."""
+        return self.source.startswith(DECLARED)
 
 
 @dataclass(frozen=True)
@@ -360,15 +367,15 @@ def _dataset(origin: str, d: Any, contracts: Mapping[str, Mapping[str, ColumnInf
     source = d.get("source") or name
     if not isinstance(source, str):
         raise ConfigError(f"{where}: source is a table name")
-    if source.startswith("sor:"):
+    if source.startswith(DECLARED):
         cols = _declared_columns(where, d.get("columns"))
         key = tuple(d.get("key") or ())
         if not key:
-            raise ConfigError(f"{where}: an operational table needs its key")
+            raise ConfigError(f"{where}: a {source.partition(':')[0]} table needs its key")
     else:
         if source not in contracts:
             raise ConfigError(f"{where}: source {source!r} is no contract table (or write "
-                              "sor:<table> with its columns)")
+                              "sor:<table> or lake:<table> with its columns)")
         if d.get("columns"):
             raise ConfigError(f"{where}: a contract table's columns come from its contract")
         cols = dict(contracts[source])
@@ -453,11 +460,11 @@ def _contract_relationships(datasets: Mapping[str, Dataset], registry: Registry
     """A contract's references between datasets that read contract tables."""
     by_table: dict[str, list[str]] = {}
     for ds in datasets.values():
-        if not ds.source.startswith("sor:") and ds.base is None:
+        if not ds.own_columns and ds.base is None:
             by_table.setdefault(ds.source, []).append(ds.name)
     out: list[Relationship] = []
     for ds in datasets.values():
-        if ds.source.startswith("sor:"):
+        if ds.own_columns:
             continue
         for col, ref_table, ref_col in registry[ds.source].refs:
             if col.name not in ds.columns:  # a grouped dataset keeps its key columns only

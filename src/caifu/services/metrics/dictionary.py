@@ -47,15 +47,15 @@ def dictionary(lin: Lineage) -> dict[str, Any]:
     for ds in lin.catalog.datasets.values():
         if ds.base is None and ds.owner:
             owners.setdefault(ds.source, ds.owner)
-        if ds.source.startswith("sor:") and ds.base is None:
+        if ds.own_columns and ds.base is None:
             table_zh.setdefault(ds.source, ds.description.get("zh", ""))
     tables: list[dict[str, Any]] = []
     for t in registry():
         tables.append(_table(t.name, t.store, t.desc, owners, en, used, lin, list(t.key)))
     for ds in lin.catalog.datasets.values():
-        if ds.source.startswith("sor:") and ds.base is None and \
+        if ds.own_columns and ds.base is None and \
                 all(x["name"] != ds.source for x in tables):
-            tables.append(_table(ds.source, "sor", table_zh.get(ds.source, ""), owners, en,
+            tables.append(_table(ds.source, ds.source.partition(":")[0], table_zh.get(ds.source, ""), owners, en,
                                  used, lin, list(ds.key)))
     return {"catalog_version": lin.catalog.version, "tenant": lin.tenant,
             "default_owner": DEFAULT_OWNER, "tables": tables}

@@ -147,8 +147,8 @@ class _Names:
         self._stores = {t.name: t.store for t in registry()}
 
     def table(self, table: str) -> str:
-        if table.startswith("sor:"):
-            return "sor." + table.removeprefix("sor:")
+        if table.startswith(("sor:", "lake:")):
+            return table.replace(":", ".", 1)
         if table == ln.PROFILE_TABLE:
             return "lake." + table
         return f"{self._stores[table]}.{table}"

@@ -113,6 +113,13 @@ class Tables(Mapping[str, ir.Table]):
                 data = metrics_repo.table_rows(conn, self.tenant, ds.table,
                                                {n: col.kind for n, col in ds.columns.items()})
             return self.s.from_arrow(name, data)
+        if source.startswith("lake:"):  # a derived lake table (the value runs)
+            files = self.c.lake.files(self.tenant, ds.table)
+            if files:
+                return self.s.read_parquet(name, files).select(*ds.columns)
+            return self.s.from_arrow(name, pa.schema(
+                [(n, metrics_repo.ARROW_TYPES[col.kind]) for n, col in ds.columns.items()]
+            ).empty_table())
         contract = registry()[source]
         if contract.store == "lake":
             files = self.c.lake.files(self.tenant, source)

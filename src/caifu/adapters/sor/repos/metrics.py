@@ -15,7 +15,7 @@ import caifu.adapters.sor.scrm_models  # noqa: F401
 from caifu.adapters.sor.metadata import metadata
 from caifu.core.errors import ConfigError
 
-_ARROW = {"string": pa.string(), "int": pa.int64(), "decimal": pa.decimal128(18, 2),
+ARROW_TYPES = {"string": pa.string(), "int": pa.int64(), "decimal": pa.decimal128(18, 2),
           "float": pa.float64(), "date": pa.date32(), "timestamp": pa.timestamp("us"),
           "bool": pa.bool_()}
 
@@ -32,5 +32,5 @@ def table_rows(conn: Connection, tenant: str, table: str, columns: Mapping[str, 
     result = conn.execute(select(*(t.c[c] for c in columns)).where(t.c.tenant_id == tenant)
                           ).all()
     values = list(zip(*result, strict=True)) if result else [() for _ in columns]
-    return pa.table({c: pa.array(list(values[i]), _ARROW[kind])
+    return pa.table({c: pa.array(list(values[i]), ARROW_TYPES[kind])
                      for i, (c, kind) in enumerate(columns.items())})
