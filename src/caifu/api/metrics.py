@@ -30,9 +30,14 @@ def query_metric(name: str, p: CurrentPrincipal, c: ContainerDep,
                      description="dimensions to cut by (repeat the parameter)")] = None,
                  grain: Grain = "month",
                  start: Annotated[dt.date | None, Query(alias="from")] = None,
-                 end: Annotated[dt.date | None, Query(alias="to")] = None) -> dict[str, Any]:
+                 end: Annotated[dt.date | None, Query(alias="to")] = None,
+                 where: Annotated[str | None, Query(
+                     max_length=1000, description="a condition on dimensions, e.g. "
+                     "board = 'chinext' AND province IN ('SH', 'ZJ')")] = None
+                 ) -> dict[str, Any]:
     """The metric by period (and dimensions) for the customers in the caller's scope; a
     level-3 row behind fewer than ``min_group_size`` customers is withheld."""
     from caifu.services.metrics.query import answer
 
-    return answer(c, p, name, by=tuple(by or ()), grain=grain, start=start, end=end).plain()
+    return answer(c, p, name, by=tuple(by or ()), grain=grain, start=start, end=end,
+                  where=where).plain()

@@ -4,6 +4,7 @@
     caifu metrics show aum [-t T -w WS]                  its definition, hash, dimensions
     caifu metrics query aum -t T --by branch --grain month --from 2025-11-01 --to 2026-10-31
     caifu metrics query active_traders -t T --advisor A001 --json
+    caifu metrics query turnover -t T --by province --where "board = 'chinext'"
 
 The CLI answers as the tenant's operator (the whole tenant), or with ``--branch`` /
 ``--advisor`` as that branch manager or advisor would see it. ``--unmask --reason R`` shows
@@ -96,6 +97,9 @@ def query(metric: Annotated[str, typer.Argument(help="Metric id (caifu metrics l
               "--by", help="Cut by a dimension (repeat for several)")] = None,
           grain: Annotated[str, typer.Option(
               help="day | week | month | quarter | year | all")] = "month",
+          where: Annotated[str | None, typer.Option(
+              help="A condition on dimensions: \"board = 'chinext' AND province = 'SH'\"")
+          ] = None,
           start: Annotated[str | None, typer.Option(
               "--from", help="First day YYYY-MM-DD [default: a span before --to]")] = None,
           end: Annotated[str | None, typer.Option(
@@ -127,7 +131,7 @@ def query(metric: Annotated[str, typer.Argument(help="Metric id (caifu metrics l
         p = Principal(tenant, who, "compliance" if unmask else "ops")
     a = answer(_container(workspace), p, metric, by=tuple(by or ()), grain=grain,
                start=option_date(start, "--from"), end=option_date(end, "--to"), engine=engine,
-               unmask=unmask, reason=reason)
+               unmask=unmask, reason=reason, where=where)
     out = a.plain()
     if as_json:
         typer.echo(json.dumps(out, ensure_ascii=False, indent=1))
@@ -136,7 +140,8 @@ def query(metric: Annotated[str, typer.Argument(help="Metric id (caifu metrics l
     top = max(values, default=0.0) or 1.0
     t = RichTable("period", *a.query.by, "value", "", "customers",
                   title=f"{out['label'].get('zh', '')} {metric} v{out['version']} · "
-                        f"{out['grain']} {out['from']} … {out['to']} · {out['scope']}",
+                        f"{out['grain']} {out['from']} … {out['to']} · {out['scope']}"
+                        + (f" · where {escape(where)}" if where else ""),
                   caption=f"definition {out['definition_hash']} · level {out['level']}"
                           + (f" · {a.suppressed} row(s) withheld: fewer than "
                              f"{a.min_group_size} customers" if a.suppressed else "")

@@ -28,8 +28,8 @@ from caifu.adapters.engines.session import DuckDBSession, EngineSession, SparkSe
 from caifu.pipelines.metrics import compile as mc
 from caifu.pipelines.metrics.spec import Catalog
 from caifu.services.metrics.catalog import shipped
-from caifu.services.value.customer_value import CustomerValue
 from caifu.services.metrics.query import Tables
+from caifu.services.value.customer_value import CustomerValue
 from caifu.settings import Settings
 from tests.conftest import Broker
 

@@ -226,3 +226,23 @@ def test_a_query_is_checked_before_it_runs(catalog: Catalog, tables: dict[str, A
         run(catalog, tables, "aum", D(2026, 2, 1), D(2026, 1, 1))
     with pytest.raises(ConfigError, match="named twice"):
         run(catalog, tables, "aum", D(2026, 1, 1), D(2026, 2, 1), by=("branch", "branch"))
+
+
+def test_where_keeps_the_rows_its_dimensions_allow(catalog: Catalog,
+                                                   tables: dict[str, Any]) -> None:
+    q = mc.Query("net_inflow", D(2026, 1, 1), D(2026, 3, 31), (), "all", 8,
+                 where="province = 'SH'")
+    rows = mc.query(catalog, q, tables).to_pyarrow().to_pylist()
+    # SH is branch B1: c1 (+50, +100) and c3 (+7.50); c2's −30 is BJ
+    assert [(r["value"], r["customers"]) for r in rows] == [(Decimal("157.50"), 2)]
+    stock = mc.Query("customers_total", D(2026, 1, 1), D(2026, 1, 31), ("branch",), "month", 8,
+                     where="NOT (branch = 'B1')")
+    assert [(r["branch"], r["value"]) for r in
+            mc.query(catalog, stock, tables).to_pyarrow().to_pylist()] == [("B2", 1)]
+    with pytest.raises(ConfigError, match="names dimensions, not customers.branch_id"):
+        mc.Query("aum", D(2026, 1, 1), D(2026, 2, 1), where="customers.branch_id = 'B1'"
+                 ).check(catalog)
+    with pytest.raises(ConfigError, match="not an aggregate"):
+        mc.Query("aum", D(2026, 1, 1), D(2026, 2, 1), where="COUNT(*) > 1").check(catalog)
+    with pytest.raises(ConfigError, match="unknown dimension 'provnce'"):
+        mc.Query("aum", D(2026, 1, 1), D(2026, 2, 1), where="provnce = 'SH'").check(catalog)

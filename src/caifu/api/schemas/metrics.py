@@ -43,6 +43,7 @@ class MetricAnswer(Schema):
     from_: str = Field(alias="from")
     to: str
     by: list[str]
+    where: str | None = Field(description="the condition on dimensions, if any")
     scope: str = Field(description="tenant, branch <id> or advisor <id>")
     engine: str
     min_group_size: int = Field(description="a level-3 row behind fewer customers is withheld")

@@ -54,6 +54,18 @@ class Query:
     by: tuple[str, ...] = ()
     grain: str = "month"
     utc_offset_hours: int = 8
+    # a condition on dimensions ("board = 'chinext' AND province IN ('SH', 'ZJ')"): only the
+    # rows it holds for count, in every part of a derived metric
+    where: str | None = None
+
+    def filter_tree(self) -> sqlexpr.exp.Expression | None:
+        return None if self.where is None else sqlexpr.parse(self.where, "--where")
+
+    def where_dimensions(self) -> tuple[str, ...]:
+        tree = self.filter_tree()
+        if tree is None:
+            return ()
+        return tuple(dict.fromkeys(r.name for r in sqlexpr.columns(tree)))
 
     def check(self, catalog: Catalog) -> Metric:
         m = catalog.metric(self.metric)
@@ -69,6 +81,18 @@ class Query:
             if name not in reachable:
                 raise ConfigError(f"metric {m.name} cannot be cut by {name!r}: its data does not "
                                   f"reach it; it can by {', '.join(reachable) or 'nothing'}")
+        tree = self.filter_tree()
+        if tree is not None:
+            if sqlexpr.is_aggregate(tree):
+                raise ConfigError("--where is a condition on dimensions, not an aggregate")
+            for ref in sqlexpr.columns(tree):
+                if ref.dataset is not None:
+                    raise ConfigError(f"--where names dimensions, not {ref}")
+                catalog.dimension(ref.name)
+                if ref.name not in reachable:
+                    raise ConfigError(f"metric {m.name} cannot be filtered by {ref.name!r}: its "
+                                      "data does not reach it; it can by "
+                                      f"{', '.join(reachable) or 'nothing'}")
         return m
 
 
@@ -177,6 +201,8 @@ class _Compiler:
         return t
 
     def _needs(self, m: Metric, dims: list[Dimension]) -> list[_Need]:
+        dims = [*dims, *(self.cat.dimensions[n] for n in self.q.where_dimensions()
+                         if n not in {d.name for d in dims})]
         needs = {f"__d_{d.name}": _Need(d.dataset, f"__d_{d.name}", d.tree) for d in dims}
         for tree in m.trees.values():
             for ref in sqlexpr.columns(tree):
@@ -192,6 +218,10 @@ class _Compiler:
         return value  # type: ignore[return-value]
 
     def _narrow(self, t: ir.Table, ds: Dataset) -> ir.Table:
+        """The caller's customers, and the query's condition on dimensions."""
+        tree = self.q.filter_tree()
+        if tree is not None:
+            t = t.filter(sqlexpr.build(tree, lambda ref: t[f"__d_{ref.name}"]))
         if self.scope is None or ds.customer is None:
             return t
         if self.scope.keep is not None:

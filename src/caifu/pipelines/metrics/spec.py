@@ -560,8 +560,9 @@ def _metric(origin: str, m: Any, datasets: Mapping[str, Dataset]) -> Metric:
     label = _text_map(where, "label", m.get("label"))
     description = _text_map(where, "description", m.get("description"))
     trees: dict[str, exp.Expression] = {}
-    common = dict(name=name, version=version, kind=kind, label=label, description=description,
-                  owner=owner, format=fmt, origin=origin, declared=dict(m))
+    common: dict[str, Any] = {"name": name, "version": version, "kind": kind, "label": label,
+                              "description": description, "owner": owner, "format": fmt,
+                              "origin": origin, "declared": dict(m)}
     if kind == "derived":
         for f in ("dataset", "measure", "filter", "valid_from", "valid_to", "time"):
             if m.get(f) is not None:

@@ -69,7 +69,8 @@ class Answer:
             "label": dict(m.label), "description": dict(m.description), "owner": m.owner,
             "level": self.level, "grain": self.query.grain,
             "from": self.query.start.isoformat(), "to": self.query.end.isoformat(),
-            "by": list(self.query.by), "scope": self.scope, "engine": self.engine,
+            "by": list(self.query.by), "where": self.query.where, "scope": self.scope,
+            "engine": self.engine,
             "min_group_size": self.min_group_size, "unmasked": self.unmasked,
             "suppressed": self.suppressed,
             "rows": [{k: _json(v) for k, v in r.items()} for r in self.rows],
@@ -159,17 +160,17 @@ def default_range(today: dt.date, grain: str, start: dt.date | None, end: dt.dat
 def answer(c: Container, p: Principal, metric: str, *, by: tuple[str, ...] = (),
            grain: str = "month", start: dt.date | None = None, end: dt.date | None = None,
            engine: str = "duckdb", unmask: bool = False, reason: str = "",
-           min_group_size: int = MIN_GROUP_SIZE) -> Answer:
+           min_group_size: int = MIN_GROUP_SIZE, where: str | None = None) -> Answer:
     """One metric for ``p`` (see the module's docstring)."""
     [one] = answers(c, p, [metric], by=by, grain=grain, start=start, end=end, engine=engine,
-                    unmask=unmask, reason=reason, min_group_size=min_group_size)
+                    unmask=unmask, reason=reason, min_group_size=min_group_size, where=where)
     return one
 
 
 def answers(c: Container, p: Principal, metrics: list[str], *, by: tuple[str, ...] = (),
             grain: str = "month", start: dt.date | None = None, end: dt.date | None = None,
             engine: str = "duckdb", unmask: bool = False, reason: str = "",
-            min_group_size: int = MIN_GROUP_SIZE) -> list[Answer]:
+            min_group_size: int = MIN_GROUP_SIZE, where: str | None = None) -> list[Answer]:
     """Several metrics of one cut and range in one engine session: each table is read once
     (the value report's headline figures, a console page)."""
     tenant = tenant_of(p)
@@ -184,7 +185,7 @@ def answers(c: Container, p: Principal, metrics: list[str], *, by: tuple[str, ..
     out: list[Answer] = []
     for name in metrics:
         m = cat.metric(name)
-        q = mc.Query(m.name, start, end, tuple(by), grain, offset)
+        q = mc.Query(m.name, start, end, tuple(by), grain, offset, where or None)
         q.check(cat)
         if kind != "tenant":
             wide = [d for d in cat.base_datasets(m) if cat.datasets[d].customer is None]
