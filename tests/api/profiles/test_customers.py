@@ -211,7 +211,8 @@ def test_health_and_openapi(client) -> None:  # type: ignore[no-untyped-def]
         "campaign_funnel", "campaign_decisions",
         "intake_risk_documents", "list_risk_stories", "get_risk_story", "list_risk_rejections",
         "classify_risk_story", "list_risk_alerts", "list_risk_tasks", "set_risk_task_status",
-        "get_recommendations", "group_content_plan", "metrics", "get_data_dictionary"}
+        "get_recommendations", "group_content_plan", "metrics", "get_data_dictionary",
+        "list_metrics", "query_metric"}
 
 
 def test_the_service_refuses_a_placeholder_secret() -> None:

@@ -59,14 +59,17 @@ def test_headline_figures_come_from_the_metric_layer(scored, report) -> None:  #
     for name in HEADLINE:
         assert f"<code>{name}</code> v{cat.metric(name).version} · {cat.definition_hash(name)}" \
             in html
-    # the newest month's figure is what `caifu metrics query` answers for it
-    month = dt.date(r.as_of.year, r.as_of.month, 1)
+    # the newest month with trades is what `caifu metrics query` answers for it, on its own
+    start = r.kpis[0].query.start
     for name in ("active_traders", "customers_total", "new_customers"):
-        direct = answer(c, Principal("acme", "t", "ops"), name, grain="month", start=month,
+        direct = answer(c, Principal("acme", "t", "ops"), name, grain="month", start=start,
                         end=r.as_of)
-        assert direct.rows and direct.rows[-1]["period"] == month
-        assert re.search(rf"<code>{name}</code>[^<]*</td><td>{direct.rows[-1]['value']:,}</td>",
-                         html), name
+        report = next(a for a in r.kpis if a.metric.name == name)
+        assert direct.rows and direct.rows == report.rows
+        by_month = {row["period"]: row["value"] for row in direct.rows}
+        newest = by_month.get(dt.date(r.as_of.year, r.as_of.month, 1))
+        cell = "—" if newest is None else f"{newest:,}"
+        assert re.search(rf"<code>{name}</code>[^<]*</td><td>{cell}</td>", html), name
 
 
 def test_numbers_match_the_analyses(report) -> None:  # type: ignore[no-untyped-def]
@@ -101,6 +104,11 @@ def test_self_contained_and_without_personal_data(scored, report) -> None:  # ty
     assert leaked == []
 
 
+def html_svgs(r: ValueReport) -> int:
+    """The report's charts: seven, and a 12-month line per headline metric with two values."""
+    return 7 + sum(1 for a in r.kpis if sum(row["value"] is not None for row in a.rows) >= 2)
+
+
 def test_a_browser_renders_it(report, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """Headless Chromium loads the file with the network off and lays out every chart."""
     browser = chromium("browser rendering test")
@@ -110,7 +118,7 @@ def test_a_browser_renders_it(report, tmp_path: Path) -> None:  # type: ignore[n
              "--proxy-server=127.0.0.1:9", "--window-size=1200,2000"]
     dom = subprocess.run([*flags, "--dump-dom", page.as_uri()], capture_output=True,
                          text=True, timeout=120, check=True).stdout
-    assert dom.count("<svg") == 7 and "基金赎回分析" in dom
+    assert dom.count("<svg") == html_svgs(r) and "经营指标" in dom and "基金赎回分析" in dom
     shot = tmp_path / "value.png"
     subprocess.run([*flags, f"--screenshot={shot}", page.as_uri()], capture_output=True,
                    timeout=120, check=True)
