@@ -419,8 +419,9 @@ class Ingest:
                     "(FORMAT parquet, COMPRESSION snappy, PER_THREAD_OUTPUT true)")
                 self.c.lake.append_files(tenant, contract, folder, result.batch_id,
                                          result.inserted)
-            # the profile from the new files' Parquet footers: no data read again
-            profile = self._lake_profile(tenant, contract, result.batch_id, date_column, tz)
+                # the profile from the new files' Parquet footers: no data read again
+                profile = self._lake_profile(tenant, contract, result.batch_id, date_column,
+                                             tz)
         except BaseException:
             if folder is not None and result.batch_id not in self.c.lake.committed_batches(
                     tenant, contract.name):  # files no commit refers to
