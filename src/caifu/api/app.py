@@ -19,6 +19,7 @@ from caifu.api import (
     metrics,
     platform,
     profiles,
+    quality,
     recommend,
     risk,
     value,
@@ -101,8 +102,8 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes,
                        upload_limit=settings.max_upload_bytes)
     app.add_middleware(AccessLog)  # outermost: a refused body is logged too
-    for module in (platform, ingest, profiles, recommend, value, metrics, compliance, callback,
-                   campaigns, groups, sidebar, risk, dictionary):
+    for module in (platform, ingest, profiles, recommend, value, metrics, quality, compliance,
+                   callback, campaigns, groups, sidebar, risk, dictionary):
         app.include_router(module.router, responses=errors.RESPONSES)
 
     errors.install(app)

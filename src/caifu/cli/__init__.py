@@ -11,6 +11,7 @@ from caifu.cli import lineage as lineage  # noqa: F401
 from caifu.cli import metrics as metrics  # noqa: F401
 from caifu.cli import platform as platform  # noqa: F401
 from caifu.cli import profiles as profiles  # noqa: F401
+from caifu.cli import quality as quality  # noqa: F401
 from caifu.cli import recommend as recommend  # noqa: F401
 from caifu.cli import risk as risk  # noqa: F401
 from caifu.cli import risk_events as risk_events  # noqa: F401

@@ -49,6 +49,9 @@ POLICY: Final[Mapping[str, Action]] = MappingProxyType({
     "events.push": Action(_OPERATORS, "push events"),
     "ingest.write": Action(_OPERATORS, "ingest data"),
     "ingest.read": Action(_TENANT_WIDE, "see ingest batches and quarantined rows"),
+    "quality.read": Action(_TENANT_WIDE, "see data quality",
+                           "per-load history, freshness and alerts: tenant-wide "
+                           "operational data"),
     "jobs.submit": Action(_OPERATORS, "start jobs"),
     "jobs.read": Action(_TENANT_WIDE, "see jobs"),
     "value.read": Action(_TENANT, "see customer value",

@@ -19,6 +19,7 @@ import pytest
 from sqlalchemy import insert
 
 from caifu.adapters.sor.models import CONTRACT_TABLES, ingest_log, ingest_quarantine
+from caifu.adapters.sor.repos import quality as quality_repo
 from caifu.adapters.sor.repos.profiles import save_segment
 from caifu.adapters.sor.risk_models import (
     risk_alert_evidence,
@@ -60,6 +61,13 @@ def _seed_beta(c: Container) -> dict[str, str]:
             source_path="/srv/beta_source.csv", line=2, reasons="id_number:ID_CHECKSUM",
             raw_json=json.dumps({"name": "赵一", "id_number": "EB112345"},
                                 ensure_ascii=False)))
+        # its data quality: a profile and an alert of the batch above
+        quality_repo.add_profile(conn, "beta", "bbatch0001", "customers", rows=0,
+                                 nulls={"name": 0}, date_column="opened_on", oldest=None,
+                                 newest=None, now=now)
+        quality_repo.apply(conn, "beta", "customers", "quarantine_rate", "", breached=True,
+                           observed=1.0, threshold=0.05, batch_id="bbatch0001",
+                           detail="赵一 beta_source.csv", now=now, by="bbatch0001")
         conn.execute(insert(chat_compliance_flags).values(
             tenant_id="beta", flag_id="bflag0001", msg_id="bmsg1", msg_time=now,
             advisor_id="TG00001", external_userid="wmB1", customer_id="B1", sender="advisor",

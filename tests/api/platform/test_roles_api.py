@@ -14,6 +14,7 @@ from caifu.api import (
     metrics,
     platform,
     profiles,
+    quality,
     recommend,
     risk,
     value,
@@ -24,8 +25,8 @@ from caifu.core import roles
 from tests.api.platform.test_isolation import NOWHERE, SKIP, _request
 from tests.api.profiles.test_customers import _token
 
-ROUTERS = (platform, ingest, profiles, value, metrics, dictionary, compliance, callback, campaigns,
-           risk, recommend, groups)
+ROUTERS = (platform, ingest, profiles, value, metrics, dictionary, quality, compliance,
+           callback, campaigns, risk, recommend, groups)
 USERS = {"root.admin": "platform_admin", "acme.admin": "tenant_admin", "acme.ops": "ops",
          "acme.bm": "branch_manager", "acme.advisor": "advisor",
          "acme.compliance": "compliance"}

@@ -203,6 +203,7 @@ def test_health_and_openapi(client) -> None:  # type: ignore[no-untyped-def]
         "healthz", "readyz", "login",
         "get_customer", "search_customers", "list_tags", "list_segments", "segment_members",
         "push_events", "upload_file", "list_batches", "list_quarantine",
+        "quality_overview", "quality_history",
         "submit_job", "list_jobs", "get_job",
         "list_customer_values", "value_rollup", "redemption_answers", "reassurance_list",
         "export_customer_data", "erase_customer_data", "list_privacy_requests",

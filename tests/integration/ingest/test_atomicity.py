@@ -304,6 +304,19 @@ def test_kill_after_commit_before_log_rerun_is_all_duplicates(ws: Container,
     assert settled["status"] == "committed"
     assert "after the lake commit" in (settled["error"] or "")
     assert _lake_trades(ws) == (f.valid, f.valid)
+    # the profile its writer did not live to record, from the batch's Parquet footers
+    from sqlalchemy import select
+
+    from caifu.adapters.sor.quality_models import ingest_profiles as ip
+    from caifu.services.quality.history import history
+
+    profiles = {h["batch_id"]: h for h in history(ws, "acme", "trades")}
+    assert profiles[pending["batch_id"]]["profiled"]
+    assert profiles[pending["batch_id"]]["null_counts"]["trade_id"] == 0
+    assert profiles[pending["batch_id"]]["oldest_date"] is not None
+    with ws.engine.connect() as conn:
+        assert conn.execute(select(ip.c.rows_loaded).where(
+            ip.c.batch_id == pending["batch_id"])).scalar_one() == f.valid
 
 
 def test_settled_batch_records_its_counts(ws: Container, files: Files) -> None:

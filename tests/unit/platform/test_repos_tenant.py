@@ -47,8 +47,8 @@ def _query_functions() -> list[tuple[str, inspect.Signature]]:
 
 
 def test_the_package_holds_the_context_repositories() -> None:
-    assert _modules() == ["customer_scope", "ingest", "metrics", "profiles", "recommend", "risk",
-                          "scrm", "scrm_campaigns", "wecom_groups"]
+    assert _modules() == ["customer_scope", "ingest", "metrics", "profiles", "quality",
+                          "recommend", "risk", "scrm", "scrm_campaigns", "wecom_groups"]
     assert len(_query_functions()) >= 90
 
 

@@ -134,6 +134,32 @@ class Lake:
                                            commit_properties=commit)
         return rows
 
+    def batch_stats(self, tenant: str, table: str, batch_id: str, date_column: str | None
+                    ) -> tuple[int, dict[str, int], Any, Any]:
+        """What the footers of a batch's data files say, without reading their data: rows,
+        null count per column (a column some row group has none for is left out), and the
+        minimum and maximum of ``date_column`` (``None`` when no footer has them)."""
+        rows, low, high = 0, None, None
+        nulls: dict[str, int] = {}
+        unknown: set[str] = set()
+        for file in sorted((self.path(tenant, table) / f"batch-{batch_id}").glob("*.parquet")):
+            meta = pq.read_metadata(file)
+            rows += meta.num_rows
+            names = meta.schema.to_arrow_schema().names
+            for g in range(meta.num_row_groups):
+                group = meta.row_group(g)
+                for i, name in enumerate(names):
+                    st = group.column(i).statistics
+                    if st is None or not st.has_null_count:
+                        unknown.add(name)
+                        continue
+                    nulls[name] = nulls.get(name, 0) + st.null_count
+                    if name == date_column and st.has_min_max:
+                        low = st.min if low is None else min(low, st.min)
+                        high = st.max if high is None else max(high, st.max)
+        return rows, {k: v for k, v in nulls.items()
+                      if k not in unknown and k != LINEAGE_COLUMN}, low, high
+
     def committed_batches(self, tenant: str, table: str) -> set[str]:
         dt = self._open(tenant, table)
         if dt is None:

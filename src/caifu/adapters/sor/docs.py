@@ -8,11 +8,12 @@ from collections.abc import Iterable
 
 from sqlalchemy import Index, Table
 
+from caifu.adapters.sor.quality_models import QUALITY_TABLES
 from caifu.adapters.sor.recommend_models import RECOMMEND_TABLES
 from caifu.data.contracts import registry
 from caifu.data.contracts.docs import render
 
-DOCUMENTED: tuple[Table, ...] = RECOMMEND_TABLES
+DOCUMENTED: tuple[Table, ...] = RECOMMEND_TABLES + QUALITY_TABLES
 
 
 def _index(ix: Index) -> str:

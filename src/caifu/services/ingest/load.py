@@ -26,6 +26,7 @@ import datetime as dt
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import shutil
 import time
@@ -46,10 +47,12 @@ import yaml
 from caifu.adapters.lake.delta import LINEAGE_COLUMN
 from caifu.adapters.sor import store
 from caifu.adapters.sor.repos import ingest as repo
+from caifu.adapters.sor.repos import quality as quality_repo
 from caifu.adapters.sources.files import MAPPED, RAW, RawSource, RejectedRecord, load_source
 from caifu.core.errors import ConfigError, UnreadableSourceError
 from caifu.data.contracts import Registry, Table, registry
 from caifu.data.mapping import SourceMapping, SourceSpec
+from caifu.pipelines.quality import LoadProfile, Profiler, Thresholds, profile_from_stats
 from caifu.pipelines.staging import (
     FATE,
     REASONS,
@@ -63,6 +66,9 @@ from caifu.pipelines.staging import (
 )
 from caifu.services.container import Container
 from caifu.services.platform.workspace import get_tenant
+from caifu.services.quality import checks as quality
+
+log = logging.getLogger(__name__)
 
 Progress = Callable[[str, str], None]  # (file name, phase)
 QuarantineRecord = tuple[int, int | None, str, str]  # row number, line, reasons, raw row JSON
@@ -209,6 +215,8 @@ class Ingest:
     def ingest_file(self, tenant: str, path: Path, spec: SourceSpec, contract: Table,
                     progress: Progress | None = None) -> BatchResult:
         tz = ZoneInfo(get_tenant(self.c, tenant).timezone)
+        # read first: a broken thresholds file stops the batch before anything is written
+        rules = quality.thresholds(self.c, tenant, self.contracts)
         result = BatchResult(uuid.uuid4().hex, path, contract.name)
         step = _Stopwatch(result.timings, path.name, progress)
         def waiting(why: str) -> None:
@@ -247,20 +255,35 @@ class Ingest:
                 result.reasons = reasons
                 if not result.balanced:  # a bug in caifu, never a user error
                     raise AssertionError(f"ingest does not balance for {path}: {result}")
+                date_column = rules.of(contract.name).date_column
                 with step("write"):
                     if contract.store == "sor":
                         self._write_sor(con, tenant, contract, result, str(path), size,
-                                        quarantine, provided)
+                                        quarantine, provided, Profiler(
+                                            list(contract.column_names), date_column, tz))
                     else:
                         self._write_lake(con, tenant, contract, result, str(path), size,
-                                         quarantine)
+                                         quarantine, date_column, tz)
             finally:
                 con.disconnect()
+        self._check_quality(tenant, contract, result, rules, step)
         with self.c.engine.begin() as conn:  # now the write phase has its time too
             repo.record_timings(conn, tenant, result.batch_id, result.timings)
         if progress:
             progress(path.name, "done")
         return result
+
+    def _check_quality(self, tenant: str, contract: Table, result: BatchResult,
+                       rules: Thresholds, step: _Stopwatch) -> None:
+        """The table's data-quality checks, after the batch has landed: a failure here is
+        logged, never the batch's (``caifu quality check`` judges again)."""
+        try:
+            with step("quality"):
+                quality.check(self.c, tenant, [contract.name], by=result.batch_id,
+                              rules=rules, contracts=self.contracts)
+        except Exception:
+            log.exception("data-quality checks after batch %s of %s failed; run "
+                          "`caifu quality check`", result.batch_id, contract.name)
 
     def _classify(self, con: ibis.BaseBackend, tenant: str, contract: Table,
                   spec: SourceSpec, tz: ZoneInfo) -> list[str]:
@@ -348,7 +371,8 @@ class Ingest:
 
     def _write_sor(self, con: ibis.BaseBackend, tenant: str, contract: Table,
                    result: BatchResult, source: str, size: int,
-                   quarantine: list[QuarantineRecord], provided: list[str]) -> None:
+                   quarantine: list[QuarantineRecord], provided: list[str],
+                   profiler: Profiler) -> None:
         updates = self._fate_rows(con, contract, "update")
         cols = ", ".join(f'"{c}"' for c in contract.column_names)
         with store.bulk_transaction(self.c.engine) as conn:
@@ -357,23 +381,31 @@ class Ingest:
                            now=self.c.clock.now())
             repo.add_quarantine(conn, tenant, result.batch_id, contract.name, source, quarantine)
             inserts = con.con.sql(f"SELECT {cols} FROM {INSERTS}").to_arrow_reader(1 << 16)
-            inserted = repo.insert_rows(conn, tenant, contract, inserts)
+            # the profile counts the rows as they stream to the database: no second read
+            inserted = repo.insert_rows(conn, tenant, contract, _profiled(inserts, profiler))
             if inserted != result.inserted:  # a bug in caifu, never a user error
                 raise AssertionError(f"{inserted} rows inserted, counted {result.inserted}")
             repo.update_rows(conn, tenant, contract, updates.to_pylist(), provided)
+            # an update writes only the columns the file provides: the rest are not nulls
+            profiler.add(updates, written=[c for c in contract.column_names if c in provided])
+            _add_profile(conn, tenant, result.batch_id, contract.name, profiler.result(),
+                         self.c.clock.now())
             repo.finish_log(conn, tenant, result.batch_id, status="committed",
                             counts=_counts(result), reasons=result.reasons, timings=result.timings,
                             now=self.c.clock.now())
 
     def _write_lake(self, con: ibis.BaseBackend, tenant: str, contract: Table,
                     result: BatchResult, source: str, size: int,
-                   quarantine: list[QuarantineRecord]) -> None:
+                    quarantine: list[QuarantineRecord], date_column: str | None,
+                    tz: ZoneInfo) -> None:
         with self.c.engine.begin() as conn:
             repo.start_log(conn, tenant, result.batch_id, contract.name, source,
                            result.sha256, size, "committing", _counts(result), result.reasons,
                            now=self.c.clock.now())
             repo.add_quarantine(conn, tenant, result.batch_id, contract.name, source, quarantine)
         folder = None
+        profile = LoadProfile(nulls=dict.fromkeys(contract.column_names, 0),
+                              date_column=date_column)
         try:
             if result.inserted:
                 # DuckDB's parallel Parquet writer, one file per thread, then one Delta commit
@@ -387,6 +419,9 @@ class Ingest:
                     "(FORMAT parquet, COMPRESSION snappy, PER_THREAD_OUTPUT true)")
                 self.c.lake.append_files(tenant, contract, folder, result.batch_id,
                                          result.inserted)
+                # the profile from the new files' Parquet footers: no data read again
+                profile = self._lake_profile(tenant, contract, result.batch_id, date_column,
+                                             tz)
         except BaseException:
             if folder is not None and result.batch_id not in self.c.lake.committed_batches(
                     tenant, contract.name):  # files no commit refers to
@@ -399,6 +434,14 @@ class Ingest:
             repo.finish_log(conn, tenant, result.batch_id, status="committed",
                             counts=_counts(result), reasons=result.reasons, timings=result.timings,
                             now=self.c.clock.now())
+            _add_profile(conn, tenant, result.batch_id, contract.name, profile,
+                         self.c.clock.now())
+
+    def _lake_profile(self, tenant: str, contract: Table, batch_id: str,
+                      date_column: str | None, tz: ZoneInfo) -> LoadProfile:
+        rows, nulls, low, high = self.c.lake.batch_stats(tenant, contract.name, batch_id,
+                                                         date_column)
+        return profile_from_stats(rows, nulls, low, high, date_column, tz)
 
     def _settle_pending(self, tenant: str, contract: Table, keep: str = "") -> None:
         """With the table's lock held: what earlier, dead writers of it left — scratch
@@ -415,10 +458,32 @@ class Ingest:
             for batch_id in pending:
                 repo.resolve_pending(conn, tenant, batch_id, batch_id in committed,
                                      now=self.c.clock.now())
+                if batch_id in committed:  # the profile its writer did not live to record
+                    tz = ZoneInfo(get_tenant(self.c, tenant).timezone)
+                    date_column = quality.packaged(self.contracts).of(contract.name).date_column
+                    _add_profile(conn, tenant, batch_id, contract.name, self._lake_profile(
+                        tenant, contract, batch_id, date_column, tz), self.c.clock.now())
                 if batch_id not in committed:  # nothing landed: drop its files
                     shutil.rmtree(self.c.lake.path(tenant, contract.name) / f"batch-{batch_id}",
                                   ignore_errors=True)
 
+
+
+def _profiled(reader: pa.RecordBatchReader, profiler: Profiler) -> pa.RecordBatchReader:
+    """``reader`` unchanged, each batch counted by ``profiler`` on its way through."""
+    def batches() -> Iterator[pa.RecordBatch]:
+        for batch in reader:
+            profiler.add(batch)
+            yield batch
+
+    return pa.RecordBatchReader.from_batches(reader.schema, batches())
+
+
+def _add_profile(conn: Any, tenant: str, batch_id: str, table: str, p: LoadProfile,
+                 now: dt.datetime) -> None:
+    quality_repo.add_profile(conn, tenant, batch_id, table, rows=p.rows, nulls=p.nulls,
+                             date_column=p.date_column, oldest=p.oldest, newest=p.newest,
+                             now=now)
 
 
 def _scratch(tenant: str, table: str, batch_id: str) -> str:

@@ -25,6 +25,8 @@ stay beside that use case.
                      risk_batches: the news intake writes them, the API and CLI read them
     recommend        recommendation_lists, recommendation_log; content_items, fund_products
                      and customers as a served list is judged again against them
+    quality          ingest_profiles (beside ingest_log), quality_alerts: ingest writes the
+                     profiles, services/quality checks and reads both
 
 Tables that several services touch (``grep`` of each table of ``models``/``scrm_models`` and
 of the contract tables across ``services/`` before this package existed):
