@@ -28,6 +28,7 @@ from caifu.api import (
     metrics,
     platform,
     profiles,
+    quality,
     recommend,
     risk,
     value,
@@ -73,12 +74,14 @@ OPERATIONS = {"api healthz", "api readyz", "api metrics", "api list_jobs", "api 
               "api list_wecom_rejections", "api list_risk_rejections", "api get_data_dictionary",
               "cli ingest-log", "cli quarantine", "cli events status", "cli wecom status",
               "cli text evaluate", "cli risk evaluate", "cli risk rejections", "cli docs",
-              "cli lineage export", "cli audit verify", "cli init", "cli serve",
+              "cli lineage export", "cli audit verify", "api quality_overview",
+              "api quality_history", "cli quality status", "cli quality history",
+              "cli quality check", "cli init", "cli serve",
               "cli tenant create", "cli tenant list", "cli user add", "cli key create",
               "cli key list", "cli key revoke", "cli wecom configure", "cli demo-data"}
 
-ROUTERS = (platform, ingest, profiles, value, metrics, dictionary, compliance, recommend, risk,
-           callback, campaigns, groups, sidebar)
+ROUTERS = (platform, ingest, profiles, value, metrics, dictionary, quality, compliance,
+           recommend, risk, callback, campaigns, groups, sidebar)
 
 
 def api_operations() -> set[str]:
