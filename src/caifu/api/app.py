@@ -39,6 +39,10 @@ from caifu.services.scrm.callback_intake import Callbacks
 from caifu.services.scrm.campaigns import send_due
 from caifu.settings import Settings
 
+# every router the service includes, in order (tests that walk the routes read this)
+ROUTERS = (platform, ingest, profiles, recommend, value, metrics, quality, compliance, callback,
+           campaigns, groups, sidebar, risk, dictionary)
+
 
 def create_app(settings: Settings, container: Container | None = None) -> FastAPI:
     problem = settings.secret_problem()
@@ -102,8 +106,7 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes,
                        upload_limit=settings.max_upload_bytes)
     app.add_middleware(AccessLog)  # outermost: a refused body is logged too
-    for module in (platform, ingest, profiles, recommend, value, metrics, quality, compliance,
-                   callback, campaigns, groups, sidebar, risk, dictionary):
+    for module in ROUTERS:
         app.include_router(module.router, responses=errors.RESPONSES)
 
     errors.install(app)

@@ -7,26 +7,12 @@ from __future__ import annotations
 
 from fastapi.routing import APIRoute
 
-from caifu.api import (
-    compliance,
-    dictionary,
-    ingest,
-    metrics,
-    platform,
-    profiles,
-    quality,
-    recommend,
-    risk,
-    value,
-)
+from caifu.api.app import ROUTERS
 from caifu.api.deps import Require
-from caifu.api.scrm import callback, campaigns, groups
 from caifu.core import roles
 from tests.api.platform.test_isolation import NOWHERE, SKIP, _request
 from tests.api.profiles.test_customers import _token
 
-ROUTERS = (platform, ingest, profiles, value, metrics, dictionary, quality, compliance,
-           callback, campaigns, risk, recommend, groups)
 USERS = {"root.admin": "platform_admin", "acme.admin": "tenant_admin", "acme.ops": "ops",
          "acme.bm": "branch_manager", "acme.advisor": "advisor",
          "acme.compliance": "compliance"}

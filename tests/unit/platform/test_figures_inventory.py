@@ -21,19 +21,7 @@ from __future__ import annotations
 import typer.main
 from fastapi.routing import APIRoute
 
-from caifu.api import (
-    compliance,
-    dictionary,
-    ingest,
-    metrics,
-    platform,
-    profiles,
-    quality,
-    recommend,
-    risk,
-    value,
-)
-from caifu.api.scrm import callback, campaigns, groups, sidebar
+from caifu.api.app import ROUTERS
 from caifu.cli import app
 
 BYPASS = {
@@ -79,10 +67,6 @@ OPERATIONS = {"api healthz", "api readyz", "api metrics", "api list_jobs", "api 
               "cli quality check", "cli init", "cli serve",
               "cli tenant create", "cli tenant list", "cli user add", "cli key create",
               "cli key list", "cli key revoke", "cli wecom configure", "cli demo-data"}
-
-ROUTERS = (platform, ingest, profiles, value, metrics, dictionary, quality, compliance,
-           recommend, risk, callback, campaigns, groups, sidebar)
-
 
 def api_operations() -> set[str]:
     return {f"api {r.operation_id}" for m in ROUTERS for r in m.router.routes
