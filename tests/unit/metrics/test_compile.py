@@ -246,3 +246,24 @@ def test_where_keeps_the_rows_its_dimensions_allow(catalog: Catalog,
         mc.Query("aum", D(2026, 1, 1), D(2026, 2, 1), where="COUNT(*) > 1").check(catalog)
     with pytest.raises(ConfigError, match="unknown dimension 'provnce'"):
         mc.Query("aum", D(2026, 1, 1), D(2026, 2, 1), where="provnce = 'SH'").check(catalog)
+
+
+@pytest.mark.parametrize(("where", "message"), [
+    ("province > 5", "compares number with text"),
+    ("province IN (1, 'SH')", "compares number with text"),
+    ("province BETWEEN 1 AND 'Z'", "compares number with text"),
+    ("province LIKE branch", "LIKE matches text against a written pattern"),
+    ("province", "is not a condition"),
+    ("NOT province", "is not a condition"),
+    ("province + 1 = 2", "arithmetic is on numbers"),
+    ("CAST(province AS DATE) > DATE '2020-01-01'", "only a written date"),
+    ("province = NULL", "write IS NULL or IS NOT NULL"),
+    ("DATE '2026-02-30' < DATE '2026-03-01'", "not a date YYYY-MM-DD"),
+    ("COALESCE(province, 1) = 'SH'", "COALESCE(province, 1)"),
+])
+def test_a_badly_typed_condition_is_refused_before_any_engine_runs(
+        catalog: Catalog, tables: dict[str, Any], where: str, message: str) -> None:
+    q = mc.Query("net_inflow", D(2026, 1, 1), D(2026, 3, 31), (), "all", 8, where=where)
+    with pytest.raises(ConfigError) as e:
+        mc.query(catalog, q, tables)
+    assert message in str(e.value)

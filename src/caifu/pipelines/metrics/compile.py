@@ -167,7 +167,7 @@ class _Compiler:
             base = self._table(ds.base)
             base_ds = self.cat.datasets[ds.base]
             if ds.base_filter is not None:
-                base = base.filter(sqlexpr.build(ds.base_filter, _resolver(base, base_ds)))
+                base = base.filter(sqlexpr.condition(ds.base_filter, _resolver(base, base_ds)))
             return base.group_by(*ds.key).aggregate(**{
                 col: sqlexpr.build(tree, _resolver(base, base_ds))
                 for col, tree in ds.aggregates.items()})
@@ -221,7 +221,7 @@ class _Compiler:
         """The caller's customers, and the query's condition on dimensions."""
         tree = self.q.filter_tree()
         if tree is not None:
-            t = t.filter(sqlexpr.build(tree, lambda ref: t[f"__d_{ref.name}"]))
+            t = t.filter(sqlexpr.condition(tree, lambda ref: t[f"__d_{ref.name}"]))
         if self.scope is None or ds.customer is None:
             return t
         if self.scope.keep is not None:
@@ -234,7 +234,7 @@ class _Compiler:
     def _aggregate(self, t: ir.Table, m: Metric, ds: Dataset, dims: list[Dimension],
                    pseudo: Mapping[str, str] | None = None) -> ir.Table:
         if "filter" in m.trees:
-            t = t.filter(sqlexpr.build(m.trees["filter"], _resolver(t, ds, pseudo)))
+            t = t.filter(sqlexpr.condition(m.trees["filter"], _resolver(t, ds, pseudo)))
         value = sqlexpr.build(m.trees["measure"], _resolver(t, ds, pseudo))
         customers = (t[ds.customer].nunique() if ds.customer
                      else ibis.null().cast("int64"))

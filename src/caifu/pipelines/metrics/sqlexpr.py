@@ -30,6 +30,7 @@ from typing import Any
 import ibis
 import ibis.expr.types as ir
 import sqlglot
+from ibis.common.exceptions import IbisError
 from sqlglot import exp
 
 from caifu.core.errors import ConfigError
@@ -110,8 +111,51 @@ Resolver = Callable[[Ref], ir.Value]
 
 def build(tree: exp.Expression, resolve: Resolver, *, where: ir.BooleanValue | None = None
           ) -> ir.Value:
-    """The Ibis value of ``tree``; ``where`` filters the rows every aggregate reads."""
-    return _Builder(resolve, where).value(tree)
+    """The Ibis value of ``tree``; ``where`` filters the rows every aggregate reads.
+
+    Types are checked here, before any engine sees the query: arithmetic on numbers,
+    comparisons between values of one family (text, numbers, dates, true/false), conditions
+    that are true or false — so ``board > 5`` is a ConfigError naming the expression, never
+    an engine's conversion error at run time."""
+    try:
+        return _Builder(resolve, where).value(tree)
+    except ConfigError:
+        raise
+    except (IbisError, TypeError, ValueError) as e:  # what the checks below did not foresee
+        raise ConfigError(f"{tree.sql()!r}: {str(e).splitlines()[0]}") from None
+
+
+def condition(tree: exp.Expression, resolve: Resolver) -> ir.BooleanValue:
+    """``tree`` as a row filter: it must be true or false, and a missing value is false."""
+    try:
+        return _Builder(resolve, None).cond(tree)  # type: ignore[no-any-return]
+    except ConfigError:
+        raise
+    except (IbisError, TypeError, ValueError) as e:
+        raise ConfigError(f"{tree.sql()!r}: {str(e).splitlines()[0]}") from None
+
+
+def _family(v: Any) -> str:
+    t = v.type()
+    if t.is_null():
+        return "null"
+    if t.is_numeric():
+        return "number"
+    if t.is_string():
+        return "text"
+    if t.is_temporal():
+        return "date"
+    if t.is_boolean():
+        return "true/false"
+    return str(t)
+
+
+def _same_family(n: exp.Expression, *values: Any) -> None:
+    families = {_family(v) for v in values} - {"null"}
+    if len(families) > 1:
+        raise ConfigError(f"{n.sql()!r} compares {' with '.join(sorted(families))}: compare "
+                          "values of one kind (text with text, numbers with numbers, dates "
+                          "with dates)")
 
 
 class _Builder:
@@ -133,21 +177,36 @@ class _Builder:
         if isinstance(n, exp.Cast):
             inner = n.this
             target = _CASTS[n.to.this.name]
-            if target == "date" and isinstance(inner, exp.Literal) and inner.is_string:
-                return ibis.literal(dt.date.fromisoformat(inner.this))
-            return self.value(inner).cast(target)
+            if target == "date":
+                if not (isinstance(inner, exp.Literal) and inner.is_string):
+                    raise ConfigError(f"{n.sql()!r}: only a written date (DATE '2026-01-31') "
+                                      "is read as a date")
+                try:
+                    return ibis.literal(dt.date.fromisoformat(inner.this))
+                except ValueError:
+                    raise ConfigError(f"{n.sql()!r}: not a date YYYY-MM-DD") from None
+            v = self.value(inner)
+            if _family(v) not in ("number", "null"):
+                raise ConfigError(f"{n.sql()!r}: only numbers are cast to {n.to.sql()}")
+            return v.cast(target)
         if isinstance(n, exp.Neg):
-            return -self.value(n.this)
+            return -self._number(n, self.value(n.this))
         if type(n) in _ARITH:
-            return getattr(self.value(n.this), _ARITH[type(n)])(self.value(n.expression))
+            return getattr(self._number(n, self.value(n.this)), _ARITH[type(n)])(
+                self._number(n, self.value(n.expression)))
         if isinstance(n, exp.Div):
             # in double on every engine: Spark divides decimals at a fixed scale (6 digits),
             # DuckDB in double
-            num, den = _double(self.value(n.this)), _double(self.value(n.expression))
+            num = _double(self._number(n, self.value(n.this)))
+            den = _double(self._number(n, self.value(n.expression)))
             return num / den.nullif(0)
         if type(n) in _COMPARE:
-            return self._truth(getattr(self.value(n.this), _COMPARE[type(n)])(
-                self.value(n.expression)))
+            left, right = self.value(n.this), self.value(n.expression)
+            if "null" in (_family(left), _family(right)):
+                raise ConfigError(f"{n.sql()!r}: a comparison with NULL is never true; write "
+                                  "IS NULL or IS NOT NULL")
+            _same_family(n, left, right)
+            return self._truth(getattr(left, _COMPARE[type(n)])(right))
         if isinstance(n, exp.And):
             return self.cond(n.this) & self.cond(n.expression)
         if isinstance(n, exp.Or):
@@ -158,12 +217,21 @@ class _Builder:
             return self.value(n.this).isnull()
         if isinstance(n, exp.In):
             values = [self.value(v) for v in n.expressions]
-            return self._truth(self.value(n.this).isin(values))
-        if isinstance(n, exp.Between):
             v = self.value(n.this)
-            return self._truth(v.between(self.value(n.args["low"]), self.value(n.args["high"])))
+            _same_family(n, v, *values)
+            return self._truth(v.isin(values))
+        if isinstance(n, exp.Between):
+            v, low, high = self.value(n.this), self.value(n.args["low"]), self.value(n.args["high"])
+            _same_family(n, v, low, high)
+            return self._truth(v.between(low, high))
         if isinstance(n, exp.Like):
-            return self._truth(self.value(n.this).like(n.expression.this))
+            pattern = n.expression
+            v = self.value(n.this)
+            if not (isinstance(pattern, exp.Literal) and pattern.is_string) or \
+                    _family(v) != "text":
+                raise ConfigError(f"{n.sql()!r}: LIKE matches text against a written pattern "
+                                  "('ch%')")
+            return self._truth(v.like(pattern.this))
         if isinstance(n, exp.Case | exp.If):
             return self._case(n)
         if isinstance(n, exp.Coalesce):
@@ -174,7 +242,15 @@ class _Builder:
 
     def cond(self, n: exp.Expression) -> Any:
         v = self.value(n)
+        if _family(v) != "true/false":
+            raise ConfigError(f"{n.sql()!r} is not a condition (true or false)")
         return v if isinstance(n, exp.Not | exp.And | exp.Or | exp.Is) else self._truth(v)
+
+    @staticmethod
+    def _number(n: exp.Expression, v: Any) -> Any:
+        if _family(v) not in ("number", "null"):
+            raise ConfigError(f"{n.sql()!r}: arithmetic is on numbers")
+        return v
 
     @staticmethod
     def _truth(v: Any) -> Any:
