@@ -94,6 +94,10 @@ def test_an_advisor_gets_his_customers_figure(api: Any) -> None:
     ("/v1/metrics/aum", {"grain": "fortnight"}, 422, ""),
     ("/v1/metrics/aum", {"from": "2026-13-01"}, 422, ""),
     ("/v1/metrics/aum", {"from": "2026-10-01", "to": "2026-01-01"}, 422, "before it starts"),
+    ("/v1/metrics/customers_total", {"grain": "day", "from": "1900-01-01"}, 422,
+     "at most 1,200 in one query"),
+    ("/v1/metrics/turnover", {"where": "board > 5"}, 422, "compares number with text"),
+    ("/v1/metrics/turnover", {"where": "board"}, 422, "is not a condition"),
 ])
 def test_bad_requests_say_why(api: Any, path: str, params: dict[str, str], status: int,
                               text: str) -> None:

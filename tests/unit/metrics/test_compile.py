@@ -267,3 +267,15 @@ def test_a_badly_typed_condition_is_refused_before_any_engine_runs(
     with pytest.raises(ConfigError) as e:
         mc.query(catalog, q, tables)
     assert message in str(e.value)
+
+
+def test_a_query_is_bounded(catalog: Catalog) -> None:
+    # a stock metric joins every row to every period: a century of days is refused up front
+    with pytest.raises(ConfigError, match="36,890 day periods; at most 1,200"):
+        mc.Query("customers_total", D(1926, 1, 1), D(2026, 12, 31), grain="day").check(catalog)
+    mc.Query("customers_total", D(1927, 1, 1), D(2026, 12, 31), grain="month").check(catalog)
+    from caifu.services.metrics.catalog import shipped
+
+    with pytest.raises(ConfigError, match="at most 4 dimensions"):
+        mc.Query("turnover", D(2026, 1, 1), D(2026, 2, 1),
+                 by=("branch", "province", "board", "side", "trade_channel")).check(shipped())

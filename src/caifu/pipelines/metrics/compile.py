@@ -35,6 +35,10 @@ from caifu.pipelines.metrics import sqlexpr
 from caifu.pipelines.metrics.spec import Catalog, Dataset, Dimension, Metric, Relationship
 
 GRAINS = ("day", "week", "month", "quarter", "year", "all")
+# bounds of one query: a stock metric joins every row to every period, so a day grain over a
+# century would be a hundred million rows per thousand customers
+MAX_PERIODS = 1_200  # three years of days, a century of months
+MAX_CUTS = 4
 _UNITS = {"day": "D", "week": "W", "month": "M", "quarter": "Q", "year": "Y"}
 
 
@@ -75,6 +79,14 @@ class Query:
             raise ConfigError(f"the range ends ({self.end}) before it starts ({self.start})")
         if len(set(self.by)) != len(self.by):
             raise ConfigError("a dimension is named twice in --by")
+        if len(self.by) > MAX_CUTS:
+            raise ConfigError(f"at most {MAX_CUTS} dimensions in --by")
+        n = len(periods(self.start, self.end, self.grain)) if self.grain != "day" \
+            else (self.end - self.start).days + 1
+        if n > MAX_PERIODS:
+            raise ConfigError(f"{self.start} … {self.end} is {n:,} {self.grain} periods; at most "
+                              f"{MAX_PERIODS:,} in one query (a coarser grain, or a shorter "
+                              "range)")
         reachable = catalog.dimensions_of(m)
         for name in self.by:
             catalog.dimension(name)  # unknown: an error with the list
