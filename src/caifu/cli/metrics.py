@@ -23,6 +23,7 @@ from rich.markup import escape
 from rich.table import Table as RichTable
 
 from caifu.cli.common import EngineOpt, WorkspaceOpt, _container, app, console, option_date
+from caifu.cli.metrics_osi import register as register_interchange
 from caifu.core.identity import Principal
 
 metrics_app = typer.Typer(no_args_is_help=True,
@@ -168,10 +169,4 @@ def _fmt(v: Any, fmt: str) -> str:
     return f"{v:,}"
 
 
-def _register_interchange() -> None:
-    from caifu.cli.metrics_osi import register
-
-    register(metrics_app)  # `caifu metrics export | import` (Open Semantic Interchange)
-
-
-_register_interchange()
+register_interchange(metrics_app)  # `caifu metrics export | import` (Open Semantic Interchange)

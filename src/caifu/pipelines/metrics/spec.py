@@ -34,6 +34,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import re
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -338,8 +339,6 @@ def _text_map(origin: str, what: str, value: Any, *, required: bool = True) -> d
 
 
 def _name(origin: str, what: str, value: Any) -> str:
-    import re
-
     if not isinstance(value, str) or not re.match(NAME, value):
         raise ConfigError(f"{origin}: {what} name {value!r}: lower case letters, digits and _, "
                           "starting with a letter")
@@ -383,9 +382,7 @@ def _dataset(origin: str, d: Any, contracts: Mapping[str, Mapping[str, ColumnInf
     for k in key:
         if k not in cols:
             raise ConfigError(f"{where}: key column {k!r} is not a column")
-    time = d.get("time")
-    if time is not None and (time not in cols or cols[time].kind not in ("date", "timestamp")):
-        raise ConfigError(f"{where}: time {time!r} is not a date or timestamp column")
+    time = _date_column(where, "time", d.get("time"), cols)
     customer = d.get("customer", "customer_id" if "customer_id" in cols else None)
     if customer is not None and customer not in cols:
         raise ConfigError(f"{where}: customer column {customer!r} is not a column")
@@ -429,14 +426,20 @@ def _grouped_dataset(where: str, name: str, d: Mapping[str, Any],
     if d.get("filter") is not None:
         flt = sqlexpr.parse(d["filter"], f"{where}: filter")
         _columns_exist(f"{where}: filter", flt, base, datasets)
-    time = d.get("time")
-    if time is not None and (time not in cols or cols[time].kind not in ("date", "timestamp")):
-        raise ConfigError(f"{where}: time {time!r} is not a date or timestamp column")
+    time = _date_column(where, "time", d.get("time"), cols)
     customer = base.customer if base.customer in group_by else None
     return Dataset(name, base.source, group_by, cols, time, False, customer,
                    _text_map(where, "description", d.get("description"), required=False),
                    str(d.get("owner") or ""), declared=dict(d), base=base.name,
                    base_filter=flt, aggregates=trees)
+
+
+def _date_column(where: str, what: str, col: Any, columns: Mapping[str, ColumnInfo],
+                 of: str = "") -> str | None:
+    """``col`` when it names a date or timestamp column (None stays None), else a ConfigError."""
+    if col is not None and (col not in columns or columns[col].kind not in ("date", "timestamp")):
+        raise ConfigError(f"{where}: {what} {col!r} is not a date or timestamp column{of}")
+    return col  # type: ignore[no-any-return]
 
 
 def _declared_columns(where: str, value: Any) -> dict[str, ColumnInfo]:
@@ -600,10 +603,7 @@ def _metric(origin: str, m: Any, datasets: Mapping[str, Dataset]) -> Metric:
             if f == "valid_from" and col is None:
                 raise ConfigError(f"{where}: a stock metric needs valid_from (when a row starts "
                                   "to count)")
-            if col is not None and (col not in ds.columns
-                                    or ds.columns[col].kind not in ("date", "timestamp")):
-                raise ConfigError(f"{where}: {f} {col!r} is not a date or timestamp column of "
-                                  f"{ds.name}")
+            _date_column(where, f, col, ds.columns, f" of {ds.name}")
         if m.get("time") is not None:
             raise ConfigError(f"{where}: time is for simple metrics (a stock metric counts "
                               "what is alive at each period's end)")
@@ -611,11 +611,7 @@ def _metric(origin: str, m: Any, datasets: Mapping[str, Dataset]) -> Metric:
         for f in ("valid_from", "valid_to"):
             if m.get(f) is not None:
                 raise ConfigError(f"{where}: {f} is for stock metrics")
-        time = m.get("time")
-        if time is not None and (time not in ds.columns
-                                 or ds.columns[time].kind not in ("date", "timestamp")):
-            raise ConfigError(f"{where}: time {time!r} is not a date or timestamp column of "
-                              f"{ds.name}")
+        time = _date_column(where, "time", m.get("time"), ds.columns, f" of {ds.name}")
         if time is None and ds.time is None:
             raise ConfigError(f"{where}: dataset {ds.name} has no time column; a simple metric "
                               "counts events in periods (name its time, or make it a stock "

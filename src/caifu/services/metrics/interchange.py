@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -98,6 +99,21 @@ def read_osi(path: Path) -> list[tuple[str, dict[str, Any]]]:
     return osi.documents(doc, path.name)
 
 
+def _compare(report: Imported, new: dict[str, list[dict[str, Any]]], kind: str,
+             imported: Mapping[str, Any], current: Mapping[str, Any]) -> None:
+    """Datasets or dimensions of the file against the tenant's: new ones to write, changed
+    ones to refuse, the same ones to skip."""
+    for name, item in imported.items():
+        have = current.get(name)
+        if have is None:
+            report.new.append(f"{kind} {name}")
+            new[f"{kind}s"].append(dict(item.declared))
+        elif have != item or dict(have.declared) != dict(item.declared):
+            report.changed.append(f"{kind} {name}: its definition differs")
+        else:
+            report.same.append(f"{kind} {name}")
+
+
 def import_osi(c: Container, tenant: str, path: Path, *, check: bool = False,
                actor: str = "cli") -> Imported:
     get_tenant(c, tenant)
@@ -107,15 +123,7 @@ def import_osi(c: Container, tenant: str, path: Path, *, check: bool = False,
     report = Imported(path, imported)
     new: dict[str, list[dict[str, Any]]] = {"datasets": [], "relationships": [],
                                             "dimensions": [], "metrics": []}
-    for name, ds in imported.datasets.items():
-        have = current.datasets.get(name)
-        if have is None:
-            report.new.append(f"dataset {name}")
-            new["datasets"].append(dict(ds.declared))
-        elif have != ds or dict(have.declared) != dict(ds.declared):
-            report.changed.append(f"dataset {name}: its definition differs")
-        else:
-            report.same.append(f"dataset {name}")
+    _compare(report, new, "dataset", imported.datasets, current.datasets)
     rels = {r.name: r for r in current.relationships}
     for r in imported.relationships:
         if not r.declared:
@@ -129,15 +137,7 @@ def import_osi(c: Container, tenant: str, path: Path, *, check: bool = False,
             report.changed.append(f"relationship {r.name}: its definition differs")
         else:
             report.same.append(f"relationship {r.name}")
-    for name, d in imported.dimensions.items():
-        have_d = current.dimensions.get(name)
-        if have_d is None:
-            report.new.append(f"dimension {name}")
-            new["dimensions"].append(dict(d.declared))
-        elif have_d != d or dict(have_d.declared) != dict(d.declared):
-            report.changed.append(f"dimension {name}: its definition differs")
-        else:
-            report.same.append(f"dimension {name}")
+    _compare(report, new, "dimension", imported.dimensions, current.dimensions)
     for name, m in imported.metrics.items():
         if name not in current.metrics:
             report.new.append(f"metric {name}")

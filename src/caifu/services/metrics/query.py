@@ -24,7 +24,6 @@ import ibis.expr.types as ir
 import pyarrow as pa
 
 from caifu.adapters.engines.session import EngineSession
-from caifu.adapters.sor.repos import customer_scope as scope_repo
 from caifu.adapters.sor.repos import ingest as ingest_repo
 from caifu.adapters.sor.repos import metrics as metrics_repo
 from caifu.core.errors import ConfigError, PermissionDeniedError
@@ -36,7 +35,7 @@ from caifu.pipelines.metrics.spec import Catalog, Metric
 from caifu.services.compliance import audit, privacy
 from caifu.services.container import Container
 from caifu.services.metrics.catalog import catalog as catalog_of
-from caifu.services.platform.access import scope_of, tenant_of
+from caifu.services.platform.access import scope_of, tenant_of, visible_ids
 from caifu.services.platform.workspace import get_tenant
 from caifu.services.profiles.build import utc_offset_hours
 
@@ -221,8 +220,7 @@ def _scope(c: Container, s: EngineSession, p: Principal, tenant: str) -> mc.Scop
             return None
         return mc.Scope(drop=s.from_arrow(f"m_{tenant}_dropped",
                                           pa.table({"customer_id": dropped})))
-    with c.engine.connect() as conn:
-        ids = sorted(scope_repo.ids_in_scope(conn, sc))
+    ids = sorted(visible_ids(c, p) or ())
     return mc.Scope(keep=s.from_arrow(f"m_{tenant}_scope",
                                       pa.table({"customer_id": pa.array(ids, pa.string())})))
 
