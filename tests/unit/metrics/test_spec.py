@@ -161,3 +161,16 @@ def test_the_expression_language_reads_what_it_names() -> None:
         sqlexpr.parse("  ", "w")
     with pytest.raises(ConfigError, match=r"CAST to \w+ is not supported; one of BIGINT, DATE"):
         sqlexpr.parse("CAST(x AS VARCHAR)", "w")
+
+
+def test_a_grouped_dataset_may_come_before_its_table_in_the_files() -> None:
+    # the files are read in name order: campaigns.yaml groups campaign_touches, which
+    # datasets.yaml declares; a grouped dataset's base must still exist somewhere
+    grouped = {"datasets": [{"name": "first_buys", "from": "trades", "group_by": ["customer_id"],
+                             "aggregates": {"first_buy": "MIN(trade_date)"},
+                             "time": "first_buy"}]}
+    cat = build_catalog([("a.yaml", grouped), ("b.yaml", BASE)], registry())
+    assert cat.datasets["first_buys"].base == "trades"
+    with pytest.raises(ConfigError, match="from 'nope' is not a table dataset"):
+        build_catalog([("a.yaml", {"datasets": [{**grouped["datasets"][0], "from": "nope"}]}),
+                       ("b.yaml", BASE)], registry())

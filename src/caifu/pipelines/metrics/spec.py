@@ -287,7 +287,11 @@ def build_catalog(documents: Iterable[tuple[str, Mapping[str, Any]]], registry: 
             into += [(origin, item) for item in items]
 
     datasets: dict[str, Dataset] = {}
-    for origin, d in raw_datasets:
+    # tables first, then the grouped datasets built from them: a file may group a table
+    # another file declares (the files are read in name order)
+    grouped = [isinstance(d, Mapping) and d.get("from") is not None for _, d in raw_datasets]
+    for origin, d in [x for x, g in zip(raw_datasets, grouped, strict=True) if not g] + \
+            [x for x, g in zip(raw_datasets, grouped, strict=True) if g]:
         ds = _dataset(origin, d, contracts, keys, datasets)
         if ds.name in datasets:
             raise ConfigError(f"{origin}: dataset {ds.name!r} declared twice")
@@ -398,7 +402,8 @@ def _grouped_dataset(where: str, name: str, d: Mapping[str, Any],
     reads; an aggregate's type follows its argument (COUNT: int)."""
     base = datasets.get(d["from"])
     if base is None:
-        raise ConfigError(f"{where}: from {d['from']!r} is not a dataset declared before it")
+        raise ConfigError(f"{where}: from {d['from']!r} is not a table dataset, nor a grouped "
+                          "one declared before it")
     for f in ("source", "columns"):
         if d.get(f) is not None:
             raise ConfigError(f"{where}: a grouped dataset has from/group_by/aggregates, not {f}")

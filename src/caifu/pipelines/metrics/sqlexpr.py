@@ -89,6 +89,13 @@ def _check(node: exp.Expression, text: str, where: str) -> None:
                                   "dataset.name")
 
 
+def literal(value: str) -> str:
+    """``value`` written as a text literal of the language, quoted so that whatever it holds
+    (a quote, a backslash, SQL) stays one value: a condition built from outside input is
+    ``f"campaign = {literal(campaign_id)}"``, never the raw text pasted in."""
+    return str(exp.Literal.string(str(value)).sql(dialect="duckdb"))
+
+
 def columns(tree: exp.Expression) -> list[Ref]:
     """Every column the expression reads, in order of first appearance."""
     seen: dict[Ref, None] = {}
