@@ -1,5 +1,6 @@
 """Campaigns, the pure part: the gate one customer passes before anything is sent, and the
-funnel and attribution arithmetic over stored rows. No connections: the service gathers
+attribution of conversions over stored rows (the funnel's counts and rates are governed
+metrics: ``data/metrics/campaigns.yaml``). No connections: the service gathers
 the facts (assessment, consent, recent sends, the composed message) and stores what comes
 back.
 
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
@@ -186,40 +187,7 @@ def qr_state(campaign_id: str) -> str:
     return "cf-" + hashlib.sha256(campaign_id.encode()).hexdigest()[:STATE_MAX - 3]
 
 
-# --- funnel and attribution ------------------------------------------------------------------
-
-def reached(row: Mapping[str, Any]) -> int:
-    """How far down the funnel a contact row got: index of its last stage with a time.
-    A later stage implies the earlier ones (a click seen before the delivery poll)."""
-    last = -1
-    for i, stage in enumerate(STAGES):
-        if row.get(f"{stage}_at") is not None:
-            last = i
-    return last
-
-
-def funnel_counts(rows: Iterable[Mapping[str, Any]]) -> dict[str, int]:
-    """Customers reaching each stage, from contact rows with ``<stage>_at`` times."""
-    counts = dict.fromkeys(STAGES, 0)
-    for row in rows:
-        for stage in STAGES[:reached(row) + 1]:
-            counts[stage] += 1
-    return counts
-
-
-def funnel_row(counts: Mapping[str, int]) -> dict[str, Any]:
-    """Counts with each stage's rate from the stage before (``sent_rate`` = sent/targeted …)
-    and the overall ``conversion_rate`` (converted/targeted); None where nothing to divide."""
-    out: dict[str, Any] = {s: int(counts.get(s, 0)) for s in STAGES}
-    for prev, stage in zip(STAGES, STAGES[1:], strict=False):
-        out[f"{stage}_rate"] = _ratio(out[stage], out[prev])
-    out["conversion_rate"] = _ratio(out["converted"], out["targeted"])
-    return out
-
-
-def _ratio(a: int, b: int) -> float | None:
-    return round(a / b, 4) if b else None
-
+# --- attribution ------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class Fact:

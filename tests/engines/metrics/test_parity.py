@@ -8,10 +8,10 @@ session and on the Spark session once per module; every case compiles the metric
 must be identical; floats (ratios, averages) agree to 1e-9 relative, because engines sum in
 different orders.
 
-The four operational (``sor:``) tables the metrics read are empty or dated "now" in a freshly
-ingested workspace (no card build, no compliance scan, no group sync; ingest batches are
-stamped with the wall clock), so the module fills them with rows derived from the demo's own
-tables, inside the demo's range: every metric then has rows to compare.
+The operational (``sor:``) tables the metrics read are empty or dated "now" in a freshly
+ingested workspace (no card build, no compliance scan, no group sync, no campaign run;
+ingest batches are stamped with the wall clock), so the module fills them with rows derived
+from the demo's own tables, inside the demo's range: every metric then has rows to compare.
 """
 
 from __future__ import annotations
@@ -72,6 +72,7 @@ EXTRA = [
     pytest.param("wecom_contacts", (), "quarter", id="wecom_contacts-quarter"),
     pytest.param("aum", ("province",), "week", id="aum-by-province-week"),
     pytest.param("net_inflow", ("cash_method",), "day", id="net_inflow-by-cash_method-day"),
+    pytest.param("campaign_conversion", ("campaign",), "all", id="campaign_conversion-by-campaign-all"),
 ]
 
 
@@ -111,6 +112,8 @@ def _sor_rows(data: dict[str, pa.Table]) -> None:
     data["sor:wecom_group_members"] = pa.Table.from_pylist(
         members, schema=data["sor:wecom_group_members"].schema)
 
+    _campaign_runs(data)
+
     tables = sorted({t for t in data if not t.startswith("sor:")})
     batches = []
     for i in range(240):  # ten batches a month
@@ -124,6 +127,38 @@ def _sor_rows(data: dict[str, pa.Table]) -> None:
                         + dt.timedelta(hours=73 * i)})
     data["sor:ingest_log"] = pa.Table.from_pylist(batches,
                                                   schema=data["sor:ingest_log"].schema)
+
+
+def _campaign_runs(data: dict[str, pa.Table]) -> None:
+    """Runs in caifu for every other campaign of the demo's history, their contacts made
+    from its touches (a stage time per stage touched; every fifth contact's delivery
+    unseen, so a later stage implies it) and the gate's decisions: the funnel metrics then
+    read both sources, and the history of a campaign with a run is left out."""
+    touches = data["campaign_touches"].to_pylist()
+    ran = sorted({t["campaign_id"] for t in touches})[::2]
+    contacts: dict[tuple[str, str], dict[str, Any]] = {}
+    for t in sorted(touches, key=lambda t: t["touched_at"]):
+        if t["campaign_id"] not in ran:
+            continue
+        row = contacts.setdefault((t["campaign_id"], t["customer_id"]), {
+            "campaign_id": t["campaign_id"], "customer_id": t["customer_id"],
+            "targeted_at": t["touched_at"]})
+        row.setdefault(f"{t['stage']}_at", t["touched_at"])
+    kinds = ["funded", "product_bought", "account_opened"]
+    for i, row in enumerate(contacts.values()):
+        if i % 5 == 0:
+            row.pop("delivered_at", None)
+        if row.get("converted_at"):
+            row["conversion"] = kinds[i % len(kinds)]
+    rules = ["LEVEL_MISMATCH", "NO_CONSENT", "FREQUENCY_CAP", "NOT_REACHABLE"]
+    decisions = [{"campaign_id": r["campaign_id"], "customer_id": r["customer_id"],
+                  "outcome": "send" if r.get("sent_at") else "blocked",
+                  "rule": "OK" if r.get("sent_at") else rules[i % len(rules)],
+                  "decided_at": r["targeted_at"]} for i, r in enumerate(contacts.values())]
+    for name, rows in (("sor:campaign_contacts", list(contacts.values())),
+                       ("sor:campaign_decisions", decisions),
+                       ("sor:campaign_runs", [{"campaign_id": c} for c in ran])):
+        data[name] = pa.Table.from_pylist(rows, schema=data[name].schema)
 
 
 @pytest.fixture(scope="module")

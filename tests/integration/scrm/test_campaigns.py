@@ -29,6 +29,7 @@ from caifu.adapters.wecom.fake import FakeWeCom
 from caifu.api import create_app
 from caifu.api.scrm import campaigns as campaigns_api
 from caifu.core.errors import ConfigError
+from caifu.core.identity import Principal
 from caifu.data.contracts.arrow import contract_schema
 from caifu.data.contracts.tables import TABLES
 from caifu.scrm.campaigns import DECISION_RULE_VERSION, qr_state
@@ -320,7 +321,7 @@ def test_channel_qr_records_its_state_and_funnel(world) -> None:  # type: ignore
             tenant_id="acme", advisor_id="TG1", external_userid="wmN01", customer_id="N01",
             added_at=ON + dt.timedelta(days=1), state=state, status="active"))
     assert CampaignFunnel(c).refresh("acme", "HD4") == 1
-    f = CampaignFunnel(c).funnel("acme", "HD4")["funnel"]
+    f = CampaignFunnel(c).funnel(Principal("acme", "test", "ops"), "HD4")["funnel"]
     assert (f["targeted"], f["converted"]) == (1, 1)
 
 

@@ -33,9 +33,6 @@ BYPASS = {
                         "today's customer attributes, the roll-up uses the run's own "
                         "attribution and also cuts by campaign and cohort",
     "api redemption_answers": "the redemption study's aggregates (a model run's output)",
-    "api compare_campaigns": "campaign comparison with uplift against control groups",
-    "api campaign_funnel": "funnel counts of one campaign (needs filtering a query by a "
-                           "dimension value)",
     "api group_content_plan": "member counts per content item of one group",
     # CLI
     "cli tags list": "as api list_tags",
@@ -43,8 +40,6 @@ BYPASS = {
     "cli lifecycle": "customers per lifecycle stage, computed by the lifecycle analysis",
     "cli value": "CLV/efficiency totals and roll-ups of the run it makes",
     "cli redemption": "as api redemption_answers",
-    "cli campaign funnel": "as api campaign_funnel",
-    "cli campaign compare": "as api compare_campaigns",
     "cli groups plan": "group sizes per preference group",
     "cli groups content": "as api group_content_plan",
     "cli recommend evaluate": "ranking quality (NDCG, coverage): model evaluation, not a KPI",
@@ -55,7 +50,10 @@ BYPASS = {
 }
 
 METRIC = {"api list_metrics", "api query_metric", "cli metrics list", "cli metrics show",
-          "cli metrics query", "cli metrics export", "cli metrics import"}
+          "cli metrics query", "cli metrics export", "cli metrics import",
+          # the funnel metrics of data/metrics/campaigns.yaml, by campaign
+          "api campaign_funnel", "api compare_campaigns", "cli campaign funnel",
+          "cli campaign compare"}
 
 OPERATIONS = {"api healthz", "api readyz", "api metrics", "api list_jobs", "api get_job",
               "api submit_job", "api list_batches", "api list_quarantine",
@@ -101,6 +99,6 @@ def test_every_operation_and_command_is_classified() -> None:
 
 def test_the_figures_that_bypass_the_metric_layer() -> None:
     # the goal is none; this is the list the next steps work through (docs/metrics.md)
-    assert len(BYPASS) == 20
+    assert len(BYPASS) == 16
     assert all(reason.strip() for reason in BYPASS.values())
     assert {"api query_metric", "cli metrics query"} <= METRIC

@@ -128,25 +128,6 @@ def test_qr_state_fits_wecom() -> None:
     assert len(long) == 30 and long == g.qr_state("X" * 40) != g.qr_state("Y" * 40)
 
 
-def test_funnel_counts_imply_earlier_stages_and_rates_step_down() -> None:
-    t = ON
-    rows = [
-        {"targeted_at": t},
-        {"targeted_at": t, "sent_at": t},
-        {"targeted_at": t, "sent_at": t, "delivered_at": t, "opened_at": t},
-        {"targeted_at": t, "sent_at": t, "clicked_at": t},  # clicked before the poll saw it
-        {"targeted_at": t, "sent_at": t, "delivered_at": t, "opened_at": t, "clicked_at": t,
-         "converted_at": t},
-    ]
-    counts = g.funnel_counts(rows)
-    assert counts == {"targeted": 5, "sent": 4, "delivered": 3, "opened": 3, "clicked": 2,
-                      "converted": 1}
-    row = g.funnel_row(counts)
-    assert row["sent_rate"] == 0.8 and row["delivered_rate"] == 0.75
-    assert row["conversion_rate"] == 0.2
-    assert g.funnel_row(dict.fromkeys(g.STAGES, 0))["sent_rate"] is None
-
-
 def test_attribution_window_on_times_and_calendar_days() -> None:
     sent = dt.datetime(2025, 3, 3, 2, 0)
     facts = [g.Fact("C1", "funded", dt.datetime(2025, 3, 2, 23, 0)),  # before the send

@@ -8,10 +8,13 @@ from typing import Any, Literal
 from pydantic import Field
 
 from caifu.api.schemas.common import PageOf, Schema, Timestamp
+from caifu.api.schemas.metrics import MetricUsed
 
 
 class FunnelCounts(Schema):
-    """Customers per stage; each rate from the stage before, null where nothing to divide."""
+    """Customers per stage; each rate from the stage before, null where nothing to divide —
+    governed metrics (``campaign_<stage>_customers``, ``campaign_<stage>_rate``,
+    ``campaign_conversion``) in the caller's scope, rates rounded to four places."""
 
     targeted: int
     sent: int
@@ -40,6 +43,7 @@ class CampaignRow(FunnelCounts):
 class CampaignComparison(Schema):
     total: int
     items: list[CampaignRow]
+    metrics: list[MetricUsed] = Field(description="the governed metrics the figures are")
 
 
 class CampaignFunnel(Schema):
@@ -55,6 +59,7 @@ class CampaignFunnel(Schema):
     funnel: FunnelCounts
     conversions: dict[str, int] = Field(description="conversions by kind")
     blocked: dict[str, int] = Field(description="customers the gate blocked, by rule")
+    metrics: list[MetricUsed] = Field(description="the governed metrics the figures are")
 
 
 class GateDecision(Schema):

@@ -80,9 +80,9 @@ def poll(campaign_id: CampaignId, p: CurrentPrincipal, c: ContainerDep) -> PollR
 @router.get("/v1/campaigns/compare", operation_id="compare_campaigns", tags=["campaigns"],
             response_model=CampaignComparison, dependencies=[Depends(require("campaigns.read"))])
 def compare(p: CurrentPrincipal, c: ContainerDep) -> dict[str, Any]:
-    """Every campaign, live and historical, with counts and rates per funnel stage."""
-    rows = Funnels(c).compare(access.tenant_of(p))
-    return {"total": len(rows), "items": rows}
+    """Every campaign, live and historical, with counts and rates per funnel stage: the
+    funnel's governed metrics cut by campaign (listed in ``metrics``)."""
+    return Funnels(c).compare(p)
 
 
 @router.get("/v1/campaigns/{campaign_id}/funnel", operation_id="campaign_funnel",
@@ -90,8 +90,9 @@ def compare(p: CurrentPrincipal, c: ContainerDep) -> dict[str, Any]:
             dependencies=[Depends(require("campaigns.read"))])
 def funnel(campaign_id: CampaignId, p: CurrentPrincipal, c: ContainerDep) -> dict[str, Any]:
     """targeted → sent → delivered → opened → clicked → converted, with rates, conversions
-    by kind and the gate's blocks by rule."""
-    return Funnels(c).funnel(access.tenant_of(p), campaign_id)
+    by kind and the gate's blocks by rule: governed metrics of this campaign (listed in
+    ``metrics``)."""
+    return Funnels(c).funnel(p, campaign_id)
 
 
 @router.get("/v1/campaigns/{campaign_id}/decisions", operation_id="campaign_decisions",

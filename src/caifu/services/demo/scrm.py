@@ -36,6 +36,7 @@ from caifu.adapters.sor.scrm_models import (
     wecom_links,
 )
 from caifu.adapters.wecom.fake import FakeWeCom
+from caifu.core.identity import Principal
 from caifu.scrm.crypto import WeComCrypto
 from caifu.services.compliance import chat_review
 from caifu.services.container import Container
@@ -275,8 +276,9 @@ def _campaign(c: Container, tenant: str, fake: FakeWeCom, as_of: dt.date, rng: r
             record_hit(c, token, kind, on + dt.timedelta(hours=rng.randint(7, 72)))
     funnel.refresh(tenant, MASS_CAMPAIGN)
     funnel.refresh(tenant, QR_CAMPAIGN)
-    out.funnel = funnel.funnel(tenant, MASS_CAMPAIGN)
-    out.compare = funnel.compare(tenant)
+    operator = Principal(tenant, "demo", "ops")
+    out.funnel = funnel.funnel(operator, MASS_CAMPAIGN)
+    out.compare = funnel.compare(operator)["items"]
 
 
 RECENT_TRADE_DAYS = 90

@@ -3,6 +3,10 @@ the comparison table across every campaign — the live runs (``campaign_contact
 the history loaded into the lake (``campaign_touches``) — and the tracking link's opens and
 clicks (``record_hit``).
 
+The funnel and the comparison show governed metrics only (``data/metrics/campaigns.yaml``,
+answered by ``services/metrics/query`` in the caller's scope, each with its id, version and
+definition hash): nothing here counts contacts itself.
+
 Conversions by the campaign's goal (``scrm.campaigns.CONVERSIONS``), within the run's
 ``attribution_days`` after the customer's message was sent:
 
@@ -21,7 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 import ibis
@@ -30,11 +34,25 @@ from caifu.adapters.sor.repos import recommend as rec_repo
 from caifu.adapters.sor.repos import scrm as repo
 from caifu.adapters.sor.repos import scrm_campaigns as runs
 from caifu.core.errors import NotFoundError
+from caifu.core.identity import Principal
+from caifu.pipelines.metrics import sqlexpr
 from caifu.scrm import campaigns as gate
 from caifu.services.container import Container
+from caifu.services.metrics.query import Answer, answers
+from caifu.services.platform.access import tenant_of
 from caifu.services.platform.workspace import get_tenant
 from caifu.services.recommend import outcomes
 from caifu.services.scrm.campaigns import Campaigns
+
+# the funnel's governed metrics (src/caifu/data/metrics/campaigns.yaml): a count per stage,
+# each stage's rate from the stage before and the overall conversion (converted / targeted)
+STAGE_METRICS: Final = {stage: f"campaign_{stage}_customers" for stage in gate.STAGES}
+RATE_METRICS: Final = {**{f"{stage}_rate": f"campaign_{stage}_rate" for stage in gate.STAGES[1:]},
+                       "conversion_rate": "campaign_conversion"}
+FUNNEL: Final = (*STAGE_METRICS.values(), *RATE_METRICS.values())
+BY_KIND: Final = "campaign_run_converted"  # cut by conversion_kind (the history has none)
+BLOCKED: Final = "campaign_blocked_customers"  # cut by gate_rule
+SINCE: Final = dt.date(2000, 1, 1)  # before any campaign: WeCom opened to customers in 2016
 
 
 def _day_facts(c: Container, tenant: str, ids: Sequence[str], table: str, column: str,
@@ -125,73 +143,93 @@ class CampaignFunnel:
                     for cid, r in first.items() if cid not in have]
             runs.add_contacts(conn, tenant, campaign_id, rows)
 
-    def funnel(self, tenant: str, campaign_id: str) -> dict[str, Any]:
-        """One campaign's funnel: counts and rates per stage, conversions by kind, and how
-        many the gate blocked on which rule."""
+    def funnel(self, p: Principal, campaign_id: str) -> dict[str, Any]:
+        """One campaign's funnel, as ``p`` may see it: counts and rates per stage,
+        conversions by kind and how many the gate blocked on which rule — governed metrics
+        (``data/metrics/campaigns.yaml``) with ``campaign = '<id>'`` over all time."""
+        tenant = tenant_of(p)
         camp = self.campaigns.campaign(tenant, campaign_id)
         run = self.campaigns.run(tenant, campaign_id)
         if run is None:
             raise NotFoundError(f"campaign {campaign_id} has no run")
-        with self.c.engine.connect() as conn:
-            rows = runs.stage_rows(conn, tenant, campaign_id, gate.STAGES)
-            kinds = runs.conversion_counts(conn, tenant, campaign_id)
-            blocked = runs.blocked_counts(conn, tenant, campaign_id)
+        # the id is quoted as a literal of the expression language, whatever it holds
+        where = f"campaign = {sqlexpr.literal(campaign_id)}"
+        start, end = self._span()
+        stages = answers(self.c, p, list(FUNNEL), grain="all", start=start, end=end,
+                         where=where)
+        [kinds] = answers(self.c, p, [BY_KIND], by=("conversion_kind",), grain="all",
+                          start=start, end=end, where=where)
+        [blocked] = answers(self.c, p, [BLOCKED], by=("gate_rule",), grain="all",
+                            start=start, end=end, where=where)
+        values = {a.metric.name: (a.rows[0]["value"] if a.rows else None) for a in stages}
         return {"campaign_id": campaign_id, "name": camp["name"], "channel": camp["channel"],
                 "goal": camp["goal"], "status": run["status"],
                 "sent_at": run["sent_at"].isoformat() if run["sent_at"] else None,
                 "attribution_days": run["attribution_days"],
                 "rule_version": run["rule_version"], "target": run["target"],
-                "funnel": gate.funnel_row(gate.funnel_counts(rows)),
-                "conversions": {str(a): int(b) for a, b in kinds.items()},
-                "blocked": {str(a): int(b) for a, b in blocked.items()}}
+                "funnel": _funnel_row(values),
+                "conversions": _by(kinds, "conversion_kind"),
+                "blocked": _by(blocked, "gate_rule"),
+                "metrics": [_cited(a) for a in (*stages, kinds, blocked)]}
 
-    def compare(self, tenant: str) -> list[dict[str, Any]]:
-        """One row per campaign — live runs and lake history — with counts and rates per
-        stage, newest first. A campaign with a live run shows the live figures."""
+    def compare(self, p: Principal) -> dict[str, Any]:
+        """One row per campaign — caifu's runs and the lake's history — with counts and rates
+        per stage, newest first: the funnel metrics cut by campaign. A campaign with a run
+        counts from its run (``source`` live), another from the history."""
+        tenant = tenant_of(p)
         with self.c.engine.connect() as conn:
             info = runs.campaign_infos(conn, tenant)
-            live_ids = runs.run_ids(conn, tenant)
-            stage_rows = runs.stage_rows(conn, tenant, None, gate.STAGES)
-        counts: dict[str, dict[str, int]] = {cid: dict.fromkeys(gate.STAGES, 0)
-                                             for cid in live_ids}
-        for m in stage_rows:
-            n = counts.setdefault(m["campaign_id"], dict.fromkeys(gate.STAGES, 0))
-            for s in gate.STAGES[:gate.reached(m) + 1]:
-                n[s] += 1
-        out = [self._row(info.get(cid, {}), cid, "live", n) for cid, n in counts.items()]
-        for cid, n in self._history(tenant).items():
-            if cid not in counts:
-                out.append(self._row(info.get(cid, {}), cid, "history", n))
-        out.sort(key=lambda x: (x["starts_on"] or "", x["campaign_id"]), reverse=True)
-        return out
+            live = set(runs.run_ids(conn, tenant))
+        start, end = self._span()
+        got = answers(self.c, p, list(FUNNEL), by=("campaign",), grain="all", start=start,
+                      end=end)
+        values: dict[str, dict[str, Any]] = {cid: {} for cid in live}
+        for a in got:
+            for r in a.rows:
+                # both sources reference the campaigns table (a run needs its campaign, the
+                # ingest checks the history's reference), so every row names one
+                if r["campaign"] is not None:
+                    values.setdefault(r["campaign"], {})[a.metric.name] = r["value"]
+        items = [self._row(info.get(cid, {}), cid, "live" if cid in live else "history",
+                           _funnel_row(v)) for cid, v in values.items()]
+        items.sort(key=lambda x: (x["starts_on"] or "", x["campaign_id"]), reverse=True)
+        return {"total": len(items), "items": items, "metrics": [_cited(a) for a in got]}
+
+    def _span(self) -> tuple[dt.date, dt.date]:
+        """Every contact up to now: from ``SINCE`` to tomorrow (a period counts local dates,
+        and the tenant's today may be the UTC date's tomorrow)."""
+        return SINCE, self.c.clock.now().date() + dt.timedelta(days=1)
 
     @staticmethod
-    def _row(info: dict[str, Any], cid: str, source: str, n: dict[str, int]) -> dict[str, Any]:
+    def _row(info: dict[str, Any], cid: str, source: str, funnel: dict[str, Any]
+             ) -> dict[str, Any]:
         starts = info.get("starts_on")
         spend = info.get("spend")
         return {"campaign_id": cid, "name": info.get("name"), "channel": info.get("channel"),
                 "goal": info.get("goal"), "starts_on": starts.isoformat() if starts else None,
                 "spend": float(spend) if spend is not None else None, "source": source,
-                **gate.funnel_row(n)}
+                **funnel}
 
-    def _history(self, tenant: str) -> dict[str, dict[str, int]]:
-        """Distinct customers per campaign and stage in the lake's ``campaign_touches``
-        (the history marks every stage a customer reached)."""
-        con = ibis.duckdb.connect()
-        try:
-            t = self.c.lake_table(con, tenant, "campaign_touches")
-            if t is None:
-                return {}
-            agg = t.group_by(["campaign_id", "stage"]).aggregate(n=t.customer_id.nunique())
-            rows = con.to_pyarrow(agg).to_pylist()
-        finally:
-            con.disconnect()
-        out: dict[str, dict[str, int]] = {}
-        for x in rows:
-            if x["stage"] in gate.STAGES:
-                out.setdefault(x["campaign_id"], dict.fromkeys(gate.STAGES, 0))[x["stage"]] = \
-                    int(x["n"])
-        return out
+
+def _funnel_row(values: dict[str, Any]) -> dict[str, Any]:
+    """Stage counts (0 where no contact reached the stage) and rates (None where nothing to
+    divide), rounded to four places for display, from the metrics' values."""
+    out: dict[str, Any] = {stage: int(values.get(STAGE_METRICS[stage]) or 0)
+                           for stage in gate.STAGES}
+    for field, metric in RATE_METRICS.items():
+        v = values.get(metric)
+        out[field] = None if v is None else round(float(v), 4)
+    return out
+
+
+def _by(a: Answer, dim: str) -> dict[str, int]:
+    """A cut's counts by its value (``(none)``: a row without one)."""
+    return {"(none)" if r[dim] is None else str(r[dim]): int(r["value"] or 0) for r in a.rows}
+
+
+def _cited(a: Answer) -> dict[str, Any]:
+    return {"metric": a.metric.name, "version": a.metric.version,
+            "definition_hash": a.catalog.definition_hash(a.metric.name)}
 
 
 def record_hit(c: Container, token: str, kind: str, on: dt.datetime | None = None) -> str | None:

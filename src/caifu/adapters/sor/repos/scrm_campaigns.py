@@ -97,16 +97,6 @@ def decisions(conn: Connection, tenant: str, campaign_id: str) -> list[dict[str,
         select(d).where(_run_key(d, tenant, campaign_id)).order_by(d.c.customer_id))]
 
 
-def blocked_counts(conn: Connection, tenant: str, campaign_id: str) -> dict[Any, Any]:
-    """deciding rule → customers blocked by it."""
-    d = campaign_decisions
-    return dict(conn.execute(select(d.c.rule, func.count()).where(
-        _run_key(d, tenant, campaign_id), d.c.outcome == "blocked").group_by(d.c.rule)).all())
-
-
-# --- contacts ------------------------------------------------------------------------------------
-
-
 def contacts_to_send(conn: Connection, tenant: str, campaign_id: str) -> list[Row[Any]]:
     """Contacts whose decision is ``send`` and who were not sent to yet, by customer."""
     d = campaign_decisions
@@ -194,24 +184,6 @@ def add_contacts(conn: Connection, tenant: str, campaign_id: str,
     if rows:
         conn.execute(insert(k), [{"tenant_id": tenant, "campaign_id": campaign_id, **r}
                                  for r in rows])
-
-
-def stage_rows(conn: Connection, tenant: str, campaign_id: str | None, stages: Sequence[str]
-               ) -> list[dict[str, Any]]:
-    """Each contact's ``<stage>_at`` columns, of one campaign (with ``campaign_id`` added
-    when None: of every campaign)."""
-    cols = [k.c[f"{s}_at"] for s in stages]
-    if campaign_id is None:
-        q = select(k.c.campaign_id, *cols).where(k.c.tenant_id == tenant)
-    else:
-        q = select(*cols).where(_run_key(k, tenant, campaign_id))
-    return [dict(r._mapping) for r in conn.execute(q)]
-
-
-def conversion_counts(conn: Connection, tenant: str, campaign_id: str) -> dict[Any, Any]:
-    return dict(conn.execute(select(k.c.conversion, func.count()).where(
-        _run_key(k, tenant, campaign_id), k.c.conversion.is_not(None))
-        .group_by(k.c.conversion)).all())
 
 
 def contact_by_token(conn: Connection, token: str) -> Row[Any] | None:
