@@ -261,3 +261,36 @@ def test_where_on_a_dimension_is_the_metric_with_that_filter(ws: Container) -> N
     assert where.plain()["where"] == "board = 'chinext'"
     with pytest.raises(ConfigError, match="cannot be filtered by 'board'"):
         answer(ws, OPS, "customers_total", start=START, end=END, where="board = 'star'")
+
+
+def test_a_question_asked_again_runs_its_compiled_sql_with_the_same_answer(
+        ws: Container) -> None:
+    from caifu.services.metrics import query as mq
+
+    names = ["aum", "chinext_conversion", "net_inflow", "customers_total"]
+    advisor = Principal("acme", "adv.user", "advisor", advisor_id="TG00001")
+
+    def ask(p: Principal) -> list[list[dict[str, Any]]]:
+        return [a.rows for a in answers(ws, p, names, by=("branch",), grain="quarter",
+                                        start=START, end=END, min_group_size=1)]
+
+    mq._COMPILED.clear()
+    first = ask(OPS)
+    assert len(mq._COMPILED) == len(names)
+    compiled = {k: v.sql for k, v in mq._COMPILED.items()}
+    again = ask(OPS)
+    assert again == first and {k: v.sql for k, v in mq._COMPILED.items()} == compiled
+    # another scope is another question (its SQL reads the scope's customers) ...
+    mine = ask(advisor)
+    assert len(mq._COMPILED) == 2 * len(names) and mine != first
+    # ... whose second asking answers from its own compiled SQL, not the tenant's
+    assert ask(advisor) == mine
+    # without the cache (Ibis runs the expression itself) the answers are the same
+    with ws.job_session("duckdb", "metric-test") as s:
+        scope = mq._scope(ws, s, OPS, "acme")
+        tables = mq.Tables(ws, s, "acme", mq.catalog_of(ws, "acme"))
+        for name, rows in zip(names, first, strict=True):
+            q = mq.mc.Query(name, START, END, ("branch",), "quarter", 8)
+            direct = s.to_arrow(mq.mc.query(tables.catalog, q, tables, scope)
+                                .order_by("period", "branch"))
+            assert mq._rows(direct, q, 0, 1, False) == rows, name

@@ -58,6 +58,27 @@ class DuckDBSession:
     def to_arrow(self, expr: ir.Table) -> pa.Table:
         return expr.to_pyarrow()
 
+    def compile(self, expr: ir.Table) -> tuple[str, tuple[tuple[str, pa.Table], ...]]:
+        """The SQL of ``expr`` and the in-memory tables it names (Ibis registers those itself
+        when it runs an expression; ``run_sql`` needs them given)."""
+        import ibis.expr.operations as ops
+
+        memtables = tuple((m.name, m.data.to_pyarrow(m.schema))
+                          for m in expr.op().find(ops.InMemoryTable))
+        return str(self.con.compile(expr)), memtables
+
+    def run_sql(self, sql: str, memtables: tuple[tuple[str, pa.Table], ...],
+                schema: pa.Schema) -> pa.Table:
+        """Run SQL from ``compile`` on this session's tables; the result has ``schema``."""
+        raw = self.con.con
+        for name, data in memtables:
+            raw.register(name, data)
+        try:
+            return raw.sql(sql).to_arrow_table().cast(schema)
+        finally:
+            for name, _ in memtables:
+                raw.unregister(name)
+
     def close(self) -> None:
         self.con.disconnect()
 
