@@ -52,3 +52,11 @@ class MetricAnswer(Schema):
     rows: list[dict[str, Any]] = Field(
         description="period (first day), one key per dimension, value (money as a decimal "
                     "string), customers (distinct customers behind the row), suppressed")
+
+
+class MetricUsed(Schema):
+    """A metric a response's figures come from: enough to find its definition."""
+
+    metric: str
+    version: int
+    definition_hash: str
