@@ -84,16 +84,31 @@ def monthly_counts(transitions: pa.Table, first: date, last: date) -> pa.Table:
                      "customers": pa.array(count, pa.int64())})
 
 
-def flow_matrix(transitions: pa.Table, start: date, end: date) -> pa.Table:
-    """How many customers went from each stage on ``start`` to each stage on ``end``
-    (``new``: not yet tracked on ``start``); only non-empty cells."""
+FLOW_SCHEMA = pa.schema([("customer_id", pa.string()), ("from_stage", pa.string()),
+                         ("to_stage", pa.string())])
+
+
+def customer_flows(transitions: pa.Table, start: date, end: date) -> pa.Table:
+    """One row per customer tracked on ``end``: his stage on ``start`` (``new``: not yet
+    tracked then) and on ``end`` — the rows the flow metric counts."""
     spans = _spans(transitions)
     a = transitions.take(pa.array(_on(transitions, start, spans)))
     b = transitions.take(pa.array(_on(transitions, end, spans)))
     before = dict(zip(a["customer_id"].to_pylist(), a["to_stage"].to_pylist(), strict=True))
+    ids = b["customer_id"].to_pylist()
+    return pa.table({"customer_id": pa.array(ids, pa.string()),
+                     "from_stage": pa.array([before.get(cid, NOT_TRACKED) for cid in ids],
+                                            pa.string()),
+                     "to_stage": b["to_stage"].cast(pa.string())}, schema=FLOW_SCHEMA)
+
+
+def flow_matrix(transitions: pa.Table, start: date, end: date) -> pa.Table:
+    """How many customers went from each stage on ``start`` to each stage on ``end``
+    (``new``: not yet tracked on ``start``); only non-empty cells."""
+    per_customer = customer_flows(transitions, start, end)
     cells: dict[tuple[str, str], int] = {}
-    for cid, s in zip(b["customer_id"].to_pylist(), b["to_stage"].to_pylist(), strict=True):
-        key = (before.get(cid, NOT_TRACKED), s)
+    for key in zip(per_customer["from_stage"].to_pylist(), per_customer["to_stage"].to_pylist(),
+                   strict=True):
         cells[key] = cells.get(key, 0) + 1
     order = {s: i for i, s in enumerate((NOT_TRACKED, *REPORT_ORDER))}
     keys = sorted(cells, key=lambda k: (order[k[0]], order[k[1]]))

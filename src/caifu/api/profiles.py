@@ -83,29 +83,34 @@ def search_customers(
 @router.get("/v1/tags", operation_id="list_tags", tags=["tags"], response_model=TagList,
             dependencies=[Depends(require("tags.read"))])
 def list_tags(p: CurrentPrincipal, c: ContainerDep) -> dict[str, Any]:
-    """Tag definitions in force (id, name, kind, version) and how many customers hold each
-    — counts over the whole tenant (aggregates, no customer ids)."""
-    from caifu.services.profiles.customers import tag_counts
+    """Tag definitions in force (id, name, kind, version) and how many customers in the
+    caller's scope hold each now — the metric ``tag_holders`` (aggregates, no customer ids)."""
+    from caifu.services.profiles.figures import tag_holders
     from caifu.services.profiles.tag_definitions import load_definitions
 
-    tenant = access.tenant_of(p)
-    definitions, _ = load_definitions(c, tenant)
-    counts = dict(tag_counts(c, tenant))
+    definitions, _ = load_definitions(c, access.tenant_of(p))
+    held = tag_holders(c, p)
     return {"items": [{"tag_id": d.id, "name": d.name, "kind": d.kind, "version": d.version,
-                       "customers": counts.get(d.id, 0)} for d in definitions]}
+                       "customers": held.get(d.id)} for d in definitions],
+            "metrics": held.metrics}
 
 
 @router.get("/v1/segments", operation_id="list_segments", tags=["segments"],
             response_model=SegmentList, dependencies=[Depends(require("segments.read"))])
 def list_segments(p: CurrentPrincipal, c: ContainerDep) -> dict[str, Any]:
-    """Segments: id, name, expression and the newest recorded size."""
+    """Segments: id, name, expression and the size on the newest build date — members in the
+    caller's scope, the metric ``segment_size``."""
+    from caifu.services.profiles.figures import segment_sizes
     from caifu.services.profiles.segments import Segments
 
     rows = Segments(c).list(access.tenant_of(p))
+    day, sizes, sized = segment_sizes(c, p)
     return {"items": [{"segment_id": r["segment_id"], "name": r["name"],
                        "expression": r["expression"],
-                       "latest": {"as_of": r["latest"][0].isoformat(), "members": r["latest"][1]}
-                       if r["latest"] else None} for r in rows]}
+                       "latest": {"as_of": day.isoformat(), "members": sizes.get(r["segment_id"])}
+                       if day is not None and r["segment_id"] in sized else None}
+                      for r in rows],
+            "metrics": sizes.metrics}
 
 
 @router.get("/v1/segments/{segment_id}/members", operation_id="segment_members",

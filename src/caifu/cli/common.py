@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import getpass
 import sys
 from pathlib import Path
 from typing import Annotated, NoReturn
@@ -14,6 +15,7 @@ from rich.markup import escape
 from typer.core import TyperGroup
 
 from caifu.core.errors import CaifuError, ConfigError
+from caifu.core.identity import Principal
 from caifu.settings import Settings
 
 
@@ -72,3 +74,10 @@ def option_date(value: str | None, option: str) -> dt.date | None:
         return dt.date.fromisoformat(value) if value else None
     except ValueError:
         raise ConfigError(f"{option} {value!r}: not a date YYYY-MM-DD") from None
+
+
+def operator(tenant: str) -> Principal:
+    """Whoever runs the terminal, as the metric layer's caller: the CLI works on the whole
+    workspace, so its figures are tenant-wide (storage-only customers still count for
+    nobody); `caifu metrics query --advisor/--branch` shows a narrower scope."""
+    return Principal(tenant, getpass.getuser(), "ops")

@@ -18,7 +18,9 @@ from caifu.cli.common import (
     _container,
     app,
     console,
+    operator,
 )
+from caifu.cli.views import cited, count
 
 # --- profiles, tags, segments -----------------------------------------------------------------
 
@@ -69,21 +71,22 @@ def customer(customer_id: str, tenant: TenantOpt,
 
 @tags_app.command("list")
 def tags_list(tenant: TenantOpt, workspace: WorkspaceOpt = None) -> None:
-    """Tag definitions in force and how many customers hold each."""
-    from caifu.services.profiles.customers import tag_counts
+    """Tag definitions in force and how many customers hold each now (the metric
+    tag_holders)."""
+    from caifu.services.profiles.figures import tag_holders
     from caifu.services.profiles.tag_definitions import load_definitions
 
     c = _container(workspace)
     definitions, source = load_definitions(c, tenant)
-    counts = dict(tag_counts(c, tenant))
+    held = tag_holders(c, operator(tenant))
     t = RichTable("tag", "name", "kind", "v", "customers", "definition",
-                  title=f"tags — {tenant} ({source})")
+                  title=f"tags — {tenant} ({source})", caption=f"customers: {cited(held.metrics)}")
     for d in definitions:
         spec = d.spec
         what = (getattr(spec, "when", None) or ", ".join(getattr(spec, "dictionaries", ())
                 + getattr(spec, "patterns", ())) or f"{getattr(spec, 'score', '')} ≥ "
                 f"{getattr(spec, 'min_score', '')}")
-        t.add_row(d.id, d.name, d.kind, str(d.version), f"{counts.get(d.id, 0):,}", what)
+        t.add_row(d.id, d.name, d.kind, str(d.version), count(held.get(d.id)), what)
     console.print(t)
 
 
@@ -110,15 +113,19 @@ def segment_create(segment_id: str, tenant: TenantOpt,
 
 @segment_app.command("list")
 def segment_list(tenant: TenantOpt, workspace: WorkspaceOpt = None) -> None:
-    """Segments with their latest recorded size."""
+    """Segments with their size on the newest build date (the metric segment_size)."""
+    from caifu.services.profiles.figures import segment_sizes
     from caifu.services.profiles.segments import Segments
 
-    rows = Segments(_container(workspace)).list(tenant)
-    t = RichTable("segment", "name", "members", "as of", "expression", title=f"segments — {tenant}")
+    c = _container(workspace)
+    rows = Segments(c).list(tenant)
+    day, sizes, sized = segment_sizes(c, operator(tenant))
+    t = RichTable("segment", "name", "members", "as of", "expression",
+                  title=f"segments — {tenant}", caption=f"members: {cited(sizes.metrics)}")
     for r in rows:
-        latest = r["latest"]
-        t.add_row(r["segment_id"], r["name"], f"{latest[1]:,}" if latest else "–",
-                  str(latest[0]) if latest else "–", r["expression"])
+        known = day is not None and r["segment_id"] in sized
+        t.add_row(r["segment_id"], r["name"], count(sizes.get(r["segment_id"])) if known else "–",
+                  str(day) if known else "–", r["expression"])
     console.print(t)
 
 
@@ -189,35 +196,33 @@ def cards(tenant: TenantOpt, as_of: AsOfOpt = None, engine: EngineOpt = "duckdb"
         console.print(f"[yellow]note:[/] {note}", soft_wrap=True)
 
 
-FLOW_DAYS = 91  # "the last three months": 13 weeks, the same weekdays at both ends
-
-
 def _names() -> dict[str, str]:
     from caifu.analytics.lifecycle import STAGE_NAMES
 
     return {**STAGE_NAMES, "new": "新开户"}
 
 
-def _counts(counts: dict[str, int], as_of: dt.date) -> RichTable:
+def _counts(counts: dict[str, int | None], as_of: dt.date, caption: str) -> RichTable:
     names = _names()
-    total = sum(counts.values()) or 1
-    t = RichTable(title=f"生命周期阶段（{as_of}）", title_justify="left")
+    total = sum(n or 0 for n in counts.values()) or 1  # shares: arithmetic on governed counts
+    t = RichTable(title=f"生命周期阶段（{as_of}）", title_justify="left", caption=caption,
+                  caption_justify="left")
     for col in ("阶段", "stage", "客户数", "占比"):
         t.add_column(col, justify="right" if col in ("客户数", "占比") else "left")
     for stage, n in counts.items():
-        t.add_row(names[stage], stage, f"{n:,}", f"{100 * n / total:.1f}%")
+        t.add_row(names[stage], stage, count(n), "–" if n is None else f"{100 * n / total:.1f}%")
     return t
 
 
-def _flows(matrix: pa.Table, start: dt.date, end: dt.date) -> RichTable:
+def _flows(cells: dict[tuple[str, str], int], start: dt.date, end: dt.date, caption: str
+           ) -> RichTable:
     from caifu.analytics.lifecycle import REPORT_ORDER
 
     names = _names()
-    cells = {(r["from_stage"], r["to_stage"]): r["customers"] for r in matrix.to_pylist()}
     rows = [s for s in ("new", *REPORT_ORDER) if any(k[0] == s for k in cells)]
     cols = [s for s in REPORT_ORDER if any(k[1] == s for k in cells)]
     t = RichTable(title=f"阶段流转 {start} → {end}（行：起点阶段，列：终点阶段）",
-                  title_justify="left")
+                  title_justify="left", caption=caption, caption_justify="left")
     t.add_column("从 \\ 到")
     for c in cols:
         t.add_column(names[c], justify="right")
@@ -244,17 +249,22 @@ def lifecycle(tenant: TenantOpt, as_of: AsOfOpt = None,
               engine: EngineOpt = "duckdb", workspace: WorkspaceOpt = None) -> None:
     """Lifecycle stages as of a date: counts per stage, the flows of the last three months,
     and (with --customer) one customer's transitions with their triggers."""
+    from caifu.analytics.lifecycle import REPORT_ORDER
     from caifu.services.profiles.build import check_as_of
+    from caifu.services.profiles.figures import lifecycle as lifecycle_figures
     from caifu.services.profiles.lifecycle import Lifecycle
 
     c = _container(workspace)
     result = Lifecycle(c).run(tenant, check_as_of(as_of), engine=engine)
+    # the counts: the metrics over the stages and flows the run has just written
+    fig = lifecycle_figures(c, operator(tenant), result.as_of)
+    counts = {stage: fig.stages.get(stage) for stage in REPORT_ORDER}
+    flows = {k: n for k, n in fig.flows.values.items() if n}
     console.print(f"[bold]{tenant}[/] lifecycle as of {result.as_of}: "
-                  f"{result.stages.num_rows:,} customers, facts from {result.history_start}, "
+                  f"{sum(n or 0 for n in counts.values()):,} customers, facts from {result.history_start}, "
                   f"thresholds from {result.rules_source}")
-    console.print(_counts(result.counts, result.as_of))
-    start = max(result.as_of - dt.timedelta(days=FLOW_DAYS), result.history_start)
-    console.print(_flows(result.flows(start), start, result.as_of))
+    console.print(_counts(counts, result.as_of, cited(fig.stages.metrics)))
+    console.print(_flows(flows, result.flow_start, result.as_of, cited(fig.flows.metrics)))
     if customer is not None:
         rows = result.history(customer)
         if rows.num_rows:
@@ -264,4 +274,4 @@ def lifecycle(tenant: TenantOpt, as_of: AsOfOpt = None,
     for note in result.notes:
         console.print(f"[yellow]note:[/] {note}")
     console.print(f"{result.transitions.num_rows:,} transitions written to lifecycle_transitions, "
-                  f"stages to lifecycle_stages ({result.seconds:.1f} s)")
+                  f"stages to lifecycle_stages, flows to lifecycle_flows ({result.seconds:.1f} s)")

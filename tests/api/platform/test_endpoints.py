@@ -10,7 +10,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from caifu.adapters.sor.models import CONTRACT_TABLES, event_inbox
+from caifu.adapters.sor.models import CONTRACT_TABLES, event_inbox, tag_assignments
 from caifu.api import create_app
 from caifu.services.ingest.realtime import inbox_counts
 from caifu.services.platform import users
@@ -26,8 +26,8 @@ pytestmark = pytest.mark.slow  # a demo broker or a browser: `-m "not slow"` ski
 @pytest.fixture(scope="module")
 def api(scored) -> Iterator[tuple[httpx.Client, object, dict[str, dict[str, str]]]]:  # type: ignore[no-untyped-def]
     c, _, _ = scored
-    Build(c).build("acme")
     Segments(c).save("acme", "active_traders", "活跃交易", "trades_90d >= 1")
+    Build(c).build("acme")  # sizes the segment
     t = CONTRACT_TABLES["customers"]
     with c.engine.connect() as conn:
         advisor = conn.execute(select(t.c.advisor_id).where(t.c.tenant_id == "acme",
@@ -48,13 +48,50 @@ def api(scored) -> Iterator[tuple[httpx.Client, object, dict[str, dict[str, str]
         yield http, c, headers
 
 
+def _holders(c, ids: set[str] | None = None) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    """Customers per tag in force at the end of the tenant's today (acme: UTC+8), counted
+    here from the rows."""
+    today = (c.clock.now() + dt.timedelta(hours=8)).date()
+    a = tag_assignments
+    with c.engine.connect() as conn:
+        rows = conn.execute(select(a.c.customer_id, a.c.tag_id, a.c.gained_at, a.c.expires_at)
+                            .where(a.c.tenant_id == "acme")).all()
+    out: dict[str, set[str]] = {}
+    for cid, tag, gained, expires in rows:
+        if (gained + dt.timedelta(hours=8)).date() <= today and (
+                expires is None or (expires + dt.timedelta(hours=8)).date() > today) and (
+                ids is None or cid in ids):
+            out.setdefault(tag, set()).add(cid)
+    return {tag: len(held) for tag, held in out.items()}
+
+
 def test_tags_and_segments_lists(api) -> None:  # type: ignore[no-untyped-def]
-    http, _, h = api
-    tags = http.get("/v1/tags", headers=h["api.ops"]).json()["items"]
-    by_id = {t["tag_id"]: t for t in tags}
+    http, c, h = api
+    body = http.get("/v1/tags", headers=h["api.ops"]).json()
+    by_id = {t["tag_id"]: t for t in body["items"]}
+    expected = _holders(c)
     assert by_id["dormant"]["name"] == "沉睡客户" and by_id["dormant"]["customers"] > 0
-    segs = http.get("/v1/segments", headers=h["api.ops"]).json()["items"]
-    assert any(s["segment_id"] == "active_traders" for s in segs)
+    assert {t: x["customers"] for t, x in by_id.items() if x["customers"]} == expected
+    assert [m["metric"] for m in body["metrics"]] == ["tag_holders"]
+    assert len(body["metrics"][0]["definition_hash"]) == 16
+    # an advisor: his customers' tags only
+    advisor = users.login(c, "api.advisor", PASSWORD)
+    assert advisor is not None
+    from caifu.services.platform.access import visible_ids
+
+    mine = http.get("/v1/tags", headers=h["api.advisor"]).json()["items"]
+    assert {t["tag_id"]: t["customers"] for t in mine if t["customers"]} == \
+        _holders(c, visible_ids(c, advisor))
+    assert sum(t["customers"] for t in mine) < sum(expected.values())
+    # segments: the members on the newest build date
+    body = http.get("/v1/segments", headers=h["api.ops"]).json()
+    day, members = Segments(c).members("acme", "active_traders")
+    assert body["items"][0]["latest"] == {"as_of": day.isoformat(),
+                                          "members": members.num_rows}
+    assert members.num_rows > 0 and body["metrics"][0]["metric"] == "segment_size"
+    ids = set(members["customer_id"].to_pylist()) & (visible_ids(c, advisor) or set())
+    mine_s = http.get("/v1/segments", headers=h["api.advisor"]).json()["items"][0]
+    assert mine_s["latest"]["members"] == len(ids) < members.num_rows
     assert http.get("/v1/tags", headers=h["api.root"]).status_code == 403
 
 

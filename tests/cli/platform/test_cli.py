@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -79,6 +80,7 @@ def test_demo_builds_its_own_workspace_and_refuses_anyone_elses(tmp_path: Path) 
     assert "caifu demo --serve --port 8123" in flat
     assert "http://127.0.0.1:8123/wecom/demo/sidebar?ctx=wm" in flat and ":8000/" not in flat
     _sidebar_card_shows_something(demo_ws)
+    _summary_is_the_metric_layers(demo_ws, out)
     log = _ok("ingest-log", "-t", "demo", "-w", str(demo_ws))
     assert log.count("committed") >= 19
     # the next run replaces its own workspace: what it starts from (the whole pipeline above
@@ -107,6 +109,41 @@ def test_init_refuses_another_workspaces_database_unless_told(tmp_path: Path) ->
     assert "inside the workspace at" in refused.output and "--share-database" in refused.output
     assert "ready" in _ok("init", str(tmp_path / "b"), "--sor-url", url, "--share-database")
     assert "acme" in _ok("tenant", "list", "-w", str(tmp_path / "b"))
+
+
+def _summary_is_the_metric_layers(root: Path, out: str) -> None:
+    """The ingest totals and the tags held in the demo's output: counted here from the rows,
+    cited by metric in the output."""
+    import datetime as dt
+
+    from sqlalchemy import func, select
+
+    from caifu.adapters.sor.models import ingest_log, tag_assignments
+    from caifu.services.container import build
+
+    c = build(Settings(), root)
+    try:
+        today = (c.clock.now() + dt.timedelta(hours=8)).date()  # the demo tenant: UTC+8
+        with c.engine.connect() as conn:
+            sums = conn.execute(select(func.sum(ingest_log.c.rows_in), func.sum(ingest_log.c.loaded),
+                                       func.sum(ingest_log.c.quarantined),
+                                       func.sum(ingest_log.c.duplicates))
+                                .where(ingest_log.c.tenant_id == "demo")).one()
+            a = tag_assignments
+            rows = conn.execute(select(a.c.customer_id, a.c.expires_at).where(
+                a.c.tenant_id == "demo", a.c.tag_id == "dormant")).all()
+    finally:
+        c.close()
+    total = next(x for x in out.splitlines() if "total" in x and "│" in x)
+    assert [f"{n:,}" for n in sums] == re.findall(r"[\d,]+", total.split("│", 3)[3])[:4]
+    held = sum(1 for _, expires in rows
+               if expires is None or (expires + dt.timedelta(hours=8)).date() > today)
+    line = next(x for x in out.splitlines() if "│ dormant " in x)
+    assert held > 0 and f" {held:,} " in line
+    flat = out.replace("\n", "")
+    for metric in ("rows_read v1", "tag_holders v1", "segment_size v1",
+                   "preference_group_customers v1"):
+        assert metric in flat
 
 
 def _sidebar_card_shows_something(root: Path) -> None:

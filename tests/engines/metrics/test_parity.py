@@ -8,10 +8,11 @@ session and on the Spark session once per module; every case compiles the metric
 must be identical; floats (ratios, averages) agree to 1e-9 relative, because engines sum in
 different orders.
 
-The operational (``sor:``) tables the metrics read are empty or dated "now" in a freshly
-ingested workspace (no card build, no compliance scan, no group sync, no campaign run;
-ingest batches are stamped with the wall clock), so the module fills them with rows derived
-from the demo's own tables, inside the demo's range: every metric then has rows to compare.
+The operational (``sor:``) tables and the lake tables of builds the metrics read are empty or
+dated "now" in a freshly ingested workspace (no build, card build, lifecycle run, group plan,
+compliance scan or group sync; ingest batches are stamped with the wall clock), so the module
+fills them with rows derived from the demo's own tables, inside the demo's range: every metric
+then has rows to compare.
 """
 
 from __future__ import annotations
@@ -113,6 +114,44 @@ def _sor_rows(data: dict[str, pa.Table]) -> None:
         members, schema=data["sor:wecom_group_members"].schema)
 
     _campaign_runs(data)
+    # tags (some lapse), segment members and lifecycle stages and flows at a few build
+    # dates, preference-group plans
+    tags = ["dormant", "high_net_worth", "interest_chinext", "intent_redeem"]
+    assigned = [{"customer_id": c["customer_id"], "tag_id": tags[(i + k) % len(tags)],
+                 "gained_at": dt.datetime.combine(c["opened_on"], dt.time(17, 30))
+                 + dt.timedelta(days=40 * k + i % 90),
+                 "expires_at": None if (i + k) % 3 else dt.datetime.combine(
+                     c["opened_on"], dt.time(16)) + dt.timedelta(days=150 + 20 * k)}
+                for i, c in enumerate(customers) for k in range(i % 3)]
+    data["sor:tag_assignments"] = pa.Table.from_pylist(
+        assigned, schema=data["sor:tag_assignments"].schema)
+    builds = (dt.date(2025, 3, 31), dt.date(2025, 12, 31), dt.date(2026, 9, 29),
+              dt.date(2026, 9, 30))
+    members = [{"as_of": as_of, "segment_id": ["rich", "sleepers", "leads"][(i + k) % 3],
+                "customer_id": c["customer_id"]}
+               for i, c in enumerate(customers) for k, as_of in enumerate(builds)
+               if c["opened_on"] <= as_of and (i + k) % 5 != 0]
+    data["lake:segment_members"] = pa.Table.from_pylist(
+        members, schema=data["lake:segment_members"].schema)
+    staged = [{"as_of": as_of, "customer_id": c["customer_id"],
+               "stage": stages[(i * 7 + k) % len(stages)]}
+              for i, c in enumerate(customers) for k, as_of in enumerate(builds)
+              if c["opened_on"] <= as_of]
+    data["lake:lifecycle_stages"] = pa.Table.from_pylist(
+        staged, schema=data["lake:lifecycle_stages"].schema)
+    flows = [{"as_of": r["as_of"], "customer_id": r["customer_id"],
+              "from_date": r["as_of"] - dt.timedelta(days=91),
+              "from_stage": "new" if i % 6 == 0 else stages[i % len(stages)],
+              "to_stage": r["stage"]} for i, r in enumerate(staged)]
+    data["lake:lifecycle_flows"] = pa.Table.from_pylist(
+        flows, schema=data["lake:lifecycle_flows"].schema)
+    plans = [{"group_id": ["new_energy", "sse50_etf", "fund_sip"][i % 3],
+              "customer_id": c["customer_id"],
+              "status": ["member", "invite", "left", "excluded"][i % 4],
+              "updated_at": dt.datetime(2025, 1, 1, 2) + dt.timedelta(days=3 * (i % 200))}
+             for i, c in enumerate(customers) if i % 2 == 0]
+    data["sor:preference_group_members"] = pa.Table.from_pylist(
+        plans, schema=data["sor:preference_group_members"].schema)
 
     tables = sorted({t for t in data if not t.startswith("sor:")})
     batches = []

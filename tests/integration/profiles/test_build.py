@@ -16,9 +16,11 @@ from sqlalchemy import func, select
 from caifu.adapters.sor.models import CONTRACT_TABLES, profile_serving, tag_history
 from caifu.adapters.sor.repos import profiles as profiles_repo
 from caifu.core.errors import ConfigError
+from caifu.core.identity import Principal
 from caifu.data.demo import generate
 from caifu.services.container import Container
 from caifu.services.ingest.load import Ingest
+from caifu.services.metrics.query import answer
 from caifu.services.platform.workspace import create_tenant, init_workspace
 from caifu.services.profiles.build import Build, BuildResult
 from caifu.services.profiles.customers import customer_view
@@ -218,6 +220,14 @@ def test_segments_membership_sizes_and_export(built, tmp_path: Path) -> None:  #
     assert then.num_rows == earlier.segments["rich_sleepers"]
     change = segs.size_change("acme", "rich_sleepers", EARLIER, AS_OF)
     assert change.members_before + change.joined - change.left == change.members_after
+    # each build date keeps its members in the lake: the segment_size metric of either date
+    ops = Principal("acme", "t", "ops")
+    for day_, result in ((EARLIER, earlier), (AS_OF, latest)):
+        a = answer(c, ops, "segment_size", by=("segment",), grain="all", start=day_,
+                   end=day_)
+        assert {r["segment"]: r["value"] for r in a.rows} == \
+            {k: v for k, v in result.segments.items() if v}
+    assert then.num_rows != members.num_rows  # two different sizes, each of its date
     for suffix in (".csv", ".parquet"):
         path = export(members, tmp_path / f"m{suffix}")
         if suffix == ".parquet":

@@ -197,8 +197,16 @@ def test_cli_counts_flows_and_one_customer_without_names(demo) -> None:  # type:
                                    moved])
     assert res.exit_code == 0, res.output
     for text in ("生命周期阶段（2026-10-30）", "阶段流转 2026-07-31 → 2026-10-30", "休眠",
-                 f"客户 {moved} 的阶段变化", f"{r.counts['active']:,}"):
+                 f"客户 {moved} 的阶段变化", f"{r.counts['active']:,}",
+                 "lifecycle_customers v1", "lifecycle_flow_customers v1"):
         assert text in res.output
+    # the counts printed are the metrics over what the run wrote, equal to the run's own
+    row = next(x for x in res.output.splitlines() if " dormant " in x)
+    assert f" {r.counts['dormant']:,} " in row
+    flows = r.flows(r.flow_start).to_pylist()
+    top = max(flows, key=lambda f: f["customers"])
+    assert f"{top['customers']:,}" in res.output
+    assert r.flow_start == dt.date(2026, 7, 31)
     with c.engine.connect() as conn:
         names = ingest_repo.rows(conn, "acme", registry()["customers"])["name"].to_pylist()
     assert not [n for n in names if len(n) >= 2 and n in res.output]

@@ -11,6 +11,7 @@ from caifu.adapters.sor.models import CONTRACT_TABLES, tag_assignments
 from caifu.adapters.sor.scrm_models import wecom_group_members, wecom_groups
 from caifu.core.errors import ConfigError
 from caifu.core.expressions import ExpressionError
+from caifu.core.identity import Principal
 from caifu.services.container import Container
 from caifu.services.scrm import pref_groups
 
@@ -80,8 +81,15 @@ def test_plan_lists_invite_member_left_and_excluded(broker: Container) -> None:
     assert stored["C04"]["status"] == "excluded" and "企业微信" in stored["C04"]["reason"]
     assert stored["C03"]["risk_level"] == "C2"
     assert "不符合规则" in stored["C06"]["reason"]
-    listed = {g["group_id"]: g["counts"] for g in pref_groups.list_groups(broker, T)}
-    assert listed["sse50"] == {"member": 2, "invite": 2, "left": 1, "excluded": 1}
+    # the sizes: the metric preference_group_customers over the stored plan, in the scope
+    sizes = pref_groups.plan_sizes(broker, Principal(T, "ops.user", "ops"))
+    assert pref_groups.group_sizes(sizes, "sse50") == {"member": 2, "invite": 2, "left": 1,
+                                                       "excluded": 1}
+    assert sizes.metrics[0]["metric"] == "preference_group_customers"
+    # advisor A01: the customers following him on WeCom (C04 does not)
+    mine = pref_groups.plan_sizes(broker, Principal(T, "a01", "advisor", advisor_id="A01"))
+    assert pref_groups.group_sizes(mine, "sse50") == {"member": 2, "invite": 2, "left": 1,
+                                                      "excluded": 0}
 
 
 def test_homogeneous_group_admits_only_its_level(broker: Container) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import Field
 
 from caifu.api.schemas.common import PageOf, Schema
+from caifu.api.schemas.metrics import MetricUsed
 
 
 class CustomerView(Schema):
@@ -45,27 +46,32 @@ class TagPublic(Schema):
     name: str
     kind: str
     version: int
-    customers: int = Field(description="customers of the tenant holding it")
+    customers: int | None = Field(description="customers in the caller's scope holding it now "
+                                              "(metric tag_holders); null if withheld")
 
 
 class TagList(Schema):
     items: list[TagPublic]
+    metrics: list[MetricUsed] = Field(description="the metrics the counts come from")
 
 
 class SegmentSize(Schema):
-    as_of: str
-    members: int
+    as_of: str = Field(description="the newest build date")
+    members: int | None = Field(description="members in the caller's scope (metric "
+                                            "segment_size); null if withheld")
 
 
 class SegmentPublic(Schema):
     segment_id: str
     name: str
     expression: str
-    latest: SegmentSize | None
+    latest: SegmentSize | None = Field(description="null when the newest build did not size "
+                                                   "it (created since, or no longer valid)")
 
 
 class SegmentList(Schema):
     items: list[SegmentPublic]
+    metrics: list[MetricUsed] = Field(description="the metrics the sizes come from")
 
 
 class SegmentMembers(PageOf):

@@ -19,7 +19,16 @@ from typing import Annotated
 import typer
 from rich.table import Table as RichTable
 
-from caifu.cli.common import TenantOpt, WorkspaceOpt, _container, app, console, option_date
+from caifu.cli.common import (
+    TenantOpt,
+    WorkspaceOpt,
+    _container,
+    app,
+    console,
+    operator,
+    option_date,
+)
+from caifu.cli.views import cited, count
 
 ActorOpt = Annotated[str | None, typer.Option(help="Who decides [default: OS user]")]
 groups_app = typer.Typer(no_args_is_help=True,
@@ -95,17 +104,20 @@ def add_link_commands(wecom_cmd: typer.Typer) -> None:
 
 @groups_app.command("list")
 def groups_list(tenant: TenantOpt, workspace: WorkspaceOpt = None) -> None:
-    """The tenant's preference groups and the size of each part of their last plan."""
-    from caifu.services.scrm.pref_groups import list_groups
+    """The tenant's preference groups and the customers in each part of their last plan
+    (the metric preference_group_customers)."""
+    from caifu.services.scrm.pref_groups import group_sizes, list_groups, plan_sizes
 
-    rows = list_groups(_container(workspace), tenant)
+    c = _container(workspace)
+    rows = list_groups(c, tenant)
+    sizes = plan_sizes(c, operator(tenant))
     t = RichTable("group", "name", "rule", "level policy", "chat", "member", "invite", "left",
-                  "excluded")
+                  "excluded", caption=f"customers: {cited(sizes.metrics)}")
     for g in rows:
         policy = g["level_policy"] + (f" {g['risk_level']}" if g["risk_level"] else "")
-        n = g["counts"]
+        n = group_sizes(sizes, g["group_id"])
         t.add_row(g["group_id"], g["name"], g["rule"], policy, g["chat_id"] or "",
-                  *(str(n[s]) for s in ("member", "invite", "left", "excluded")))
+                  *(count(n[s]) for s in ("member", "invite", "left", "excluded")))
     console.print(t)
 
 
@@ -114,12 +126,15 @@ def groups_plan(group_id: str, tenant: TenantOpt,
                 show: Annotated[int, typer.Option(help="Rows to show per status")] = 10,
                 workspace: WorkspaceOpt = None) -> None:
     """Plan a group: who to invite, who is in, who left, who is excluded and why."""
-    from caifu.services.scrm.pref_groups import plan
+    from caifu.services.scrm.pref_groups import group_sizes, plan, plan_sizes
 
-    result = plan(_container(workspace), tenant, group_id)
+    c = _container(workspace)
+    result = plan(c, tenant, group_id)
     p, g = result.plan, result.group
-    counts = ", ".join(f"{s} {n}" for s, n in p.counts().items())
+    sizes = plan_sizes(c, operator(tenant))  # the plan just stored, counted by the metric
+    counts = ", ".join(f"{s} {count(n)}" for s, n in group_sizes(sizes, group_id).items())
     console.print(f"{g['name']} ({g['group_id']}) · rule {g['rule']} · {counts}")
+    console.print(f"[dim]customers: {cited(sizes.metrics)}[/]", highlight=False)
     console.print(f"content is judged against: {p.lowest_level or 'unassessed (blocked)'}"
                   + (f" · {p.unidentified} chat members not linked to a customer"
                      if p.unidentified else ""))

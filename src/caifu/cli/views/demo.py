@@ -15,13 +15,20 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from caifu.cli.views.ingest import ingest_with_progress, print_batches
-from caifu.cli.views.profiles import build_with_progress, print_build, print_examples
+from caifu.cli.views.profiles import (
+    build_with_progress,
+    print_build,
+    print_examples,
+    print_held,
+)
 from caifu.cli.views.recommend import recommend_with_progress
 from caifu.cli.views.scrm import scrm_with_progress
 from caifu.cli.views.value import print_scores, score_with_progress, value_report
+from caifu.core.identity import Principal
 from caifu.data.demo import DemoSummary
 from caifu.services.container import Container
 from caifu.services.profiles.tag_definitions import load_definitions
+from caifu.services.quality.checks import today
 from caifu.settings import Settings
 
 if TYPE_CHECKING:
@@ -70,8 +77,9 @@ def run_demo(workspace: Path, settings: Settings, customers: int, seed: int,
     summary = generate_with_progress(data_dir, customers, seed, console)
     console.print(f"generated {sum(summary.rows_per_file.values()):,} rows in "
                   f"{len(summary.rows_per_file)} files ({summary.elapsed_seconds:.1f} s)")
+    started = today(c, demo.TENANT)
     results, elapsed = ingest_with_progress(c, demo.TENANT, [data_dir], None, None, console)
-    print_batches(results, elapsed, console)
+    print_batches(results, elapsed, console, demo.ingest_totals(c, started))
     demo.create_demo_segments(c)
     ref = demo.load_risk_reference(c)
     console.print(f"risk reference: {ref['aliases']} company aliases (former names), "
@@ -80,7 +88,8 @@ def run_demo(workspace: Path, settings: Settings, customers: int, seed: int,
     print_scores(score_with_progress(c, demo.TENANT, None, None, console), console)
     result = build_with_progress(c, demo.TENANT, "duckdb", None, console)
     names = {d.id: d.name for d in load_definitions(c, demo.TENANT)[0]}
-    print_build(result, console, names)
+    print_build(result, console, names, counts=False)
+    print_held(c, Principal(demo.TENANT, "demo", "ops"), console, names)
     print_examples(c, demo.TENANT, console, names)
     # before the value report (its section 5) and the sidebar (which serves the lists)
     recommend_with_progress(c, demo.TENANT, console)
@@ -114,7 +123,6 @@ def run_demo(workspace: Path, settings: Settings, customers: int, seed: int,
 def print_replay(c: Container, tenant: str, replayed: Replay, console: Console,
                  tasks_shown: int = 6) -> None:
     """The replayed headlines (what each became) and a few of the advisor tasks raised."""
-    from caifu.core.identity import Principal
     from caifu.risk.alerts import EVENT_NAMES, STATUS_NAMES
     from caifu.services.risk.tasks import list_tasks
 

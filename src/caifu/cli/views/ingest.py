@@ -8,13 +8,18 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from caifu.cli.views import cited
 from caifu.services.container import Container
 from caifu.services.ingest.load import BatchResult, Ingest
+
+if TYPE_CHECKING:
+    from caifu.services.demo.broker import IngestTotals
 
 
 def ingest_with_progress(c: Container, tenant: str, paths: list[Path], mapping: Path | None,
@@ -60,9 +65,14 @@ def _ingest_bar(console: Console, total: int) -> Iterator[Callable[[str, str], N
         bar.update(task, description="ingest done")
 
 
-def print_batches(results: list[BatchResult], elapsed: float, console: Console) -> None:
+def print_batches(results: list[BatchResult], elapsed: float, console: Console,
+                  totals: IngestTotals | None = None) -> None:
+    """One row per batch (what each did) and a total row: the batches' own sums, or the
+    metric layer's ``totals`` when given (the demo's summary)."""
     t = Table("file", "table", "rows in", "loaded", "quarantined", "duplicates", "s",
-              title="ingest: rows in = loaded + quarantined + duplicates")
+              title="ingest: rows in = loaded + quarantined + duplicates",
+              caption=None if totals is None else f"total: {cited(totals.metrics)}",
+              caption_justify="left")
     for col in t.columns[:2]:
         col.overflow = "fold"
     reasons: Counter[str] = Counter()
@@ -70,9 +80,13 @@ def print_batches(results: list[BatchResult], elapsed: float, console: Console) 
         t.add_row(r.path.name, r.table, f"{r.rows_in:,}", f"{r.loaded:,}", f"{r.quarantined:,}",
                   f"{r.duplicates:,}", f"{sum(r.timings.values()):.1f}")
         reasons.update({f"{r.table}.{k}": v for k, v in r.reasons.items()})
-    t.add_row("[bold]total", "", f"{sum(r.rows_in for r in results):,}",
-              f"{sum(r.loaded for r in results):,}", f"{sum(r.quarantined for r in results):,}",
-              f"{sum(r.duplicates for r in results):,}", f"{elapsed:.1f}")
+    if totals is None:
+        sums = [sum(r.rows_in for r in results), sum(r.loaded for r in results),
+                sum(r.quarantined for r in results), sum(r.duplicates for r in results)]
+    else:
+        sums = [totals.rows[m] for m in ("rows_read", "rows_loaded", "rows_quarantined",
+                                         "duplicate_rows")]
+    t.add_row("[bold]total", "", *(f"{n:,}" for n in sums), f"{elapsed:.1f}")
     console.print(t)
     if reasons:
         rt = Table("reason (table.column:RULE)", "rows", title="top quarantine reasons")

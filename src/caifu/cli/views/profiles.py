@@ -9,9 +9,11 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.table import Table
 
+from caifu.cli.views import cited, count
 from caifu.services.container import Container
 
 if TYPE_CHECKING:
+    from caifu.core.identity import Principal
     from caifu.services.profiles.build import BuildResult
 
 
@@ -31,15 +33,20 @@ def build_with_progress(c: Container, tenant: str, engine: str, as_of: date | No
         return Build(c, step).build(tenant, engine=engine, as_of=as_of)
 
 
-def print_build(r: BuildResult, console: Console, names: dict[str, str]) -> None:
-    t = Table("tag", "name", "customers", "gained", "lost",
+def print_build(r: BuildResult, console: Console, names: dict[str, str],
+                counts: bool = True) -> None:
+    """What the build did: per tag the customers it assigned, gained and lost, and each
+    segment's size (``counts=False``: only its notes and timings — the demo shows the
+    counts from the metric layer, ``print_held``)."""
+    if counts:
+        t = Table("tag", "name", "customers", "gained", "lost",
                   title=f"tags — {r.tenant} as of {r.as_of} ({r.customers:,} customers, "
                         f"{r.engine})")
-    for tag_id in sorted(set(r.tags) | set(r.lost), key=lambda k: (-r.tags.get(k, 0), k)):
-        t.add_row(tag_id, names.get(tag_id, ""), f"{r.tags.get(tag_id, 0):,}",
-                  f"{r.gained.get(tag_id, 0):,}", f"{r.lost.get(tag_id, 0):,}")
-    console.print(t)
-    if r.segments:
+        for tag_id in sorted(set(r.tags) | set(r.lost), key=lambda k: (-r.tags.get(k, 0), k)):
+            t.add_row(tag_id, names.get(tag_id, ""), f"{r.tags.get(tag_id, 0):,}",
+                      f"{r.gained.get(tag_id, 0):,}", f"{r.lost.get(tag_id, 0):,}")
+        console.print(t)
+    if r.segments and counts:
         s = Table("segment", "members", title="segments")
         for seg, n in sorted(r.segments.items()):
             s.add_row(seg, f"{n:,}")
@@ -49,6 +56,26 @@ def print_build(r: BuildResult, console: Console, names: dict[str, str]) -> None
     phases = ", ".join(f"{k} {v:.1f} s" for k, v in r.timings.items())
     console.print(f"profile snapshot v{r.feature_version} in the lake; "
                   f"{'serving rows updated' if r.served else 'serving rows unchanged'}; {phases}")
+
+
+def print_held(c: Container, p: Principal, console: Console, names: dict[str, str]) -> None:
+    """Customers holding each tag now and each segment's size on the newest build date, in
+    ``p``'s scope: the metric layer's tag_holders and segment_size."""
+    from caifu.services.profiles.figures import segment_sizes, tag_holders
+
+    held = tag_holders(c, p)
+    t = Table("tag", "name", "customers", title=f"tags held — {p.tenant_id}",
+              caption=f"customers: {cited(held.metrics)}", caption_justify="left")
+    for tag_id, n in sorted(held.values.items(), key=lambda kv: (-(kv[1] or 0), kv[0])):
+        t.add_row(tag_id, names.get(tag_id, ""), count(n))
+    console.print(t)
+    day, sizes, sized = segment_sizes(c, p)
+    if day is not None and sized:
+        s = Table("segment", "members", title=f"segments on {day}",
+                  caption=f"members: {cited(sizes.metrics)}", caption_justify="left")
+        for seg in sorted(sized):
+            s.add_row(seg, count(sizes.get(seg)))
+        console.print(s)
 
 
 def print_customer(view: dict[str, Any], console: Console, names: dict[str, str],

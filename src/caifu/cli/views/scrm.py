@@ -9,6 +9,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from caifu.cli.views import cited, count
 from caifu.core.money import pct
 from caifu.services.container import Container
 
@@ -45,10 +46,11 @@ def scrm_with_progress(c: Container, tenant: str, as_of: date, console: Console)
                   f"on the {r.lexicon['samples']} lines written for it (docs/wecom.md has "
                   "the figures on real text)", soft_wrap=True)
     g = Table("group", "policy", "judged at", "invite", "member", "left", "excluded",
-              title="preference groups", title_justify="left")
+              title="preference groups", title_justify="left",
+              caption=f"customers: {cited(r.group_metrics)}", caption_justify="left")
     for row in r.groups:
-        g.add_row(row["name"], row["policy"], row["lowest"] or "—", f"{row['invite']:,}",
-                  f"{row['member']:,}", f"{row['left']:,}", f"{row['excluded']:,}")
+        g.add_row(row["name"], row["policy"], row["lowest"] or "—",
+                  *(count(row[s]) for s in ("invite", "member", "left", "excluded")))
     console.print(g)
     f = r.funnel["funnel"]
     blocked = ", ".join(f"{k} {v:,}" for k, v in sorted(r.run["blocked"].items(),

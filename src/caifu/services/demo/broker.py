@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
 import shutil
 from collections.abc import Callable
@@ -60,6 +61,34 @@ def create_demo_segments(c: Container) -> None:
     segments = Segments(c)
     for segment_id, name, expression in DEMO_SEGMENTS:
         segments.save(TENANT, segment_id, name, expression)
+
+
+INGEST_TOTALS = ("rows_read", "rows_loaded", "rows_quarantined", "duplicate_rows")
+
+
+@dataclass(frozen=True)
+class IngestTotals:
+    """The demo's ingest totals (metric → rows) and the metrics they came from."""
+
+    rows: dict[str, int]
+    metrics: list[dict[str, Any]]
+
+
+def ingest_totals(c: Container, since: dt.date, tenant: str = TENANT) -> IngestTotals:
+    """Rows read, loaded, quarantined and skipped as duplicates by the ingest batches from
+    ``since`` (the tenant's date when the demo started) to today: the metric layer's
+    ingest_batches metrics. The demo's workspace is new on every run, so these are its own
+    batches."""
+    from caifu.core.identity import Principal
+    from caifu.services.metrics.query import answers
+    from caifu.services.profiles.figures import cite
+    from caifu.services.quality.checks import today
+
+    got = answers(c, Principal(tenant, "demo", "ops"), list(INGEST_TOTALS), grain="all",
+                  start=since, end=today(c, tenant))
+    return IngestTotals({a.metric.name: int(a.rows[0]["value"] or 0) if a.rows else 0
+                         for a in got}, [cite(a) for a in got])
+
 
 def build_cards(c: Container, progress: Callable[[str], None] | None = None) -> CardsResult:
     """The customer cards the 360 and the sidebar show — after scores, value, lifecycle and

@@ -61,6 +61,7 @@ class ScrmDemo:
     chat_flags: dict[str, int] = field(default_factory=dict)
     lexicon: dict[str, Any] = field(default_factory=dict)
     groups: list[dict[str, Any]] = field(default_factory=list)
+    group_metrics: list[dict[str, Any]] = field(default_factory=list)  # the groups' counts
     run: dict[str, Any] = field(default_factory=dict)
     funnel: dict[str, Any] = field(default_factory=dict)
     compare: list[dict[str, Any]] = field(default_factory=list)
@@ -126,11 +127,14 @@ def run(c: Container, tenant: str, as_of: dt.date, seed: int = 7) -> ScrmDemo:
                        "samples": len(labelled_sample())}
         # the first advisor's WeCom group carries the 新能源 preference group
         pref_groups.seed_demo_groups(c, tenant, {"new_energy": chats[0]} if chats else None)
-        for g in pref_groups.list_groups(c, tenant):
-            p = pref_groups.plan(c, tenant, g["group_id"], on=as_of)
+        planned = [(g, pref_groups.plan(c, tenant, g["group_id"], on=as_of))
+                   for g in pref_groups.list_groups(c, tenant)]
+        sizes = pref_groups.plan_sizes(c, Principal(tenant, "demo", "ops"))
+        out.group_metrics = sizes.metrics
+        for g, p in planned:
             out.groups.append({"name": g["name"], "policy": g["level_policy"],
                                "lowest": p.plan.lowest_level or p.plan.risk_level,
-                               **p.plan.counts()})
+                               **pref_groups.group_sizes(sizes, g["group_id"])})
         _campaign(c, tenant, fake, as_of, rng, out)
         out.sidebar = sidebar_target(c, tenant)
     finally:

@@ -94,11 +94,6 @@ def card(conn: Connection, tenant: str, customer_id: str) -> tuple[dict[str, Any
                   "under storage only): run `caifu cards` again")
 
 
-def tag_counts(c: Container, tenant: str) -> list[tuple[str, int]]:
-    with c.engine.connect() as conn:
-        return repo.tag_counts(conn, tenant)
-
-
 def examples(c: Container, tenant: str, tag_ids: list[str], n: int = 3) -> list[str]:
     """A few customers holding the given tags (most tags first), for the demo's summary."""
     with c.engine.connect() as conn:

@@ -9,8 +9,11 @@
    and is not seen by a run as of an earlier date);
 3. walk the days from the history start to the as-of date (``analytics.lifecycle_machine``);
 4. write the lake snapshots of the as-of date: ``lifecycle_stages`` (one row per customer:
-   the stage, since when, and its trigger) and ``lifecycle_transitions`` (the whole history
-   as seen on that date; a later run may date things differently if late facts arrive).
+   the stage, since when, and its trigger), ``lifecycle_transitions`` (the whole history
+   as seen on that date; a later run may date things differently if late facts arrive) and
+   ``lifecycle_flows`` (one row per customer: his stage ``FLOW_DAYS`` before the date and on
+   it). The counts ``caifu lifecycle`` shows are the metrics ``lifecycle_customers`` and
+   ``lifecycle_flow_customers`` over the last two (``services/profiles/figures.py``).
 
 Thresholds are the tenant's ``lifecycle/<tenant>.yaml`` in the workspace, or the packaged
 ``caifu/data/lifecycle/default.yaml``.
@@ -39,6 +42,8 @@ from caifu.services.profiles.build import Build, utc_offset_hours
 
 STAGE_TABLE = "lifecycle_stages"
 TRANSITION_TABLE = "lifecycle_transitions"
+FLOW_TABLE = "lifecycle_flows"
+FLOW_DAYS = 91  # the flows' window, "the last three months": 13 weeks, same weekdays at both ends
 
 
 LIFECYCLE_FILE = TenantFile("lifecycle")
@@ -69,6 +74,12 @@ class LifecycleResult:
     counts: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+
+    @property
+    def flow_start(self) -> dt.date:
+        """The start of the flows written with the run: ``FLOW_DAYS`` before the as-of date,
+        or the first fact when that is later."""
+        return max(self.as_of - dt.timedelta(days=FLOW_DAYS), self.history_start)
 
     def flows(self, start: dt.date, end: dt.date | None = None) -> pa.Table:
         """From-stage × to-stage counts between two dates (``end``: the as-of date)."""
@@ -131,7 +142,12 @@ class Lifecycle:
         day = r.as_of.isoformat()
         meta = {"caifu.as_of": day, "caifu.history_start": r.history_start.isoformat(),
                 "caifu.rules": json.dumps(r.rules.model_dump(), sort_keys=True)}
-        for table, data in ((STAGE_TABLE, r.stages), (TRANSITION_TABLE, r.transitions)):
+        moved = flows.customer_flows(r.transitions, r.flow_start, r.as_of)
+        moved = moved.add_column(1, "from_date", pa.array([r.flow_start] * moved.num_rows,
+                                                          pa.date32()))
+        meta["caifu.flow_start"] = r.flow_start.isoformat()
+        for table, data in ((STAGE_TABLE, r.stages), (TRANSITION_TABLE, r.transitions),
+                            (FLOW_TABLE, moved)):
             stamped = data.add_column(0, "as_of", pa.array([r.as_of] * data.num_rows,
                                                            pa.date32()))
             with self.c.lock(r.tenant, table):

@@ -3,6 +3,10 @@
 Membership as of a date reads that date's snapshots from the lake — profile features
 (``profile_features``) and the tags held (``tag_snapshots``) — so a segment's past size can
 be recomputed at any time and compared with today's, whatever order dates were built in.
+
+Each build records every segment's members on its date in the lake (``segment_members``,
+one snapshot per date): the sizes the CLI and the API show are the metric ``segment_size``
+over it (``services/profiles/figures.py``), so an advisor sees his customers' share.
 """
 
 from __future__ import annotations
@@ -30,6 +34,9 @@ from caifu.services.profiles import tag_definitions
 SEGMENT_ID = re.compile(r"^[\w.\-]{1,64}$")
 FEATURE_TABLE = "profile_features"
 TAG_TABLE = "tag_snapshots"
+MEMBER_TABLE = "segment_members"
+MEMBER_SCHEMA = pa.schema([("as_of", pa.date32()), ("segment_id", pa.string()),
+                          ("customer_id", pa.string())])
 
 
 @dataclass
@@ -64,12 +71,9 @@ class Segments:
             repo.save_segment(conn, tenant, segment_id, name, expression, now)
 
     def list(self, tenant: str) -> list[dict]:
+        """The definitions: id, name, expression (their sizes: ``figures.segment_sizes``)."""
         with self.c.engine.connect() as conn:
-            rows = repo.list_segments(conn, tenant)
-            for r in rows:
-                sizes = repo.sizes(conn, tenant, r["segment_id"])
-                r["latest"] = sizes[-1] if sizes else None
-        return rows
+            return repo.list_segments(conn, tenant)
 
     def get(self, tenant: str, segment_id: str) -> dict:
         with self.c.engine.connect() as conn:
@@ -125,23 +129,38 @@ class Segments:
 
     def record_sizes(self, s: EngineSession, tenant: str, day: dt.date
                      ) -> tuple[dict[str, int], list[str]]:
-        """Recompute and store every segment's size on ``day``, on the caller's engine.
+        """Recompute every segment's members on ``day``, on the caller's engine: the lake's
+        ``segment_members`` snapshot of that date (what the ``segment_size`` metric counts)
+        and the build's record of each size (``segment_sizes``).
 
         A segment that no longer evaluates (a tag removed from the definitions, say) is
         reported and skipped: it must not undo a build that is already written.
         """
         out: dict[str, int] = {}
         problems: list[str] = []
+        members: dict[str, pa.Table] = {}
         now = self.c.clock.now()
         for seg in self.list(tenant):
+            segment_id = seg["segment_id"]
             try:
                 expr = self.parse(tenant, seg["expression"])
-                out[seg["segment_id"]] = self._evaluate(s, tenant, expr, day).num_rows
+                ids = self._evaluate(s, tenant, expr, day)["customer_id"]
             except (CaifuError, IbisError) as exc:
-                problems.append(f"segment {seg['segment_id']} not sized: {exc}")
+                problems.append(f"segment {segment_id} not sized: {exc}")
+                continue
+            out[segment_id] = len(ids)
+            members[segment_id] = pa.table({
+                "as_of": pa.array([day] * len(ids), pa.date32()),
+                "segment_id": pa.array([segment_id] * len(ids), pa.string()),
+                "customer_id": ids.cast(pa.string())}, schema=MEMBER_SCHEMA)
+        if members or self.c.lake.files(tenant, MEMBER_TABLE):
+            data = (pa.concat_tables(members.values()) if members
+                    else MEMBER_SCHEMA.empty_table())
+            self.c.lake.write_snapshot(tenant, MEMBER_TABLE, data, day.isoformat(),
+                                       {"caifu.as_of": day.isoformat()})
         with self.c.engine.begin() as conn:
-            for segment_id, members in out.items():
-                repo.record_size(conn, tenant, segment_id, day, members, now)
+            for segment_id, n in out.items():
+                repo.record_size(conn, tenant, segment_id, day, n, now)
         return out, problems
 
 

@@ -3,6 +3,9 @@
     caifu groups list -t demo
     caifu groups plan new_energy -t demo
 
+The sizes shown (customers per group and plan status) are the metric
+``preference_group_customers`` over the stored plans, in the caller's scope.
+
 ``scrm.groups`` holds the rules (statuses, level policies, the group as one investor); this
 module reads the current tags (``tag_assignments``), who follows an advisor on WeCom
 (``wecom_follows``), who is in the group's chat (``wecom_groups``/``wecom_group_members``,
@@ -25,10 +28,15 @@ from caifu.adapters.sor.repos import scrm as repo
 from caifu.adapters.sor.repos import wecom_groups as groups_repo
 from caifu.core import expressions as ex
 from caifu.core.errors import ConfigError
+from caifu.core.identity import Principal
 from caifu.scrm import groups as g
 from caifu.services.container import Container
+from caifu.services.metrics.query import answer
+from caifu.services.platform.access import tenant_of
 from caifu.services.platform.workspace import get_tenant
 from caifu.services.profiles import tag_definitions
+from caifu.services.profiles.figures import Figures, counted
+from caifu.services.quality.checks import today
 
 # The demo's three groups. The default tag set has no 新能源 or 定投 tag yet, so each uses the
 # nearest tags that exist: ChiNext interest (CATL and most new-energy names list there) and
@@ -81,18 +89,24 @@ def get_group(c: Container, tenant: str, group_id: str) -> dict[str, Any]:
 
 
 def list_groups(c: Container, tenant: str) -> list[dict[str, Any]]:
-    """Every group with the size of each plan status."""
+    """Every group's definition (the sizes of its plan: ``plan_sizes``)."""
     get_tenant(c, tenant)
     with c.engine.connect() as conn:
-        groups = repo.preference_group_list(conn, tenant)
-        counts = repo.plan_counts(conn, tenant)
-    for grp in groups:
-        grp["counts"] = dict.fromkeys(g.STATUSES, 0)
-    by_id = {grp["group_id"]: grp for grp in groups}
-    for group_id, status, n in counts:
-        if group_id in by_id:
-            by_id[group_id]["counts"][status] = n
-    return groups
+        return repo.preference_group_list(conn, tenant)
+
+
+def plan_sizes(c: Container, p: Principal) -> Figures:
+    """Customers per (group, plan status) in the stored plans, in ``p``'s scope: the metric
+    ``preference_group_customers`` today (a plan is stored when it is made)."""
+    day = today(c, tenant_of(p))
+    return counted(answer(c, p, "preference_group_customers",
+                          by=("preference_group", "plan_status"), grain="all", start=day,
+                          end=day))
+
+
+def group_sizes(sizes: Figures, group_id: str) -> dict[str, int | None]:
+    """One group's customers per plan status, every status listed."""
+    return {status: sizes.get((group_id, status)) for status in g.STATUSES}
 
 
 def seed_demo_groups(c: Container, tenant: str,

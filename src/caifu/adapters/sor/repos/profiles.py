@@ -253,13 +253,6 @@ def tags_held_on(conn: Connection, tenant: str, day: dt.date) -> list[tuple[str,
     return [(r[0], r[1]) for r in conn.execute(q)]
 
 
-def tag_counts(conn: Connection, tenant: str) -> list[tuple[str, int]]:
-    t = tag_assignments
-    q = (select(t.c.tag_id, func.count()).where(t.c.tenant_id == tenant)
-         .group_by(t.c.tag_id).order_by(func.count().desc(), t.c.tag_id))
-    return [(r[0], int(r[1])) for r in conn.execute(q)]
-
-
 # --- segments ---------------------------------------------------------------------------------
 
 
@@ -297,11 +290,11 @@ def record_size(conn: Connection, tenant: str, segment_id: str, as_of: dt.date, 
                                                   as_of=as_of, members=members, computed_at=now))
 
 
-def sizes(conn: Connection, tenant: str, segment_id: str) -> list[tuple[dt.date, int]]:
-    q = (select(segment_sizes.c.as_of, segment_sizes.c.members)
-         .where(segment_sizes.c.tenant_id == tenant, segment_sizes.c.segment_id == segment_id)
-         .order_by(segment_sizes.c.as_of))
-    return [(r[0], int(r[1])) for r in conn.execute(q)]
+def segments_sized_on(conn: Connection, tenant: str, as_of: dt.date) -> set[str]:
+    """The segments a build sized on ``as_of`` (also those with no member)."""
+    q = select(segment_sizes.c.segment_id).where(segment_sizes.c.tenant_id == tenant,
+                                                 segment_sizes.c.as_of == as_of)
+    return {r[0] for r in conn.execute(q)}
 
 
 def tag_names(conn: Connection, tenant: str, tag_ids: Sequence[str] | None = None

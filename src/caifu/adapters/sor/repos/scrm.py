@@ -13,7 +13,7 @@ import datetime as dt
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, bindparam, delete, func, insert, select, update
+from sqlalchemy import Connection, Row, and_, bindparam, delete, insert, select, update
 
 from caifu.adapters.sor.models import CONTRACT_TABLES
 from caifu.adapters.sor.scrm_models import (
@@ -356,14 +356,6 @@ def preference_group_list(conn: Connection, tenant: str) -> list[dict[str, Any]]
     t = preference_groups
     return [dict(r._mapping) for r in conn.execute(
         select(t).where(t.c.tenant_id == tenant).order_by(t.c.group_id))]
-
-
-def plan_counts(conn: Connection, tenant: str) -> list[tuple[str, str, int]]:
-    """``(group_id, status, customers)`` of every stored plan."""
-    m = preference_group_members
-    return [(g, s, n) for g, s, n in conn.execute(
-        select(m.c.group_id, m.c.status, func.count()).where(
-            m.c.tenant_id == tenant).group_by(m.c.group_id, m.c.status))]
 
 
 def replace_plan(conn: Connection, tenant: str, group_id: str,
