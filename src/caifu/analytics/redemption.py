@@ -52,25 +52,35 @@ class Period:
         return (self.end - self.start).days + 1
 
 
+def holding_flows(fund_tx: ir.Table, period: Period) -> ir.Table:
+    """Per customer and fund in the ledger to the period's end: ``shares_at_start`` (with the
+    opening balance), ``shares_added`` in the period, and its redemptions —
+    ``redeemed_shares``, ``redeemed_amount``, ``redeem_fees`` (0 without any) and their
+    number ``redemptions``. The rows questions 1 and 2 are made of."""
+    f = _ledger(fund_tx, period.end)
+    inside = f.txn_date >= period.start
+    red = inside & (f.is_redeem == 1)
+    return f.group_by(KEY).aggregate(
+        shares_at_start=f.signed.sum(where=~inside).fill_null(0) + f.opening.max(),
+        shares_added=f.signed.sum(where=inside & (f.is_redeem == 0)).fill_null(0),
+        redeemed_shares=f.shares.sum(where=red).fill_null(0),
+        redeemed_amount=money(f.amount.sum(where=red).fill_null(0)),
+        redeem_fees=money(f.fee.sum(where=red).fill_null(0)), redemptions=f.count(where=red))
+
+
 def fund_redemptions(fund_tx: ir.Table, funds: ir.Table, period: Period) -> ir.Table:
     """Question 1: per fund held or bought in the period, what was redeemed, ranked by amount.
 
     ``redemption_ratio`` = redeemed shares / (shares at the start + shares added in it).
     """
-    f = _ledger(fund_tx, period.end)
-    inside = f.txn_date >= period.start
-    red = inside & (f.is_redeem == 1)
-    per = f.group_by(KEY).aggregate(
-        at_start=f.signed.sum(where=~inside).fill_null(0) + f.opening.max(),
-        added=f.signed.sum(where=inside & (f.is_redeem == 0)).fill_null(0),
-        redeemed=f.shares.sum(where=red).fill_null(0), amount=f.amount.sum(where=red),
-        fees=f.fee.sum(where=red), redemptions=f.count(where=red))
+    per = holding_flows(fund_tx, period)
     g = per.group_by("fund_code").aggregate(
-        shares_at_start=per.at_start.sum(), holders_at_start=per.count(where=per.at_start > 0),
-        shares_added=per.added.sum(), redeemed_shares=per.redeemed.sum(),
-        redeemed_amount=money(per.amount.sum().fill_null(0)),
-        redeem_fees=money(per.fees.sum().fill_null(0)),
-        redemptions=per.redemptions.sum(), redeemers=per.count(where=per.redeemed > 0))
+        shares_at_start=per.shares_at_start.sum(),
+        holders_at_start=per.count(where=per.shares_at_start > 0),
+        shares_added=per.shares_added.sum(), redeemed_shares=per.redeemed_shares.sum(),
+        redeemed_amount=money(per.redeemed_amount.sum()),
+        redeem_fees=money(per.redeem_fees.sum()),
+        redemptions=per.redemptions.sum(), redeemers=per.count(where=per.redeemed_shares > 0))
     base = g.shares_at_start + g.shares_added
     g = g.filter(base > 0).mutate(
         redemption_ratio=g.redeemed_shares.cast("float64") / base.cast("float64"))

@@ -18,8 +18,8 @@ import numpy as np
 import pyarrow as pa
 from scipy import stats
 
-from caifu.analytics.redemption import Period
-from caifu.pipelines.fund_ledger import KEY, _ledger, _positions, nav_drawdowns, nav_series
+from caifu.analytics.redemption import Period, holding_flows
+from caifu.pipelines.fund_ledger import KEY, _positions, nav_drawdowns, nav_series
 
 # --- question 2: what redeemed holdings have in common ---------------------------------------
 
@@ -27,31 +27,30 @@ CATEGORICAL = ("fund_type", "risk_level", "manager_company", "c_level")
 NUMERIC = ("nav_max_drawdown", "mgmt_fee_rate", "purchase_fee_rate", "redeem_fee_rate",
            "value_at_start", "return_at_start", "held_days_at_start", "past_redemptions",
            "tenure_days", "aum")
+# the holding's flows in the period (``holding_flows``): what question 1 sums per fund
+FLOWS = ("shares_at_start", "shares_added", "redeemed_shares", "redeemed_amount", "redeem_fees",
+         "redemptions")
 
 
 def exposed_holdings(fund_tx: ir.Table, funds: ir.Table, period: Period,
                      profile: ir.Table | None = None, lookback_days: int = 60,
                      history_days: int = 365) -> ir.Table:
     """One row per customer and fund held at the start of the period or bought in it, with
-    ``redeemed`` (any shares redeemed in the period) and the features ``compare_redeemed``
-    compares: the fund's (type, R-level, manager, fees, largest NAV drawdown in
+    ``redeemed`` (any redemption in the period), its flows in the period (``FLOWS``, from
+    ``holding_flows``) and the features ``compare_redeemed`` compares: the fund's (type, R-level, manager, fees, largest NAV drawdown in
     ``[start - lookback_days, end]``), the position's at the start (value, return on paid-in
     cost, share-weighted age), and the holder's (redemptions in the ``history_days`` before
     the start; with a ``profile`` snapshot, C-level, tenure and AUM).
 
-    The position at the start uses the same opening balances as ``at_start`` (the ledger to
+    The position at the start uses the same opening balances as ``shares_at_start`` (the ledger to
     the period's end), so a holding bought before the history and redeemed in the period has
     its value. ``prehistory_shares_at_start`` says how many of its shares are of unknown
     purchase date and cost; with any, its return and age are null (unknown), and
     ``compare_redeemed`` leaves it out of those two features (its ``n`` says how many stay).
     """
-    f = _ledger(fund_tx, period.end)
-    inside = f.txn_date >= period.start
-    per = f.group_by(KEY).aggregate(
-        at_start=f.signed.sum(where=~inside).fill_null(0) + f.opening.max(),
-        added=f.signed.sum(where=inside & (f.is_redeem == 0)).fill_null(0),
-        redeemed=f.count(where=inside & (f.is_redeem == 1)) > 0)
-    per = per.filter(per.at_start + per.added > 0)
+    per = holding_flows(fund_tx, period)
+    per = per.filter(per.shares_at_start + per.shares_added > 0)
+    per = per.mutate(redeemed=per.redemptions > 0)
     navs = nav_series(fund_tx)
     # the opening balances of ``per``: a redemption in the period can reveal them
     pos = _positions(fund_tx, navs, period.start - timedelta(days=1), period.end)
@@ -76,7 +75,7 @@ def exposed_holdings(fund_tx: ir.Table, funds: ir.Table, period: Period,
         "past_redemptions": j.past_redemptions.fill_null(0)}
     out = j.select(*KEY, "redeemed", "fund_type", "risk_level", "manager_company",
                    "mgmt_fee_rate", "purchase_fee_rate", "redeem_fee_rate", "nav_max_drawdown",
-                   **cols)
+                   **cols, **{c: j[c] for c in FLOWS})
     if profile is not None:
         p = profile.select("customer_id", "c_level", "tenure_days",
                            aum=profile.aum.cast("float64"))
@@ -84,25 +83,36 @@ def exposed_holdings(fund_tx: ir.Table, funds: ir.Table, period: Period,
     return out.order_by(KEY)
 
 
+MISSING_LEVEL = "(空)"
+
+
 def categorical_effect(levels: Sequence[object], redeemed: np.ndarray
                        ) -> tuple[list[dict[str, Any]], float | None, float | None]:
     """Per level: holdings, redeemed, rate and risk ratio (rate in the level / rate in all
     other levels); for the feature: Cramér's V and the chi-square p-value (no continuity
     correction; None when there are fewer than two levels or one outcome only)."""
-    lv = np.array(["(空)" if v is None else str(v) for v in levels], dtype=object)
+    lv = np.array([MISSING_LEVEL if v is None else str(v) for v in levels], dtype=object)
+    return effect_of_counts([(name, int((lv == name).sum()), int(redeemed[lv == name].sum()))
+                             for name in sorted(set(lv))])
+
+
+def effect_of_counts(counts: Sequence[tuple[str, int, int]]
+                     ) -> tuple[list[dict[str, Any]], float | None, float | None]:
+    """``categorical_effect`` from (level, holdings, redeemed) counts, one per level with
+    holdings — the statistic needs nothing else, so governed counts (the metric layer's
+    ``study_holdings`` and ``study_redeemed_holdings`` by a dimension) give it too."""
+    total_n = sum(n for _, n, _ in counts)
+    total_k = sum(k for _, _, k in counts)
     rows = []
-    names = sorted(set(lv))
-    for name in names:
-        inl = lv == name
-        k, n = int(redeemed[inl].sum()), int(inl.sum())
-        rest_n = len(lv) - n
-        rest_rate = redeemed[~inl].mean() if rest_n else float("nan")
+    for name, n, k in counts:
+        rest_n = total_n - n
+        rest_rate = (total_k - k) / rest_n if rest_n else float("nan")
         rate = k / n
         rr = rate / rest_rate if rest_n and rest_rate > 0 else None
         rows.append({"level": name, "n": n, "redeemed": k, "rate": rate,
                      "risk_ratio": None if rr is None else float(rr)})
     table = np.array([[r["redeemed"], r["n"] - r["redeemed"]] for r in rows])
-    if len(names) < 2 or (table.sum(axis=0) == 0).any():
+    if len(rows) < 2 or (table.sum(axis=0) == 0).any():
         return rows, None, None
     chi2, p, _, _ = stats.chi2_contingency(table, correction=False)
     return rows, float(np.sqrt(chi2 / table.sum())), float(p)

@@ -19,6 +19,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from caifu.analytics.lifecycle import STAGE_NAMES, STAGES
 from caifu.analytics.value import NONE_GROUP
 from caifu.pipelines.metrics.compile import periods
+from caifu.services.value.figures import with_numeric, with_quartiles
 from caifu.services.value.report import ValueReport
 from caifu.web import charts
 
@@ -36,6 +37,7 @@ def _env() -> Environment:
     env.filters["sig"] = lambda v: "—" if v is None else (
         f"{float(v):,.0f}" if abs(float(v)) >= 100 else f"{float(v):.4g}")
     env.filters["pct"] = lambda v, d=1: "—" if v is None else f"{100 * float(v):.{d}f} %"
+    env.filters["count"] = lambda v: "—" if v is None else f"{int(v):,}"
     return env
 
 
@@ -76,19 +78,31 @@ def _kpis(r: ValueReport) -> list[dict[str, Any]]:
     return out
 
 
+def _per_customer(row: dict[str, Any], key: str) -> float | None:
+    """A group's total per customer (None when the total is withheld)."""
+    if row[key] is None or not row["customers"]:
+        return None
+    return float(row[key]) / row["customers"]
+
+
 def _value(r: ValueReport) -> dict[str, Any]:
     v = r.value
+    assert r.figures is not None
+    f = r.figures.value
     per = v.per_customer
     open_ = per.filter(pc.not_equal(per["clv_basis"], "closed"))
+    # the histogram and quantiles are the run's distribution (quantiles are no metric)
     clv = np.asarray(pc.cast(open_["clv"], pa.float64()).to_numpy(zero_copy_only=False))
-    channel = sorted(_rows(v.rollups["channel"]), key=lambda x: -x["efficiency_mean"])
-    advisors = sorted(_rows(v.rollups["advisor"]), key=lambda x: -x["efficiency"])
-    advisors = [a for a in advisors if a["group"] and a["group"] != NONE_GROUP]
+    channel = sorted(({**c, "acquisition_per_customer": _per_customer(c, "acquisition_cost"),
+                       "retention_per_customer": _per_customer(c, "retention_cost")}
+                      for c in f.rollups["channel"]),
+                     key=lambda x: (x["efficiency_mean"] is None, -(x["efficiency_mean"] or 0)))
+    # advisors ranked by their governed total; one behind fewer than 10 customers is withheld
+    advisors = sorted((a for a in f.rollups["advisor"] if a["efficiency"] is not None
+                       and a["group"] and a["group"] != NONE_GROUP),
+                      key=lambda x: -float(x["efficiency"]))
     shown = advisors[:TOP_ADVISORS] + [a for a in advisors[-TOP_ADVISORS:]
                                        if a not in advisors[:TOP_ADVISORS]]
-
-    def per_customer(row: dict[str, Any], key: str) -> float:
-        return float(row[key]) / row["customers"] if row["customers"] else 0.0
 
     fits = {}
     if v.bgnbd is not None:
@@ -102,35 +116,43 @@ def _value(r: ValueReport) -> dict[str, Any]:
         fits["Gamma-Gamma"] = {"params": f"p = {p.p:.3f}, q = {p.q:.3f}, γ = {p.gamma:.3f}",
                                "ll": rep.log_likelihood, "converged": rep.converged,
                                "iterations": rep.iterations}
-    labels = {"lifetime": "终身口径（默认）", "payback": "回本口径"}
-    views = [{"name": view.name, "label": labels.get(view.name, view.name),
-              "months": view.months, "totals": view.totals} for view in v.views]
+    totals = f.totals or {}
+    payback = {**f.payback, "acquisition_cost": totals.get("acquisition_cost")} \
+        if f.payback else {}
+    views = [{"name": name, "label": label, "months": months, "totals": t}
+             for name, label, months, t in (
+                 ("lifetime", "终身口径（默认）", v.config.clv.horizon_months, totals),
+                 ("payback", "回本口径", v.config.clv.payback_months, payback)) if t]
     return {
         "views": views, "months": v.config.clv.horizon_months,
         "discount": v.config.clv.monthly_discount_rate,
-        "totals": v.totals, "clv": v.clv, "efficiency": v.efficiency, "fits": fits,
+        "totals": totals, "clv": v.clv, "efficiency": v.efficiency, "fits": fits,
         "channels": channel, "advisors": shown, "config": v.config_source,
-        "cohorts": sorted(_rows(v.rollups["cohort"]), key=lambda x: str(x["group"]))[-8:],
-        "campaigns": _rows(v.rollups["campaign"]),
+        "cohorts": f.rollups["cohort"][-8:],
+        "campaigns": f.rollups["campaign"],
+        "metrics": f.metrics,
         "chart_clv": charts.histogram_log(clv, {"median": v.clv.get("p50", 0.0),
                                                 "p90": v.clv.get("p90", 0.0)},
                                           f"CLV, next {v.config.clv.horizon_months} months "
                                           "(yuan, log scale)"),
         "chart_channel": charts.grouped_bars(
             [c["group"] for c in channel],
-            {"CLV": [c["clv_mean"] for c in channel],
-             "acquisition cost": [per_customer(c, "acquisition_cost") for c in channel],
-             "retention cost": [per_customer(c, "retention_cost") for c in channel],
-             "efficiency": [c["efficiency_mean"] for c in channel]},
+            {"CLV": [c["clv_mean"] or 0.0 for c in channel],
+             "acquisition cost": [c["acquisition_per_customer"] or 0.0 for c in channel],
+             "retention cost": [c["retention_per_customer"] or 0.0 for c in channel],
+             "efficiency": [c["efficiency_mean"] or 0.0 for c in channel]},
             "yuan per customer"),
         "chart_advisors": charts.grouped_bars(
-            [a["group"] for a in shown], {"efficiency (total)": [a["efficiency"] for a in shown]},
-            "yuan"),
+            [a["group"] for a in shown],
+            {"efficiency (total)": [float(a["efficiency"]) for a in shown]}, "yuan"),
     }
 
 
 def _lifecycle(r: ValueReport) -> dict[str, Any]:
     lc = r.lifecycle
+    assert r.figures is not None
+    governed = r.figures.stages  # customers per stage: the metric layer
+    # the monthly chart and the flows are the run's transition history (see ReportFigures)
     # customers opened before the facts begin get their first stage only after a look-back of
     # the dormancy threshold: months before that would show a base that is still filling up
     settled = lc.history_start + dt.timedelta(days=lc.rules.dormant.days)
@@ -139,13 +161,14 @@ def _lifecycle(r: ValueReport) -> dict[str, Any]:
     series = {s: [counts.get((m, s), 0) for m in months] for s in STAGES}
     start = _months_back(r.as_of.replace(day=1), 3)
     flows = [f for f in _rows(lc.flows(start)) if f["from_stage"] != f["to_stage"]]
-    total = sum(lc.counts.values()) or 1
+    total = sum(governed.values()) or 1
     return {
-        "counts": [{"stage": s, "name": STAGE_NAMES[s], "customers": lc.counts.get(s, 0),
-                    "share": lc.counts.get(s, 0) / total} for s in STAGES],
+        "counts": [{"stage": s, "name": STAGE_NAMES[s], "customers": governed.get(s, 0),
+                    "share": governed.get(s, 0) / total} for s in STAGES],
         "flows": sorted(flows, key=lambda x: -x["customers"])[:15], "flow_start": start,
         "chart": charts.stacked_area(months, series, "customers") if months else "",
         "rules": lc.rules_source, "chart_from": settled,
+        "metrics": [m for m in r.figures.metrics if m["metric"] == "lifecycle_customers"],
     }
 
 
@@ -167,11 +190,13 @@ def _models(r: ValueReport) -> dict[str, Any] | None:
 
 def _redemption(r: ValueReport) -> dict[str, Any] | None:
     x = r.redemption
-    if x is None or r.reassurance is None:
+    if x is None or r.reassurance is None or r.figures is None or r.figures.study is None:
         return None
-    funds = _rows(x.funds)[:TOP_FUNDS]
+    study = r.figures.study  # questions 1–3's figures: the metric layer
+    funds = study.funds[:TOP_FUNDS]
     by_feature: dict[str, list[dict[str, Any]]] = {}
-    for c in _rows(x.comparison):
+    # categorical rows from governed counts; numeric ones (medians, rank statistics) the run's
+    for c in with_numeric(study.categorical, _rows(x.comparison)):
         by_feature.setdefault(c["feature"], []).append(c)
     features = []
     for rows in by_feature.values():  # one line per feature; a category shows the level
@@ -181,7 +206,7 @@ def _redemption(r: ValueReport) -> dict[str, Any] | None:
         else:
             features.append(rows[0])
     features.sort(key=lambda c: -abs(c["effect"] or 0.0))
-    summary = _rows(x.holding_summary)
+    summary = with_quartiles(study.holding, _rows(x.holding_summary))
     holders = []
     for h in _rows(r.reassurance.reassurance)[:TOP_HOLDERS]:
         h = dict(h)
@@ -194,9 +219,10 @@ def _redemption(r: ValueReport) -> dict[str, Any] | None:
         "waves": _rows(r.reassurance.waves),  # the run that chose the period
         "holders_total": r.reassurance.reassurance.num_rows,
         "holders_as_of": r.reassurance.period.end,
+        "metrics": study.metrics,
         "chart_funds": charts.grouped_bars(
             [f"{f['fund_code']} {f['fund_type']}" for f in funds],
-            {"redeemed amount": [float(f["redeemed_amount"]) for f in funds]}, "yuan")
+            {"redeemed amount": [float(f["redeemed_amount"] or 0) for f in funds]}, "yuan")
         if funds else "",
         "chart_holding": charts.quartile_bars(
             [s["fund_type"] for s in known], [s["p25"] for s in known],

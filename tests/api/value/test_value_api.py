@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
+import pyarrow.dataset as ds
 import pytest
 from sqlalchemy import func, select
 
@@ -16,6 +17,7 @@ from caifu.api import create_app
 from caifu.core.identity import Principal
 from caifu.services.container import Container
 from caifu.services.platform import access, users
+from caifu.services.value.customer_value import VALUE_TABLE
 from caifu.settings import Settings
 from tests.api.ingest.test_jobs_api import _wait
 from tests.api.profiles.test_customers import PASSWORD, SECRET, _token
@@ -61,14 +63,34 @@ def test_customer_values_are_ranked_and_scoped(api) -> None:  # type: ignore[no-
     assert mine["total"] < every["total"]
 
 
-def test_rollups_add_up_to_the_customers(api) -> None:  # type: ignore[no-untyped-def]
-    http, _, h, advisor = api
+def _by_group(c: Container, column: str) -> dict[str, tuple[int, Decimal]]:
+    """The oracle: customers and CLV per group of the newest value run, in plain Python over
+    the lake snapshot (a missing group is "(none)")."""
+    run = c.lake.latest_snapshot("acme", VALUE_TABLE)
+    assert run is not None
+    out: dict[str, tuple[int, Decimal]] = {}
+    for r in run.select([column, "clv"]).to_pylist():
+        n, clv = out.get(r[column] or "(none)", (0, Decimal(0)))
+        out[r[column] or "(none)"] = (n + 1, clv + r["clv"])
+    return out
+
+
+def test_rollups_are_the_runs_figures_with_small_groups_withheld(api) -> None:  # type: ignore[no-untyped-def]
+    http, c, h, advisor = api
     every = http.get("/v1/value/customers", params={"limit": 1}, headers=h["val.ops"]).json()
-    for by in ("channel", "advisor", "cohort"):
+    for by, column in (("channel", "channel"), ("advisor", "advisor_id"),
+                       ("cohort", "cohort")):
         r = http.get(f"/v1/value/rollups/{by}", headers=h["val.ops"]).json()
+        want = _by_group(c, column)
         assert sum(g["customers"] for g in r["items"]) == every["total"] == r["customers"]
-        total = sum(Decimal(str(g["clv"])) for g in r["items"])
-        assert total == Decimal(str(r["totals"]["clv"]))
+        assert Decimal(r["totals"]["clv"]) == sum(clv for _, clv in want.values())
+        assert {g["group"] for g in r["items"]} == set(want)
+        for g in r["items"]:  # a level-3 figure of fewer than 10 customers is withheld
+            n, clv = want[g["group"]]
+            assert g["customers"] == n
+            assert (g["clv"] is None) == g["suppressed"] == (n < 10)
+            assert g["suppressed"] or Decimal(g["clv"]) == clv
+        assert {m["metric"] for m in r["metrics"]} >= {"clv_total", "value_customers"}
     # an advisor's roll-up covers his customers: assigned to him, or following him on WeCom
     theirs = http.get("/v1/value/rollups/advisor", headers=h["val.advisor"]).json()
     mine = http.get("/v1/value/customers", params={"limit": 1},
@@ -86,6 +108,18 @@ def test_redemption_answers_and_the_reassurance_list(api) -> None:  # type: igno
     a = answers.json()
     assert a["funds"] and a["comparison"] and dt.date.fromisoformat(a["period"]["end"])
     assert "customer_id" not in str(a["funds"][0])  # aggregates only
+    # question 1 from the metric layer: the top fund's redeemed amount is what its confirmed
+    # redemptions of the period add up to
+    start, end = (dt.date.fromisoformat(a["period"][k]) for k in ("start", "end"))
+    top = a["funds"][0]
+    ledger = ds.dataset(c.lake.files("acme", "fund_transactions"), format="parquet").to_table(
+        columns=["fund_code", "txn_type", "txn_date", "amount"]).to_pylist()
+    assert Decimal(top["redeemed_amount"]) == sum(
+        r["amount"] for r in ledger if r["fund_code"] == top["fund_code"]
+        and r["txn_type"] == "redeem" and start <= r["txn_date"] <= end) > 0
+    assert {m["metric"] for m in a["metrics"]} >= {"study_redeemed_amount", "study_holdings"}
+    assert any(r["kind"] == "numeric" for r in a["comparison"])  # the job's rank statistics
+    assert a["holding_summary"][0]["fund_type"] == "all"
     assert http.get("/v1/value/redemption", headers=h["val.advisor"]).status_code == 403
     every = http.get("/v1/value/reassurance", params={"limit": 1000},
                      headers=h["val.ops"]).json()

@@ -31,7 +31,9 @@ from caifu.pipelines.metrics import compile as mc
 from caifu.pipelines.metrics.spec import Catalog
 from caifu.services.metrics.catalog import shipped
 from caifu.services.metrics.query import Tables
+from caifu.services.profiles.lifecycle import Lifecycle
 from caifu.services.value.customer_value import CustomerValue
+from caifu.services.value.redemption import RedemptionAnalysis
 from caifu.settings import Settings
 from tests.conftest import Broker
 
@@ -205,7 +207,12 @@ def inputs(small_broker: Broker, tmp_path_factory: pytest.TempPathFactory
            ) -> dict[str, pa.Table]:
     base = tmp_path_factory.mktemp("metrics-parity")
     c = small_broker.copy(base / "ws", Settings(duckdb_memory_limit="1GB"))
-    CustomerValue(c).run("acme")  # the value run the CLV totals read (lake:customer_value)
+    # the runs whose lake tables metrics read: the value run (lake:customer_value and its
+    # payback view), a lifecycle run (lake:lifecycle_stages) and a fund-redemption study of a
+    # redemption wave (lake:redemption_study_holdings, lake:redemption_study_redemptions)
+    value = CustomerValue(c).run("acme")
+    Lifecycle(c).run("acme", value.as_of)
+    RedemptionAnalysis(c).run("acme", dt.date(2026, 5, 6), dt.date(2026, 6, 17))
     s = DuckDBSession(base / "read", "1GB", 2)
     try:
         tables = Tables(c, s, "acme", _catalog())
@@ -214,7 +221,19 @@ def inputs(small_broker: Broker, tmp_path_factory: pytest.TempPathFactory
         s.close()
         c.close()
     _sor_rows(data)
+    _unknown_ages(data)
     return data
+
+
+def _unknown_ages(data: dict[str, pa.Table]) -> None:
+    """The demo's fund holdings all begin inside its history, so no redemption is of unknown
+    age (shares held since before the history): every fifth redemption of the study is made
+    one, so study_unknown_age_redemptions has rows to compare."""
+    t = data["lake:redemption_study_redemptions"]
+    days = t["holding_days"].to_pylist()
+    i = t.column_names.index("holding_days")
+    data["lake:redemption_study_redemptions"] = t.set_column(i, "holding_days", pa.array(
+        [None if k % 5 == 0 else d for k, d in enumerate(days)], pa.float64()))
 
 
 def _load(s: EngineSession, data: dict[str, pa.Table]) -> dict[str, Any]:
@@ -312,13 +331,16 @@ def _sorted(rows: list[dict[str, Any]], by: tuple[str, ...]) -> list[dict[str, A
 
 
 def _typed(got: dict[str, Any], want: dict[str, Any]) -> dict[str, Any]:
-    """A stacked Spark row's value back in the type DuckDB's has (text → Decimal or int)."""
+    """A stacked Spark row's value back in the type DuckDB's has (text → Decimal or int), and
+    a date dimension (joined into the dimensions' text) back to a date."""
     v, w = got["value"], want["value"]
     if isinstance(v, str) and isinstance(w, Decimal):
         v = Decimal(v)
     elif isinstance(v, str) and isinstance(w, int):
         v = int(v)
-    return {**got, "value": v}
+    dates = {k: dt.date.fromisoformat(x) for k, x in got.items() if k not in ("period", "value")
+             and isinstance(x, str) and isinstance(want.get(k), dt.date)}
+    return {**got, **dates, "value": v}
 
 
 def _check(metric: str, by: tuple[str, ...], grain: str, duck: tuple[EngineSession, Any],

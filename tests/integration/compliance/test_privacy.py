@@ -175,7 +175,7 @@ def test_every_table_with_a_customer_id_is_discovered(ws: Container) -> None:
     assert {"customers", "accounts", "tag_history", "customer_cards"} <= found
     lake = set(privacy.lake_customer_tables(ws, T))
     assert {"trades", "chat_messages", "profile_features", "tag_snapshots", "customer_value",
-            "lifecycle_stages"} <= lake
+            "customer_value_payback", "lifecycle_stages"} <= lake
 
 
 def test_export_has_every_row_of_the_customer_and_no_one_else(ws: Container) -> None:
@@ -225,7 +225,7 @@ def test_erasure_with_accounts_is_storage_only(ws: Container) -> None:
     facts = {t: _lake(ws, t, cid).num_rows for t in REGULATED_LAKE}
     assert regulated["accounts"] >= 1 and facts["trades"] + facts["positions"] > 0
     erased = ("chat_messages", "profile_features", "tag_snapshots", "customer_value",
-              "lifecycle_stages", *HAND_WRITTEN)
+              "customer_value_payback", "lifecycle_stages", *HAND_WRITTEN)
     before = {t: _lake(ws, t, cid).num_rows for t in erased}
     assert all(before.values()), before
     serving_before = _sor_count(ws, "profile_serving", cid)

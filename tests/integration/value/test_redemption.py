@@ -27,6 +27,7 @@ from caifu.core.errors import ConfigError
 from caifu.data.contracts import registry
 from caifu.data.demo.world import build_world, to_date
 from caifu.pipelines import fund_ledger as ledger
+from caifu.services.metrics.catalog import shipped
 from caifu.services.platform.workspace import create_tenant, init_workspace
 from caifu.services.profiles.build import Build
 from caifu.services.value.redemption import (
@@ -191,6 +192,15 @@ def test_cli_prints_the_four_answers_without_names(built, tmp_path: Path) -> Non
     for heading in ("1. 赎回金额最高的基金", "2. 被赎回持仓", "3. 赎回份额的持有天数",
                     "4. 需要安抚的持有人", "赎回高峰"):
         assert heading in res.output
+    flat = " ".join(res.output.split())  # questions 1–3's figures are governed metrics
+    for name in ("study_redeemed_amount", "study_holdings", "study_holding_days_mean"):
+        assert f"{name} v1 {shipped().definition_hash(name)}" in flat, name
+    # the redemptions counted in the header are the period's confirmed redemptions
+    ledger = ds.dataset(c.lake.files("acme", "fund_transactions"), format="parquet").to_table(
+        columns=["txn_type", "txn_date"]).to_pylist()
+    n = sum(1 for r in ledger if r["txn_type"] == "redeem"
+            and dt.date(2026, 5, 20) <= r["txn_date"] <= dt.date(2026, 6, 20))
+    assert f"(32 days): {n} redemptions" in flat and n > 0
     lines = out.read_text(encoding="utf-8-sig").splitlines()
     assert lines[0].startswith("task_id,customer_id,advisor_id") and len(lines) == 6
     with c.engine.connect() as conn:

@@ -22,10 +22,12 @@ from caifu.analytics import value as an
 from caifu.analytics.efficiency import CUSTOMER_VALUE_SCHEMA
 from caifu.cli import app
 from caifu.core.errors import ConfigError
+from caifu.core.money import yuan
 from caifu.data.contracts import registry
 from caifu.data.demo import generate
 from caifu.services.container import Container
 from caifu.services.ingest.load import Ingest
+from caifu.services.metrics.catalog import shipped
 from caifu.services.platform.workspace import create_tenant, init_workspace
 from caifu.services.profiles.build import Build
 from caifu.services.value.customer_value import (
@@ -203,6 +205,14 @@ def test_cli_prints_the_fit_and_a_rollup(valued) -> None:  # type: ignore[no-unt
     for text in ("BG/NBD", "Gamma-Gamma", "α=", "γ=", "yes", "by cohort", "2026Q4",
                  "efficiency", "lifetime", "payback", "120 months", "12 months"):
         assert text in res.output, text
+    # the totals and the roll-up are governed metrics, named with version and hash
+    cat = shipped()
+    flat = " ".join(res.output.split())
+    for name in ("value_customers", "clv_total", "clv_payback_total"):
+        assert f"{name} v1 {cat.definition_hash(name)}" in flat, name
+    run = latest(c, "acme")
+    assert run is not None
+    assert f"CLV {yuan(sum(run['clv'].to_pylist()))} − acquisition" in flat
     bad = CliRunner().invoke(app, ["value", "-t", "acme", "-w", str(c.root), "--by", "city"])
     assert bad.exit_code == 2 and "--by 'city'" in bad.output
 

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from caifu.adapters.sor.models import CONTRACT_TABLES
 from caifu.core.identity import Principal
 from caifu.services.metrics.catalog import shipped
-from caifu.services.metrics.query import answer
+from caifu.services.metrics.query import answer, answers
 from caifu.services.value.report import HEADLINE, ValueReport, gather
 from caifu.web.report import render, write
 from tests.conftest import chromium
@@ -70,6 +70,40 @@ def test_headline_figures_come_from_the_metric_layer(scored, report) -> None:  #
         newest = by_month.get(dt.date(r.as_of.year, r.as_of.month, 1))
         cell = "—" if newest is None else f"{newest:,}"
         assert re.search(rf"<code>{name}</code>[^<]*</td><td>{cell}</td>", html), name
+
+
+def test_sections_1_2_and_4_come_from_the_metric_layer(scored, report) -> None:  # type: ignore[no-untyped-def]
+    """The value run's totals and roll-ups, the stage counts and question 1 are what
+    `caifu metrics query` answers on the runs' dates; each section names its metrics."""
+    c, _, _ = scored
+    r, html = report
+    assert r.figures is not None and r.figures.study is not None
+    ops = Principal("acme", "t", "ops")
+    cat = shipped()
+    day = r.as_of
+    direct = {a.metric.name: a.rows for a in answers(
+        c, ops, ["clv_total", "efficiency_mean", "value_customers"], by=("value_channel",),
+        grain="all", start=day, end=day)}
+    for g in r.figures.value.rollups["channel"]:
+        row = next(x for x in direct["clv_total"] if x["value_channel"] == g["group"])
+        assert g["clv"] == row["value"]
+    stages = answer(c, ops, "lifecycle_customers", by=("lifecycle_run_stage",),
+                    grain="all", start=day, end=day)
+    assert r.figures.stages == {x["lifecycle_run_stage"]: x["value"] for x in stages.rows}
+    assert r.figures.stages == {k: v for k, v in r.lifecycle.counts.items() if v}
+    period = r.figures.study.period
+    assert r.redemption is not None and period == r.redemption.period
+    amount = answer(c, ops, "study_redeemed_amount", by=("fund",), grain="all",
+                    start=period.end, end=period.end,
+                    where=f"study_period_start = DATE '{period.start}'")
+    top = r.figures.study.funds[0]
+    assert top["redeemed_amount"] == next(x["value"] for x in amount.rows
+                                          if x["fund"] == top["fund_code"])
+    assert f"{float(top['redeemed_amount']):,.0f}" in html
+    for name in ("clv_total", "clv_payback_total", "lifecycle_customers",
+                 "study_redeemed_amount", "study_holding_days_mean"):
+        assert f"<code>{name}</code> v{cat.metric(name).version} · " \
+               f"{cat.definition_hash(name)}" in html, name
 
 
 def test_numbers_match_the_analyses(report) -> None:  # type: ignore[no-untyped-def]

@@ -228,6 +228,18 @@ def test_categorical_effect_risk_ratio_and_cramers_v() -> None:
     assert v_one is None
 
 
+def test_the_effect_needs_only_the_counts_per_level() -> None:
+    """What the value views compute from governed counts equals the effect over the rows."""
+    levels = ["a"] * 4 + ["b"] * 6 + [None] * 5
+    redeemed = pa.array([True, True, True, False, True] + [False] * 5
+                        + [True, False, False, True, False]).to_numpy(zero_copy_only=False)
+    rows, v, p = effects.categorical_effect(levels, redeemed)
+    counted = effects.effect_of_counts([("(空)", 5, 2), ("a", 4, 3), ("b", 6, 1)])
+    assert counted == (rows, v, p) and v is not None and 0 < v < 1
+    assert [r["level"] for r in rows] == ["(空)", "a", "b"]
+    assert rows[1]["risk_ratio"] == pytest.approx(0.75 / (3 / 11))
+
+
 def test_rank_biserial_counts_pairs() -> None:
     r, p = effects.rank_biserial(pa.array([3.0, 5, 7]).to_numpy(), pa.array([1.0, 2, 4, 6]).to_numpy())
     assert r == pytest.approx(2 * 9 / 12 - 1)  # 9 of 12 pairs favour the redeemed

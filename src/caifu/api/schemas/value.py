@@ -1,5 +1,6 @@
 """Customer value and fund redemption. Rows come from the newest value or redemption run in
-the lake; their columns follow the run (``docs/value.md``), so they are objects of columns."""
+the lake; their columns follow the run (``docs/value.md``), so they are objects of columns.
+Roll-ups and the redemption figures are governed metrics, named in ``metrics``."""
 
 from __future__ import annotations
 
@@ -17,12 +18,21 @@ class CustomerValuePage(PageOf):
     items: list[Row] = Field(description="per customer: CLV, costs, efficiency")
 
 
+class MetricUsed(Schema):
+    metric: str
+    version: int
+    definition_hash: str
+
+
 class ValueRollup(Schema):
     by: str
     customers: int
     as_of: str | None
     totals: Row | None
-    items: list[Row] = Field(description="one row per group")
+    items: list[Row] = Field(description="one row per group; ``suppressed``: its level-3 "
+                                         "figures withheld (fewer than 10 customers)")
+    metrics: list[MetricUsed] = Field(default_factory=list,
+                                      description="the metrics the figures are")
 
 
 class RedemptionAnswers(Schema):
@@ -39,6 +49,9 @@ class RedemptionAnswers(Schema):
     waves: list[Row] = Field(default_factory=list)
     reassurance_tasks: int | None = None
     notes: list[str] = Field(default_factory=list)
+    metrics: list[MetricUsed] = Field(
+        default_factory=list, description="the metrics of questions 1–3's figures (the rank "
+                                          "statistics, quartiles and waves are the study's)")
 
 
 class ReassurancePage(PageOf):

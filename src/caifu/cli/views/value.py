@@ -27,14 +27,20 @@ def value_report(c: Container, tenant: str, console: Console, as_of: date | None
         report = gather(c, tenant, as_of)
         path = write(report, out or c.root / "reports" / f"value-{tenant}-{report.as_of}.html")
     console.rule("[bold]customer value and lifecycle")
-    for view in report.value.views:
-        t = view.totals
-        console.print(f"{view.name} view: CLV ({view.months} months, discounted) "
-                      f"{t['clv']:,.0f} yuan over {t['customers']:,} customers; acquisition "
-                      f"{t['acquisition_cost']:,.0f}, retention {t['retention_cost']:,.0f}; "
-                      f"efficiency {t['efficiency']:,.0f} ({t['negative_share']:.0%} of "
-                      "customers below zero)", soft_wrap=True)
-    stages = ", ".join(f"{k} {v:,}" for k, v in sorted(report.lifecycle.counts.items(),
+    assert report.figures is not None  # the metric layer's figures (services/value/figures)
+    f = report.figures.value
+    totals = f.totals or {}
+    clv = report.value.config.clv
+    for name, months, t in (("lifetime", clv.horizon_months, totals),
+                            ("payback", clv.payback_months, f.payback)):
+        if not t:
+            continue
+        console.print(f"{name} view: CLV ({months} months, discounted) "
+                      f"{t['clv']:,.0f} yuan over {totals['customers']:,} customers; "
+                      f"acquisition {totals['acquisition_cost']:,.0f}, retention "
+                      f"{t['retention_cost']:,.0f}; efficiency {t['efficiency']:,.0f} "
+                      f"({t['negative_share']:.0%} of customers below zero)", soft_wrap=True)
+    stages = ", ".join(f"{k} {v:,}" for k, v in sorted(report.figures.stages.items(),
                                                         key=lambda kv: -kv[1]))
     console.print(f"lifecycle stages: {stages}", soft_wrap=True)
     if report.reassurance is not None:
@@ -43,6 +49,9 @@ def value_report(c: Container, tenant: str, console: Console, as_of: date | None
                       soft_wrap=True)
     for note in report.notes:
         console.print(f"[yellow]note:[/] {note}", soft_wrap=True)
+    console.print(f"figures of {len(report.figures.metrics) + len(report.kpis)} governed "
+                  "metrics (ids, versions and hashes beside each section of the report)",
+                  soft_wrap=True, highlight=False)
     return path
 
 

@@ -12,9 +12,11 @@
 4. two views of the fit: the lifetime view (``clv.horizon_months``, ten years by default)
    and the payback view (``clv.payback_months``, the next year), each with its retention
    run rate charged over its horizon;
-5. write the lifetime view's per-customer table to the lake table ``customer_value`` (one
-   snapshot per as-of date) and return the fits, both views' distributions, totals and
-   roll-ups.
+5. write the lifetime view's per-customer table to the lake table ``customer_value`` and the
+   payback view's to ``customer_value_payback`` (one snapshot per as-of date, same columns)
+   and return the fits, both views' distributions, totals and roll-ups. What the CLI, the
+   API and the report show of a run are metrics over these tables (``value_runs.yaml``,
+   ``services/value/figures``).
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ from caifu.services.platform.workspace import get_tenant
 from caifu.services.profiles.build import Build, utc_offset_hours
 
 VALUE_TABLE = "customer_value"
+PAYBACK_TABLE = "customer_value_payback"
 
 
 VALUE_FILE = TenantFile("value")
@@ -179,12 +182,14 @@ class CustomerValue:
 
         version = None
         if write:
-            version = self.c.lake.write_snapshot(
-                tenant, VALUE_TABLE, table, as_of.isoformat(),
-                {"caifu.as_of": as_of.isoformat(), "caifu.value_config": source,
-                 "caifu.clv_converged": str(bool(
-                     est.bgnbd and est.bgnbd.report.converged and est.gamma_gamma
-                     and est.gamma_gamma.report.converged)).lower()})
+            meta = {"caifu.as_of": as_of.isoformat(), "caifu.value_config": source,
+                    "caifu.clv_converged": str(bool(
+                        est.bgnbd and est.bgnbd.report.converged and est.gamma_gamma
+                        and est.gamma_gamma.report.converged)).lower()}
+            version = self.c.lake.write_snapshot(tenant, VALUE_TABLE, table, as_of.isoformat(),
+                                                 meta)
+            self.c.lake.write_snapshot(tenant, PAYBACK_TABLE, payback_table, as_of.isoformat(),
+                                       {**meta, "caifu.view": "payback"})
         life = _view(s, f"{tenant}_customer_value", "lifetime", config.clv.horizon_months,
                      table)
         payback = _view(s, f"{tenant}_customer_value_payback", "payback",

@@ -10,7 +10,13 @@
    snapshot before the period starts, chat and loss tags from the newest ``tag_snapshots``
    on or before its end — both written by ``caifu build``; without them the analysis runs
    and says what it left out;
-4. ``write_tasks`` records the top of the reassurance list as advisor tasks in the lake
+4. the study's rows go to the lake, one snapshot per period end (``as_of``; the period's
+   first day in ``period_start``): ``redemption_study_holdings`` (one row per customer and
+   fund exposed in the period: its flows and features, questions 1 and 2) and
+   ``redemption_study_redemptions`` (one row per redemption: its FIFO holding days, question
+   3). The figures operations read are metrics over them (``data/metrics/value_runs.yaml``,
+   ``services/value/figures``);
+5. ``write_tasks`` records the top of the reassurance list as advisor tasks in the lake
    table ``advisor_tasks`` (one snapshot per period end; kind ``reassure_fund_holder``).
 
 A tenant without fund transactions has nothing to analyse: ``run`` raises ``ConfigError``
@@ -40,6 +46,27 @@ from caifu.services.profiles import tag_definitions
 from caifu.services.profiles.build import FEATURE_TABLE, TAG_TABLE, Build
 
 TASK_TABLE = "advisor_tasks"
+HOLDING_TABLE = "redemption_study_holdings"
+REDEMPTION_TABLE = "redemption_study_redemptions"
+SHARES = pa.decimal128(28, 6)
+MONEY = pa.decimal128(18, 2)
+STUDY = [("as_of", pa.date32()), ("period_start", pa.date32())]
+HOLDING_SCHEMA = pa.schema([
+    *STUDY, ("customer_id", pa.string()), ("fund_code", pa.string()), ("redeemed", pa.bool_()),
+    ("fund_type", pa.string()), ("risk_level", pa.string()), ("manager_company", pa.string()),
+    ("mgmt_fee_rate", pa.float64()), ("purchase_fee_rate", pa.float64()),
+    ("redeem_fee_rate", pa.float64()), ("nav_max_drawdown", pa.float64()),
+    ("value_at_start", pa.float64()), ("return_at_start", pa.float64()),
+    ("held_days_at_start", pa.float64()), ("prehistory_shares_at_start", SHARES),
+    ("past_redemptions", pa.int64()), ("shares_at_start", SHARES), ("shares_added", SHARES),
+    ("redeemed_shares", SHARES), ("redeemed_amount", MONEY), ("redeem_fees", MONEY),
+    ("redemptions", pa.int64()), ("c_level", pa.string()), ("tenure_days", pa.int64()),
+    ("aum", pa.float64())])
+REDEMPTION_SCHEMA = pa.schema([
+    *STUDY, ("redeem_txn_id", pa.string()), ("customer_id", pa.string()),
+    ("fund_code", pa.string()), ("redeem_date", pa.date32()), ("redeem_shares", SHARES),
+    ("redeem_amount", MONEY), ("known_shares", SHARES), ("prehistory_shares", SHARES),
+    ("oldest_lot", pa.date32()), ("holding_days", pa.float64()), ("fund_type", pa.string())])
 TASK_KIND = "reassure_fund_holder"
 DEFAULT_DAYS = 30
 LEDGER_TABLE = "fund_transactions"  # the lake input the analysis reads
@@ -89,8 +116,8 @@ class RedemptionAnalysis:
         self.c = container
 
     def run(self, tenant: str, start: dt.date | None = None, end: dt.date | None = None, *,
-            engine: str = "duckdb", rules: rs.ReassuranceRules | None = None
-            ) -> RedemptionResult:
+            engine: str = "duckdb", rules: rs.ReassuranceRules | None = None,
+            write: bool = True) -> RedemptionResult:
         t0 = time.perf_counter()
         tz = get_tenant(self.c, tenant).timezone
         definitions, _ = tag_definitions.load_definitions(self.c, tenant)
@@ -98,6 +125,8 @@ class RedemptionAnalysis:
         rules = rules or rs.ReassuranceRules()
         with self.c.job_session(engine, f"redemption-{tenant}") as s:
             result = self._run(s, tenant, tz, start, end, rules, names)
+        if write:
+            self._write_study(result)
         result.seconds = round(time.perf_counter() - t0, 3)
         return result
 
@@ -159,6 +188,17 @@ class RedemptionAnalysis:
             tenant, period, q1, holdings, effects.compare_redeemed(holdings), periods,
             an.holding_period_summary(periods), waves, ranked, profile_as_of, tags_as_of, notes)
 
+    def _write_study(self, r: RedemptionResult) -> None:
+        """The study's rows as the snapshot of the period's end (replacing an earlier study
+        ending that day)."""
+        end = r.period.end.isoformat()
+        meta = {"caifu.as_of": end, "caifu.period_start": r.period.start.isoformat()}
+        for table, rows, schema in ((HOLDING_TABLE, r.holdings, HOLDING_SCHEMA),
+                                    (REDEMPTION_TABLE, r.holding_periods, REDEMPTION_SCHEMA)):
+            with self.c.lock(r.tenant, table):
+                self.c.lake.write_snapshot(r.tenant, table, study_rows(r.period, rows, schema),
+                                           end, meta)
+
     def write_tasks(self, result: RedemptionResult, top: int | None = None) -> pa.Table:
         """The top ``top`` of the reassurance list (all with ``None``) as advisor tasks: the
         ``advisor_tasks`` snapshot of the period's end, replacing an earlier run's."""
@@ -169,6 +209,17 @@ class RedemptionAnalysis:
             self.c.lake.write_snapshot(result.tenant, TASK_TABLE, tasks, end,
                                        {"caifu.as_of": end, "caifu.kind": TASK_KIND})
         return tasks
+
+
+def study_rows(period: an.Period, rows: pa.Table, schema: pa.Schema) -> pa.Table:
+    """``rows`` stamped with the period, in ``schema`` (a column the run had no input for —
+    the holder's profile without a profile snapshot — is null)."""
+    n = rows.num_rows
+    cols = {"as_of": pa.array([period.end] * n, pa.date32()),
+            "period_start": pa.array([period.start] * n, pa.date32())}
+    return pa.table([cols[f.name] if f.name in cols else
+                     rows[f.name].cast(f.type) if f.name in rows.column_names else
+                     pa.nulls(n, f.type) for f in schema], schema=schema)
 
 
 def task_table(result: RedemptionResult, top: int | None, created_on: dt.date) -> pa.Table:

@@ -10,6 +10,14 @@ layer's job (``caifu.web.report``); nothing here formats HTML.
 The fund-redemption answers 1–3 are for the newest redemption wave the history shows (the
 "after a market fall" the questions are about), or the 30 days to the date when there was
 none; answer 4 (whom to reassure) is always as of the report's date.
+
+Every business figure of sections 0, 1, 2 and 4 is a governed metric (``figures``): the
+headline KPIs, the value run's totals, views and roll-ups, customers per lifecycle stage,
+and questions 1–3's counts, sums, rates and means over the study's rows. What stays the
+runs' own is said in ``ReportFigures``: the CLV distribution (histogram and quantiles), the
+monthly stage chart and the stage flows, the numeric features' rank statistics, the holding
+periods' quartiles and the redemption waves; sections 3 and 5 are model evaluation (AUC,
+lift, calibration, NDCG), not business KPIs.
 """
 
 from __future__ import annotations
@@ -20,15 +28,32 @@ from typing import Any
 
 import pyarrow as pa
 
-from caifu.core.identity import Principal
 from caifu.services.container import Container
 from caifu.services.metrics.query import Answer, answers
 from caifu.services.platform.workspace import get_tenant
 from caifu.services.profiles.lifecycle import Lifecycle, LifecycleResult
 from caifu.services.recommend.evaluate import latest as latest_evaluation
 from caifu.services.value.customer_value import CustomerValue, CustomerValueResult
+from caifu.services.value.figures import (
+    StudyFigures,
+    ValueFigures,
+    reader,
+    stage_counts,
+    study_figures,
+    value_figures,
+)
 from caifu.services.value.redemption import RedemptionAnalysis, RedemptionResult, has_fund_data
 from caifu.services.value.scoring import latest_run
+
+
+@dataclass
+class ReportFigures:
+    """Sections 1, 2 and 4's figures from the metric layer, and the metrics used."""
+
+    value: ValueFigures  # totals, payback view, roll-ups by channel, advisor, campaign, cohort
+    stages: dict[str, int]  # customers per lifecycle stage on the report's date
+    study: StudyFigures | None  # questions 1–3 of the report's redemption period
+    metrics: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -46,6 +71,7 @@ class ValueReport:
     recommendations: dict[str, Any] | None = None  # the newest `caifu recommend evaluate`
     notes: list[str] = field(default_factory=list)
     kpis: list[Answer] = field(default_factory=list)  # headline metrics, 12 months, by month
+    figures: ReportFigures | None = None  # sections 1, 2 and 4 (metric layer)
 
 
 # the report's headline figures: governed metrics (src/caifu/data/metrics), never computed here
@@ -58,8 +84,22 @@ def headline(c: Container, tenant: str, as_of: dt.date) -> list[Answer]:
     """The headline metrics by month over the 12 months to ``as_of``, tenant-wide."""
     m = as_of.month - 11
     start = dt.date(as_of.year + (m - 1) // 12, (m - 1) % 12 + 1, 1)
-    return answers(c, Principal(tenant, "value-report", "ops"), list(HEADLINE), grain="month",
-                   start=start, end=as_of)
+    return answers(c, reader(tenant), list(HEADLINE), grain="month", start=start, end=as_of)
+
+
+ROLLUPS_SHOWN = ("channel", "advisor", "campaign", "cohort")
+
+
+def report_figures(c: Container, tenant: str, as_of: dt.date,
+                   redemption: RedemptionResult | None) -> ReportFigures:
+    """The value run's, the lifecycle run's (both of ``as_of``) and the study's figures."""
+    p = reader(tenant)
+    value = value_figures(c, p, as_of, ROLLUPS_SHOWN, payback=True)
+    stages, used = stage_counts(c, p, as_of)
+    study = None if redemption is None else study_figures(c, p, redemption.period)
+    metrics = {m["metric"]: m for m in (*value.metrics, *used,
+                                        *(study.metrics if study else ()))}
+    return ReportFigures(value, stages, study, list(metrics.values()))
 
 
 def gather(c: Container, tenant: str, as_of: dt.date | None = None) -> ValueReport:
@@ -95,7 +135,8 @@ def gather(c: Container, tenant: str, as_of: dt.date | None = None) -> ValueRepo
     return ValueReport(tenant, tenant_row.name or tenant, as_of,
                        dt.datetime.now(dt.UTC).replace(microsecond=0), value, lifecycle,
                        redemption, basis, now, models, recommendations, notes,
-                       headline(c, tenant, as_of))
+                       headline(c, tenant, as_of),
+                       report_figures(c, tenant, as_of, redemption))
 
 
 def _latest_wave(waves: pa.Table, as_of: dt.date) -> tuple[dt.date, dt.date] | None:

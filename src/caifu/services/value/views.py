@@ -1,26 +1,30 @@
 """What the API shows of customer value and fund redemption — always within the caller's
 scope: per-customer rows only for customers he may see, roll-ups over those same customers
-(a branch manager's efficiency by advisor is his branch's), redemption answers as the
-aggregates the redemption job stored (no customer ids), the reassurance list per scope.
+(a branch manager's efficiency by advisor is his branch's; governed metrics), redemption
+answers as aggregates (no customer ids: metrics over the study's rows, and what the job
+stored of the rest), the reassurance list per scope.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
-import ibis
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from caifu.analytics import efficiency as eff
+from caifu.analytics.redemption import Period
 from caifu.analytics.value import ROLLUPS
 from caifu.core.errors import ConfigError, NotFoundError, PermissionDeniedError
 from caifu.core.identity import Principal
 from caifu.services.container import Container
 from caifu.services.platform import access
 from caifu.services.platform.jobs import Jobs, plain
+from caifu.services.value import figures
 from caifu.services.value.customer_value import VALUE_TABLE
 from caifu.services.value.redemption import TASK_TABLE
+
+FUNDS_SHOWN = 50  # question 1's funds in the answer, by redeemed amount
 
 
 def _latest(c: Container, tenant: str, table: str, what: str, how: str) -> pa.Table:
@@ -56,26 +60,27 @@ def customer_values(c: Container, p: Principal, sort: str, limit: int, offset: i
 
 
 def rollup(c: Container, p: Principal, by: str) -> dict[str, Any]:
-    """CLV, acquisition and retention cost and efficiency per ``by``, over the customers the
-    caller may see."""
+    """CLV, acquisition and retention cost and efficiency per ``by`` in the newest value run,
+    over the customers the caller may see — governed metrics (``figures.ROLLUP_FIELDS``) cut
+    by the run's own attribution; a group's level-3 figures are withheld (null,
+    ``suppressed``) when fewer than 10 customers are behind it."""
     if by not in ROLLUPS:
         raise ConfigError(f"by: one of {', '.join(ROLLUPS)}, not {by!r}")
-    t = _values(c, p)
-    con = ibis.duckdb.connect()
-    try:
-        view = ibis.memtable(t)
-        groups = con.to_pyarrow(eff.rollup(view, by)) if t.num_rows else None
-        whole = con.to_pyarrow(eff.totals(view)).to_pylist() if t.num_rows else []
-    finally:
-        con.disconnect()
-    return {"by": by, "customers": t.num_rows,
-            "as_of": t["as_of"][0].as_py().isoformat() if t.num_rows else None,
-            "totals": plain(whole[0]) if whole else None,
-            "items": plain(groups, rows=100_000) if groups is not None else []}
+    tenant = access.tenant_of(p)
+    as_of = figures.value_run_date(c, tenant)
+    if as_of is None:
+        raise NotFoundError("no customer value yet: POST /v1/jobs {\"kind\": \"value\"}")
+    f = figures.value_figures(c, p, as_of, [by])
+    return {"by": by, "customers": f.totals["customers"] if f.totals else 0,
+            "as_of": as_of.isoformat(), "totals": plain(f.totals) if f.totals else None,
+            "items": plain(f.rollups[by], rows=100_000), "metrics": f.metrics}
 
 
 def redemption_answers(c: Container, p: Principal) -> dict[str, Any]:
-    """The four answers of the newest redemption job (aggregates only)."""
+    """The newest redemption job's answers: the figures of questions 1–3 from the metric
+    layer over the study's rows in the lake (``figures.study_figures``), beside what no
+    metric says — the numeric features' rank statistics, the holding periods' quartiles and
+    the redemption waves — as the job stored them."""
     tenant = access.tenant_of(p)
     if access.visible_ids(c, p) is not None:
         raise PermissionDeniedError(f"a {p.role} may not see the tenant-wide redemption "
@@ -84,7 +89,22 @@ def redemption_answers(c: Container, p: Principal) -> dict[str, Any]:
     if job is None:
         raise NotFoundError("no redemption answers yet: POST /v1/jobs {\"kind\": "
                             "\"redemption\"} and follow the job")
-    return {"job_id": job["job_id"], "finished_at": job["finished_at"], **job["result"]}
+    result = job["result"]
+    period = Period(dt.date.fromisoformat(result["period"]["start"]),
+                    dt.date.fromisoformat(result["period"]["end"]))
+    f = figures.study_figures(c, p, period)
+    notes = list(result.get("notes") or [])
+    if not f.stored:
+        notes.append(f"the lake holds no study rows of {period.start} … {period.end} (a later "
+                     "study ending that day replaced them, or the job ran before caifu "
+                     "stored them): submit the job again for its figures")
+    return {"job_id": job["job_id"], "finished_at": job["finished_at"], **result,
+            "funds": plain(f.funds[:FUNDS_SHOWN], rows=FUNDS_SHOWN),
+            "comparison": plain(figures.with_numeric(f.categorical, result.get("comparison")
+                                                     or [])),
+            "holding_summary": plain(figures.with_quartiles(
+                f.holding, result.get("holding_summary") or [])),
+            "notes": notes, "metrics": f.metrics}
 
 
 def reassurance(c: Container, p: Principal, limit: int, offset: int) -> dict[str, Any]:
