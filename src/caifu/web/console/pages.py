@@ -3,6 +3,7 @@ carries, and the error page. Pages get their data from services; this only shape
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,11 +71,24 @@ def asset(name: str) -> str:
     return f"/console/static/{name}?v={VERSIONS[name]}"
 
 
+def when(value: Any) -> str:
+    """A UTC time to the minute (``2026-12-08 01:02``): stored naive datetimes and the ISO
+    text the services give alike."""
+    if value is None:
+        return "—"
+    if isinstance(value, str):
+        try:
+            value = dt.datetime.fromisoformat(value.removesuffix("Z"))
+        except ValueError:
+            return value
+    return f"{value:%Y-%m-%d %H:%M}" if isinstance(value, dt.datetime) else str(value)
+
+
 def _env() -> Environment:
     env = Environment(loader=FileSystemLoader(WEB / "templates" / "console"),
                       autoescape=select_autoescape(default=True), trim_blocks=True,
                       lstrip_blocks=True)
-    env.filters.update(figure=money.figure, pct=money.pct)
+    env.filters.update(figure=money.figure, pct=money.pct, when=when)
     env.globals.update(asset=asset)
     return env
 
