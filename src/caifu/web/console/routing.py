@@ -31,7 +31,9 @@ class SignInRequired(Exception):
 
 
 class CsrfRefused(PermissionDeniedError):
-    """A state-changing request without the session's CSRF token."""
+    """A state-changing console request without the session's CSRF token."""
+
+    code = "forbidden.csrf"
 
 
 def login_redirect(request: Request) -> Response:
