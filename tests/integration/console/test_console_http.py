@@ -168,7 +168,8 @@ def test_each_role_sees_the_pages_its_actions_allow(console) -> None:  # type: i
     assert sign_in(http, "root.admin").status_code == 303
     r = http.get("/console/")
     assert r.status_code == 403 and "您的角色无权查看此页面" in r.text
-    assert 'class="num"' not in r.text
+    assert 'class="num"' not in r.text and "root.admin · 平台管理员 · 无客户数据" in r.text
+    assert "/console/data/" not in r.text  # no page of the navigation is his
 
 
 def test_bad_parameters_and_unknown_metrics_are_pages_with_the_reason(console) -> None:  # type: ignore[no-untyped-def]

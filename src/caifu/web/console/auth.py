@@ -26,7 +26,7 @@ import secrets
 from typing import Annotated, Final
 from urllib.parse import parse_qs
 
-from fastapi import Depends, Request, Response
+from fastapi import Depends, Query, Request, Response
 from fastapi.responses import RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -150,10 +150,12 @@ def _form(request: Request, settings: Settings, status: int = 200, error: str | 
 
 
 @router.get(LOGIN, name="console_login_form")
-def login_form(request: Request, settings: SettingsDep, next: str | None = None) -> Response:
+def login_form(request: Request, settings: SettingsDep,
+               then: Annotated[str | None, Query(alias="next", max_length=2000)] = None
+               ) -> Response:
     if _session(request, settings) is not None:
-        return RedirectResponse(_next(next), status_code=303)
-    return _form(request, settings, target=_next(next))
+        return RedirectResponse(_next(then), status_code=303)
+    return _form(request, settings, target=_next(then))
 
 
 @router.post(LOGIN, name="console_login")

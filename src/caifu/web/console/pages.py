@@ -110,7 +110,7 @@ def scope_text(lang: str, p: Principal) -> str:
         return text(lang, "scope.branch", id=p.branch_id)
     if kind == "own_customers":
         return text(lang, "scope.advisor", id=p.advisor_id)
-    return text(lang, "scope.tenant")
+    return text(lang, "scope.tenant" if kind == "tenant" else "scope.none")
 
 
 def navigation(p: Principal | None) -> list[dict[str, Any]]:
