@@ -38,6 +38,7 @@ from caifu.services.scrm.callback_apply import WeComEvents
 from caifu.services.scrm.callback_intake import Callbacks
 from caifu.services.scrm.campaigns import send_due
 from caifu.settings import Settings
+from caifu.web import console
 
 # every router the service includes, in order (tests that walk the routes read this)
 ROUTERS = (platform, ingest, profiles, recommend, value, metrics, quality, compliance, callback,
@@ -108,6 +109,7 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
     app.add_middleware(AccessLog)  # outermost: a refused body is logged too
     for module in ROUTERS:
         app.include_router(module.router, responses=errors.RESPONSES)
+    app.include_router(console.router)  # the console's pages: HTML, out of the OpenAPI document
 
     errors.install(app)
 

@@ -61,13 +61,27 @@ async def authenticated(request: Request, c: ContainerDep, settings: SettingsDep
         p = sessions.read(settings.secret_key, token)
     if p is None:
         raise AuthenticationError("invalid, expired or revoked credentials")
-    # a key has its own quota; a console session the service-wide one (per user)
+    charge(request, settings, p)
+    return p
+
+
+def charge(request: Request, settings: Settings, p: Principal) -> None:
+    """One request off the caller's quota, or 429: a key has its own quota, a console
+    session the service-wide one (per user) — over the API and in the console alike."""
     quota = p.quota_per_minute or settings.session_quota_per_minute
     wait = request.app.state.limiter.take(p.subject, quota)
     if wait is not None:
         whose = "the key's" if p.quota_per_minute else "a console session's"
         raise RateLimitedError(f"over {whose} quota of {quota} requests a minute", wait)
-    return p
+
+
+def enter(request: Request, p: Principal) -> None:
+    """From here on the request acts for ``p``: on PostgreSQL, row-level security for his
+    tenant (a platform_admin gets an empty tenant, so tenant tables show him nothing); call
+    it from an async dependency, so the setting follows the request into the worker thread
+    that runs a sync route."""
+    rls.enter(p.tenant_id or "")
+    request.state.principal = p  # for the access log line
 
 
 async def current_principal(request: Request,
@@ -76,8 +90,7 @@ async def current_principal(request: Request,
     under row-level security for his tenant (``adapters/sor/rls``); a platform_admin gets an
     empty tenant, so tenant tables show him nothing. Async on purpose: set in the request's
     own task, the tenant is copied into the worker thread that runs a sync route."""
-    rls.enter(p.tenant_id or "")
-    request.state.principal = p  # for the access log line
+    enter(request, p)
     return p
 
 

@@ -23,6 +23,7 @@ from caifu.api.deps import ContainerDep, CurrentPrincipal, SettingsDep, require
 from caifu.api.schemas.common import Health
 from caifu.api.schemas.platform import JobPage, JobPublic
 from caifu.core.errors import AuthenticationError, RateLimitedError
+from caifu.core.identity import Principal
 from caifu.services.platform import access, sessions, users
 from caifu.services.platform.jobs import Jobs
 
@@ -69,24 +70,32 @@ class SessionOut(BaseModel):
     tenant_id: str | None
 
 
+def sign_in(request: Request, c: ContainerDep, settings: SettingsDep, user_id: str,
+            password: str) -> tuple[str, Principal]:
+    """A session token for the user id and password, or the refusal: 401 for a wrong pair,
+    429 (``Retry-After``) once the user id or the address has failed too often — the API's
+    sign-in and the console's share the throttle (``app.state.login_throttle``)."""
+    throttle = request.app.state.login_throttle
+    address = request.client.host if request.client else "-"
+    wait = throttle.wait(user_id, address)
+    if wait is not None:
+        raise RateLimitedError("too many failed sign-ins for this user id or from this "
+                               "address; try again later", wait)
+    p = users.login(c, user_id, password)
+    if p is None or not settings.secret_key:
+        throttle.failed(user_id, address)
+        raise AuthenticationError("wrong user id or password")
+    throttle.succeeded(user_id)
+    return sessions.issue(settings.secret_key, p, settings.session_minutes), p
+
+
 @router.post("/v1/auth/login", operation_id="login", tags=["auth"], response_model=SessionOut)
 def login(body: LoginIn, c: ContainerDep, settings: SettingsDep,
           request: Request) -> SessionOut:
     """Sign in with a password; the answer is a session token for ``Authorization: Bearer``.
     Repeated failures for a user id or from an address are throttled (429, ``Retry-After``)."""
-    throttle = request.app.state.login_throttle
-    address = request.client.host if request.client else "-"
-    wait = throttle.wait(body.user_id, address)
-    if wait is not None:
-        raise RateLimitedError("too many failed sign-ins for this user id or from this "
-                               "address; try again later", wait)
-    p = users.login(c, body.user_id, body.password)
-    if p is None or not settings.secret_key:
-        throttle.failed(body.user_id, address)
-        raise AuthenticationError("wrong user id or password")
-    throttle.succeeded(body.user_id)
-    return SessionOut(token=sessions.issue(settings.secret_key, p, settings.session_minutes),
-                      expires_in=settings.session_minutes * 60, role=p.role,
+    token, p = sign_in(request, c, settings, body.user_id, body.password)
+    return SessionOut(token=token, expires_in=settings.session_minutes * 60, role=p.role,
                       tenant_id=p.tenant_id)
 
 

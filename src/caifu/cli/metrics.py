@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import getpass
 import json
-from decimal import Decimal
 from typing import Annotated, Any
 
 import typer
@@ -24,6 +23,7 @@ from rich.table import Table as RichTable
 
 from caifu.cli.common import EngineOpt, WorkspaceOpt, _container, app, console, option_date
 from caifu.cli.metrics_osi import register as register_interchange
+from caifu.core import money
 from caifu.core.identity import Principal
 
 metrics_app = typer.Typer(no_args_is_help=True,
@@ -151,22 +151,10 @@ def query(metric: Annotated[str, typer.Argument(help="Metric id (caifu metrics l
         v = r["value"]
         bar = "" if v is None else "█" * max(1, round(abs(float(v)) / top * BAR))
         t.add_row(r["period"].isoformat(), *(escape(str(r[d])) for d in a.query.by),
-                  "withheld" if r["suppressed"] else _fmt(v, a.metric.format),
+                  "withheld" if r["suppressed"] else money.figure(v, a.metric.format),
                   f"[{'red' if v is not None and v < 0 else 'cyan'}]{bar}[/]",
                   "" if r["customers"] is None else f"{r['customers']:,}")
     console.print(t)
-
-
-def _fmt(v: Any, fmt: str) -> str:
-    if v is None:
-        return "—"
-    if fmt == "ratio":
-        return f"{float(v):.2%}"
-    if fmt == "money":
-        return f"{Decimal(str(v)):,.2f}"
-    if isinstance(v, float):
-        return f"{v:,.4g}"
-    return f"{v:,}"
 
 
 register_interchange(metrics_app)  # `caifu metrics export | import` (Open Semantic Interchange)

@@ -22,6 +22,7 @@ nothing else maps errors to statuses. The whole tree, with the classes other mod
     ├── AuthenticationError         unauthenticated          401  2    no valid credentials
     ├── NotFoundError               not_found                404  2    none for this caller
     ├── PermissionDeniedError       forbidden                403  2    seen, but not for this role
+    │   └── CsrfRefused             forbidden.csrf           403  2    [web.console.routing]
     ├── RateLimitedError            rate_limited             429  2    over quota; ``retry_after`` s
     ├── PayloadTooLargeError        payload_too_large        413  2    body or upload over the bound
     ├── WeComError                  wecom                    502  2    [adapters.wecom.errors]

@@ -84,3 +84,18 @@ def pct(fraction: Number | None, *, digits: int = 1, signed: bool = False,
     if value == 0:
         value = abs(value)  # never "-0.0%"
     return f"{value:{'+' if signed else ''}.{digits}f}%"
+
+
+def figure(value: Number | None, fmt: str, *, none: str = DASH) -> str:
+    """A governed metric's value as its ``format`` says (``count``, ``money``, ``ratio``,
+    ``number``, ``shares``): ``12,345``, ``12,345.68``, ``12.34%``; what the CLI and the
+    console show."""
+    if value is None:
+        return none
+    if fmt == "ratio":
+        return pct(value, digits=2)
+    if fmt == "money":
+        return yuan(value, none=none)
+    if isinstance(value, float):  # an average or a share: two decimals, small ones 4 digits
+        return f"{value:,.2f}" if abs(value) >= 1 else f"{value:.4g}"
+    return f"{value:,}"

@@ -215,3 +215,40 @@ def test_on_postgresql_a_service_that_forgets_its_tenant_filter_still_leaks_noth
         assert r.status_code == 404, r.text
     else:
         assert r.status_code == 200 and r.json()["submitted_by"] == "beta.ops"
+
+
+@pytest.mark.slow
+def test_no_console_page_shows_another_tenants_data(client) -> None:  # type: ignore[no-untyped-def]
+    """The console's routes, enumerated from the app like the operations above: each of acme's
+    users, signed in (the session cookie), gets nothing of beta's from any of them — a page,
+    a cut of a metric by every dimension that names people or places, a write without its
+    CSRF token — and no 500."""
+    from caifu.api.app import create_app
+    from caifu.settings import Settings
+    from tests.api.profiles.test_customers import SECRET
+    from tests.unit.console.test_console_routes import console_routes
+
+    http, c = client
+    _seed_beta(c)
+    routes = console_routes(create_app(Settings(secret_key=SECRET)))
+    assert len(routes) >= 8
+    cuts = [{}, {"by": "branch"}, {"by": "advisor"}, {"by": "channel"}, {"to": "2026-11-01"}]
+    tried = 0
+    for user in USERS:
+        token = _token(http, user)["Authorization"].removeprefix("Bearer ")
+        cookie = {"Cookie": f"caifu_console={token}"}
+        for method, path, _ in routes:
+            url = path.replace("{name}", FIXED["name"])
+            for params in cuts if "{name}" in path and "static" not in path else [{}]:
+                r = http.request(method, url, params=params, headers=cookie,
+                                 data={"user_id": "acme.nobody", "password": "x"}
+                                 if method == "POST" else None)
+                where = (user, method, url, params, r.status_code, r.text[:300])
+                assert r.status_code < 500, where
+                for marker in MARKERS:
+                    assert marker not in r.text, (marker, *where)
+                if r.status_code == 403:  # about the role or the missing token, never data
+                    assert any(w in r.text for w in ("may not", "sees no", "tenant-wide",
+                                                     "安全令牌", "登录表单已过期")), where
+                tried += 1
+    assert tried >= len(USERS) * (len(routes) + 4)

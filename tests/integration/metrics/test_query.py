@@ -24,6 +24,7 @@ from caifu.core.errors import ConfigError, PermissionDeniedError
 from caifu.core.identity import Principal
 from caifu.data.contracts import registry
 from caifu.services.container import Container
+from caifu.services.metrics.board import board
 from caifu.services.metrics.query import answer, answers
 from tests.conftest import Broker
 
@@ -167,6 +168,13 @@ def test_an_advisor_sees_his_customers_only(ws: Container, sql: Any) -> None:
     assert mine <= a.rows[0]["value"] < every
     with pytest.raises(PermissionDeniedError, match="tenant-wide"):
         answer(ws, p, "rows_loaded", start=START, end=END)
+    # the KPI board (value report, console home) says why instead of refusing them all
+    b = board(ws, p, END, ("turnover", "rows_loaded", "customers_total"))
+    assert [x.metric.name for x in b.answers] == ["turnover", "customers_total"]
+    assert set(b.refused) == {"rows_loaded"} and "tenant-wide" in b.refused["rows_loaded"]
+    assert (b.start, b.end) == (START, END)  # the 12 months to END
+    assert b.answers[0].scope == f"advisor {advisor}" and len(b.answers[0].rows) == 12
+    assert board(ws, OPS, END, ("rows_loaded",)).refused == {}
 
 
 def test_small_groups_of_level_3_figures_are_withheld(ws: Container) -> None:

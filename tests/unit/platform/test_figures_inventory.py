@@ -2,8 +2,8 @@
 from the metric layer (issue 17: "figures shown by the report, CLI and API that bypass the
 metric layer — goal 0; a test lists them").
 
-Every API operation and every CLI command is classified here, so a new one is a decision
-someone writes down:
+Every API operation, CLI command and console page is classified here, so a new one is a
+decision someone writes down:
 
 - ``metric``: its figures are governed metrics (``services/metrics``);
 - ``records``: it shows or changes stored records (a customer, a task, a batch, a key), or a
@@ -68,7 +68,9 @@ METRIC = {"api list_metrics", "api query_metric", "cli metrics list", "cli metri
           "api list_tags", "api list_segments", "cli tags list", "cli segment list",
           "cli lifecycle", "cli groups plan", "cli groups list",
           # the value run's roll-ups (src/caifu/data/metrics/value_runs.yaml)
-          "api value_rollup"}
+          "api value_rollup",
+          # the console pages of governed KPIs (web/console)
+          "console console_home", "console console_metric"}
 
 OPERATIONS = {"api healthz", "api readyz", "api metrics", "api list_jobs", "api get_job",
               "api submit_job", "api list_batches", "api list_quarantine",
@@ -79,11 +81,21 @@ OPERATIONS = {"api healthz", "api readyz", "api metrics", "api list_jobs", "api 
               "api quality_history", "cli quality status", "cli quality history",
               "cli quality check", "cli init", "cli serve",
               "cli tenant create", "cli tenant list", "cli user add", "cli key create",
-              "cli key list", "cli key revoke", "cli wecom configure", "cli demo-data"}
+              "cli key list", "cli key revoke", "cli wecom configure", "cli demo-data",
+              "console console_dictionary", "console console_quality", "console console_ingest",
+              "console console_login_form", "console console_login", "console console_logout",
+              "console console_static"}
 
 def api_operations() -> set[str]:
     return {f"api {r.operation_id}" for m in ROUTERS for r in m.router.routes
             if isinstance(r, APIRoute) and r.include_in_schema and r.operation_id}
+
+
+def console_pages() -> set[str]:
+    from caifu.web import console
+    from tests.unit.console.test_console_routes import api_routes
+
+    return {f"console {r.name}" for r in api_routes(console.router.routes)}
 
 
 def cli_commands() -> set[str]:
@@ -102,7 +114,7 @@ def cli_commands() -> set[str]:
 
 
 def test_every_operation_and_command_is_classified() -> None:
-    everything = api_operations() | cli_commands()
+    everything = api_operations() | cli_commands() | console_pages()
     assert len(everything) > 120
     classified = set(BYPASS) | METRIC | OPERATIONS
     records = everything - classified

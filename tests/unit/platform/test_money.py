@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from caifu.core.money import pct, round_fen, signed_yuan, to_decimal, to_fen, yuan
+from caifu.core.money import figure, pct, round_fen, signed_yuan, to_decimal, to_fen, yuan
 
 
 @pytest.mark.parametrize(("value", "fen"), [
@@ -45,3 +45,14 @@ def test_pct() -> None:
     assert pct(0.05, digits=2, signed=True) == "+5.00%"
     assert pct(-0.05, signed=True) == "-5.0%"
     assert pct(None) == "—" and pct(None, none="") == ""
+
+
+def test_a_metric_value_as_its_format_says() -> None:
+    assert figure(12345, "count") == "12,345" and figure(0, "count") == "0"
+    assert figure(Decimal("1234567.125"), "money") == "1,234,567.13"
+    assert figure("1234.5", "money") == "1,234.50"  # the API's decimal text
+    assert figure(0.123456, "ratio") == "12.35%" and figure(1, "ratio") == "100.00%"
+    assert figure(2.5, "number") == "2.50" and figure(1234567.891, "number") == "1,234,567.89"
+    assert figure(0.0012345, "number") == "0.001234"
+    assert figure(Decimal("1500.50"), "shares") == "1,500.50"
+    assert figure(None, "money") == "—" and figure(None, "count", none="") == ""

@@ -203,6 +203,8 @@ def serve_demo(workspace: Path, settings: Settings, port: int, console: Console)
     for u in users:
         t.add_row(u.user_id, u.role, u.password, u.sees)
     console.print(t)
+    console.print(f"operations console: {base}/console/ (sign in as one of the users above)",
+                  soft_wrap=True, highlight=False)
     advisor = next(u for u in users if u.role == "advisor")
     console.print(
         f"curl -s {base}/v1/auth/login -H 'Content-Type: application/json' -d "

@@ -190,12 +190,9 @@ def answers(c: Container, p: Principal, metrics: list[str], *, by: tuple[str, ..
         m = cat.metric(name)
         q = mc.Query(m.name, start, end, tuple(by), grain, offset, where or None)
         q.check(cat)
-        if kind != "tenant":
-            wide = [d for d in cat.base_datasets(m) if cat.datasets[d].customer is None]
-            if wide:
-                raise PermissionDeniedError(
-                    f"{m.name} is a tenant-wide figure ({', '.join(wide)} names no customer); "
-                    f"a {p.role.replace('_', ' ')} sees figures of the customers in his scope")
+        why = refusal(cat, m, p)
+        if why:
+            raise PermissionDeniedError(why)
         out.append(Answer(m, cat, q, engine, scope_label, cat.level(m), min_group_size, unmask))
     if unmask:
         if not p.can_unmask:
@@ -260,6 +257,16 @@ def _run(s: EngineSession, cat: Catalog, q: mc.Query, tables: Tables, scope: mc.
     for source in hit.sources:  # the tables the SQL reads, registered in this session
         tables[source]
     return s.run_sql(hit.sql, hit.memtables, hit.schema)
+def refusal(cat: Catalog, m: Metric, p: Principal) -> str | None:
+    """Why ``p`` may not see ``m`` at all, or None: a figure that names no customer is
+    tenant-wide, refused to a caller scoped to some customers (an advisor, a branch manager)."""
+    if SCOPE[p.role] == "tenant":
+        return None
+    wide = [d for d in cat.base_datasets(m) if cat.datasets[d].customer is None]
+    if not wide:
+        return None
+    return (f"{m.name} is a tenant-wide figure ({', '.join(wide)} names no customer); "
+            f"a {p.role.replace('_', ' ')} sees figures of the customers in his scope")
 
 
 def _scope(c: Container, s: EngineSession, p: Principal, tenant: str) -> mc.Scope | None:

@@ -29,7 +29,9 @@ from typing import Any
 import pyarrow as pa
 
 from caifu.services.container import Container
-from caifu.services.metrics.query import Answer, answers
+from caifu.services.metrics.board import HEADLINE as HEADLINE  # re-exported: the report's list
+from caifu.services.metrics.board import board
+from caifu.services.metrics.query import Answer
 from caifu.services.platform.workspace import get_tenant
 from caifu.services.profiles.lifecycle import Lifecycle, LifecycleResult
 from caifu.services.recommend.evaluate import latest as latest_evaluation
@@ -74,17 +76,9 @@ class ValueReport:
     figures: ReportFigures | None = None  # sections 1, 2 and 4 (metric layer)
 
 
-# the report's headline figures: governed metrics (src/caifu/data/metrics), never computed here
-HEADLINE = ("customers_total", "new_customers", "funded_accounts", "active_traders", "aum",
-            "net_inflow", "fund_sales", "fund_redemptions", "commission_revenue",
-            "chinext_conversion", "wecom_follows", "campaign_conversion")
-
-
 def headline(c: Container, tenant: str, as_of: dt.date) -> list[Answer]:
     """The headline metrics by month over the 12 months to ``as_of``, tenant-wide."""
-    m = as_of.month - 11
-    start = dt.date(as_of.year + (m - 1) // 12, (m - 1) % 12 + 1, 1)
-    return answers(c, reader(tenant), list(HEADLINE), grain="month", start=start, end=as_of)
+    return board(c, reader(tenant), as_of).answers
 
 
 ROLLUPS_SHOWN = ("channel", "advisor", "campaign", "cohort")
