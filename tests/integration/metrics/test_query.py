@@ -302,3 +302,21 @@ def test_a_question_asked_again_runs_its_compiled_sql_with_the_same_answer(
             direct = s.to_arrow(mq.mc.query(tables.catalog, q, tables, scope)
                                 .order_by("period", "branch"))
             assert mq._rows(direct, q, 0, 1, False) == rows, name
+
+
+def test_compiled_sql_is_not_reused_over_a_table_of_other_columns(ws: Container) -> None:
+    # a lake table without files is its contract's columns, with files also the batch
+    # columns: SQL compiled over one may name columns the other lacks
+    from caifu.services.metrics import query as mq
+
+    q = mq.mc.Query("turnover", START, END, ("branch",), "quarter", 8)
+    cat = mq.catalog_of(ws, "acme")
+    with ws.job_session("duckdb", "metric-test") as s:
+        full = mq._run(s, cat, q, mq.Tables(ws, s, "acme", cat), None, "acme")
+    with ws.job_session("duckdb", "metric-test") as s:
+        tables = mq.Tables(ws, s, "acme", cat)
+        trades = s.to_arrow(tables["trades"])
+        extra = [n for n in trades.column_names if n.startswith("_")]
+        assert extra, "the lake's trades carry batch columns"
+        tables._loaded["trades"] = s.from_arrow("m_acme_trades", trades.drop_columns(extra))
+        assert mq._run(s, cat, q, tables, None, "acme") == full

@@ -214,7 +214,7 @@ def answers(c: Container, p: Principal, metrics: list[str], *, by: tuple[str, ..
 class _Compiled:
     catalog: Catalog  # held, so its id cannot be another catalog's while this entry lives
     sql: str
-    sources: tuple[str, ...]
+    sources: tuple[tuple[str, Any], ...]  # the tables it reads, with their schemas
     memtables: tuple[tuple[str, pa.Table], ...]
     schema: pa.Schema
 
@@ -224,9 +224,10 @@ class _Compiled:
 # a console page or an API client asks the same questions again. The SQL names only the
 # session's tables, whose names are the tenant's and the source's (``Tables``), the scope's
 # (``_scope``) and the periods' in-memory table (kept with the SQL), so it is valid in the
-# next session. The key is everything the SQL depends on: the catalog object (a changed
-# metric file is a new catalog), the query and the kind of scope. DuckDB only: a Spark job's
-# views carry the job's prefix.
+# next session. The key is everything else the SQL depends on: the catalog object (a changed
+# metric file is a new catalog), the query and the kind of scope; the tables' schemas are
+# checked on each use (a lake table without files is its contract's columns, with files also
+# the batch columns). DuckDB only: a Spark job's views carry the job's prefix.
 _COMPILED: OrderedDict[tuple[Any, ...], _Compiled] = OrderedDict()
 _COMPILED_MAX = 512
 _COMPILED_LOCK = threading.Lock()
@@ -244,18 +245,19 @@ def _run(s: EngineSession, cat: Catalog, q: mc.Query, tables: Tables, scope: mc.
             _COMPILED.move_to_end(key)
         else:
             hit = None
+    # the tables the SQL reads, registered in this session, must be as they were
+    if hit is not None and any(tables[name].schema() != schema for name, schema in hit.sources):
+        hit = None
     if hit is None:
         tables.used.clear()
         expr = mc.query(cat, q, tables, scope).order_by("period", *q.by)
         sql, memtables = s.compile(expr)
-        hit = _Compiled(cat, sql, tuple(sorted(tables.used)), memtables,
-                        expr.schema().to_pyarrow())
+        hit = _Compiled(cat, sql, tuple((n, tables[n].schema()) for n in sorted(tables.used)),
+                        memtables, expr.schema().to_pyarrow())
         with _COMPILED_LOCK:
             _COMPILED[key] = hit
             while len(_COMPILED) > _COMPILED_MAX:
                 _COMPILED.popitem(last=False)
-    for source in hit.sources:  # the tables the SQL reads, registered in this session
-        tables[source]
     return s.run_sql(hit.sql, hit.memtables, hit.schema)
 def refusal(cat: Catalog, m: Metric, p: Principal) -> str | None:
     """Why ``p`` may not see ``m`` at all, or None: a figure that names no customer is
