@@ -100,6 +100,10 @@ def signed_in(site: Site, user: str | None, viewport: dict[str, int] = DESKTOP
     """A fresh browser context (no cookies) with a page signed in as ``user`` through the
     form; ``None``: not signed in."""
     context = site.browser.new_context(viewport=viewport, locale="zh-CN")
+    # a page's first figures compile their metrics' SQL: on a busy two-core machine (the
+    # suite's other worker, a Spark job) that can pass Playwright's 30 s default
+    context.set_default_timeout(90_000)
+    context.set_default_navigation_timeout(90_000)
 
     def route(r: Any) -> None:
         if urlsplit(r.request.url).hostname != "127.0.0.1":
@@ -135,7 +139,7 @@ def visit(site: Site, page: Any, path: str) -> Any:
 
 def charts_drawn(page: Any) -> None:
     page.wait_for_function("""() => Array.from(document.querySelectorAll('[data-chart]'))
-        .every(el => el.querySelector('svg'))""", timeout=20_000)
+        .every(el => el.querySelector('svg'))""", timeout=90_000)
 
 
 CELLS = """() => Array.from(document.querySelectorAll(
