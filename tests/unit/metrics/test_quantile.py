@@ -123,3 +123,14 @@ def test_the_osi_expression_keeps_p_and_folds_the_filter_in() -> None:
     declared = metric("x", "QUANTILE(amount, 0.75)", filter="direction = 'in'")
     assert osi.metric_sql(declared) == ("QUANTILE(CASE WHEN cash_flows.direction = 'in' THEN "
                                         "cash_flows.amount END, 0.75)")
+
+
+def test_lineage_reads_the_columns_not_p() -> None:
+    from caifu.pipelines.metrics import sqlexpr
+
+    tree = sqlexpr.parse("QUANTILE(CASE WHEN direction = 'in' THEN amount END, 0.9) "
+                         "- MEDIAN(fee)", "w")
+    assert [str(r) for r in sqlexpr.columns(tree)] == ["direction", "amount", "fee"] or \
+        {str(r) for r in sqlexpr.columns(tree)} == {"direction", "amount", "fee"}
+    assert sqlexpr.is_aggregate(tree) and sqlexpr.aggregates_everything(tree)
+    assert not sqlexpr.aggregates_everything(sqlexpr.parse("MEDIAN(fee) + amount", "w"))
