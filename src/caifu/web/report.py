@@ -19,7 +19,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from caifu.analytics.lifecycle import STAGE_NAMES, STAGES
 from caifu.analytics.value import NONE_GROUP
 from caifu.pipelines.metrics.compile import periods
-from caifu.services.value.figures import with_numeric, with_quartiles
+from caifu.services.value.figures import with_numeric
 from caifu.services.value.report import ValueReport
 from caifu.web import charts
 
@@ -91,7 +91,8 @@ def _value(r: ValueReport) -> dict[str, Any]:
     f = r.figures.value
     per = v.per_customer
     open_ = per.filter(pc.not_equal(per["clv_basis"], "closed"))
-    # the histogram and quantiles are the run's distribution (quantiles are no metric)
+    # the histogram is drawn from the run's per-customer rows; its quantiles are metrics
+    dist = f.distribution
     clv = np.asarray(pc.cast(open_["clv"], pa.float64()).to_numpy(zero_copy_only=False))
     channel = sorted(({**c, "acquisition_per_customer": _per_customer(c, "acquisition_cost"),
                        "retention_per_customer": _per_customer(c, "retention_cost")}
@@ -126,13 +127,14 @@ def _value(r: ValueReport) -> dict[str, Any]:
     return {
         "views": views, "months": v.config.clv.horizon_months,
         "discount": v.config.clv.monthly_discount_rate,
-        "totals": totals, "clv": v.clv, "efficiency": v.efficiency, "fits": fits,
+        "totals": totals, "clv": dist.get("clv", {}), "efficiency": dist.get("efficiency", {}),
+        "fits": fits,
         "channels": channel, "advisors": shown, "config": v.config_source,
         "cohorts": f.rollups["cohort"][-8:],
         "campaigns": f.rollups["campaign"],
         "metrics": f.metrics,
-        "chart_clv": charts.histogram_log(clv, {"median": v.clv.get("p50", 0.0),
-                                                "p90": v.clv.get("p90", 0.0)},
+        "chart_clv": charts.histogram_log(clv, {"median": dist.get("clv", {}).get("p50") or 0.0,
+                                                "p90": dist.get("clv", {}).get("p90") or 0.0},
                                           f"CLV, next {v.config.clv.horizon_months} months "
                                           "(yuan, log scale)"),
         "chart_channel": charts.grouped_bars(
@@ -195,8 +197,9 @@ def _redemption(r: ValueReport) -> dict[str, Any] | None:
     study = r.figures.study  # questions 1–3's figures: the metric layer
     funds = study.funds[:TOP_FUNDS]
     by_feature: dict[str, list[dict[str, Any]]] = {}
-    # categorical rows from governed counts; numeric ones (medians, rank statistics) the run's
-    for c in with_numeric(study.categorical, _rows(x.comparison)):
+    # categorical rows from governed counts; numeric ones: governed medians, the run's rank
+    # statistics
+    for c in with_numeric(study, _rows(x.comparison)):
         by_feature.setdefault(c["feature"], []).append(c)
     features = []
     for rows in by_feature.values():  # one line per feature; a category shows the level
@@ -206,7 +209,7 @@ def _redemption(r: ValueReport) -> dict[str, Any] | None:
         else:
             features.append(rows[0])
     features.sort(key=lambda c: -abs(c["effect"] or 0.0))
-    summary = with_quartiles(study.holding, _rows(x.holding_summary))
+    summary = study.holding  # counts, quartiles and mean: metrics
     holders = []
     for h in _rows(r.reassurance.reassurance)[:TOP_HOLDERS]:
         h = dict(h)

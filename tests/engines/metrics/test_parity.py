@@ -300,7 +300,7 @@ def _stacked(s: EngineSession, tables: dict[str, Any], cases: list[tuple[str, tu
         dims = ibis.literal("") if not by else ibis.literal(SEP).join(
             [t[d].cast("string").fill_null(MISSING) for d in by])
         parts.append(t.select(
-            case=ibis.literal(i), period=t["period"], dims=dims,
+            case=ibis.literal(i, "int64"), period=t["period"], dims=dims,  # int8 stops at 127
             value_s=ibis.null().cast("string") if is_float else t["value"].cast("string"),
             value_f=t["value"].cast("float64") if is_float else ibis.null().cast("float64"),
             customers=t["customers"].cast("int64")))

@@ -318,3 +318,93 @@ def test_a_study_is_read_by_its_own_period(ws: Container, runs: Any) -> None:
     assert wider.stored and wider.holding[0]["redemptions"] > 0
     # the study of STUDY (another end) is untouched
     assert figures.study_figures(ws, OPS, STUDY).stored
+
+
+# --- quantiles (MEDIAN / QUANTILE) -----------------------------------------------------------
+
+SHARES = {"p10": 0.1, "p25": 0.25, "p50": 0.5, "p75": 0.75, "p90": 0.9, "p99": 0.99}
+
+
+def test_value_distributions_are_quantiles_of_the_runs_rows(ws: Container, runs: Any,
+                                                            sql: Any) -> None:
+    """The CLV (open accounts) and efficiency tables: DuckDB's quantile_cont over the Parquet
+    rows, and the run's own numpy distribution (``analytics.efficiency.distribution``)."""
+    value = runs[0]
+    f = figures.value_figures(ws, OPS, value.as_of, distribution=True)
+    for name, column, cond in (("clv", "clv", "clv_basis <> 'closed'"),
+                               ("efficiency", "efficiency", "TRUE")):
+        row = sql.execute(f"""SELECT avg({column}::DOUBLE),
+            {", ".join(f"quantile_cont({column}::DOUBLE, {p})" for p in SHARES.values())},
+            max({column})::DOUBLE, avg(CASE WHEN {column} < 0 THEN 1.0 ELSE 0.0 END)
+            FROM customer_value WHERE as_of = DATE '{value.as_of}' AND {cond}""").fetchone()
+        want = dict(zip(["mean", *SHARES, "max", "negative_share"], row, strict=True))
+        got = f.distribution[name]
+        own = getattr(value, name)  # the run's numpy distribution of the same rows
+        for k, v in want.items():
+            assert got[k] == pytest.approx(v, rel=1e-12, abs=1e-9), (name, k)
+            assert got[k] == pytest.approx(own[k], rel=1e-9, abs=1e-9), (name, k)
+        assert got["p10"] < got["p50"] < got["p99"] <= got["max"]
+    zero = sql.execute(f"""SELECT avg(CASE WHEN clv = 0 THEN 1.0 ELSE 0.0 END)
+        FROM customer_value WHERE as_of = DATE '{value.as_of}' AND clv_basis <> 'closed'
+        """).fetchone()[0]
+    assert f.distribution["clv"]["zero_share"] == pytest.approx(zero, rel=1e-12)
+    assert f.distribution["clv"]["zero_share"] == pytest.approx(value.clv["zero_share"])
+    names = {m["metric"] for m in f.metrics}
+    assert {m for d in figures.DISTRIBUTION_FIELDS.values() for m in d.values()} <= names
+
+
+def test_an_advisors_distribution_is_his_customers(ws: Container, runs: Any, sql: Any) -> None:
+    t = CONTRACT_TABLES["customers"]
+    with ws.engine.connect() as conn:
+        advisor = conn.execute(select(t.c.advisor_id).where(
+            t.c.tenant_id == "acme", t.c.advisor_id.is_not(None)).group_by(t.c.advisor_id)
+            .order_by(func.count().desc()).limit(1)).scalar_one()
+    p = Principal("acme", "adv", "advisor", advisor_id=advisor)
+    ids = ", ".join(f"'{i}'" for i in sorted(access.visible_ids(ws, p) or ()))
+    day = runs[0].as_of
+    want = sql.execute(f"""SELECT median(efficiency::DOUBLE) FROM customer_value
+        WHERE as_of = DATE '{day}' AND customer_id IN ({ids})""").fetchone()[0]
+    f = figures.value_figures(ws, p, day, distribution=True)
+    assert f.distribution["efficiency"]["p50"] == pytest.approx(want, rel=1e-12)
+
+
+def test_question_three_quartiles(ws: Container, runs: Any, sql: Any) -> None:
+    study = runs[2]
+    want = {r[0]: r[1:] for r in sql.execute(f"""SELECT coalesce(f.fund_type, 'all'),
+        quantile_cont(r.holding_days, 0.25), median(r.holding_days),
+        quantile_cont(r.holding_days, 0.75)
+        FROM redemption_study_redemptions r LEFT JOIN fund_products f USING (fund_code)
+        WHERE r.as_of = DATE '{STUDY.end}' GROUP BY ROLLUP (f.fund_type)""").fetchall()}
+    f = figures.study_figures(ws, OPS, STUDY)
+    summary = {r["fund_type"]: r for r in study.holding_summary.to_pylist()}  # the study's numpy
+    rows = {r["fund_type"]: r for r in f.holding}
+    assert set(rows) == set(want) and len(want) >= 3
+    for kind, quartiles in want.items():
+        for k, v in zip(("p25", "median", "p75"), quartiles, strict=True):
+            if rows[kind]["suppressed"]:
+                continue
+            assert rows[kind][k] == pytest.approx(v, rel=1e-12), (kind, k)
+            assert rows[kind][k] == pytest.approx(summary[kind][k], rel=1e-12), (kind, k)
+    assert rows["all"]["median"] is not None
+    assert {"study_holding_days_p25", "study_holding_days_median",
+            "study_holding_days_p75"} <= {m["metric"] for m in f.metrics}
+
+
+def test_question_two_medians_of_numeric_features(ws: Container, runs: Any, sql: Any) -> None:
+    study = runs[2]
+    f = figures.study_figures(ws, OPS, STUDY)
+    theirs = {r["feature"]: r for r in study.comparison.to_pylist() if r["kind"] == "numeric"}
+    assert len(theirs) >= 6
+    for feature, r in theirs.items():
+        want = dict(sql.execute(f"""SELECT redemptions > 0, median({feature}::DOUBLE)
+            FROM redemption_study_holdings WHERE as_of = DATE '{STUDY.end}'
+            AND {feature} IS NOT NULL AND NOT isnan({feature}::DOUBLE) GROUP BY 1""").fetchall())
+        got = f.medians[feature]
+        for group, flag, mine in (("redeemed", True, "median_redeemed"),
+                                  ("rest", False, "median_rest")):
+            assert got[group] == pytest.approx(want[flag], rel=1e-12), (feature, group)
+            assert got[group] == pytest.approx(r[mine], rel=1e-12), (feature, group)
+    shown = [r for r in figures.with_numeric(f, study.comparison.to_pylist())
+             if r["kind"] == "numeric"]
+    assert [r["feature"] for r in shown] == list(theirs)
+    assert all(r["median_redeemed"] == f.medians[r["feature"]]["redeemed"] for r in shown)

@@ -208,7 +208,9 @@ def test_cli_prints_the_fit_and_a_rollup(valued) -> None:  # type: ignore[no-unt
     # the totals and the roll-up are governed metrics, named with version and hash
     cat = shipped()
     flat = " ".join(res.output.split())
-    for name in ("value_customers", "clv_total", "clv_payback_total"):
+    for name in ("value_customers", "clv_total", "clv_payback_total",
+                 # the distribution table: quantiles are metrics too
+                 "clv_open_median", "clv_open_p99", "efficiency_p10", "efficiency_max"):
         assert f"{name} v1 {cat.definition_hash(name)}" in flat, name
     run = latest(c, "acme")
     assert run is not None

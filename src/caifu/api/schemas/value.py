@@ -51,7 +51,7 @@ class RedemptionAnswers(Schema):
     notes: list[str] = Field(default_factory=list)
     metrics: list[MetricUsed] = Field(
         default_factory=list, description="the metrics of questions 1–3's figures (the rank "
-                                          "statistics, quartiles and waves are the study's)")
+                                          "statistics and the waves are the study's)")
 
 
 class ReassurancePage(PageOf):

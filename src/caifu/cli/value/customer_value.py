@@ -1,7 +1,8 @@
 """Customer value: CLV and efficiency = CLV − (acquisition + retention cost), rolled up.
 
 The run's totals, views and roll-ups are governed metrics over the lake tables it wrote
-(``services/value/figures``); the fits and the distribution table (quantiles) are the run's.
+(``services/value/figures``), its distribution table too (``MEDIAN``/``QUANTILE``); the fits
+are the run's model output.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ def value_cmd(tenant: TenantOpt, as_of: AsOfOpt = None, by: ByOpt = "channel",
     with console.status(f"value {tenant}", spinner="dots"):
         result = CustomerValue(c).run(tenant, check_as_of(as_of))
         figures = value_figures(c, reader(tenant, getpass.getuser()), result.as_of, [by],
-                                payback=True)
+                                payback=True, distribution=True)
     print_value(result, figures, by, console, limit)
 
 
@@ -69,17 +70,17 @@ def print_value(r: CustomerValueResult, f: ValueFigures, by: str, out: Console,
                     f"{rep.log_likelihood:,.2f}", _yes(rep.converged), str(rep.iterations))
     out.print(fit)
 
-    # the run's own distribution of its per-customer output: quantiles are no metric
+    # the distribution of the run's per-customer output: governed quantiles
     customers = (f.totals or {}).get("customers", 0)
     dist = RichTable("yuan", "mean", "p10", "p25", "median", "p75", "p90", "p99", "max",
                      "< 0", title=f"{customers:,} customers opened by {r.as_of}; CLV over "
                      f"{cfg.horizon_months} months at {cfg.monthly_discount_rate:.2%}/month "
                      f"({r.transaction_days:,} transaction days)")
-    for name, d in (("CLV (open accounts)", r.clv), ("efficiency", r.efficiency)):
-        if d.get("count"):
-            dist.add_row(name, *(yuan(d[k]) for k in ("mean", "p10", "p25", "p50", "p75",
-                                                       "p90", "p99", "max")),
-                         pct(d['negative_share']))
+    for name, key in (("CLV (open accounts)", "clv"), ("efficiency", "efficiency")):
+        if d := f.distribution.get(key):
+            dist.add_row(name, *(_yuan(d[k]) for k in ("mean", "p10", "p25", "p50", "p75",
+                                                        "p90", "p99", "max")),
+                         pct(d["negative_share"], none="withheld"))
     out.print(dist)
     t, payback = f.totals or {}, f.payback or {}
     views = RichTable("view", "CLV horizon", "CLV", "acquisition", "retention", "efficiency",

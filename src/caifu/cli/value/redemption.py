@@ -1,8 +1,8 @@
 """``caifu redemption``: the four fund-redemption answers, and the reassurance tasks.
 
-Questions 1–3's counts, sums, rates and means are governed metrics over the study's rows
-(``services/value/figures``); the numeric features' medians and rank statistics, the holding
-periods' quartiles and the waves are the study's own (no metric says a quantile).
+Questions 1–3's counts, sums, rates, means, medians and quartiles are governed metrics over
+the study's rows (``services/value/figures``); the numeric features' rank statistics and the
+waves are the study's own (statistical tests over the rows, no metric).
 """
 
 from __future__ import annotations
@@ -133,8 +133,8 @@ def redemption(tenant: TenantOpt, start: FromOpt = None, end: ToOpt = None,
                       f"(10 日峰值 {w['peak_window']}，中位数 {w['baseline']:.0f})")
     console.print(_top_funds(f.funds, top))
     console.print(_by_ratio(f.funds, top, 3))
-    console.print(_comparison(fg.with_numeric(f.categorical, result.comparison.to_pylist())))
-    console.print(_holding(fg.with_quartiles(f.holding, result.holding_summary.to_pylist())))
+    console.print(_comparison(fg.with_numeric(f, result.comparison.to_pylist())))
+    console.print(_holding(f.holding))
     console.print(_reassure(result.reassurance, top))
     console.print("metrics: " + ", ".join(f"{m['metric']} v{m['version']} {m['definition_hash']}"
                                           for m in f.metrics), soft_wrap=True, highlight=False)

@@ -174,8 +174,8 @@ def _metric(catalog: Catalog, m: Metric) -> dict[str, Any]:
 
 def _datatype(m: Metric) -> str | None:
     trees = list(m.trees.values())
-    if any(t.find(exp.Div, exp.Avg) for t in trees[:1]):
-        return "Float"  # a ratio or an average is computed in double (sqlexpr)
+    if any(t.find(exp.Div, exp.Avg, *sqlexpr.QUANTILES) for t in trees[:1]):
+        return "Float"  # a ratio, an average or a quantile is computed in double (sqlexpr)
     return {"count": "Integer", "money": "Decimal", "shares": "Decimal",
             "ratio": "Float"}.get(m.format)
 
@@ -217,7 +217,9 @@ def _folded(node: exp.Expression, flt: exp.Expression) -> exp.Expression:
     if isinstance(arg, exp.Distinct):
         (inner,) = arg.expressions
         return node.__class__(this=exp.Distinct(expressions=[when(inner.copy())]))
-    return node.__class__(this=when(arg.copy()))
+    folded = node.copy()  # QUANTILE keeps its p
+    folded.set("this", when(arg.copy()))
+    return folded
 
 
 # --- import --------------------------------------------------------------------------------

@@ -11,6 +11,11 @@ What is accepted (anything else is a ``ConfigError`` that names it)::
     logic               AND OR NOT
     CASE WHEN ... THEN ... [ELSE ...] END, COALESCE(a, b, ...)
     aggregates          SUM(x) COUNT(*) COUNT(x) COUNT(DISTINCT x) AVG(x) MIN(x) MAX(x)
+                        MEDIAN(x) QUANTILE(x, p)   (p a written number in [0, 1])
+
+``MEDIAN`` and ``QUANTILE`` are exact, interpolated linearly between the two nearest values
+(DuckDB ``quantile_cont``, Spark ``percentile``), of a number, in double like ``AVG``;
+``MEDIAN(x)`` is ``QUANTILE(x, 0.5)``. Missing values are left out, as by every aggregate.
 
 A missing value in a comparison is false, as in the segment language: ``NOT (x > 5)`` holds
 where ``x`` is missing, so a filter never loses rows to three-valued logic silently.
@@ -36,7 +41,8 @@ from sqlglot import exp
 from caifu.core.errors import ConfigError
 
 PSEUDO = ("period_start", "period_end")
-AGGREGATES = (exp.Sum, exp.Count, exp.Avg, exp.Min, exp.Max)
+QUANTILES = (exp.Median, exp.Quantile)
+AGGREGATES = (exp.Sum, exp.Count, exp.Avg, exp.Min, exp.Max, *QUANTILES)
 _COMPARE = {exp.EQ: "__eq__", exp.NEQ: "__ne__", exp.GT: "__gt__", exp.GTE: "__ge__",
             exp.LT: "__lt__", exp.LTE: "__le__"}
 _ARITH = {exp.Add: "__add__", exp.Sub: "__sub__", exp.Mul: "__mul__"}
@@ -78,15 +84,33 @@ def _check(node: exp.Expression, text: str, where: str) -> None:
             raise ConfigError(f"{where}: {type(n).__name__.upper()} is not part of the metric "
                                   f"language (in {text!r}): use columns, literals, arithmetic, "
                                   "comparisons, AND/OR/NOT, CASE, COALESCE and SUM/COUNT/AVG/"
-                                  "MIN/MAX")
+                                  "MIN/MAX/MEDIAN/QUANTILE")
         if isinstance(n, AGGREGATES) and n.find_ancestor(*AGGREGATES) is not None:
             raise ConfigError(f"{where}: an aggregate inside an aggregate in {text!r}")
         if isinstance(n, exp.Cast) and n.to.this.name not in _CASTS:
             raise ConfigError(f"{where}: CAST to {n.to.sql()} is not supported; one of "
                                   f"{', '.join(sorted(_CASTS))}")
+        if isinstance(n, exp.Quantile):
+            _share(n, text, where)
         if isinstance(n, exp.Column) and n.args.get("db"):
             raise ConfigError(f"{where}: {n.sql()!r}: write a column as name or "
                                   "dataset.name")
+
+
+def _share(n: exp.Quantile, text: str, where: str) -> None:
+    """QUANTILE's second argument: a written number from 0 to 1 (the same on every engine and
+    in the OSI export; a column or an expression there is no portable SQL)."""
+    p = n.args.get("quantile")
+    ok = isinstance(p, exp.Literal) and not p.is_string
+    if ok:
+        try:
+            ok = 0 <= Decimal(p.this) <= 1
+        except ArithmeticError:
+            ok = False
+    if not ok:
+        got = "nothing" if p is None else repr(p.sql())
+        raise ConfigError(f"{where}: QUANTILE(x, p) in {text!r}: p is a written number from 0 "
+                          f"to 1 (0.25, 0.5, 0.9), not {got}")
 
 
 def literal(value: str) -> str:
@@ -286,6 +310,13 @@ class _Builder:
                 return self.value(inner).nunique(where=where)
             return self.value(arg).count(where=where)
         v = self.value(arg)
+        if isinstance(n, QUANTILES):
+            # in double: Spark's percentile reads numbers as double, and so DuckDB's answer
+            # is the same number
+            if _family(v) != "number":
+                raise ConfigError(f"{n.sql()!r}: {type(n).__name__.upper()} is of numbers")
+            share = 0.5 if isinstance(n, exp.Median) else float(n.args["quantile"].this)
+            return v.cast("float64").quantile(share, where=where)
         if isinstance(n, exp.Avg):  # Spark averages decimals as decimals, DuckDB in double
             v = _double(v)
         method = {exp.Sum: "sum", exp.Avg: "mean", exp.Min: "min", exp.Max: "max"}[type(n)]

@@ -9,9 +9,12 @@ A run is a snapshot of its date: each query asks for that one day (grain ``all``
 redemption study also for its first day (``study_period_start``), so a later study ending the
 same day with another start is not mistaken for it.
 
-What is *not* here stays the run's own and is named where it is shown: quantiles and
-histograms (the metric language has no median), model fits, the rank statistics of numeric
-features (question 2) and the wave detection. The categorical effect sizes (risk ratio,
+The quantiles are metrics too (``MEDIAN``/``QUANTILE``: exact, interpolated linearly): the
+value run's CLV and efficiency distributions, question 3's quartiles of holding days and
+question 2's medians of each numeric feature among the redeemed holdings and the rest. What is
+*not* here stays the run's own and is named where it is shown: the CLV histogram, model fits,
+the rank statistics of numeric features (question 2: the rank-biserial correlation, its
+Mann-Whitney p and the counts it was computed over) and the wave detection. The categorical effect sizes (risk ratio,
 Cramér's V, chi-square p) and the rates behind them are computed here *from* governed counts
 (``study_holdings`` and ``study_redeemed_holdings`` by the feature's dimension); V and p
 describe all the feature's holders, so they are shown when a small level's own figures are
@@ -27,7 +30,7 @@ from typing import Any
 
 from caifu.adapters.sor.repos import ingest as ingest_repo
 from caifu.analytics.redemption import Period
-from caifu.analytics.redemption_effects import MISSING_LEVEL, effect_of_counts
+from caifu.analytics.redemption_effects import MISSING_LEVEL, NUMERIC, effect_of_counts
 from caifu.core.identity import Principal
 from caifu.data.contracts import registry
 from caifu.services.container import Container
@@ -93,6 +96,16 @@ ROLLUP_FIELDS = {  # the roll-up row's field: its metric
     "retention_cost": "retention_cost_total", "efficiency": "efficiency_total",
     "efficiency_mean": "efficiency_mean", "negative_share": "negative_efficiency_share",
     "revenue_window": "revenue_window_total"}
+# the distribution tables: CLV of open accounts (a closed one's 0 left out), efficiency of all
+DISTRIBUTION_FIELDS = {
+    "clv": {"mean": "clv_open_mean", "p10": "clv_open_p10", "p25": "clv_open_p25",
+            "p50": "clv_open_median", "p75": "clv_open_p75", "p90": "clv_open_p90",
+            "p99": "clv_open_p99", "max": "clv_open_max", "zero_share": "clv_open_zero_share",
+            "negative_share": "clv_open_negative_share"},
+    "efficiency": {"mean": "efficiency_mean", "p10": "efficiency_p10",
+                   "p25": "efficiency_p25", "p50": "efficiency_median",
+                   "p75": "efficiency_p75", "p90": "efficiency_p90", "p99": "efficiency_p99",
+                   "max": "efficiency_max", "negative_share": "negative_efficiency_share"}}
 PAYBACK_FIELDS = {"clv": "clv_payback_total", "retention_cost": "retention_cost_payback_total",
                   "efficiency": "efficiency_payback_total",
                   "negative_share": "negative_efficiency_payback_share"}
@@ -105,6 +118,9 @@ class ValueFigures:
     rollups: dict[str, list[dict[str, Any]]]  # by → rows (``group`` first), ordered by group
     payback: dict[str, Any] | None = None  # the payback view's totals (acquisition: totals')
     metrics: list[dict[str, Any]] = field(default_factory=list)
+    # "clv" / "efficiency" → mean, p10 … p99, max, shares (DISTRIBUTION_FIELDS); {} when asked
+    # for none or nobody is valued; a figure withheld (fewer than 10 customers) is None
+    distribution: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def value_run_date(c: Container, tenant: str) -> dt.date | None:
@@ -114,9 +130,11 @@ def value_run_date(c: Container, tenant: str) -> dt.date | None:
 
 
 def value_figures(c: Container, p: Principal, as_of: dt.date, by: Sequence[str] = (), *,
-                  payback: bool = False, engine: str = "duckdb") -> ValueFigures:
+                  payback: bool = False, distribution: bool = False, engine: str = "duckdb"
+                  ) -> ValueFigures:
     """Totals and roll-ups (``by``: keys of ``ROLLUP_BY``) of the value run of ``as_of``, in
-    ``p``'s scope; with ``payback``, the payback view's totals too."""
+    ``p``'s scope; with ``payback``, the payback view's totals too; with ``distribution``,
+    the quantiles of CLV and efficiency per customer."""
     metrics = list(ROLLUP_FIELDS.values())
     used = _on(c, p, metrics, as_of, engine=engine)
     whole = _table(used, ROLLUP_FIELDS, None)
@@ -134,7 +152,17 @@ def value_figures(c: Container, p: Principal, as_of: dt.date, by: Sequence[str] 
         found = _on(c, p, list(PAYBACK_FIELDS.values()), as_of, engine=engine)
         used += found
         view = _table(found, PAYBACK_FIELDS, None).get(None)
-    return ValueFigures(as_of, totals, rollups, view, traced(used))
+    dist: dict[str, dict[str, Any]] = {}
+    if distribution:
+        wanted = [m for fields in DISTRIBUTION_FIELDS.values() for m in fields.values()]
+        found = _on(c, p, list(dict.fromkeys(wanted)), as_of, engine=engine)
+        used += found
+        for name, fields in DISTRIBUTION_FIELDS.items():
+            row = _table(found, fields, None).get(None)
+            if row is not None and row["mean"] is not None:
+                dist[name] = {k: None if v is None else float(v) for k, v in row.items()
+                              if k != "suppressed"}
+    return ValueFigures(as_of, totals, rollups, view, traced(used), dist)
 
 
 # --- the lifecycle run ------------------------------------------------------------------------
@@ -162,7 +190,11 @@ CATEGORICAL_BY = {"fund_type": "fund_type", "risk_level": "fund_risk_level",
 LEVEL_FIELDS = {"n": "study_holdings", "redeemed": "study_redeemed_holdings"}
 HOLDING_FIELDS = {"redemptions": "study_matched_redemptions",  # question 3
                   "unknown_age": "study_unknown_age_redemptions",
-                  "mean": "study_holding_days_mean"}
+                  "p25": "study_holding_days_p25", "median": "study_holding_days_median",
+                  "p75": "study_holding_days_p75", "mean": "study_holding_days_mean"}
+# question 2's numeric features (``redemption_effects.NUMERIC``): each one's median, cut by
+# ``study_redeemed`` (the redeemed holdings and the rest)
+NUMERIC_MEDIANS = {f: f"study_median_{f}" for f in NUMERIC}
 
 
 @dataclass
@@ -170,8 +202,10 @@ class StudyFigures:
     period: Period
     funds: list[dict[str, Any]]  # per fund, by redeemed amount (withheld ones last)
     categorical: list[dict[str, Any]]  # question 2: per feature and level, with effect sizes
-    holding: list[dict[str, Any]]  # question 3: "all", then per fund type (no quantiles)
+    holding: list[dict[str, Any]]  # question 3: "all", then per fund type
     metrics: list[dict[str, Any]] = field(default_factory=list)
+    # question 2: feature → {"redeemed": median, "rest": median} (None: none or withheld)
+    medians: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def stored(self) -> bool:
@@ -242,24 +276,28 @@ def study_figures(c: Container, p: Principal, period: Period, engine: str = "duc
     used += found
     holding += [{"fund_type": k, **row} for k, row in sorted(
         _table(found, HOLDING_FIELDS, "fund_type").items(), key=lambda kv: str(kv[0]))]
-    return StudyFigures(period, funds, categorical, holding, traced(used))
+
+    found = on(NUMERIC_MEDIANS, ("study_redeemed",))
+    used += found
+    groups = _table(found, NUMERIC_MEDIANS, "study_redeemed")
+    medians = {f: {g: groups.get(g, {}).get(f) for g in ("redeemed", "rest")}
+               for f in NUMERIC_MEDIANS}
+    return StudyFigures(period, funds, categorical, holding, traced(used), medians)
 
 
 def _level(value: Any) -> str:
     return MISSING_LEVEL if value is None else str(value)
 
 
-def with_quartiles(holding: list[dict[str, Any]], study: Iterable[Mapping[str, Any]]
-                   ) -> list[dict[str, Any]]:
-    """Question 3's governed rows with the study's quartiles of the same fund type (p25,
-    median, p75: quantiles are no metric)."""
-    quartiles = {r["fund_type"]: r for r in study}
-    return [{**row, **{k: quartiles.get(row["fund_type"], {}).get(k)
-                       for k in ("p25", "median", "p75")}} for row in holding]
-
-
-def with_numeric(categorical: list[dict[str, Any]], study: Iterable[Mapping[str, Any]]
-                 ) -> list[dict[str, Any]]:
-    """Question 2: the governed categorical rows, then the study's numeric features (medians
-    and rank-biserial correlations over the rows: no metric can say them)."""
-    return [*categorical, *(dict(r) for r in study if r["kind"] == "numeric")]
+def with_numeric(f: StudyFigures, study: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Question 2: the governed categorical rows, then the study's numeric features with their
+    governed medians (``f.medians``); the rank-biserial correlation, its Mann-Whitney p and the
+    counts it was computed over (``n``, ``redeemed``, ``rate``) are the study's, a rank
+    statistic over the rows no metric says."""
+    numeric = []
+    for r in study:
+        if r["kind"] != "numeric":
+            continue
+        m = f.medians.get(r["feature"], {})
+        numeric.append({**r, "median_redeemed": m.get("redeemed"), "median_rest": m.get("rest")})
+    return [*f.categorical, *numeric]

@@ -12,12 +12,12 @@ The fund-redemption answers 1–3 are for the newest redemption wave the history
 none; answer 4 (whom to reassure) is always as of the report's date.
 
 Every business figure of sections 0, 1, 2 and 4 is a governed metric (``figures``): the
-headline KPIs, the value run's totals, views and roll-ups, customers per lifecycle stage,
-and questions 1–3's counts, sums, rates and means over the study's rows. What stays the
-runs' own is said in ``ReportFigures``: the CLV distribution (histogram and quantiles), the
-monthly stage chart and the stage flows, the numeric features' rank statistics, the holding
-periods' quartiles and the redemption waves; sections 3 and 5 are model evaluation (AUC,
-lift, calibration, NDCG), not business KPIs.
+headline KPIs, the value run's totals, views, roll-ups and CLV quantiles, customers per
+lifecycle stage, and questions 1–3's counts, sums, rates, means, medians and quartiles over
+the study's rows. What stays the runs' own is said in ``ReportFigures``: the CLV histogram,
+the monthly stage chart and the stage flows, the numeric features' rank statistics and the
+redemption waves; sections 3 and 5 are model evaluation (AUC, lift, calibration, NDCG), not
+business KPIs.
 """
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ def report_figures(c: Container, tenant: str, as_of: dt.date,
                    redemption: RedemptionResult | None) -> ReportFigures:
     """The value run's, the lifecycle run's (both of ``as_of``) and the study's figures."""
     p = reader(tenant)
-    value = value_figures(c, p, as_of, ROLLUPS_SHOWN, payback=True)
+    value = value_figures(c, p, as_of, ROLLUPS_SHOWN, payback=True, distribution=True)
     stages, used = stage_counts(c, p, as_of)
     study = None if redemption is None else study_figures(c, p, redemption.period)
     metrics = {m["metric"]: m for m in (*value.metrics, *used,

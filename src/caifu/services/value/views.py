@@ -79,8 +79,8 @@ def rollup(c: Container, p: Principal, by: str) -> dict[str, Any]:
 def redemption_answers(c: Container, p: Principal) -> dict[str, Any]:
     """The newest redemption job's answers: the figures of questions 1–3 from the metric
     layer over the study's rows in the lake (``figures.study_figures``), beside what no
-    metric says — the numeric features' rank statistics, the holding periods' quartiles and
-    the redemption waves — as the job stored them."""
+    metric says — the numeric features' rank statistics and the redemption waves — as the job
+    stored them."""
     tenant = access.tenant_of(p)
     if access.visible_ids(c, p) is not None:
         raise PermissionDeniedError(f"a {p.role} may not see the tenant-wide redemption "
@@ -100,10 +100,8 @@ def redemption_answers(c: Container, p: Principal) -> dict[str, Any]:
                      "stored them): submit the job again for its figures")
     return {"job_id": job["job_id"], "finished_at": job["finished_at"], **result,
             "funds": plain(f.funds[:FUNDS_SHOWN], rows=FUNDS_SHOWN),
-            "comparison": plain(figures.with_numeric(f.categorical, result.get("comparison")
-                                                     or [])),
-            "holding_summary": plain(figures.with_quartiles(
-                f.holding, result.get("holding_summary") or [])),
+            "comparison": plain(figures.with_numeric(f, result.get("comparison") or [])),
+            "holding_summary": plain(f.holding),
             "notes": notes, "metrics": f.metrics}
 
 
