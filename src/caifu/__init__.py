@@ -11,3 +11,10 @@ __version__ = "0.1.0"
 # AVX2 (Haswell) kernels, which every x86-64 CPU of the last decade runs, before numpy loads;
 # a deployment that sets OPENBLAS_CORETYPE itself keeps its choice.
 _os.environ.setdefault("OPENBLAS_CORETYPE", "Haswell")
+
+# OpenMP threads (LightGBM's, scikit-learn's) that find no work spin for a while before they
+# sleep: on a machine whose cores are busy (the API's other requests, DuckDB, a second
+# worker) a 2-thread fit of a few thousand rows then burnt 20-30 times the CPU of one thread
+# spinning. Passive waiting gives the same models, bit for bit, without the burn; a
+# deployment that sets OMP_WAIT_POLICY itself keeps its choice.
+_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")

@@ -378,8 +378,9 @@ def _normalised(con: duckdb.DuckDBPyConnection, expr: str, *, upper: bool) -> st
     values with a non-ASCII character (more bytes than characters; NFKC leaves ASCII
     alone): nearly all identifiers pass at the cost of two length counts.
     """
-    if not con.execute("SELECT 1 FROM duckdb_functions() WHERE function_name = ?",
-                       [_NFKC]).fetchall():
+    try:  # a probe of the name: listing duckdb_functions() took 30 ms a column
+        con.execute(f"SELECT {_NFKC}(NULL::VARCHAR)").fetchall()
+    except duckdb.CatalogException:
         con.create_function(_NFKC, _nfkc, [VARCHAR], VARCHAR, type="arrow")
     out = f"CASE WHEN strlen({expr}) = length({expr}) THEN {expr} ELSE {_NFKC}({expr}) END"
     return f"upper({out})" if upper else out
