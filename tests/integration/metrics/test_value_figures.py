@@ -123,6 +123,16 @@ def test_value_rollups_are_the_runs_rows_by_its_own_attribution(ws: Container, r
             assert _close(got[metric][row["group"]], row[field]), (by, field, row["group"])
 
 
+def _busiest_advisor(ws: Container) -> Principal:
+    """The advisor with the most customers, signed in."""
+    t = CONTRACT_TABLES["customers"]
+    with ws.engine.connect() as conn:
+        advisor = conn.execute(select(t.c.advisor_id).where(
+            t.c.tenant_id == "acme", t.c.advisor_id.is_not(None)).group_by(t.c.advisor_id)
+            .order_by(func.count().desc()).limit(1)).scalar_one()
+    return Principal("acme", "adv", "advisor", advisor_id=advisor)
+
+
 def test_value_totals_and_the_payback_view(ws: Container, runs: Any, sql: Any) -> None:
     value = runs[0]
     day = value.as_of
@@ -162,12 +172,7 @@ def test_value_figures_withhold_small_groups_and_keep_their_counts(ws: Container
 
 
 def test_an_advisors_rollup_is_his_customers(ws: Container, runs: Any, sql: Any) -> None:
-    t = CONTRACT_TABLES["customers"]
-    with ws.engine.connect() as conn:
-        advisor = conn.execute(select(t.c.advisor_id).where(
-            t.c.tenant_id == "acme", t.c.advisor_id.is_not(None)).group_by(t.c.advisor_id)
-            .order_by(func.count().desc()).limit(1)).scalar_one()
-    p = Principal("acme", "adv", "advisor", advisor_id=advisor)
+    p = _busiest_advisor(ws)
     mine = sorted(access.visible_ids(ws, p) or ())
     ids = ", ".join(f"'{i}'" for i in mine)
     day = runs[0].as_of
@@ -179,7 +184,7 @@ def test_an_advisors_rollup_is_his_customers(ws: Container, runs: Any, sql: Any)
     assert f.totals["customers"] == len(set(mine) & set(
         runs[0].per_customer["customer_id"].to_pylist()))
     groups = {g["group"]: g["customers"] for g in f.rollups["advisor"]}
-    assert groups[advisor] == max(groups.values())
+    assert groups[p.advisor_id] == max(groups.values())
 
 
 # --- the lifecycle run -----------------------------------------------------------------------
@@ -354,12 +359,7 @@ def test_value_distributions_are_quantiles_of_the_runs_rows(ws: Container, runs:
 
 
 def test_an_advisors_distribution_is_his_customers(ws: Container, runs: Any, sql: Any) -> None:
-    t = CONTRACT_TABLES["customers"]
-    with ws.engine.connect() as conn:
-        advisor = conn.execute(select(t.c.advisor_id).where(
-            t.c.tenant_id == "acme", t.c.advisor_id.is_not(None)).group_by(t.c.advisor_id)
-            .order_by(func.count().desc()).limit(1)).scalar_one()
-    p = Principal("acme", "adv", "advisor", advisor_id=advisor)
+    p = _busiest_advisor(ws)
     ids = ", ".join(f"'{i}'" for i in sorted(access.visible_ids(ws, p) or ()))
     day = runs[0].as_of
     want = sql.execute(f"""SELECT median(efficiency::DOUBLE) FROM customer_value
