@@ -40,8 +40,14 @@ def api(scored) -> Iterator[tuple[httpx.Client, Container, dict[str, Any], str]]
     # the value router's smoke test: one uvicorn server for the module
     with serving(create_app(Settings(secret_key=SECRET), c), real_socket=True) as http:
         h = {u: _token(http, u) for u in ("val.ops", "val.advisor")}
-        for kind in ("value", "redemption"):
-            r = http.post("/v1/jobs", json={"kind": kind}, headers=h["val.ops"])
+        # the study's period is written out: its default ends on the tenant's newest data,
+        # which a real-time event pushed by another test of the shared broker moves to today
+        ledger = ds.dataset(c.lake.files("acme", "fund_transactions"), format="parquet"
+                            ).to_table(columns=["txn_type", "txn_date"]).to_pylist()
+        end = max(r["txn_date"] for r in ledger if r["txn_type"] == "redeem")
+        period = {"from": (end - dt.timedelta(days=29)).isoformat(), "to": end.isoformat()}
+        for kind, params in (("value", {}), ("redemption", period)):
+            r = http.post("/v1/jobs", json={"kind": kind, **params}, headers=h["val.ops"])
             assert r.status_code == 202, r.text
             job = _wait(http, h["val.ops"], r.json()["job_id"])
             assert job["status"] == "succeeded", job
