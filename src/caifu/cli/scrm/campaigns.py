@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import getpass
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from caifu.cli.common import TenantOpt, WorkspaceOpt, _container, app, console
+from caifu.cli.common import TenantOpt, WorkspaceOpt, _container, app, console, operator
+from caifu.cli.views import metrics_line
 from caifu.core.errors import ConfigError
-from caifu.core.identity import Principal
 from caifu.core.money import pct
 
 campaign_app = typer.Typer(no_args_is_help=True,
@@ -99,7 +98,7 @@ def funnel(campaign_id: CampaignArg, tenant: TenantOpt, workspace: WorkspaceOpt 
     """One campaign's funnel: targeted → sent → delivered → opened → clicked → converted."""
     from caifu.services.scrm.funnel import CampaignFunnel
 
-    f = CampaignFunnel(_container(workspace)).funnel(_operator(tenant), campaign_id)
+    f = CampaignFunnel(_container(workspace)).funnel(operator(tenant), campaign_id)
     row = f["funnel"]
     t = Table("阶段", "人数", "环节转化率", title=f"{f['name']}（{f['campaign_id']}，{f['channel']}）")
     for stage, label in STAGE_NAMES.items():
@@ -107,7 +106,7 @@ def funnel(campaign_id: CampaignArg, tenant: TenantOpt, workspace: WorkspaceOpt 
     console.print(t)
     console.print(f"整体转化率 {pct(row['conversion_rate'])}；归因窗口 {f['attribution_days']} 天；"
                   f"转化 {_counts(f['conversions'])}；拦截 {_counts(f['blocked'])}", soft_wrap=True)
-    _cite(f["metrics"])
+    console.print(metrics_line(f["metrics"]), soft_wrap=True, style="dim")
 
 
 @campaign_app.command("compare")
@@ -117,7 +116,7 @@ def compare(tenant: TenantOpt,
     """Every campaign — live runs and lake history — with counts and rates per stage."""
     from caifu.services.scrm.funnel import CampaignFunnel
 
-    out = CampaignFunnel(_container(workspace)).compare(_operator(tenant))
+    out = CampaignFunnel(_container(workspace)).compare(operator(tenant))
     rows = out["items"]
     t = Table("活动", "名称", "渠道", "来源", *STAGE_NAMES.values(), "转化率",
               title=f"活动对比（共 {len(rows)} 个）")
@@ -126,16 +125,6 @@ def compare(tenant: TenantOpt,
                   "实时" if r["source"] == "live" else "历史",
                   *(str(r[s]) for s in STAGE_NAMES), pct(r["conversion_rate"]))
     console.print(t)
-    _cite(out["metrics"])
+    console.print(metrics_line(out["metrics"]), soft_wrap=True, style="dim")
 
 
-def _operator(tenant: str) -> Principal:
-    """The terminal's caller: an operator of the tenant (the whole tenant in scope)."""
-    return Principal(tenant, getpass.getuser(), "ops")
-
-
-def _cite(metrics: list[dict[str, Any]]) -> None:
-    """The governed metrics the figures are: id, version, definition hash."""
-    console.print("指标口径：" + "，".join(
-        f"{m['metric']} v{m['version']} {m['definition_hash']}" for m in metrics),
-        soft_wrap=True, style="dim")

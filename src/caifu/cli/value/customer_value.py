@@ -7,14 +7,22 @@ are the run's model output.
 
 from __future__ import annotations
 
-import getpass
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table as RichTable
 
-from caifu.cli.common import AsOfOpt, TenantOpt, WorkspaceOpt, _container, app, console
+from caifu.cli.common import (
+    AsOfOpt,
+    TenantOpt,
+    WorkspaceOpt,
+    _container,
+    app,
+    console,
+    operator,
+)
+from caifu.cli.views import metrics_line
 from caifu.core.errors import ConfigError
 from caifu.core.money import pct, yuan
 from caifu.services.value.customer_value import CustomerValueResult
@@ -31,14 +39,14 @@ def value_cmd(tenant: TenantOpt, as_of: AsOfOpt = None, by: ByOpt = "channel",
     """CLV per customer (BG/NBD + Gamma-Gamma), acquisition and retention cost, efficiency."""
     from caifu.services.profiles.build import check_as_of
     from caifu.services.value.customer_value import CustomerValue
-    from caifu.services.value.figures import reader, value_figures
+    from caifu.services.value.figures import value_figures
 
     if by not in BY:
         raise ConfigError(f"--by {by!r}: use one of {', '.join(BY)}")
     c = _container(workspace)
     with console.status(f"value {tenant}", spinner="dots"):
         result = CustomerValue(c).run(tenant, check_as_of(as_of))
-        figures = value_figures(c, reader(tenant, getpass.getuser()), result.as_of, [by],
+        figures = value_figures(c, operator(tenant), result.as_of, [by],
                                 payback=True, distribution=True)
     print_value(result, figures, by, console, limit)
 
@@ -117,8 +125,7 @@ def print_value(r: CustomerValueResult, f: ValueFigures, by: str, out: Console,
     out.print(table)
     if len(rows) > limit:
         out.print(f"… {len(rows) - limit} more groups (--limit)")
-    out.print("metrics: " + ", ".join(f"{m['metric']} v{m['version']} {m['definition_hash']}"
-                                      for m in f.metrics), soft_wrap=True, highlight=False)
+    out.print(metrics_line(f.metrics), soft_wrap=True, highlight=False)
     for note in r.notes:
         out.print(f"[yellow]note:[/] {note}", soft_wrap=True)
     out.print(f"configuration: {r.config_source}", soft_wrap=True, highlight=False)

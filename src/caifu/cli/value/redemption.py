@@ -7,7 +7,6 @@ waves are the study's own (statistical tests over the rows, no metric).
 
 from __future__ import annotations
 
-import getpass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -15,7 +14,16 @@ import pyarrow as pa
 import typer
 from rich.table import Table as RichTable
 
-from caifu.cli.common import EngineOpt, TenantOpt, WorkspaceOpt, _container, app, console
+from caifu.cli.common import (
+    EngineOpt,
+    TenantOpt,
+    WorkspaceOpt,
+    _container,
+    app,
+    console,
+    operator,
+)
+from caifu.cli.views import metrics_line
 from caifu.core.money import pct, yuan
 
 FromOpt = Annotated[str | None, typer.Option("--from", help="First day YYYY-MM-DD [default: 29 days before --to]")]
@@ -124,7 +132,7 @@ def redemption(tenant: TenantOpt, start: FromOpt = None, end: ToOpt = None,
     result = analysis.run(tenant, check_as_of(start), check_as_of(end), engine=engine)
     written = analysis.write_tasks(result, top) if tasks else None
     p = result.period
-    f = fg.study_figures(c, fg.reader(tenant, getpass.getuser()), p, engine)
+    f = fg.study_figures(c, operator(tenant), p, engine)
     everything = f.holding[0]["redemptions"] if f.holding else 0
     console.print(f"[bold]{tenant}[/] fund redemptions {p.start} … {p.end} ({p.days} days): "
                   f"{everything} redemptions, {len(f.funds)} funds held or bought")
@@ -136,8 +144,7 @@ def redemption(tenant: TenantOpt, start: FromOpt = None, end: ToOpt = None,
     console.print(_comparison(fg.with_numeric(f, result.comparison.to_pylist())))
     console.print(_holding(f.holding))
     console.print(_reassure(result.reassurance, top))
-    console.print("metrics: " + ", ".join(f"{m['metric']} v{m['version']} {m['definition_hash']}"
-                                          for m in f.metrics), soft_wrap=True, highlight=False)
+    console.print(metrics_line(f.metrics), soft_wrap=True, highlight=False)
     for note in result.notes:
         console.print(f"[yellow]note:[/] {note}")
     if written is not None:

@@ -81,13 +81,12 @@ def ingest_totals(c: Container, since: dt.date, tenant: str = TENANT) -> IngestT
     batches."""
     from caifu.core.identity import Principal
     from caifu.services.metrics.query import answers
-    from caifu.services.profiles.figures import cite
     from caifu.services.quality.checks import today
 
     got = answers(c, Principal(tenant, "demo", "ops"), list(INGEST_TOTALS), grain="all",
                   start=since, end=today(c, tenant))
     return IngestTotals({a.metric.name: int(a.rows[0]["value"] or 0) if a.rows else 0
-                         for a in got}, [cite(a) for a in got])
+                         for a in got}, [a.cited() for a in got])
 
 
 def build_cards(c: Container, progress: Callable[[str], None] | None = None) -> CardsResult:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -61,11 +61,15 @@ class Answer:
     def suppressed(self) -> int:
         return sum(1 for r in self.rows if r["suppressed"])
 
+    def cited(self) -> dict[str, Any]:
+        """What identifies this answer's figures: the metric, its version, definition hash."""
+        return {"metric": self.metric.name, "version": self.metric.version,
+                "definition_hash": self.catalog.definition_hash(self.metric.name)}
+
     def plain(self) -> dict[str, Any]:
         m = self.metric
         return {
-            "metric": m.name, "version": m.version,
-            "definition_hash": self.catalog.definition_hash(m.name),
+            **self.cited(),
             "catalog_version": self.catalog.version, "kind": m.kind, "format": m.format,
             "label": dict(m.label), "description": dict(m.description), "owner": m.owner,
             "level": self.level, "grain": self.query.grain,
@@ -76,6 +80,14 @@ class Answer:
             "suppressed": self.suppressed,
             "rows": [{k: _json(v) for k, v in r.items()} for r in self.rows],
         }
+
+
+def cited(found: Iterable[Answer]) -> list[dict[str, Any]]:
+    """Each metric the answers used, once, in order: id, version and definition hash."""
+    out: dict[str, dict[str, Any]] = {}
+    for a in found:
+        out.setdefault(a.metric.name, a.cited())
+    return list(out.values())
 
 
 def _json(v: Any) -> Any:
@@ -259,6 +271,8 @@ def _run(s: EngineSession, cat: Catalog, q: mc.Query, tables: Tables, scope: mc.
             while len(_COMPILED) > _COMPILED_MAX:
                 _COMPILED.popitem(last=False)
     return s.run_sql(hit.sql, hit.memtables, hit.schema)
+
+
 def refusal(cat: Catalog, m: Metric, p: Principal) -> str | None:
     """Why ``p`` may not see ``m`` at all, or None: a figure that names no customer is
     tenant-wide, refused to a caller scoped to some customers (an advisor, a branch manager)."""

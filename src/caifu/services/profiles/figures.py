@@ -42,18 +42,12 @@ class Figures:
         return self.values.get(key, 0)
 
 
-def cite(a: Answer) -> dict[str, Any]:
-    """What identifies an answer's figures: the metric, its version and definition hash."""
-    return {"metric": a.metric.name, "version": a.metric.version,
-            "definition_hash": a.catalog.definition_hash(a.metric.name)}
-
-
 def counted(a: Answer) -> Figures:
     """The rows of a one-period answer by their dimension values."""
     by = a.query.by
     values = {(r[by[0]] if len(by) == 1 else tuple(r[d] for d in by)): r["value"]
               for r in a.rows}
-    return Figures(values, [cite(a)])
+    return Figures(values, [a.cited()])
 
 
 def tag_holders(c: Container, p: Principal) -> Figures:

@@ -170,7 +170,7 @@ class CampaignFunnel:
                 "funnel": _funnel_row(values),
                 "conversions": _by(kinds, "conversion_kind"),
                 "blocked": _by(blocked, "gate_rule"),
-                "metrics": [_cited(a) for a in (*stages, kinds, blocked)]}
+                "metrics": [a.cited() for a in (*stages, kinds, blocked)]}
 
     def compare(self, p: Principal) -> dict[str, Any]:
         """One row per campaign — caifu's runs and the lake's history — with counts and rates
@@ -193,7 +193,7 @@ class CampaignFunnel:
         items = [self._row(info.get(cid, {}), cid, "live" if cid in live else "history",
                            _funnel_row(v)) for cid, v in values.items()]
         items.sort(key=lambda x: (x["starts_on"] or "", x["campaign_id"]), reverse=True)
-        return {"total": len(items), "items": items, "metrics": [_cited(a) for a in got]}
+        return {"total": len(items), "items": items, "metrics": [a.cited() for a in got]}
 
     def _span(self) -> tuple[dt.date, dt.date]:
         """Every contact up to now: from ``SINCE`` to tomorrow (a period counts local dates,
@@ -225,11 +225,6 @@ def _funnel_row(values: dict[str, Any]) -> dict[str, Any]:
 def _by(a: Answer, dim: str) -> dict[str, int]:
     """A cut's counts by its value (``(none)``: a row without one)."""
     return {"(none)" if r[dim] is None else str(r[dim]): int(r["value"] or 0) for r in a.rows}
-
-
-def _cited(a: Answer) -> dict[str, Any]:
-    return {"metric": a.metric.name, "version": a.metric.version,
-            "definition_hash": a.catalog.definition_hash(a.metric.name)}
 
 
 def record_hit(c: Container, token: str, kind: str, on: dt.datetime | None = None) -> str | None:

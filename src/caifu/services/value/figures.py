@@ -34,7 +34,7 @@ from caifu.analytics.redemption_effects import MISSING_LEVEL, NUMERIC, effect_of
 from caifu.core.identity import Principal
 from caifu.data.contracts import registry
 from caifu.services.container import Container
-from caifu.services.metrics.query import Answer, answers
+from caifu.services.metrics.query import Answer, answers, cited
 from caifu.services.platform.access import tenant_of
 from caifu.services.value.customer_value import VALUE_TABLE
 
@@ -45,16 +45,6 @@ def reader(tenant: str, who: str = "value-report") -> Principal:
     """The tenant-wide reader of a job or command that has no user (the value report, the
     CLI): operations' scope, as the report's headline figures are asked."""
     return Principal(tenant, who, "ops")
-
-
-def traced(found: Iterable[Answer]) -> list[dict[str, Any]]:
-    """Each metric used, once: id, version and definition hash."""
-    out: dict[str, dict[str, Any]] = {}
-    for a in found:
-        out.setdefault(a.metric.name, {"metric": a.metric.name, "version": a.metric.version,
-                                       "definition_hash": a.catalog.definition_hash(
-                                           a.metric.name)})
-    return list(out.values())
 
 
 def _on(c: Container, p: Principal, metrics: list[str], day: dt.date, by: tuple[str, ...] = (),
@@ -162,7 +152,7 @@ def value_figures(c: Container, p: Principal, as_of: dt.date, by: Sequence[str] 
             if row is not None and row["mean"] is not None:
                 dist[name] = {k: None if v is None else float(v) for k, v in row.items()
                               if k != "suppressed"}
-    return ValueFigures(as_of, totals, rollups, view, traced(used), dist)
+    return ValueFigures(as_of, totals, rollups, view, cited(used), dist)
 
 
 # --- the lifecycle run ------------------------------------------------------------------------
@@ -173,7 +163,7 @@ def stage_counts(c: Container, p: Principal, as_of: dt.date
     """Customers per lifecycle stage in the lifecycle run of ``as_of`` (stages without
     customers are left out), and the metric used."""
     found = _on(c, p, ["lifecycle_customers"], as_of, ("lifecycle_run_stage",))
-    return ({r["lifecycle_run_stage"]: r["value"] for r in found[0].rows}, traced(found))
+    return ({r["lifecycle_run_stage"]: r["value"] for r in found[0].rows}, cited(found))
 
 
 # --- the fund-redemption study ---------------------------------------------------------------
@@ -282,7 +272,7 @@ def study_figures(c: Container, p: Principal, period: Period, engine: str = "duc
     groups = _table(found, NUMERIC_MEDIANS, "study_redeemed")
     medians = {f: {g: groups.get(g, {}).get(f) for g in ("redeemed", "rest")}
                for f in NUMERIC_MEDIANS}
-    return StudyFigures(period, funds, categorical, holding, traced(used), medians)
+    return StudyFigures(period, funds, categorical, holding, cited(used), medians)
 
 
 def _level(value: Any) -> str:
